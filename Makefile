@@ -1,0 +1,136 @@
+# canfs: plain Makefile.  `make` builds, `make test` runs every test and ends
+# with "N passed, M failed".  SANITIZE=address,undefined builds into its own
+# directory; WERROR=1 turns warnings into errors (CI sets it).
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+
+CC ?= cc
+PKGS := libevent fuse3 libxxhash lmdb
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icommon \
+	$(shell pkg-config --cflags libevent fuse3 2>/dev/null)
+ifeq ($(WERROR),1)
+CFLAGS += -Werror
+endif
+
+ifneq ($(SANITIZE),)
+BUILD ?= build-san
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+else
+BUILD ?= build
+endif
+
+LIBEVENT := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
+FUSE := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
+LMDB := -llmdb
+CMOCKA := -lcmocka
+
+COMMON_SRC := $(wildcard common/*.c)
+OVERLAY_MAINS := overlay/canfsd.c overlay/canctl.c
+OVERLAY_SRC := $(filter-out $(OVERLAY_MAINS),$(wildcard overlay/*.c))
+FS_MAINS := fs/canfs.c
+FS_SRC := $(filter-out $(FS_MAINS),$(wildcard fs/*.c))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIBCOMMON := $(BUILD)/libcommon.a
+LIBOVERLAY := $(BUILD)/liboverlay.a
+LIBFS := $(BUILD)/libfs.a
+
+BINS := $(BUILD)/canfsd $(BUILD)/canctl
+ifneq ($(wildcard fs/canfs.c),)
+BINS += $(BUILD)/canfs
+endif
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TEST_BINS := $(BUILD)/tests/frame-fuzz $(BUILD)/tests/passthrough
+
+.PHONY: all test check-asan unit fuzz bench bench-overlay bench-store \
+	bench-fs soak install uninstall clean format
+
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	$(AR) rcs $@ $^
+$(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
+	$(AR) rcs $@ $^
+$(LIBFS): $(call obj,$(FS_SRC)) $(LIBCOMMON)
+	$(AR) rcs $@ $(call obj,$(FS_SRC))
+
+$(BUILD)/canfsd: $(call obj,overlay/canfsd.c) $(LIBOVERLAY) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) -lm
+$(BUILD)/canctl: $(call obj,overlay/canctl.c) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+$(BUILD)/canfs: $(call obj,fs/canfs.c) $(LIBFS) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) -lpthread -lm
+
+# Unit tests: one cmocka binary per module, linked against all libraries;
+# the archives pull in only the objects a test uses.
+$(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBOVERLAY) $(LIBFS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LIBEVENT) $(LMDB) $(FUSE) -lpthread -lm
+
+# The decoder fuzz target.  Built with libFuzzer under clang (make fuzz);
+# otherwise a standalone driver replays and mutates its corpus.
+$(BUILD)/tests/frame-fuzz: $(call obj,tests/fuzz/frame_fuzz.c tests/fuzz/fuzz_main.c) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
+$(BUILD)/tests/passthrough: $(call obj,tests/passthrough.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) -lpthread
+
+unit: $(UNIT_BINS)
+
+test: all $(UNIT_BINS) $(wildcard $(TEST_BINS))
+	@BUILD=$(BUILD) tests/run.sh
+
+check-asan:
+	$(MAKE) SANITIZE=address,undefined test
+
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined \
+		tests/fuzz/frame_fuzz.c $(COMMON_SRC) -o $(BUILD)/fuzz/frame-libfuzzer -lm
+	$(BUILD)/fuzz/frame-libfuzzer -max_total_time=$${FUZZ_SECONDS:-300} \
+		-max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+bench: bench-overlay
+
+bench-overlay: all
+	scripts/bench-overlay.sh
+
+soak: all
+	SOAK=1 BUILD=$(BUILD) tests/run.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BUILD)/canfsd $(DESTDIR)$(SBINDIR)/canfsd
+	install -m 755 $(BUILD)/canctl $(DESTDIR)$(BINDIR)/canctl
+	if [ -f $(BUILD)/canfs ]; then \
+		install -m 755 $(BUILD)/canfs $(DESTDIR)$(SBINDIR)/canfs; \
+		ln -sf canfs $(DESTDIR)$(SBINDIR)/mount.canfs; fi
+	for m in $(wildcard scripts/man/*.8); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/canfsd $(DESTDIR)$(BINDIR)/canctl \
+		$(DESTDIR)$(SBINDIR)/canfs $(DESTDIR)$(SBINDIR)/mount.canfs
+
+format:
+	clang-format -i common/*.[ch] overlay/*.[ch] $(wildcard fs/*.[ch])
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

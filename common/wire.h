@@ -1,0 +1,230 @@
+/*
+ * wire.h: the canfs wire protocol, shared by canfsd, canctl and canfs.
+ *
+ * Every message is a frame: a fixed 24-byte header followed by a body of
+ * at most WIRE_MAX_BODY bytes.  All integers are little-endian and written
+ * with the explicit put/get helpers below; buffers are never cast to
+ * structs.  A reader never trusts a length or count field: every get is
+ * bounds-checked against the bytes present and sets a sticky error.
+ *
+ * Header layout (bump WIRE_VERSION on ANY change to a header or a body):
+ *   u32 magic   "CANF"
+ *   u16 version WIRE_VERSION
+ *   u16 type    enum wire_type
+ *   u32 flags   per type
+ *   u32 len     body length
+ *   u64 reqid   request id: replies echo it; 0 for one-way messages
+ */
+#ifndef CANFS_WIRE_H
+#define CANFS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "geom.h"
+
+#define WIRE_MAGIC 0x464e4143u /* "CANF" as little-endian bytes */
+#define WIRE_VERSION 1
+#define WIRE_HEADER_LEN 24
+#define WIRE_MAX_BODY (8u << 20) /* 4 MiB values plus room to spare */
+#define WIRE_ADDR_MAX 64	 /* "HOST:PORT" or "unix:PATH" */
+#define WIRE_MAX_ZONES 16	 /* zones one node may hold */
+#define WIRE_MAX_LIST 1024	 /* nodes in one list */
+#define WIRE_MAX_HOPS 255
+
+/*
+ * Message types, in ranges per subsystem:
+ *   0x01xx overlay membership and routing (peer to peer)
+ *   0x02xx control requests from canctl/canfs to a daemon and replies
+ */
+enum wire_type {
+	/* Membership.  All use the "membership body" below. */
+	WIRE_HEARTBEAT = 0x0101,   /* self=sender, list=its neighbours */
+	WIRE_JOIN_ACCEPT = 0x0102, /* self=owner, other=joiner with its zones,
+				      list=neighbour candidates */
+	WIRE_TAKEOVER = 0x0103,	   /* self=taker (new zones), a=dead id,
+				      b=dead incarnation, list=dead's zones
+				      neighbours as last known */
+	WIRE_LEAVE = 0x0104,	   /* self=leaver, other=heir (new zones) */
+	WIRE_HANDOVER = 0x0105,	   /* self=giver, other=zones given,
+				      list=giver's neighbours */
+	WIRE_HANDOVER_ACK = 0x0106, /* self=heir with its new zones */
+	WIRE_ROUTED = 0x0107,	   /* routed envelope, see below */
+	WIRE_LOOKUP_REPLY = 0x0108, /* self=owner, list=path taken (ids,
+				       addrs), a=hops */
+	WIRE_JOIN_REFUSED = 0x0109, /* error body: why a join failed */
+
+	/* Control. */
+	WIRE_STATUS_REQ = 0x0201,  /* empty body */
+	WIRE_STATUS = 0x0202,	   /* self=node, list=neighbours,
+				      a=uptime ms, b=requests routed,
+				      flags=replication factor k */
+	WIRE_ROUTE_REQ = 0x0203,   /* body: u8 dims, point */
+	WIRE_LEAVE_REQ = 0x0204,   /* empty body; reply WIRE_OK when done */
+	WIRE_OK = 0x02fe,	   /* empty body */
+	WIRE_ERROR = 0x02ff,	   /* error body */
+};
+
+/* Inner types carried by WIRE_ROUTED. */
+enum wire_routed_type {
+	WIRE_R_JOIN = 1,   /* inner: membership body, self=joiner */
+	WIRE_R_LOOKUP = 2, /* inner: empty; owner replies LOOKUP_REPLY */
+};
+
+/* Flags of WIRE_HEARTBEAT. */
+#define WIRE_HB_REPLY 0x1 /* answer to a heartbeat; never answered */
+/* Flags of WIRE_ROUTED. */
+#define WIRE_RT_DIRECT 0x1 /* sent straight from the routing cache */
+#define WIRE_RT_HERE 0x2   /* JOIN: the receiver must take it (no forward) */
+/* Flags of WIRE_HANDOVER. */
+#define WIRE_HO_LEAVE 0x1 /* the giver is leaving the overlay */
+
+/* Error codes in WIRE_ERROR bodies (mapped to errno in one place). */
+enum wire_error {
+	WIRE_E_OK = 0,
+	WIRE_E_PROTO = 1,     /* malformed request */
+	WIRE_E_DIMS = 2,      /* dimension mismatch */
+	WIRE_E_NOROUTE = 3,   /* greedy routing found no closer neighbour */
+	WIRE_E_TTL = 4,	      /* too many hops */
+	WIRE_E_BUSY = 5,      /* try again (e.g. a join or leave under way) */
+	WIRE_E_NOTFOUND = 6,
+	WIRE_E_TIMEOUT = 7,
+	WIRE_E_UNAVAIL = 8,   /* node is leaving or not yet joined */
+	WIRE_E_INTERNAL = 9,
+};
+
+/* A decoded frame header. */
+struct wire_header {
+	uint16_t type;
+	uint32_t flags;
+	uint32_t len;
+	uint64_t reqid;
+};
+
+/* One node as described on the wire. */
+struct wire_node {
+	uint64_t id;
+	uint64_t inc;	 /* incarnation: start time in microseconds */
+	uint32_t epoch;	 /* bumped on every change of this node's zones */
+	char addr[WIRE_ADDR_MAX];
+	uint8_t nzones;
+	struct geom_zone zones[WIRE_MAX_ZONES];
+};
+
+/*
+ * The membership body, shared by all 0x01xx messages except ROUTED, and by
+ * STATUS:
+ *   u8 dims, u8 flags, u64 a, u64 b, node self, node other,
+ *   u32 n, node list[n]
+ * where node = u64 id, u64 inc, u32 epoch, str addr, u8 nzones,
+ *              nzones x (dims x (u32 lo, u8 bits))
+ * and str = u16 len, bytes.  Zones are validated (dyadic, see geom.h).
+ */
+struct wire_membership {
+	int dims;
+	uint8_t flags;
+	uint64_t a, b;
+	struct wire_node self;
+	struct wire_node other;
+	uint32_t n;
+	struct wire_node *list; /* owned; wire_membership_free() */
+};
+
+/*
+ * The routed envelope:
+ *   u8 dims, u8 hops, u16 inner_type, point (dims x u32),
+ *   str origin address, u16 npath, npath x u64 path ids,
+ *   inner body (the rest of the frame)
+ * The header's reqid is the origin's request id; the owner replies to the
+ * origin address directly with that reqid.
+ */
+#define WIRE_MAX_PATH 255
+struct wire_routed {
+	int dims;
+	uint8_t hops;
+	uint16_t inner_type;
+	struct geom_point target;
+	char origin[WIRE_ADDR_MAX];
+	uint16_t npath;
+	uint64_t path[WIRE_MAX_PATH];
+	const uint8_t *inner; /* points into the decoded buffer */
+	size_t inner_len;
+};
+
+/* Growable output buffer. */
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* Bounds-checked reader with a sticky error flag. */
+struct rbuf {
+	const uint8_t *p;
+	size_t len, off;
+	bool err;
+};
+
+void wbuf_init(struct wbuf *w);
+void wbuf_free(struct wbuf *w);
+void wbuf_put_u8(struct wbuf *w, uint8_t v);
+void wbuf_put_u16(struct wbuf *w, uint16_t v);
+void wbuf_put_u32(struct wbuf *w, uint32_t v);
+void wbuf_put_u64(struct wbuf *w, uint64_t v);
+void wbuf_put_bytes(struct wbuf *w, const void *p, size_t n);
+/* u16 length then the bytes of a NUL-terminated string. */
+void wbuf_put_str(struct wbuf *w, const char *s);
+
+void rbuf_init(struct rbuf *r, const void *p, size_t len);
+uint8_t rbuf_get_u8(struct rbuf *r);
+uint16_t rbuf_get_u16(struct rbuf *r);
+uint32_t rbuf_get_u32(struct rbuf *r);
+uint64_t rbuf_get_u64(struct rbuf *r);
+/* Pointer to the next n bytes (NULL and error if fewer remain). */
+const uint8_t *rbuf_get_bytes(struct rbuf *r, size_t n);
+/* A str into buf of size bufsz; error if it does not fit or has a NUL. */
+void rbuf_get_str(struct rbuf *r, char *buf, size_t bufsz);
+size_t rbuf_left(const struct rbuf *r);
+
+/*
+ * Start a frame in w: writes a header with a zero length.  Finish with
+ * wire_frame_end(), which patches the body length in.
+ */
+void wire_frame_begin(struct wbuf *w, uint16_t type, uint32_t flags,
+    uint64_t reqid);
+void wire_frame_end(struct wbuf *w);
+
+/*
+ * Decode a header from WIRE_HEADER_LEN bytes.  Returns 0, or -1 with *why
+ * set to a static reason (bad magic, unknown version, body too long).
+ */
+int wire_header_decode(const uint8_t *buf, struct wire_header *h,
+    const char **why);
+
+/* Encode/decode a membership body (see above).  Decode returns 0 or -1. */
+void wire_membership_encode(struct wbuf *w, const struct wire_membership *m);
+int wire_membership_decode(const uint8_t *body, size_t len,
+    struct wire_membership *m);
+void wire_membership_free(struct wire_membership *m);
+
+/* Encode a routed envelope header; the caller appends the inner body. */
+void wire_routed_encode(struct wbuf *w, const struct wire_routed *rt);
+int wire_routed_decode(const uint8_t *body, size_t len,
+    struct wire_routed *rt);
+
+/* Error body: u32 code, str message. */
+void wire_error_encode(struct wbuf *w, uint32_t code, const char *msg);
+int wire_error_decode(const uint8_t *body, size_t len, uint32_t *code,
+    char *msg, size_t msgsz);
+
+/* Route request body: u8 dims, point. */
+void wire_point_encode(struct wbuf *w, int dims, const struct geom_point *p);
+int wire_point_decode(const uint8_t *body, size_t len, int *dims,
+    struct geom_point *p);
+
+/* Human-readable name of a message type, for logs. */
+const char *wire_type_name(uint16_t type);
+/* Human-readable text for an error code. */
+const char *wire_error_text(uint32_t code);
+
+#endif
