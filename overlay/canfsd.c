@@ -1,0 +1,393 @@
+/*
+ * canfsd.c: the canfs overlay daemon.  Options, data directory, signals,
+ * daemonizing, and the event loop; the node does the rest.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "node.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:7400"
+#define DEFAULT_DATA "/var/lib/canfs"
+#define DEFAULT_SOCKET "/run/canfs/canfsd.sock"
+
+static struct event_base *canfsd_base;
+static int canfsd_signals;
+
+static void
+canfsd_usage(FILE *f)
+{
+	fprintf(f,
+"usage: canfsd [options]\n"
+"\n"
+"Run one node of a canfs overlay (a CAN: Content-Addressable Network).\n"
+"With no --join and no saved peers, start a new overlay owning the whole\n"
+"key space; otherwise join the overlay through the given peer(s).\n"
+"\n"
+"  -l, --listen HOST:PORT    TCP address to listen on (default %s)\n"
+"  -a, --advertise HOST:PORT address peers should use to reach this node\n"
+"                            (default: the --listen address; required when\n"
+"                            listening on 0.0.0.0)\n"
+"  -j, --join HOST:PORT[,..] bootstrap peer(s) of an existing overlay; may\n"
+"                            be repeated (up to %d)\n"
+"  -d, --data DIR            data directory: node id, saved peers, objects\n"
+"                            (default %s; created with mode 0700)\n"
+"  -s, --socket PATH         local client socket (default %s;\n"
+"                            'none' for no socket)\n"
+"      --socket-mode MODE    permissions of the socket, octal (default 0660)\n"
+"  -D, --dims D              dimensions of the key space, 1-%d (default 2);\n"
+"                            every node of an overlay must use the same\n"
+"  -k, --replicas K          copies of every object (default 3)\n"
+"      --heartbeat MS        heartbeat interval in ms (default 1000)\n"
+"      --fail-after N        intervals of silence before a neighbour is\n"
+"                            declared failed (default 3)\n"
+"      --node-id HEX         use this node id instead of the saved one\n"
+"  -v, --log-level LEVEL     error, warn, info or debug (default info)\n"
+"  -f, --foreground          stay in the foreground and log to stderr\n"
+"  -h, --help                show this help\n"
+"\n"
+"SIGTERM or SIGINT (or 'canctl leave') makes the node leave gracefully:\n"
+"its zones are handed to a neighbour before it exits.  A second signal\n"
+"exits at once (neighbours then take over after --fail-after beats).\n",
+	    DEFAULT_LISTEN, NODE_MAX_JOIN, DEFAULT_DATA, DEFAULT_SOCKET,
+	    GEOM_MAX_DIMS);
+}
+
+/* Print an error and the usage hint, exit 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+canfsd_bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "canfsd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'canfsd --help'.\n");
+	exit(2);
+}
+
+/* Parse a bounded decimal integer option. */
+static int
+canfsd_int(const char *opt, const char *s, int lo, int hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		canfsd_bad_usage("%s must be a number from %d to %d, not '%s'",
+		    opt, lo, hi, s);
+	return (int)v;
+}
+
+/* Add comma-separated bootstrap peers. */
+static void
+canfsd_add_join(struct node_config *cfg, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL;
+
+	if (copy == NULL)
+		canfsd_bad_usage("out of memory");
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (cfg->njoin >= NODE_MAX_JOIN)
+			canfsd_bad_usage("at most %d --join peers",
+			    NODE_MAX_JOIN);
+		if (strlen(tok) >= WIRE_ADDR_MAX || strchr(tok, ':') == NULL)
+			canfsd_bad_usage("--join wants HOST:PORT, not '%s'",
+			    tok);
+		snprintf(cfg->join[cfg->njoin++], WIRE_ADDR_MAX, "%s", tok);
+	}
+	free(copy);
+}
+
+/* Create dir (and parents) with mode 0700 if missing. */
+static int
+canfsd_mkdirs(const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "%s", dir);
+	for (char *p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Parse the command line into cfg; exits on bad usage. */
+static void
+canfsd_options(int argc, char **argv, struct node_config *cfg,
+    int *foreground, int *level)
+{
+	enum { OPT_HB = 256, OPT_FAIL, OPT_NODEID, OPT_SOCKMODE };
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "advertise", required_argument, NULL, 'a' },
+		{ "join", required_argument, NULL, 'j' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKMODE },
+		{ "dims", required_argument, NULL, 'D' },
+		{ "replicas", required_argument, NULL, 'k' },
+		{ "heartbeat", required_argument, NULL, OPT_HB },
+		{ "fail-after", required_argument, NULL, OPT_FAIL },
+		{ "node-id", required_argument, NULL, OPT_NODEID },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	memset(cfg, 0, sizeof *cfg);
+	snprintf(cfg->listen, sizeof cfg->listen, "%s", DEFAULT_LISTEN);
+	snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", DEFAULT_DATA);
+	snprintf(cfg->socket_path, sizeof cfg->socket_path, "%s",
+	    DEFAULT_SOCKET);
+	cfg->socket_mode = 0660;
+	cfg->dims = 2;
+	cfg->replicas = 3;
+	cfg->hb_ms = 1000;
+	cfg->fail_after = 3;
+	while ((ch = getopt_long(argc, argv, "l:a:j:d:s:D:k:v:fh", opts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+		case 'a':
+			if (strlen(optarg) >= WIRE_ADDR_MAX ||
+			    strchr(optarg, ':') == NULL)
+				canfsd_bad_usage("--%s wants HOST:PORT, not "
+				    "'%s'", ch == 'l' ? "listen" : "advertise",
+				    optarg);
+			snprintf(ch == 'l' ? cfg->listen : cfg->advertise,
+			    WIRE_ADDR_MAX, "%s", optarg);
+			break;
+		case 'j':
+			canfsd_add_join(cfg, optarg);
+			break;
+		case 'd':
+			if (strlen(optarg) >= sizeof cfg->data_dir - 16)
+				canfsd_bad_usage("--data path too long");
+			snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s",
+			    optarg);
+			break;
+		case 's':
+			if (strlen(optarg) >= 100)
+				canfsd_bad_usage("--socket path too long "
+				    "(a Unix socket path has 107 bytes)");
+			snprintf(cfg->socket_path, sizeof cfg->socket_path,
+			    "%s", strcmp(optarg, "none") == 0 ? "" : optarg);
+			break;
+		case OPT_SOCKMODE: {
+			char *end;
+
+			cfg->socket_mode = (int)strtol(optarg, &end, 8);
+			if (*end != '\0' || cfg->socket_mode < 0 ||
+			    cfg->socket_mode > 0777)
+				canfsd_bad_usage("--socket-mode wants an octal "
+				    "mode such as 0660");
+			break;
+		}
+		case 'D':
+			cfg->dims = canfsd_int("--dims", optarg, 1,
+			    GEOM_MAX_DIMS);
+			break;
+		case 'k':
+			cfg->replicas = canfsd_int("--replicas", optarg, 1, 16);
+			break;
+		case OPT_HB:
+			cfg->hb_ms = canfsd_int("--heartbeat", optarg, 10,
+			    600000);
+			break;
+		case OPT_FAIL:
+			cfg->fail_after = canfsd_int("--fail-after", optarg, 2,
+			    1000);
+			break;
+		case OPT_NODEID: {
+			char *end;
+
+			cfg->node_id = strtoull(optarg, &end, 16);
+			if (*end != '\0' || cfg->node_id == 0)
+				canfsd_bad_usage("--node-id wants a non-zero "
+				    "hex number");
+			break;
+		}
+		case 'v':
+			if ((*level = log_parse_level(optarg)) < 0)
+				canfsd_bad_usage("unknown log level '%s'",
+				    optarg);
+			break;
+		case 'f':
+			*foreground = 1;
+			break;
+		case 'h':
+			canfsd_usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'canfsd --help'.\n");
+			exit(2);
+		}
+	}
+	if (optind < argc)
+		canfsd_bad_usage("unexpected argument '%s'", argv[optind]);
+	if (cfg->advertise[0] == '\0' && (strncmp(cfg->listen, "0.0.0.0:",
+	    8) == 0 || strncmp(cfg->listen, "[::]:", 5) == 0))
+		canfsd_bad_usage("listening on all addresses needs "
+		    "--advertise HOST:PORT");
+}
+
+/* The node has left: stop the loop once the goodbyes are written. */
+static void
+canfsd_on_left(struct node *n)
+{
+	struct timeval tv = { 0, 300000 };
+
+	(void)n;
+	log_info("left the overlay; exiting");
+	event_base_loopexit(canfsd_base, &tv);
+}
+
+/* SIGTERM/SIGINT: leave gracefully; a second signal exits at once. */
+static void
+canfsd_signal_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct node *n = arg;
+
+	(void)ev;
+	if (++canfsd_signals > 1) {
+		log_warnx("signal %d again: exiting without handover",
+		    (int)sig);
+		event_base_loopbreak(canfsd_base);
+		return;
+	}
+	log_info("signal %d: leaving the overlay", (int)sig);
+	node_leave(n, canfsd_on_left);
+}
+
+/*
+ * Detach from the terminal before starting, but let the parent report
+ * whether the start worked: the child writes "" (ok) or an error message
+ * to a pipe, and the parent exits 0 or 1 accordingly.  Returns the pipe's
+ * write end in the child.  Logs go to DATA/canfsd.log.
+ */
+static int
+canfsd_daemonize(const char *data_dir)
+{
+	char path[600], msg[600];
+	int fds[2], fd;
+	ssize_t got;
+	pid_t pid;
+
+	if (pipe(fds) != 0)
+		fatal("pipe");
+	if ((pid = fork()) < 0)
+		fatal("fork");
+	if (pid > 0) {
+		close(fds[1]);
+		got = read(fds[0], msg, sizeof msg - 1);
+		if (got == 0) {
+			fprintf(stderr, "canfsd: failed to start; see "
+			    "%s/canfsd.log\n", data_dir);
+			_exit(1);
+		}
+		msg[got < 0 ? 0 : got] = '\0';
+		if (strcmp(msg, "ok") != 0) {
+			fprintf(stderr, "canfsd: %s\n", msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[0]);
+	setsid();
+	snprintf(path, sizeof path, "%s/canfsd.log", data_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return fds[1];
+}
+
+int
+main(int argc, char **argv)
+{
+	struct node_config cfg;
+	struct event *sigterm, *sigint;
+	struct node *n;
+	int foreground = 0, level = LOG_LVL_INFO, ready_fd = -1;
+	char err[512];
+
+	canfsd_options(argc, argv, &cfg, &foreground, &level);
+	log_init("canfsd", level);
+	signal(SIGPIPE, SIG_IGN);
+	if (canfsd_mkdirs(cfg.data_dir) != 0) {
+		fprintf(stderr, "canfsd: cannot create data directory %s: %s\n",
+		    cfg.data_dir, strerror(errno));
+		return 1;
+	}
+	if (cfg.socket_path[0] != '\0') {
+		char dir[512], *slash;
+
+		snprintf(dir, sizeof dir, "%s", cfg.socket_path);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			canfsd_mkdirs(dir);
+		}
+	}
+	if (!foreground)
+		ready_fd = canfsd_daemonize(cfg.data_dir);
+	canfsd_base = event_base_new();
+	if (canfsd_base == NULL)
+		fatalx("cannot create the event loop");
+	n = node_new(canfsd_base, &cfg);
+	n->on_left = canfsd_on_left;
+	if (node_start(n, err, sizeof err) != 0) {
+		if (ready_fd >= 0 && write(ready_fd, err, strlen(err)) < 0)
+			log_warn("pipe");
+		fprintf(stderr, "canfsd: %s\n", err);
+		return 1;
+	}
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "ok", 2) != 2)
+			log_warn("pipe");
+		close(ready_fd);
+	}
+	sigterm = evsignal_new(canfsd_base, SIGTERM, canfsd_signal_cb, n);
+	sigint = evsignal_new(canfsd_base, SIGINT, canfsd_signal_cb, n);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	event_base_dispatch(canfsd_base);
+	event_free(sigterm);
+	event_free(sigint);
+	node_free(n);
+	event_base_free(canfsd_base);
+	return 0;
+}

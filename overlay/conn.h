@@ -1,0 +1,81 @@
+/*
+ * conn.h: the daemon's transport layer.
+ *
+ * Owns the listening sockets (TCP for peers and remote clients, a Unix
+ * socket for local clients) and every connection.  A connection delivers
+ * whole frames: the header is decoded and checked before the body is
+ * buffered, so an absurd length closes the connection without allocating
+ * it.  Outbound peer connections are pooled by address.
+ *
+ * This is the only module that touches sockets, so that a later layer
+ * (authentication and encryption) wraps every connection in one place.
+ */
+#ifndef CANFS_CONN_H
+#define CANFS_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct event_base;
+struct conn;
+struct transport;
+
+/* Upcalls into the owner of the transport (the node). */
+struct conn_ops {
+	/*
+	 * A whole frame arrived on c.  body is valid only during the call.
+	 * The callee may call conn_close(c); the transport stops reading
+	 * from c afterwards.
+	 */
+	void (*frame)(struct conn *c, const struct wire_header *h,
+	    const uint8_t *body, void *arg);
+	/* c is closing (peer gone, error, or conn_close); last call for c. */
+	void (*closed)(struct conn *c, void *arg);
+};
+
+/* Create a transport on base; ops/arg receive frames from every conn. */
+struct transport *transport_new(struct event_base *base,
+    const struct conn_ops *ops, void *arg);
+/* Close every connection and listener and free the transport. */
+void transport_free(struct transport *t);
+
+/* Listen on "HOST:PORT" (TCP).  Returns 0, or -1 with err filled in. */
+int transport_listen_tcp(struct transport *t, const char *hostport,
+    char *err, size_t errlen);
+/*
+ * Listen on a Unix socket at path (an existing stale socket is replaced),
+ * with the given mode.  Returns 0, or -1 with err filled in.
+ */
+int transport_listen_unix(struct transport *t, const char *path, int mode,
+    char *err, size_t errlen);
+
+/*
+ * The pooled outbound connection to a peer at "HOST:PORT", opened if
+ * needed.  Frames sent before the connection completes are queued.
+ * Returns NULL if addr cannot be parsed.
+ */
+struct conn *transport_peer(struct transport *t, const char *addr);
+
+/* Queue a finished frame on c.  A connection over its output cap closes. */
+void conn_send(struct conn *c, const struct wbuf *frame);
+/* Close c; it is freed later, never inside a callback that uses it. */
+void conn_close(struct conn *c, const char *why);
+/* "peer 127.0.0.2:7400", "client #12 (unix)"... for logs. */
+const char *conn_name(const struct conn *c);
+/* A number unique to this connection for the life of the process. */
+uint64_t conn_serial(const struct conn *c);
+/* Bytes queued for output and not yet written. */
+size_t conn_pending(const struct conn *c);
+/* Look a live connection up by serial (NULL if it has closed). */
+struct conn *transport_conn_by_serial(struct transport *t, uint64_t serial);
+/* Number of open connections. */
+int transport_count(const struct transport *t);
+
+/* Output buffer cap per connection; beyond it the peer is too slow. */
+#define CONN_OUTPUT_CAP (64u << 20)
+/* Connections accepted at once, beyond which new ones are refused. */
+#define CONN_MAX 1024
+
+#endif

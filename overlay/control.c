@@ -1,0 +1,84 @@
+/*
+ * control.c: requests from local and remote clients (canctl, canfs):
+ * status, route lookups and graceful leave.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "node.h"
+
+/* Our node, neighbours, uptime and counters. */
+static void
+control_status(struct node *n, struct conn *c, const struct wire_header *h)
+{
+	struct wire_membership m;
+
+	memset(&m, 0, sizeof m);
+	m.dims = n->cfg.dims;
+	m.self = n->self;
+	m.a = node_now_ms() - n->start_ms;
+	m.b = n->routed;
+	m.flags = (uint8_t)n->state;
+	m.list = node_nbr_list(n, &m.n);
+	node_send_membership(n, c, WIRE_STATUS, (uint32_t)n->cfg.replicas,
+	    h->reqid, &m);
+	free(m.list);
+}
+
+/* Route a lookup to a point and answer with the owner and path. */
+static void
+control_route(struct node *n, struct conn *c, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct geom_point p;
+	int dims;
+
+	if (wire_point_decode(body, h->len, &dims, &p) != 0) {
+		node_send_error(c, h->reqid, WIRE_E_PROTO, "malformed point");
+		return;
+	}
+	if (dims != n->cfg.dims) {
+		node_send_error(c, h->reqid, WIRE_E_DIMS,
+		    "point has the wrong number of dimensions");
+		return;
+	}
+	node_lookup(n, c, h->reqid, &p);
+}
+
+/* Leave gracefully; answer when the handover is complete. */
+static void
+control_leave(struct node *n, struct conn *c, const struct wire_header *h)
+{
+	if (n->state == NODE_LEAVING) {
+		node_send_error(c, h->reqid, WIRE_E_BUSY,
+		    "already leaving");
+		return;
+	}
+	log_info("leave requested by %s", conn_name(c));
+	n->leave_client = conn_serial(c);
+	n->leave_client_reqid = h->reqid;
+	node_leave(n, NULL);
+}
+
+/* Dispatch a control request. */
+void
+control_frame(struct node *n, struct conn *c, const struct wire_header *h,
+    const uint8_t *body)
+{
+	switch (h->type) {
+	case WIRE_STATUS_REQ:
+		control_status(n, c, h);
+		break;
+	case WIRE_ROUTE_REQ:
+		control_route(n, c, h, body);
+		break;
+	case WIRE_LEAVE_REQ:
+		control_leave(n, c, h);
+		break;
+	default:
+		node_send_error(c, h->reqid, WIRE_E_PROTO,
+		    "not a request this daemon serves");
+	}
+}

@@ -1,0 +1,610 @@
+/* member.c: join, graceful leave with handover, reassignment (member.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "hash.h"
+#include "log.h"
+#include "member.h"
+#include "node.h"
+#include "xmalloc.h"
+
+#define MEMBER_JOIN_RETRY_MS 3000
+#define MEMBER_HANDOVER_TIMEOUT_MS 10000
+#define MEMBER_LEAVE_TRIES 5
+#define MEMBER_REASSIGN_TICKS 3	/* try reassignment every N heartbeats */
+#define MEMBER_SAVE_TICKS 10	/* save the peers file every N heartbeats */
+
+/* Send (or resend) our JOIN, routed to our point from a bootstrap. */
+void
+member_send_join(struct node *n)
+{
+	struct wire_membership m;
+	struct wire_routed rt;
+	struct wbuf w;
+	const char *addr;
+
+	if (n->cfg.njoin == 0)
+		return;
+	addr = n->cfg.join[n->join_next++ % n->cfg.njoin];
+	memset(&m, 0, sizeof m);
+	m.dims = n->cfg.dims;
+	m.self = n->self;
+	m.self.nzones = 0;
+	memset(&rt, 0, sizeof rt);
+	rt.dims = n->cfg.dims;
+	rt.inner_type = WIRE_R_JOIN;
+	hash_node_point(n->self.id, n->cfg.dims, &rt.target);
+	memcpy(rt.origin, n->self.addr, sizeof rt.origin);
+	n->join_reqid = n->next_reqid++;
+	n->join_sent_ms = node_now_ms();
+	log_info("joining the overlay through %s", addr);
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_ROUTED, 0, n->join_reqid);
+	wire_routed_encode(&w, &rt);
+	wire_membership_encode(&w, &m);
+	wire_frame_end(&w);
+	conn_send(transport_peer(n->transport, addr), &w);
+	wbuf_free(&w);
+}
+
+/* Retry a join that got no answer. */
+void
+member_join_tick(struct node *n, uint64_t now)
+{
+	if (now - n->join_sent_ms >= MEMBER_JOIN_RETRY_MS) {
+		log_warnx("no answer to our join yet; trying again");
+		member_send_join(n);
+	}
+}
+
+/* Our join was refused; try again soon (maybe through another peer). */
+void
+member_join_refused(struct node *n, uint32_t code, const char *msg)
+{
+	log_warnx("join refused (%s): %s; retrying", wire_error_text(code),
+	    msg);
+	n->join_sent_ms = node_now_ms() - MEMBER_JOIN_RETRY_MS / 2;
+}
+
+/*
+ * CAN's uniform-partitioning refinement: if a neighbour holds a bigger
+ * zone than ours, let it split instead.  Returns the neighbour or NULL.
+ */
+static struct nbr *
+member_bigger_neighbour(struct node *n)
+{
+	int mine = geom_zone_depth(&n->self.zones[0], n->cfg.dims);
+	int best = mine;
+	struct nbr *e, *pick = NULL;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (e->failed || e->heard_ms == 0)
+			continue;
+		for (int i = 0; i < e->info.nzones; i++) {
+			int d = geom_zone_depth(&e->info.zones[i],
+			    n->cfg.dims);
+
+			if (d < best || (d == best && d < mine &&
+			    pick != NULL && e->info.id < pick->info.id)) {
+				best = d;
+				pick = e;
+			}
+		}
+	}
+	return pick;
+}
+
+/* Pass a join on to a neighbour that must take it (no further forward). */
+static void
+member_pass_join(struct node *n, const struct wire_header *h,
+    const struct wire_routed *rt, struct nbr *to)
+{
+	struct wire_routed fwd = *rt;
+	struct wbuf w;
+
+	fwd.hops++;
+	if (fwd.npath < WIRE_MAX_PATH)
+		fwd.path[fwd.npath++] = n->self.id;
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_ROUTED, h->flags | WIRE_RT_HERE, h->reqid);
+	wire_routed_encode(&w, &fwd);
+	wbuf_put_bytes(&w, rt->inner, rt->inner_len);
+	wire_frame_end(&w);
+	conn_send(transport_peer(n->transport, to->info.addr), &w);
+	wbuf_free(&w);
+}
+
+/*
+ * Admit a joiner: give it a spare zone if we hold several, else split
+ * ours and give it the half that contains its point.  The joiner gets
+ * our neighbour list to find its own neighbours; ours learn of the change
+ * from the heartbeats we send at once.
+ */
+void
+member_handle_join(struct node *n, const struct wire_header *h,
+    const struct wire_routed *rt)
+{
+	struct conn *origin = transport_peer(n->transport, rt->origin);
+	struct wire_membership m, acc;
+	struct wire_node joiner;
+	struct geom_point p;
+	struct nbr *bigger;
+
+	if (wire_membership_decode(rt->inner, rt->inner_len, &m) != 0 ||
+	    m.dims != n->cfg.dims) {
+		wire_membership_free(&m);
+		node_send_error(origin, h->reqid, WIRE_E_PROTO,
+		    "malformed join");
+		return;
+	}
+	joiner = m.self;
+	wire_membership_free(&m);
+	if (n->state != NODE_ACTIVE || n->handing) {
+		node_send_error(origin, h->reqid, WIRE_E_BUSY,
+		    "owner is busy (leaving or handing over)");
+		return;
+	}
+	if (joiner.id == n->self.id || joiner.addr[0] == '\0') {
+		node_send_error(origin, h->reqid, WIRE_E_PROTO,
+		    "joiner has our node id or no address");
+		return;
+	}
+	if (!(h->flags & WIRE_RT_HERE) && n->self.nzones == 1 &&
+	    (bigger = member_bigger_neighbour(n)) != NULL) {
+		member_pass_join(n, h, rt, bigger);
+		return;
+	}
+	joiner.nzones = 1;
+	if (n->self.nzones > 1) {
+		joiner.zones[0] = n->self.zones[--n->self.nzones];
+	} else {
+		struct geom_zone low, high;
+
+		if (geom_zone_split(&n->self.zones[0], n->cfg.dims, &low,
+		    &high) != 0) {
+			node_send_error(origin, h->reqid, WIRE_E_BUSY,
+			    "zone too small to split");
+			return;
+		}
+		hash_node_point(joiner.id, n->cfg.dims, &p);
+		joiner.zones[0] = geom_zone_contains(&high, &p, n->cfg.dims) ?
+		    high : low;
+		n->self.zones[0] = geom_zone_contains(&high, &p, n->cfg.dims) ?
+		    low : high;
+	}
+	log_info("admitting %s (%s)", node_idstr(joiner.id), joiner.addr);
+	node_zones_changed(n, false);
+	memset(&acc, 0, sizeof acc);
+	acc.dims = n->cfg.dims;
+	acc.self = n->self;
+	acc.other = joiner;
+	acc.list = node_nbr_list(n, &acc.n);
+	node_send_membership(n, origin, WIRE_JOIN_ACCEPT, 0, h->reqid, &acc);
+	free(acc.list);
+	node_learn(n, &joiner, true);
+	node_prune(n);
+	node_heartbeat_all(n);
+}
+
+/* Add zones we were given; refuse overlaps and overflow. */
+static int
+member_add_zones(struct node *n, const struct wire_node *given)
+{
+	if (n->self.nzones + given->nzones > WIRE_MAX_ZONES)
+		return -1;
+	for (int i = 0; i < given->nzones; i++) {
+		for (int j = 0; j < n->self.nzones; j++) {
+			if (geom_zone_overlaps(&given->zones[i],
+			    &n->self.zones[j], n->cfg.dims))
+				return -1;
+		}
+	}
+	for (int i = 0; i < given->nzones; i++)
+		n->self.zones[n->self.nzones++] = given->zones[i];
+	node_zones_changed(n, true);
+	return 0;
+}
+
+/* Learn a list of nodes second hand, then drop what is no longer near. */
+static void
+member_learn_list(struct node *n, const struct wire_membership *m)
+{
+	for (uint32_t i = 0; i < m->n; i++)
+		node_learn(n, &m->list[i], false);
+	node_prune(n);
+}
+
+/* The owner admitted us. */
+static void
+member_on_join_accept(struct node *n, const struct wire_membership *m)
+{
+	struct nbr *owner;
+
+	if (m->other.id != n->self.id || m->other.inc != n->self.inc)
+		return;
+	if (n->state != NODE_JOINING && n->state != NODE_ACTIVE)
+		return;
+	if (member_add_zones(n, &m->other) != 0) {
+		log_warnx("join accept from %s overlaps our zones; ignored",
+		    node_idstr(m->self.id));
+		return;
+	}
+	if (n->state == NODE_JOINING)
+		log_info("joined the overlay; %s admitted us",
+		    node_idstr(m->self.id));
+	else
+		log_warnx("a repeated join gave us a second zone");
+	node_set_state(n, NODE_ACTIVE);
+	owner = node_learn(n, &m->self, true);
+	if (owner != NULL)
+		nbr_set_list(owner, m->list, m->n);
+	member_learn_list(n, m);
+	node_heartbeat_all(n);
+}
+
+/* Send our zone(s) to an heir: all of them (leave) or one (reassign). */
+static void
+member_start_handover(struct node *n, struct nbr *heir, int zone)
+{
+	struct wire_membership m;
+
+	memset(&m, 0, sizeof m);
+	m.dims = n->cfg.dims;
+	m.self = n->self;
+	m.other.id = heir->info.id;
+	m.other.inc = heir->info.inc;
+	if (zone < 0) {
+		m.other.nzones = n->self.nzones;
+		memcpy(m.other.zones, n->self.zones, sizeof m.other.zones);
+	} else {
+		m.other.nzones = 1;
+		m.other.zones[0] = n->self.zones[zone];
+		n->hand_given = n->self.zones[zone];
+	}
+	m.list = node_nbr_list(n, &m.n);
+	n->handing = true;
+	n->hand_reqid = n->next_reqid++;
+	n->hand_heir_id = heir->info.id;
+	n->hand_heir_inc = heir->info.inc;
+	n->hand_sent_ms = node_now_ms();
+	n->hand_zone = zone;
+	log_info("handing %s to %s (%s)", zone < 0 ? "all our zones" :
+	    "a spare zone", node_idstr(heir->info.id), heir->info.addr);
+	node_send_membership(n, transport_peer(n->transport, heir->info.addr),
+	    WIRE_HANDOVER, n->state == NODE_LEAVING ? WIRE_HO_LEAVE : 0,
+	    n->hand_reqid, &m);
+	free(m.list);
+}
+
+/* True when one of e's zones is the sibling of one of ours. */
+static bool
+member_can_merge(struct node *n, const struct nbr *e)
+{
+	for (int i = 0; i < e->info.nzones; i++) {
+		for (int j = 0; j < n->self.nzones; j++) {
+			if (geom_zone_siblings(&e->info.zones[i],
+			    &n->self.zones[j], n->cfg.dims))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The heir for a leave: a live neighbour that can merge one of our zones
+ * with its own, else the one with the smallest volume; neighbours that
+ * already failed to answer are skipped.
+ */
+static struct nbr *
+member_choose_heir(struct node *n)
+{
+	struct nbr *e, *pick = NULL;
+	bool pick_merge = false;
+	double pick_share = 0;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		bool merge;
+		double share;
+		bool tried = false;
+
+		if (e->failed || e->heard_ms == 0)
+			continue;
+		for (int i = 0; i < n->ntried; i++)
+			if (n->tried[i] == e->info.id)
+				tried = true;
+		if (tried || e->info.nzones + n->self.nzones > WIRE_MAX_ZONES)
+			continue;
+		merge = member_can_merge(n, e);
+		share = nbr_node_share(&e->info, n->cfg.dims);
+		if (pick == NULL || (merge && !pick_merge) ||
+		    (merge == pick_merge && (share < pick_share ||
+		    (share == pick_share && e->info.id < pick->info.id)))) {
+			pick = e;
+			pick_merge = merge;
+			pick_share = share;
+		}
+	}
+	return pick;
+}
+
+/* Leaving is over (handed over, or nothing to hand over). */
+static void
+member_finish_leave(struct node *n)
+{
+	n->self.nzones = 0;
+	node_set_state(n, NODE_LEFT);
+	node_send_empty(transport_conn_by_serial(n->transport,
+	    n->leave_client), WIRE_OK, n->leave_client_reqid);
+	if (n->on_left != NULL)
+		n->on_left(n);
+}
+
+/* Pick an heir and hand everything to it. */
+static void
+member_start_leave(struct node *n)
+{
+	struct nbr *heir = member_choose_heir(n);
+
+	if (heir == NULL) {
+		log_warnx("no live neighbour to hand our zones to%s",
+		    TAILQ_EMPTY(&n->nbrs) ? " (last node: the overlay ends)" :
+		    "; neighbours will take over after we stop");
+		member_finish_leave(n);
+		return;
+	}
+	member_start_handover(n, heir, -1);
+}
+
+/* Begin a graceful leave. */
+void
+node_leave(struct node *n, void (*on_left)(struct node *))
+{
+	if (on_left != NULL)
+		n->on_left = on_left;
+	if (n->state == NODE_LEAVING)
+		return;
+	if (n->state != NODE_ACTIVE) {
+		node_set_state(n, NODE_LEFT);
+		if (n->on_left != NULL)
+			n->on_left(n);
+		return;
+	}
+	node_set_state(n, NODE_LEAVING);
+	n->ntried = 0;
+	if (!n->handing)
+		member_start_leave(n);
+	/* else: member_tick starts it when the reassignment is done */
+}
+
+/* We are an heir: take the zones, answer, tell our neighbours. */
+static void
+member_on_handover(struct node *n, struct conn *c,
+    const struct wire_header *h, const struct wire_membership *m)
+{
+	struct wire_membership ack;
+	struct nbr *giver;
+
+	if (n->state != NODE_ACTIVE || n->handing ||
+	    m->other.id != n->self.id || m->other.inc != n->self.inc) {
+		node_send_error(c, h->reqid, WIRE_E_BUSY,
+		    "cannot take a handover now");
+		return;
+	}
+	if (member_add_zones(n, &m->other) != 0) {
+		node_send_error(c, h->reqid, WIRE_E_BUSY,
+		    "handover overlaps our zones or is too many zones");
+		return;
+	}
+	log_info("%s handed us %d zone(s)%s", node_idstr(m->self.id),
+	    m->other.nzones, (h->flags & WIRE_HO_LEAVE) ? " and is leaving" :
+	    "");
+	giver = nbr_find(&n->nbrs, m->self.id, m->self.inc);
+	if (giver != NULL && (h->flags & WIRE_HO_LEAVE))
+		nbr_remove(&n->nbrs, giver);
+	route_cache_forget(&n->cache, m->self.id);
+	member_learn_list(n, m);
+	memset(&ack, 0, sizeof ack);
+	ack.dims = n->cfg.dims;
+	ack.self = n->self;
+	node_send_membership(n, c, WIRE_HANDOVER_ACK, 0, h->reqid, &ack);
+	node_heartbeat_all(n);
+}
+
+/* Tell every neighbour we are gone and who has our zones now. */
+static void
+member_announce_leave(struct node *n, const struct wire_node *heir)
+{
+	struct wire_membership m;
+	struct nbr *e;
+
+	memset(&m, 0, sizeof m);
+	m.dims = n->cfg.dims;
+	m.self = n->self;
+	m.other = *heir;
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (!e->failed)
+			node_send_membership(n,
+			    transport_peer(n->transport, e->info.addr),
+			    WIRE_LEAVE, 0, 0, &m);
+	}
+}
+
+/* The heir has our zone(s). */
+static void
+member_on_handover_ack(struct node *n, const struct wire_header *h,
+    const struct wire_membership *m)
+{
+	if (!n->handing || h->reqid != n->hand_reqid ||
+	    m->self.id != n->hand_heir_id)
+		return;
+	n->handing = false;
+	if (n->state == NODE_LEAVING) {
+		log_info("handover to %s complete", node_idstr(m->self.id));
+		member_announce_leave(n, &m->self);
+		member_finish_leave(n);
+		return;
+	}
+	for (int i = 0; i < n->self.nzones; i++) {
+		if (geom_zone_equal(&n->self.zones[i], &n->hand_given,
+		    n->cfg.dims)) {
+			n->self.zones[i] = n->self.zones[--n->self.nzones];
+			break;
+		}
+	}
+	node_zones_changed(n, false);
+	node_learn(n, &m->self, true);
+	node_prune(n);
+	node_heartbeat_all(n);
+}
+
+/* The heir said no: try another (leave) or give up (reassignment). */
+void
+member_handover_refused(struct node *n, uint32_t code, const char *msg)
+{
+	if (!n->handing)
+		return;
+	log_warnx("handover refused by %s (%s): %s",
+	    node_idstr(n->hand_heir_id), wire_error_text(code), msg);
+	n->handing = false;
+	if (n->ntried < MEMBER_LEAVE_TRIES)
+		n->tried[n->ntried++] = n->hand_heir_id;
+}
+
+/* JOIN_ACCEPT, HANDOVER, HANDOVER_ACK. */
+void
+member_frame(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_membership *m)
+{
+	switch (h->type) {
+	case WIRE_JOIN_ACCEPT:
+		member_on_join_accept(n, m);
+		break;
+	case WIRE_HANDOVER:
+		member_on_handover(n, c, h, m);
+		break;
+	case WIRE_HANDOVER_ACK:
+		member_on_handover_ack(n, h, m);
+		break;
+	}
+}
+
+/*
+ * Background reassignment: a node holding more than one zone merges
+ * siblings it holds, and gives a spare zone to the single-zone owner of
+ * its sibling, which merges the two; the overlay drifts back toward one
+ * zone per node.  (A spare whose sibling is split further stays until a
+ * joiner takes it: joins hand out spare zones before splitting.)
+ */
+static void
+member_reassign(struct node *n)
+{
+	struct nbr *e;
+
+	if (n->self.nzones <= 1)
+		return;
+	for (int i = 0; i < n->self.nzones; i++) {
+		for (int j = i + 1; j < n->self.nzones; j++) {
+			if (geom_zone_siblings(&n->self.zones[i],
+			    &n->self.zones[j], n->cfg.dims)) {
+				node_zones_changed(n, true);
+				node_heartbeat_all(n);
+				return;
+			}
+		}
+	}
+	for (int i = 0; i < n->self.nzones; i++) {
+		struct geom_zone sib;
+
+		if (geom_zone_parent(&n->self.zones[i], n->cfg.dims, NULL,
+		    &sib) != 0)
+			continue;
+		TAILQ_FOREACH(e, &n->nbrs, entry) {
+			if (e->failed || e->heard_ms == 0 ||
+			    e->info.nzones != 1 ||
+			    !geom_zone_equal(&e->info.zones[0], &sib,
+			    n->cfg.dims))
+				continue;
+			member_start_handover(n, e, i);
+			return;
+		}
+	}
+}
+
+/* Save our neighbours' addresses, to rejoin through them after restart. */
+static void
+member_save_peers(struct node *n)
+{
+	char path[600], tmp[640];
+	struct nbr *e;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/peers", n->cfg.data_dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		log_warn("cannot write %s", tmp);
+		return;
+	}
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (!e->failed && e->heard_ms != 0)
+			fprintf(f, "%s\n", e->info.addr);
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		log_warn("cannot save %s", path);
+}
+
+/* Bootstrap from the saved peers file when no --join was given. */
+void
+member_load_peers(struct node *n)
+{
+	char path[600], line[WIRE_ADDR_MAX + 2];
+	FILE *f;
+
+	if (n->cfg.njoin > 0)
+		return;
+	snprintf(path, sizeof path, "%s/peers", n->cfg.data_dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (n->cfg.njoin < NODE_MAX_JOIN &&
+	    fgets(line, sizeof line, f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0' || strlen(line) >= WIRE_ADDR_MAX ||
+		    strcmp(line, n->self.addr) == 0)
+			continue;
+		memcpy(n->cfg.join[n->cfg.njoin++], line, strlen(line) + 1);
+	}
+	fclose(f);
+	if (n->cfg.njoin > 0)
+		log_info("rejoining through %d saved peer(s) from %s",
+		    n->cfg.njoin, path);
+}
+
+/* Handover timeouts, pending leave, reassignment, peers file. */
+void
+member_tick(struct node *n, uint64_t now)
+{
+	if (n->handing && now - n->hand_sent_ms > MEMBER_HANDOVER_TIMEOUT_MS) {
+		log_warnx("handover to %s timed out",
+		    node_idstr(n->hand_heir_id));
+		member_handover_refused(n, WIRE_E_TIMEOUT, "no answer");
+	}
+	if (n->state == NODE_LEAVING && !n->handing) {
+		if (n->ntried >= MEMBER_LEAVE_TRIES) {
+			log_error("could not hand our zones over; leaving "
+			    "anyway: neighbours will take over");
+			member_finish_leave(n);
+			return;
+		}
+		member_start_leave(n);
+		return;
+	}
+	if (n->state == NODE_ACTIVE && !n->handing &&
+	    n->ticks % MEMBER_REASSIGN_TICKS == 0)
+		member_reassign(n);
+	if (n->ticks % MEMBER_SAVE_TICKS == 0)
+		member_save_peers(n);
+}

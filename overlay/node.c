@@ -1,0 +1,747 @@
+/*
+ * node.c: CAN membership: zones, heartbeats, failure detection and
+ * takeover, routing of overlay messages, and frame dispatch.
+ *
+ * Join and handover (leave and reassignment) live in member.c.
+ */
+#include <sys/random.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "hash.h"
+#include "log.h"
+#include "member.h"
+#include "node.h"
+#include "xmalloc.h"
+
+static const char *const node_state_names[] = {
+	"joining", "active", "leaving", "left"
+};
+
+/* Monotonic milliseconds. */
+uint64_t
+node_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The one place the node's state changes. */
+void
+node_set_state(struct node *n, enum node_state s)
+{
+	if (n->state == s)
+		return;
+	log_info("state %s -> %s", node_state_names[n->state],
+	    node_state_names[s]);
+	n->state = s;
+}
+
+/* Id text for logs (static buffer rotation, for log lines only). */
+const char *
+node_idstr(uint64_t id)
+{
+	static char buf[4][17];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof buf[i], "%016" PRIx64, id);
+	return buf[i];
+}
+
+/* Encode and queue a membership-body message on c. */
+void
+node_send_membership(struct node *n, struct conn *c, uint16_t type,
+    uint32_t flags, uint64_t reqid, const struct wire_membership *m)
+{
+	struct wbuf w;
+
+	(void)n;
+	if (c == NULL)
+		return;
+	wbuf_init(&w);
+	wire_frame_begin(&w, type, flags, reqid);
+	wire_membership_encode(&w, m);
+	wire_frame_end(&w);
+	conn_send(c, &w);
+	wbuf_free(&w);
+}
+
+/* Queue an error reply. */
+void
+node_send_error(struct conn *c, uint64_t reqid, uint32_t code,
+    const char *msg)
+{
+	struct wbuf w;
+
+	if (c == NULL)
+		return;
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_ERROR, 0, reqid);
+	wire_error_encode(&w, code, msg);
+	wire_frame_end(&w);
+	conn_send(c, &w);
+	wbuf_free(&w);
+}
+
+/* Queue a frame with an empty body. */
+void
+node_send_empty(struct conn *c, uint16_t type, uint64_t reqid)
+{
+	struct wbuf w;
+
+	if (c == NULL)
+		return;
+	wbuf_init(&w);
+	wire_frame_begin(&w, type, 0, reqid);
+	wire_frame_end(&w);
+	conn_send(c, &w);
+	wbuf_free(&w);
+}
+
+/* Our live neighbours as a wire list (caller frees). */
+struct wire_node *
+node_nbr_list(struct node *n, uint32_t *cnt)
+{
+	struct wire_node *list;
+	struct nbr *e;
+	uint32_t i = 0, total = 0;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry)
+		total++;
+	list = xcalloc(total ? total : 1, sizeof *list);
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (e->failed || e->info.nzones == 0 || i >= WIRE_MAX_LIST)
+			continue;
+		list[i++] = e->info;
+	}
+	*cnt = i;
+	return list;
+}
+
+/* Record a change of our zones: merge siblings, bump the epoch. */
+void
+node_zones_changed(struct node *n, bool merge)
+{
+	char buf[256];
+	bool merged = true;
+
+	while (merge && merged) {
+		merged = false;
+		for (int i = 0; i < n->self.nzones && !merged; i++) {
+			for (int j = i + 1; j < n->self.nzones; j++) {
+				struct geom_zone parent;
+
+				if (!geom_zone_siblings(&n->self.zones[i],
+				    &n->self.zones[j], n->cfg.dims))
+					continue;
+				geom_zone_parent(&n->self.zones[i],
+				    n->cfg.dims, &parent, NULL);
+				n->self.zones[i] = parent;
+				n->self.zones[j] =
+				    n->self.zones[--n->self.nzones];
+				merged = true;
+				break;
+			}
+		}
+	}
+	n->self.epoch++;
+	for (int i = 0; i < n->self.nzones; i++) {
+		log_info("zone %d/%d: %s (%.6f%%)", i + 1, n->self.nzones,
+		    geom_zone_format(&n->self.zones[i], n->cfg.dims, buf,
+		    sizeof buf),
+		    100 * geom_zone_share(&n->self.zones[i], n->cfg.dims));
+	}
+}
+
+/*
+ * Take what a message says about node x into the table.  direct means x
+ * itself told us (its word is final); second-hand news only wins with a
+ * newer epoch.  Unknown nodes are added only when they are adjacent to us.
+ * Returns the entry, or NULL when x is us or not (or no longer) near us.
+ */
+struct nbr *
+node_learn(struct node *n, const struct wire_node *x, bool direct)
+{
+	struct nbr *e;
+
+	if (x->id == n->self.id && x->inc == n->self.inc)
+		return NULL;
+	e = nbr_find(&n->nbrs, x->id, x->inc);
+	if (e == NULL) {
+		if (x->nzones == 0 || x->addr[0] == '\0' ||
+		    !nbr_nodes_adjacent(x, &n->self, n->cfg.dims))
+			return NULL;
+		e = nbr_add(&n->nbrs, x, node_now_ms());
+		e->owner = n;
+		log_debug("new neighbour %s at %s%s", node_idstr(x->id),
+		    x->addr, direct ? "" : " (second hand)");
+	} else if (direct || x->epoch > e->info.epoch) {
+		e->info = *x;
+	}
+	if (direct) {
+		e->heard_ms = node_now_ms();
+		if (e->failed) {
+			log_warnx("neighbour %s is alive after all; takeover "
+			    "cancelled", node_idstr(e->info.id));
+			e->failed = false;
+			if (e->takeover != NULL)
+				evtimer_del(e->takeover);
+		}
+	}
+	return e;
+}
+
+/* Drop entries that are no longer adjacent (failed ones wait for takeover). */
+void
+node_prune(struct node *n)
+{
+	struct nbr *e, *next;
+
+	for (e = TAILQ_FIRST(&n->nbrs); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, entry);
+		if (e->failed)
+			continue;
+		if (n->self.nzones > 0 &&
+		    nbr_nodes_adjacent(&e->info, &n->self, n->cfg.dims))
+			continue;
+		log_debug("%s is no longer a neighbour",
+		    node_idstr(e->info.id));
+		nbr_remove(&n->nbrs, e);
+	}
+}
+
+/* Send one heartbeat (our zones and our neighbour list) to addr. */
+static void
+node_heartbeat_to(struct node *n, const char *addr, uint32_t flags)
+{
+	struct wire_membership m;
+
+	memset(&m, 0, sizeof m);
+	m.dims = n->cfg.dims;
+	m.self = n->self;
+	m.list = node_nbr_list(n, &m.n);
+	node_send_membership(n, transport_peer(n->transport, addr),
+	    WIRE_HEARTBEAT, flags, 0, &m);
+	free(m.list);
+}
+
+/* Heartbeat every live neighbour now. */
+void
+node_heartbeat_all(struct node *n)
+{
+	struct nbr *e;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (!e->failed)
+			node_heartbeat_to(n, e->info.addr, 0);
+	}
+}
+
+/* A heartbeat from a node: its zones and its neighbour list. */
+static void
+node_on_heartbeat(struct node *n, const struct wire_header *h,
+    const struct wire_membership *m)
+{
+	struct nbr *e;
+
+	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
+		return;
+	if (nbr_nodes_overlap(&m->self, &n->self, n->cfg.dims))
+		log_debug("%s claims space that overlaps ours (epoch %u)",
+		    node_idstr(m->self.id), m->self.epoch);
+	e = node_learn(n, &m->self, true);
+	if (e != NULL)
+		nbr_set_list(e, m->list, m->n);
+	for (uint32_t i = 0; i < m->n; i++)
+		node_learn(n, &m->list[i], false);
+	node_prune(n);
+	/* Not our neighbour: tell it so, so it drops us. */
+	if (e == NULL && !(h->flags & WIRE_HB_REPLY) &&
+	    m->self.addr[0] != '\0')
+		node_heartbeat_to(n, m->self.addr, WIRE_HB_REPLY);
+}
+
+/*
+ * The rank of this node among the dead node's neighbours as candidates to
+ * take its zone over: smallest total volume first, ties to the smaller id.
+ * Rank r waits r heartbeat intervals, so the best candidate alive acts
+ * first and the others see its TAKEOVER before their turn.
+ */
+static int
+node_takeover_rank(struct node *n, struct nbr *dead)
+{
+	double mine = nbr_node_share(&n->self, n->cfg.dims);
+	int rank = 0;
+
+	for (uint32_t i = 0; i < dead->nnbrs; i++) {
+		const struct wire_node *x = &dead->nbrs[i];
+		struct nbr *known;
+		double share;
+
+		if (x->id == n->self.id)
+			continue;
+		known = nbr_find(&n->nbrs, x->id, x->inc);
+		if (known != NULL && known->failed)
+			continue;
+		share = nbr_node_share(known ? &known->info : x, n->cfg.dims);
+		if (share < mine || (share == mine && x->id < n->self.id))
+			rank++;
+	}
+	return rank;
+}
+
+/* True when a live node other than dead already holds part of its space. */
+static bool
+node_space_claimed(struct node *n, struct nbr *dead)
+{
+	struct nbr *e;
+
+	if (nbr_nodes_overlap(&dead->info, &n->self, n->cfg.dims))
+		return true;
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (e != dead && !e->failed &&
+		    nbr_nodes_overlap(&dead->info, &e->info, n->cfg.dims))
+			return true;
+	}
+	return false;
+}
+
+/* Tell the dead node's neighbours and ours that we took its space. */
+static void
+node_announce_takeover(struct node *n, struct nbr *dead,
+    const struct wire_node *before)
+{
+	struct wire_membership m;
+	struct nbr *e;
+
+	memset(&m, 0, sizeof m);
+	m.dims = n->cfg.dims;
+	m.self = n->self;
+	m.other = *before;
+	m.a = dead->info.id;
+	m.b = dead->info.inc;
+	m.n = dead->nnbrs;
+	m.list = dead->nbrs;
+	for (uint32_t i = 0; i < dead->nnbrs; i++) {
+		const struct wire_node *x = &dead->nbrs[i];
+
+		if ((x->id == n->self.id && x->inc == n->self.inc) ||
+		    x->addr[0] == '\0' || nbr_find(&n->nbrs, x->id, x->inc))
+			continue;
+		node_send_membership(n, transport_peer(n->transport, x->addr),
+		    WIRE_TAKEOVER, 0, 0, &m);
+	}
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (e != dead && !e->failed)
+			node_send_membership(n,
+			    transport_peer(n->transport, e->info.addr),
+			    WIRE_TAKEOVER, 0, 0, &m);
+	}
+}
+
+/* Our turn to take a dead neighbour's zones, unless someone did. */
+static void
+node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct nbr *dead = arg;
+	struct node *n = dead->owner;
+	struct wire_node before;
+
+	(void)fd;
+	(void)ev;
+	if (n->state != NODE_ACTIVE)
+		return; /* a later-ranked neighbour will act */
+	if (node_space_claimed(n, dead)) {
+		log_info("space of failed %s already taken over",
+		    node_idstr(dead->info.id));
+		nbr_remove(&n->nbrs, dead);
+		node_prune(n);
+		return;
+	}
+	if (n->self.nzones + dead->info.nzones > WIRE_MAX_ZONES) {
+		log_warnx("cannot take over %s: would hold too many zones",
+		    node_idstr(dead->info.id));
+		return;
+	}
+	before = n->self;
+	for (int i = 0; i < dead->info.nzones; i++)
+		n->self.zones[n->self.nzones++] = dead->info.zones[i];
+	/* No merge yet: a conflicting takeover must find the zones intact. */
+	node_zones_changed(n, false);
+	n->last_takeover_id = dead->info.id;
+	n->last_takeover_share = nbr_node_share(&before, n->cfg.dims);
+	log_warnx("took over the zones of failed %s (%s)",
+	    node_idstr(dead->info.id), dead->info.addr);
+	for (uint32_t i = 0; i < dead->nnbrs; i++)
+		node_learn(n, &dead->nbrs[i], false);
+	node_announce_takeover(n, dead, &before);
+	route_cache_forget(&n->cache, dead->info.id);
+	nbr_remove(&n->nbrs, dead);
+	node_prune(n);
+	node_heartbeat_all(n);
+}
+
+/* A neighbour went silent: arm our takeover timer by rank. */
+static void
+node_declare_failed(struct node *n, struct nbr *e)
+{
+	uint64_t now = node_now_ms();
+	int rank = node_takeover_rank(n, e);
+	uint64_t delay = (uint64_t)rank * (uint64_t)n->cfg.hb_ms +
+	    (uint64_t)n->cfg.hb_ms / 4;
+	struct timeval tv = { (time_t)(delay / 1000),
+	    (suseconds_t)(delay % 1000) * 1000 };
+
+	log_warnx("neighbour %s (%s) silent for %" PRIu64 " ms: failed; "
+	    "takeover rank %d", node_idstr(e->info.id), e->info.addr,
+	    now - e->heard_ms, rank);
+	e->failed = true;
+	route_cache_forget(&n->cache, e->info.id);
+	if (e->takeover == NULL)
+		e->takeover = evtimer_new(n->base, node_takeover_cb, e);
+	evtimer_add(e->takeover, &tv);
+}
+
+/*
+ * Someone took a dead node's zones.  If we took the same zones, the
+ * better claim (smaller volume before the takeover, then smaller id) keeps
+ * them and the other gives them back.
+ */
+static void
+node_on_takeover(struct node *n, const struct wire_membership *m)
+{
+	struct nbr *dead = nbr_find(&n->nbrs, m->a, m->b);
+	const struct wire_node *taker = &m->self, *before = &m->other;
+	double their = nbr_node_share(before, n->cfg.dims);
+
+	if (dead != NULL)
+		nbr_remove(&n->nbrs, dead);
+	route_cache_forget(&n->cache, m->a);
+	if (n->last_takeover_id == m->a && taker->id != n->self.id &&
+	    nbr_nodes_overlap(taker, &n->self, n->cfg.dims) &&
+	    (their < n->last_takeover_share ||
+	    (their == n->last_takeover_share && taker->id < n->self.id))) {
+		int kept = 0;
+
+		for (int i = 0; i < n->self.nzones; i++) {
+			bool theirs = false;
+
+			for (int j = 0; j < taker->nzones; j++) {
+				if (geom_zone_equal(&n->self.zones[i],
+				    &taker->zones[j], n->cfg.dims))
+					theirs = true;
+			}
+			if (!theirs)
+				n->self.zones[kept++] = n->self.zones[i];
+		}
+		log_warnx("%s has the better claim on %s's zones; yielding",
+		    node_idstr(taker->id), node_idstr(m->a));
+		n->self.nzones = (uint8_t)kept;
+		node_zones_changed(n, false);
+	}
+	node_learn(n, taker, true);
+	for (uint32_t i = 0; i < m->n; i++)
+		node_learn(n, &m->list[i], false);
+	node_prune(n);
+	node_heartbeat_all(n);
+}
+
+/* A neighbour left gracefully: forget it without a takeover. */
+static void
+node_on_leave(struct node *n, const struct wire_membership *m)
+{
+	struct nbr *e = nbr_find(&n->nbrs, m->self.id, m->self.inc);
+
+	log_info("neighbour %s left; %s is its heir", node_idstr(m->self.id),
+	    node_idstr(m->other.id));
+	if (e != NULL)
+		nbr_remove(&n->nbrs, e);
+	route_cache_forget(&n->cache, m->self.id);
+	node_learn(n, &m->other, false);
+	node_prune(n);
+}
+
+/* Fail lookups that have waited too long. */
+static void
+node_expire_pending(struct node *n, uint64_t now)
+{
+	struct node_pending *p, *next;
+
+	for (p = TAILQ_FIRST(&n->pending); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (now < p->deadline_ms)
+			continue;
+		node_send_error(transport_conn_by_serial(n->transport,
+		    p->client_serial), p->client_reqid, WIRE_E_TIMEOUT,
+		    "lookup timed out");
+		TAILQ_REMOVE(&n->pending, p, entry);
+		free(p);
+	}
+}
+
+/* Failure detection: neighbours silent too long are declared failed. */
+static void
+node_check_neighbours(struct node *n, uint64_t now)
+{
+	uint64_t limit = (uint64_t)n->cfg.fail_after * (uint64_t)n->cfg.hb_ms;
+	struct nbr *e, *next;
+
+	for (e = TAILQ_FIRST(&n->nbrs); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, entry);
+		if (e->failed)
+			continue;
+		if (e->heard_ms != 0 && now - e->heard_ms > limit) {
+			node_declare_failed(n, e);
+		} else if (e->heard_ms == 0 && now - e->first_ms > 2 * limit) {
+			/* Second-hand news never confirmed: stale. */
+			log_debug("dropping unconfirmed %s",
+			    node_idstr(e->info.id));
+			nbr_remove(&n->nbrs, e);
+		}
+	}
+}
+
+/* Every heartbeat interval. */
+static void
+node_tick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct node *n = arg;
+	uint64_t now = node_now_ms();
+
+	(void)fd;
+	(void)ev;
+	n->ticks++;
+	node_expire_pending(n, now);
+	if (n->state == NODE_JOINING) {
+		member_join_tick(n, now);
+		return;
+	}
+	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
+		return;
+	node_check_neighbours(n, now);
+	node_heartbeat_all(n);
+	member_tick(n, now);
+}
+
+/* Read or create the node id kept in the data dir. */
+static int
+node_load_id(struct node *n, char *err, size_t errlen)
+{
+	char path[600], tmp[640], buf[64];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/node-id", n->cfg.data_dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		char *end;
+
+		if (fgets(buf, sizeof buf, f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+		n->self.id = strtoull(buf, &end, 16);
+		if (end == buf || n->self.id == 0) {
+			snprintf(err, errlen, "%s: not a node id", path);
+			return -1;
+		}
+		return 0;
+	}
+	if (getrandom(&n->self.id, sizeof n->self.id, 0) !=
+	    (ssize_t)sizeof n->self.id || n->self.id == 0) {
+		snprintf(err, errlen, "cannot generate a node id");
+		return -1;
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || dprintf(fd, "%016" PRIx64 "\n", n->self.id) < 0 ||
+	    fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Create a node. */
+struct node *
+node_new(struct event_base *base, const struct node_config *cfg)
+{
+	static const struct conn_ops ops = { node_frame, node_conn_closed };
+	struct node *n = xcalloc(1, sizeof *n);
+	struct timespec ts;
+
+	n->base = base;
+	n->cfg = *cfg;
+	TAILQ_INIT(&n->nbrs);
+	TAILQ_INIT(&n->pending);
+	route_cache_init(&n->cache);
+	n->transport = transport_new(base, &ops, n);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n->self.inc = (uint64_t)ts.tv_sec * 1000000 +
+	    (uint64_t)ts.tv_nsec / 1000;
+	snprintf(n->self.addr, sizeof n->self.addr, "%s",
+	    cfg->advertise[0] ? cfg->advertise : cfg->listen);
+	n->next_reqid = 1;
+	n->start_ms = node_now_ms();
+	n->hand_zone = -1;
+	return n;
+}
+
+/* Listen, then found a new overlay or start joining one. */
+int
+node_start(struct node *n, char *err, size_t errlen)
+{
+	struct timeval tv = { n->cfg.hb_ms / 1000,
+	    (n->cfg.hb_ms % 1000) * 1000 };
+	char tag[32];
+
+	if (n->cfg.node_id != 0)
+		n->self.id = n->cfg.node_id;
+	else if (node_load_id(n, err, errlen) != 0)
+		return -1;
+	snprintf(tag, sizeof tag, "[%s]", node_idstr(n->self.id));
+	log_set_tag(tag);
+	if (transport_listen_tcp(n->transport, n->cfg.listen, err,
+	    errlen) != 0)
+		return -1;
+	if (n->cfg.socket_path[0] != '\0' &&
+	    transport_listen_unix(n->transport, n->cfg.socket_path,
+	    n->cfg.socket_mode, err, errlen) != 0)
+		return -1;
+	n->tick = event_new(n->base, -1, EV_PERSIST, node_tick_cb, n);
+	evtimer_add(n->tick, &tv);
+	member_load_peers(n);
+	if (n->cfg.njoin == 0) {
+		n->state = NODE_ACTIVE;
+		n->self.nzones = 1;
+		geom_zone_whole(&n->self.zones[0], n->cfg.dims);
+		log_info("started a new overlay at %s (d=%d, k=%d)",
+		    n->self.addr, n->cfg.dims, n->cfg.replicas);
+		node_zones_changed(n, false);
+		return 0;
+	}
+	n->state = NODE_JOINING;
+	member_send_join(n);
+	return 0;
+}
+
+/* Free the node and everything it owns. */
+void
+node_free(struct node *n)
+{
+	struct nbr *e;
+	struct node_pending *p;
+
+	if (n == NULL)
+		return;
+	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)
+		nbr_remove(&n->nbrs, e);
+	while ((p = TAILQ_FIRST(&n->pending)) != NULL) {
+		TAILQ_REMOVE(&n->pending, p, entry);
+		free(p);
+	}
+	if (n->tick != NULL)
+		event_free(n->tick);
+	transport_free(n->transport);
+	free(n);
+}
+
+/* Decode a membership body or drop the connection that sent it. */
+static bool
+node_decode_membership(struct node *n, struct conn *c,
+    const struct wire_header *h, const uint8_t *body,
+    struct wire_membership *m)
+{
+	if (wire_membership_decode(body, h->len, m) != 0) {
+		log_warnx("%s: malformed %s; dropping connection",
+		    conn_name(c), wire_type_name(h->type));
+		conn_close(c, "malformed frame");
+		return false;
+	}
+	if (m->dims != n->cfg.dims) {
+		log_warnx("%s: %s for d=%d but this overlay has d=%d; "
+		    "dropping connection", conn_name(c),
+		    wire_type_name(h->type), m->dims, n->cfg.dims);
+		wire_membership_free(m);
+		conn_close(c, "dimension mismatch");
+		return false;
+	}
+	return true;
+}
+
+/* Dispatch one frame from any connection. */
+void
+node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
+    void *arg)
+{
+	struct node *n = arg;
+	struct wire_membership m;
+
+	switch (h->type) {
+	case WIRE_HEARTBEAT:
+	case WIRE_JOIN_ACCEPT:
+	case WIRE_TAKEOVER:
+	case WIRE_LEAVE:
+	case WIRE_HANDOVER:
+	case WIRE_HANDOVER_ACK:
+	case WIRE_LOOKUP_REPLY:
+		if (!node_decode_membership(n, c, h, body, &m))
+			return;
+		if (h->type == WIRE_HEARTBEAT)
+			node_on_heartbeat(n, h, &m);
+		else if (h->type == WIRE_TAKEOVER)
+			node_on_takeover(n, &m);
+		else if (h->type == WIRE_LEAVE)
+			node_on_leave(n, &m);
+		else if (h->type == WIRE_LOOKUP_REPLY)
+			node_on_lookup_reply(n, h, &m);
+		else
+			member_frame(n, c, h, &m);
+		wire_membership_free(&m);
+		return;
+	case WIRE_ROUTED:
+		node_on_routed(n, c, h, body);
+		return;
+	case WIRE_ERROR:
+	case WIRE_JOIN_REFUSED:
+		node_on_error(n, c, h, body);
+		return;
+	default:
+		if ((h->type & 0xff00) == 0x0200) {
+			control_frame(n, c, h, body);
+			return;
+		}
+		log_warnx("%s: unknown message type 0x%04x; dropping "
+		    "connection", conn_name(c), h->type);
+		conn_close(c, "unknown message type");
+	}
+}
+
+/* A connection closed: forget requests waiting to answer on it. */
+void
+node_conn_closed(struct conn *c, void *arg)
+{
+	struct node *n = arg;
+	struct node_pending *p, *next;
+	uint64_t serial = conn_serial(c);
+
+	for (p = TAILQ_FIRST(&n->pending); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (p->client_serial == serial) {
+			TAILQ_REMOVE(&n->pending, p, entry);
+			free(p);
+		}
+	}
+}

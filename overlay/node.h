@@ -1,0 +1,166 @@
+/*
+ * node.h: one CAN node: its zones, its neighbours, and the membership
+ * protocol (join, heartbeats, failure detection and takeover, graceful
+ * leave with handover, background zone reassignment).
+ *
+ * Everything runs on one libevent loop; no locks.  The node reaches the
+ * network only through the transport (conn.h).
+ */
+#ifndef CANFS_NODE_H
+#define CANFS_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nbr.h"
+#include "route.h"
+#include "wire.h"
+
+struct event_base;
+struct event;
+struct conn;
+struct transport;
+
+#define NODE_MAX_JOIN 8
+
+/* Settings from the command line. */
+struct node_config {
+	char listen[WIRE_ADDR_MAX];    /* TCP HOST:PORT to bind */
+	char advertise[WIRE_ADDR_MAX]; /* address peers use to reach us */
+	char join[NODE_MAX_JOIN][WIRE_ADDR_MAX];
+	int njoin;
+	char data_dir[512];
+	char socket_path[512];	       /* local client socket, "" = none */
+	int socket_mode;
+	int dims;
+	int replicas;
+	int hb_ms;		       /* heartbeat interval */
+	int fail_after;		       /* silent intervals before failed */
+	uint64_t node_id;	       /* 0 = load or generate in data dir */
+};
+
+enum node_state {
+	NODE_JOINING,	/* waiting for a JOIN_ACCEPT */
+	NODE_ACTIVE,	/* owns zones and serves */
+	NODE_LEAVING,	/* handing its zones to an heir */
+	NODE_LEFT,	/* handed over; about to exit */
+};
+
+/* A request we forwarded into the overlay on behalf of a local client. */
+struct node_pending {
+	uint64_t reqid;		/* our id, used in the overlay */
+	uint64_t client_serial;	/* connection to answer, 0 = internal */
+	uint64_t client_reqid;	/* the client's own id */
+	uint64_t deadline_ms;
+	struct geom_point target;
+	bool direct;		/* sent via the routing cache */
+	TAILQ_ENTRY(node_pending) entry;
+};
+TAILQ_HEAD(node_pending_list, node_pending);
+
+struct node {
+	struct event_base *base;
+	struct node_config cfg;
+	struct transport *transport;
+	enum node_state state;
+	struct wire_node self;	/* our id, incarnation, epoch, zones */
+	struct nbr_list nbrs;
+	struct route_cache cache;
+	struct node_pending_list pending;
+	uint64_t next_reqid;
+	uint64_t start_ms;
+	uint64_t routed;	/* routed messages handled */
+	struct event *tick;	/* heartbeat and failure detection */
+	int ticks;
+
+	/* Joining. */
+	uint64_t join_reqid;
+	int join_next;		/* which bootstrap to try next */
+	uint64_t join_sent_ms;
+
+	/* Handing a zone over (graceful leave or reassignment). */
+	bool handing;		/* a HANDOVER is outstanding */
+	uint64_t hand_reqid;
+	uint64_t hand_heir_id, hand_heir_inc;
+	uint64_t hand_sent_ms;
+	int hand_zone;		/* zone index given; -1 = all (leave) */
+	struct geom_zone hand_given; /* the zone given (reassignment) */
+	uint64_t tried[8];	/* heirs that did not take a handover */
+	int ntried;
+	uint64_t leave_client;	/* conn serial to answer when left */
+	uint64_t leave_client_reqid;
+	int leave_tries;
+	void (*on_left)(struct node *);	/* called once handover is done */
+
+	/* Our last takeover, to settle a conflicting one. */
+	uint64_t last_takeover_id;
+	double last_takeover_share;	/* our share before it */
+};
+
+/* Monotonic milliseconds. */
+uint64_t node_now_ms(void);
+
+/* Create a node; nothing is sent until node_start(). */
+struct node *node_new(struct event_base *base, const struct node_config *cfg);
+/*
+ * Listen, then either start a new overlay owning the whole space (no
+ * bootstrap peers) or begin joining.  Returns 0, or -1 with err set.
+ */
+int node_start(struct node *n, char *err, size_t errlen);
+/*
+ * Begin a graceful leave; on_left runs once the zones are handed over (or
+ * at once if we are alone).  A second call does nothing.
+ */
+void node_leave(struct node *n, void (*on_left)(struct node *));
+void node_free(struct node *n);
+
+/* Frame dispatch from the transport. */
+void node_frame(struct conn *c, const struct wire_header *h,
+    const uint8_t *body, void *arg);
+void node_conn_closed(struct conn *c, void *arg);
+
+/* Helpers shared with control.c. */
+void node_send_membership(struct node *n, struct conn *c, uint16_t type,
+    uint32_t flags, uint64_t reqid, const struct wire_membership *m);
+void node_send_error(struct conn *c, uint64_t reqid, uint32_t code,
+    const char *msg);
+void node_send_empty(struct conn *c, uint16_t type, uint64_t reqid);
+/* Neighbours as a wire list (caller frees); alive ones only. */
+struct wire_node *node_nbr_list(struct node *n, uint32_t *cnt);
+/* Start a lookup of target on behalf of client conn c (reqid creqid). */
+void node_lookup(struct node *n, struct conn *c, uint64_t creqid,
+    const struct geom_point *target);
+
+/* Shared by node.c, member.c and forward.c. */
+void node_set_state(struct node *n, enum node_state s);
+/* 16 hex digits, from a small rotating buffer: for log lines only. */
+const char *node_idstr(uint64_t id);
+/* Our zones changed: optionally merge siblings; bump epoch; log. */
+void node_zones_changed(struct node *n, bool merge);
+/* Take news of node x into the table (see node.c). */
+struct nbr *node_learn(struct node *n, const struct wire_node *x,
+    bool direct);
+void node_prune(struct node *n);
+void node_heartbeat_all(struct node *n);
+
+/* Routed messages (forward.c). */
+void node_on_routed(struct node *n, struct conn *c,
+    const struct wire_header *h, const uint8_t *body);
+void node_on_lookup_reply(struct node *n, const struct wire_header *h,
+    const struct wire_membership *m);
+void node_on_error(struct node *n, struct conn *c,
+    const struct wire_header *h, const uint8_t *body);
+/*
+ * Send a routed message toward target: straight to the cached owner when
+ * use_cache and the cache knows it, else to the greedy next hop.  Returns
+ * 0, or -1 when there is no neighbour to send to.
+ */
+int node_route_send(struct node *n, uint64_t reqid, uint16_t inner_type,
+    uint32_t flags, const struct geom_point *target, const struct wbuf *inner,
+    bool use_cache);
+
+/* Control requests (control.c). */
+void control_frame(struct node *n, struct conn *c, const struct wire_header *h,
+    const uint8_t *body);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * route.h: greedy CAN routing and the routing cache.
+ *
+ * Greedy rule: forward to the neighbour whose zone is nearest (torus
+ * Euclidean distance from the zone, not its centre) to the target point,
+ * and only if that is strictly nearer than our own zones.  In a correct
+ * tiling such a neighbour always exists (step from our nearest point one
+ * position toward the target: the zone there overlaps us in d-1 dimensions
+ * and abuts in one), so greedy routing never loops; when tables are stale
+ * and none exists, the request fails with NOROUTE instead of looping.
+ *
+ * The cache maps zones to owners learned from replies, so repeated
+ * requests go straight to the owner.  Correctness never depends on it: a
+ * node that receives a request for a point it does not own routes it on.
+ */
+#ifndef CANFS_ROUTE_H
+#define CANFS_ROUTE_H
+
+#include <stdint.h>
+
+#include "geom.h"
+#include "wire.h"
+
+struct nbr_list;
+struct nbr;
+
+#define ROUTE_CACHE_SIZE 1024
+
+struct route_cache_entry {
+	struct geom_zone zone;
+	uint64_t id;
+	char addr[WIRE_ADDR_MAX];
+	uint64_t used;	/* LRU clock; 0 = empty slot */
+};
+
+struct route_cache {
+	struct route_cache_entry e[ROUTE_CACHE_SIZE];
+	uint64_t clock;
+	uint64_t hits, misses;
+};
+
+/*
+ * Neighbour to forward to: the one (not failed, with zones) nearest to p,
+ * strictly nearer than self; ties go to the smaller id.  NULL if none.
+ */
+struct nbr *route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
+    const struct geom_point *p, int dims);
+
+void route_cache_init(struct route_cache *rc);
+/* Remember that node id at addr owns every zone of owner. */
+void route_cache_learn(struct route_cache *rc, const struct wire_node *owner,
+    int dims);
+/* Forget every entry for node id (it left or died). */
+void route_cache_forget(struct route_cache *rc, uint64_t id);
+/* Address of the cached owner of p, or NULL. */
+const char *route_cache_lookup(struct route_cache *rc,
+    const struct geom_point *p, int dims);
+
+#endif
