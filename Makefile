@@ -50,7 +50,8 @@ ifneq ($(wildcard fs/canfs.c),)
 BINS += $(BUILD)/canfs
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TEST_BINS := $(BUILD)/tests/frame-fuzz $(BUILD)/tests/passthrough
+TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz) \
+	$(if $(wildcard tests/passthrough.c),$(BUILD)/tests/passthrough)
 
 .PHONY: all test check-asan unit fuzz bench bench-overlay bench-store \
 	bench-fs soak install uninstall clean format
@@ -93,7 +94,7 @@ $(BUILD)/tests/passthrough: $(call obj,tests/passthrough.c)
 
 unit: $(UNIT_BINS)
 
-test: all $(UNIT_BINS) $(wildcard $(TEST_BINS))
+test: all $(UNIT_BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run.sh
 
 check-asan:

@@ -59,7 +59,9 @@ enum wire_type {
 	WIRE_STATUS_REQ = 0x0201,  /* empty body */
 	WIRE_STATUS = 0x0202,	   /* self=node, list=neighbours,
 				      a=uptime ms, b=requests routed,
-				      flags=replication factor k */
+				      body flags=enum node_state (0 joining,
+				      1 active, 2 leaving, 3 left),
+				      header flags=replication factor k */
 	WIRE_ROUTE_REQ = 0x0203,   /* body: u8 dims, point */
 	WIRE_LEAVE_REQ = 0x0204,   /* empty body; reply WIRE_OK when done */
 	WIRE_OK = 0x02fe,	   /* empty body */
@@ -77,6 +79,8 @@ enum wire_routed_type {
 /* Flags of WIRE_ROUTED. */
 #define WIRE_RT_DIRECT 0x1 /* sent straight from the routing cache */
 #define WIRE_RT_HERE 0x2   /* JOIN: the receiver must take it (no forward) */
+/* Flags of WIRE_ROUTE_REQ. */
+#define WIRE_RQ_NOCACHE 0x1 /* route greedily; ignore the routing cache */
 /* Flags of WIRE_HANDOVER. */
 #define WIRE_HO_LEAVE 0x1 /* the giver is leaving the overlay */
 

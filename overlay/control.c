@@ -44,7 +44,7 @@ control_route(struct node *n, struct conn *c, const struct wire_header *h,
 		    "point has the wrong number of dimensions");
 		return;
 	}
-	node_lookup(n, c, h->reqid, &p);
+	node_lookup(n, c, h->reqid, &p, !(h->flags & WIRE_RQ_NOCACHE));
 }
 
 /* Leave gracefully; answer when the handover is complete. */

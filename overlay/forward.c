@@ -176,7 +176,7 @@ node_route_send(struct node *n, uint64_t reqid, uint16_t inner_type,
 /* Look target up for a client (reply goes to c with creqid). */
 void
 node_lookup(struct node *n, struct conn *c, uint64_t creqid,
-    const struct geom_point *target)
+    const struct geom_point *target, bool use_cache)
 {
 	struct node_pending *p;
 
@@ -205,7 +205,7 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 	p->deadline_ms = node_now_ms() + FORWARD_LOOKUP_TIMEOUT_MS;
 	p->target = *target;
 	if (node_route_send(n, p->reqid, WIRE_R_LOOKUP, 0, target, NULL,
-	    true) != 0) {
+	    use_cache) != 0) {
 		node_send_error(c, creqid, WIRE_E_NOROUTE,
 		    wire_error_text(WIRE_E_NOROUTE));
 		free(p);

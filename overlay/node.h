@@ -129,7 +129,7 @@ void node_send_empty(struct conn *c, uint16_t type, uint64_t reqid);
 struct wire_node *node_nbr_list(struct node *n, uint32_t *cnt);
 /* Start a lookup of target on behalf of client conn c (reqid creqid). */
 void node_lookup(struct node *n, struct conn *c, uint64_t creqid,
-    const struct geom_point *target);
+    const struct geom_point *target, bool use_cache);
 
 /* Shared by node.c, member.c and forward.c. */
 void node_set_state(struct node *n, enum node_state s);

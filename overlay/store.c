@@ -1,0 +1,923 @@
+/*
+ * store.c: the node-local durable object store on LMDB (see store.h).
+ *
+ * Two named databases live in the environment: "objects" holds the
+ * records, "meta" a few bookkeeping values (format, dims, data bytes).
+ *
+ * Every put and delete runs in a nested transaction under the batch's
+ * write transaction.  LMDB marks a transaction unusable after a failed
+ * write (MDB_MAP_FULL in particular), so without the nesting one write
+ * that does not fit would throw away the whole batch; with it only that
+ * write is undone.
+ *
+ * Reads use the batch's write transaction when one is open (so they see
+ * its writes), otherwise one cached read-only transaction that is renewed
+ * for each read and reset afterwards, so no old snapshot pins pages.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "log.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define STORE_DB_OBJECTS "objects"
+#define STORE_DB_META "meta"
+#define STORE_KEY_MAX (GEOM_MAX_DIMS * 4 + 16 + 1)
+
+/* Keys of the "meta" database. */
+#define STORE_M_FORMAT "format" /* u32 STORE_FORMAT */
+#define STORE_M_DIMS "dims"	/* u32 d */
+#define STORE_M_BYTES "bytes"	/* u64 sum of data lengths */
+
+struct store {
+	MDB_env *env;
+	MDB_dbi objects; /* the records */
+	MDB_dbi meta;	 /* bookkeeping, see STORE_M_* */
+	int dims;
+	int dirfd;	      /* the directory, flock'ed: one opener only */
+	MDB_txn *wtxn;	      /* the open batch, or NULL */
+	size_t pending;	      /* writes in the open batch */
+	MDB_txn *rtxn;	      /* cached read-only txn, reset when idle */
+	int rtxn_users;	      /* nested users of rtxn (reads in callbacks) */
+	int iterating;	      /* >0 inside an iteration callback */
+	uint64_t bytes;	      /* sum of data lengths, batch included */
+	uint64_t bytes_saved; /* the same, committed state */
+	char *dir;
+};
+
+/* Little-endian and big-endian encoders for the fixed layouts. */
+static void
+put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Decode n little-endian bytes. */
+static uint64_t
+get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Encode n big-endian bytes. */
+static void
+put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+/* Decode n big-endian bytes. */
+static uint64_t
+get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Length of an encoded key in this store. */
+static size_t
+store_key_len(const struct store *s)
+{
+	return (size_t)s->dims * 4 + 17;
+}
+
+/* Encode id as an LMDB key into buf (STORE_KEY_MAX bytes). */
+static void
+store_key_encode(const struct store *s, const struct store_id *id,
+    uint8_t *buf, MDB_val *k)
+{
+	uint8_t *p = buf;
+
+	for (int i = 0; i < s->dims; i++, p += 4)
+		put_be(p, id->point.c[i], 4);
+	put_be(p, id->key.hi, 8);
+	put_be(p + 8, id->key.lo, 8);
+	p[16] = id->replica;
+	k->mv_data = buf;
+	k->mv_size = store_key_len(s);
+}
+
+/* Decode an LMDB key; -1 when it has the wrong length. */
+static int
+store_key_decode(const struct store *s, const MDB_val *k, struct store_id *id)
+{
+	const uint8_t *p = k->mv_data;
+
+	if (k->mv_size != store_key_len(s))
+		return -1;
+	memset(id, 0, sizeof *id);
+	for (int i = 0; i < s->dims; i++, p += 4)
+		id->point.c[i] = (uint32_t)get_be(p, 4);
+	id->key.hi = get_be(p, 8);
+	id->key.lo = get_be(p + 8, 8);
+	id->replica = p[16];
+	return 0;
+}
+
+/* Write the value header for meta and a data length into p. */
+static void
+store_header_encode(uint8_t *p, const struct store_meta *m, uint64_t sum,
+    size_t len)
+{
+	p[0] = STORE_FORMAT;
+	p[1] = (uint8_t)m->flags;
+	put_le(p + 2, m->version, 8);
+	put_le(p + 10, m->writer, 8);
+	put_le(p + 18, sum, 8);
+	put_le(p + 26, m->mtime_ms, 8);
+	put_le(p + 34, len, 4);
+}
+
+/*
+ * Decode and check a stored value's header.  Returns 0, or -1 with *why
+ * set when the value cannot be one of ours (short, unknown format or
+ * flags, length disagreeing with the value size).
+ */
+static int
+store_header_decode(const MDB_val *v, struct store_meta *m, const char **why)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size < STORE_HEADER_LEN) {
+		*why = "value shorter than its header";
+		return -1;
+	}
+	if (p[0] != STORE_FORMAT) {
+		*why = "unknown format byte";
+		return -1;
+	}
+	if ((p[1] & ~STORE_F_ALL) != 0) {
+		*why = "unknown flags";
+		return -1;
+	}
+	m->flags = p[1];
+	m->version = get_le(p + 2, 8);
+	m->writer = get_le(p + 10, 8);
+	m->checksum = get_le(p + 18, 8);
+	m->mtime_ms = get_le(p + 26, 8);
+	m->len = (uint32_t)get_le(p + 34, 4);
+	if ((size_t)m->len != v->mv_size - STORE_HEADER_LEN) {
+		*why = "length field disagrees with value size";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Decode a value and verify its data checksum.  Returns 0 or
+ * STORE_CORRUPT (logged, naming id).
+ */
+static int
+store_value_check(const MDB_val *v, const struct store_id *id,
+    struct store_meta *m, bool verify)
+{
+	const char *why = NULL;
+	char hex[33];
+
+	if (store_header_decode(v, m, &why) == 0) {
+		if (!verify || hash_checksum((const uint8_t *)v->mv_data +
+		    STORE_HEADER_LEN, m->len) == m->checksum)
+			return 0;
+		why = "checksum mismatch";
+	}
+	log_error("store: record %s/%u is corrupt: %s",
+	    hash_key_format(&id->key, hex), id->replica, why);
+	return STORE_CORRUPT;
+}
+
+/* Map an LMDB or errno code from a write to our return codes. */
+static int
+store_err(int rc)
+{
+	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
+		return STORE_FULL;
+	return -1;
+}
+
+/* Writes from inside an iteration callback are our own bug. */
+static void
+store_check_writable(const struct store *s, const char *what)
+{
+	if (s->iterating)
+		fatalx("store: %s called from an iteration callback", what);
+}
+
+/*
+ * The transaction reads should use: the batch when one is open, else the
+ * cached read-only one (renewed).  Pair every successful call with
+ * store_view_end().  Returns NULL on error (logged).
+ */
+static MDB_txn *
+store_view_begin(struct store *s, bool committed)
+{
+	int rc;
+
+	if (s->wtxn != NULL && !committed)
+		return s->wtxn;
+	if (s->rtxn_users > 0) {
+		s->rtxn_users++;
+		return s->rtxn;
+	}
+	if (s->rtxn == NULL)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+	else
+		rc = mdb_txn_renew(s->rtxn);
+	if (rc != 0) {
+		log_error("store: read transaction: %s", mdb_strerror(rc));
+		if (s->rtxn != NULL) {
+			mdb_txn_abort(s->rtxn);
+			s->rtxn = NULL;
+		}
+		return NULL;
+	}
+	s->rtxn_users = 1;
+	return s->rtxn;
+}
+
+/* Release a transaction from store_view_begin(). */
+static void
+store_view_end(struct store *s, MDB_txn *txn)
+{
+	if (txn == s->rtxn && --s->rtxn_users == 0)
+		mdb_txn_reset(s->rtxn);
+}
+
+/* Open the batch if none is open. Returns 0 or -1 (logged). */
+static int
+store_batch_begin(struct store *s)
+{
+	int rc;
+
+	if (s->wtxn != NULL)
+		return 0;
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn)) != 0) {
+		log_error("store: begin batch: %s", mdb_strerror(rc));
+		s->wtxn = NULL;
+		return -1;
+	}
+	s->pending = 0;
+	return 0;
+}
+
+/* Put a u64 (little-endian) under name in the meta database. */
+static int
+store_meta_put(struct store *s, MDB_txn *txn, const char *name, uint64_t v,
+    int n)
+{
+	uint8_t buf[8];
+	MDB_val k = { strlen(name), (void *)name }, val = { (size_t)n, buf };
+
+	put_le(buf, v, n);
+	return mdb_put(txn, s->meta, &k, &val, 0);
+}
+
+/* Read a meta value of n bytes; MDB_NOTFOUND, or EINVAL if malformed. */
+static int
+store_meta_get(struct store *s, MDB_txn *txn, const char *name, uint64_t *v,
+    int n)
+{
+	MDB_val k = { strlen(name), (void *)name }, val;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->meta, &k, &val)) != 0)
+		return rc;
+	if (val.mv_size != (size_t)n)
+		return EINVAL;
+	*v = get_le(val.mv_data, n);
+	return 0;
+}
+
+/* Fill id for replica i of k. */
+void
+store_id_make(const struct hash_key *k, unsigned replica, int dims,
+    struct store_id *id)
+{
+	memset(id, 0, sizeof *id);
+	hash_replica_point(k, replica, dims, &id->point);
+	id->key = *k;
+	id->replica = (uint8_t)replica;
+}
+
+/* Dimensions of the store. */
+int
+store_dims(const struct store *s)
+{
+	return s->dims;
+}
+
+/* Create dir (0700) if missing and make its entry durable. */
+static int
+store_mkdir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	char *parent, *slash;
+	int fd;
+
+	if (mkdir(dir, 0700) == 0) {
+		/* A new directory entry is durable only once its parent is. */
+		parent = xstrdup(dir);
+		if ((slash = strrchr(parent, '/')) == NULL)
+			strcpy(parent, ".");
+		else if (slash == parent)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if ((fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			(void)fsync(fd);
+			close(fd);
+		}
+		free(parent);
+		return 0;
+	}
+	if (errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sum of data lengths of every record, for a store without the counter. */
+static int
+store_count_bytes(struct store *s, MDB_txn *txn, uint64_t *bytes)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	*bytes = 0;
+	if ((rc = mdb_cursor_open(txn, s->objects, &c)) != 0)
+		return rc;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
+		if (v.mv_size >= STORE_HEADER_LEN)
+			*bytes += v.mv_size - STORE_HEADER_LEN;
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Open the databases and check or initialize the meta values, in one
+ * write transaction.  Returns 0 or -1 with a message in err.
+ */
+static int
+store_init_dbs(struct store *s, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	uint64_t v;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		goto lmdb;
+	if ((rc = mdb_dbi_open(txn, STORE_DB_OBJECTS, MDB_CREATE,
+	    &s->objects)) != 0 ||
+	    (rc = mdb_dbi_open(txn, STORE_DB_META, MDB_CREATE, &s->meta)) != 0)
+		goto abort;
+
+	if ((rc = store_meta_get(s, txn, STORE_M_FORMAT, &v, 4)) == 0 &&
+	    v != STORE_FORMAT) {
+		snprintf(err, errlen, "%s: unsupported store format %" PRIu64
+		    " (this build reads %d)", s->dir, v, STORE_FORMAT);
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = store_meta_put(s, txn, STORE_M_FORMAT, STORE_FORMAT, 4);
+	if (rc != 0)
+		goto abort;
+
+	if ((rc = store_meta_get(s, txn, STORE_M_DIMS, &v, 4)) == 0 &&
+	    v != (uint64_t)s->dims) {
+		snprintf(err, errlen, "%s: store was created for d=%" PRIu64
+		    ", not d=%d", s->dir, v, s->dims);
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = store_meta_put(s, txn, STORE_M_DIMS, (uint64_t)s->dims, 4);
+	if (rc != 0)
+		goto abort;
+
+	if ((rc = store_meta_get(s, txn, STORE_M_BYTES, &v, 8)) != 0) {
+		if ((rc = store_count_bytes(s, txn, &v)) != 0 ||
+		    (rc = store_meta_put(s, txn, STORE_M_BYTES, v, 8)) != 0)
+			goto abort;
+	}
+	s->bytes = s->bytes_saved = v;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto lmdb;
+	return 0;
+
+abort:
+	mdb_txn_abort(txn);
+lmdb:
+	snprintf(err, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+	return -1;
+}
+
+/*
+ * Open the store.  Contract: on success the environment is open, the
+ * databases exist, d matches the stored d, this store holds the exclusive
+ * flock on dir, and stale reader slots of dead processes are cleared.
+ */
+struct store *
+store_open(const char *dir, int dims, size_t map_size, char *err,
+    size_t errlen)
+{
+	struct store *s;
+	int rc, dead;
+
+	if (dims < 1 || dims > GEOM_MAX_DIMS) {
+		snprintf(err, errlen, "bad dimension count %d", dims);
+		return NULL;
+	}
+	if (store_mkdir(dir, err, errlen) == -1)
+		return NULL;
+	s = xcalloc(1, sizeof *s);
+	s->dims = dims;
+	s->dirfd = -1;
+	s->dir = xstrdup(dir);
+	if (map_size == 0)
+		map_size = STORE_MAP_DEFAULT;
+
+	/*
+	 * Lock before LMDB opens anything: LMDB must not be opened twice in
+	 * one process (closing either copy drops the other's fcntl locks).
+	 */
+	if ((s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (flock(s->dirfd, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, errno == EWOULDBLOCK ?
+		    "store is in use" : strerror(errno));
+		goto fail;
+	}
+
+	if ((rc = mdb_env_create(&s->env)) != 0) {
+		s->env = NULL;
+		goto lmdb;
+	}
+	if ((rc = mdb_env_set_maxdbs(s->env, 2)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, map_size)) != 0)
+		goto lmdb;
+	/* Synchronous commits: never MDB_NOSYNC, MDB_NOMETASYNC. */
+	if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0)
+		goto lmdb;
+	/* The files LMDB created survive power loss once dir is synced. */
+	if (fsync(s->dirfd) == -1) {
+		snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = mdb_reader_check(s->env, &dead)) != 0)
+		goto lmdb;
+	if (dead > 0)
+		log_info("store: cleared %d stale reader slots", dead);
+	if (store_init_dbs(s, err, errlen) == -1)
+		goto fail;
+	log_debug("store: opened %s, d=%d, map %zu MiB, %" PRIu64
+	    " data bytes", dir, dims, map_size >> 20, s->bytes);
+	return s;
+
+lmdb:
+	snprintf(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+fail:
+	store_close(s);
+	return NULL;
+}
+
+/* Close; the open batch is aborted. */
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->env != NULL) {
+		if (s->wtxn != NULL && s->pending > 0)
+			log_warnx("store: closing with %zu uncommitted writes",
+			    s->pending);
+		store_abort(s);
+		if (s->rtxn != NULL)
+			mdb_txn_abort(s->rtxn);
+		mdb_env_close(s->env);
+	}
+	if (s->dirfd >= 0)
+		close(s->dirfd); /* releases the flock */
+	free(s->dir);
+	free(s);
+}
+
+/*
+ * Put a record.  Contract: runs in a nested transaction, so any failure
+ * (STORE_FULL included) leaves the batch exactly as before.  The data is
+ * written straight into the page LMDB reserves for it (one copy).
+ */
+int
+store_put(struct store *s, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len)
+{
+	uint8_t kbuf[STORE_KEY_MAX];
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	uint64_t oldlen = 0, nbytes;
+	int rc;
+
+	store_check_writable(s, "store_put");
+	if (len > STORE_MAX_DATA || (len > 0 && data == NULL) ||
+	    (meta->flags & ~(uint32_t)STORE_F_ALL) != 0) {
+		log_error("store: put: bad arguments (len %zu, flags 0x%x)",
+		    len, meta->flags);
+		return -1;
+	}
+	if (store_batch_begin(s) == -1)
+		return -1;
+	store_key_encode(s, id, kbuf, &k);
+	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0) {
+		txn = NULL;
+		goto fail;
+	}
+	if ((rc = mdb_get(txn, s->objects, &k, &v)) == 0)
+		oldlen = v.mv_size >= STORE_HEADER_LEN ?
+		    v.mv_size - STORE_HEADER_LEN : 0;
+	else if (rc != MDB_NOTFOUND)
+		goto fail;
+	v.mv_size = STORE_HEADER_LEN + len;
+	v.mv_data = NULL;
+	if ((rc = mdb_put(txn, s->objects, &k, &v, MDB_RESERVE)) != 0)
+		goto fail;
+	store_header_encode(v.mv_data, meta, hash_checksum(data, len), len);
+	if (len > 0)
+		memcpy((uint8_t *)v.mv_data + STORE_HEADER_LEN, data, len);
+	nbytes = s->bytes - oldlen + len;
+	if ((rc = store_meta_put(s, txn, STORE_M_BYTES, nbytes, 8)) != 0)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	s->bytes = nbytes;
+	s->pending++;
+	return 0;
+
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (store_err(rc) == STORE_FULL)
+		log_warnx("store: put of %zu bytes: %s", len, mdb_strerror(rc));
+	else
+		log_error("store: put: %s", mdb_strerror(rc));
+	return store_err(rc);
+}
+
+/* Remove a record; nested like store_put(). */
+int
+store_delete(struct store *s, const struct store_id *id)
+{
+	uint8_t kbuf[STORE_KEY_MAX];
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	uint64_t nbytes;
+	int rc;
+
+	store_check_writable(s, "store_delete");
+	if (store_batch_begin(s) == -1)
+		return -1;
+	store_key_encode(s, id, kbuf, &k);
+	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0) {
+		txn = NULL;
+		goto fail;
+	}
+	if ((rc = mdb_get(txn, s->objects, &k, &v)) == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return STORE_NOTFOUND;
+	}
+	if (rc != 0)
+		goto fail;
+	nbytes = s->bytes - (v.mv_size >= STORE_HEADER_LEN ?
+	    v.mv_size - STORE_HEADER_LEN : 0);
+	if ((rc = mdb_del(txn, s->objects, &k, NULL)) != 0 ||
+	    (rc = store_meta_put(s, txn, STORE_M_BYTES, nbytes, 8)) != 0)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	s->bytes = nbytes;
+	s->pending++;
+	return 0;
+
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	log_error("store: delete: %s", mdb_strerror(rc));
+	return store_err(rc);
+}
+
+/*
+ * Commit the batch.  Contract: LMDB writes the data pages, fsyncs, then
+ * writes and fsyncs the meta page; a crash or error before the meta page
+ * leaves the previous commit in place, so a failed commit never damages
+ * committed data.  LMDB frees the transaction on failure too.
+ */
+int
+store_commit(struct store *s)
+{
+	size_t n = s->pending;
+	int rc;
+
+	store_check_writable(s, "store_commit");
+	if (s->wtxn == NULL)
+		return 0;
+	rc = mdb_txn_commit(s->wtxn);
+	s->wtxn = NULL;
+	s->pending = 0;
+	if (rc != 0) {
+		s->bytes = s->bytes_saved;
+		log_error("store: commit of %zu writes failed: %s", n,
+		    mdb_strerror(rc));
+		return store_err(rc);
+	}
+	s->bytes_saved = s->bytes;
+	return 0;
+}
+
+/* Drop the batch. */
+void
+store_abort(struct store *s)
+{
+	store_check_writable(s, "store_abort");
+	if (s->wtxn == NULL)
+		return;
+	mdb_txn_abort(s->wtxn);
+	s->wtxn = NULL;
+	s->pending = 0;
+	s->bytes = s->bytes_saved;
+}
+
+/* Writes in the batch. */
+size_t
+store_pending(const struct store *s)
+{
+	return s->wtxn != NULL ? s->pending : 0;
+}
+
+/* Look id up in the current view; fills *v. */
+static int
+store_lookup(struct store *s, MDB_txn *txn, const struct store_id *id,
+    MDB_val *v)
+{
+	uint8_t kbuf[STORE_KEY_MAX];
+	MDB_val k;
+	int rc;
+
+	store_key_encode(s, id, kbuf, &k);
+	if ((rc = mdb_get(txn, s->objects, &k, v)) == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0) {
+		log_error("store: get: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Read a record with its data, verified. */
+int
+store_get(struct store *s, const struct store_id *id,
+    struct store_meta *meta, void **data, size_t *len)
+{
+	struct store_meta m;
+	MDB_txn *txn;
+	MDB_val v;
+	int rc;
+
+	if ((txn = store_view_begin(s, false)) == NULL)
+		return -1;
+	if ((rc = store_lookup(s, txn, id, &v)) == 0 &&
+	    (rc = store_value_check(&v, id, &m, true)) == 0) {
+		if (meta != NULL)
+			*meta = m;
+		if (data != NULL) {
+			*data = xmalloc(m.len > 0 ? m.len : 1);
+			memcpy(*data, (uint8_t *)v.mv_data + STORE_HEADER_LEN,
+			    m.len);
+		}
+		if (len != NULL)
+			*len = m.len;
+	}
+	store_view_end(s, txn);
+	return rc;
+}
+
+/* Read a record's meta only. */
+int
+store_get_meta(struct store *s, const struct store_id *id,
+    struct store_meta *meta)
+{
+	struct store_meta m;
+	MDB_txn *txn;
+	MDB_val v;
+	int rc;
+
+	if ((txn = store_view_begin(s, false)) == NULL)
+		return -1;
+	if ((rc = store_lookup(s, txn, id, &v)) == 0 &&
+	    (rc = store_value_check(&v, id, &m, false)) == 0 && meta != NULL)
+		*meta = m;
+	store_view_end(s, txn);
+	return rc;
+}
+
+/*
+ * Walk the cursor from its current record while dim 0 is below hi0,
+ * calling cb on records inside z.  Returns 0 or an LMDB error.
+ */
+static int
+store_iter_walk(struct store *s, MDB_cursor *c, MDB_val *k, MDB_val *v,
+    const struct geom_zone *z, store_iter_cb cb, void *arg)
+{
+	uint64_t hi0 = geom_zone_hi(z, 0);
+	struct store_meta m;
+	struct store_id id;
+	int rc = 0, stop;
+
+	for (; rc == 0; rc = mdb_cursor_get(c, k, v, MDB_NEXT)) {
+		if (store_key_decode(s, k, &id) == -1) {
+			log_error("store: skipping key of %zu bytes",
+			    k->mv_size);
+			continue;
+		}
+		if (id.point.c[0] >= hi0)
+			return 0;
+		if (!geom_zone_contains(z, &id.point, s->dims))
+			continue;
+		if (store_value_check(v, &id, &m, true) != 0)
+			continue;
+		s->iterating++;
+		stop = cb(&id, &m, (const uint8_t *)v->mv_data +
+		    STORE_HEADER_LEN, m.len, arg);
+		s->iterating--;
+		if (stop)
+			return 0;
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Iterate over zone z.  Contract: keys sort by point with dim 0 first, so
+ * the records with lo[0] <= c[0] < hi[0] are one contiguous range: seek
+ * to lo[0], stop at the first key past it, filter the other dimensions.
+ */
+int
+store_iter_zone(struct store *s, const struct geom_zone *z, store_iter_cb cb,
+    void *arg)
+{
+	uint8_t start[4];
+	MDB_cursor *c = NULL;
+	MDB_txn *txn;
+	MDB_val k = { sizeof start, start }, v;
+	int rc;
+
+	if (!geom_zone_valid(z, s->dims)) {
+		log_error("store: iterate: invalid zone");
+		return -1;
+	}
+	if ((txn = store_view_begin(s, false)) == NULL)
+		return -1;
+	put_be(start, z->lo[0], 4);
+	if ((rc = mdb_cursor_open(txn, s->objects, &c)) == 0) {
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		rc = rc == MDB_NOTFOUND ? 0 :
+		    store_iter_walk(s, c, &k, &v, z, cb, arg);
+		mdb_cursor_close(c);
+	}
+	store_view_end(s, txn);
+	if (rc != 0) {
+		log_error("store: iterate: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Iterate over everything. */
+int
+store_iter_all(struct store *s, store_iter_cb cb, void *arg)
+{
+	struct geom_zone z;
+
+	geom_zone_whole(&z, s->dims);
+	return store_iter_zone(s, &z, cb, arg);
+}
+
+/* Record count and data bytes. */
+int
+store_stats(struct store *s, uint64_t *count, uint64_t *bytes)
+{
+	MDB_stat st;
+	MDB_txn *txn;
+	int rc;
+
+	if ((txn = store_view_begin(s, false)) == NULL)
+		return -1;
+	rc = mdb_stat(txn, s->objects, &st);
+	store_view_end(s, txn);
+	if (rc != 0) {
+		log_error("store: stat: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if (count != NULL)
+		*count = st.ms_entries;
+	if (bytes != NULL)
+		*bytes = s->bytes;
+	return 0;
+}
+
+/* Pages on LMDB's free list (reusable without growing the file). */
+static int
+store_free_pages(struct store *s, uint64_t *pages)
+{
+	MDB_cursor *c;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	*pages = 0;
+	if ((txn = store_view_begin(s, true)) == NULL)
+		return -1;
+	/* dbi 0 is the free list: values are ID lists, count first. */
+	if ((rc = mdb_cursor_open(txn, 0, &c)) == 0) {
+		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
+			if (v.mv_size >= sizeof(size_t))
+				*pages += *(const size_t *)v.mv_data;
+		mdb_cursor_close(c);
+	}
+	store_view_end(s, txn);
+	if (rc != MDB_NOTFOUND) {
+		log_error("store: free list: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Used and available bytes.  Contract: the map file only grows at its end
+ * (last page), and is sparse, so growth is bounded both by the map size
+ * and by the filesystem; pages on the free list are reused first and
+ * need neither.
+ */
+int
+store_space(struct store *s, uint64_t *used, uint64_t *avail)
+{
+	struct statvfs sv;
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t freepg, top, mapleft, fsleft;
+	int rc;
+
+	if ((rc = mdb_env_info(s->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(s->env, &st)) != 0) {
+		log_error("store: env info: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if (store_free_pages(s, &freepg) == -1)
+		return -1;
+	if (statvfs(s->dir, &sv) == -1) {
+		log_warn("store: statvfs %s", s->dir);
+		return -1;
+	}
+	top = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (freepg * st.ms_psize > top)
+		freepg = 0;
+	mapleft = info.me_mapsize > top ? info.me_mapsize - top : 0;
+	fsleft = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (used != NULL)
+		*used = top - freepg * st.ms_psize;
+	if (avail != NULL)
+		*avail = (mapleft < fsleft ? mapleft : fsleft) +
+		    freepg * st.ms_psize;
+	return 0;
+}
