@@ -444,6 +444,187 @@ wire_point_decode(const uint8_t *body, size_t len, int *dims,
 	return r.err || rbuf_left(&r) != 0 ? -1 : 0;
 }
 
+/* Encode an object body. */
+void
+wire_obj_encode(struct wbuf *w, const struct wire_obj *o)
+{
+	wbuf_put_u8(w, (uint8_t)o->dims);
+	for (int i = 0; i < o->dims; i++)
+		wbuf_put_u32(w, o->point.c[i]);
+	wbuf_put_u64(w, o->key.hi);
+	wbuf_put_u64(w, o->key.lo);
+	wbuf_put_u8(w, o->index);
+	wbuf_put_u8(w, o->cond);
+	wbuf_put_u64(w, o->cond_version);
+	wbuf_put_u64(w, o->meta.version);
+	wbuf_put_u64(w, o->meta.writer);
+	wbuf_put_u64(w, o->meta.checksum);
+	wbuf_put_u64(w, o->meta.mtime_ms);
+	wbuf_put_u32(w, o->meta.flags);
+	wbuf_put_u32(w, o->len);
+	wbuf_put_bytes(w, o->data, o->len);
+}
+
+/* Decode an object body; data points into body. */
+int
+wire_obj_decode(const uint8_t *body, size_t len, struct wire_obj *o)
+{
+	struct rbuf r;
+
+	memset(o, 0, sizeof *o);
+	rbuf_init(&r, body, len);
+	o->dims = rbuf_get_u8(&r);
+	if (o->dims > GEOM_MAX_DIMS)
+		return -1;
+	for (int i = 0; i < o->dims; i++)
+		o->point.c[i] = rbuf_get_u32(&r);
+	o->key.hi = rbuf_get_u64(&r);
+	o->key.lo = rbuf_get_u64(&r);
+	o->index = rbuf_get_u8(&r);
+	o->cond = rbuf_get_u8(&r);
+	o->cond_version = rbuf_get_u64(&r);
+	o->meta.version = rbuf_get_u64(&r);
+	o->meta.writer = rbuf_get_u64(&r);
+	o->meta.checksum = rbuf_get_u64(&r);
+	o->meta.mtime_ms = rbuf_get_u64(&r);
+	o->meta.flags = rbuf_get_u32(&r);
+	o->len = rbuf_get_u32(&r);
+	if (r.err || o->cond > WIRE_COND_ABSENT || o->len > WIRE_MAX_VALUE ||
+	    rbuf_left(&r) != o->len)
+		return -1;
+	o->data = rbuf_get_bytes(&r, o->len);
+	return r.err ? -1 : 0;
+}
+
+/* Bytes of one summary entry after the point. */
+#define SUMMARY_ENTRY_LEN (8 + 8 + 1 + 8 + 4 + 4 + 1)
+
+/* Encode a summary body. */
+void
+wire_summary_encode(struct wbuf *w, const struct wire_summary *s)
+{
+	wbuf_put_u8(w, (uint8_t)s->dims);
+	wbuf_put_u32(w, s->n);
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct wire_summary_entry *e = &s->e[i];
+
+		for (int j = 0; j < s->dims; j++)
+			wbuf_put_u32(w, e->point.c[j]);
+		wbuf_put_u64(w, e->key.hi);
+		wbuf_put_u64(w, e->key.lo);
+		wbuf_put_u8(w, e->index);
+		wbuf_put_u64(w, e->version);
+		wbuf_put_u32(w, e->flags);
+		wbuf_put_u32(w, e->len);
+		wbuf_put_u8(w, e->ok);
+	}
+}
+
+/* Decode a summary body; the count is checked against the bytes. */
+int
+wire_summary_decode(const uint8_t *body, size_t len, struct wire_summary *s)
+{
+	struct rbuf r;
+	size_t each;
+
+	memset(s, 0, sizeof *s);
+	rbuf_init(&r, body, len);
+	s->dims = rbuf_get_u8(&r);
+	s->n = rbuf_get_u32(&r);
+	if (r.err || s->dims < 1 || s->dims > GEOM_MAX_DIMS ||
+	    s->n > WIRE_MAX_SUMMARY)
+		return -1;
+	each = (size_t)s->dims * 4 + SUMMARY_ENTRY_LEN;
+	if (rbuf_left(&r) != (size_t)s->n * each)
+		return -1;
+	if (s->n > 0)
+		s->e = xcalloc(s->n, sizeof *s->e);
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct wire_summary_entry *e = &s->e[i];
+
+		for (int j = 0; j < s->dims; j++)
+			e->point.c[j] = rbuf_get_u32(&r);
+		e->key.hi = rbuf_get_u64(&r);
+		e->key.lo = rbuf_get_u64(&r);
+		e->index = rbuf_get_u8(&r);
+		e->version = rbuf_get_u64(&r);
+		e->flags = rbuf_get_u32(&r);
+		e->len = rbuf_get_u32(&r);
+		e->ok = rbuf_get_u8(&r);
+	}
+	if (r.err) {
+		wire_summary_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Free a decoded summary. */
+void
+wire_summary_free(struct wire_summary *s)
+{
+	free(s->e);
+	s->e = NULL;
+	s->n = 0;
+}
+
+/* Encode a want body. */
+void
+wire_want_encode(struct wbuf *w, const struct wire_want *wt)
+{
+	wbuf_put_u32(w, wt->n);
+	for (uint32_t i = 0; i < wt->n; i++)
+		wbuf_put_u32(w, wt->pos[i]);
+	wbuf_put_u32(w, wt->nwrong);
+	for (uint32_t i = 0; i < wt->nwrong; i++)
+		wbuf_put_u32(w, wt->wrong[i]);
+}
+
+/* Read a u32 count and that many u32s (count checked against bytes). */
+static uint32_t *
+want_list(struct rbuf *r, uint32_t *n)
+{
+	uint32_t *v = NULL;
+
+	*n = rbuf_get_u32(r);
+	if (r->err || *n > WIRE_MAX_SUMMARY || rbuf_left(r) < (size_t)*n * 4) {
+		r->err = true;
+		*n = 0;
+		return NULL;
+	}
+	if (*n > 0)
+		v = xcalloc(*n, sizeof *v);
+	for (uint32_t i = 0; i < *n; i++)
+		v[i] = rbuf_get_u32(r);
+	return v;
+}
+
+/* Free a decoded want body. */
+void
+wire_want_free(struct wire_want *wt)
+{
+	free(wt->pos);
+	free(wt->wrong);
+	memset(wt, 0, sizeof *wt);
+}
+
+/* Decode a want body. */
+int
+wire_want_decode(const uint8_t *body, size_t len, struct wire_want *wt)
+{
+	struct rbuf r;
+
+	memset(wt, 0, sizeof *wt);
+	rbuf_init(&r, body, len);
+	wt->pos = want_list(&r, &wt->n);
+	wt->wrong = want_list(&r, &wt->nwrong);
+	if (r.err || rbuf_left(&r) != 0) {
+		wire_want_free(wt);
+		return -1;
+	}
+	return 0;
+}
+
 /* Message type names for logs. */
 const char *
 wire_type_name(uint16_t type)
@@ -462,6 +643,19 @@ wire_type_name(uint16_t type)
 	case WIRE_STATUS: return "STATUS";
 	case WIRE_ROUTE_REQ: return "ROUTE_REQ";
 	case WIRE_LEAVE_REQ: return "LEAVE_REQ";
+	case WIRE_LIST_REQ: return "LIST_REQ";
+	case WIRE_LIST: return "LIST";
+	case WIRE_REPAIR_REQ: return "REPAIR_REQ";
+	case WIRE_OBJ_GET: return "OBJ_GET";
+	case WIRE_OBJ_VALUE: return "OBJ_VALUE";
+	case WIRE_OBJ_PUT: return "OBJ_PUT";
+	case WIRE_OBJ_DONE: return "OBJ_DONE";
+	case WIRE_OBJ_DEL: return "OBJ_DEL";
+	case WIRE_OBJ_R_GET: return "OBJ_R_GET";
+	case WIRE_OBJ_R_PUT: return "OBJ_R_PUT";
+	case WIRE_OBJ_XFER: return "OBJ_XFER";
+	case WIRE_OBJ_DIGEST: return "OBJ_DIGEST";
+	case WIRE_OBJ_WANT: return "OBJ_WANT";
 	case WIRE_OK: return "OK";
 	case WIRE_ERROR: return "ERROR";
 	}
@@ -483,6 +677,12 @@ wire_error_text(uint32_t code)
 	case WIRE_E_TIMEOUT: return "timed out";
 	case WIRE_E_UNAVAIL: return "node not serving (joining or leaving)";
 	case WIRE_E_INTERNAL: return "internal error";
+	case WIRE_E_CONFLICT: return "version conflict";
+	case WIRE_E_MISSING: return "replica holds no copy";
+	case WIRE_E_WRONG_OWNER: return "point not owned by this node";
+	case WIRE_E_NOSPACE: return "no space left on a replica";
+	case WIRE_E_CORRUPT: return "stored copy is corrupt";
+	case WIRE_E_TOOBIG: return "value too large";
 	}
 	return "unknown error";
 }

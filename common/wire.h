@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "geom.h"
+#include "hash.h"
 
 #define WIRE_MAGIC 0x464e4143u /* "CANF" as little-endian bytes */
 #define WIRE_VERSION 1
@@ -64,8 +65,27 @@ enum wire_type {
 				      header flags=replication factor k */
 	WIRE_ROUTE_REQ = 0x0203,   /* body: u8 dims, point */
 	WIRE_LEAVE_REQ = 0x0204,   /* empty body; reply WIRE_OK when done */
+	WIRE_LIST_REQ = 0x0205,	   /* body: u32 start; list local replicas */
+	WIRE_LIST = 0x0206,	   /* summary body (total in a, more in flags) */
+	WIRE_REPAIR_REQ = 0x0207,  /* empty body; start a repair pass now;
+				      reply WIRE_OK */
 	WIRE_OK = 0x02fe,	   /* empty body */
 	WIRE_ERROR = 0x02ff,	   /* error body */
+
+	/*
+	 * Objects.  All but DIGEST/WANT use the object body.  0x030x come
+	 * from clients (point and index unused), 0x031x from peers.
+	 */
+	WIRE_OBJ_GET = 0x0301,	   /* key -> OBJ_VALUE or ERROR NOTFOUND */
+	WIRE_OBJ_VALUE = 0x0302,   /* meta and data */
+	WIRE_OBJ_PUT = 0x0303,	   /* key, cond, data -> OBJ_DONE */
+	WIRE_OBJ_DONE = 0x0304,	   /* meta.version = version written */
+	WIRE_OBJ_DEL = 0x0305,	   /* key, cond -> OBJ_DONE (tombstone) */
+	WIRE_OBJ_R_GET = 0x0311,   /* replica read -> OBJ_VALUE / ERROR */
+	WIRE_OBJ_R_PUT = 0x0312,   /* replica write, flags WIRE_RP_* */
+	WIRE_OBJ_XFER = 0x0313,	   /* one-way: a replica moving here */
+	WIRE_OBJ_DIGEST = 0x0314,  /* summary body: replicas you should hold */
+	WIRE_OBJ_WANT = 0x0315,	   /* want body: which of them to send */
 };
 
 /* Inner types carried by WIRE_ROUTED. */
@@ -81,6 +101,11 @@ enum wire_routed_type {
 #define WIRE_RT_HERE 0x2   /* JOIN: the receiver must take it (no forward) */
 /* Flags of WIRE_ROUTE_REQ. */
 #define WIRE_RQ_NOCACHE 0x1 /* route greedily; ignore the routing cache */
+/* Flags of WIRE_OBJ_R_PUT. */
+#define WIRE_RP_PRIMARY 0x1   /* serialization point: check cond, assign
+				 the version */
+#define WIRE_RP_ABSENT_OK 0x2 /* primary: a local miss means the object
+				 is absent everywhere (checked) */
 /* Flags of WIRE_HANDOVER. */
 #define WIRE_HO_LEAVE 0x1 /* the giver is leaving the overlay */
 
@@ -96,6 +121,12 @@ enum wire_error {
 	WIRE_E_TIMEOUT = 7,
 	WIRE_E_UNAVAIL = 8,   /* node is leaving or not yet joined */
 	WIRE_E_INTERNAL = 9,
+	WIRE_E_CONFLICT = 10,	/* compare-and-swap lost: version differs */
+	WIRE_E_MISSING = 11,	/* primary holds no copy: consult others */
+	WIRE_E_WRONG_OWNER = 12, /* the point is not in the receiver's zones */
+	WIRE_E_NOSPACE = 13,	/* a replica's disk or store is full */
+	WIRE_E_CORRUPT = 14,	/* stored copy fails its checksum */
+	WIRE_E_TOOBIG = 15,	/* value larger than WIRE_MAX_VALUE */
 };
 
 /* A decoded frame header. */
@@ -225,6 +256,88 @@ int wire_error_decode(const uint8_t *body, size_t len, uint32_t *code,
 void wire_point_encode(struct wbuf *w, int dims, const struct geom_point *p);
 int wire_point_decode(const uint8_t *body, size_t len, int *dims,
     struct geom_point *p);
+
+/* Conditions of a write. */
+enum wire_cond {
+	WIRE_COND_NONE = 0,	  /* unconditional: last writer wins */
+	WIRE_COND_VERSION = 1,	  /* only if the current version is cond_version */
+	WIRE_COND_ABSENT = 2,	  /* only if the object does not exist */
+};
+
+#define WIRE_MAX_VALUE (4u << 20) /* largest object value */
+#define WIRE_OBJ_TOMBSTONE 0x1	   /* meta flag: deleted */
+
+/* Version, writer, checksum and flags of a stored value. */
+struct wire_meta {
+	uint64_t version;
+	uint64_t writer;   /* node id of the primary that versioned it */
+	uint64_t checksum; /* xxh3-64 of the data */
+	uint64_t mtime_ms; /* wall clock of the write, for tombstone expiry */
+	uint32_t flags;	   /* WIRE_OBJ_* */
+};
+
+/*
+ * The object body:
+ *   u8 dims (0 from clients), dims x u32 point, u64 key.hi, u64 key.lo,
+ *   u8 index, u8 cond, u64 cond_version,
+ *   u64 version, u64 writer, u64 checksum, u64 mtime_ms, u32 flags,
+ *   u32 len, data[len]   (len must be exactly the rest of the body)
+ */
+struct wire_obj {
+	int dims;
+	struct geom_point point;
+	struct hash_key key;
+	uint8_t index;
+	uint8_t cond;
+	uint64_t cond_version;
+	struct wire_meta meta;
+	const uint8_t *data; /* points into the decoded buffer */
+	uint32_t len;
+};
+
+/*
+ * The summary body, one entry per replica (DIGEST, LIST):
+ *   u8 dims, u32 n, n x (point, u64 key.hi, u64 key.lo, u8 index,
+ *   u64 version, u32 flags, u32 len, u8 ok)
+ * ok = 0 when the stored copy fails its checksum.
+ */
+struct wire_summary_entry {
+	struct geom_point point;
+	struct hash_key key;
+	uint8_t index;
+	uint64_t version;
+	uint32_t flags;
+	uint32_t len;
+	uint8_t ok;
+};
+struct wire_summary {
+	int dims;
+	uint32_t n;
+	struct wire_summary_entry *e; /* owned; wire_summary_free() */
+};
+#define WIRE_MAX_SUMMARY 65536
+
+/*
+ * The want body: u32 n, n x u32 positions in the digest that the receiver
+ * wants sent (missing or older), then u32 m, m x u32 positions whose point
+ * it does not own.  Positions in neither list are held, at least as new.
+ */
+struct wire_want {
+	uint32_t n;
+	uint32_t *pos;	 /* owned; wire_want_free() */
+	uint32_t nwrong;
+	uint32_t *wrong; /* owned */
+};
+
+void wire_obj_encode(struct wbuf *w, const struct wire_obj *o);
+int wire_obj_decode(const uint8_t *body, size_t len, struct wire_obj *o);
+void wire_summary_encode(struct wbuf *w, const struct wire_summary *s);
+int wire_summary_decode(const uint8_t *body, size_t len,
+    struct wire_summary *s);
+void wire_summary_free(struct wire_summary *s);
+void wire_want_encode(struct wbuf *w, const struct wire_want *wt);
+int wire_want_decode(const uint8_t *body, size_t len, struct wire_want *wt);
+void wire_want_free(struct wire_want *wt);
 
 /* Human-readable name of a message type, for logs. */
 const char *wire_type_name(uint16_t type);

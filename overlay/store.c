@@ -54,6 +54,7 @@ struct store {
 	MDB_txn *rtxn;	      /* cached read-only txn, reset when idle */
 	int rtxn_users;	      /* nested users of rtxn (reads in callbacks) */
 	int iterating;	      /* >0 inside an iteration callback */
+	bool nudged;	      /* store_nudge() since the last real commit */
 	uint64_t bytes;	      /* sum of data lengths, batch included */
 	uint64_t bytes_saved; /* the same, committed state */
 	char *dir;
@@ -533,6 +534,118 @@ store_close(struct store *s)
 }
 
 /*
+ * Write an empty-looking commit so that the pages freed by the previous
+ * commit become reusable.  LMDB keeps the previous snapshot intact: pages
+ * freed by commit N are reused only from commit N+2.  Without this, a
+ * node that freed space (deletes) and then writes nothing else would keep
+ * failing writes with STORE_FULL.  Only called with an empty batch, so no
+ * write of the caller's becomes durable early.  Returns an LMDB code.
+ */
+static int
+store_nudge(struct store *s)
+{
+	int rc;
+
+	s->nudged = true;
+	if ((rc = store_meta_put(s, s->wtxn, STORE_M_BYTES, s->bytes_saved,
+	    8)) != 0) {
+		store_abort(s);
+		return rc;
+	}
+	rc = mdb_txn_commit(s->wtxn);
+	s->wtxn = NULL;
+	if (rc != 0)
+		return rc;
+	log_info("store: map full, committed once more to reuse freed pages");
+	return store_batch_begin(s) == 0 ? 0 : EIO;
+}
+
+/*
+ * Put or delete (data == NULL && !meta) in a nested transaction under the
+ * batch.  Returns an LMDB code; MDB_NOTFOUND from a delete means absent.
+ * Any failure leaves the batch exactly as it was.
+ */
+static int
+store_write(struct store *s, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len)
+{
+	uint8_t kbuf[STORE_KEY_MAX];
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint64_t oldlen = 0, nbytes;
+	int rc;
+
+	store_key_encode(s, id, kbuf, &k);
+	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_get(txn, s->objects, &k, &v)) == 0)
+		oldlen = v.mv_size >= STORE_HEADER_LEN ?
+		    v.mv_size - STORE_HEADER_LEN : 0;
+	else if (rc != MDB_NOTFOUND || meta == NULL)
+		goto fail;
+	if (meta == NULL) {
+		len = 0;
+		rc = mdb_del(txn, s->objects, &k, NULL);
+	} else {
+		/* Reserve, then write the data straight into the page. */
+		v.mv_size = STORE_HEADER_LEN + len;
+		v.mv_data = NULL;
+		rc = mdb_put(txn, s->objects, &k, &v, MDB_RESERVE);
+	}
+	if (rc != 0)
+		goto fail;
+	if (meta != NULL) {
+		store_header_encode(v.mv_data, meta, hash_checksum(data, len),
+		    len);
+		if (len > 0)
+			memcpy((uint8_t *)v.mv_data + STORE_HEADER_LEN, data,
+			    len);
+	}
+	nbytes = s->bytes - oldlen + len;
+	if ((rc = store_meta_put(s, txn, STORE_M_BYTES, nbytes, 8)) != 0)
+		goto fail;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return rc; /* LMDB freed txn */
+	s->bytes = nbytes;
+	s->pending++;
+	return 0;
+
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/*
+ * Run store_write(), retrying once after store_nudge() when the map is
+ * full at the start of a batch.  Returns our codes, logging failures.
+ */
+static int
+store_write_retry(struct store *s, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len)
+{
+	const char *what = meta != NULL ? "put" : "delete";
+	int rc;
+
+	if (store_batch_begin(s) == -1)
+		return -1;
+	rc = store_write(s, id, meta, data, len);
+	if (rc == MDB_MAP_FULL && s->pending == 0 && !s->nudged) {
+		if ((rc = store_nudge(s)) == 0)
+			rc = store_write(s, id, meta, data, len);
+	}
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND && meta == NULL)
+		return STORE_NOTFOUND;
+	if (store_err(rc) == STORE_FULL)
+		log_warnx("store: %s of %zu bytes: %s", what, len,
+		    mdb_strerror(rc));
+	else
+		log_error("store: %s: %s", what, mdb_strerror(rc));
+	return store_err(rc);
+}
+
+/*
  * Put a record.  Contract: runs in a nested transaction, so any failure
  * (STORE_FULL included) leaves the batch exactly as before.  The data is
  * written straight into the page LMDB reserves for it (one copy).
@@ -541,12 +654,6 @@ int
 store_put(struct store *s, const struct store_id *id,
     const struct store_meta *meta, const void *data, size_t len)
 {
-	uint8_t kbuf[STORE_KEY_MAX];
-	MDB_txn *txn = NULL;
-	MDB_val k, v;
-	uint64_t oldlen = 0, nbytes;
-	int rc;
-
 	store_check_writable(s, "store_put");
 	if (len > STORE_MAX_DATA || (len > 0 && data == NULL) ||
 	    (meta->flags & ~(uint32_t)STORE_F_ALL) != 0) {
@@ -554,88 +661,15 @@ store_put(struct store *s, const struct store_id *id,
 		    len, meta->flags);
 		return -1;
 	}
-	if (store_batch_begin(s) == -1)
-		return -1;
-	store_key_encode(s, id, kbuf, &k);
-	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0) {
-		txn = NULL;
-		goto fail;
-	}
-	if ((rc = mdb_get(txn, s->objects, &k, &v)) == 0)
-		oldlen = v.mv_size >= STORE_HEADER_LEN ?
-		    v.mv_size - STORE_HEADER_LEN : 0;
-	else if (rc != MDB_NOTFOUND)
-		goto fail;
-	v.mv_size = STORE_HEADER_LEN + len;
-	v.mv_data = NULL;
-	if ((rc = mdb_put(txn, s->objects, &k, &v, MDB_RESERVE)) != 0)
-		goto fail;
-	store_header_encode(v.mv_data, meta, hash_checksum(data, len), len);
-	if (len > 0)
-		memcpy((uint8_t *)v.mv_data + STORE_HEADER_LEN, data, len);
-	nbytes = s->bytes - oldlen + len;
-	if ((rc = store_meta_put(s, txn, STORE_M_BYTES, nbytes, 8)) != 0)
-		goto fail;
-	rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (rc != 0)
-		goto fail;
-	s->bytes = nbytes;
-	s->pending++;
-	return 0;
-
-fail:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	if (store_err(rc) == STORE_FULL)
-		log_warnx("store: put of %zu bytes: %s", len, mdb_strerror(rc));
-	else
-		log_error("store: put: %s", mdb_strerror(rc));
-	return store_err(rc);
+	return store_write_retry(s, id, meta, data, len);
 }
 
 /* Remove a record; nested like store_put(). */
 int
 store_delete(struct store *s, const struct store_id *id)
 {
-	uint8_t kbuf[STORE_KEY_MAX];
-	MDB_txn *txn = NULL;
-	MDB_val k, v;
-	uint64_t nbytes;
-	int rc;
-
 	store_check_writable(s, "store_delete");
-	if (store_batch_begin(s) == -1)
-		return -1;
-	store_key_encode(s, id, kbuf, &k);
-	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0) {
-		txn = NULL;
-		goto fail;
-	}
-	if ((rc = mdb_get(txn, s->objects, &k, &v)) == MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
-		return STORE_NOTFOUND;
-	}
-	if (rc != 0)
-		goto fail;
-	nbytes = s->bytes - (v.mv_size >= STORE_HEADER_LEN ?
-	    v.mv_size - STORE_HEADER_LEN : 0);
-	if ((rc = mdb_del(txn, s->objects, &k, NULL)) != 0 ||
-	    (rc = store_meta_put(s, txn, STORE_M_BYTES, nbytes, 8)) != 0)
-		goto fail;
-	rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (rc != 0)
-		goto fail;
-	s->bytes = nbytes;
-	s->pending++;
-	return 0;
-
-fail:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	log_error("store: delete: %s", mdb_strerror(rc));
-	return store_err(rc);
+	return store_write_retry(s, id, NULL, NULL, 0);
 }
 
 /*
@@ -663,6 +697,8 @@ store_commit(struct store *s)
 		return store_err(rc);
 	}
 	s->bytes_saved = s->bytes;
+	if (n > 0)
+		s->nudged = false;
 	return 0;
 }
 
@@ -863,6 +899,7 @@ store_free_pages(struct store *s, uint64_t *pages)
 	MDB_cursor *c;
 	MDB_txn *txn;
 	MDB_val k, v;
+	size_t n;
 	int rc;
 
 	*pages = 0;
@@ -870,9 +907,12 @@ store_free_pages(struct store *s, uint64_t *pages)
 		return -1;
 	/* dbi 0 is the free list: values are ID lists, count first. */
 	if ((rc = mdb_cursor_open(txn, 0, &c)) == 0) {
-		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
-			if (v.mv_size >= sizeof(size_t))
-				*pages += *(const size_t *)v.mv_data;
+		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+			if (v.mv_size < sizeof n)
+				continue;
+			memcpy(&n, v.mv_data, sizeof n); /* may be unaligned */
+			*pages += n;
+		}
 		mdb_cursor_close(c);
 	}
 	store_view_end(s, txn);

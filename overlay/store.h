@@ -23,7 +23,10 @@
  * Full disk: MDB_MAP_FULL and ENOSPC surface as STORE_FULL.  A put or
  * delete that fails that way is undone on its own (it runs in a nested
  * transaction); the rest of the batch and everything committed before
- * stays intact, so the daemon can answer ENOSPC and carry on.
+ * stays intact, so the daemon can answer ENOSPC and carry on.  Space
+ * freed by a commit is reusable only after the next commit (LMDB keeps
+ * the previous snapshot); when a batch starts on a full map, the store
+ * commits once more by itself so that deletes make room at once.
  *
  * The store is not thread-safe; the daemon's event loop owns it.
  */
