@@ -54,6 +54,13 @@ canfsd_usage(FILE *f)
 "      --fail-after N        intervals of silence before a neighbour is\n"
 "                            declared failed (default 3)\n"
 "      --node-id HEX         use this node id instead of the saved one\n"
+"      --repair-interval SEC seconds between anti-entropy passes (default 30)\n"
+"      --repair-rate MIBPS   bandwidth for repair pushes, MiB/s (default 100)\n"
+"      --tombstone-ttl SEC   how long deletes are remembered (default 86400);\n"
+"                            a node down longer must rejoin with an empty\n"
+"                            data directory\n"
+"      --store-size MIB      largest size of the local store (default 65536;\n"
+"                            sparse: disk is used only as data arrives)\n"
 "  -v, --log-level LEVEL     error, warn, info or debug (default info)\n"
 "  -f, --foreground          stay in the foreground and log to stderr\n"
 "  -h, --help                show this help\n"
@@ -140,7 +147,8 @@ static void
 canfsd_options(int argc, char **argv, struct node_config *cfg,
     int *foreground, int *level)
 {
-	enum { OPT_HB = 256, OPT_FAIL, OPT_NODEID, OPT_SOCKMODE };
+	enum { OPT_HB = 256, OPT_FAIL, OPT_NODEID, OPT_SOCKMODE, OPT_REPAIR,
+	    OPT_TOMB, OPT_RATE, OPT_STORE };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "advertise", required_argument, NULL, 'a' },
@@ -153,6 +161,10 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 		{ "heartbeat", required_argument, NULL, OPT_HB },
 		{ "fail-after", required_argument, NULL, OPT_FAIL },
 		{ "node-id", required_argument, NULL, OPT_NODEID },
+		{ "repair-interval", required_argument, NULL, OPT_REPAIR },
+		{ "tombstone-ttl", required_argument, NULL, OPT_TOMB },
+		{ "repair-rate", required_argument, NULL, OPT_RATE },
+		{ "store-size", required_argument, NULL, OPT_STORE },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -170,6 +182,10 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 	cfg->replicas = 3;
 	cfg->hb_ms = 1000;
 	cfg->fail_after = 3;
+	cfg->repair_sec = 30;
+	cfg->tombstone_sec = 86400;
+	cfg->repair_mbps = 100;
+	cfg->store_map_mb = 65536;
 	while ((ch = getopt_long(argc, argv, "l:a:j:d:s:D:k:v:fh", opts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -223,6 +239,22 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 		case OPT_FAIL:
 			cfg->fail_after = canfsd_int("--fail-after", optarg, 2,
 			    1000);
+			break;
+		case OPT_REPAIR:
+			cfg->repair_sec = canfsd_int("--repair-interval",
+			    optarg, 1, 86400);
+			break;
+		case OPT_TOMB:
+			cfg->tombstone_sec = canfsd_int("--tombstone-ttl",
+			    optarg, 1, 365 * 86400);
+			break;
+		case OPT_RATE:
+			cfg->repair_mbps = canfsd_int("--repair-rate", optarg,
+			    1, 100000);
+			break;
+		case OPT_STORE:
+			cfg->store_map_mb = (size_t)canfsd_int("--store-size",
+			    optarg, 1, 1 << 30);
 			break;
 		case OPT_NODEID: {
 			char *end;
@@ -365,7 +397,7 @@ main(int argc, char **argv)
 	if (!foreground)
 		ready_fd = canfsd_daemonize(cfg.data_dir);
 	canfsd_base = event_base_new();
-	if (canfsd_base == NULL)
+	if (canfsd_base == NULL || event_base_priority_init(canfsd_base, 3) != 0)
 		fatalx("cannot create the event loop");
 	n = node_new(canfsd_base, &cfg);
 	n->on_left = canfsd_on_left;

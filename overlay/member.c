@@ -11,6 +11,7 @@
 #include "log.h"
 #include "member.h"
 #include "node.h"
+#include "repair.h"
 #include "xmalloc.h"
 
 #define MEMBER_JOIN_RETRY_MS 3000
@@ -134,6 +135,7 @@ member_handle_join(struct node *n, const struct wire_header *h,
 	struct wire_node joiner;
 	struct geom_point p;
 	struct nbr *bigger;
+	struct wbuf w;
 
 	if (wire_membership_decode(rt->inner, rt->inner_len, &m) != 0 ||
 	    m.dims != n->cfg.dims) {
@@ -184,8 +186,13 @@ member_handle_join(struct node *n, const struct wire_header *h,
 	acc.self = n->self;
 	acc.other = joiner;
 	acc.list = node_nbr_list(n, &acc.n);
-	node_send_membership(n, origin, WIRE_JOIN_ACCEPT, 0, h->reqid, &acc);
+	/* The replicas of the zone go first, the accept after them. */
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_JOIN_ACCEPT, 0, h->reqid);
+	wire_membership_encode(&w, &acc);
+	wire_frame_end(&w);
 	free(acc.list);
+	repair_stream_zones(n, rt->origin, joiner.zones, 1, &w);
 	node_learn(n, &joiner, true);
 	node_prune(n);
 	node_heartbeat_all(n);
@@ -252,6 +259,7 @@ static void
 member_start_handover(struct node *n, struct nbr *heir, int zone)
 {
 	struct wire_membership m;
+	struct wbuf w;
 
 	memset(&m, 0, sizeof m);
 	m.dims = n->cfg.dims;
@@ -275,10 +283,15 @@ member_start_handover(struct node *n, struct nbr *heir, int zone)
 	n->hand_zone = zone;
 	log_info("handing %s to %s (%s)", zone < 0 ? "all our zones" :
 	    "a spare zone", node_idstr(heir->info.id), heir->info.addr);
-	node_send_membership(n, transport_peer(n->transport, heir->info.addr),
-	    WIRE_HANDOVER, n->state == NODE_LEAVING ? WIRE_HO_LEAVE : 0,
-	    n->hand_reqid, &m);
+	/* The replicas go first, the handover after them. */
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_HANDOVER,
+	    n->state == NODE_LEAVING ? WIRE_HO_LEAVE : 0, n->hand_reqid);
+	wire_membership_encode(&w, &m);
+	wire_frame_end(&w);
 	free(m.list);
+	repair_stream_zones(n, heir->info.addr, m.other.zones,
+	    m.other.nzones, &w);
 }
 
 /* True when one of e's zones is the sibling of one of ours. */
@@ -332,10 +345,16 @@ member_choose_heir(struct node *n)
 	return pick;
 }
 
-/* Leaving is over (handed over, or nothing to hand over). */
+/*
+ * Leaving is over.  After a completed handover our replicas live at the
+ * heir, so the local copies are dropped: a later restart on this data dir
+ * must not bring back versions that were deleted meanwhile.
+ */
 static void
-member_finish_leave(struct node *n)
+member_finish_leave(struct node *n, bool handed_over)
 {
+	if (handed_over)
+		repair_wipe(n);
 	n->self.nzones = 0;
 	node_set_state(n, NODE_LEFT);
 	node_send_empty(transport_conn_by_serial(n->transport,
@@ -354,7 +373,7 @@ member_start_leave(struct node *n)
 		log_warnx("no live neighbour to hand our zones to%s",
 		    TAILQ_EMPTY(&n->nbrs) ? " (last node: the overlay ends)" :
 		    "; neighbours will take over after we stop");
-		member_finish_leave(n);
+		member_finish_leave(n, false);
 		return;
 	}
 	member_start_handover(n, heir, -1);
@@ -446,7 +465,7 @@ member_on_handover_ack(struct node *n, const struct wire_header *h,
 	if (n->state == NODE_LEAVING) {
 		log_info("handover to %s complete", node_idstr(m->self.id));
 		member_announce_leave(n, &m->self);
-		member_finish_leave(n);
+		member_finish_leave(n, true);
 		return;
 	}
 	for (int i = 0; i < n->self.nzones; i++) {
@@ -596,7 +615,7 @@ member_tick(struct node *n, uint64_t now)
 		if (n->ntried >= MEMBER_LEAVE_TRIES) {
 			log_error("could not hand our zones over; leaving "
 			    "anyway: neighbours will take over");
-			member_finish_leave(n);
+			member_finish_leave(n, false);
 			return;
 		}
 		member_start_leave(n);

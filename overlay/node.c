@@ -22,6 +22,9 @@
 #include "log.h"
 #include "member.h"
 #include "node.h"
+#include "objects.h"
+#include "repair.h"
+#include "rpc.h"
 #include "xmalloc.h"
 
 static const char *const node_state_names[] = {
@@ -534,6 +537,7 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	node_check_neighbours(n, now);
 	node_heartbeat_all(n);
 	member_tick(n, now);
+	repair_tick(n, now);
 }
 
 /* Read or create the node id kept in the data dir. */
@@ -613,6 +617,9 @@ node_start(struct node *n, char *err, size_t errlen)
 		return -1;
 	snprintf(tag, sizeof tag, "[%s]", node_idstr(n->self.id));
 	log_set_tag(tag);
+	if (objects_init(n, err, errlen) != 0)
+		return -1;
+	repair_init(n);
 	if (transport_listen_tcp(n->transport, n->cfg.listen, err,
 	    errlen) != 0)
 		return -1;
@@ -646,6 +653,9 @@ node_free(struct node *n)
 
 	if (n == NULL)
 		return;
+	rpc_fail_all(n);
+	repair_free(n);
+	objects_free(n);
 	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)
 		nbr_remove(&n->nbrs, e);
 	while ((p = TAILQ_FIRST(&n->pending)) != NULL) {
@@ -705,8 +715,10 @@ node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
 			node_on_takeover(n, &m);
 		else if (h->type == WIRE_LEAVE)
 			node_on_leave(n, &m);
-		else if (h->type == WIRE_LOOKUP_REPLY)
-			node_on_lookup_reply(n, h, &m);
+		else if (h->type == WIRE_LOOKUP_REPLY) {
+			if (!rpc_complete(n, h, body))
+				node_on_lookup_reply(n, h, &m);
+		}
 		else
 			member_frame(n, c, h, &m);
 		wire_membership_free(&m);
@@ -716,9 +728,19 @@ node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
 		return;
 	case WIRE_ERROR:
 	case WIRE_JOIN_REFUSED:
-		node_on_error(n, c, h, body);
+		if (!rpc_complete(n, h, body))
+			node_on_error(n, c, h, body);
+		return;
+	case WIRE_OBJ_DIGEST:
+	case WIRE_LIST_REQ:
+	case WIRE_REPAIR_REQ:
+		repair_frame(n, c, h, body);
 		return;
 	default:
+		if ((h->type & 0xff00) == 0x0300) {
+			objects_frame(n, c, h, body);
+			return;
+		}
 		if ((h->type & 0xff00) == 0x0200) {
 			control_frame(n, c, h, body);
 			return;

@@ -37,6 +37,10 @@ struct node_config {
 	int hb_ms;		       /* heartbeat interval */
 	int fail_after;		       /* silent intervals before failed */
 	uint64_t node_id;	       /* 0 = load or generate in data dir */
+	size_t store_map_mb;	       /* LMDB map size (sparse) */
+	int repair_sec;		       /* seconds between repair passes */
+	int tombstone_sec;	       /* tombstones are kept this long */
+	int repair_mbps;	       /* repair/transfer rate limit, MiB/s */
 };
 
 enum node_state {
@@ -91,6 +95,11 @@ struct node {
 	uint64_t leave_client_reqid;
 	int leave_tries;
 	void (*on_left)(struct node *);	/* called once handover is done */
+
+	struct rpc_table *rpcs;	/* requests we wait for (rpc.c) */
+	struct store *store;	/* local replicas (store.c) */
+	struct objects *objs;	/* object layer state (objects.c) */
+	struct repair *repair;	/* anti-entropy state (repair.c) */
 
 	/* Our last takeover, to settle a conflicting one. */
 	uint64_t last_takeover_id;

@@ -1,5 +1,6 @@
 /* route.c: greedy next hop and the routing cache (see route.h). */
 #include <string.h>
+#include <time.h>
 
 #include "nbr.h"
 #include "route.h"
@@ -25,6 +26,16 @@ route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
 		}
 	}
 	return pick;
+}
+
+/* Monotonic milliseconds. */
+static uint64_t
+route_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Empty the cache. */
@@ -63,6 +74,7 @@ cache_put(struct route_cache *rc, const struct geom_zone *z, uint64_t id,
 	strncpy(slot->addr, addr, sizeof slot->addr - 1);
 	slot->addr[sizeof slot->addr - 1] = '\0';
 	slot->used = ++rc->clock;
+	slot->learned_ms = route_now_ms();
 }
 
 /* Learn every zone of an owner. */
@@ -86,20 +98,47 @@ route_cache_forget(struct route_cache *rc, uint64_t id)
 	}
 }
 
+/* Drop the entry covering p. */
+void
+route_cache_forget_point(struct route_cache *rc, const struct geom_point *p,
+    int dims)
+{
+	for (int i = 0; i < ROUTE_CACHE_SIZE; i++) {
+		if (rc->e[i].used != 0 &&
+		    geom_zone_contains(&rc->e[i].zone, p, dims))
+			rc->e[i].used = 0;
+	}
+}
+
+/* Cached owner entry for p. */
+const struct route_cache_entry *
+route_cache_find(struct route_cache *rc, const struct geom_point *p, int dims)
+{
+	uint64_t now = route_now_ms();
+
+	for (int i = 0; i < ROUTE_CACHE_SIZE; i++) {
+		struct route_cache_entry *e = &rc->e[i];
+
+		if (e->used != 0 && geom_zone_contains(&e->zone, p, dims)) {
+			if (now - e->learned_ms > ROUTE_CACHE_TTL_MS) {
+				e->used = 0;
+				break;
+			}
+			e->used = ++rc->clock;
+			rc->hits++;
+			return e;
+		}
+	}
+	rc->misses++;
+	return NULL;
+}
+
 /* Cached owner address for p. */
 const char *
 route_cache_lookup(struct route_cache *rc, const struct geom_point *p,
     int dims)
 {
-	for (int i = 0; i < ROUTE_CACHE_SIZE; i++) {
-		struct route_cache_entry *e = &rc->e[i];
+	const struct route_cache_entry *e = route_cache_find(rc, p, dims);
 
-		if (e->used != 0 && geom_zone_contains(&e->zone, p, dims)) {
-			e->used = ++rc->clock;
-			rc->hits++;
-			return e->addr;
-		}
-	}
-	rc->misses++;
-	return NULL;
+	return e ? e->addr : NULL;
 }

@@ -25,12 +25,19 @@ struct nbr_list;
 struct nbr;
 
 #define ROUTE_CACHE_SIZE 1024
+/*
+ * Entries older than this are ignored: zones move (joins, leaves,
+ * takeovers, reassignment) and nobody tells the far-away caches, so a
+ * stale entry costs one wrong try and never lives long.
+ */
+#define ROUTE_CACHE_TTL_MS 10000
 
 struct route_cache_entry {
 	struct geom_zone zone;
 	uint64_t id;
 	char addr[WIRE_ADDR_MAX];
 	uint64_t used;	/* LRU clock; 0 = empty slot */
+	uint64_t learned_ms; /* monotonic time it was learned */
 };
 
 struct route_cache {
@@ -52,6 +59,12 @@ void route_cache_learn(struct route_cache *rc, const struct wire_node *owner,
     int dims);
 /* Forget every entry for node id (it left or died). */
 void route_cache_forget(struct route_cache *rc, uint64_t id);
+/* Forget the entry covering p (its owner said it is not the owner). */
+void route_cache_forget_point(struct route_cache *rc,
+    const struct geom_point *p, int dims);
+/* The cached owner entry of p, or NULL. */
+const struct route_cache_entry *route_cache_find(struct route_cache *rc,
+    const struct geom_point *p, int dims);
 /* Address of the cached owner of p, or NULL. */
 const char *route_cache_lookup(struct route_cache *rc,
     const struct geom_point *p, int dims);

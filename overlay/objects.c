@@ -1,0 +1,984 @@
+/* objects.c: replicated GET/PUT/DELETE and the replica side (objects.h). */
+#include <sys/queue.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "node.h"
+#include "objects.h"
+#include "resolve.h"
+#include "rpc.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define OP_REPLICA_TIMEOUT_MS 5000
+#define OP_MAX_ATTEMPTS 10
+#define OP_DEADLINE_MS 30000
+
+/* A reply held back until the batch it depends on is durable. */
+struct deferred {
+	uint64_t serial;	/* connection to answer on */
+	uint64_t reqid;
+	struct wbuf frame;	/* the reply to send after the commit */
+	TAILQ_ENTRY(deferred) entry;
+};
+TAILQ_HEAD(deferred_list, deferred);
+
+struct objects {
+	struct event *commit;	/* runs once per loop pass with writes */
+	struct deferred_list waiting;
+	uint64_t commits, committed_writes;
+};
+
+enum op_kind { OP_GET, OP_PUT, OP_DEL };
+
+/* One client request being coordinated. */
+struct op {
+	struct node *n;
+	enum op_kind kind;
+	bool done;
+	int inflight;		/* replica requests not yet answered */
+	uint64_t client;	/* conn serial */
+	uint64_t creqid;
+	struct hash_key key;
+	uint8_t cond;
+	uint64_t cond_version;
+	uint8_t *data;
+	uint32_t len;
+	uint64_t checksum;
+	bool absent_ok;
+	bool nocache;
+	int attempts;
+	uint64_t started_ms;
+	struct replset rs;
+	uint64_t version;	/* assigned by the primary */
+	int waiting, acked, failed, stale;
+	bool writing_back;	/* MISSING: installing a copy at the primary */
+	bool have_best;		/* newest good copy seen from the others */
+	struct wire_meta best;
+	uint8_t *best_data;
+	uint32_t best_len;
+	struct event *retry;
+	const char *why;	/* last reason for a retry */
+};
+
+/* Per-request context: which op, which replica. */
+struct op_call {
+	struct op *op;
+	int slot;
+};
+
+static void op_start(struct op *op);
+static void op_write_primary(struct op *op);
+
+/* Wall clock in ms. */
+uint64_t
+objects_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Wall clock in microseconds, the floor of new versions. */
+static uint64_t
+objects_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Build a frame with an object body. */
+static void
+obj_frame(struct wbuf *w, uint16_t type, uint32_t flags, uint64_t reqid,
+    const struct wire_obj *o)
+{
+	wbuf_init(w);
+	wire_frame_begin(w, type, flags, reqid);
+	wire_obj_encode(w, o);
+	wire_frame_end(w);
+}
+
+/* Send an object body on c. */
+static void
+obj_send(struct conn *c, uint16_t type, uint32_t flags, uint64_t reqid,
+    const struct wire_obj *o)
+{
+	struct wbuf w;
+
+	if (c == NULL)
+		return;
+	obj_frame(&w, type, flags, reqid, o);
+	conn_send(c, &w);
+	wbuf_free(&w);
+}
+
+/* Map a store result to a wire error code. */
+static uint32_t
+obj_store_error(int rc)
+{
+	switch (rc) {
+	case STORE_NOTFOUND: return WIRE_E_NOTFOUND;
+	case STORE_CORRUPT: return WIRE_E_CORRUPT;
+	case STORE_FULL: return WIRE_E_NOSPACE;
+	}
+	return WIRE_E_INTERNAL;
+}
+
+/* Commit the batch, then release (or fail) the replies waiting on it. */
+static void
+objects_commit_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct node *n = arg;
+	struct objects *o = n->objs;
+	struct deferred *d;
+	size_t pending = store_pending(n->store);
+	int rc = pending ? store_commit(n->store) : 0;
+
+	(void)fd;
+	(void)ev;
+	if (pending) {
+		o->commits++;
+		o->committed_writes += pending;
+	}
+	if (rc != 0)
+		log_error("commit of %zu writes failed (%s)", pending,
+		    rc == STORE_FULL ? "store full" : "store error");
+	while ((d = TAILQ_FIRST(&o->waiting)) != NULL) {
+		struct conn *c = transport_conn_by_serial(n->transport,
+		    d->serial);
+
+		TAILQ_REMOVE(&o->waiting, d, entry);
+		if (rc == 0 && c != NULL)
+			conn_send(c, &d->frame);
+		else if (c != NULL)
+			node_send_error(c, d->reqid, obj_store_error(rc),
+			    "replica could not commit the write");
+		wbuf_free(&d->frame);
+		free(d);
+	}
+}
+
+/* Ask for a commit at the end of this loop pass. */
+void
+objects_schedule_commit(struct node *n)
+{
+	event_active(n->objs->commit, 0, 0);
+}
+
+/* Queue a reply until the current batch is durable. */
+static void
+objects_defer(struct node *n, struct conn *c, uint64_t reqid,
+    struct wbuf *frame)
+{
+	struct deferred *d = xcalloc(1, sizeof *d);
+
+	d->serial = conn_serial(c);
+	d->reqid = reqid;
+	d->frame = *frame;
+	wbuf_init(frame);
+	TAILQ_INSERT_TAIL(&n->objs->waiting, d, entry);
+	objects_schedule_commit(n);
+}
+
+/* Check the replica fields of a peer's object body against our zones. */
+static int
+obj_check_replica(struct node *n, const struct wire_obj *o,
+    struct store_id *id)
+{
+	if (o->dims != n->cfg.dims)
+		return WIRE_E_DIMS;
+	store_id_make(&o->key, o->index, n->cfg.dims, id);
+	if (memcmp(&id->point, &o->point, sizeof id->point) != 0)
+		return WIRE_E_PROTO;
+	if (!nbr_node_contains(&n->self, &o->point, n->cfg.dims))
+		return WIRE_E_WRONG_OWNER;
+	return 0;
+}
+
+/* Replica read. */
+static void
+objects_r_get(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req)
+{
+	struct store_id id;
+	struct store_meta meta;
+	struct wire_obj o;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = obj_check_replica(n, req, &id)) != 0) {
+		node_send_error(c, h->reqid, (uint32_t)rc,
+		    wire_error_text((uint32_t)rc));
+		return;
+	}
+	rc = store_get(n->store, &id, &meta, &data, &len);
+	if (rc != 0) {
+		node_send_error(c, h->reqid, obj_store_error(rc),
+		    wire_error_text(obj_store_error(rc)));
+		return;
+	}
+	o = *req;
+	o.meta.version = meta.version;
+	o.meta.writer = meta.writer;
+	o.meta.checksum = meta.checksum;
+	o.meta.mtime_ms = meta.mtime_ms;
+	o.meta.flags = meta.flags;
+	o.data = data;
+	o.len = (uint32_t)len;
+	obj_send(c, WIRE_OBJ_VALUE, 0, h->reqid, &o);
+	free(data);
+}
+
+/* Store o's value as given (version and all) in the current batch. */
+static int
+obj_put_local(struct node *n, const struct store_id *id,
+    const struct wire_obj *o)
+{
+	struct store_meta meta;
+
+	memset(&meta, 0, sizeof meta);
+	meta.version = o->meta.version;
+	meta.writer = o->meta.writer;
+	meta.mtime_ms = o->meta.mtime_ms;
+	meta.flags = o->meta.flags & STORE_F_TOMBSTONE;
+	return store_put(n->store, id, &meta, o->data, o->len);
+}
+
+/* Store a replica if newer than ours. */
+int
+objects_store_if_newer(struct node *n, const struct wire_obj *o)
+{
+	struct store_id id;
+	struct store_meta cur;
+	int rc;
+
+	store_id_make(&o->key, o->index, n->cfg.dims, &id);
+	if (hash_checksum(o->data, o->len) != o->meta.checksum)
+		return STORE_CORRUPT;
+	rc = store_get_meta(n->store, &id, &cur);
+	if (rc == 0 && cur.version >= o->meta.version)
+		return 0;
+	rc = obj_put_local(n, &id, o);
+	if (rc == 0)
+		objects_schedule_commit(n);
+	return rc;
+}
+
+/*
+ * The primary decides a write: check the condition against the current
+ * version, assign the new version, store.  Returns 0 with *version set, or
+ * a wire error code.
+ */
+static uint32_t
+objects_primary_write(struct node *n, const struct store_id *id,
+    const struct wire_obj *req, uint32_t flags, uint64_t *version,
+    char *why, size_t whylen)
+{
+	struct store_meta cur;
+	struct wire_obj o = *req;
+	int rc = store_get_meta(n->store, id, &cur);
+	bool exists = rc == 0, live;
+
+	if (rc != 0 && rc != STORE_NOTFOUND && rc != STORE_CORRUPT)
+		return WIRE_E_INTERNAL;
+	live = exists && !(cur.flags & STORE_F_TOMBSTONE);
+	if (!exists && req->cond != WIRE_COND_NONE &&
+	    !(flags & WIRE_RP_ABSENT_OK))
+		return WIRE_E_MISSING;
+	if ((req->cond == WIRE_COND_VERSION && (!live ||
+	    cur.version != req->cond_version)) ||
+	    (req->cond == WIRE_COND_ABSENT && live)) {
+		snprintf(why, whylen, "current version is %" PRIu64 "%s",
+		    exists ? cur.version : 0, live ? "" : " (absent)");
+		return WIRE_E_CONFLICT;
+	}
+	o.meta.version = objects_wall_us();
+	if (exists && cur.version + 1 > o.meta.version)
+		o.meta.version = cur.version + 1;
+	o.meta.writer = n->self.id;
+	o.meta.mtime_ms = objects_wall_ms();
+	rc = obj_put_local(n, id, &o);
+	if (rc != 0)
+		return obj_store_error(rc);
+	*version = o.meta.version;
+	return 0;
+}
+
+/* Replica write: as primary (versioning, CAS) or as a secondary. */
+static void
+objects_r_put(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req)
+{
+	struct store_id id;
+	struct store_meta cur;
+	struct wire_obj done;
+	struct wbuf w;
+	char why[128] = "";
+	uint32_t err;
+	int rc;
+
+	if ((rc = obj_check_replica(n, req, &id)) != 0) {
+		node_send_error(c, h->reqid, (uint32_t)rc,
+		    wire_error_text((uint32_t)rc));
+		return;
+	}
+	if (hash_checksum(req->data, req->len) != req->meta.checksum) {
+		log_warnx("%s: write with a bad checksum refused",
+		    conn_name(c));
+		node_send_error(c, h->reqid, WIRE_E_CORRUPT,
+		    "checksum mismatch in transit");
+		return;
+	}
+	done = *req;
+	done.data = NULL;
+	done.len = 0;
+	if (h->flags & WIRE_RP_PRIMARY) {
+		err = objects_primary_write(n, &id, req, h->flags,
+		    &done.meta.version, why, sizeof why);
+		if (err != 0) {
+			node_send_error(c, h->reqid, err,
+			    why[0] ? why : wire_error_text(err));
+			return;
+		}
+	} else if (store_get_meta(n->store, &id, &cur) == 0 &&
+	    cur.version >= req->meta.version) {
+		/* We already hold this version or a newer one. */
+		obj_send(c, WIRE_OBJ_DONE, 0, h->reqid, &done);
+		return;
+	} else if ((rc = obj_put_local(n, &id, req)) != 0) {
+		node_send_error(c, h->reqid, obj_store_error(rc),
+		    wire_error_text(obj_store_error(rc)));
+		return;
+	}
+	obj_frame(&w, WIRE_OBJ_DONE, 0, h->reqid, &done);
+	objects_defer(n, c, h->reqid, &w);
+}
+
+/* A replica moving here (join, leave, repair): keep it if newer. */
+static void
+objects_xfer(struct node *n, struct conn *c, const struct wire_obj *o)
+{
+	int rc;
+
+	if (o->dims != n->cfg.dims) {
+		conn_close(c, "transfer with wrong dimensions");
+		return;
+	}
+	rc = objects_store_if_newer(n, o);
+	if (rc == STORE_CORRUPT)
+		log_warnx("%s: transferred replica fails its checksum; "
+		    "dropped", conn_name(c));
+	else if (rc != 0)
+		log_error("cannot store a transferred replica (%s)",
+		    wire_error_text(obj_store_error(rc)));
+}
+
+/* Send one local replica as an XFER frame. */
+void
+objects_send_xfer(struct node *n, struct conn *c, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len)
+{
+	struct wire_obj o;
+
+	memset(&o, 0, sizeof o);
+	o.dims = n->cfg.dims;
+	o.point = id->point;
+	o.key = id->key;
+	o.index = id->replica;
+	o.meta.version = meta->version;
+	o.meta.writer = meta->writer;
+	o.meta.checksum = meta->checksum;
+	o.meta.mtime_ms = meta->mtime_ms;
+	o.meta.flags = meta->flags;
+	o.data = data;
+	o.len = (uint32_t)len;
+	obj_send(c, WIRE_OBJ_XFER, 0, 0, &o);
+}
+
+/* ---- the coordinator ---------------------------------------------- */
+
+/* Free op once it is finished and nothing refers to it. */
+static void
+op_release(struct op *op)
+{
+	if (!op->done || op->inflight > 0)
+		return;
+	if (op->retry != NULL)
+		event_free(op->retry);
+	free(op->data);
+	free(op->best_data);
+	free(op);
+}
+
+/* Answer the client with an error and finish. */
+static void
+op_fail(struct op *op, uint32_t code, const char *msg)
+{
+	struct node *n = op->n;
+
+	if (op->done)
+		return;
+	op->done = true;
+	node_send_error(transport_conn_by_serial(n->transport, op->client),
+	    op->creqid, code, msg ? msg : wire_error_text(code));
+	op_release(op);
+}
+
+/* Answer the client with an object body and finish. */
+static void
+op_reply(struct op *op, uint16_t type, const struct wire_meta *meta,
+    const uint8_t *data, uint32_t len)
+{
+	struct node *n = op->n;
+	struct wire_obj o;
+
+	if (op->done)
+		return;
+	op->done = true;
+	memset(&o, 0, sizeof o);
+	o.key = op->key;
+	o.meta = *meta;
+	o.data = data;
+	o.len = len;
+	obj_send(transport_conn_by_serial(n->transport, op->client), type, 0,
+	    op->creqid, &o);
+	op_release(op);
+}
+
+/* Retry timer fired. */
+static void
+op_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct op *op = arg;
+
+	(void)fd;
+	(void)ev;
+	op_start(op);
+}
+
+/* Try again from the top (fresh lookups), with backoff, or give up. */
+static void
+op_retry(struct op *op, const char *why)
+{
+	struct node *n = op->n;
+	uint64_t delay = 50u * (uint64_t)(1u << (op->attempts < 6 ?
+	    op->attempts : 6));
+	struct timeval tv = { (time_t)(delay / 1000),
+	    (suseconds_t)(delay % 1000) * 1000 };
+
+	op->why = why;
+	if (++op->attempts > OP_MAX_ATTEMPTS ||
+	    node_now_ms() - op->started_ms > OP_DEADLINE_MS) {
+		char msg[160];
+
+		snprintf(msg, sizeof msg, "gave up after %d attempts: %s",
+		    op->attempts - 1, why);
+		op_fail(op, WIRE_E_UNAVAIL, msg);
+		return;
+	}
+	log_debug("retrying an object request: %s", why);
+	op->nocache = true;
+	if (op->retry == NULL)
+		op->retry = evtimer_new(n->base, op_retry_cb, op);
+	evtimer_add(op->retry, &tv);
+}
+
+/* Send a request about replica slot to its owner; cb gets the answer. */
+static void
+op_call(struct op *op, int slot, uint16_t type, uint32_t flags,
+    const struct wire_obj *o, rpc_cb cb)
+{
+	struct node *n = op->n;
+	struct op_call *call = xcalloc(1, sizeof *call);
+	struct conn *c;
+	uint64_t reqid;
+
+	call->op = op;
+	call->slot = slot;
+	op->inflight++;
+	reqid = rpc_new(n, cb, call, OP_REPLICA_TIMEOUT_MS);
+	c = transport_peer(n->transport, op->rs.r[slot].addr);
+	if (c == NULL) {
+		struct wire_header fake = { .type = WIRE_ERROR };
+
+		(void)fake;
+		rpc_cancel(n, reqid);
+		op->inflight--;
+		free(call);
+		cb(n, NULL, NULL, NULL);
+		return;
+	}
+	obj_send(c, type, flags, reqid, o);
+}
+
+/* Object body naming replica slot of op's key. */
+static void
+op_body(struct op *op, int slot, struct wire_obj *o)
+{
+	memset(o, 0, sizeof *o);
+	o->dims = op->n->cfg.dims;
+	o->point = op->rs.r[slot].p;
+	o->key = op->key;
+	o->index = op->rs.r[slot].index;
+}
+
+/* Unpack a call context; false (and cleanup) when the op is over. */
+static struct op *
+op_answer(void *arg, int *slot)
+{
+	struct op_call *call = arg;
+	struct op *op;
+
+	if (call == NULL)
+		return NULL;
+	op = call->op;
+	*slot = call->slot;
+	free(call);
+	op->inflight--;
+	if (op->done) {
+		op_release(op);
+		return NULL;
+	}
+	return op;
+}
+
+/* Error code of an ERROR reply (or -1 for anything else). */
+static int64_t
+op_error_code(const struct wire_header *h, const uint8_t *body, char *msg,
+    size_t msglen)
+{
+	uint32_t code;
+
+	if (h == NULL || h->type != WIRE_ERROR ||
+	    wire_error_decode(body, h->len, &code, msg, msglen) != 0)
+		return -1;
+	return code;
+}
+
+/* A good copy from an OBJ_VALUE reply (checksum verified), or false. */
+static bool
+op_good_value(const struct wire_header *h, const uint8_t *body,
+    struct wire_obj *o)
+{
+	if (h == NULL || h->type != WIRE_OBJ_VALUE ||
+	    wire_obj_decode(body, h->len, o) != 0)
+		return false;
+	if (hash_checksum(o->data, o->len) != o->meta.checksum) {
+		log_warnx("a replica sent a copy that fails its checksum; "
+		    "trying the others");
+		return false;
+	}
+	return true;
+}
+
+/* Keep the newest good copy seen. */
+static void
+op_keep_best(struct op *op, const struct wire_obj *o)
+{
+	if (op->have_best && o->meta.version <= op->best.version)
+		return;
+	free(op->best_data);
+	op->best = o->meta;
+	op->best_len = o->len;
+	op->best_data = xmalloc(o->len ? o->len : 1);
+	memcpy(op->best_data, o->data, o->len);
+	op->have_best = true;
+}
+
+/* Every other replica answered a fallback read. */
+static void
+op_others_done(struct op *op)
+{
+	struct wire_obj o;
+
+	if (op->kind == OP_GET) {
+		if (op->have_best) {
+			/* Read repair: give the primary the copy it lacked. */
+			op_body(op, 0, &o);
+			o.meta = op->best;
+			o.data = op->best_data;
+			o.len = op->best_len;
+			obj_send(transport_peer(op->n->transport,
+			    op->rs.r[0].addr), WIRE_OBJ_XFER, 0, 0, &o);
+			if (op->best.flags & WIRE_OBJ_TOMBSTONE)
+				op_fail(op, WIRE_E_NOTFOUND, NULL);
+			else
+				op_reply(op, WIRE_OBJ_VALUE, &op->best,
+				    op->best_data, op->best_len);
+		} else if (op->stale > 0) {
+			op_retry(op, "replicas unreachable or moved");
+		} else {
+			op_fail(op, WIRE_E_NOTFOUND, NULL);
+		}
+		return;
+	}
+	/* A write whose primary had no copy. */
+	if (op->stale > 0) {
+		op_retry(op, "replicas unreachable or moved");
+		return;
+	}
+	if (!op->have_best) {
+		op->absent_ok = true;
+		op_write_primary(op);
+		return;
+	}
+	op->writing_back = true;
+	op_write_primary(op);
+}
+
+/* One fallback read answered. */
+static void
+op_other_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct wire_obj o;
+	struct op *op;
+	char msg[128];
+	int slot;
+	int64_t code;
+
+	(void)n;
+	if ((op = op_answer(arg, &slot)) == NULL)
+		return;
+	if (op_good_value(h, body, &o))
+		op_keep_best(op, &o);
+	else if ((code = op_error_code(h, body, msg, sizeof msg)) !=
+	    WIRE_E_NOTFOUND && code != WIRE_E_CORRUPT)
+		op->stale++;
+	if (--op->waiting == 0)
+		op_others_done(op);
+}
+
+/* Ask every replica but the primary for its copy. */
+static void
+op_read_others(struct op *op)
+{
+	struct wire_obj o;
+
+	op->waiting = op->rs.n - 1;
+	op->stale = 0;
+	op->have_best = false;
+	if (op->waiting == 0) {
+		op_others_done(op);
+		return;
+	}
+	for (int i = 1; i < op->rs.n && !op->done; i++) {
+		op_body(op, i, &o);
+		op_call(op, i, WIRE_OBJ_R_GET, 0, &o, op_other_cb);
+	}
+}
+
+/* The primary answered a read. */
+static void
+op_primary_read_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct wire_obj o;
+	struct op *op;
+	char msg[128];
+	int slot;
+	int64_t code;
+
+	(void)n;
+	if ((op = op_answer(arg, &slot)) == NULL)
+		return;
+	if (op_good_value(h, body, &o)) {
+		if (o.meta.flags & WIRE_OBJ_TOMBSTONE)
+			op_fail(op, WIRE_E_NOTFOUND, NULL);
+		else
+			op_reply(op, WIRE_OBJ_VALUE, &o.meta, o.data, o.len);
+		return;
+	}
+	code = op_error_code(h, body, msg, sizeof msg);
+	if (code == WIRE_E_WRONG_OWNER || code == WIRE_E_UNAVAIL) {
+		route_cache_forget_point(&op->n->cache, &op->rs.r[0].p,
+		    op->n->cfg.dims);
+		op_retry(op, "primary does not own the point");
+		return;
+	}
+	op_read_others(op);
+}
+
+/* The other replicas answered the write. */
+static void
+op_fanout_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct op *op;
+	int slot, need;
+
+	(void)body;
+	if ((op = op_answer(arg, &slot)) == NULL)
+		return;
+	if (h != NULL && h->type == WIRE_OBJ_DONE)
+		op->acked++;
+	else
+		op->failed++;
+	if (--op->waiting > 0)
+		return;
+	need = op->rs.n / 2 + 1;
+	if (op->acked + 1 >= need) {
+		struct wire_meta meta = { .version = op->version };
+
+		if (op->failed > 0)
+			log_warnx("write acknowledged with %d of %d replicas; "
+			    "repair will restore the rest", op->acked + 1,
+			    op->rs.n);
+		op_reply(op, WIRE_OBJ_DONE, &meta, NULL, 0);
+		return;
+	}
+	(void)n;
+	op_fail(op, WIRE_E_UNAVAIL, "too few replicas acknowledged the write");
+}
+
+/* Copy the primary's decision to the other replicas. */
+static void
+op_fanout(struct op *op)
+{
+	struct wire_obj o;
+
+	op->waiting = op->rs.n - 1;
+	op->acked = op->failed = 0;
+	if (op->waiting == 0) {
+		struct wire_meta meta = { .version = op->version };
+
+		op_reply(op, WIRE_OBJ_DONE, &meta, NULL, 0);
+		return;
+	}
+	for (int i = 1; i < op->rs.n && !op->done; i++) {
+		op_body(op, i, &o);
+		o.meta.version = op->version;
+		o.meta.writer = op->rs.r[0].id;
+		o.meta.checksum = op->checksum;
+		o.meta.mtime_ms = objects_wall_ms();
+		o.meta.flags = op->kind == OP_DEL ? WIRE_OBJ_TOMBSTONE : 0;
+		o.data = op->data;
+		o.len = op->len;
+		op_call(op, i, WIRE_OBJ_R_PUT, 0, &o, op_fanout_cb);
+	}
+}
+
+/* The primary answered a write (or a write-back of the newest copy). */
+static void
+op_primary_write_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct wire_obj o;
+	struct op *op;
+	char msg[160];
+	int slot;
+	int64_t code;
+
+	(void)n;
+	if ((op = op_answer(arg, &slot)) == NULL)
+		return;
+	if (h != NULL && h->type == WIRE_OBJ_DONE &&
+	    wire_obj_decode(body, h->len, &o) == 0) {
+		if (op->writing_back) {
+			/* The primary has the newest copy now: try again. */
+			op->writing_back = false;
+			op_write_primary(op);
+			return;
+		}
+		op->version = o.meta.version;
+		op_fanout(op);
+		return;
+	}
+	code = op_error_code(h, body, msg, sizeof msg);
+	switch (code) {
+	case WIRE_E_CONFLICT:
+	case WIRE_E_NOSPACE:
+	case WIRE_E_TOOBIG:
+	case WIRE_E_PROTO:
+		op_fail(op, (uint32_t)code, msg);
+		break;
+	case WIRE_E_MISSING:
+		op_read_others(op);
+		break;
+	default:
+		route_cache_forget_point(&op->n->cache, &op->rs.r[0].p,
+		    op->n->cfg.dims);
+		op_retry(op, h == NULL ? "primary did not answer" :
+		    "primary refused the write");
+	}
+}
+
+/* Send the write (or the write-back) to the primary. */
+static void
+op_write_primary(struct op *op)
+{
+	struct wire_obj o;
+	uint32_t flags = WIRE_RP_PRIMARY;
+
+	op_body(op, 0, &o);
+	if (op->writing_back) {
+		o.meta = op->best;
+		o.data = op->best_data;
+		o.len = op->best_len;
+		op_call(op, 0, WIRE_OBJ_R_PUT, 0, &o, op_primary_write_cb);
+		return;
+	}
+	if (op->absent_ok)
+		flags |= WIRE_RP_ABSENT_OK;
+	o.cond = op->cond;
+	o.cond_version = op->cond_version;
+	o.meta.checksum = op->checksum;
+	o.meta.flags = op->kind == OP_DEL ? WIRE_OBJ_TOMBSTONE : 0;
+	o.data = op->data;
+	o.len = op->len;
+	op_call(op, 0, WIRE_OBJ_R_PUT, flags, &o, op_primary_write_cb);
+}
+
+/* The replica set is known: start the read or the write. */
+static void
+op_resolved_cb(struct node *n, void *arg, const struct replset *rs, int err)
+{
+	struct op *op = arg;
+	struct wire_obj o;
+
+	(void)n;
+	op->inflight--;
+	if (op->done) {
+		op_release(op);
+		return;
+	}
+	if (err != 0) {
+		op_retry(op, "could not look up the replica set");
+		return;
+	}
+	if (rs->n == 0) {
+		op_fail(op, WIRE_E_NOROUTE, NULL);
+		return;
+	}
+	op->rs = *rs;
+	if (op->kind == OP_GET) {
+		op_body(op, 0, &o);
+		op_call(op, 0, WIRE_OBJ_R_GET, 0, &o, op_primary_read_cb);
+	} else {
+		op_write_primary(op);
+	}
+}
+
+/* (Re)start: resolve the replica set. */
+static void
+op_start(struct op *op)
+{
+	op->inflight++;
+	resolve_replicas(op->n, &op->key, op->nocache, op_resolved_cb, op);
+}
+
+/* A client's GET/PUT/DEL. */
+static void
+objects_client(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req)
+{
+	struct op *op;
+
+	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING) {
+		node_send_error(c, h->reqid, WIRE_E_UNAVAIL,
+		    wire_error_text(WIRE_E_UNAVAIL));
+		return;
+	}
+	op = xcalloc(1, sizeof *op);
+	op->n = n;
+	op->kind = h->type == WIRE_OBJ_GET ? OP_GET :
+	    h->type == WIRE_OBJ_PUT ? OP_PUT : OP_DEL;
+	op->client = conn_serial(c);
+	op->creqid = h->reqid;
+	op->key = req->key;
+	op->cond = req->cond;
+	op->cond_version = req->cond_version;
+	op->started_ms = node_now_ms();
+	if (op->kind == OP_PUT) {
+		op->len = req->len;
+		op->data = xmalloc(req->len ? req->len : 1);
+		memcpy(op->data, req->data, req->len);
+	}
+	op->checksum = hash_checksum(op->data, op->len);
+	op_start(op);
+}
+
+/* Dispatch OBJ_* frames. */
+void
+objects_frame(struct node *n, struct conn *c, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct wire_obj o;
+
+	if (h->type == WIRE_OBJ_VALUE || h->type == WIRE_OBJ_DONE ||
+	    h->type == WIRE_OBJ_WANT) {
+		if (!rpc_complete(n, h, body))
+			log_debug("late %s from %s ignored",
+			    wire_type_name(h->type), conn_name(c));
+		return;
+	}
+	if (wire_obj_decode(body, h->len, &o) != 0) {
+		log_warnx("%s: malformed %s; dropping connection",
+		    conn_name(c), wire_type_name(h->type));
+		conn_close(c, "malformed frame");
+		return;
+	}
+	switch (h->type) {
+	case WIRE_OBJ_GET:
+	case WIRE_OBJ_PUT:
+	case WIRE_OBJ_DEL:
+		objects_client(n, c, h, &o);
+		break;
+	case WIRE_OBJ_R_GET:
+		objects_r_get(n, c, h, &o);
+		break;
+	case WIRE_OBJ_R_PUT:
+		objects_r_put(n, c, h, &o);
+		break;
+	case WIRE_OBJ_XFER:
+		objects_xfer(n, c, &o);
+		break;
+	default:
+		conn_close(c, "unknown object message");
+	}
+}
+
+/* Open the store; create the commit event. */
+int
+objects_init(struct node *n, char *err, size_t errlen)
+{
+	char dir[600];
+
+	snprintf(dir, sizeof dir, "%s/store", n->cfg.data_dir);
+	n->store = store_open(dir, n->cfg.dims,
+	    n->cfg.store_map_mb ? n->cfg.store_map_mb << 20 : 0, err, errlen);
+	if (n->store == NULL)
+		return -1;
+	n->objs = xcalloc(1, sizeof *n->objs);
+	TAILQ_INIT(&n->objs->waiting);
+	n->objs->commit = event_new(n->base, -1, 0, objects_commit_cb, n);
+	/* Lowest priority: run after this pass's reads, batching writes. */
+	event_priority_set(n->objs->commit, 2);
+	return 0;
+}
+
+/* Commit what is pending and close the store. */
+void
+objects_free(struct node *n)
+{
+	if (n->objs != NULL) {
+		objects_commit_cb(-1, 0, n);
+		event_free(n->objs->commit);
+		free(n->objs);
+		n->objs = NULL;
+	}
+	store_close(n->store);
+	n->store = NULL;
+}

@@ -1,0 +1,50 @@
+/*
+ * repair.h: moving replicas and keeping k copies of everything.
+ *
+ * - Transfers: when a zone changes hands (join, leave, reassignment), its
+ *   replicas are streamed to the new owner ahead of the membership message
+ *   on the same connection, so the new owner has them before it answers
+ *   for the zone.  Streams are flow-controlled (bounded output buffer).
+ * - Anti-entropy: a periodic pass (and one forced by `canctl repair`) goes
+ *   over every local replica, resolves its key's replica set, and sends
+ *   each other member a digest of what it should hold.  Members answer
+ *   with what they lack; we push those copies (rate-limited).  A local
+ *   copy that is not ours any more (zone moved, replica set changed) is
+ *   deleted once every member has confirmed holding that version.
+ * - Tombstones older than --tombstone-ttl are dropped and never pushed.
+ */
+#ifndef CANFS_REPAIR_H
+#define CANFS_REPAIR_H
+
+#include <stdint.h>
+
+#include "geom.h"
+#include "wire.h"
+
+struct node;
+struct conn;
+
+void repair_init(struct node *n);
+void repair_free(struct node *n);
+
+/* Start a pass now (or as soon as the current one ends). */
+void repair_request(struct node *n);
+/* Every heartbeat: start the periodic pass when due. */
+void repair_tick(struct node *n, uint64_t now);
+
+/*
+ * Stream every local replica in zones z[0..nz) to the node at addr, then
+ * send the finished frame `then` (JOIN_ACCEPT, HANDOVER) on the same
+ * connection.  The frame is taken over (freed after sending).
+ */
+void repair_stream_zones(struct node *n, const char *addr,
+    const struct geom_zone *z, int nz, struct wbuf *then);
+
+/* OBJ_DIGEST from a peer, LIST_REQ from canctl verify. */
+void repair_frame(struct node *n, struct conn *c, const struct wire_header *h,
+    const uint8_t *body);
+
+/* Drop every local replica (after a completed graceful leave). */
+void repair_wipe(struct node *n);
+
+#endif
