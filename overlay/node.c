@@ -759,6 +759,7 @@ node_conn_closed(struct conn *c, void *arg)
 	struct node_pending *p, *next;
 	uint64_t serial = conn_serial(c);
 
+	rpc_conn_closed(n, serial);
 	for (p = TAILQ_FIRST(&n->pending); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		if (p->client_serial == serial) {

@@ -508,19 +508,12 @@ op_call(struct op *op, int slot, uint16_t type, uint32_t flags,
 	call->op = op;
 	call->slot = slot;
 	op->inflight++;
-	reqid = rpc_new(n, cb, call, OP_REPLICA_TIMEOUT_MS);
 	c = transport_peer(n->transport, op->rs.r[slot].addr);
-	if (c == NULL) {
-		struct wire_header fake = { .type = WIRE_ERROR };
-
-		(void)fake;
-		rpc_cancel(n, reqid);
-		op->inflight--;
-		free(call);
-		cb(n, NULL, NULL, NULL);
-		return;
-	}
-	obj_send(c, type, flags, reqid, o);
+	/* Never call back from here: callers loop over replicas. */
+	reqid = rpc_new_on(n, c ? conn_serial(c) : 0, cb, call,
+	    c ? OP_REPLICA_TIMEOUT_MS : 0);
+	if (c != NULL)
+		obj_send(c, type, flags, reqid, o);
 }
 
 /* Object body naming replica slot of op's key. */

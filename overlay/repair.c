@@ -400,6 +400,7 @@ repair_send_digests(struct node *n)
 		    start += REPAIR_DIGEST_MAX) {
 			struct rep_digest *d = xcalloc(1, sizeof *d);
 			struct wire_summary s;
+			struct conn *c;
 			struct wbuf w;
 			uint64_t reqid;
 
@@ -410,14 +411,18 @@ repair_send_digests(struct node *n)
 			s.dims = n->cfg.dims;
 			s.n = d->count;
 			s.e = p->e + start;
-			reqid = rpc_new(n, repair_digest_cb, d,
-			    REPAIR_DIGEST_TIMEOUT_MS);
+			c = transport_peer(n->transport, p->addr);
 			r->digests++;
+			reqid = rpc_new_on(n, c ? conn_serial(c) : 0,
+			    repair_digest_cb, d,
+			    c ? REPAIR_DIGEST_TIMEOUT_MS : 0);
+			if (c == NULL)
+				continue;
 			wbuf_init(&w);
 			wire_frame_begin(&w, WIRE_OBJ_DIGEST, 0, reqid);
 			wire_summary_encode(&w, &s);
 			wire_frame_end(&w);
-			conn_send(transport_peer(n->transport, p->addr), &w);
+			conn_send(c, &w);
 			wbuf_free(&w);
 		}
 	}

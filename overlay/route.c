@@ -1,4 +1,5 @@
 /* route.c: greedy next hop and the routing cache (see route.h). */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -71,8 +72,7 @@ cache_put(struct route_cache *rc, const struct geom_zone *z, uint64_t id,
 	}
 	slot->zone = *z;
 	slot->id = id;
-	strncpy(slot->addr, addr, sizeof slot->addr - 1);
-	slot->addr[sizeof slot->addr - 1] = '\0';
+	snprintf(slot->addr, sizeof slot->addr, "%s", addr);
 	slot->used = ++rc->clock;
 	slot->learned_ms = route_now_ms();
 }

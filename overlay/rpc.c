@@ -15,6 +15,7 @@ struct rpc {
 	rpc_cb cb;
 	void *arg;
 	struct node *n;
+	uint64_t conn;		/* serial of the connection, 0 = any */
 	struct event *timer;
 	LIST_ENTRY(rpc) entry;
 };
@@ -63,11 +64,20 @@ rpc_timeout_cb(evutil_socket_t fd, short ev, void *arg)
 uint64_t
 rpc_new(struct node *n, rpc_cb cb, void *arg, int timeout_ms)
 {
+	return rpc_new_on(n, 0, cb, arg, timeout_ms);
+}
+
+/* Register a request bound to a connection. */
+uint64_t
+rpc_new_on(struct node *n, uint64_t conn, rpc_cb cb, void *arg,
+    int timeout_ms)
+{
 	struct rpc_table *t = rpc_table(n);
 	struct rpc *r = xcalloc(1, sizeof *r);
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 
 	r->reqid = n->next_reqid++;
+	r->conn = conn;
 	r->cb = cb;
 	r->arg = arg;
 	r->n = n;
@@ -118,6 +128,29 @@ rpc_cancel(struct node *n, uint64_t reqid)
 
 	if (r != NULL)
 		rpc_free(n, r);
+}
+
+/*
+ * Fail the requests bound to a closed connection.  They fail through
+ * their timer, fired at once, never from inside this call: a connection
+ * can close in the middle of a caller's loop over replicas.
+ */
+void
+rpc_conn_closed(struct node *n, uint64_t conn)
+{
+	struct timeval now = { 0, 0 };
+	struct rpc *r;
+
+	if (n->rpcs == NULL || n->rpcs->count == 0)
+		return;
+	for (int i = 0; i < RPC_BUCKETS; i++) {
+		LIST_FOREACH(r, &n->rpcs->b[i], entry) {
+			if (r->conn == conn) {
+				r->conn = 0;
+				evtimer_add(r->timer, &now);
+			}
+		}
+	}
 }
 
 /* Fail everything (shutdown). */

@@ -25,6 +25,14 @@ typedef void (*rpc_cb)(struct node *n, void *arg, const struct wire_header *h,
 
 /* Register a request; returns its id (send the frame with it). */
 uint64_t rpc_new(struct node *n, rpc_cb cb, void *arg, int timeout_ms);
+/*
+ * Like rpc_new, for a request sent on connection serial `conn`: if that
+ * connection closes first, the request fails at once (rpc_conn_closed).
+ */
+uint64_t rpc_new_on(struct node *n, uint64_t conn, rpc_cb cb, void *arg,
+    int timeout_ms);
+/* Fail every request bound to a connection that has closed. */
+void rpc_conn_closed(struct node *n, uint64_t conn);
 /* Hand a frame to the request with its id; false when none waits. */
 bool rpc_complete(struct node *n, const struct wire_header *h,
     const uint8_t *body);
