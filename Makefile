@@ -33,7 +33,7 @@ LMDB := -llmdb
 CMOCKA := -lcmocka
 
 COMMON_SRC := $(wildcard common/*.c)
-OVERLAY_MAINS := overlay/canfsd.c overlay/canctl.c
+OVERLAY_MAINS := overlay/canfsd.c overlay/canctl.c overlay/canctl_obj.c
 OVERLAY_SRC := $(filter-out $(OVERLAY_MAINS),$(wildcard overlay/*.c))
 FS_MAINS := fs/canfs.c
 FS_SRC := $(filter-out $(FS_MAINS),$(wildcard fs/*.c))
@@ -71,7 +71,7 @@ $(LIBFS): $(call obj,$(FS_SRC)) $(LIBCOMMON)
 
 $(BUILD)/canfsd: $(call obj,overlay/canfsd.c) $(LIBOVERLAY) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) -lm
-$(BUILD)/canctl: $(call obj,overlay/canctl.c) $(LIBCOMMON)
+$(BUILD)/canctl: $(call obj,overlay/canctl.c overlay/canctl_obj.c) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 $(BUILD)/canfs: $(call obj,fs/canfs.c) $(LIBFS) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) -lpthread -lm
@@ -101,8 +101,9 @@ check-asan:
 	$(MAKE) SANITIZE=address,undefined test
 
 fuzz:
-	@mkdir -p $(BUILD)/fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all \
 		tests/fuzz/frame_fuzz.c $(COMMON_SRC) -o $(BUILD)/fuzz/frame-libfuzzer -lm
 	$(BUILD)/fuzz/frame-libfuzzer -max_total_time=$${FUZZ_SECONDS:-300} \
 		-max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus

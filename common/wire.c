@@ -172,6 +172,10 @@ rbuf_get_str(struct rbuf *r, char *buf, size_t bufsz)
 	uint16_t n = rbuf_get_u16(r);
 	const uint8_t *p;
 
+	if (bufsz == 0) {
+		r->err = true;
+		return;
+	}
 	buf[0] = '\0';
 	if (r->err)
 		return;
@@ -532,11 +536,15 @@ wire_summary_decode(const uint8_t *body, size_t len, struct wire_summary *s)
 	s->dims = rbuf_get_u8(&r);
 	s->n = rbuf_get_u32(&r);
 	if (r.err || s->dims < 1 || s->dims > GEOM_MAX_DIMS ||
-	    s->n > WIRE_MAX_SUMMARY)
+	    s->n > WIRE_MAX_SUMMARY) {
+		s->n = 0;
 		return -1;
+	}
 	each = (size_t)s->dims * 4 + SUMMARY_ENTRY_LEN;
-	if (rbuf_left(&r) != (size_t)s->n * each)
+	if (rbuf_left(&r) != (size_t)s->n * each) {
+		s->n = 0;
 		return -1;
+	}
 	if (s->n > 0)
 		s->e = xcalloc(s->n, sizeof *s->e);
 	for (uint32_t i = 0; i < s->n; i++) {

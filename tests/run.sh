@@ -60,10 +60,13 @@ else
 	tail -20 "$RESULTS/asan-build.log"
 fi
 
-echo "== fuzzing the wire decoders"
-if [ -x "$BUILD/tests/frame-fuzz" ]; then
+echo "== fuzzing the wire decoders (ASan+UBSan build)"
+make -s SANITIZE=address,undefined build-san/tests/frame-fuzz >>"$RESULTS/asan-build.log" 2>&1
+FUZZ=build-san/tests/frame-fuzz
+[ -x "$FUZZ" ] || FUZZ=$BUILD/tests/frame-fuzz
+if [ -x "$FUZZ" ]; then
 	start=$(date +%s)
-	if timeout 300 "$BUILD/tests/frame-fuzz" -t "${FUZZ_SECONDS:-20}" \
+	if timeout 300 "$FUZZ" -t "${FUZZ_SECONDS:-20}" \
 		tests/fuzz/corpus >"$RESULTS/fuzz.log" 2>&1; then
 		record "fuzz frame decoders" pass $(($(date +%s) - start))
 	else

@@ -1,0 +1,287 @@
+/*
+ * frame_fuzz.c: fuzz target for the wire decoders.
+ *
+ * The input is a byte stream as a peer would send it: frames one after
+ * another.  Each header goes through wire_header_decode(); each body is
+ * copied to an exactly-sized heap buffer (so ASan sees a read one byte past
+ * the end) and handed to the decoder for its type, or to every decoder when
+ * the type is unknown.  A body that decodes must re-encode to exactly its
+ * own bytes (the encodings are canonical) and hold only valid zones;
+ * anything else is a decoder bug and aborts.
+ *
+ * Built with libFuzzer by `make fuzz`, or with fuzz_main.c as a standalone
+ * replay-and-mutate driver (build/tests/frame-fuzz).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "geom.h"
+#include "wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The encoder must reproduce the decoded bytes exactly. */
+static void
+fuzz_same(const struct wbuf *w, const uint8_t *body, size_t len)
+{
+	if (w->len != len || (len > 0 && memcmp(w->p, body, len) != 0))
+		abort();
+}
+
+/* Every decoded zone must satisfy the dyadic invariant. */
+static void
+fuzz_check_node(const struct wire_node *n, int dims)
+{
+	char buf[256];
+
+	if (n->nzones > WIRE_MAX_ZONES || memchr(n->addr, '\0',
+	    sizeof n->addr) == NULL)
+		abort();
+	for (int i = 0; i < n->nzones; i++) {
+		if (!geom_zone_valid(&n->zones[i], dims))
+			abort();
+		geom_zone_format(&n->zones[i], dims, buf, sizeof buf);
+	}
+}
+
+/* Membership body. */
+static void
+fuzz_membership(const uint8_t *body, size_t len)
+{
+	struct wire_membership m;
+	struct wbuf w;
+
+	if (wire_membership_decode(body, len, &m) != 0) {
+		if (m.list != NULL || m.n != 0)
+			abort();
+		return;
+	}
+	if (m.dims < 1 || m.dims > GEOM_MAX_DIMS || m.n > WIRE_MAX_LIST)
+		abort();
+	fuzz_check_node(&m.self, m.dims);
+	fuzz_check_node(&m.other, m.dims);
+	for (uint32_t i = 0; i < m.n; i++)
+		fuzz_check_node(&m.list[i], m.dims);
+	wbuf_init(&w);
+	wire_membership_encode(&w, &m);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+	wire_membership_free(&m);
+}
+
+/* Routed envelope; a JOIN carries a membership body inside. */
+static void
+fuzz_routed(const uint8_t *body, size_t len)
+{
+	struct wire_routed rt;
+	struct wbuf w;
+
+	if (wire_routed_decode(body, len, &rt) != 0)
+		return;
+	if (rt.npath > WIRE_MAX_PATH || rt.inner < body ||
+	    rt.inner + rt.inner_len != body + len)
+		abort();
+	wbuf_init(&w);
+	wire_routed_encode(&w, &rt);
+	wbuf_put_bytes(&w, rt.inner, rt.inner_len);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+	/* Whatever the inner type claims, the inner decoder must hold up. */
+	if (rt.inner_len > 0) {
+		uint8_t *inner = malloc(rt.inner_len);
+
+		if (inner == NULL)
+			abort();
+		memcpy(inner, rt.inner, rt.inner_len);
+		fuzz_membership(inner, rt.inner_len);
+		free(inner);
+	}
+}
+
+/* Error body, into a roomy and a tight message buffer. */
+static void
+fuzz_error(const uint8_t *body, size_t len)
+{
+	static const size_t sizes[] = { 256, 8, 1 };
+	uint32_t code;
+	char msg[256];
+	struct wbuf w;
+
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		if (wire_error_decode(body, len, &code, msg, sizes[i]) != 0)
+			continue;
+		if (strlen(msg) >= sizes[i])
+			abort();
+		(void)wire_error_text(code);
+		wbuf_init(&w);
+		wire_error_encode(&w, code, msg);
+		fuzz_same(&w, body, len);
+		wbuf_free(&w);
+	}
+}
+
+/* Point body. */
+static void
+fuzz_point(const uint8_t *body, size_t len)
+{
+	struct geom_point p;
+	struct wbuf w;
+	int dims;
+
+	if (wire_point_decode(body, len, &dims, &p) != 0)
+		return;
+	if (dims < 1 || dims > GEOM_MAX_DIMS)
+		abort();
+	wbuf_init(&w);
+	wire_point_encode(&w, dims, &p);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+}
+
+/* Object body; data must be the rest of the body. */
+static void
+fuzz_obj(const uint8_t *body, size_t len)
+{
+	struct wire_obj o;
+	struct wbuf w;
+
+	if (wire_obj_decode(body, len, &o) != 0)
+		return;
+	if (o.dims > GEOM_MAX_DIMS || o.cond > WIRE_COND_ABSENT ||
+	    o.len > WIRE_MAX_VALUE || o.data + o.len != body + len)
+		abort();
+	wbuf_init(&w);
+	wire_obj_encode(&w, &o);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+}
+
+/* Summary body (DIGEST, LIST). */
+static void
+fuzz_summary(const uint8_t *body, size_t len)
+{
+	struct wire_summary s;
+	struct wbuf w;
+
+	if (wire_summary_decode(body, len, &s) != 0) {
+		/* s.n may keep the peer's count; nothing is left allocated. */
+		if (s.e != NULL)
+			abort();
+		return;
+	}
+	if (s.dims < 1 || s.dims > GEOM_MAX_DIMS || s.n > WIRE_MAX_SUMMARY)
+		abort();
+	wbuf_init(&w);
+	wire_summary_encode(&w, &s);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+	wire_summary_free(&s);
+}
+
+/* Want body. */
+static void
+fuzz_want(const uint8_t *body, size_t len)
+{
+	struct wire_want wt;
+	struct wbuf w;
+
+	if (wire_want_decode(body, len, &wt) != 0) {
+		if (wt.pos != NULL || wt.wrong != NULL)
+			abort();
+		return;
+	}
+	wbuf_init(&w);
+	wire_want_encode(&w, &wt);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+	wire_want_free(&wt);
+}
+
+/* Hand one body to the decoder(s) for its type. */
+static void
+fuzz_body(uint16_t type, const uint8_t *body, size_t len)
+{
+	(void)wire_type_name(type);
+	switch (type) {
+	case WIRE_HEARTBEAT:
+	case WIRE_JOIN_ACCEPT:
+	case WIRE_TAKEOVER:
+	case WIRE_LEAVE:
+	case WIRE_HANDOVER:
+	case WIRE_HANDOVER_ACK:
+	case WIRE_LOOKUP_REPLY:
+	case WIRE_STATUS:
+		fuzz_membership(body, len);
+		break;
+	case WIRE_ROUTED:
+		fuzz_routed(body, len);
+		break;
+	case WIRE_JOIN_REFUSED:
+	case WIRE_ERROR:
+		fuzz_error(body, len);
+		break;
+	case WIRE_ROUTE_REQ:
+		fuzz_point(body, len);
+		break;
+	case WIRE_OBJ_GET:
+	case WIRE_OBJ_VALUE:
+	case WIRE_OBJ_PUT:
+	case WIRE_OBJ_DONE:
+	case WIRE_OBJ_DEL:
+	case WIRE_OBJ_R_GET:
+	case WIRE_OBJ_R_PUT:
+	case WIRE_OBJ_XFER:
+		fuzz_obj(body, len);
+		break;
+	case WIRE_LIST:
+	case WIRE_OBJ_DIGEST:
+		fuzz_summary(body, len);
+		break;
+	case WIRE_OBJ_WANT:
+		fuzz_want(body, len);
+		break;
+	default:
+		/* Unknown or bodiless types: every decoder must hold up. */
+		fuzz_membership(body, len);
+		fuzz_routed(body, len);
+		fuzz_error(body, len);
+		fuzz_point(body, len);
+		fuzz_obj(body, len);
+		fuzz_summary(body, len);
+		fuzz_want(body, len);
+		break;
+	}
+}
+
+/* Decode a stream of frames; stop at a bad header or a partial frame. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	while (size >= WIRE_HEADER_LEN) {
+		struct wire_header h;
+		const char *why = NULL;
+		uint8_t *body;
+
+		if (wire_header_decode(data, &h, &why) != 0) {
+			if (why == NULL)
+				abort();
+			break;
+		}
+		if (h.len > WIRE_MAX_BODY)
+			abort();
+		data += WIRE_HEADER_LEN;
+		size -= WIRE_HEADER_LEN;
+		if (h.len > size)
+			break; /* a peer would wait for the rest */
+		body = malloc(h.len ? h.len : 1);
+		if (body == NULL)
+			abort();
+		memcpy(body, data, h.len);
+		fuzz_body(h.type, body, h.len);
+		free(body);
+		data += h.len;
+		size -= h.len;
+	}
+	return 0;
+}

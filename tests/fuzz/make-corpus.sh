@@ -1,0 +1,162 @@
+#!/bin/sh
+# make-corpus.sh: write the seed corpus of the frame fuzzer into
+# tests/fuzz/corpus/ (or the directory given).  The seeds are committed;
+# rerun this after a change to the wire format (see common/wire.h) and
+# commit the result.  Every seed is a well-formed stream of frames, written
+# field by field with the helpers below, so the fuzzer starts from inputs
+# that get past the header and length checks.
+set -eu
+out=${1:-$(dirname "$0")/corpus}
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Little-endian integers.  Values must fit in 63 bits (shell arithmetic).
+u8() { printf "\\$(printf '%03o' $(($1 & 255)))"; }
+u16() { u8 $(($1)); u8 $(($1 >> 8)); }
+u32() { u16 $(($1 & 65535)); u16 $((($1 >> 16) & 65535)); }
+u64() { u32 $(($1 & 0xffffffff)); u32 $((($1 >> 32) & 0xffffffff)); }
+# str = u16 length, bytes.
+str() { u16 ${#1}; printf '%s' "$1"; }
+# zone = dims x (u32 lo, u8 bits): zone LO BITS [LO BITS ...]
+zone() { while [ $# -ge 2 ]; do u32 "$1"; u8 "$2"; shift 2; done; }
+# node ID INC EPOCH ADDR NZONES, then the zones follow separately.
+node() { u64 "$1"; u64 "$2"; u32 "$3"; str "$4"; u8 "$5"; }
+empty_node() { node 0 0 0 "" 0; }
+
+# frame TYPE FLAGS REQID BODYFILE: header with the body's length, then body.
+frame() {
+	u32 0x464e4143 # "CANF"
+	u16 1          # WIRE_VERSION
+	u16 "$1"
+	u32 "$2"
+	u32 "$(wc -c <"$4")"
+	u64 "$3"
+	cat "$4"
+}
+
+# Membership bodies.
+{ # 2-D heartbeat: self with two zones, two neighbours.
+	u8 2; u8 0; u64 0; u64 0
+	node 0x1111 1700000000000000 3 "127.0.0.1:7001" 2
+	zone 0 31 0 31
+	zone 0 31 0x80000000 31
+	empty_node
+	u32 2
+	node 0x2222 1700000000000001 1 "127.0.0.1:7002" 1
+	zone 0x80000000 31 0 32
+	node 0x3333 1700000000000002 9 "unix:/tmp/canfs.sock" 0
+} >"$tmp/hb"
+{ # 3-D join accept: self, joiner with its zone, candidates.
+	u8 3; u8 0; u64 0; u64 0
+	node 0xaaaa 5 2 "10.0.0.1:7000" 1
+	zone 0 31 0 32 0 32
+	node 0xbbbb 6 1 "10.0.0.2:7000" 1
+	zone 0x80000000 31 0 32 0 32
+	u32 1
+	node 0xcccc 7 4 "10.0.0.3:7000" 2
+	zone 0 30 0 31 0 31
+	zone 0 0 0 0 0 0
+} >"$tmp/ja"
+{ # 1-D takeover of a dead node: a, b = its id and incarnation.
+	u8 1; u8 0; u64 0xdead; u64 42
+	node 0x1 1 5 "h:1" 2
+	zone 0 30
+	zone 0x40000000 30
+	empty_node
+	u32 1
+	node 0x2 2 2 "h:2" 1
+	zone 0x80000000 31
+} >"$tmp/to"
+{ # 1-D handover at the limits: WIRE_MAX_ZONES (16) single positions.
+	u8 1; u8 1; u64 0; u64 0
+	node 0x5 5 5 "h:5" 0
+	node 0x6 6 6 "h:6" 16
+	i=0
+	while [ $i -lt 16 ]; do zone $i 0; i=$((i + 1)); done
+	u32 0
+} >"$tmp/ho"
+{ # 8-D status: every dimension used.
+	u8 8; u8 3; u64 123456; u64 7
+	node 0x42 1 1 "[::1]:7000" 1
+	zone 0 31 0 32 0 32 0 32 0 32 0 32 0 32 0 32
+	empty_node
+	u32 0
+} >"$tmp/st"
+
+# Routed envelopes.
+{ # JOIN routed towards a point, carrying the joiner's membership body.
+	u8 2; u8 1; u16 1 # dims, hops, WIRE_R_JOIN
+	u32 0x12345678; u32 0x9abcdef0
+	str "127.0.0.1:7009"
+	u16 1; u64 0x1111
+	u8 2; u8 0; u64 0; u64 0
+	node 0x9999 77 0 "127.0.0.1:7009" 0
+	empty_node
+	u32 0
+} >"$tmp/rj"
+{ # LOOKUP: empty inner body, a longer path.
+	u8 4; u8 3; u16 2 # dims, hops, WIRE_R_LOOKUP
+	u32 1; u32 2; u32 3; u32 0xffffffff
+	str "unix:/run/canfs/ctl"
+	u16 3; u64 0x1; u64 0x2; u64 0x3
+} >"$tmp/rl"
+
+# Object bodies: obj DIMS POINT... then the fields after the point.
+# objtail KEYHI KEYLO INDEX COND CONDVER VERSION WRITER CKSUM MTIME FLAGS DATA
+objtail() {
+	u64 "$1"; u64 "$2"; u8 "$3"; u8 "$4"; u64 "$5"
+	u64 "$6"; u64 "$7"; u64 "$8"; u64 "$9"; u32 "${10}"
+	u32 ${#11}; printf '%s' "${11}"
+}
+{ # client PUT: no point, absent-only condition
+	u8 0
+	objtail 0x0102030405060708 0x1112131415161718 0 2 0 0 0 0 0 0 \
+	    "hello, canfs"
+} >"$tmp/put"
+{ # replica value in 2-D, tombstone with empty data
+	u8 2; u32 0x80000000; u32 0x7fffffff
+	objtail 0x0a0b 0x0c0d 2 0 0 7 0x1111 0x2d06800538d394c2 \
+	    1700000000000 1 ""
+} >"$tmp/val"
+{ # 2-D summary with two entries (the second corrupt: ok = 0)
+	u8 2; u32 2
+	u32 1; u32 2; u64 0x0a0b; u64 0x0c0d; u8 0; u64 7; u32 0; u32 12; u8 1
+	u32 3; u32 4; u64 0x0e0f; u64 0x1011; u8 1; u64 9; u32 1; u32 0; u8 0
+} >"$tmp/dig"
+{ u32 2; u32 0; u32 1; u32 1; u32 5; } >"$tmp/want"
+{ u32 0; } >"$tmp/lreq"
+
+# Error and point bodies, empty body.
+{ u32 5; str "join under way"; } >"$tmp/err"
+{ u32 2; str "dimension mismatch: 2 != 3"; } >"$tmp/ref"
+{ u8 3; u32 0; u32 0x80000000; u32 0xffffffff; } >"$tmp/pt"
+: >"$tmp/empty"
+
+frame 0x0101 0 0 "$tmp/hb" >"$out/heartbeat"
+frame 0x0102 0 17 "$tmp/ja" >"$out/join-accept"
+frame 0x0103 0 0 "$tmp/to" >"$out/takeover"
+frame 0x0202 3 99 "$tmp/st" >"$out/status"
+frame 0x0105 1 0 "$tmp/ho" >"$out/handover"
+frame 0x0107 2 0x77 "$tmp/rj" >"$out/routed-join"
+frame 0x0107 1 0x78 "$tmp/rl" >"$out/routed-lookup"
+frame 0x02ff 0 5 "$tmp/err" >"$out/error"
+frame 0x0109 0 6 "$tmp/ref" >"$out/join-refused"
+frame 0x0203 0 7 "$tmp/pt" >"$out/route-req"
+frame 0x0201 0 8 "$tmp/empty" >"$out/status-req"
+frame 0x0303 0 9 "$tmp/put" >"$out/obj-put"
+frame 0x0302 0 10 "$tmp/val" >"$out/obj-value"
+frame 0x0314 0 11 "$tmp/dig" >"$out/obj-digest"
+frame 0x0315 0 11 "$tmp/want" >"$out/obj-want"
+frame 0x0205 0 12 "$tmp/lreq" >"$out/list-req"
+frame 0x0206 1 12 "$tmp/dig" >"$out/list"
+# A stream: several frames back to back, as one read might see them.
+{
+	frame 0x0201 0 1 "$tmp/empty"
+	frame 0x0101 1 0 "$tmp/hb"
+	frame 0x02fe 0 1 "$tmp/empty"
+	frame 0x0107 0 2 "$tmp/rl"
+	frame 0x02ff 0 3 "$tmp/err"
+	frame 0x0312 1 4 "$tmp/val"
+	frame 0x0314 0 5 "$tmp/dig"
+} >"$out/stream"
