@@ -356,6 +356,7 @@ member_finish_leave(struct node *n, bool handed_over)
 	if (handed_over)
 		repair_wipe(n);
 	n->self.nzones = 0;
+	member_save_state(n);
 	node_set_state(n, NODE_LEFT);
 	node_send_empty(transport_conn_by_serial(n->transport,
 	    n->leave_client), WIRE_OK, n->leave_client_reqid);
@@ -600,6 +601,122 @@ member_load_peers(struct node *n)
 	if (n->cfg.njoin > 0)
 		log_info("rejoining through %d saved peer(s) from %s",
 		    n->cfg.njoin, path);
+}
+
+/* Write DATA/state: dims, then one line per zone (lo and bits). */
+void
+member_save_state(struct node *n)
+{
+	char path[600], tmp[640];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/state", n->cfg.data_dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		log_warn("cannot write %s", tmp);
+		return;
+	}
+	fprintf(f, "canfs-state 1\ndims %d\n", n->cfg.dims);
+	for (int i = 0; i < n->self.nzones; i++) {
+		fprintf(f, "zone");
+		for (int j = 0; j < n->cfg.dims; j++)
+			fprintf(f, " %u/%u", n->self.zones[i].lo[j],
+			    n->self.zones[i].bits[j]);
+		fprintf(f, "\n");
+	}
+	fflush(f);
+	fd = fileno(f);
+	if (fsync(fd) != 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+		log_warn("cannot save %s", path);
+}
+
+/* Read DATA/state into zones; returns how many (0 if none or bad). */
+static int
+member_load_state(struct node *n, struct geom_zone *zones)
+{
+	char path[600], line[512];
+	int nz = 0, dims = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/state", n->cfg.data_dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL && nz < WIRE_MAX_ZONES) {
+		char *p = line + 4, *end;
+		struct geom_zone z;
+
+		if (sscanf(line, "dims %d", &dims) == 1)
+			continue;
+		if (strncmp(line, "zone", 4) != 0)
+			continue;
+		memset(&z, 0, sizeof z);
+		for (int j = 0; j < n->cfg.dims; j++) {
+			unsigned long lo = strtoul(p, &end, 10), bits;
+
+			if (*end != '/')
+				goto bad;
+			bits = strtoul(end + 1, &p, 10);
+			if (lo > UINT32_MAX || bits > 32)
+				goto bad;
+			z.lo[j] = (uint32_t)lo;
+			z.bits[j] = (uint8_t)bits;
+		}
+		if (!geom_zone_valid(&z, n->cfg.dims))
+			goto bad;
+		zones[nz++] = z;
+	}
+	fclose(f);
+	if (dims != n->cfg.dims && nz > 0) {
+		log_error("%s is for d=%d, not d=%d; not resuming", path, dims,
+		    n->cfg.dims);
+		return 0;
+	}
+	return nz;
+bad:
+	fclose(f);
+	log_error("%s is damaged; joining afresh", path);
+	return 0;
+}
+
+/* Resume the zones saved before a restart. */
+bool
+member_resume(struct node *n)
+{
+	struct geom_zone zones[WIRE_MAX_ZONES];
+	int nz = member_load_state(n, zones);
+
+	if (nz == 0)
+		return false;
+	memcpy(n->self.zones, zones, sizeof zones);
+	n->self.nzones = (uint8_t)nz;
+	n->state = NODE_ACTIVE;
+	n->resume_until_ms = node_now_ms() +
+	    4 * (uint64_t)n->cfg.fail_after * (uint64_t)n->cfg.hb_ms;
+	log_info("resuming %d saved zone(s); telling %d saved peer(s)", nz,
+	    n->cfg.njoin);
+	node_zones_changed(n, false);
+	for (int i = 0; i < n->cfg.njoin; i++)
+		node_heartbeat_addr(n, n->cfg.join[i]);
+	return true;
+}
+
+/* Our saved zones are (partly) someone else's now: join afresh. */
+void
+member_resume_conflict(struct node *n, const struct wire_node *other)
+{
+	struct nbr *e;
+
+	log_warnx("%s (%s) holds part of our saved space: it was taken over "
+	    "while we were down; joining afresh", node_idstr(other->id),
+	    other->addr);
+	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)
+		nbr_remove(&n->nbrs, e);
+	n->self.nzones = 0;
+	n->resume_until_ms = 0;
+	member_save_state(n);
+	node_set_state(n, NODE_JOINING);
+	member_send_join(n);
 }
 
 /* Handover timeouts, pending leave, reassignment, peers file. */

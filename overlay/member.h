@@ -9,6 +9,7 @@
 #ifndef CANFS_MEMBER_H
 #define CANFS_MEMBER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "wire.h"
@@ -35,5 +36,16 @@ void member_handover_refused(struct node *n, uint32_t code,
 void member_tick(struct node *n, uint64_t now);
 /* Use the peers saved in the data dir as bootstraps if none were given. */
 void member_load_peers(struct node *n);
+/*
+ * Our zones are kept in DATA/state so that a node restarted on its data
+ * directory resumes them (and serves the replicas it stored) instead of
+ * joining afresh; this is also how a whole overlay restarts.  Saved on
+ * every change of our zones; empty after a graceful leave.
+ */
+void member_save_state(struct node *n);
+/* Resume saved zones; returns false when there are none. */
+bool member_resume(struct node *n);
+/* While resuming: someone else holds part of our space; join instead. */
+void member_resume_conflict(struct node *n, const struct wire_node *other);
 
 #endif

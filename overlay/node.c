@@ -161,6 +161,7 @@ node_zones_changed(struct node *n, bool merge)
 		}
 	}
 	n->self.epoch++;
+	member_save_state(n);
 	for (int i = 0; i < n->self.nzones; i++) {
 		log_info("zone %d/%d: %s (%.6f%%)", i + 1, n->self.nzones,
 		    geom_zone_format(&n->self.zones[i], n->cfg.dims, buf,
@@ -180,8 +181,8 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 {
 	struct nbr *e;
 
-	if (x->id == n->self.id && x->inc == n->self.inc)
-		return NULL;
+	if (x->id == n->self.id)
+		return NULL; /* us, or our own earlier incarnation */
 	e = nbr_find(&n->nbrs, x->id, x->inc);
 	if (e == NULL) {
 		if (x->nzones == 0 || x->addr[0] == '\0' ||
@@ -205,6 +206,28 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 		}
 	}
 	return e;
+}
+
+/*
+ * A node restarted and resumed its zones: its old incarnation is not dead,
+ * so drop it without a takeover.  (One that restarted empty is joining;
+ * its old incarnation's zones are taken over as usual.)
+ */
+void
+node_forget_old_incarnations(struct node *n, const struct wire_node *x)
+{
+	struct nbr *e, *next;
+
+	if (x->nzones == 0)
+		return;
+	for (e = TAILQ_FIRST(&n->nbrs); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, entry);
+		if (e->info.id == x->id && e->info.inc < x->inc) {
+			log_info("%s restarted and resumed its zones",
+			    node_idstr(x->id));
+			nbr_remove(&n->nbrs, e);
+		}
+	}
 }
 
 /* Drop entries that are no longer adjacent (failed ones wait for takeover). */
@@ -241,6 +264,13 @@ node_heartbeat_to(struct node *n, const char *addr, uint32_t flags)
 	free(m.list);
 }
 
+/* Heartbeat an address we have no entry for (resuming after restart). */
+void
+node_heartbeat_addr(struct node *n, const char *addr)
+{
+	node_heartbeat_to(n, addr, 0);
+}
+
 /* Heartbeat every live neighbour now. */
 void
 node_heartbeat_all(struct node *n)
@@ -262,9 +292,31 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
+	if (n->resume_until_ms != 0) {
+		if (node_now_ms() > n->resume_until_ms) {
+			n->resume_until_ms = 0;
+		} else {
+			const struct wire_node *x = NULL;
+
+			if (m->self.id != n->self.id &&
+			    nbr_nodes_overlap(&m->self, &n->self, n->cfg.dims))
+				x = &m->self;
+			for (uint32_t i = 0; i < m->n && x == NULL; i++) {
+				if (m->list[i].id != n->self.id &&
+				    nbr_nodes_overlap(&m->list[i], &n->self,
+				    n->cfg.dims))
+					x = &m->list[i];
+			}
+			if (x != NULL) {
+				member_resume_conflict(n, x);
+				return;
+			}
+		}
+	}
 	if (nbr_nodes_overlap(&m->self, &n->self, n->cfg.dims))
 		log_debug("%s claims space that overlaps ours (epoch %u)",
 		    node_idstr(m->self.id), m->self.epoch);
+	node_forget_old_incarnations(n, &m->self);
 	e = node_learn(n, &m->self, true);
 	if (e != NULL)
 		nbr_set_list(e, m->list, m->n);
@@ -630,6 +682,8 @@ node_start(struct node *n, char *err, size_t errlen)
 	n->tick = event_new(n->base, -1, EV_PERSIST, node_tick_cb, n);
 	evtimer_add(n->tick, &tv);
 	member_load_peers(n);
+	if (member_resume(n))
+		return 0;
 	if (n->cfg.njoin == 0) {
 		n->state = NODE_ACTIVE;
 		n->self.nzones = 1;

@@ -101,6 +101,8 @@ struct node {
 	struct objects *objs;	/* object layer state (objects.c) */
 	struct repair *repair;	/* anti-entropy state (repair.c) */
 
+	uint64_t resume_until_ms; /* resumed saved zones; yield on overlap */
+
 	/* Our last takeover, to settle a conflicting one. */
 	uint64_t last_takeover_id;
 	double last_takeover_share;	/* our share before it */
@@ -150,6 +152,8 @@ void node_zones_changed(struct node *n, bool merge);
 struct nbr *node_learn(struct node *n, const struct wire_node *x,
     bool direct);
 void node_prune(struct node *n);
+void node_forget_old_incarnations(struct node *n, const struct wire_node *x);
+void node_heartbeat_addr(struct node *n, const char *addr);
 void node_heartbeat_all(struct node *n);
 
 /* Routed messages (forward.c). */
