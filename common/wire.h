@@ -66,7 +66,9 @@ enum wire_type {
 	WIRE_ROUTE_REQ = 0x0203,   /* body: u8 dims, point */
 	WIRE_LEAVE_REQ = 0x0204,   /* empty body; reply WIRE_OK when done */
 	WIRE_LIST_REQ = 0x0205,	   /* body: u32 start; list local replicas */
-	WIRE_LIST = 0x0206,	   /* summary body (total in a, more in flags) */
+	WIRE_LIST = 0x0206,	   /* summary body; header flag WIRE_LS_MORE
+				      when more entries follow (ask again
+				      with start + n) */
 	WIRE_REPAIR_REQ = 0x0207,  /* empty body; start a repair pass now;
 				      reply WIRE_OK */
 	WIRE_OK = 0x02fe,	   /* empty body */
@@ -99,6 +101,8 @@ enum wire_routed_type {
 /* Flags of WIRE_ROUTED. */
 #define WIRE_RT_DIRECT 0x1 /* sent straight from the routing cache */
 #define WIRE_RT_HERE 0x2   /* JOIN: the receiver must take it (no forward) */
+/* Flags of WIRE_LIST. */
+#define WIRE_LS_MORE 0x1
 /* Flags of WIRE_ROUTE_REQ. */
 #define WIRE_RQ_NOCACHE 0x1 /* route greedily; ignore the routing cache */
 /* Flags of WIRE_OBJ_R_PUT. */

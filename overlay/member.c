@@ -433,6 +433,8 @@ member_on_handover(struct node *n, struct conn *c,
 	ack.self = n->self;
 	node_send_membership(n, c, WIRE_HANDOVER_ACK, 0, h->reqid, &ack);
 	node_heartbeat_all(n);
+	/* Replica sets that now meet us twice need another member. */
+	repair_request(n);
 }
 
 /* Tell every neighbour we are gone and who has our zones now. */

@@ -443,6 +443,7 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 	for (uint32_t i = 0; i < dead->nnbrs; i++)
 		node_learn(n, &dead->nbrs[i], false);
 	node_announce_takeover(n, dead, &before);
+	repair_request(n);
 	route_cache_forget(&n->cache, dead->info.id);
 	nbr_remove(&n->nbrs, dead);
 	node_prune(n);

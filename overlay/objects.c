@@ -900,6 +900,15 @@ objects_client(struct node *n, struct conn *c, const struct wire_header *h,
 		memcpy(op->data, req->data, req->len);
 	}
 	op->checksum = hash_checksum(op->data, op->len);
+	if (op->kind == OP_PUT && req->meta.checksum != 0 &&
+	    req->meta.checksum != op->checksum) {
+		/* The client said what it sent; this is not it. */
+		op->done = true;
+		node_send_error(c, h->reqid, WIRE_E_CORRUPT,
+		    "value does not match the client's checksum");
+		op_release(op);
+		return;
+	}
 	op_start(op);
 }
 

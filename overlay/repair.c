@@ -178,6 +178,16 @@ repair_collect_id_cb(const struct store_id *id, const struct store_meta *meta,
 	return 0;
 }
 
+/* Collect ids of good replicas only (what we may send). */
+static int
+repair_collect_good_cb(const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len, void *arg)
+{
+	if (meta->flags & STORE_F_CORRUPT)
+		return 0;
+	return repair_collect_id_cb(id, meta, data, len, arg);
+}
+
 /* Stream zones' replicas to addr, then send `then`. */
 void
 repair_stream_zones(struct node *n, const char *addr,
@@ -187,7 +197,7 @@ repair_stream_zones(struct node *n, const char *addr,
 	struct push *p;
 
 	for (int i = 0; i < nz; i++)
-		store_iter_zone(n->store, &z[i], repair_collect_id_cb, &l);
+		store_iter_zone(n->store, &z[i], repair_collect_good_cb, &l);
 	for (size_t i = 0; i < l.n; i++)
 		repair_queue(n, true, &l.v[i], &l.v[i], addr);
 	if (l.n > 0)
@@ -445,10 +455,19 @@ repair_item_cb(const struct store_id *id, const struct store_meta *meta,
 	struct repair *r = rc->n->repair;
 	struct rep_item *it;
 
-	if ((meta->flags & STORE_F_TOMBSTONE) &&
-	    meta->mtime_ms < rc->expire_before_ms)
+	/*
+	 * Expired tombstones go; so do corrupt copies: once dropped, the
+	 * other members' digests find them missing and push good ones.
+	 */
+	if ((meta->flags & STORE_F_CORRUPT) ||
+	    ((meta->flags & STORE_F_TOMBSTONE) &&
+	    meta->mtime_ms < rc->expire_before_ms)) {
+		if (meta->flags & STORE_F_CORRUPT)
+			log_warnx("repair: dropping a corrupt replica; the "
+			    "other replicas will restore it");
 		return repair_collect_id_cb(id, meta, data, len,
 		    &rc->expired);
+	}
 	if (r->nitems == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 1024;
 		r->items = xreallocarray(r->items, r->cap, sizeof *r->items);
@@ -621,9 +640,10 @@ repair_list_cb(const struct store_id *id, const struct store_meta *meta,
 	e->key = id->key;
 	e->index = id->replica;
 	e->version = meta->version;
-	e->flags = meta->flags;
+	e->flags = meta->flags & STORE_F_TOMBSTONE;
 	e->len = (uint32_t)len;
-	e->ok = hash_checksum(data, len) == meta->checksum;
+	e->ok = !(meta->flags & STORE_F_CORRUPT) &&
+	    hash_checksum(data, len) == meta->checksum;
 	return 0;
 }
 

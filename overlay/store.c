@@ -811,8 +811,17 @@ store_iter_walk(struct store *s, MDB_cursor *c, MDB_val *k, MDB_val *v,
 			return 0;
 		if (!geom_zone_contains(z, &id.point, s->dims))
 			continue;
-		if (store_value_check(v, &id, &m, true) != 0)
+		if (store_value_check(v, &id, &m, true) != 0) {
+			/* Report it, so that repair can replace the copy. */
+			memset(&m, 0, sizeof m);
+			m.flags = STORE_F_CORRUPT;
+			s->iterating++;
+			stop = cb(&id, &m, NULL, 0, arg);
+			s->iterating--;
+			if (stop)
+				return 0;
 			continue;
+		}
 		s->iterating++;
 		stop = cb(&id, &m, (const uint8_t *)v->mv_data +
 		    STORE_HEADER_LEN, m.len, arg);

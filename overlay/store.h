@@ -49,6 +49,12 @@
 /* Record flags (u8 on disk). */
 #define STORE_F_TOMBSTONE 0x1 /* deleted object, kept for its version */
 #define STORE_F_ALL STORE_F_TOMBSTONE
+/*
+ * Never stored: iteration reports a record that fails its checks with
+ * only this flag set (other meta fields zero, no data), so that callers
+ * can drop or replace it.
+ */
+#define STORE_F_CORRUPT 0x100
 
 #define STORE_MAP_DEFAULT ((size_t)64 << 30) /* sparse map: 64 GiB */
 #define STORE_MAX_DATA (64u << 20)	      /* largest value we accept */
@@ -162,8 +168,9 @@ int store_get_meta(struct store *s, const struct store_id *id,
 /*
  * Call cb for every record whose point lies in zone z, in key order (by
  * point, dim 0 first), including uncommitted writes of the open batch.
- * Records that fail their checksum are logged and skipped, as if absent,
- * so repair fetches a good copy from another replica.  Returns 0 after
+ * Records that fail their checks are logged and passed to cb with meta
+ * flags STORE_F_CORRUPT only (no data), so that repair can drop them and
+ * fetch a good copy from another replica.  Returns 0 after
  * the last record or when cb stopped the iteration, -1 on error.
  */
 int store_iter_zone(struct store *s, const struct geom_zone *z,

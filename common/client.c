@@ -1,0 +1,925 @@
+/* client.c: blocking request/reply client for canfsd (see client.h). */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "hash.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define CLIENT_SPEC_MAX 256 /* longest spec accepted */
+
+/* One connection to a daemon; used by one thread at a time. */
+struct client {
+	int fd;			/* non-blocking stream socket */
+	char *peer;		/* spec as given, for messages */
+	uint64_t next_reqid;	/* request ids count up from 1, never 0 */
+	bool broken;		/* stream unusable: every call fails */
+	uint32_t err_code;	/* WIRE_E_* of the last WIRE_ERROR reply */
+	char err[512];		/* last error, "" if none */
+	struct wbuf out;	/* request being sent (reused) */
+
+	/*
+	 * The frame being read.  It survives a timeout so that the stream
+	 * stays in step: the next call finishes reading it.
+	 */
+	uint8_t hdr[WIRE_HEADER_LEN];
+	size_t hdr_off;		/* header bytes read so far */
+	struct wire_header rh;	/* decoded once hdr_off is complete */
+	uint8_t *body;		/* rh.len bytes, owned until handed out */
+	size_t body_off;	/* body bytes read so far */
+};
+
+/* A split "unix:PATH" or "HOST:PORT" spec. */
+struct client_spec {
+	bool is_unix;
+	char host[CLIENT_SPEC_MAX]; /* or the path of a unix socket */
+	char port[CLIENT_SPEC_MAX];
+};
+
+/* printf into a caller's error buffer (which may be NULL). */
+static void __attribute__((format(printf, 3, 4)))
+client_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Record the error of c; fatal ones also break the connection. */
+static void __attribute__((format(printf, 3, 4)))
+client_fail(struct client *c, bool fatal_err, const char *fmt, ...)
+{
+	char msg[sizeof c->err - 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (c->broken)
+		return; /* keep the first reason */
+	snprintf(c->err, sizeof c->err, "%s: %s", c->peer, msg);
+	if (fatal_err)
+		c->broken = true;
+}
+
+/* Thread-safe strerror (the GNU strerror_r may not use buf). */
+static const char *
+client_strerror(int errnum, char *buf, size_t len)
+{
+	return strerror_r(errnum, buf, len);
+}
+
+/* Monotonic deadline timeout_ms from now; tv_sec < 0 means none. */
+static void
+client_deadline(struct timespec *dl, int timeout_ms)
+{
+	if (timeout_ms < 0) {
+		dl->tv_sec = -1;
+		dl->tv_nsec = 0;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, dl);
+	dl->tv_sec += timeout_ms / 1000;
+	dl->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl->tv_nsec >= 1000000000L) {
+		dl->tv_sec++;
+		dl->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Milliseconds left before dl (rounded up), 0 if past, -1 if none. */
+static int
+client_left_ms(const struct timespec *dl)
+{
+	struct timespec now;
+	long long ms;
+
+	if (dl->tv_sec < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(dl->tv_sec - now.tv_sec) * 1000 +
+	    (dl->tv_nsec - now.tv_nsec + 999999L) / 1000000L;
+	if (ms <= 0)
+		return 0;
+	return ms > 1000000000LL ? 1000000000 : (int)ms;
+}
+
+/*
+ * Wait until fd is ready for events or the deadline passes.  Returns 1
+ * when ready (or in error: the next I/O call reports it), 0 on timeout,
+ * -1 with errno on a poll failure.
+ */
+static int
+client_wait(int fd, short events, const struct timespec *dl)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int n;
+
+	for (;;) {
+		int left = client_left_ms(dl);
+
+		if (left == 0)
+			return 0;
+		n = poll(&pfd, 1, left);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Split spec into its parts; -1 with a message in err on bad syntax. */
+static int
+client_spec_parse(const char *spec, struct client_spec *sp, char *err,
+    size_t errlen)
+{
+	const char *colon, *host = spec;
+	size_t hostlen;
+
+	memset(sp, 0, sizeof *sp);
+	if (strlen(spec) >= CLIENT_SPEC_MAX) {
+		client_errf(err, errlen, "daemon address too long: %.40s...",
+		    spec);
+		return -1;
+	}
+	if (strncmp(spec, "unix:", 5) == 0) {
+		sp->is_unix = true;
+		snprintf(sp->host, sizeof sp->host, "%s", spec + 5);
+		if (sp->host[0] == '\0') {
+			client_errf(err, errlen, "bad daemon address \"%s\": "
+			    "empty socket path", spec);
+			return -1;
+		}
+		return 0;
+	}
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+
+		if (close == NULL || close[1] != ':') {
+			client_errf(err, errlen, "bad daemon address \"%s\": "
+			    "expected [IPV6]:PORT", spec);
+			return -1;
+		}
+		host = spec + 1;
+		hostlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL) {
+			client_errf(err, errlen, "bad daemon address \"%s\": "
+			    "expected HOST:PORT or unix:PATH", spec);
+			return -1;
+		}
+		hostlen = (size_t)(colon - spec);
+		if (memchr(spec, ':', hostlen) != NULL) {
+			client_errf(err, errlen, "bad daemon address \"%s\": "
+			    "write IPv6 addresses in brackets, [ADDR]:PORT",
+			    spec);
+			return -1;
+		}
+	}
+	if (hostlen == 0 || colon[1] == '\0') {
+		client_errf(err, errlen, "bad daemon address \"%s\": empty %s",
+		    spec, hostlen == 0 ? "host" : "port");
+		return -1;
+	}
+	memcpy(sp->host, host, hostlen);
+	sp->host[hostlen] = '\0';
+	snprintf(sp->port, sizeof sp->port, "%s", colon + 1);
+	return 0;
+}
+
+/*
+ * Start a non-blocking connect of a new socket to sa and wait for it.
+ * Returns the connected socket, or -1 with errno set (ETIMEDOUT when the
+ * deadline passed).
+ */
+static int
+client_dial(int family, const struct sockaddr *sa, socklen_t salen,
+    const struct timespec *dl)
+{
+	int fd, soerr = 0, saved, r;
+	socklen_t len = sizeof soerr;
+
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, sa, salen) == 0)
+		return fd;
+	if (errno != EINPROGRESS && errno != EINTR)
+		goto fail;
+	r = client_wait(fd, POLLOUT, dl);
+	if (r <= 0) {
+		if (r == 0)
+			errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+		goto fail;
+	if (soerr != 0) {
+		errno = soerr;
+		goto fail;
+	}
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Connect to a unix socket path. Returns the socket or -1 with errno. */
+static int
+client_dial_unix(const char *path, const struct timespec *dl)
+{
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	for (;;) {
+		int fd = client_dial(AF_UNIX, (struct sockaddr *)&sun,
+		    sizeof sun, dl);
+
+		/* EAGAIN: the listen backlog is full; the daemon is busy. */
+		if (fd != -1 || errno != EAGAIN)
+			return fd;
+		if (client_left_ms(dl) == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		(void)poll(NULL, 0, 10);
+	}
+}
+
+/*
+ * Resolve host and port and try each address until one connects.
+ * Returns the socket, or -1 with a message in err.
+ */
+static int
+client_dial_inet(const char *spec, const struct client_spec *sp,
+    const struct timespec *dl, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res, *ai;
+	char ebuf[128];
+	int fd = -1, gerr, last = ECONNREFUSED, one = 1;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	gerr = getaddrinfo(sp->host, sp->port, &hints, &res);
+	if (gerr != 0) {
+		client_errf(err, errlen, "cannot connect to %s: %s", spec,
+		    gerr == EAI_SYSTEM ? client_strerror(errno, ebuf,
+		    sizeof ebuf) : gai_strerror(gerr));
+		return -1;
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
+		fd = client_dial(ai->ai_family, ai->ai_addr, ai->ai_addrlen,
+		    dl);
+		if (fd == -1)
+			last = errno;
+		if (fd == -1 && last == ETIMEDOUT)
+			break; /* the deadline is shared: nothing left */
+	}
+	freeaddrinfo(res);
+	if (fd == -1) {
+		client_errf(err, errlen, "cannot connect to %s: %s", spec,
+		    client_strerror(last, ebuf, sizeof ebuf));
+		return -1;
+	}
+	/* Requests are small and latency-bound. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+/* Connect to a daemon (see client.h). */
+struct client *
+client_connect(const char *spec, int timeout_ms, char *err, size_t errlen)
+{
+	struct client_spec sp;
+	struct timespec dl;
+	struct client *c;
+	char ebuf[128];
+	int fd;
+
+	client_errf(err, errlen, "%s", "");
+	if (client_spec_parse(spec, &sp, err, errlen) == -1)
+		return NULL;
+	client_deadline(&dl, timeout_ms);
+	if (sp.is_unix) {
+		fd = client_dial_unix(sp.host, &dl);
+		if (fd == -1) {
+			client_errf(err, errlen, "cannot connect to %s: %s",
+			    spec, client_strerror(errno, ebuf, sizeof ebuf));
+			return NULL;
+		}
+	} else {
+		fd = client_dial_inet(spec, &sp, &dl, err, errlen);
+		if (fd == -1)
+			return NULL;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->fd = fd;
+	c->peer = xstrdup(spec);
+	c->next_reqid = 1;
+	wbuf_init(&c->out);
+	return c;
+}
+
+/* Write all of buf before the deadline. Returns 0 or -1 (broken). */
+static int
+client_send_all(struct client *c, const uint8_t *buf, size_t len,
+    const struct timespec *dl, int timeout_ms)
+{
+	char ebuf[128];
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+		int r;
+
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			client_fail(c, true, "send: %s",
+			    client_strerror(errno, ebuf, sizeof ebuf));
+			return -1;
+		}
+		r = client_wait(c->fd, POLLOUT, dl);
+		if (r <= 0) {
+			/* A partial frame was sent: the stream is lost. */
+			if (r == 0)
+				client_fail(c, true, "timed out after %d ms "
+				    "sending a request", timeout_ms);
+			else
+				client_fail(c, true, "poll: %s",
+				    client_strerror(errno, ebuf, sizeof ebuf));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Read into buf[*off, len) until full.  Returns 1 when full, 0 on timeout
+ * (the bytes read so far stay counted in *off), -1 on error (broken).
+ */
+static int
+client_recv_some(struct client *c, uint8_t *buf, size_t len, size_t *off,
+    const struct timespec *dl)
+{
+	char ebuf[128];
+
+	while (*off < len) {
+		ssize_t n = recv(c->fd, buf + *off, len - *off, 0);
+		int r;
+
+		if (n > 0) {
+			*off += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			client_fail(c, true, "connection closed by the daemon");
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			client_fail(c, true, "recv: %s",
+			    client_strerror(errno, ebuf, sizeof ebuf));
+			return -1;
+		}
+		r = client_wait(c->fd, POLLIN, dl);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			client_fail(c, true, "poll: %s",
+			    client_strerror(errno, ebuf, sizeof ebuf));
+			return -1;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Read the rest of one frame into c->rh / c->body.  Returns 1 when a whole
+ * frame is there, 0 on timeout, -1 on error (broken).
+ */
+static int
+client_read_frame(struct client *c, const struct timespec *dl)
+{
+	const char *why;
+	int r;
+
+	if (c->hdr_off < WIRE_HEADER_LEN) {
+		r = client_recv_some(c, c->hdr, WIRE_HEADER_LEN, &c->hdr_off,
+		    dl);
+		if (r <= 0)
+			return r;
+		if (wire_header_decode(c->hdr, &c->rh, &why) == -1) {
+			client_fail(c, true, "bad frame from the daemon: %s",
+			    why);
+			return -1;
+		}
+		/* Checked against WIRE_MAX_BODY by wire_header_decode. */
+		c->body = c->rh.len > 0 ? xmalloc(c->rh.len) : NULL;
+		c->body_off = 0;
+	}
+	return client_recv_some(c, c->body, c->rh.len, &c->body_off, dl);
+}
+
+/* Forget the frame just read (after handing out or skipping it). */
+static void
+client_frame_reset(struct client *c)
+{
+	free(c->body);
+	c->body = NULL;
+	c->hdr_off = c->body_off = 0;
+}
+
+/* Send a request and wait for its reply (see client.h). */
+int
+client_call(struct client *c, uint16_t type, uint32_t flags,
+    const void *body, size_t len, struct wire_header *reply_header,
+    uint8_t **reply_body, size_t *reply_len, int timeout_ms)
+{
+	struct timespec dl;
+	uint64_t reqid;
+	int r;
+
+	if (c->broken)
+		return -1; /* c->err still says why */
+	c->err[0] = '\0';
+	c->err_code = WIRE_E_OK;
+	if (len > WIRE_MAX_BODY) {
+		client_fail(c, false, "request body too long (%zu bytes)", len);
+		return -1;
+	}
+	client_deadline(&dl, timeout_ms);
+	reqid = c->next_reqid++;
+	if (c->next_reqid == 0)
+		c->next_reqid = 1;
+	wire_frame_begin(&c->out, type, flags, reqid);
+	wbuf_put_bytes(&c->out, body, len);
+	wire_frame_end(&c->out);
+	if (client_send_all(c, c->out.p, c->out.len, &dl, timeout_ms) == -1)
+		return -1;
+	for (;;) {
+		r = client_read_frame(c, &dl);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			client_fail(c, false, "timed out after %d ms waiting "
+			    "for a reply to %s", timeout_ms,
+			    wire_type_name(type));
+			return -1;
+		}
+		if (c->rh.reqid == reqid)
+			break;
+		client_frame_reset(c); /* someone else's: skip it */
+	}
+	if (reply_header != NULL)
+		*reply_header = c->rh;
+	if (reply_len != NULL)
+		*reply_len = c->rh.len;
+	if (reply_body != NULL) {
+		*reply_body = c->body;
+		c->body = NULL;
+	}
+	client_frame_reset(c);
+	return 0;
+}
+
+/*
+ * Check a reply to a request of type `type`: a WIRE_ERROR reply sets the
+ * error text and code, another type than want is an error.  Returns 0 when
+ * the reply is of type want, else -1 (the connection stays usable).
+ */
+static int
+client_check_reply(struct client *c, uint16_t type, uint16_t want,
+    const struct wire_header *h, const uint8_t *rb, size_t rlen)
+{
+	char msg[256];
+
+	if (h->type == WIRE_ERROR) {
+		if (wire_error_decode(rb, rlen, &c->err_code, msg,
+		    sizeof msg) == -1) {
+			c->err_code = WIRE_E_PROTO;
+			client_fail(c, false, "malformed ERROR reply");
+		} else if (msg[0] == '\0')
+			snprintf(c->err, sizeof c->err, "%s",
+			    wire_error_text(c->err_code));
+		else
+			log_escape(msg, strlen(msg), c->err, sizeof c->err);
+		return -1;
+	}
+	if (h->type != want) {
+		client_fail(c, false, "unexpected reply %s (0x%04x) to %s",
+		    wire_type_name(h->type), h->type, wire_type_name(type));
+		return -1;
+	}
+	return 0;
+}
+
+/* One request expecting a reply of type want (see client.h). */
+int
+client_request(struct client *c, uint16_t type, uint32_t flags,
+    const void *body, size_t len, uint16_t want, struct wire_membership *m,
+    uint32_t *reply_flags, int timeout_ms)
+{
+	struct wire_header h;
+	uint8_t *rb = NULL;
+	size_t rlen = 0;
+	int rc = -1;
+
+	if (client_call(c, type, flags, body, len, &h, &rb, &rlen,
+	    timeout_ms) == -1)
+		return -1;
+	if (client_check_reply(c, type, want, &h, rb, rlen) == 0) {
+		if (m != NULL && wire_membership_decode(rb, rlen, m) == -1)
+			client_fail(c, false, "malformed %s reply",
+			    wire_type_name(want));
+		else {
+			if (reply_flags != NULL)
+				*reply_flags = h.flags;
+			rc = 0;
+		}
+	}
+	free(rb);
+	return rc;
+}
+
+/* An object request expecting an object reply (see client.h). */
+int
+client_obj_request(struct client *c, uint16_t type, const struct wire_obj *req,
+    uint16_t want, struct wire_obj *reply, uint8_t **buf, int timeout_ms)
+{
+	struct wire_header h;
+	struct wbuf w;
+	uint8_t *rb = NULL;
+	size_t rlen = 0;
+	int rc;
+
+	wbuf_init(&w);
+	wire_obj_encode(&w, req);
+	rc = client_call(c, type, 0, w.p, w.len, &h, &rb, &rlen, timeout_ms);
+	wbuf_free(&w);
+	if (rc == -1)
+		return -1;
+	if (client_check_reply(c, type, want, &h, rb, rlen) == -1)
+		rc = -1;
+	else if (wire_obj_decode(rb, rlen, reply) == -1) {
+		client_fail(c, false, "malformed %s reply",
+		    wire_type_name(want));
+		rc = -1;
+	} else if (reply->key.hi != req->key.hi ||
+	    reply->key.lo != req->key.lo) {
+		client_fail(c, false, "%s reply for another key",
+		    wire_type_name(want));
+		rc = -1;
+	}
+	if (rc == -1) {
+		free(rb);
+		return -1;
+	}
+	*buf = rb;
+	return 0;
+}
+
+/* Ask for a page of local replicas (see client.h). */
+int
+client_list(struct client *c, uint32_t start, struct wire_summary *s,
+    bool *more, int timeout_ms)
+{
+	struct wire_header h;
+	struct wbuf w;
+	uint8_t *rb = NULL;
+	size_t rlen = 0;
+	int rc;
+
+	wbuf_init(&w);
+	wbuf_put_u32(&w, start);
+	rc = client_call(c, WIRE_LIST_REQ, 0, w.p, w.len, &h, &rb, &rlen,
+	    timeout_ms);
+	wbuf_free(&w);
+	if (rc == -1)
+		return -1;
+	rc = -1;
+	if (client_check_reply(c, WIRE_LIST_REQ, WIRE_LIST, &h, rb,
+	    rlen) == 0) {
+		if (wire_summary_decode(rb, rlen, s) == -1)
+			client_fail(c, false, "malformed LIST reply");
+		else {
+			*more = (h.flags & CLIENT_LIST_MORE) != 0;
+			rc = 0;
+		}
+	}
+	free(rb);
+	return rc;
+}
+
+/* Code of the last error reply. */
+uint32_t
+client_error_code(const struct client *c)
+{
+	return c->err_code;
+}
+
+/* Last error text. */
+const char *
+client_error(const struct client *c)
+{
+	return c->err;
+}
+
+/* True once the connection must be replaced. */
+bool
+client_broken(const struct client *c)
+{
+	return c->broken;
+}
+
+/* The spec given to client_connect(). */
+const char *
+client_peer(const struct client *c)
+{
+	return c->peer;
+}
+
+/* Close and free. */
+void
+client_close(struct client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd != -1)
+		close(c->fd);
+	free(c->peer);
+	free(c->body);
+	wbuf_free(&c->out);
+	free(c);
+}
+
+/* A set of 64-bit values (open addressing), for ids and address hashes. */
+struct client_set {
+	uint64_t *keys;
+	uint8_t *used;
+	size_t cap, n;
+};
+
+/* A node to visit: as some neighbour list named it. */
+struct client_pending {
+	uint64_t id;
+	char addr[WIRE_ADDR_MAX];
+};
+
+/* State of one walk. */
+struct client_walker {
+	struct client_walk *w;
+	int timeout_ms;
+	void (*warn)(void *, const char *);
+	void *arg;
+	size_t cap;			/* of w->nodes */
+	struct client_pending *q;	/* breadth-first queue */
+	size_t qn, qcap;
+	struct client_set seen;		/* ids in w->nodes */
+	struct client_set queued;	/* ids ever queued */
+	struct client_set dialled;	/* address hashes ever dialled */
+};
+
+/* Slot of k in s: where it is, or the empty slot where it would go. */
+static size_t
+client_set_slot(const struct client_set *s, uint64_t k)
+{
+	size_t i = (size_t)((k ^ k >> 31) * 0x9e3779b97f4a7c15ULL >> 7);
+
+	for (i &= s->cap - 1; s->used[i] && s->keys[i] != k;
+	    i = (i + 1) & (s->cap - 1))
+		;
+	return i;
+}
+
+/* True when k is in s (an empty set has no table yet). */
+static bool
+client_set_has(const struct client_set *s, uint64_t k)
+{
+	return s->cap > 0 && s->used[client_set_slot(s, k)];
+}
+
+/* Add k to s; false if it was there already. */
+static bool
+client_set_add(struct client_set *s, uint64_t k)
+{
+	size_t i;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct client_set big = { .cap = s->cap ? 2 * s->cap : 64 };
+
+		big.keys = xcalloc(big.cap, sizeof *big.keys);
+		big.used = xcalloc(big.cap, 1);
+		for (size_t o = 0; o < s->cap; o++) {
+			if (s->used[o])
+				(void)client_set_add(&big, s->keys[o]);
+		}
+		free(s->keys);
+		free(s->used);
+		*s = big;
+	}
+	i = client_set_slot(s, k);
+	if (s->used[i])
+		return false;
+	s->used[i] = 1;
+	s->keys[i] = k;
+	s->n++;
+	return true;
+}
+
+/* Addresses go into sets by their 64-bit hash. */
+static uint64_t
+client_addr_key(const char *addr)
+{
+	return hash_checksum(addr, strlen(addr));
+}
+
+/* Pass a warning line to the walk's callback. */
+static void __attribute__((format(printf, 2, 3)))
+client_walk_warn(struct client_walker *wk, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (wk->warn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	wk->warn(wk->arg, line);
+}
+
+/* Queue the neighbours in m's list that were never queued. */
+static void
+client_walk_enqueue(struct client_walker *wk, const struct wire_membership *m)
+{
+	for (uint32_t i = 0; i < m->n; i++) {
+		if (m->list[i].addr[0] == '\0' ||
+		    !client_set_add(&wk->queued, m->list[i].id))
+			continue;
+		if (wk->qn == wk->qcap) {
+			wk->qcap = wk->qcap ? 2 * wk->qcap : 64;
+			wk->q = xreallocarray(wk->q, wk->qcap, sizeof *wk->q);
+		}
+		wk->q[wk->qn].id = m->list[i].id;
+		memcpy(wk->q[wk->qn++].addr, m->list[i].addr, WIRE_ADDR_MAX);
+	}
+}
+
+/*
+ * Ask spec for STATUS, keep the node if it is new and queue its
+ * neighbours.  p is how a neighbour list named it (NULL for the first
+ * daemon).  Returns 0, or -1 with the reason in err.
+ */
+static int
+client_walk_visit(struct client_walker *wk, const char *spec,
+    const struct client_pending *p, char *err, size_t errlen)
+{
+	struct client_walk *w = wk->w;
+	struct wire_membership m;
+	struct client *c;
+	uint32_t k = 0;
+	char esc[256];
+	int rc;
+
+	if ((c = client_connect(spec, wk->timeout_ms, err, errlen)) == NULL)
+		return -1;
+	rc = client_request(c, WIRE_STATUS_REQ, 0, NULL, 0, WIRE_STATUS, &m,
+	    &k, wk->timeout_ms);
+	if (rc == -1)
+		client_errf(err, errlen, "%s", client_error(c));
+	client_close(c);
+	if (rc == -1)
+		return -1;
+	log_escape(spec, strlen(spec), esc, sizeof esc);
+	if (w->dims == 0)
+		w->dims = m.dims;
+	(void)client_set_add(&wk->dialled, client_addr_key(m.self.addr));
+	if (m.dims != w->dims)
+		client_walk_warn(wk, "node %016" PRIx64 " at %s has %d "
+		    "dimensions, not %d: skipped", m.self.id, esc, m.dims,
+		    w->dims);
+	else if (client_set_add(&wk->seen, m.self.id)) {
+		if (p != NULL && m.self.id != p->id)
+			client_walk_warn(wk, "%s is now node %016" PRIx64
+			    ", not %016" PRIx64, esc, m.self.id, p->id);
+		if (w->n == 0)
+			w->replicas = k;
+		else if (k != w->replicas)
+			client_walk_warn(wk, "node %016" PRIx64 " at %s has "
+			    "replication factor %" PRIu32 ", not %" PRIu32,
+			    m.self.id, esc, k, w->replicas);
+		if (w->n == wk->cap) {
+			wk->cap = wk->cap ? 2 * wk->cap : 64;
+			w->nodes = xreallocarray(w->nodes, wk->cap,
+			    sizeof *w->nodes);
+		}
+		w->nodes[w->n++] = m.self;
+		(void)client_set_add(&wk->queued, m.self.id);
+		client_walk_enqueue(wk, &m);
+	}
+	wire_membership_free(&m);
+	return 0;
+}
+
+/* Order nodes by id, for stable output. */
+static int
+client_node_cmp(const void *a, const void *b)
+{
+	const struct wire_node *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Walk the overlay from spec (see client.h). */
+int
+client_walk(const char *spec, int timeout_ms, size_t max_nodes,
+    void (*warn)(void *, const char *), void *arg, struct client_walk *w,
+    char *err, size_t errlen)
+{
+	struct client_walker wk = { .w = w, .timeout_ms = timeout_ms,
+	    .warn = warn, .arg = arg };
+	char why[512], esc[256];
+	int rc = 0;
+
+	memset(w, 0, sizeof *w);
+	if (client_walk_visit(&wk, spec, NULL, err, errlen) == -1) {
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < wk.qn; i++) {
+		const struct client_pending *p = &wk.q[i];
+
+		if (w->n >= max_nodes) {
+			client_walk_warn(&wk, "stopped the walk at %zu nodes",
+			    max_nodes);
+			break;
+		}
+		if (client_set_has(&wk.seen, p->id) ||
+		    !client_set_add(&wk.dialled, client_addr_key(p->addr)))
+			continue;
+		if (client_walk_visit(&wk, p->addr, p, why, sizeof why) == -1) {
+			client_walk_warn(&wk, "node %016" PRIx64 " at %s is "
+			    "unreachable (it may be dead): %s", p->id,
+			    log_escape(p->addr, strlen(p->addr), esc,
+			    sizeof esc), why);
+			w->unreachable++;
+		}
+	}
+	qsort(w->nodes, w->n, sizeof *w->nodes, client_node_cmp);
+out:
+	free(wk.q);
+	free(wk.seen.keys);
+	free(wk.seen.used);
+	free(wk.queued.keys);
+	free(wk.queued.used);
+	free(wk.dialled.keys);
+	free(wk.dialled.used);
+	if (rc == -1)
+		client_walk_free(w);
+	return rc;
+}
+
+/* Free a walk's result. */
+void
+client_walk_free(struct client_walk *w)
+{
+	free(w->nodes);
+	w->nodes = NULL;
+	w->n = 0;
+}

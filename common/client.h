@@ -1,0 +1,148 @@
+/*
+ * client.h: a small blocking client for talking to a canfsd daemon.
+ *
+ * Used by canctl and by the FUSE front end.  A connection carries one
+ * request at a time: client_call() sends a frame and reads frames until
+ * the one echoing its request id arrives, skipping any others (late
+ * replies to calls that timed out, one-way messages).  Every wait is
+ * bounded by poll() against a deadline, and a peer is never trusted: each
+ * header goes through wire_header_decode() and bodies are capped at
+ * WIRE_MAX_BODY.  Writes use MSG_NOSIGNAL, so a dead daemon gives an error,
+ * never SIGPIPE.
+ *
+ * Threads: the library keeps no global state, so different connections may
+ * be used from different threads freely.  One connection is NOT locked
+ * internally: it must be used by one thread at a time (a thread of its own,
+ * or callers that serialise with their own mutex around client_call() and
+ * client_error()).
+ *
+ * Failure: a timeout while waiting for a reply leaves the connection usable
+ * (a partly read frame is kept and finished by the next call; the late
+ * reply is then skipped by its request id).  Any other error -- the peer
+ * closed, a bad header, a failed or timed-out send -- breaks the
+ * connection for good: later calls fail at once and the caller should
+ * client_close() it and connect again.
+ */
+#ifndef CANFS_CLIENT_H
+#define CANFS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct client;
+
+/*
+ * Connect to a daemon.  spec is "unix:PATH" or "HOST:PORT", where HOST is
+ * an IPv4 address, an IPv6 address in brackets ("[::1]:7400") or a name
+ * resolved with getaddrinfo (every address is tried in turn).  The connect
+ * is bounded by timeout_ms in total (negative: no limit).  Returns a new
+ * connection, or NULL with a message such as "cannot connect to
+ * 127.0.0.1:7400: Connection refused" in err (errlen bytes, always
+ * NUL-terminated when errlen > 0; err may be NULL).
+ */
+struct client *client_connect(const char *spec, int timeout_ms, char *err,
+    size_t errlen);
+
+/*
+ * Send one request and wait for its reply.  The request is a frame of the
+ * given type and flags with len bytes of body (body may be NULL when len is
+ * 0).  On success returns 0, with the reply's header in *reply_header and
+ * its body in *reply_body: a malloc'd buffer of *reply_len bytes that the
+ * caller frees, or NULL when the body is empty.  Any of the three output
+ * pointers may be NULL to discard that part.  The reply may be of any type
+ * (WIRE_ERROR included): interpreting it is the caller's job.
+ *
+ * The whole call (send and receive) is bounded by timeout_ms (negative: no
+ * limit).  Returns -1 on failure, with the reason in client_error(); the
+ * outputs are then untouched.
+ */
+int client_call(struct client *c, uint16_t type, uint32_t flags,
+    const void *body, size_t len, struct wire_header *reply_header,
+    uint8_t **reply_body, size_t *reply_len, int timeout_ms);
+
+/*
+ * client_call() for the common case: expect a reply of type want (a
+ * WIRE_ERROR reply fails), decode it as a membership body into *m when m
+ * is non-NULL (free it with wire_membership_free()) and store the reply's
+ * header flags in *flags when flags is non-NULL.  Returns 0, or -1 with the
+ * reason in client_error(): for a WIRE_ERROR reply the daemon's own message
+ * (escaped; or the code's text when empty), with its code in
+ * client_error_code().  An error reply leaves the connection usable.
+ */
+int client_request(struct client *c, uint16_t type, uint32_t flags,
+    const void *body, size_t len, uint16_t want, struct wire_membership *m,
+    uint32_t *reply_flags, int timeout_ms);
+
+/*
+ * An object request (GET, PUT, DEL): send req as an object body and expect
+ * a reply of type want (OBJ_VALUE, OBJ_DONE) for the same key.  On success
+ * returns 0 with the reply decoded into *reply, whose data points into
+ * *buf: a malloc'd buffer the caller frees (after it is done with reply).
+ * Failure as for client_request(): -1 with client_error(), and for a
+ * WIRE_ERROR reply its code in client_error_code() (NOTFOUND, CONFLICT...).
+ */
+int client_obj_request(struct client *c, uint16_t type,
+    const struct wire_obj *req, uint16_t want, struct wire_obj *reply,
+    uint8_t **buf, int timeout_ms);
+
+/*
+ * LIST_REQ: the daemon's local replicas from position start on (u32 body).
+ * The reply is a summary body with header flags CLIENT_LIST_MORE when more
+ * entries follow: ask again with start + s->n.  Returns 0 with the page in
+ * *s (free with wire_summary_free()) and *more set, or -1 as for
+ * client_request().
+ */
+#define CLIENT_LIST_MORE 0x1 /* to become WIRE_LS_MORE in wire.h */
+int client_list(struct client *c, uint32_t start, struct wire_summary *s,
+    bool *more, int timeout_ms);
+
+/*
+ * Text of the last error on c, e.g. "unix:/run/canfs/canfsd.sock: timed
+ * out after 5000 ms waiting for a reply".  Valid until the next call on c;
+ * "" when there was none.
+ */
+const char *client_error(const struct client *c);
+
+/* WIRE_E_* code of the last WIRE_ERROR reply, or WIRE_E_OK (0). */
+uint32_t client_error_code(const struct client *c);
+
+/* True once the connection is broken (see above) and must be replaced. */
+bool client_broken(const struct client *c);
+
+/* The spec the connection was made with, for messages. */
+const char *client_peer(const struct client *c);
+
+/* Close the connection and free it.  Accepts NULL. */
+void client_close(struct client *c);
+
+/* The live nodes of an overlay, as found by client_walk(). */
+struct client_walk {
+	int dims;
+	struct wire_node *nodes; /* as each node describes itself; by id */
+	size_t n;
+	size_t unreachable;	 /* named by neighbours, not answering */
+	uint32_t replicas;	 /* replication factor k (STATUS header
+				    flags) of the first node; others that
+				    differ are warned about */
+};
+
+/*
+ * Walk the overlay breadth first from the daemon at spec: ask each node
+ * for STATUS (timeout_ms per node) and follow the addresses in neighbour
+ * lists, keeping every live node once (by id; each address is dialled
+ * once), at most max_nodes.  Trouble with other nodes -- unreachable,
+ * perhaps dead; another dimension count; an address now answered by a
+ * different node -- is passed as one line of text to warn(arg, line) when
+ * warn is non-NULL, and never fails the walk.  Returns 0 with the result
+ * in *w (free with client_walk_free()), or -1 with a message in err when
+ * the first daemon cannot be asked.  Blocking: one node at a time.
+ */
+int client_walk(const char *spec, int timeout_ms, size_t max_nodes,
+    void (*warn)(void *arg, const char *line), void *arg,
+    struct client_walk *w, char *err, size_t errlen);
+void client_walk_free(struct client_walk *w);
+
+#endif

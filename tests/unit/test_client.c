@@ -1,0 +1,636 @@
+/*
+ * test_client.c: the blocking client library against a fake daemon.
+ *
+ * The fake daemon is a thread serving a Unix (or loopback TCP) socket in a
+ * temporary directory.  Its mode says how it misbehaves: it answers
+ * STATUS_REQ with a fixed membership body, sends unrelated frames first,
+ * stays silent, answers late, sends a bad magic or an oversized header,
+ * answers with an error, or hangs up.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "wire.h"
+
+enum fake_mode {
+	FAKE_STATUS,	/* answer STATUS_REQ with the fixed membership */
+	FAKE_UNRELATED,	/* two unrelated frames, then the answer */
+	FAKE_SILENT,	/* read requests, never answer */
+	FAKE_LATE,	/* answer the first request after 300 ms */
+	FAKE_BADMAGIC,	/* answer with a header of the wrong magic */
+	FAKE_HUGE,	/* answer with a body length over the limit */
+	FAKE_ERROR,	/* answer with WIRE_ERROR */
+	FAKE_HANGUP,	/* close right after accepting */
+};
+
+/* One fake daemon and its temporary directory. */
+struct fake {
+	char dir[64];
+	char path[100];		/* the Unix socket */
+	char spec[160];		/* how to reach it */
+	int lfd;
+	enum fake_mode mode;
+	atomic_int stop;
+	atomic_int nreq;	/* requests seen, over all connections */
+	pthread_t thread;
+};
+
+#define FAKE_SELF_ID 0x1122334455667788ULL
+#define FAKE_PEER_ID 0xaabbccddeeff0011ULL
+#define FAKE_UNREACHABLE "127.0.0.1:1"
+
+/* The fixed membership body: node owns the low half, one neighbour. */
+static void
+fake_membership(struct wire_membership *m, struct wire_node *peer)
+{
+	memset(m, 0, sizeof *m);
+	memset(peer, 0, sizeof *peer);
+	m->dims = 2;
+	m->a = 123456;
+	m->b = 42;
+	m->self.id = FAKE_SELF_ID;
+	m->self.inc = 99;
+	m->self.epoch = 7;
+	snprintf(m->self.addr, sizeof m->self.addr, "127.0.0.1:7400");
+	m->self.nzones = 1;
+	m->self.zones[0].bits[0] = 31;
+	m->self.zones[0].bits[1] = 32;
+	peer->id = FAKE_PEER_ID;
+	snprintf(peer->addr, sizeof peer->addr, FAKE_UNREACHABLE);
+	peer->nzones = 1;
+	peer->zones[0].lo[0] = 1u << 31;
+	peer->zones[0].bits[0] = 31;
+	peer->zones[0].bits[1] = 32;
+	m->n = 1;
+	m->list = peer;
+}
+
+/* Write all of a buffer (test side: blocking socket). */
+static void
+fake_write(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	while (len > 0) {
+		ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return;
+		b += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read exactly len bytes; -1 on EOF or error. */
+static int
+fake_read(int fd, void *p, size_t len)
+{
+	uint8_t *b = p;
+
+	while (len > 0) {
+		ssize_t n = recv(fd, b, len, 0);
+
+		if (n <= 0)
+			return -1;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Send a frame of a type with the fixed membership body. */
+static void
+fake_send_status(int fd, uint16_t type, uint64_t reqid)
+{
+	struct wire_membership m;
+	struct wire_node peer;
+	struct wbuf w;
+
+	fake_membership(&m, &peer);
+	wbuf_init(&w);
+	wire_frame_begin(&w, type, 3, reqid);
+	wire_membership_encode(&w, &m);
+	wire_frame_end(&w);
+	fake_write(fd, w.p, w.len);
+	wbuf_free(&w);
+}
+
+/* Answer one request according to the mode. */
+static void
+fake_answer(struct fake *f, int fd, const struct wire_header *h)
+{
+	uint8_t raw[WIRE_HEADER_LEN];
+	struct wbuf w;
+
+	wbuf_init(&w);
+	switch (f->mode) {
+	case FAKE_UNRELATED:
+		fake_send_status(fd, WIRE_HEARTBEAT, 0);
+		fake_send_status(fd, WIRE_STATUS, h->reqid + 1000);
+		/* FALLTHROUGH */
+	case FAKE_STATUS:
+		fake_send_status(fd, WIRE_STATUS, h->reqid);
+		break;
+	case FAKE_LATE:
+		if (f->nreq == 1)
+			usleep(300 * 1000);
+		fake_send_status(fd, WIRE_STATUS, h->reqid);
+		break;
+	case FAKE_BADMAGIC:
+	case FAKE_HUGE:
+		wire_frame_begin(&w, WIRE_STATUS, 0, h->reqid);
+		wire_frame_end(&w);
+		memcpy(raw, w.p, sizeof raw);
+		if (f->mode == FAKE_BADMAGIC)
+			memcpy(raw, "HTTP", 4);
+		else
+			memcpy(raw + 12, "\xff\xff\xff\x7f", 4);
+		fake_write(fd, raw, sizeof raw);
+		break;
+	case FAKE_ERROR:
+		wire_frame_begin(&w, WIRE_ERROR, 0, h->reqid);
+		wire_error_encode(&w, WIRE_E_NOROUTE, "no closer neighbour");
+		wire_frame_end(&w);
+		fake_write(fd, w.p, w.len);
+		break;
+	case FAKE_SILENT:
+	case FAKE_HANGUP:
+		break;
+	}
+	wbuf_free(&w);
+}
+
+/* Serve one connection until the client goes away. */
+static void
+fake_serve(struct fake *f, int fd)
+{
+	uint8_t raw[WIRE_HEADER_LEN], *body;
+	struct wire_header h;
+	const char *why;
+
+	if (f->mode == FAKE_HANGUP)
+		return;
+	while (fake_read(fd, raw, sizeof raw) == 0) {
+		if (wire_header_decode(raw, &h, &why) == -1)
+			return;
+		body = malloc(h.len ? h.len : 1);
+		if (body == NULL || fake_read(fd, body, h.len) == -1) {
+			free(body);
+			return;
+		}
+		free(body);
+		f->nreq++;
+		fake_answer(f, fd, &h);
+	}
+}
+
+/* The fake daemon's thread: accept and serve until told to stop. */
+static void *
+fake_main(void *arg)
+{
+	struct fake *f = arg;
+	struct pollfd pfd = { .fd = f->lfd, .events = POLLIN };
+
+	while (!f->stop) {
+		int fd;
+
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		if ((fd = accept(f->lfd, NULL, NULL)) == -1)
+			continue;
+		fake_serve(f, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Start a fake daemon on a Unix socket in a new temporary directory. */
+static struct fake *
+fake_start(enum fake_mode mode)
+{
+	struct fake *f = calloc(1, sizeof *f);
+	struct sockaddr_un sun;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/test_client.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/canfsd.sock", f->dir);
+	snprintf(f->spec, sizeof f->spec, "unix:%s", f->path);
+	f->mode = mode;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", f->path);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	assert_int_equal(listen(f->lfd, 8), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+	return f;
+}
+
+/* Stop a fake daemon and remove its files. */
+static void
+fake_stop(struct fake *f)
+{
+	f->stop = 1;
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+}
+
+/* Milliseconds on the monotonic clock. */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connect to a fake daemon, which must work. */
+static struct client *
+connect_ok(const struct fake *f)
+{
+	char err[256];
+	struct client *c = client_connect(f->spec, 1000, err, sizeof err);
+
+	if (c == NULL)
+		fail_msg("connect: %s", err);
+	return c;
+}
+
+/* Check a STATUS reply against the fixed membership. */
+static void
+check_status(const struct wire_header *h, const uint8_t *body, size_t len)
+{
+	struct wire_membership m;
+
+	assert_int_equal(h->type, WIRE_STATUS);
+	assert_int_equal(h->flags, 3);
+	assert_int_equal(h->len, len);
+	assert_int_equal(wire_membership_decode(body, len, &m), 0);
+	assert_int_equal(m.dims, 2);
+	assert_true(m.self.id == FAKE_SELF_ID);
+	assert_string_equal(m.self.addr, "127.0.0.1:7400");
+	assert_int_equal(m.self.nzones, 1);
+	assert_int_equal(m.self.zones[0].bits[0], 31);
+	assert_true(m.a == 123456 && m.b == 42);
+	assert_int_equal(m.n, 1);
+	assert_true(m.list[0].id == FAKE_PEER_ID);
+	wire_membership_free(&m);
+}
+
+/* A call round trip; request ids count up per connection. */
+static void
+test_roundtrip(void **state)
+{
+	struct fake *f = fake_start(FAKE_STATUS);
+	struct client *c = connect_ok(f);
+	struct wire_header h;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	uint64_t first;
+
+	(void)state;
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, &h,
+	    &body, &len, 1000), 0);
+	check_status(&h, body, len);
+	free(body);
+	first = h.reqid;
+	assert_true(first != 0);
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, &h,
+	    &body, &len, 1000), 0);
+	check_status(&h, body, len);
+	free(body);
+	assert_true(h.reqid == first + 1);
+	/* Outputs may be discarded. */
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, NULL,
+	    NULL, NULL, 1000), 0);
+	assert_string_equal(client_error(c), "");
+	assert_string_equal(client_peer(c), f->spec);
+	client_close(c);
+	assert_int_equal(f->nreq, 3);
+	fake_stop(f);
+}
+
+/* Frames with other request ids are skipped. */
+static void
+test_reqid_match(void **state)
+{
+	struct fake *f = fake_start(FAKE_UNRELATED);
+	struct client *c = connect_ok(f);
+	struct wire_membership m;
+	struct wire_header h;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	uint32_t k = 0;
+
+	(void)state;
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, &h,
+	    &body, &len, 1000), 0);
+	check_status(&h, body, len);
+	free(body);
+	/* And through client_request, which checks the type and decodes. */
+	assert_int_equal(client_request(c, WIRE_STATUS_REQ, 0, NULL, 0,
+	    WIRE_STATUS, &m, &k, 1000), 0);
+	assert_true(m.self.id == FAKE_SELF_ID);
+	assert_int_equal(k, 3);
+	wire_membership_free(&m);
+	client_close(c);
+	fake_stop(f);
+}
+
+/* A silent daemon: the call times out on time, the link survives. */
+static void
+test_timeout(void **state)
+{
+	struct fake *f = fake_start(FAKE_SILENT);
+	struct client *c = connect_ok(f);
+	long long t0 = now_ms(), dt;
+
+	(void)state;
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, NULL,
+	    NULL, NULL, 200), -1);
+	dt = now_ms() - t0;
+	assert_true(dt >= 190 && dt < 2000);
+	assert_non_null(strstr(client_error(c), "timed out after 200 ms"));
+	assert_non_null(strstr(client_error(c), f->spec));
+	assert_false(client_broken(c));
+	client_close(c);
+	fake_stop(f);
+}
+
+/* A reply that comes after its call timed out is skipped by the next. */
+static void
+test_late_reply(void **state)
+{
+	struct fake *f = fake_start(FAKE_LATE);
+	struct client *c = connect_ok(f);
+	struct wire_header h;
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, &h,
+	    NULL, NULL, 100), -1);
+	assert_false(client_broken(c));
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, &h,
+	    &body, &len, 2000), 0);
+	check_status(&h, body, len);
+	free(body);
+	assert_true(h.reqid == 2);
+	client_close(c);
+	fake_stop(f);
+}
+
+/* A bad magic breaks the connection with a clear reason. */
+static void
+test_bad_magic(void **state)
+{
+	struct fake *f = fake_start(FAKE_BADMAGIC);
+	struct client *c = connect_ok(f);
+	char first[512];
+
+	(void)state;
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, NULL,
+	    NULL, NULL, 1000), -1);
+	assert_non_null(strstr(client_error(c), "bad magic"));
+	assert_true(client_broken(c));
+	snprintf(first, sizeof first, "%s", client_error(c));
+	/* Later calls fail at once, keeping the first reason. */
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, NULL,
+	    NULL, NULL, 1000), -1);
+	assert_string_equal(client_error(c), first);
+	client_close(c);
+	assert_int_equal(f->nreq, 1);
+	fake_stop(f);
+}
+
+/* A header announcing a body over WIRE_MAX_BODY is refused. */
+static void
+test_huge_body(void **state)
+{
+	struct fake *f = fake_start(FAKE_HUGE);
+	struct client *c = connect_ok(f);
+
+	(void)state;
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, NULL, 0, NULL,
+	    NULL, NULL, 1000), -1);
+	assert_non_null(strstr(client_error(c), "too long"));
+	assert_true(client_broken(c));
+	client_close(c);
+	fake_stop(f);
+}
+
+/* An error reply: its message and code; the link stays usable. */
+static void
+test_error_reply(void **state)
+{
+	struct fake *f = fake_start(FAKE_ERROR);
+	struct client *c = connect_ok(f);
+	struct wire_header h;
+
+	(void)state;
+	assert_int_equal(client_call(c, WIRE_ROUTE_REQ, 0, "\x01\0\0\0\0", 5,
+	    &h, NULL, NULL, 1000), 0);
+	assert_int_equal(h.type, WIRE_ERROR);
+	assert_int_equal(client_request(c, WIRE_STATUS_REQ, 0, NULL, 0,
+	    WIRE_STATUS, NULL, NULL, 1000), -1);
+	assert_string_equal(client_error(c), "no closer neighbour");
+	assert_int_equal(client_error_code(c), WIRE_E_NOROUTE);
+	assert_false(client_broken(c));
+	client_close(c);
+	fake_stop(f);
+}
+
+/*
+ * The daemon hangs up: a clean error and no SIGPIPE, even while a large
+ * request is being written.
+ */
+static void
+test_hangup(void **state)
+{
+	struct fake *f = fake_start(FAKE_HANGUP);
+	size_t big = 4u << 20;
+	uint8_t *body = calloc(1, big);
+	struct client *c;
+
+	(void)state;
+	assert_non_null(body);
+	signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test */
+	c = connect_ok(f);
+	assert_int_equal(client_call(c, WIRE_STATUS_REQ, 0, body, big, NULL,
+	    NULL, NULL, 2000), -1);
+	assert_true(client_broken(c));
+	assert_true(strstr(client_error(c), "closed") != NULL ||
+	    strstr(client_error(c), "Broken pipe") != NULL ||
+	    strstr(client_error(c), "reset") != NULL);
+	client_close(c);
+	free(body);
+	fake_stop(f);
+}
+
+/* A missing socket: NULL and a message naming it and the reason. */
+static void
+test_connect_missing(void **state)
+{
+	char dir[] = "/tmp/test_client.XXXXXX", spec[128], want[256];
+	char err[256];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(spec, sizeof spec, "unix:%s/nope.sock", dir);
+	assert_null(client_connect(spec, 500, err, sizeof err));
+	snprintf(want, sizeof want, "cannot connect to %s: "
+	    "No such file or directory", spec);
+	assert_string_equal(err, want);
+	rmdir(dir);
+}
+
+/* TCP: a closed port is refused with the usual message. */
+static void
+test_connect_refused(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof sin;
+	char spec[64], want[128], err[256];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd); /* bound, never listened: the port is now closed */
+	snprintf(spec, sizeof spec, "127.0.0.1:%u", ntohs(sin.sin_port));
+	assert_null(client_connect(spec, 1000, err, sizeof err));
+	snprintf(want, sizeof want, "cannot connect to %s: "
+	    "Connection refused", spec);
+	assert_string_equal(err, want);
+}
+
+/* TCP to a listening loopback port works, by number and by name. */
+static void
+test_connect_tcp(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof sin;
+	char spec[64], err[256];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct client *c;
+
+	(void)state;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(spec, sizeof spec, "127.0.0.1:%u", ntohs(sin.sin_port));
+	c = client_connect(spec, 1000, err, sizeof err);
+	assert_non_null(c);
+	client_close(c);
+	snprintf(spec, sizeof spec, "localhost:%u", ntohs(sin.sin_port));
+	c = client_connect(spec, 1000, err, sizeof err);
+	if (c == NULL) /* localhost may resolve to ::1 first, unlistened */
+		assert_non_null(strstr(err, "cannot connect to localhost"));
+	client_close(c);
+	close(fd);
+}
+
+/* Malformed specs are refused before any connect. */
+static void
+test_bad_specs(void **state)
+{
+	static const char *bad[] = {
+		"nocolon", "::1:7400", "[::1", "[::1]7400", "host:", ":7400",
+		"unix:", "[]:7400",
+	};
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		assert_null(client_connect(bad[i], 100, err, sizeof err));
+		assert_non_null(strstr(err, "bad daemon address"));
+	}
+	/* A NULL error buffer is allowed. */
+	assert_null(client_connect("nocolon", 100, NULL, 0));
+}
+
+/* Collects walk warnings. */
+static void
+walk_warn(void *arg, const char *line)
+{
+	int *n = arg;
+
+	(*n)++;
+	assert_non_null(strstr(line, FAKE_UNREACHABLE));
+}
+
+/* A walk of one live node whose neighbour does not answer. */
+static void
+test_walk(void **state)
+{
+	struct fake *f = fake_start(FAKE_STATUS);
+	struct client_walk w;
+	char err[256];
+	int warnings = 0;
+
+	(void)state;
+	assert_int_equal(client_walk(f->spec, 1000, 100, walk_warn, &warnings,
+	    &w, err, sizeof err), 0);
+	assert_int_equal(w.dims, 2);
+	assert_int_equal(w.n, 1);
+	assert_true(w.nodes[0].id == FAKE_SELF_ID);
+	assert_int_equal(w.unreachable, 1);
+	assert_int_equal(warnings, 1);
+	client_walk_free(&w);
+	fake_stop(f);
+	/* The first daemon missing fails the walk. */
+	assert_int_equal(client_walk("unix:/nonexistent/x.sock", 500, 100,
+	    NULL, NULL, &w, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cannot connect"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_reqid_match),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_late_reply),
+		cmocka_unit_test(test_bad_magic),
+		cmocka_unit_test(test_huge_body),
+		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_hangup),
+		cmocka_unit_test(test_connect_missing),
+		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_connect_tcp),
+		cmocka_unit_test(test_bad_specs),
+		cmocka_unit_test(test_walk),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
