@@ -108,10 +108,16 @@ fuzz:
 	$(BUILD)/fuzz/frame-libfuzzer -max_total_time=$${FUZZ_SECONDS:-300} \
 		-max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
-bench: bench-overlay
+bench: bench-overlay bench-store bench-fs
 
 bench-overlay: all
 	scripts/bench-overlay.sh
+
+bench-store: all $(TEST_BINS)
+	scripts/bench-store.sh
+
+bench-fs: all $(TEST_BINS)
+	scripts/bench-fs.sh
 
 soak: all
 	SOAK=1 BUILD=$(BUILD) tests/run.sh
