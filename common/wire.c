@@ -664,6 +664,8 @@ wire_type_name(uint16_t type)
 	case WIRE_OBJ_XFER: return "OBJ_XFER";
 	case WIRE_OBJ_DIGEST: return "OBJ_DIGEST";
 	case WIRE_OBJ_WANT: return "OBJ_WANT";
+	case WIRE_STATFS_REQ: return "STATFS_REQ";
+	case WIRE_STATFS: return "STATFS";
 	case WIRE_OK: return "OK";
 	case WIRE_ERROR: return "ERROR";
 	}

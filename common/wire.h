@@ -41,7 +41,8 @@
  */
 enum wire_type {
 	/* Membership.  All use the "membership body" below. */
-	WIRE_HEARTBEAT = 0x0101,   /* self=sender, list=its neighbours */
+	WIRE_HEARTBEAT = 0x0101,   /* self=sender, list=its neighbours,
+				      a=store bytes used, b=bytes free */
 	WIRE_JOIN_ACCEPT = 0x0102, /* self=owner, other=joiner with its zones,
 				      list=neighbour candidates */
 	WIRE_TAKEOVER = 0x0103,	   /* self=taker (new zones), a=dead id,
@@ -71,6 +72,12 @@ enum wire_type {
 				      with start + n) */
 	WIRE_REPAIR_REQ = 0x0207,  /* empty body; start a repair pass now;
 				      reply WIRE_OK */
+	WIRE_STATFS_REQ = 0x0208,  /* empty body */
+	WIRE_STATFS = 0x0209,	   /* u64 capacity, u64 used, u64 avail (bytes
+				      of user data, i.e. raw space / k,
+				      estimated from this node and its
+				      neighbours), u32 nodes (estimate),
+				      u32 k */
 	WIRE_OK = 0x02fe,	   /* empty body */
 	WIRE_ERROR = 0x02ff,	   /* error body */
 

@@ -62,6 +62,45 @@ control_leave(struct node *n, struct conn *c, const struct wire_header *h)
 	node_leave(n, NULL);
 }
 
+/*
+ * Capacity of the filesystem, estimated from what we know: our store and
+ * our neighbours' (from their heartbeats) cover a known share of the key
+ * space; data spreads evenly over the space, so the whole overlay holds
+ * about (their sum) / (their share), and user data takes k copies.
+ */
+static void
+control_statfs(struct node *n, struct conn *c, const struct wire_header *h)
+{
+	double share = nbr_node_share(&n->self, n->cfg.dims), used, avail;
+	uint64_t su = n->space_used, sa = n->space_avail;
+	int count = 1, k = n->cfg.replicas;
+	struct nbr *e;
+	struct wbuf w;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (e->failed || e->heard_ms == 0 || e->space_avail == 0)
+			continue;
+		share += nbr_node_share(&e->info, n->cfg.dims);
+		su += e->space_used;
+		sa += e->space_avail;
+		count++;
+	}
+	if (share <= 0)
+		share = 1;
+	used = (double)su / share / k;
+	avail = (double)sa / share / k;
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_STATFS, 0, h->reqid);
+	wbuf_put_u64(&w, (uint64_t)(used + avail));
+	wbuf_put_u64(&w, (uint64_t)used);
+	wbuf_put_u64(&w, (uint64_t)avail);
+	wbuf_put_u32(&w, (uint32_t)(count / share + 0.5));
+	wbuf_put_u32(&w, (uint32_t)k);
+	wire_frame_end(&w);
+	conn_send(c, &w);
+	wbuf_free(&w);
+}
+
 /* Dispatch a control request. */
 void
 control_frame(struct node *n, struct conn *c, const struct wire_header *h,
@@ -76,6 +115,9 @@ control_frame(struct node *n, struct conn *c, const struct wire_header *h,
 		break;
 	case WIRE_LEAVE_REQ:
 		control_leave(n, c, h);
+		break;
+	case WIRE_STATFS_REQ:
+		control_statfs(n, c, h);
 		break;
 	default:
 		node_send_error(c, h->reqid, WIRE_E_PROTO,

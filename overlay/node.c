@@ -25,6 +25,7 @@
 #include "objects.h"
 #include "repair.h"
 #include "rpc.h"
+#include "store.h"
 #include "xmalloc.h"
 
 static const char *const node_state_names[] = {
@@ -258,6 +259,8 @@ node_heartbeat_to(struct node *n, const char *addr, uint32_t flags)
 	memset(&m, 0, sizeof m);
 	m.dims = n->cfg.dims;
 	m.self = n->self;
+	m.a = n->space_used;
+	m.b = n->space_avail;
 	m.list = node_nbr_list(n, &m.n);
 	node_send_membership(n, transport_peer(n->transport, addr),
 	    WIRE_HEARTBEAT, flags, 0, &m);
@@ -318,8 +321,11 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 		    node_idstr(m->self.id), m->self.epoch);
 	node_forget_old_incarnations(n, &m->self);
 	e = node_learn(n, &m->self, true);
-	if (e != NULL)
+	if (e != NULL) {
 		nbr_set_list(e, m->list, m->n);
+		e->space_used = m->a;
+		e->space_avail = m->b;
+	}
 	for (uint32_t i = 0; i < m->n; i++)
 		node_learn(n, &m->list[i], false);
 	node_prune(n);
@@ -588,6 +594,8 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
 	node_check_neighbours(n, now);
+	if (store_space(n->store, &n->space_used, &n->space_avail) != 0)
+		n->space_used = n->space_avail = 0;
 	node_heartbeat_all(n);
 	member_tick(n, now);
 	repair_tick(n, now);

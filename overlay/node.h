@@ -74,6 +74,8 @@ struct node {
 	uint64_t next_reqid;
 	uint64_t start_ms;
 	uint64_t routed;	/* routed messages handled */
+	uint64_t space_used;	/* our store, refreshed every tick */
+	uint64_t space_avail;
 	struct event *tick;	/* heartbeat and failure detection */
 	int ticks;
 
