@@ -28,6 +28,8 @@ struct client {
 	int fd;			/* non-blocking stream socket */
 	char *peer;		/* spec as given, for messages */
 	uint64_t next_reqid;	/* request ids count up from 1, never 0 */
+	uint64_t last_reqid;	/* the request client_more() waits on */
+	uint16_t last_type;
 	bool broken;		/* stream unusable: every call fails */
 	uint32_t err_code;	/* WIRE_E_* of the last WIRE_ERROR reply */
 	char err[512];		/* last error, "" if none */
@@ -465,6 +467,10 @@ client_frame_reset(struct client *c)
 	c->hdr_off = c->body_off = 0;
 }
 
+static int client_wait_reply(struct client *c, struct wire_header *reply_header,
+    uint8_t **reply_body, size_t *reply_len, const struct timespec *dlp,
+    int timeout_ms);
+
 /* Send a request and wait for its reply (see client.h). */
 int
 client_call(struct client *c, uint16_t type, uint32_t flags,
@@ -473,7 +479,6 @@ client_call(struct client *c, uint16_t type, uint32_t flags,
 {
 	struct timespec dl;
 	uint64_t reqid;
-	int r;
 
 	if (c->broken)
 		return -1; /* c->err still says why */
@@ -492,6 +497,39 @@ client_call(struct client *c, uint16_t type, uint32_t flags,
 	wire_frame_end(&c->out);
 	if (client_send_all(c, c->out.p, c->out.len, &dl, timeout_ms) == -1)
 		return -1;
+	c->last_reqid = reqid;
+	c->last_type = type;
+	return client_wait_reply(c, reply_header, reply_body, reply_len, &dl,
+	    timeout_ms);
+}
+
+/* Another reply to the last request (e.g. after a WIRE_PROGRESS). */
+int
+client_more(struct client *c, struct wire_header *reply_header,
+    uint8_t **reply_body, size_t *reply_len, int timeout_ms)
+{
+	struct timespec dl;
+
+	if (c->broken)
+		return -1;
+	c->err[0] = '\0';
+	c->err_code = WIRE_E_OK;
+	client_deadline(&dl, timeout_ms);
+	return client_wait_reply(c, reply_header, reply_body, reply_len, &dl,
+	    timeout_ms);
+}
+
+/* Read frames until one answers the last request. */
+static int
+client_wait_reply(struct client *c, struct wire_header *reply_header,
+    uint8_t **reply_body, size_t *reply_len, const struct timespec *dlp,
+    int timeout_ms)
+{
+	struct timespec dl = *dlp;
+	uint64_t reqid = c->last_reqid;
+	uint16_t type = c->last_type;
+	int r;
+
 	for (;;) {
 		r = client_read_frame(c, &dl);
 		if (r < 0)

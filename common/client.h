@@ -64,6 +64,14 @@ int client_call(struct client *c, uint16_t type, uint32_t flags,
     uint8_t **reply_body, size_t *reply_len, int timeout_ms);
 
 /*
+ * Wait for another reply to the last client_call() (requests that answer
+ * with WIRE_PROGRESS frames before their final reply).  Same outputs and
+ * errors as client_call().
+ */
+int client_more(struct client *c, struct wire_header *reply_header,
+    uint8_t **reply_body, size_t *reply_len, int timeout_ms);
+
+/*
  * client_call() for the common case: expect a reply of type want (a
  * WIRE_ERROR reply fails), decode it as a membership body into *m when m
  * is non-NULL (free it with wire_membership_free()) and store the reply's

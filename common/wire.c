@@ -666,6 +666,7 @@ wire_type_name(uint16_t type)
 	case WIRE_OBJ_WANT: return "OBJ_WANT";
 	case WIRE_STATFS_REQ: return "STATFS_REQ";
 	case WIRE_STATFS: return "STATFS";
+	case WIRE_PROGRESS: return "PROGRESS";
 	case WIRE_OK: return "OK";
 	case WIRE_ERROR: return "ERROR";
 	}

@@ -78,6 +78,9 @@ enum wire_type {
 				      estimated from this node and its
 				      neighbours), u32 nodes (estimate),
 				      u32 k */
+	WIRE_PROGRESS = 0x020a,	   /* interim reply (same reqid) to a long
+				      request such as LEAVE_REQ: u64 done,
+				      u64 total (replicas handed over) */
 	WIRE_OK = 0x02fe,	   /* empty body */
 	WIRE_ERROR = 0x02ff,	   /* error body */
 

@@ -722,8 +722,11 @@ out:
 static int
 cmd_leave(const struct ctl_opts *o)
 {
+	struct wire_header h;
 	struct client *c;
 	struct json j;
+	uint8_t *body = NULL;
+	size_t len = 0;
 	char err[1024];
 	int rc;
 
@@ -734,10 +737,42 @@ cmd_leave(const struct ctl_opts *o)
 		printf("leaving...\n");
 		fflush(stdout);
 	}
-	rc = client_request(c, WIRE_LEAVE_REQ, 0, NULL, 0, WIRE_OK, NULL,
-	    NULL, o->timeout_ms);
-	if (rc == -1)
+	rc = client_call(c, WIRE_LEAVE_REQ, 0, NULL, 0, &h, &body, &len,
+	    o->timeout_ms);
+	/* Progress frames come first, every heartbeat, then OK or ERROR. */
+	while (rc == 0 && h.type == WIRE_PROGRESS) {
+		struct rbuf r;
+		uint64_t done, total;
+
+		rbuf_init(&r, body, len);
+		done = rbuf_get_u64(&r);
+		total = rbuf_get_u64(&r);
+		if (!o->json && !r.err && total > 0) {
+			printf("handed over %llu of %llu replicas\n",
+			    (unsigned long long)done,
+			    (unsigned long long)total);
+			fflush(stdout);
+		}
+		free(body);
+		body = NULL;
+		rc = client_more(c, &h, &body, &len, o->timeout_ms);
+	}
+	if (rc == 0 && h.type == WIRE_ERROR) {
+		uint32_t code;
+		char msg[256];
+
+		if (wire_error_decode(body, len, &code, msg, sizeof msg) != 0)
+			snprintf(msg, sizeof msg, "malformed error reply");
+		ctl_fail("leave failed: %s", msg);
+		rc = -1;
+	} else if (rc == 0 && h.type != WIRE_OK) {
+		ctl_fail("leave failed: unexpected %s reply",
+		    wire_type_name(h.type));
+		rc = -1;
+	} else if (rc == -1) {
 		ctl_fail("leave failed: %s", client_error(c));
+	}
+	free(body);
 	client_close(c);
 	if (rc == -1)
 		return CTL_EXIT_FAIL;

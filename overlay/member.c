@@ -345,6 +345,8 @@ member_choose_heir(struct node *n)
 	return pick;
 }
 
+static void member_leave_progress(struct node *n);
+
 /*
  * Leaving is over.  After a completed handover our replicas live at the
  * heir, so the local copies are dropped: a later restart on this data dir
@@ -353,6 +355,8 @@ member_choose_heir(struct node *n)
 static void
 member_finish_leave(struct node *n, bool handed_over)
 {
+	if (n->leave_client != 0)
+		member_leave_progress(n);
 	if (handed_over)
 		repair_wipe(n);
 	n->self.nzones = 0;
@@ -396,6 +400,7 @@ node_leave(struct node *n, void (*on_left)(struct node *))
 	}
 	node_set_state(n, NODE_LEAVING);
 	n->ntried = 0;
+	repair_transfer_progress(n, &n->leave_base_done, &n->leave_base_total);
 	if (!n->handing)
 		member_start_leave(n);
 	/* else: member_tick starts it when the reassignment is done */
@@ -721,6 +726,27 @@ member_resume_conflict(struct node *n, const struct wire_node *other)
 	member_send_join(n);
 }
 
+/* Tell the client waiting on our leave how the handover goes. */
+static void
+member_leave_progress(struct node *n)
+{
+	struct conn *c = transport_conn_by_serial(n->transport,
+	    n->leave_client);
+	uint64_t done, total;
+	struct wbuf w;
+
+	if (c == NULL)
+		return;
+	repair_transfer_progress(n, &done, &total);
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_PROGRESS, 0, n->leave_client_reqid);
+	wbuf_put_u64(&w, done - n->leave_base_done);
+	wbuf_put_u64(&w, total - n->leave_base_total);
+	wire_frame_end(&w);
+	conn_send(c, &w);
+	wbuf_free(&w);
+}
+
 /* Handover timeouts, pending leave, reassignment, peers file. */
 void
 member_tick(struct node *n, uint64_t now)
@@ -730,6 +756,8 @@ member_tick(struct node *n, uint64_t now)
 		    node_idstr(n->hand_heir_id));
 		member_handover_refused(n, WIRE_E_TIMEOUT, "no answer");
 	}
+	if (n->state == NODE_LEAVING && n->leave_client != 0)
+		member_leave_progress(n);
 	if (n->state == NODE_LEAVING && !n->handing) {
 		if (n->ntried >= MEMBER_LEAVE_TRIES) {
 			log_error("could not hand our zones over; leaving "

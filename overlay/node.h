@@ -96,6 +96,8 @@ struct node {
 	uint64_t leave_client;	/* conn serial to answer when left */
 	uint64_t leave_client_reqid;
 	int leave_tries;
+	uint64_t leave_base_done;	/* transfer counters when leave began */
+	uint64_t leave_base_total;
 	void (*on_left)(struct node *);	/* called once handover is done */
 
 	struct rpc_table *rpcs;	/* requests we wait for (rpc.c) */

@@ -73,6 +73,7 @@ struct repair {
 	size_t npeers;
 	uint64_t pass_start_ms;
 	uint64_t passes, pushed, deleted, expired;
+	uint64_t xfer_total, xfer_done;	/* transfers since last reset */
 };
 
 static void repair_finish_pass(struct node *n);
@@ -114,6 +115,8 @@ repair_send_one(struct node *n, struct push_list *q, int64_t *budget,
 		n->repair->pushed++;
 		free(data);
 	}
+	if (!p->marker && !limited)
+		n->repair->xfer_done++;
 	wbuf_free(&p->then);
 	free(p);
 	return true;
@@ -200,6 +203,7 @@ repair_stream_zones(struct node *n, const char *addr,
 		store_iter_zone(n->store, &z[i], repair_collect_good_cb, &l);
 	for (size_t i = 0; i < l.n; i++)
 		repair_queue(n, true, &l.v[i], &l.v[i], addr);
+	n->repair->xfer_total += l.n;
 	if (l.n > 0)
 		log_info("streaming %zu replicas to %s", l.n, addr);
 	free(l.v);
@@ -210,6 +214,14 @@ repair_stream_zones(struct node *n, const char *addr,
 	snprintf(p->addr, sizeof p->addr, "%s", addr);
 	TAILQ_INSERT_TAIL(&n->repair->urgent, p, entry);
 	repair_drain_cb(-1, 0, n);
+}
+
+/* Transfers (join, leave, reassignment) queued and sent so far. */
+void
+repair_transfer_progress(struct node *n, uint64_t *done, uint64_t *total)
+{
+	*done = n->repair->xfer_done;
+	*total = n->repair->xfer_total;
 }
 
 /* Drop every local replica. */

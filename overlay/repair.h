@@ -40,6 +40,10 @@ void repair_tick(struct node *n, uint64_t now);
 void repair_stream_zones(struct node *n, const char *addr,
     const struct geom_zone *z, int nz, struct wbuf *then);
 
+/* Replicas streamed to new owners so far, of those queued (counters). */
+void repair_transfer_progress(struct node *n, uint64_t *done,
+    uint64_t *total);
+
 /* OBJ_DIGEST from a peer, LIST_REQ from canctl verify. */
 void repair_frame(struct node *n, struct conn *c, const struct wire_header *h,
     const uint8_t *body);
