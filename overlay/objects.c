@@ -229,14 +229,7 @@ objects_r_get(struct node *n, struct conn *c, const struct wire_header *h,
 		    wire_error_text(obj_store_error(rc)));
 		return;
 	}
-	o = *req;
-	o.meta.version = meta.version;
-	o.meta.writer = meta.writer;
-	o.meta.checksum = meta.checksum;
-	o.meta.mtime_ms = meta.mtime_ms;
-	o.meta.flags = meta.flags;
-	o.data = data;
-	o.len = (uint32_t)len;
+	objects_obj_from_store(n, &id, &meta, data, len, &o);
 	obj_send(c, WIRE_OBJ_VALUE, 0, h->reqid, &o);
 	free(data);
 }
@@ -385,6 +378,26 @@ objects_xfer(struct node *n, struct conn *c, const struct wire_obj *o)
 		    wire_error_text(obj_store_error(rc)));
 }
 
+/* An object body for a stored replica, under the given id. */
+void
+objects_obj_from_store(struct node *n, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len,
+    struct wire_obj *o)
+{
+	memset(o, 0, sizeof *o);
+	o->dims = n->cfg.dims;
+	o->point = id->point;
+	o->key = id->key;
+	o->index = id->replica;
+	o->meta.version = meta->version;
+	o->meta.writer = meta->writer;
+	o->meta.checksum = meta->checksum;
+	o->meta.mtime_ms = meta->mtime_ms;
+	o->meta.flags = meta->flags & STORE_F_TOMBSTONE;
+	o->data = data;
+	o->len = (uint32_t)len;
+}
+
 /* Send one local replica as an XFER frame. */
 void
 objects_send_xfer(struct node *n, struct conn *c, const struct store_id *id,
@@ -392,18 +405,7 @@ objects_send_xfer(struct node *n, struct conn *c, const struct store_id *id,
 {
 	struct wire_obj o;
 
-	memset(&o, 0, sizeof o);
-	o.dims = n->cfg.dims;
-	o.point = id->point;
-	o.key = id->key;
-	o.index = id->replica;
-	o.meta.version = meta->version;
-	o.meta.writer = meta->writer;
-	o.meta.checksum = meta->checksum;
-	o.meta.mtime_ms = meta->mtime_ms;
-	o.meta.flags = meta->flags;
-	o.data = data;
-	o.len = (uint32_t)len;
+	objects_obj_from_store(n, id, meta, data, len, &o);
 	obj_send(c, WIRE_OBJ_XFER, 0, 0, &o);
 }
 

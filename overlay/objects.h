@@ -59,6 +59,11 @@ int objects_store_if_newer(struct node *n, const struct wire_obj *o);
 /* Ask for a commit of the current batch at the end of this loop pass. */
 void objects_schedule_commit(struct node *n);
 
+/* Fill an object body for a stored replica, under id (data not copied). */
+void objects_obj_from_store(struct node *n, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len,
+    struct wire_obj *o);
+
 /* Send one local replica to addr as an XFER frame. */
 void objects_send_xfer(struct node *n, struct conn *c,
     const struct store_id *id, const struct store_meta *meta,

@@ -282,24 +282,16 @@ repair_local_copy(struct node *n, const struct rep_item *it,
     const struct replica *m)
 {
 	struct store_meta meta;
+	struct store_id dst = it->id;
 	struct wire_obj o;
 	void *data;
 	size_t len;
 
 	if (store_get(n->store, &it->id, &meta, &data, &len) != 0)
 		return;
-	memset(&o, 0, sizeof o);
-	o.dims = n->cfg.dims;
-	o.point = m->p;
-	o.key = it->id.key;
-	o.index = m->index;
-	o.meta.version = meta.version;
-	o.meta.writer = meta.writer;
-	o.meta.checksum = meta.checksum;
-	o.meta.mtime_ms = meta.mtime_ms;
-	o.meta.flags = meta.flags;
-	o.data = data;
-	o.len = (uint32_t)len;
+	dst.point = m->p;
+	dst.replica = m->index;
+	objects_obj_from_store(n, &dst, &meta, data, len, &o);
 	objects_store_if_newer(n, &o);
 	free(data);
 }
