@@ -4,6 +4,7 @@
  * and lookups started on behalf of local clients.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +205,18 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 	p->client_reqid = creqid;
 	p->deadline_ms = node_now_ms() + FORWARD_LOOKUP_TIMEOUT_MS;
 	p->target = *target;
+	if (use_cache) {
+		const char *addr = route_cache_lookup(&n->cache, target,
+		    n->cfg.dims);
+		struct conn *to = addr ? transport_peer(n->transport, addr) :
+		    NULL;
+
+		if (to != NULL) {
+			p->direct = true;
+			p->sent_serial = conn_serial(to);
+			snprintf(p->sent_addr, sizeof p->sent_addr, "%s", addr);
+		}
+	}
 	if (node_route_send(n, p->reqid, WIRE_R_LOOKUP, 0, target, NULL,
 	    use_cache) != 0) {
 		node_send_error(c, creqid, WIRE_E_NOROUTE,
@@ -212,6 +225,18 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 		return;
 	}
 	TAILQ_INSERT_TAIL(&n->pending, p, entry);
+}
+
+/* The cached owner's connection closed: route the lookup greedily. */
+void
+node_lookup_resend(struct node *n, struct node_pending *p)
+{
+	route_cache_forget_addr(&n->cache, p->sent_addr);
+	p->direct = false;
+	p->sent_serial = 0;
+	if (node_route_send(n, p->reqid, WIRE_R_LOOKUP, 0, &p->target, NULL,
+	    false) != 0)
+		p->deadline_ms = 0; /* fails at the next tick */
 }
 
 /* Find and unlink the pending request with our reqid. */

@@ -18,7 +18,7 @@
 #define MEMBER_HANDOVER_TIMEOUT_MS 10000
 #define MEMBER_LEAVE_TRIES 5
 #define MEMBER_REASSIGN_TICKS 3	/* try reassignment every N heartbeats */
-#define MEMBER_SAVE_TICKS 10	/* save the peers file every N heartbeats */
+#define MEMBER_SAVE_TICKS 1	/* save the peers file every N heartbeats */
 
 /* Send (or resend) our JOIN, routed to our point from a bootstrap. */
 void

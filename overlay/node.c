@@ -126,8 +126,14 @@ node_nbr_list(struct node *n, uint32_t *cnt)
 	TAILQ_FOREACH(e, &n->nbrs, entry)
 		total++;
 	list = xcalloc(total ? total : 1, sizeof *list);
+	/*
+	 * Only neighbours heard directly: passing on second-hand news would
+	 * let a dead node's entry circulate between nodes that never heard
+	 * it, each re-learning it from the other.
+	 */
 	TAILQ_FOREACH(e, &n->nbrs, entry) {
-		if (e->failed || e->info.nzones == 0 || i >= WIRE_MAX_LIST)
+		if (e->failed || e->heard_ms == 0 || e->info.nzones == 0 ||
+		    i >= WIRE_MAX_LIST)
 			continue;
 		list[i++] = e->info;
 	}
@@ -599,6 +605,8 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	node_heartbeat_all(n);
 	member_tick(n, now);
 	repair_tick(n, now);
+	if (n->ticks % 3 == 1)
+		cover_check(n);
 }
 
 /* Read or create the node id kept in the data dir. */
@@ -828,6 +836,8 @@ node_conn_closed(struct conn *c, void *arg)
 		if (p->client_serial == serial) {
 			TAILQ_REMOVE(&n->pending, p, entry);
 			free(p);
+		} else if (p->sent_serial == serial) {
+			node_lookup_resend(n, p);
 		}
 	}
 }

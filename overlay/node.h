@@ -58,6 +58,8 @@ struct node_pending {
 	uint64_t deadline_ms;
 	struct geom_point target;
 	bool direct;		/* sent via the routing cache */
+	uint64_t sent_serial;	/* connection it was sent on, if direct */
+	char sent_addr[WIRE_ADDR_MAX];
 	TAILQ_ENTRY(node_pending) entry;
 };
 TAILQ_HEAD(node_pending_list, node_pending);
@@ -106,6 +108,7 @@ struct node {
 	struct repair *repair;	/* anti-entropy state (repair.c) */
 
 	uint64_t resume_until_ms; /* resumed saved zones; yield on overlap */
+	bool cover_pending;	/* a lookup of a neighbour-table hole */
 
 	/* Our last takeover, to settle a conflicting one. */
 	uint64_t last_takeover_id;
@@ -175,6 +178,15 @@ void node_on_error(struct node *n, struct conn *c,
 int node_route_send(struct node *n, uint64_t reqid, uint16_t inner_type,
     uint32_t flags, const struct geom_point *target, const struct wbuf *inner,
     bool use_cache);
+
+/* Holes in the neighbour table (cover.c): every few heartbeats. */
+void cover_check(struct node *n);
+
+/*
+ * A lookup sent straight to a cached owner whose connection closed: forget
+ * that cache entry and route it greedily instead.
+ */
+void node_lookup_resend(struct node *n, struct node_pending *p);
 
 /* Control requests (control.c). */
 void control_frame(struct node *n, struct conn *c, const struct wire_header *h,

@@ -98,6 +98,16 @@ route_cache_forget(struct route_cache *rc, uint64_t id)
 	}
 }
 
+/* Drop the entries pointing at addr. */
+void
+route_cache_forget_addr(struct route_cache *rc, const char *addr)
+{
+	for (int i = 0; i < ROUTE_CACHE_SIZE; i++) {
+		if (rc->e[i].used != 0 && strcmp(rc->e[i].addr, addr) == 0)
+			rc->e[i].used = 0;
+	}
+}
+
 /* Drop the entry covering p. */
 void
 route_cache_forget_point(struct route_cache *rc, const struct geom_point *p,

@@ -59,6 +59,8 @@ void route_cache_learn(struct route_cache *rc, const struct wire_node *owner,
     int dims);
 /* Forget every entry for node id (it left or died). */
 void route_cache_forget(struct route_cache *rc, uint64_t id);
+/* Forget every entry pointing at addr (its connection failed). */
+void route_cache_forget_addr(struct route_cache *rc, const char *addr);
 /* Forget the entry covering p (its owner said it is not the owner). */
 void route_cache_forget_point(struct route_cache *rc,
     const struct geom_point *p, int dims);
