@@ -127,16 +127,32 @@ void
 cover_check(struct node *n)
 {
 	struct geom_point gap;
+	struct nbr *e, *via = NULL;
+	geom_dist_t best = 0;
 	uint64_t reqid;
 
 	if (n->state != NODE_ACTIVE || n->cover_pending ||
 	    n->resume_until_ms != 0 || !cover_find_gap(n, &gap))
 		return;
-	reqid = rpc_new(n, cover_lookup_cb, NULL, COVER_LOOKUP_TIMEOUT_MS);
-	if (node_route_send(n, reqid, WIRE_R_LOOKUP, 0, &gap, NULL,
-	    false) != 0) {
-		rpc_cancel(n, reqid);
-		return;
+	/*
+	 * No neighbour is strictly nearer to the hole than we are (it is one
+	 * step from our zone), so greedy routing from here cannot start:
+	 * start at the neighbour nearest to it, which routes on.
+	 */
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		geom_dist_t d;
+
+		if (e->failed || e->heard_ms == 0)
+			continue;
+		d = nbr_node_dist2(&e->info, &gap, n->cfg.dims);
+		if (via == NULL || d < best) {
+			via = e;
+			best = d;
+		}
 	}
+	if (via == NULL)
+		return;
+	reqid = rpc_new(n, cover_lookup_cb, NULL, COVER_LOOKUP_TIMEOUT_MS);
+	node_route_send_via(n, via->info.addr, reqid, &gap);
 	n->cover_pending = true;
 }

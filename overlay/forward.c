@@ -174,6 +174,22 @@ node_route_send(struct node *n, uint64_t reqid, uint16_t inner_type,
 	return 0;
 }
 
+/* We own the point a client asked about: the answer is us, 0 hops. */
+static void
+forward_answer_self(struct node *n, struct conn *c, uint64_t creqid)
+{
+	struct wire_membership m;
+	struct wire_node me = n->self;
+
+	memset(&m, 0, sizeof m);
+	m.dims = n->cfg.dims;
+	m.self = n->self;
+	me.nzones = 0;
+	m.n = 1;
+	m.list = &me;
+	node_send_membership(n, c, WIRE_LOOKUP_REPLY, 0, creqid, &m);
+}
+
 /* Look target up for a client (reply goes to c with creqid). */
 void
 node_lookup(struct node *n, struct conn *c, uint64_t creqid,
@@ -187,16 +203,7 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 		return;
 	}
 	if (nbr_node_contains(&n->self, target, n->cfg.dims)) {
-		struct wire_membership m;
-		struct wire_node me = n->self;
-
-		memset(&m, 0, sizeof m);
-		m.dims = n->cfg.dims;
-		m.self = n->self;
-		me.nzones = 0;
-		m.n = 1;
-		m.list = &me;
-		node_send_membership(n, c, WIRE_LOOKUP_REPLY, 0, creqid, &m);
+		forward_answer_self(n, c, creqid);
 		return;
 	}
 	p = xcalloc(1, sizeof *p);
@@ -234,9 +241,40 @@ node_lookup_resend(struct node *n, struct node_pending *p)
 	route_cache_forget_addr(&n->cache, p->sent_addr);
 	p->direct = false;
 	p->sent_serial = 0;
+	/* We may have taken the dead owner's zone over meanwhile. */
+	if (nbr_node_contains(&n->self, &p->target, n->cfg.dims)) {
+		forward_answer_self(n, transport_conn_by_serial(n->transport,
+		    p->client_serial), p->client_reqid);
+		TAILQ_REMOVE(&n->pending, p, entry);
+		free(p);
+		return;
+	}
 	if (node_route_send(n, p->reqid, WIRE_R_LOOKUP, 0, &p->target, NULL,
 	    false) != 0)
 		p->deadline_ms = 0; /* fails at the next tick */
+}
+
+/*
+ * Start a routed lookup at a given neighbour rather than at the greedy
+ * next hop (used for points next to our zones whose owner we do not know,
+ * where no neighbour is strictly nearer than we are).
+ */
+int
+node_route_send_via(struct node *n, const char *addr, uint64_t reqid,
+    const struct geom_point *target)
+{
+	struct wire_routed rt;
+
+	memset(&rt, 0, sizeof rt);
+	rt.dims = n->cfg.dims;
+	rt.hops = 1;
+	rt.inner_type = WIRE_R_LOOKUP;
+	rt.target = *target;
+	memcpy(rt.origin, n->self.addr, sizeof rt.origin);
+	rt.npath = 1;
+	rt.path[0] = n->self.id;
+	forward_send(n, addr, 0, reqid, &rt, NULL, 0);
+	return 0;
 }
 
 /* Find and unlink the pending request with our reqid. */

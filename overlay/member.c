@@ -768,8 +768,15 @@ member_tick(struct node *n, uint64_t now)
 		member_start_leave(n);
 		return;
 	}
+	/*
+	 * No reassignment while a takeover of ours may still be contested:
+	 * giving our own zone away as a spare and then yielding the taken one
+	 * would leave us with nothing.
+	 */
 	if (n->state == NODE_ACTIVE && !n->handing &&
-	    n->ticks % MEMBER_REASSIGN_TICKS == 0)
+	    n->ticks % MEMBER_REASSIGN_TICKS == 0 &&
+	    now - n->last_takeover_ms > 4 * (uint64_t)n->cfg.hb_ms *
+	    (uint64_t)n->cfg.fail_after)
 		member_reassign(n);
 	if (n->ticks % MEMBER_SAVE_TICKS == 0)
 		member_save_peers(n);

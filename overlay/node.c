@@ -449,6 +449,7 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 	/* No merge yet: a conflicting takeover must find the zones intact. */
 	node_zones_changed(n, false);
 	n->last_takeover_id = dead->info.id;
+	n->last_takeover_ms = node_now_ms();
 	n->last_takeover_share = nbr_node_share(&before, n->cfg.dims);
 	log_warnx("took over the zones of failed %s (%s)",
 	    node_idstr(dead->info.id), dead->info.addr);
@@ -519,6 +520,13 @@ node_on_takeover(struct node *n, const struct wire_membership *m)
 		    node_idstr(taker->id), node_idstr(m->a));
 		n->self.nzones = (uint8_t)kept;
 		node_zones_changed(n, false);
+		if (n->self.nzones == 0) {
+			/* Our own zone had gone as a spare: start over. */
+			log_warnx("no zone left after yielding; joining afresh");
+			node_set_state(n, NODE_JOINING);
+			member_send_join(n);
+			return;
+		}
 	}
 	node_learn(n, taker, true);
 	for (uint32_t i = 0; i < m->n; i++)

@@ -112,6 +112,7 @@ struct node {
 
 	/* Our last takeover, to settle a conflicting one. */
 	uint64_t last_takeover_id;
+	uint64_t last_takeover_ms;	/* no reassignment right after one */
 	double last_takeover_share;	/* our share before it */
 };
 
@@ -178,6 +179,10 @@ void node_on_error(struct node *n, struct conn *c,
 int node_route_send(struct node *n, uint64_t reqid, uint16_t inner_type,
     uint32_t flags, const struct geom_point *target, const struct wbuf *inner,
     bool use_cache);
+
+/* A routed lookup of target whose first hop is the node at addr. */
+int node_route_send_via(struct node *n, const char *addr, uint64_t reqid,
+    const struct geom_point *target);
 
 /* Holes in the neighbour table (cover.c): every few heartbeats. */
 void cover_check(struct node *n);
