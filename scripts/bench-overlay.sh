@@ -2,7 +2,7 @@
 # bench-overlay.sh: overlay benchmark (`make bench-overlay`).
 #
 # For d = 2, 3, 4 and n = 16, 64, 256 real canfsd daemons on loopback
-# (127.40+.x.y:27410, heartbeat 1000 ms): hop counts of 1,000 random routes
+# (127.40+.x.y on a free port, heartbeat 1000 ms): hop counts of 1,000 random routes
 # without and with the routing cache next to CAN's (d/4)*n^(1/d), idle RSS
 # per daemon, join time, and takeover heal time after kill -9.  Writes a
 # Markdown table to tests/results/bench-overlay.md and prints it.
@@ -10,9 +10,10 @@
 # on exit, on Ctrl-C and on SIGTERM.
 #
 # Environment (all optional): DIMS="2,3,4" SIZES="16,64,256" HB=1000
-# ROUTES=1000 JOINS=2 KILLS=2 SEED=1 BUILD=build KEEP=1 (keep the work dir).
+# ROUTES=1000 JOINS=2 KILLS=2 SEED=1 BUILD=build KEEP=1 (keep the work dir)
+# CANFSD_EXTRA="-v debug" (more daemon options) OUT=FILE (the report).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 CANFSD=$(cd "$(dirname "$BUILD/canfsd")" && pwd)/canfsd
 [ -x "$CANFSD" ] || { echo "bench-overlay: $CANFSD not built (make)" >&2; exit 1; }
@@ -55,6 +56,6 @@ python3 tests/lib/bench_overlay.py --canfsd "$CANFSD" --root . \
 	--state "$STATE" --dims "${DIMS:-2,3,4}" --sizes "${SIZES:-16,64,256}" \
 	--heartbeat "${HB:-1000}" --routes "${ROUTES:-1000}" \
 	--joins "${JOINS:-2}" --kills "${KILLS:-2}" --seed "${SEED:-1}" \
-	--out tests/results/bench-overlay.md &
+	--extra "${CANFSD_EXTRA:-}" --out "${OUT:-tests/results/bench-overlay.md}" &
 PY=$!
 wait $PY

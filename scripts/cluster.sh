@@ -88,8 +88,9 @@ cmd_up() {
 		esac
 		shift
 	done
-	[ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le 500 ] ||
+	if [ -z "$n" ] || [ "$n" -lt 1 ] || [ "$n" -gt 500 ]; then
 		die "up: give the number of daemons, 1 to 500"
+	fi
 	[ -x "$CANFSD" ] || die "$CANFSD not found: run 'make' first"
 	abs_state
 	for d in $(node_dirs); do
@@ -146,8 +147,8 @@ EOF
 
 # Wait up to 10 s for a daemon's socket to appear (or its process to die).
 wait_socket() {
-	local sock=$1 dir=$2 k
-	for k in $(seq 100); do
+	local sock=$1 dir=$2
+	for _ in $(seq 100); do
 		[ -S "$sock" ] && return 0
 		live_pid "$dir/pid" >/dev/null || return 1
 		sleep 0.1
@@ -161,7 +162,8 @@ mount_fs() {
 	mkdir -p ./mnt
 	mnt=$(cd ./mnt && pwd)
 	echo "cluster.sh: mounting canfs at $mnt"
-	"$CANFS" "unix:$sock" "$mnt" </dev/null >>"$STATE_ABS/canfs.log" 2>&1 &
+	# In the foreground (-f) of its own session, so that its pid is ours.
+	setsid "$CANFS" "unix:$sock" "$mnt" -f </dev/null >>"$STATE_ABS/canfs.log" 2>&1 &
 	echo $! >"$STATE_ABS/canfs.pid"
 	echo "$mnt" >"$STATE_ABS/mountpoint"
 	for _ in $(seq 50); do
@@ -189,7 +191,7 @@ umount_fs() {
 }
 
 cmd_down() {
-	local purge=0 d pid pids=() k
+	local purge=0 d pid pids=()
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--purge) purge=1 ;;
@@ -207,7 +209,7 @@ cmd_down() {
 		fi
 	done
 	[ ${#pids[@]} -gt 0 ] && echo "cluster.sh: stopping ${#pids[@]} daemon(s)"
-	for k in $(seq 150); do
+	for _ in $(seq 150); do
 		local left=0
 		for d in "${pids[@]}"; do
 			live_pid "$d/pid" >/dev/null && left=$((left + 1))

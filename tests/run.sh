@@ -76,7 +76,9 @@ if [ -x "$FUZZ" ]; then
 fi
 
 echo "== integration scenarios"
-for s in tests/integration/*.sh; do
+SCENARIOS=(tests/integration/*.sh)
+[ "${SOAK:-0}" = 1 ] && SCENARIOS+=(tests/soak/*.sh)
+for s in "${SCENARIOS[@]}"; do
 	[ -e "$s" ] || continue
 	name=$(basename "$s" .sh)
 	if [ -n "${ONLY:-}" ] && [[ $name != *${ONLY}* ]]; then continue; fi

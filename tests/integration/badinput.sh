@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # badinput.sh: hostile and broken input on a daemon's TCP port.
 #
-# Three daemons on 127.0.2.x:27402.  To the first we send, one connection each:
-# random bytes, a header with a body length of 0xFFFFFFFF, a truncated
+# Three daemons on 127.0.2.x (a free port, or $PORT).  To the first we
+# send, one connection each: random bytes, a header with a body length of 0xFFFFFFFF, a truncated
 # frame then close, bad magic, a bad version, frames of unknown types,
 # membership bodies with a huge list count or bad zones or the wrong
 # dimensions, malformed routed envelopes and error bodies, malformed route
@@ -13,12 +13,13 @@
 . "$(dirname "$0")/../lib/common.sh"
 require_tools
 
-A=127.0.2.1:27402
+PORT=${PORT:-$(free_port)}
+A=127.0.2.1:$PORT
 start_node b1 "$A"
 wait_active b1
-start_node b2 127.0.2.2:27402 "$A"
+start_node b2 "127.0.2.2:$PORT" "$A"
 wait_active b2
-start_node b3 127.0.2.3:27402 127.0.2.2:27402
+start_node b3 "127.0.2.3:$PORT" "127.0.2.2:$PORT"
 wait_active b3
 check_overlay --points 200 --wait 15 || fail "overlay not healthy before the attacks"
 

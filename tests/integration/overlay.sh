@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# overlay.sh: 16 daemons on loopback (127.0.1.x:27401) build a CAN overlay, each
+# overlay.sh: 16 daemons on loopback (127.0.1.x, a free port) build a CAN overlay, each
 # joining through a random earlier node; then graceful leaves (canctl leave
 # and SIGTERM), single crashes (kill -9), a simultaneous crash of two
 # neighbours, new joins, and a crash-and-restart that rejoins through the
@@ -8,17 +8,20 @@
 # node to 1,000 random points (with and without the routing cache), waiting
 # for the overlay to heal.  The heal time of every step is reported.
 #
-# Environment: SEED (bootstrap choices), POINTS (default 1000), HB.
+# Environment: SEED (bootstrap choices), POINTS (default 1000), HB, PORT,
+# MODE (routing check: both (default), cache or nocache).
 . "$(dirname "$0")/../lib/common.sh"
 require_tools
 
 N=16
 POINTS=${POINTS:-1000}
+MODE=${MODE:-both}
 SEED=${SEED:-$(($$ % 10000))}
 RANDOM=$SEED
 HEAL_WAIT=${HEAL_WAIT:-20}	# seconds: a bound, not an expectation
 HEALS=()
-ip_of() { echo "127.0.1.$1:27401"; }
+PORT=${PORT:-$(free_port)}
+ip_of() { echo "127.0.1.$1:$PORT"; }
 name_of_addr() {
 	local n
 	for n in "${NODE_NAMES[@]}"; do
@@ -34,7 +37,7 @@ random_alive() { echo "${ALIVE[$((RANDOM % ${#ALIVE[@]}))]}"; }
 step_check() {
 	local label=$1 since=$2 out heal
 	log "check after: $label (${#ALIVE[@]} nodes)"
-	if ! out=$(check_overlay --points "$POINTS" --wait "$HEAL_WAIT" \
+	if ! out=$(check_overlay --points "$POINTS" --mode "$MODE" --wait "$HEAL_WAIT" \
 		--since "$since" 2>&1); then
 		printf '%s\n' "$out"
 		fail "overlay wrong after: $label"
@@ -57,7 +60,7 @@ for i in $(seq 2 $N); do
 	start_node "$name" "$(ip_of "$i")" "$(addr_of "$via")"
 	wait_active "$name"
 done
-step_check "16 joins via random bootstraps" "$t0"
+step_check "16 joins (from the first start)" "$t0"
 
 # --- 4 graceful leaves: canctl leave and SIGTERM alternately
 for k in 1 2 3 4; do
@@ -115,7 +118,7 @@ for i in $(seq $((N + 1)) $((N + 4))); do
 	start_node "$name" "$(ip_of "$i")" "$(addr_of "$via")"
 	wait_active "$name"
 done
-step_check "4 new joins" "$t0"
+step_check "4 new joins (from the first start)" "$t0"
 
 # --- crash and restart with the same data dir, no --join
 victim=$(random_alive)

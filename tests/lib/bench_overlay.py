@@ -2,8 +2,8 @@
 """bench_overlay.py: overlay benchmark behind scripts/bench-overlay.sh.
 
 For every d in --dims and n in --sizes it starts n real canfsd daemons on
-loopback addresses (127.X.Y.Z:27410, heartbeat --heartbeat ms), lets the
-overlay converge, then measures:
+loopback addresses (127.X.Y.Z on a free port, heartbeat --heartbeat ms),
+lets the overlay converge, then measures:
 
   * hop counts of --routes random routes without the routing cache
     (nocache flag) and with it (a warm-up pass, then a measured pass of
@@ -40,7 +40,11 @@ import check_overlay as co  # noqa: E402
 
 
 class StartError(Exception):
-    pass
+    """A daemon would not start or become active."""
+
+
+class ConvergeError(StartError):
+    """The overlay's tables did not become exact in time."""
 
 
 class Cluster:
@@ -56,10 +60,13 @@ class Cluster:
         self.log = log
         self.procs = {}  # index -> Popen
         self.pidfile = os.path.join(state, "pids")
+        self.extra = []
+        self.port = free_port()
 
     def addr(self, i):
-        # 127.(40+cfg).(i/200).(i%200+1):27410, private per configuration.
-        return "127.%d.%d.%d:27410" % (40 + self.cfg, i // 200, i % 200 + 1)
+        # 127.(40+cfg).(i/200).(i%200+1):PORT, private per configuration.
+        return "127.%d.%d.%d:%d" % (40 + self.cfg, i // 200, i % 200 + 1,
+                                    self.port)
 
     def start(self, i, join=None):
         ddir = os.path.join(self.dir, "n%d" % i)
@@ -68,6 +75,7 @@ class Cluster:
                 str(self.hb)]
         if join:
             args += ["-j", join]
+        args += self.extra
         logf = open(os.path.join(self.dir, "n%d.log" % i), "ab")
         p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf,
                              stderr=logf, start_new_session=True)
@@ -124,6 +132,26 @@ class Cluster:
         return out
 
 
+def free_port():
+    """A port in 20000-29999 with no TCP listener on any address."""
+    used = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                for line in f.readlines()[1:]:
+                    cols = line.split()
+                    if cols[3] == "0A":  # LISTEN
+                        used.add(int(cols[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    rng = random.Random()
+    for _ in range(1000):
+        p = rng.randrange(20000, 30000)
+        if p not in used:
+            return p
+    return 27410
+
+
 def wait_tables(addrs, timeout):
     """Wait until the structure checks pass (tiling, live set, neighbour
     sets); returns the monotonic time of the first sweep that passed, or
@@ -131,8 +159,8 @@ def wait_tables(addrs, timeout):
     t0 = time.monotonic()
     ok, msg, _, info = co.run(addrs, npoints=0, wait=timeout, quiet=True)
     if not ok:
-        raise StartError("overlay not consistent after %ds: %s"
-                         % (timeout, msg.splitlines()[0]))
+        raise ConvergeError("tables not exact after %ds: %s"
+                            % (timeout, msg.splitlines()[0]))
     return t0 + info["structure_s"]
 
 
@@ -203,6 +231,8 @@ def log_times(cl, pattern, since_wall):
 def bench_one(args, state, cfg, d, n, rng, say):
     row = {"d": d, "n": n, "can": (d / 4.0) * n ** (1.0 / d)}
     cl = Cluster(args.canfsd, state, cfg, d, args.heartbeat, say)
+    cl.extra = args.extra.split()
+    phase = "start"
     try:
         # Start: node 0 founds, the rest join in batches through random
         # active nodes.
@@ -219,10 +249,11 @@ def bench_one(args, state, cfg, d, n, rng, say):
                 cl.wait_active(j, 30)
             i = batch[-1] + 1
         row["start_s"] = time.monotonic() - t0
-        row["converge_s"] = wait_tables(cl.addrs(), 60 + n // 4) - \
+        row["converge_s"] = wait_tables(cl.addrs(), 30 + n // 8) - \
             t0 - row["start_s"]
         say("  d=%d n=%d: %d daemons active in %.1fs, tables exact after "
             "%.1fs more" % (d, n, n, row["start_s"], row["converge_s"]))
+        phase = "run"
 
         # Idle RSS, after a few quiet heartbeats.
         time.sleep(2 * args.heartbeat / 1000)
@@ -246,7 +277,7 @@ def bench_one(args, state, cfg, d, n, rng, say):
             t = time.monotonic()
             cl.start(j, via)
             joins.append(cl.wait_active(j, 30))
-            joins_t.append((wait_tables(cl.addrs(), 60) - t) * 1000)
+            joins_t.append((wait_tables(cl.addrs(), 30) - t) * 1000)
         row["join_ms"], row["join_tables_ms"] = mean(joins), mean(joins_t)
         say("  join: active after %.0f ms, tables exact after %.0f ms"
             % (row["join_ms"], row["join_tables_ms"]))
@@ -254,12 +285,12 @@ def bench_one(args, state, cfg, d, n, rng, say):
         # Takeovers after kill -9.
         heals, dets, ivals = [], [], []
         for k in range(args.kills):
-            wait_tables(cl.addrs(), 60)
+            wait_tables(cl.addrs(), 30)
             victim = rng.choice(cl.alive()[1:])
             wall = time.time()
             t = time.monotonic()
             cl.kill9(victim)
-            heal = (wait_tables(cl.addrs(), 60) - t) * 1000
+            heal = (wait_tables(cl.addrs(), 30) - t) * 1000
             det = log_times(cl, r"failed; takeover rank", wall)
             det_ms = (det[0] - wall) * 1000 if det else float("nan")
             heals.append(heal)
@@ -277,10 +308,24 @@ def bench_one(args, state, cfg, d, n, rng, say):
         if not ok:
             say("  final check failed: %s" % msg)
     except StartError as e:
-        row["skip"] = str(e)
-        say("  d=%d n=%d: could not run: %s" % (d, n, e))
+        if phase == "start" and isinstance(e, ConvergeError):
+            row["skip"] = "all daemons active but never converged: %s" % e
+        elif phase == "start":
+            row["skip"] = "could not start: %s" % e
+        else:
+            row["final"] = "FAILED: %s" % e
+        say("  d=%d n=%d: %s" % (d, n, row.get("skip", row.get("final"))))
     finally:
         cl.stop_all()
+    if "skip" in row or row.get("final") != "ok":
+        keep = os.path.join(args.root, "tests", "results",
+                            "bench-overlay-logs", "d%d-n%d" % (d, n))
+        shutil.rmtree(keep, ignore_errors=True)
+        os.makedirs(keep)
+        for name in os.listdir(cl.dir):
+            if name.endswith(".log"):
+                shutil.copy(os.path.join(cl.dir, name), keep)
+        say("  daemon logs kept in %s" % os.path.relpath(keep, args.root))
     return row
 
 
@@ -312,20 +357,26 @@ def report(rows, args, started):
     ]
     for r in rows:
         if "skip" in r:
-            lines.append("| %d | %d | %.2f | skipped: %s |||||||||||||" % (
+            lines.append("| %d | %d | %.2f | skipped, %s |||||||||||||" % (
                 r["d"], r["n"], r["can"], r["skip"].replace("|", "/")))
             continue
+        for k in ("nc_mean", "nc_p99", "c_mean", "c_p99", "rss_mean",
+                  "rss_max", "join_ms", "join_tables_ms", "det_ms",
+                  "heal_ms", "heal_iv"):
+            r.setdefault(k, None)
+        r.setdefault("bad", 0)
         lines.append(
             "| %d | %d | %.2f | %s | %s | %s | %s | %d | %s MiB | %s MiB "
             "| %s ms | %s ms | %s ms | %s ms | %s | %s |" % (
                 r["d"], r["n"], r["can"], fmt(r["nc_mean"]),
                 fmt(r["nc_p99"], "%d"), fmt(r["c_mean"]),
                 fmt(r["c_p99"], "%d"), r["bad"],
-                fmt(r["rss_mean"] / 1024, "%.1f"),
-                fmt(r["rss_max"] / 1024, "%.1f"), fmt(r["join_ms"], "%.0f"),
+                fmt(r["rss_mean"] and r["rss_mean"] / 1024, "%.1f"),
+                fmt(r["rss_max"] and r["rss_max"] / 1024, "%.1f"),
+                fmt(r["join_ms"], "%.0f"),
                 fmt(r["join_tables_ms"], "%.0f"), fmt(r["det_ms"], "%.0f"),
                 fmt(r["heal_ms"], "%.0f"), fmt(r["heal_iv"], "%.1f"),
-                r["final"]))
+                r["final"].replace("|", "/")))
     lines += [
         "",
         "Hops count overlay messages from the origin daemon to the owner "
@@ -357,6 +408,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="tests/results/bench-overlay.md")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--extra", default="",
+                    help="more canfsd options for every daemon")
     args = ap.parse_args()
     state = args.state or tempfile.mkdtemp(prefix="canfs-bench.")
     os.makedirs(state, exist_ok=True)

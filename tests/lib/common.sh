@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # common.sh: helpers for the integration scenarios (tests/integration/*.sh).
 #
 # Source it first thing:  . "$(dirname "$0")/../lib/common.sh"
@@ -106,6 +107,18 @@ trap 'log "terminated (watchdog or signal)"; exit 143' TERM
 ( sleep "$TEST_TIMEOUT" && kill -TERM $$ ) >/dev/null 2>&1 &
 WATCHDOG=$!
 
+# free_port: a TCP port in 20000-29999 with no listener on any address, so
+# that two runs of one scenario (a developer's and CI's) do not collide.
+free_port() {
+	local p k used
+	used=$(ss -Hltn 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
+	for k in $(seq 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 10000))
+		printf '%s\n' "$used" | grep -qx "$p" || { echo "$p"; return 0; }
+	done
+	echo 27400
+}
+
 # ------------------------------------------------------------- daemons
 
 # start_node NAME LISTEN [JOIN] [extra canfsd args...]
@@ -121,18 +134,28 @@ start_node() {
 	# shellcheck disable=SC2206
 	args+=(${CANFSD_EXTRA:-})
 	[ -n "$join" ] && args+=(-j "$join")
-	if [ -n "${NODE_PID[$name]:-}" ] && kill -0 "${NODE_PID[$name]}" 2>/dev/null; then
+	if running "$name"; then
 		fail "start_node $name: already running (pid ${NODE_PID[$name]})"
 	fi
 	echo "=== $(date +%T.%3N) start: canfsd ${args[*]} $*" >>"$T/$name.log"
 	"$CANFSD" "${args[@]}" "$@" >>"$T/$name.log" 2>&1 &
 	NODE_PID[$name]=$!
 	# Out of the job table: no "Killed" notices in the scenario's log.
-	# Bash still reaps it; running() polls with kill -0.
+	# Bash still reaps it; running() looks at /proc.
 	disown $!
+	# Until the child has exec'd canfsd its command line is ours (bash),
+	# and running() would call it gone: wait for the exec (or its death).
+	local k
+	for k in $(seq 250); do
+		our_pid "${NODE_PID[$name]}" && break
+		kill -0 "${NODE_PID[$name]}" 2>/dev/null || break
+		sleep 0.02
+	done
+	[ "$k" -lt 250 ] || fail "start_node $name: canfsd did not start"
 	NODE_ADDR[$name]=$listen
+	# shellcheck disable=SC2034 # for scenarios: how a node was started
 	NODE_ARGS[$name]="$*"
-	ALL_PIDS+=($!)
+	ALL_PIDS+=("${NODE_PID[$name]}")
 	[[ " ${NODE_NAMES[*]} " == *" $name "* ]] || NODE_NAMES+=("$name")
 	alive_add "$name"
 }
