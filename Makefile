@@ -9,12 +9,12 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 
 CC ?= cc
-PKGS := libevent fuse3 libxxhash lmdb
+PKGS := libevent fuse3 libxxhash lmdb libsodium
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -Icommon \
-	$(shell pkg-config --cflags libevent fuse3 2>/dev/null)
+	$(shell pkg-config --cflags libevent fuse3 libsodium 2>/dev/null)
 ifeq ($(WERROR),1)
 CFLAGS += -Werror
 endif
@@ -30,6 +30,7 @@ endif
 LIBEVENT := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
 FUSE := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 LMDB := -llmdb
+SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium)
 CMOCKA := -lcmocka
 
 COMMON_SRC := $(wildcard common/*.c)
@@ -51,7 +52,8 @@ BINS += $(BUILD)/canfs
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz) \
-	$(if $(wildcard tests/passthrough.c),$(BUILD)/tests/passthrough)
+	$(if $(wildcard tests/passthrough.c),$(BUILD)/tests/passthrough) \
+	$(if $(wildcard tests/objtool.c),$(BUILD)/tests/objtool)
 
 .PHONY: all test check-asan unit fuzz bench bench-overlay bench-store \
 	bench-fs soak install uninstall clean format
@@ -70,27 +72,32 @@ $(LIBFS): $(call obj,$(FS_SRC)) $(LIBCOMMON)
 	$(AR) rcs $@ $(call obj,$(FS_SRC))
 
 $(BUILD)/canfsd: $(call obj,overlay/canfsd.c) $(LIBOVERLAY) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) $(SODIUM) -lm
 $(BUILD)/canctl: $(call obj,overlay/canctl.c overlay/canctl_obj.c) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lm
 $(BUILD)/canfs: $(call obj,fs/canfs.c) $(LIBFS) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) -lpthread -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) $(SODIUM) -lpthread -lm
 
 # Unit tests: one cmocka binary per module, linked against all libraries;
 # the archives pull in only the objects a test uses.
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBOVERLAY) $(LIBFS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LIBEVENT) $(LMDB) $(FUSE) -lpthread -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LIBEVENT) $(LMDB) $(FUSE) $(SODIUM) -lpthread -lm
 
 # The decoder fuzz target.  Built with libFuzzer under clang (make fuzz);
 # otherwise a standalone driver replays and mutates its corpus.
 $(BUILD)/tests/frame-fuzz: $(call obj,tests/fuzz/frame_fuzz.c tests/fuzz/fuzz_main.c) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lm
 
 $(BUILD)/tests/passthrough: $(call obj,tests/passthrough.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) -lpthread
+
+# The pipelined object-store client of the store scenarios and bench-store.
+$(BUILD)/tests/objtool: $(call obj,tests/objtool.c) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 
 unit: $(UNIT_BINS)
 
@@ -104,7 +111,7 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all \
-		tests/fuzz/frame_fuzz.c $(COMMON_SRC) -o $(BUILD)/fuzz/frame-libfuzzer -lm
+		tests/fuzz/frame_fuzz.c $(COMMON_SRC) -o $(BUILD)/fuzz/frame-libfuzzer $(SODIUM) -lm
 	$(BUILD)/fuzz/frame-libfuzzer -max_total_time=$${FUZZ_SECONDS:-300} \
 		-max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 

@@ -19,6 +19,7 @@
 #include "client.h"
 #include "hash.h"
 #include "log.h"
+#include "secure.h"
 #include "xmalloc.h"
 
 #define CLIENT_SPEC_MAX 256 /* longest spec accepted */
@@ -44,7 +45,25 @@ struct client {
 	struct wire_header rh;	/* decoded once hdr_off is complete */
 	uint8_t *body;		/* rh.len bytes, owned until handed out */
 	size_t body_off;	/* body bytes read so far */
+
+	/*
+	 * A secure connection (TCP with a secret set): the record being
+	 * read, which like the frame survives a timeout, and the opened
+	 * plaintext not yet consumed.  All NULL for plaintext.
+	 */
+	struct secure_session *sec;
+	uint8_t *rec;		/* SECURE_RECORD_WIRE_MAX bytes */
+	size_t rec_off;		/* record bytes read so far */
+	size_t rec_size;	/* whole record, once its prefix is read */
+	uint8_t *plain;		/* SECURE_RECORD_MAX bytes */
+	size_t plain_off, plain_len;
+	uint8_t *sealed;	/* a request sealed into records (reused) */
+	size_t sealed_cap;
 };
+
+/* The cluster secret set with client_set_secret(), if any. */
+static struct secure_key client_key;
+static bool client_have_key;
 
 /* A split "unix:PATH" or "HOST:PORT" spec. */
 struct client_spec {
@@ -318,6 +337,71 @@ client_dial_inet(const char *spec, const struct client_spec *sp,
 	return fd;
 }
 
+/* Set or clear the process-wide cluster secret (see client.h). */
+void
+client_set_secret(const struct secure_key *k)
+{
+	if (k == NULL) {
+		secure_key_wipe(&client_key);
+		client_have_key = false;
+		return;
+	}
+	client_key = *k;
+	client_have_key = true;
+}
+
+static int client_send_all(struct client *c, const uint8_t *buf, size_t len,
+    const struct timespec *dl, int timeout_ms);
+static int client_recv_raw(struct client *c, uint8_t *buf, size_t len,
+    size_t *off, const struct timespec *dl);
+
+/*
+ * Prove to the daemon that we hold the cluster secret and check that it
+ * does, within the connect deadline; then the connection is encrypted.
+ * Returns 0, or -1 with the reason in c->err (broken).
+ */
+static int
+client_handshake(struct client *c, const struct timespec *dl, int timeout_ms)
+{
+	uint8_t msg[SECURE_HS_MSG_MAX], out[SECURE_HS_MSG_MAX];
+	size_t need, off, outlen;
+	char why[sizeof c->err - 128];
+	int r;
+
+	c->sec = secure_session_new(&client_key, SECURE_INITIATOR, msg);
+	if (client_send_all(c, msg, SECURE_HELLO_LEN, dl, timeout_ms) == -1)
+		return -1;
+	while ((need = secure_hs_need(c->sec)) > 0) {
+		off = 0;
+		r = client_recv_raw(c, msg, need, &off, dl);
+		if (r == 0) {
+			client_fail(c, true, "timed out after %d ms in the "
+			    "secure handshake", timeout_ms);
+			return -1;
+		}
+		if (r < 0) {
+			/* Usually: the daemon refused us.  Say so. */
+			snprintf(why, sizeof why, "%.*s", (int)sizeof why - 1,
+			    c->err);
+			snprintf(c->err, sizeof c->err, "%s during the secure "
+			    "handshake (does the daemon hold the same "
+			    "cluster secret?)", why);
+			return -1;
+		}
+		if (secure_hs_consume(c->sec, msg, need, out, &outlen) != 0) {
+			client_fail(c, true, "secure handshake failed: %s",
+			    secure_error(c->sec));
+			return -1;
+		}
+		if (outlen > 0 && client_send_all(c, out, outlen, dl,
+		    timeout_ms) == -1)
+			return -1;
+	}
+	c->rec = xmalloc(SECURE_RECORD_WIRE_MAX);
+	c->plain = xmalloc(SECURE_RECORD_MAX);
+	return 0;
+}
+
 /* Connect to a daemon (see client.h). */
 struct client *
 client_connect(const char *spec, int timeout_ms, char *err, size_t errlen)
@@ -349,6 +433,13 @@ client_connect(const char *spec, int timeout_ms, char *err, size_t errlen)
 	c->peer = xstrdup(spec);
 	c->next_reqid = 1;
 	wbuf_init(&c->out);
+	/* Unix sockets stay plaintext: the socket's mode guards them. */
+	if (client_have_key && !sp.is_unix &&
+	    client_handshake(c, &dl, timeout_ms) == -1) {
+		client_errf(err, errlen, "%s", c->err);
+		client_close(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -391,11 +482,12 @@ client_send_all(struct client *c, const uint8_t *buf, size_t len,
 }
 
 /*
- * Read into buf[*off, len) until full.  Returns 1 when full, 0 on timeout
- * (the bytes read so far stay counted in *off), -1 on error (broken).
+ * Read from the socket into buf[*off, len) until full.  Returns 1 when
+ * full, 0 on timeout (the bytes read so far stay counted in *off), -1 on
+ * error (broken).
  */
 static int
-client_recv_some(struct client *c, uint8_t *buf, size_t len, size_t *off,
+client_recv_raw(struct client *c, uint8_t *buf, size_t len, size_t *off,
     const struct timespec *dl)
 {
 	char ebuf[128];
@@ -432,6 +524,71 @@ client_recv_some(struct client *c, uint8_t *buf, size_t len, size_t *off,
 }
 
 /*
+ * Secure: read and open the next record into c->plain.  Returns 1 when
+ * plaintext is there, 0 on timeout (a partial record is kept), -1 on
+ * error (broken; a record that fails to open breaks the connection).
+ */
+static int
+client_fill(struct client *c, const struct timespec *dl)
+{
+	int r;
+
+	if (c->rec_off < SECURE_RECORD_HDR) {
+		r = client_recv_raw(c, c->rec, SECURE_RECORD_HDR, &c->rec_off,
+		    dl);
+		if (r <= 0)
+			return r;
+		c->rec_size = secure_record_size(c->sec, c->rec);
+		if (c->rec_size == 0) {
+			client_fail(c, true, "bad record from the daemon: %s",
+			    secure_error(c->sec));
+			return -1;
+		}
+	}
+	r = client_recv_raw(c, c->rec, c->rec_size, &c->rec_off, dl);
+	if (r <= 0)
+		return r;
+	if (secure_open(c->sec, c->rec, c->rec_size, c->plain,
+	    &c->plain_len) != 0) {
+		client_fail(c, true, "bad record from the daemon: %s",
+		    secure_error(c->sec));
+		return -1;
+	}
+	c->plain_off = 0;
+	c->rec_off = 0;
+	return 1;
+}
+
+/*
+ * Read the plaintext stream into buf[*off, len) until full: from the
+ * socket, or through records on a secure connection.  Returns as
+ * client_recv_raw().
+ */
+static int
+client_recv_some(struct client *c, uint8_t *buf, size_t len, size_t *off,
+    const struct timespec *dl)
+{
+	if (c->sec == NULL)
+		return client_recv_raw(c, buf, len, off, dl);
+	while (*off < len) {
+		size_t n = c->plain_len - c->plain_off;
+		int r;
+
+		if (n == 0) {
+			if ((r = client_fill(c, dl)) <= 0)
+				return r;
+			continue;
+		}
+		if (n > len - *off)
+			n = len - *off;
+		memcpy(buf + *off, c->plain + c->plain_off, n);
+		c->plain_off += n;
+		*off += n;
+	}
+	return 1;
+}
+
+/*
  * Read the rest of one frame into c->rh / c->body.  Returns 1 when a whole
  * frame is there, 0 on timeout, -1 on error (broken).
  */
@@ -447,8 +604,13 @@ client_read_frame(struct client *c, const struct timespec *dl)
 		if (r <= 0)
 			return r;
 		if (wire_header_decode(c->hdr, &c->rh, &why) == -1) {
-			client_fail(c, true, "bad frame from the daemon: %s",
-			    why);
+			if (c->sec == NULL && secure_is_hello(c->hdr,
+			    sizeof c->hdr))
+				client_fail(c, true, "the daemon requires the "
+				    "cluster secret (--secret-file)");
+			else
+				client_fail(c, true, "bad frame from the "
+				    "daemon: %s", why);
 			return -1;
 		}
 		/* Checked against WIRE_MAX_BODY by wire_header_decode. */
@@ -465,6 +627,39 @@ client_frame_reset(struct client *c)
 	free(c->body);
 	c->body = NULL;
 	c->hdr_off = c->body_off = 0;
+}
+
+/*
+ * Send the frame in c->out: as it is, or sealed into records on a secure
+ * connection.  Returns 0 or -1 (broken).
+ */
+static int
+client_send_frame(struct client *c, const struct timespec *dl, int timeout_ms)
+{
+	size_t len = c->out.len, need = 0, off = 0, o = 0;
+
+	if (c->sec == NULL)
+		return client_send_all(c, c->out.p, len, dl, timeout_ms);
+	for (size_t left = len; left > 0; ) {
+		size_t n = left < SECURE_RECORD_MAX ? left : SECURE_RECORD_MAX;
+
+		need += secure_sealed_len(n);
+		left -= n;
+	}
+	if (need > c->sealed_cap) {
+		c->sealed = xreallocarray(c->sealed, need, 1);
+		c->sealed_cap = need;
+	}
+	while (off < len) {
+		size_t n = len - off < SECURE_RECORD_MAX ? len - off :
+		    SECURE_RECORD_MAX;
+
+		if (secure_seal(c->sec, c->out.p + off, n, c->sealed + o) != 0)
+			fatalx("client: sealing on a session not established");
+		o += secure_sealed_len(n);
+		off += n;
+	}
+	return client_send_all(c, c->sealed, o, dl, timeout_ms);
 }
 
 static int client_wait_reply(struct client *c, struct wire_header *reply_header,
@@ -495,7 +690,7 @@ client_call(struct client *c, uint16_t type, uint32_t flags,
 	wire_frame_begin(&c->out, type, flags, reqid);
 	wbuf_put_bytes(&c->out, body, len);
 	wire_frame_end(&c->out);
-	if (client_send_all(c, c->out.p, c->out.len, &dl, timeout_ms) == -1)
+	if (client_send_frame(c, &dl, timeout_ms) == -1)
 		return -1;
 	c->last_reqid = reqid;
 	c->last_type = type;
@@ -723,6 +918,10 @@ client_close(struct client *c)
 	free(c->peer);
 	free(c->body);
 	wbuf_free(&c->out);
+	secure_session_free(c->sec);
+	free(c->rec);
+	free(c->plain);
+	free(c->sealed);
 	free(c);
 }
 

@@ -10,8 +10,18 @@
  * WIRE_MAX_BODY.  Writes use MSG_NOSIGNAL, so a dead daemon gives an error,
  * never SIGPIPE.
  *
- * Threads: the library keeps no global state, so different connections may
- * be used from different threads freely.  One connection is NOT locked
+ * Security: after client_set_secret(), every TCP connection starts with
+ * the mutual handshake of common/secure.h (within the connect timeout)
+ * and is then encrypted and authenticated record by record; a daemon that
+ * does not prove it holds the same secret is refused.  Unix-socket
+ * connections stay plaintext: they never leave the machine, and the
+ * socket's owner, group and mode decide who may connect.  Without a
+ * secret every connection is plaintext, and a daemon that requires the
+ * secret is reported as such ("the daemon requires the cluster secret").
+ *
+ * Threads: the library's only global state is that secret, set once
+ * before any thread connects; otherwise different connections may be
+ * used from different threads freely.  One connection is NOT locked
  * internally: it must be used by one thread at a time (a thread of its own,
  * or callers that serialise with their own mutex around client_call() and
  * client_error()).
@@ -33,15 +43,26 @@
 #include "wire.h"
 
 struct client;
+struct secure_key;
+
+/*
+ * Use the cluster secret k (copied; see secure_key_load()) for every TCP
+ * connection made from now on, or none with NULL.  Process-wide: call it
+ * once at start, before any thread uses client_connect().
+ */
+void client_set_secret(const struct secure_key *k);
 
 /*
  * Connect to a daemon.  spec is "unix:PATH" or "HOST:PORT", where HOST is
  * an IPv4 address, an IPv6 address in brackets ("[::1]:7400") or a name
  * resolved with getaddrinfo (every address is tried in turn).  The connect
- * is bounded by timeout_ms in total (negative: no limit).  Returns a new
- * connection, or NULL with a message such as "cannot connect to
- * 127.0.0.1:7400: Connection refused" in err (errlen bytes, always
- * NUL-terminated when errlen > 0; err may be NULL).
+ * is bounded by timeout_ms in total (negative: no limit), the secure
+ * handshake included when a secret is set.  Returns a new connection, or
+ * NULL with a message such as "cannot connect to 127.0.0.1:7400:
+ * Connection refused" or "127.0.0.1:7400: secure handshake failed:
+ * authentication failed: the peer does not hold this cluster's secret" in
+ * err (errlen bytes, always NUL-terminated when errlen > 0; err may be
+ * NULL).
  */
 struct client *client_connect(const char *spec, int timeout_ms, char *err,
     size_t errlen);

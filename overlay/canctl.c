@@ -24,6 +24,7 @@
 #include "hash.h"
 #include "json.h"
 #include "log.h"
+#include "secure.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -35,6 +36,7 @@
 #define CTL_MAP_W 64
 #define CTL_MAP_H 32
 #define CTL_ZONE_TXT 256	   /* one formatted zone */
+#define CTL_OPT_SECRET 0x200	   /* --secret-file (past CTL_OPT_*) */
 
 
 static const char ctl_help[] =
@@ -42,8 +44,10 @@ static const char ctl_help[] =
 "    canctl - administer a canfs overlay (CAN) through its daemons\n"
 "\n"
 "SYNOPSIS\n"
-"    canctl [--daemon ADDR] [--json] [--timeout MS] COMMAND [ARGS]\n"
+"    canctl [--daemon ADDR] [--secret-file PATH] [--json] [--timeout MS]\n"
+"           COMMAND [ARGS]\n"
 CTL_OBJ_HELP_SYNOPSIS
+"    canctl init-secret PATH\n"
 "\n"
 "DESCRIPTION\n"
 "    canctl talks to a canfsd daemon over its control protocol.  ADDR is\n"
@@ -55,6 +59,12 @@ CTL_OBJ_HELP_SYNOPSIS
 "OPTIONS\n"
 "    -d, --daemon ADDR   daemon to ask (default: $CANFS_DAEMON, else\n"
 "                        " CTL_DEFAULT_DAEMON ")\n"
+"        --secret-file PATH\n"
+"                        the cluster secret (default: $CANFS_SECRET_FILE):\n"
+"                        needed for a HOST:PORT daemon of an overlay that\n"
+"                        runs with --secret-file; the connection is then\n"
+"                        authenticated both ways and encrypted.  A unix:\n"
+"                        socket needs none (its mode and group decide)\n"
 "    -j, --json          print one JSON value instead of text\n"
 "    -t, --timeout MS    time limit per request in milliseconds, 0 for\n"
 "                        none (default 5000; 120000 for leave).  In zones\n"
@@ -95,6 +105,12 @@ CTL_OBJ_HELP_OPTIONS
 "                dimensions (the slice at 0 in any others) as a 64x32\n"
 "                grid of letters, one per node, with a legend\n"
 CTL_OBJ_HELP_COMMANDS
+"    init-secret PATH\n"
+"                create a new cluster secret: 32 random bytes written\n"
+"                as hex to PATH with mode 0600 (an existing PATH is\n"
+"                never overwritten).  Copy it, privately, to every\n"
+"                member and client machine and give it to canfsd, canctl\n"
+"                and canfs with --secret-file\n"
 "\n"
 "JSON OUTPUT\n"
 "    Node ids are 16 hex digits in strings.  A zone is {\"lo\": [...],\n"
@@ -124,6 +140,7 @@ CTL_OBJ_HELP_JSON
 "\n"
 "ENVIRONMENT\n"
 "    CANFS_DAEMON  default for --daemon\n"
+"    CANFS_SECRET_FILE  default for --secret-file\n"
 "\n"
 "EXAMPLES\n"
 "    canctl status\n"
@@ -802,15 +819,18 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 		{ "random", required_argument, NULL, 'n' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "secret-file", required_argument, NULL, CTL_OPT_SECRET },
 		CTL_OBJ_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env = getenv("CANFS_DAEMON");
+	const char *senv = getenv("CANFS_SECRET_FILE");
 	uint64_t v;
 	int ch;
 
 	memset(o, 0, sizeof *o);
 	o->daemon = env != NULL && env[0] != '\0' ? env : CTL_DEFAULT_DAEMON;
+	o->secret_file = senv != NULL && senv[0] != '\0' ? senv : NULL;
 	o->timeout_ms = -2;
 	opterr = 0; /* our own messages, with the hint */
 	while ((ch = getopt_long(argc, argv, ":d:jt:hr:kn:s:N", longopts,
@@ -818,6 +838,9 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 		switch (ch) {
 		case 'd':
 			o->daemon = optarg;
+			break;
+		case CTL_OPT_SECRET:
+			o->secret_file = optarg;
 			break;
 		case 'j':
 			o->json = true;
@@ -868,6 +891,47 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 			ctl_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+}
+
+/* init-secret PATH: create a new cluster secret. */
+static int
+cmd_init_secret(const struct ctl_opts *o, int nargs)
+{
+	char err[512];
+
+	if (nargs != 1)
+		ctl_usage("init-secret needs one PATH");
+	if (secure_key_create(o->arg, err, sizeof err) != 0)
+		return ctl_fail("%s", err);
+	if (o->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j);
+		json_key(&j, "path");
+		json_string(&j, o->arg);
+		json_end_object(&j);
+		json_end(&j);
+	} else
+		printf("wrote a new cluster secret to %s (mode 0600); copy it "
+		    "privately to every member and give it with "
+		    "--secret-file\n", o->arg);
+	return CTL_EXIT_OK;
+}
+
+/* Load --secret-file for every TCP connection.  Exits 1 on failure. */
+static void
+ctl_load_secret(const struct ctl_opts *o)
+{
+	struct secure_key k;
+	char err[512];
+
+	if (o->secret_file == NULL)
+		return;
+	if (secure_key_load(o->secret_file, &k, err, sizeof err) != 0)
+		exit(ctl_fail("%s", err));
+	client_set_secret(&k);
+	secure_key_wipe(&k);
 }
 
 /* Check which options go with which command. */
@@ -930,6 +994,8 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	nargs = argc - optind - 1;
 	o.arg = nargs > 0 ? argv[optind + 1] : NULL;
+	if (strcmp(cmd, "init-secret") == 0)
+		return cmd_init_secret(&o, nargs);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
 		if (strcmp(cmd, cmds[i].name) == 0)
 			fn = cmds[i].fn;
@@ -942,6 +1008,7 @@ main(int argc, char **argv)
 		    CTL_LEAVE_TIMEOUT_MS : CTL_TIMEOUT_MS;
 	if (o.have_random && !o.have_seed)
 		o.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	ctl_load_secret(&o);
 	if (fn == NULL)
 		return cmd_route(&o, o.arg);
 	return fn(&o);

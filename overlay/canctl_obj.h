@@ -24,6 +24,7 @@ enum {
 /* Parsed command line. */
 struct ctl_opts {
 	const char *daemon;
+	const char *secret_file; /* --secret-file, NULL for none */
 	const char *arg;	/* the command's operand (KEY, POINT) or NULL */
 	bool json;
 	int timeout_ms;		/* -2: not given; -1: no limit */

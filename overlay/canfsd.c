@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,10 @@
 
 #include <event2/event.h>
 
+#include "conn.h"
 #include "log.h"
 #include "node.h"
+#include "secure.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7400"
 #define DEFAULT_DATA "/var/lib/canfs"
@@ -25,6 +28,13 @@
 
 static struct event_base *canfsd_base;
 static int canfsd_signals;
+
+/* Options that do not belong to the node's configuration. */
+struct canfsd_extra {
+	const char *secret_file;	/* --secret-file, NULL for none */
+	gid_t socket_gid;		/* --socket-group */
+	int have_socket_gid;
+};
 
 static void
 canfsd_usage(FILE *f)
@@ -43,10 +53,19 @@ canfsd_usage(FILE *f)
 "  -j, --join HOST:PORT[,..] bootstrap peer(s) of an existing overlay; may\n"
 "                            be repeated (up to %d)\n"
 "  -d, --data DIR            data directory: node id, saved peers, objects\n"
-"                            (default %s; created with mode 0700)\n"
+"                            (default %s; kept at mode 0700)\n"
 "  -s, --socket PATH         local client socket (default %s;\n"
 "                            'none' for no socket)\n"
 "      --socket-mode MODE    permissions of the socket, octal (default 0660)\n"
+"      --socket-group GROUP  group of the socket (name or number; default\n"
+"                            the daemon's): its members may use the daemon\n"
+"      --secret-file PATH    the cluster secret (make one with 'canctl\n"
+"                            init-secret PATH'; mode 0600, the same file on\n"
+"                            every member).  Every TCP connection must then\n"
+"                            prove it holds the secret and is encrypted;\n"
+"                            the Unix socket is guarded by its mode and\n"
+"                            group.  Without it the overlay is open to\n"
+"                            anyone who can reach it (a warning is logged)\n"
 "  -D, --dims D              dimensions of the key space, 1-%d (default 2);\n"
 "                            every node of an overlay must use the same\n"
 "  -k, --replicas K          copies of every object (default 3)\n"
@@ -145,10 +164,10 @@ canfsd_mkdirs(const char *dir)
 /* Parse the command line into cfg; exits on bad usage. */
 static void
 canfsd_options(int argc, char **argv, struct node_config *cfg,
-    int *foreground, int *level)
+    struct canfsd_extra *x, int *foreground, int *level)
 {
 	enum { OPT_HB = 256, OPT_FAIL, OPT_NODEID, OPT_SOCKMODE, OPT_REPAIR,
-	    OPT_TOMB, OPT_RATE, OPT_STORE };
+	    OPT_TOMB, OPT_RATE, OPT_STORE, OPT_SECRET, OPT_SOCKGROUP };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "advertise", required_argument, NULL, 'a' },
@@ -156,6 +175,8 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 		{ "data", required_argument, NULL, 'd' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKMODE },
+		{ "socket-group", required_argument, NULL, OPT_SOCKGROUP },
+		{ "secret-file", required_argument, NULL, OPT_SECRET },
 		{ "dims", required_argument, NULL, 'D' },
 		{ "replicas", required_argument, NULL, 'k' },
 		{ "heartbeat", required_argument, NULL, OPT_HB },
@@ -173,6 +194,7 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 	int ch;
 
 	memset(cfg, 0, sizeof *cfg);
+	memset(x, 0, sizeof *x);
 	snprintf(cfg->listen, sizeof cfg->listen, "%s", DEFAULT_LISTEN);
 	snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", DEFAULT_DATA);
 	snprintf(cfg->socket_path, sizeof cfg->socket_path, "%s",
@@ -225,6 +247,28 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 				    "mode such as 0660");
 			break;
 		}
+		case OPT_SOCKGROUP: {
+			struct group *gr = getgrnam(optarg);
+			char *end;
+			long gid;
+
+			if (gr != NULL) {
+				x->socket_gid = gr->gr_gid;
+			} else {
+				errno = 0;
+				gid = strtol(optarg, &end, 10);
+				if (errno != 0 || end == optarg || *end != '\0' ||
+				    gid < 0)
+					canfsd_bad_usage("--socket-group: no "
+					    "group '%s'", optarg);
+				x->socket_gid = (gid_t)gid;
+			}
+			x->have_socket_gid = 1;
+			break;
+		}
+		case OPT_SECRET:
+			x->secret_file = optarg;
+			break;
 		case 'D':
 			cfg->dims = canfsd_int("--dims", optarg, 1,
 			    GEOM_MAX_DIMS);
@@ -287,6 +331,60 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 	    8) == 0 || strncmp(cfg->listen, "[::]:", 5) == 0))
 		canfsd_bad_usage("listening on all addresses needs "
 		    "--advertise HOST:PORT");
+}
+
+/*
+ * Load the cluster secret into the transport (before anything connects).
+ * Returns 0, or -1 after printing why.
+ */
+static int
+canfsd_secret(const struct canfsd_extra *x)
+{
+	struct secure_key k;
+	char err[512];
+
+	if (x->secret_file == NULL)
+		return 0;
+	if (secure_key_load(x->secret_file, &k, err, sizeof err) != 0) {
+		fprintf(stderr, "canfsd: %s\n", err);
+		return -1;
+	}
+	transport_set_secret(&k);
+	secure_key_wipe(&k);
+	log_info("cluster secret from %s: TCP connections are "
+	    "authenticated and encrypted", x->secret_file);
+	return 0;
+}
+
+/* Keep the data directory private (0700): it holds every object. */
+static int
+canfsd_private_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0)
+		return -1;
+	if ((st.st_mode & 077) == 0)
+		return 0;
+	log_warnx("data directory %s had mode %04o; making it 0700", dir,
+	    (unsigned)(st.st_mode & 07777));
+	return chmod(dir, 0700);
+}
+
+/* Give the local socket its --socket-group.  Returns 0 or -1 with err. */
+static int
+canfsd_socket_group(const struct node_config *cfg,
+    const struct canfsd_extra *x, char *err, size_t errlen)
+{
+	if (!x->have_socket_gid || cfg->socket_path[0] == '\0')
+		return 0;
+	if (chown(cfg->socket_path, (uid_t)-1, x->socket_gid) != 0) {
+		snprintf(err, errlen, "cannot give %.200s group %u: %s",
+		    cfg->socket_path, (unsigned)x->socket_gid,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* The node has left: stop the loop once the goodbyes are written. */
@@ -372,15 +470,19 @@ int
 main(int argc, char **argv)
 {
 	struct node_config cfg;
+	struct canfsd_extra x;
 	struct event *sigterm, *sigint;
 	struct node *n;
 	int foreground = 0, level = LOG_LVL_INFO, ready_fd = -1;
 	char err[512];
 
-	canfsd_options(argc, argv, &cfg, &foreground, &level);
+	canfsd_options(argc, argv, &cfg, &x, &foreground, &level);
 	log_init("canfsd", level);
 	signal(SIGPIPE, SIG_IGN);
-	if (canfsd_mkdirs(cfg.data_dir) != 0) {
+	if (canfsd_secret(&x) != 0)
+		return 1;
+	if (canfsd_mkdirs(cfg.data_dir) != 0 ||
+	    canfsd_private_dir(cfg.data_dir) != 0) {
 		fprintf(stderr, "canfsd: cannot create data directory %s: %s\n",
 		    cfg.data_dir, strerror(errno));
 		return 1;
@@ -399,9 +501,16 @@ main(int argc, char **argv)
 	canfsd_base = event_base_new();
 	if (canfsd_base == NULL || event_base_priority_init(canfsd_base, 3) != 0)
 		fatalx("cannot create the event loop");
+	if (x.secret_file == NULL)
+		log_warnx("WARNING: no --secret-file: this overlay is OPEN. "
+		    "Anyone who can reach %s can join it, read, write and "
+		    "delete every object and disturb routing, and all traffic "
+		    "is plaintext.  Use this only on a trusted, isolated "
+		    "network or for tests", cfg.listen);
 	n = node_new(canfsd_base, &cfg);
 	n->on_left = canfsd_on_left;
-	if (node_start(n, err, sizeof err) != 0) {
+	if (node_start(n, err, sizeof err) != 0 ||
+	    canfsd_socket_group(&cfg, &x, err, sizeof err) != 0) {
 		if (ready_fd >= 0 && write(ready_fd, err, strlen(err)) < 0)
 			log_warn("pipe");
 		fprintf(stderr, "canfsd: %s\n", err);

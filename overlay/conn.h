@@ -7,8 +7,30 @@
  * buffered, so an absurd length closes the connection without allocating
  * it.  Outbound peer connections are pooled by address.
  *
- * This is the only module that touches sockets, so that a later layer
- * (authentication and encryption) wraps every connection in one place.
+ * This is the only module that touches sockets, so authentication and
+ * encryption wrap every connection here, in one place (common/secure.h
+ * does the cryptography).  When the process has a cluster secret
+ * (transport_set_secret), every TCP connection, inbound and outbound,
+ * starts in state HANDSHAKE: both sides send a HELLO at once, then an AUTH
+ * proving they hold the secret; a peer that fails, sends anything else or
+ * takes longer than CONN_HANDSHAKE_TIMEOUT_SEC is dropped with a logged
+ * reason and never reaches the node.  Once OPEN, the input is a stream of
+ * sealed records, opened into a plaintext buffer that the usual frame
+ * reader parses; conn_send seals frames into records (frames sent during
+ * the handshake wait in a queue).  A record that fails to open (altered,
+ * replayed, reordered, oversized) closes the connection.
+ *
+ * Unix-socket connections are never encrypted: they do not leave the
+ * machine, and who may connect is decided by the socket's owner, group
+ * and mode (0660 by default).  Without a secret every connection is
+ * plaintext, as before.
+ *
+ * Limits: CONN_MAX connections, of which at most CONN_MAX_PREAUTH may be
+ * unauthenticated (the oldest is dropped for a new one, so a flood of
+ * half-open connections cannot lock members out); CONN_MAX_INFLIGHT client
+ * requests unanswered per connection; CONN_OUTPUT_CAP bytes queued for a
+ * peer that does not read; frames of at most WIRE_MAX_BODY and records of
+ * at most SECURE_RECORD_MAX, both checked before anything is buffered.
  */
 #ifndef CANFS_CONN_H
 #define CANFS_CONN_H
@@ -20,6 +42,7 @@
 
 struct event_base;
 struct conn;
+struct secure_key;
 struct transport;
 
 /* Upcalls into the owner of the transport (the node). */
@@ -34,6 +57,13 @@ struct conn_ops {
 	/* c is closing (peer gone, error, or conn_close); last call for c. */
 	void (*closed)(struct conn *c, void *arg);
 };
+
+/*
+ * Set the cluster secret (copied; NULL for none) of every transport
+ * created afterwards.  Process-wide, so that canfsd sets it once before
+ * the node creates its transport.
+ */
+void transport_set_secret(const struct secure_key *k);
 
 /* Create a transport on base; ops/arg receive frames from every conn. */
 struct transport *transport_new(struct event_base *base,
@@ -77,5 +107,15 @@ int transport_count(const struct transport *t);
 #define CONN_OUTPUT_CAP (64u << 20)
 /* Connections accepted at once, beyond which new ones are refused. */
 #define CONN_MAX 1024
+/* Unauthenticated (handshaking) inbound connections at once. */
+#define CONN_MAX_PREAUTH 128
+/* Time for connect plus handshake before the connection is dropped. */
+#define CONN_HANDSHAKE_TIMEOUT_SEC 5
+/*
+ * Client requests (0x02xx requests, OBJ_GET/PUT/DEL) received on one
+ * connection and not yet answered; one more closes the connection.  As
+ * large as the deepest pipeline of our own tools (tests/objtool -w).
+ */
+#define CONN_MAX_INFLIGHT 4096
 
 #endif

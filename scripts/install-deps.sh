@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
 	build-essential pkg-config
-	libevent-dev libfuse3-dev fuse3 libxxhash-dev liblmdb-dev
+	libevent-dev libfuse3-dev fuse3 libxxhash-dev liblmdb-dev libsodium-dev
 	libcmocka-dev
 	clang libclang-rt-14-dev
 	python3 iproute2 nftables procps psmisc util-linux fio
