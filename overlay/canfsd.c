@@ -84,6 +84,9 @@ canfsd_usage(FILE *f)
 "  -f, --foreground          stay in the foreground and log to stderr\n"
 "  -h, --help                show this help\n"
 "\n"
+"SIGQUIT stops the node without leaving: it keeps its zones and replicas\n"
+"and resumes them when started again on the same data directory (use it\n"
+"for reboots, upgrades, or stopping a whole overlay).\n"
 "SIGTERM or SIGINT (or 'canctl leave') makes the node leave gracefully:\n"
 "its zones are handed to a neighbour before it exits.  A second signal\n"
 "exits at once (neighbours then take over after --fail-after beats).\n",
@@ -141,9 +144,9 @@ canfsd_add_join(struct node_config *cfg, const char *arg)
 	free(copy);
 }
 
-/* Create dir (and parents) with mode 0700 if missing. */
+/* Create dir (and parents) with the given mode if missing. */
 static int
-canfsd_mkdirs(const char *dir)
+canfsd_mkdirs(const char *dir, mode_t mode)
 {
 	char path[512];
 
@@ -156,7 +159,7 @@ canfsd_mkdirs(const char *dir)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return -1;
 	return 0;
 }
@@ -398,6 +401,22 @@ canfsd_on_left(struct node *n)
 	event_base_loopexit(canfsd_base, &tv);
 }
 
+/*
+ * SIGQUIT: stop without leaving.  The zones and replicas stay in the data
+ * directory and the node resumes them when restarted (a reboot, an
+ * upgrade, stopping a whole overlay); neighbours take over only if it
+ * stays away longer than --fail-after heartbeats.
+ */
+static void
+canfsd_quit_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	log_info("signal %d: stopping without leaving (zones kept for a "
+	    "restart)", (int)sig);
+	event_base_loopbreak(canfsd_base);
+}
+
 /* SIGTERM/SIGINT: leave gracefully; a second signal exits at once. */
 static void
 canfsd_signal_cb(evutil_socket_t sig, short ev, void *arg)
@@ -471,7 +490,7 @@ main(int argc, char **argv)
 {
 	struct node_config cfg;
 	struct canfsd_extra x;
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sigquit;
 	struct node *n;
 	int foreground = 0, level = LOG_LVL_INFO, ready_fd = -1;
 	char err[512];
@@ -481,7 +500,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (canfsd_secret(&x) != 0)
 		return 1;
-	if (canfsd_mkdirs(cfg.data_dir) != 0 ||
+	if (canfsd_mkdirs(cfg.data_dir, 0700) != 0 ||
 	    canfsd_private_dir(cfg.data_dir) != 0) {
 		fprintf(stderr, "canfsd: cannot create data directory %s: %s\n",
 		    cfg.data_dir, strerror(errno));
@@ -493,7 +512,8 @@ main(int argc, char **argv)
 		snprintf(dir, sizeof dir, "%s", cfg.socket_path);
 		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 			*slash = '\0';
-			canfsd_mkdirs(dir);
+			/* Searchable, so --socket-mode/--socket-group rule. */
+			canfsd_mkdirs(dir, 0755);
 		}
 	}
 	if (!foreground)
@@ -523,11 +543,14 @@ main(int argc, char **argv)
 	}
 	sigterm = evsignal_new(canfsd_base, SIGTERM, canfsd_signal_cb, n);
 	sigint = evsignal_new(canfsd_base, SIGINT, canfsd_signal_cb, n);
+	sigquit = evsignal_new(canfsd_base, SIGQUIT, canfsd_quit_cb, n);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	evsignal_add(sigquit, NULL);
 	event_base_dispatch(canfsd_base);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sigquit);
 	node_free(n);
 	event_base_free(canfsd_base);
 	return 0;
