@@ -775,8 +775,7 @@ member_tick(struct node *n, uint64_t now)
 	 */
 	if (n->state == NODE_ACTIVE && !n->handing &&
 	    n->ticks % MEMBER_REASSIGN_TICKS == 0 &&
-	    now - n->last_takeover_ms > 4 * (uint64_t)n->cfg.hb_ms *
-	    (uint64_t)n->cfg.fail_after)
+	    now - n->last_takeover_ms > node_taken_ttl(n))
 		member_reassign(n);
 	if (n->ticks % MEMBER_SAVE_TICKS == 0)
 		member_save_peers(n);

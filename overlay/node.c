@@ -292,6 +292,55 @@ node_heartbeat_all(struct node *n)
 	}
 }
 
+/* How long a takeover can be undone (reassignment waits as long). */
+uint64_t
+node_taken_ttl(const struct node *n)
+{
+	return 4 * (uint64_t)n->cfg.hb_ms * (uint64_t)n->cfg.fail_after;
+}
+
+/*
+ * x speaks, so it is alive: give back any zone we recently took over from
+ * that same incarnation while x still claims it.  (Two nodes that wrongly
+ * declared each other dead would otherwise both hold both zones.)
+ */
+static bool
+node_return_taken(struct node *n, const struct wire_node *x)
+{
+	bool changed = false;
+
+	if (n->ntaken == 0 ||
+	    node_now_ms() - n->last_takeover_ms > node_taken_ttl(n))
+		return false;
+	for (int t = 0; t < n->ntaken; t++) {
+		struct node_taken *tk = &n->taken[t];
+		bool claimed = false;
+
+		if (tk->from_id != x->id || tk->from_inc != x->inc)
+			continue;
+		for (int j = 0; j < x->nzones; j++) {
+			if (geom_zone_overlaps(&tk->zone, &x->zones[j],
+			    n->cfg.dims))
+				claimed = true;
+		}
+		for (int i = 0; claimed && i < n->self.nzones; i++) {
+			if (!geom_zone_equal(&n->self.zones[i], &tk->zone,
+			    n->cfg.dims))
+				continue;
+			n->self.zones[i] = n->self.zones[--n->self.nzones];
+			changed = true;
+			break;
+		}
+		n->taken[t--] = n->taken[--n->ntaken];
+	}
+	if (changed) {
+		log_warnx("%s is alive after all: giving back the zones we "
+		    "took over from it", node_idstr(x->id));
+		node_zones_changed(n, false);
+	}
+	return changed;
+}
+
 /* A heartbeat from a node: its zones and its neighbour list. */
 static void
 node_on_heartbeat(struct node *n, const struct wire_header *h,
@@ -326,6 +375,12 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 		log_debug("%s claims space that overlaps ours (epoch %u)",
 		    node_idstr(m->self.id), m->self.epoch);
 	node_forget_old_incarnations(n, &m->self);
+	if (node_return_taken(n, &m->self) && n->self.nzones == 0) {
+		log_warnx("no zone left; joining afresh");
+		node_set_state(n, NODE_JOINING);
+		member_send_join(n);
+		return;
+	}
 	e = node_learn(n, &m->self, true);
 	if (e != NULL) {
 		nbr_set_list(e, m->list, m->n);
@@ -444,8 +499,18 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	before = n->self;
-	for (int i = 0; i < dead->info.nzones; i++)
+	if (node_now_ms() - n->last_takeover_ms > node_taken_ttl(n))
+		n->ntaken = 0;
+	for (int i = 0; i < dead->info.nzones; i++) {
 		n->self.zones[n->self.nzones++] = dead->info.zones[i];
+		if (n->ntaken < WIRE_MAX_ZONES) {
+			struct node_taken *t = &n->taken[n->ntaken++];
+
+			t->zone = dead->info.zones[i];
+			t->from_id = dead->info.id;
+			t->from_inc = dead->info.inc;
+		}
+	}
 	/* No merge yet: a conflicting takeover must find the zones intact. */
 	node_zones_changed(n, false);
 	n->last_takeover_id = dead->info.id;

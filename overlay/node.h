@@ -113,6 +113,16 @@ struct node {
 	/* Our last takeover, to settle a conflicting one. */
 	uint64_t last_takeover_id;
 	uint64_t last_takeover_ms;	/* no reassignment right after one */
+	/*
+	 * Zones we took over recently, and from whom: if that very node
+	 * (same incarnation) turns out to be alive (we suspected it wrongly,
+	 * e.g. under load), it gets them back.
+	 */
+	struct node_taken {
+		struct geom_zone zone;
+		uint64_t from_id, from_inc;
+	} taken[WIRE_MAX_ZONES];
+	int ntaken;
 	double last_takeover_share;	/* our share before it */
 };
 
@@ -160,6 +170,7 @@ void node_zones_changed(struct node *n, bool merge);
 struct nbr *node_learn(struct node *n, const struct wire_node *x,
     bool direct);
 void node_prune(struct node *n);
+uint64_t node_taken_ttl(const struct node *n);
 void node_forget_old_incarnations(struct node *n, const struct wire_node *x);
 void node_heartbeat_addr(struct node *n, const char *addr);
 void node_heartbeat_all(struct node *n);

@@ -206,12 +206,47 @@ obj_check_replica(struct node *n, const struct wire_obj *o,
 	return 0;
 }
 
+/*
+ * The newest local copy of a key: the exact replica id first, else any
+ * other replica index of the key whose point lies in our zones.  After a
+ * takeover the replica set can name us at a new index while we hold the
+ * key under an old one; without this a read would answer "not found".
+ * On success *found is the id holding it.  Returns 0 or STORE_NOTFOUND.
+ */
+static int
+obj_local_newest(struct node *n, const struct store_id *id,
+    struct store_id *found, struct store_meta *meta)
+{
+	struct store_meta m;
+	struct store_id alt;
+	int best = STORE_NOTFOUND;
+
+	if (store_get_meta(n->store, id, meta) == 0) {
+		*found = *id;
+		return 0;
+	}
+	for (unsigned i = 0; i < RESOLVE_PROBES(0); i++) {
+		if (i == id->replica)
+			continue;
+		store_id_make(&id->key, i, n->cfg.dims, &alt);
+		if (!nbr_node_contains(&n->self, &alt.point, n->cfg.dims) ||
+		    store_get_meta(n->store, &alt, &m) != 0)
+			continue;
+		if (best != 0 || m.version > meta->version) {
+			*meta = m;
+			*found = alt;
+			best = 0;
+		}
+	}
+	return best;
+}
+
 /* Replica read. */
 static void
 objects_r_get(struct node *n, struct conn *c, const struct wire_header *h,
     const struct wire_obj *req)
 {
-	struct store_id id;
+	struct store_id id, found;
 	struct store_meta meta;
 	struct wire_obj o;
 	void *data = NULL;
@@ -223,6 +258,8 @@ objects_r_get(struct node *n, struct conn *c, const struct wire_header *h,
 		    wire_error_text((uint32_t)rc));
 		return;
 	}
+	if (obj_local_newest(n, &id, &found, &meta) == 0)
+		id = found;
 	rc = store_get(n->store, &id, &meta, &data, &len);
 	if (rc != 0) {
 		node_send_error(c, h->reqid, obj_store_error(rc),
@@ -280,8 +317,9 @@ objects_primary_write(struct node *n, const struct store_id *id,
     char *why, size_t whylen)
 {
 	struct store_meta cur;
+	struct store_id found;
 	struct wire_obj o = *req;
-	int rc = store_get_meta(n->store, id, &cur);
+	int rc = obj_local_newest(n, id, &found, &cur);
 	bool exists = rc == 0, live;
 
 	if (rc != 0 && rc != STORE_NOTFOUND && rc != STORE_CORRUPT)
@@ -735,7 +773,8 @@ op_fanout_cb(struct node *n, void *arg, const struct wire_header *h,
 		return;
 	}
 	(void)n;
-	op_fail(op, WIRE_E_UNAVAIL, "too few replicas acknowledged the write");
+	/* A replica is down and not yet taken over: try again shortly. */
+	op_retry(op, "too few replicas acknowledged the write");
 }
 
 /* Copy the primary's decision to the other replicas. */
