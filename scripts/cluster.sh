@@ -91,6 +91,13 @@ cmd_up() {
 	if [ -z "$n" ] || [ "$n" -lt 1 ] || [ "$n" -gt 500 ]; then
 		die "up: give the number of daemons, 1 to 500"
 	fi
+	# A fresh machine: install what is missing and build (both no-ops
+	# when everything is already there).  NO_BUILD=1 skips this.
+	if [ "${NO_BUILD:-0}" != 1 ]; then
+		bash "$ROOT/scripts/install-deps.sh" >/dev/null ||
+			die "installing dependencies failed (run scripts/install-deps.sh)"
+		make -s -C "$ROOT" all >/dev/null || die "the build failed (run make)"
+	fi
 	[ -x "$CANFSD" ] || die "$CANFSD not found: run 'make' first"
 	abs_state
 	for d in $(node_dirs); do

@@ -8,7 +8,7 @@ PKGS=(
 	libevent-dev libfuse3-dev fuse3 libxxhash-dev liblmdb-dev libsodium-dev
 	libcmocka-dev
 	clang libclang-rt-14-dev
-	python3 iproute2 nftables procps psmisc util-linux fio
+	python3 iproute2 nftables procps psmisc util-linux fio jq
 )
 
 missing=()

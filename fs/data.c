@@ -1,0 +1,898 @@
+/* data.c: chunks, write buffers, read cache, readahead (see data.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bg.h"
+#include "data.h"
+#include "fs.h"
+#include "inode.h"
+#include "kv.h"
+#include "log.h"
+#include "node.h"
+#include "xmalloc.h"
+
+#define DATA_MAX_INFLIGHT 4	/* background chunk writes per file, at least (bg_threads) */
+#define DATA_DEL_JOBS 16	/* parallel deletes of a truncate */
+
+/* A dirty chunk buffer. */
+struct cbuf {
+	uint64_t index;
+	uint8_t *buf;		/* chunk bytes; zero where never written */
+	uint32_t lo, hi;	/* dirty range [lo, hi) (empty: lo == hi) */
+	uint32_t base_len;	/* stored bytes merged in (with have_base) */
+	bool have_base;		/* the stored chunk is merged around [lo,hi) */
+	bool busy;		/* being written out: hands off */
+	struct cbuf *next;	/* oldest first */
+};
+
+/* A cached clean chunk. */
+struct rent {
+	uint64_t index;
+	bool ready;		/* v holds the chunk (len 0: a hole) */
+	bool stale;		/* dropped while loading: the loader frees */
+	struct kv_value v;
+	uint64_t used;		/* LRU clock */
+	struct rent *next;
+};
+
+struct data {
+	struct fs *fs;
+	struct node *node;	/* held by the open count */
+	uint64_t ino;
+	uint32_t chunk;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* a buffer or cache entry changed state */
+
+	uint64_t size;		/* file size as this mount sees it */
+	struct timespec mtime;	/* the stored mtime our cache matches */
+	bool pending;		/* writes not yet in the inode record */
+	uint64_t wend;		/* largest end of those writes */
+	struct timespec wtime;	/* time of the last write */
+	int err;		/* first failed write since the last flush */
+
+	struct cbuf *dirty;
+	int ndirty;
+	int inflight;		/* background writes running */
+
+	struct rent *cache;
+	int ncache, maxcache;
+	uint64_t clock;
+	int prefetching;	/* readahead jobs running */
+	uint64_t last_index;	/* chunk of the last read */
+};
+
+/* A chunk write for the background pool. */
+struct data_wjob {
+	struct data *d;
+	struct cbuf *cb;
+	uint64_t size;		/* file size when it started */
+	bool async;		/* finish it in the job (else the waiter) */
+	int rc;
+};
+
+/* A readahead job. */
+struct data_pjob {
+	struct data *d;
+	struct rent *r;
+};
+
+/* Order of two timestamps (-1, 0, 1). */
+static int
+ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	if (a->tv_nsec != b->tv_nsec)
+		return a->tv_nsec < b->tv_nsec ? -1 : 1;
+	return 0;
+}
+
+/* ---- chunks in the store ------------------------------------------- */
+
+/* GET chunk idx: 0 with *v (len 0 for a hole), or -errno. */
+static int
+chunk_fetch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t chunk,
+    struct kv_value *v)
+{
+	struct hash_key k;
+	int rc;
+
+	meta_key_chunk(ino, idx, &k);
+	rc = kv_get(fs->kv, &k, v);
+	if (rc == -ENOENT) {
+		memset(v, 0, sizeof *v);
+		return 0;
+	}
+	if (rc == 0 && v->len > chunk) {
+		log_warnx("inode %" PRIx64 ": chunk %" PRIu64 " holds %zu "
+		    "bytes, more than its size %u", ino, idx, v->len, chunk);
+		v->len = chunk;
+	}
+	return rc;
+}
+
+/* PUT chunk idx. */
+static int
+chunk_store(struct fs *fs, uint64_t ino, uint64_t idx, const void *p,
+    size_t len)
+{
+	struct hash_key k;
+
+	meta_key_chunk(ino, idx, &k);
+	return kv_put(fs->kv, &k, p, len, WIRE_COND_NONE, 0, NULL);
+}
+
+/* ---- the read cache (d->mu held) ----------------------------------- */
+
+/* The cache entry of chunk idx, or NULL (d->mu held). */
+static struct rent *
+rent_find(struct data *d, uint64_t idx)
+{
+	struct rent *r;
+
+	for (r = d->cache; r != NULL && r->index != idx; r = r->next)
+		;
+	return r;
+}
+
+/* Unlink r from the cache; free it unless a loader still owns it. */
+static void
+rent_unlink(struct data *d, struct rent *r)
+{
+	struct rent **pp;
+
+	for (pp = &d->cache; *pp != r; pp = &(*pp)->next)
+		;
+	*pp = r->next;
+	d->ncache--;
+	if (r->ready) {
+		kv_value_free(&r->v);
+		free(r);
+	} else
+		r->stale = true;
+}
+
+/* Drop chunk idx from the cache (its stored contents changed). */
+static void
+rent_drop(struct data *d, uint64_t idx)
+{
+	struct rent *r = rent_find(d, idx);
+
+	if (r != NULL)
+		rent_unlink(d, r);
+}
+
+/* Drop every cached chunk. */
+static void
+rent_drop_all(struct data *d)
+{
+	while (d->cache != NULL)
+		rent_unlink(d, d->cache);
+}
+
+/* A new loading entry for idx, evicting the least recently used. */
+static struct rent *
+rent_new(struct data *d, uint64_t idx)
+{
+	struct rent *r;
+
+	while (d->ncache >= d->maxcache) {
+		struct rent *lru = NULL;
+
+		for (r = d->cache; r != NULL; r = r->next) {
+			if (r->ready && (lru == NULL || r->used < lru->used))
+				lru = r;
+		}
+		if (lru == NULL)
+			break;
+		rent_unlink(d, lru);
+	}
+	r = xcalloc(1, sizeof *r);
+	r->index = idx;
+	r->used = ++d->clock;
+	r->next = d->cache;
+	d->cache = r;
+	d->ncache++;
+	return r;
+}
+
+/* Copy n bytes at coff of a chunk value (zeros past its end). */
+static void
+rent_copy(const struct kv_value *v, uint32_t coff, uint32_t n, char *out)
+{
+	uint32_t have = 0;
+
+	if (coff < v->len)
+		have = (uint32_t)v->len - coff < n ? (uint32_t)v->len - coff : n;
+	if (have > 0)
+		memcpy(out, v->data + coff, have);
+	memset(out + have, 0, n - have);
+}
+
+/* A loader finished r (d->mu held): keep it, or free it if dropped. */
+static void
+rent_loaded(struct data *d, struct rent *r, int rc, struct kv_value *v)
+{
+	if (r->stale) {
+		kv_value_free(v);
+		free(r);
+	} else if (rc != 0) {
+		rent_unlink(d, r);
+		free(r);
+	} else {
+		r->v = *v;
+		r->ready = true;
+	}
+	pthread_cond_broadcast(&d->cv);
+}
+
+/* Background read of one chunk into the cache. */
+static int
+data_prefetch_job(void *arg)
+{
+	struct data_pjob *j = arg;
+	struct data *d = j->d;
+	struct kv_value v;
+	int rc;
+
+	rc = chunk_fetch(d->fs, d->ino, j->r->index, d->chunk, &v);
+	pthread_mutex_lock(&d->mu);
+	rent_loaded(d, j->r, rc, &v);
+	d->prefetching--;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	free(j);
+	return 0;
+}
+
+/* Start readahead of the chunks after idx (d->mu held). */
+static void
+data_readahead(struct data *d, uint64_t idx)
+{
+	for (int i = 1; i <= d->fs->o.readahead; i++) {
+		uint64_t j = idx + (uint64_t)i;
+		struct data_pjob *pj;
+
+		if (j * d->chunk >= d->size)
+			break;
+		if (rent_find(d, j) != NULL)
+			continue;
+		pj = xcalloc(1, sizeof *pj);
+		pj->d = d;
+		pj->r = rent_new(d, j);
+		d->prefetching++;
+		bg_submit(d->fs->bg, NULL, data_prefetch_job, pj);
+	}
+}
+
+/*
+ * Copy n bytes at coff of chunk idx into out, from the cache or the store
+ * (d->mu held; dropped while fetching).
+ */
+static int
+data_read_chunk(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
+    char *out)
+{
+	struct kv_value v;
+	struct rent *r;
+	int rc;
+
+	for (;;) {
+		r = rent_find(d, idx);
+		if (r != NULL && r->ready) {
+			rent_copy(&r->v, coff, n, out);
+			r->used = ++d->clock;
+			return 0;
+		}
+		if (r == NULL)
+			break;
+		pthread_cond_wait(&d->cv, &d->mu); /* someone is loading it */
+	}
+	r = rent_new(d, idx);
+	pthread_mutex_unlock(&d->mu);
+	rc = chunk_fetch(d->fs, d->ino, idx, d->chunk, &v);
+	pthread_mutex_lock(&d->mu);
+	if (rc == 0)
+		rent_copy(&v, coff, n, out);
+	if (r->stale && rc == 0) {
+		/* Dropped meanwhile: this read still uses what it got. */
+		kv_value_free(&v);
+		free(r);
+		pthread_cond_broadcast(&d->cv);
+		return 0;
+	}
+	rent_loaded(d, r, rc, &v);
+	if (rc == 0)
+		r->used = ++d->clock;
+	return rc;
+}
+
+/* ---- dirty buffers ------------------------------------------------- */
+
+/* The dirty buffer of chunk idx, or NULL (d->mu held). */
+static struct cbuf *
+cbuf_find(struct data *d, uint64_t idx)
+{
+	struct cbuf *cb;
+
+	for (cb = d->dirty; cb != NULL && cb->index != idx; cb = cb->next)
+		;
+	return cb;
+}
+
+/* A new empty buffer at the tail (d->mu held). */
+static struct cbuf *
+cbuf_new(struct data *d, uint64_t idx)
+{
+	struct cbuf *cb = xcalloc(1, sizeof *cb), **pp;
+
+	cb->index = idx;
+	cb->buf = xcalloc(1, d->chunk);
+	for (pp = &d->dirty; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = cb;
+	d->ndirty++;
+	return cb;
+}
+
+/* A written-out buffer is done (d->mu held): record rc, free it. */
+static void
+cbuf_done(struct data *d, struct cbuf *cb, int rc)
+{
+	struct cbuf **pp;
+
+	if (rc != 0) {
+		log_error("inode %" PRIx64 ": writing chunk %" PRIu64
+		    " failed: %s", d->ino, cb->index, strerror(-rc));
+		if (d->err == 0)
+			d->err = rc;
+	}
+	rent_drop(d, cb->index);
+	for (pp = &d->dirty; *pp != cb; pp = &(*pp)->next)
+		;
+	*pp = cb->next;
+	d->ndirty--;
+	free(cb->buf);
+	free(cb);
+	pthread_cond_broadcast(&d->cv);
+}
+
+/*
+ * Merge the stored chunk around the dirty range of cb (cb busy, d->mu not
+ * held).  Bytes never written are zero in cb->buf already.
+ */
+static int
+cbuf_load_base(struct data *d, struct cbuf *cb)
+{
+	struct kv_value v;
+	uint32_t len;
+	int rc;
+
+	if ((rc = chunk_fetch(d->fs, d->ino, cb->index, d->chunk, &v)) != 0)
+		return rc;
+	len = (uint32_t)v.len;
+	if (len == 0) {
+		/* A hole: the zeros are there already. */
+	} else if (cb->lo == cb->hi) {
+		memcpy(cb->buf, v.data, len);
+	} else {
+		memcpy(cb->buf, v.data, len < cb->lo ? len : cb->lo);
+		if (len > cb->hi)
+			memcpy(cb->buf + cb->hi, v.data + cb->hi, len - cb->hi);
+	}
+	cb->base_len = len;
+	cb->have_base = true;
+	kv_value_free(&v);
+	return 0;
+}
+
+/*
+ * Write cb to the store (cb busy, d->mu not held).  size is the file size:
+ * when the dirty range starts the chunk and reaches the chunk's end or
+ * the end of the file, nothing stored survives and the old contents are
+ * not needed.
+ */
+static int
+cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
+{
+	uint64_t start = cb->index * d->chunk;
+	bool whole = cb->lo == 0 &&
+	    (cb->hi == d->chunk || start + cb->hi >= size);
+	uint32_t len;
+	int rc;
+
+	if (!cb->have_base && !whole && (rc = cbuf_load_base(d, cb)) != 0)
+		return rc;
+	len = cb->hi;
+	if (cb->have_base && cb->base_len > len)
+		len = cb->base_len;
+	return chunk_store(d->fs, d->ino, cb->index, cb->buf, len);
+}
+
+/* Run a chunk write; background ones finish themselves. */
+static int
+data_wjob_run(void *arg)
+{
+	struct data_wjob *j = arg;
+	struct data *d = j->d;
+
+	j->rc = cbuf_write(d, j->cb, j->size);
+	if (!j->async)
+		return j->rc;
+	pthread_mutex_lock(&d->mu);
+	cbuf_done(d, j->cb, j->rc);
+	d->inflight--;
+	pthread_mutex_unlock(&d->mu);
+	free(j);
+	return 0;
+}
+
+/* Send a full buffer out in the background (d->mu held). */
+static void
+data_write_async(struct data *d, struct cbuf *cb)
+{
+	struct data_wjob *j;
+
+	while (d->inflight >= DATA_MAX_INFLIGHT && d->inflight >= d->fs->o.bg_threads)
+		pthread_cond_wait(&d->cv, &d->mu);
+	j = xcalloc(1, sizeof *j);
+	j->d = d;
+	j->cb = cb;
+	j->size = d->size;
+	j->async = true;
+	cb->busy = true;
+	d->inflight++;
+	bg_submit(d->fs->bg, NULL, data_wjob_run, j);
+}
+
+/*
+ * Write out the dirty buffers of chunks [first, last], in parallel, and
+ * wait for those already going out (d->mu held; dropped while writing).
+ * Failures land in d->err.
+ */
+static void
+data_writeout(struct data *d, uint64_t first, uint64_t last)
+{
+	for (;;) {
+		struct data_wjob *jobs;
+		struct bg_group grp;
+		struct cbuf *cb;
+		int n = 0, busy = 0;
+
+		jobs = xcalloc((size_t)d->ndirty + 1, sizeof *jobs);
+		for (cb = d->dirty; cb != NULL; cb = cb->next) {
+			if (cb->index < first || cb->index > last)
+				continue;
+			if (cb->busy) {
+				busy++;
+				continue;
+			}
+			cb->busy = true;
+			jobs[n].d = d;
+			jobs[n].cb = cb;
+			jobs[n].size = d->size;
+			n++;
+		}
+		if (n == 0) {
+			free(jobs);
+			if (busy == 0)
+				return;
+			pthread_cond_wait(&d->cv, &d->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&d->mu);
+		bg_group_init(&grp);
+		for (int i = 1; i < n; i++)
+			bg_submit(d->fs->bg, &grp, data_wjob_run, &jobs[i]);
+		(void)data_wjob_run(&jobs[0]);
+		(void)bg_group_wait(&grp);
+		bg_group_destroy(&grp);
+		pthread_mutex_lock(&d->mu);
+		for (int i = 0; i < n; i++)
+			cbuf_done(d, jobs[i].cb, jobs[i].rc);
+		free(jobs);
+	}
+}
+
+/* The dirty buffer of idx, ready for a write (d->mu held). */
+static struct cbuf *
+data_buffer(struct data *d, uint64_t idx)
+{
+	struct cbuf *cb;
+
+	for (;;) {
+		cb = cbuf_find(d, idx);
+		if (cb != NULL && !cb->busy)
+			return cb;
+		if (cb != NULL) {
+			pthread_cond_wait(&d->cv, &d->mu);
+			continue;
+		}
+		if (d->ndirty < d->fs->o.max_dirty)
+			return cbuf_new(d, idx);
+		/* Too many: write out the oldest idle one first. */
+		for (cb = d->dirty; cb != NULL && cb->busy; cb = cb->next)
+			;
+		if (cb == NULL)
+			pthread_cond_wait(&d->cv, &d->mu);
+		else
+			data_writeout(d, cb->index, cb->index);
+	}
+}
+
+/* Copy one piece of a write into chunk idx (d->mu held). */
+static int
+data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
+    const char *src)
+{
+	struct cbuf *cb = data_buffer(d, idx);
+	int rc;
+
+	if (!cb->have_base && cb->lo != cb->hi &&
+	    (coff > cb->hi || coff + n < cb->lo)) {
+		/* A gap between dirty ranges: merge the stored chunk. */
+		cb->busy = true;
+		pthread_mutex_unlock(&d->mu);
+		rc = cbuf_load_base(d, cb);
+		pthread_mutex_lock(&d->mu);
+		cb->busy = false;
+		pthread_cond_broadcast(&d->cv);
+		if (rc != 0)
+			return rc;
+	}
+	memcpy(cb->buf + coff, src, n);
+	if (cb->lo == cb->hi) {
+		cb->lo = coff;
+		cb->hi = coff + n;
+	} else {
+		if (coff < cb->lo)
+			cb->lo = coff;
+		if (coff + n > cb->hi)
+			cb->hi = coff + n;
+	}
+	rent_drop(d, idx);
+	if (cb->lo == 0 && cb->hi == d->chunk)
+		data_write_async(d, cb);
+	return 0;
+}
+
+/* ---- the interface ------------------------------------------------- */
+
+/* Open-file state. */
+struct data *
+data_new(struct fs *fs, struct node *n, const struct meta_inode *in)
+{
+	struct data *d = xcalloc(1, sizeof *d);
+
+	d->fs = fs;
+	d->node = n;
+	d->ino = n->ino;
+	d->chunk = in->chunk_size;
+	d->size = in->size;
+	d->mtime = in->mtime;
+	d->maxcache = fs->o.readahead + 4;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	return d;
+}
+
+/* Free open-file state (after data_flush). */
+void
+data_free(struct data *d)
+{
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&d->mu);
+	while (d->prefetching > 0 || d->inflight > 0)
+		pthread_cond_wait(&d->cv, &d->mu);
+	if (d->dirty != NULL)
+		log_error("inode %" PRIx64 ": %d dirty chunks dropped at close",
+		    d->ino, d->ndirty);
+	while (d->dirty != NULL)
+		cbuf_done(d, d->dirty, 0);
+	rent_drop_all(d);
+	pthread_mutex_unlock(&d->mu);
+	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}
+
+/* Read (see data.h). */
+ssize_t
+data_read(struct data *d, char *buf, size_t size, uint64_t off)
+{
+	uint64_t idx = 0, first, end;
+	size_t done = 0;
+	int rc = 0;
+
+	if (size == 0)
+		return 0;
+	pthread_mutex_lock(&d->mu);
+	first = off / d->chunk;
+	/* Our own unflushed writes must be read back. */
+	if (d->ndirty > 0)
+		data_writeout(d, first, (off + size - 1) / d->chunk);
+	if (off >= d->size) {
+		pthread_mutex_unlock(&d->mu);
+		return 0;
+	}
+	end = off + size < d->size ? off + size : d->size;
+	while (off + done < end) {
+		uint64_t pos = off + done;
+		uint32_t coff = (uint32_t)(pos % d->chunk);
+		uint32_t n = d->chunk - coff;
+
+		idx = pos / d->chunk;
+		if (n > end - pos)
+			n = (uint32_t)(end - pos);
+		if ((rc = data_read_chunk(d, idx, coff, n, buf + done)) != 0)
+			break;
+		done += n;
+	}
+	if (rc == 0 && (off == 0 || first == d->last_index ||
+	    first == d->last_index + 1))
+		data_readahead(d, idx);
+	d->last_index = idx;
+	pthread_mutex_unlock(&d->mu);
+	return rc != 0 ? rc : (ssize_t)done;
+}
+
+/* Write (see data.h). */
+ssize_t
+data_write(struct data *d, const char *buf, size_t size, uint64_t off)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	if (size == 0)
+		return 0;
+	pthread_mutex_lock(&d->mu);
+	if (d->err != 0) {
+		rc = d->err;
+		pthread_mutex_unlock(&d->mu);
+		return rc;
+	}
+	while (done < size) {
+		uint64_t pos = off + done;
+		uint32_t coff = (uint32_t)(pos % d->chunk);
+		uint32_t n = d->chunk - coff;
+
+		if (n > size - done)
+			n = (uint32_t)(size - done);
+		/* The size first: a full chunk goes out with it. */
+		if (pos + n > d->size)
+			d->size = pos + n;
+		rc = data_write_piece(d, pos / d->chunk, coff, n, buf + done);
+		if (rc != 0)
+			break;
+		done += n;
+	}
+	if (done > 0) {
+		if (off + done > d->wend)
+			d->wend = off + done;
+		d->pending = true;
+		clock_gettime(CLOCK_REALTIME, &d->wtime);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return done > 0 ? (ssize_t)done : rc;
+}
+
+/* What a flush writes into the inode, in the background. */
+struct data_flushattr {
+	struct data *d;
+	uint64_t wend;
+	struct timespec wtime;
+	struct meta_inode out;	/* the record written */
+	int rc;
+};
+
+/* Inode mutation of a flush: grow the size, set the times. */
+static int
+data_flush_mut(struct meta_inode *in, void *arg)
+{
+	const struct data_flushattr *fa = arg;
+
+	if (fa->wend > in->size)
+		in->size = fa->wend;
+	in->mtime = fa->wtime;
+	in->ctime = fa->wtime;
+	return 0;
+}
+
+/* The inode update of a flush. */
+static int
+data_flush_job(void *arg)
+{
+	struct data_flushattr *fa = arg;
+
+	meta_inode_init(&fa->out);
+	fa->rc = inode_update(fa->d->fs, fa->d->node, data_flush_mut, fa,
+	    &fa->out);
+	return 0;
+}
+
+/*
+ * Flush (see data.h).  The inode's new size and times are written while
+ * the chunks go out, in parallel: close() waits for both, so an open
+ * after it sees everything; a crash in between may leave the new size
+ * over zeros or old bytes (as a lost write would).
+ */
+int
+data_flush(struct data *d)
+{
+	struct data_flushattr fa = { .d = d };
+	struct bg_group grp;
+	bool update;
+	int rc;
+
+	bg_group_init(&grp);
+	pthread_mutex_lock(&d->mu);
+	update = d->pending && d->err == 0;
+	if (update) {
+		fa.wend = d->wend;
+		fa.wtime = d->wtime;
+		d->pending = false;
+		d->wend = 0;
+		bg_submit(d->fs->bg, &grp, data_flush_job, &fa);
+	}
+	data_writeout(d, 0, UINT64_MAX);
+	while (d->inflight > 0)
+		pthread_cond_wait(&d->cv, &d->mu);
+	rc = d->err;
+	d->err = 0;
+	pthread_mutex_unlock(&d->mu);
+	(void)bg_group_wait(&grp);
+	bg_group_destroy(&grp);
+	if (!update)
+		return rc;
+	pthread_mutex_lock(&d->mu);
+	if (fa.rc != 0) {
+		/* Try the inode again at the next flush. */
+		d->pending = true;
+		if (fa.wend > d->wend)
+			d->wend = fa.wend;
+		if (rc == 0)
+			rc = fa.rc;
+	} else if (!d->pending)
+		d->mtime = fa.out.mtime;
+	pthread_mutex_unlock(&d->mu);
+	meta_inode_free(&fa.out);
+	return rc;
+}
+
+/* Merge unflushed state into a fresh record (see data.h). */
+void
+data_attr(struct data *d, struct meta_inode *in)
+{
+	pthread_mutex_lock(&d->mu);
+	if (d->pending || d->ndirty > 0 || d->inflight > 0) {
+		if (d->size > in->size)
+			in->size = d->size;
+		if (d->pending) {
+			in->mtime = d->wtime;
+			in->ctime = d->wtime;
+		}
+	} else if (in->size != d->size || ts_cmp(&in->mtime, &d->mtime)) {
+		/* Changed elsewhere: what we cached is old. */
+		rent_drop_all(d);
+		d->size = in->size;
+		d->mtime = in->mtime;
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* After a truncate. */
+void
+data_set_size(struct data *d, uint64_t size)
+{
+	pthread_mutex_lock(&d->mu);
+	d->size = size;
+	if (d->wend > size)
+		d->wend = size;
+	rent_drop_all(d);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* A share of the deletes of a truncate. */
+struct data_djob {
+	struct fs *fs;
+	uint64_t ino, first, end, stride;
+	bool own;		/* free it when done (background removal) */
+};
+
+/* Delete chunks first, first + stride, ... below end. */
+static int
+data_del_job(void *arg)
+{
+	struct data_djob *j = arg;
+	struct hash_key k;
+	int rc, err = 0;
+
+	for (uint64_t i = j->first; i < j->end; i += j->stride) {
+		meta_key_chunk(j->ino, i, &k);
+		rc = kv_del(j->fs->kv, &k, WIRE_COND_NONE, 0);
+		if (rc != 0 && err == 0)
+			err = rc;
+	}
+	if (j->own) {
+		if (err != 0)
+			log_warnx("inode %" PRIx64 ": chunks left behind: %s",
+			    j->ino, strerror(-err));
+		free(j);
+	}
+	return err;
+}
+
+/*
+ * Delete chunks [first, end) with up to DATA_DEL_JOBS jobs: waited for
+ * (returns the first error), or left to run in the background.
+ */
+static int
+data_del_range(struct fs *fs, uint64_t ino, uint64_t first, uint64_t end,
+    bool wait)
+{
+	struct data_djob jobs[DATA_DEL_JOBS];
+	struct bg_group grp;
+	uint64_t n;
+	int rc;
+
+	if (first >= end)
+		return 0;
+	n = end - first < DATA_DEL_JOBS ? end - first : DATA_DEL_JOBS;
+	bg_group_init(&grp);
+	for (uint64_t i = 0; i < n; i++) {
+		struct data_djob *j = wait ? &jobs[i] : xmalloc(sizeof *j);
+
+		*j = (struct data_djob){ .fs = fs, .ino = ino,
+		    .first = first + i, .end = end, .stride = n,
+		    .own = !wait };
+		bg_submit(fs->bg, wait ? &grp : NULL, data_del_job, j);
+	}
+	rc = bg_group_wait(&grp);
+	bg_group_destroy(&grp);
+	return rc;
+}
+
+/* Chunks of a file of size bytes. */
+static uint64_t
+data_nchunks(uint64_t size, uint32_t chunk)
+{
+	return size / chunk + (size % chunk != 0);
+}
+
+/* Store work of a truncate (see data.h). */
+int
+data_truncate(struct fs *fs, uint64_t ino, uint32_t chunk, uint64_t oldsize,
+    uint64_t newsize)
+{
+	uint64_t k = newsize / chunk;
+	uint32_t keep = (uint32_t)(newsize % chunk);
+	struct kv_value v;
+	int rc;
+
+	if (newsize >= oldsize)
+		return 0;
+	if (keep > 0) {
+		/* Zero-trim the chunk that holds the new end. */
+		if ((rc = chunk_fetch(fs, ino, k, chunk, &v)) != 0)
+			return rc;
+		rc = v.len > keep ? chunk_store(fs, ino, k, v.data, keep) : 0;
+		kv_value_free(&v);
+		if (rc != 0)
+			return rc;
+	}
+	return data_del_range(fs, ino, keep > 0 ? k + 1 : k,
+	    data_nchunks(oldsize, chunk), true);
+}
+
+/* Background removal of all chunks (see data.h). */
+void
+data_remove_async(struct fs *fs, uint64_t ino, uint32_t chunk, uint64_t size)
+{
+	(void)data_del_range(fs, ino, 0, data_nchunks(size, chunk), false);
+}

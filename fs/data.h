@@ -1,0 +1,81 @@
+/*
+ * data.h: file contents.
+ *
+ * A file is stored in chunks of its inode's chunk_size (meta.h).  While a
+ * file is open on this mount it has one `struct data`, shared by all of
+ * its handles, holding:
+ *
+ * - dirty chunk buffers: writes are copied into a buffer per chunk and
+ *   reach the store when the chunk fills (at once, in the background, so
+ *   sequential writers stream), when too many buffers are dirty, and on
+ *   flush/fsync/release (close-to-open).  A buffer remembers the dirty
+ *   range only; the chunk's old contents are fetched and merged only when
+ *   the range does not cover what is stored (a hole inside the chunk, or
+ *   old bytes after it).  The first error of a background write is kept
+ *   and returned by the next write or flush.
+ * - a small cache of clean chunks, filled by reads and by readahead:
+ *   reads that continue where the last one stopped fetch the next few
+ *   chunks in parallel.  Any write or truncate of a chunk drops it.
+ * - the size as this mount sees it (the store's size plus our unflushed
+ *   writes) and the time of the last write, for getattr.
+ *
+ * At flush the inode's size (never lowered: the larger of the stored one
+ * and our end of writes) and mtime/ctime are written with CAS.  Two
+ * machines writing the same chunk of one file concurrently: the last
+ * writer of that chunk wins.
+ */
+#ifndef CANFS_DATA_H
+#define CANFS_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "meta.h"
+
+struct fs;
+struct node;
+struct data;
+
+/* Open-file state for n, from its freshly read inode. */
+struct data *data_new(struct fs *fs, struct node *n,
+    const struct meta_inode *in);
+/* Free it; everything must have been flushed (data_flush). */
+void data_free(struct data *d);
+
+/* Read up to size bytes at off into buf: bytes read (0 at EOF) or -errno. */
+ssize_t data_read(struct data *d, char *buf, size_t size, uint64_t off);
+/* Write size bytes at off: size, or -errno. */
+ssize_t data_write(struct data *d, const char *buf, size_t size,
+    uint64_t off);
+/*
+ * Write out every dirty chunk, wait for background writes, and update the
+ * inode's size and times.  Returns 0 or the first error since the last
+ * flush.
+ */
+int data_flush(struct data *d);
+
+/*
+ * Merge this mount's view into a fresh inode record for getattr: the size
+ * and mtime of unflushed writes.  With nothing pending, take the record's
+ * size (and drop cached chunks if the file changed elsewhere).
+ */
+void data_attr(struct data *d, struct meta_inode *in);
+/* The file was truncated to size (after data_flush and the store work). */
+void data_set_size(struct data *d, uint64_t size);
+
+/*
+ * Store work of a truncate from oldsize to newsize: zero-trim the chunk
+ * holding the new end and delete the chunks past it (in parallel).
+ * Nothing to do when growing.  0 or -errno.
+ */
+int data_truncate(struct fs *fs, uint64_t ino, uint32_t chunk,
+    uint64_t oldsize, uint64_t newsize);
+/*
+ * Delete every chunk of a file of size bytes in the background (its inode
+ * is gone, so nothing can read them).  Failures are logged.
+ */
+void data_remove_async(struct fs *fs, uint64_t ino, uint32_t chunk,
+    uint64_t size);
+
+#endif

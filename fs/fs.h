@@ -1,0 +1,56 @@
+/*
+ * fs.h: the state of one canfs mount, shared by every module of fs/.
+ *
+ * The FUSE handlers reach it through fs_ctx(req).  Everything here is
+ * set up before the session starts and read-only afterwards, except the
+ * objects that carry their own locks (kv, bg, nodes).
+ */
+#ifndef CANFS_FS_H
+#define CANFS_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct kv;
+struct bg;
+struct node_table;
+
+/* Options of a mount (see canfs(8)). */
+struct fs_opts {
+	double entry_timeout;	/* seconds the kernel may cache names */
+	double negative_timeout; /* ...and the absence of a name */
+	double attr_timeout;	/* seconds the kernel may cache attributes */
+	int timeout_ms;		/* bound on each store request */
+	int conns;		/* connections to the daemon */
+	int bg_threads;		/* background workers */
+	uint32_t chunk_size;	/* of new files */
+	int readahead;		/* chunks fetched ahead of sequential reads */
+	int max_dirty;		/* dirty chunk buffers per open file */
+};
+
+struct fs {
+	struct fs_opts o;
+	struct kv *kv;
+	struct bg *bg;
+	struct node_table *nodes;
+	struct fuse_session *se;
+};
+
+/* The mount's state, from a request. */
+static inline struct fs *
+fs_ctx(fuse_req_t req)
+{
+	return (struct fs *)fuse_req_userdata(req);
+}
+
+/* Milliseconds of a timeout option, for cache ages. */
+static inline int
+fs_ms(double seconds)
+{
+	return (int)(seconds * 1000.0);
+}
+
+#endif

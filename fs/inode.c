@@ -1,0 +1,246 @@
+/* inode.c: inode and directory objects under CAS (see inode.h). */
+#include <sys/random.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs.h"
+#include "inode.h"
+#include "kv.h"
+#include "log.h"
+#include "node.h"
+#include "xmalloc.h"
+
+
+/* Back off a little after repeated conflicts (contention). */
+void
+inode_backoff(int tries)
+{
+	struct timespec ts;
+	uint32_t r = 0;
+
+	if (tries < 3)
+		return;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (uint32_t)tries * 7919u;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(r % (1000u * (uint32_t)(tries < 20 ? tries : 20)))
+	    * 1000L;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * GET an object that this mount has seen (seen true).  The overlay may
+ * answer "not found" for a while after a node failure, until its copies
+ * are in place again; an object we know existed is asked for again a few
+ * times (about 2.5 s in all) before we believe it is gone.
+ */
+int
+inode_get(struct fs *fs, const struct hash_key *k, bool seen,
+    struct kv_value *v)
+{
+	static const int wait_ms[] = { 100, 200, 400, 800, 1000 };
+	int rc = kv_get(fs->kv, k, v);
+
+	for (size_t i = 0; seen && rc == -ENOENT &&
+	    i < sizeof wait_ms / sizeof wait_ms[0]; i++) {
+		struct timespec ts = { 0, wait_ms[i] * 1000000L };
+
+		if (wait_ms[i] >= 1000) {
+			ts.tv_sec = wait_ms[i] / 1000;
+			ts.tv_nsec = 0;
+		}
+		nanosleep(&ts, NULL);
+		rc = kv_get(fs->kv, k, v);
+	}
+	return rc;
+}
+
+/* Does the cache of n hold the inode (or, with dir, the directory)? */
+bool
+inode_seen(struct fs *fs, struct node *n, bool dir)
+{
+	bool seen;
+
+	node_lock(fs->nodes);
+	seen = dir ? n->dir != NULL : n->have_inode;
+	node_unlock(fs->nodes);
+	return seen;
+}
+
+/* Read and decode the inode of n from the store, caching it. */
+static int
+inode_fetch(struct fs *fs, struct node *n, struct meta_inode *in,
+    uint64_t *version)
+{
+	struct hash_key k;
+	struct kv_value v;
+	int rc;
+
+	meta_key_inode(n->ino, &k);
+	if ((rc = inode_get(fs, &k, inode_seen(fs, n, false), &v)) != 0) {
+		if (rc == -ENOENT)
+			node_forget_cache(fs->nodes, n);
+		return rc;
+	}
+	if (meta_inode_decode(v.data, v.len, in) != 0) {
+		log_error("inode %" PRIx64 ": record does not decode "
+		    "(%zu bytes)", n->ino, v.len);
+		kv_value_free(&v);
+		return -EIO;
+	}
+	*version = v.version;
+	kv_value_free(&v);
+	node_inode_store(fs->nodes, n, in, *version);
+	return 0;
+}
+
+/* Read an inode (see inode.h). */
+int
+inode_read(struct fs *fs, struct node *n, int max_age_ms,
+    struct meta_inode *in, uint64_t *version)
+{
+	uint64_t ver;
+
+	meta_inode_init(in);
+	if (version == NULL)
+		version = &ver;
+	if (max_age_ms != 0 &&
+	    node_inode_cached(fs->nodes, n, max_age_ms, in, version))
+		return 0;
+	return inode_fetch(fs, n, in, version);
+}
+
+/* A random inode number: 63 bits, never 0 or the root's. */
+uint64_t
+inode_new_ino(void)
+{
+	uint64_t x = 0;
+
+	do {
+		if (getrandom(&x, sizeof x, 0) != sizeof x)
+			fatal("getrandom");
+		x &= INT64_MAX;
+	} while (x <= META_ROOT_INO);
+	return x;
+}
+
+/* Store a new inode if its number is free. */
+int
+inode_create(struct fs *fs, uint64_t ino, const struct meta_inode *in,
+    uint64_t *version)
+{
+	struct hash_key k;
+	struct wbuf w;
+	int rc;
+
+	wbuf_init(&w);
+	meta_inode_encode(&w, in);
+	meta_key_inode(ino, &k);
+	rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_ABSENT, 0, version);
+	if (rc == -KV_ECONFLICT || rc == -KV_EAMBIG) {
+		struct kv_value v;
+
+		/* Ours, from an attempt whose reply was lost?  Or taken. */
+		rc = -EEXIST;
+		if (kv_get(fs->kv, &k, &v) == 0) {
+			if (v.len == w.len && memcmp(v.data, w.p, w.len) == 0) {
+				*version = v.version;
+				rc = 0;
+			}
+			kv_value_free(&v);
+		}
+		if (rc != 0)
+			log_warnx("inode number %" PRIx64 " is taken", ino);
+	}
+	wbuf_free(&w);
+	return rc;
+}
+
+/* Is the record in exactly the bytes in w (encodings are canonical)? */
+static bool
+inode_same_inode(const struct meta_inode *in, const struct wbuf *w)
+{
+	struct wbuf e;
+	bool same;
+
+	wbuf_init(&e);
+	meta_inode_encode(&e, in);
+	same = e.len == w->len && memcmp(e.p, w->p, e.len) == 0;
+	wbuf_free(&e);
+	return same;
+}
+
+/* Read-modify-CAS of an inode. */
+int
+inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
+    struct meta_inode *out)
+{
+	struct meta_inode in;
+	struct hash_key k;
+	uint64_t ver, nver;
+	struct wbuf w;
+	int rc = 0, tries;
+	bool amb;
+
+	meta_key_inode(n->ino, &k);
+	meta_inode_init(&in);
+	if (!node_inode_cached(fs->nodes, n, -1, &in, &ver) &&
+	    (rc = inode_fetch(fs, n, &in, &ver)) != 0)
+		return rc;
+	wbuf_init(&w);
+	for (tries = 0; tries < INODE_MAX_TRIES; tries++) {
+		if ((rc = fn(&in, arg)) < 0)
+			break;
+		if (rc == INODE_UNCHANGED) {
+			rc = 0;
+			break;
+		}
+		w.len = 0;
+		meta_inode_encode(&w, &in);
+		rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_VERSION, ver,
+		    &nver);
+		if (rc == 0) {
+			node_inode_store(fs->nodes, n, &in, nver);
+			break;
+		}
+		meta_inode_free(&in);
+		if (rc != -KV_ECONFLICT && rc != -KV_EAMBIG)
+			break;
+		amb = rc == -KV_EAMBIG;
+		if (!amb)
+			inode_backoff(tries);
+		if ((rc = inode_fetch(fs, n, &in, &ver)) != 0)
+			break;
+		if (amb && inode_same_inode(&in, &w))
+			break; /* our earlier attempt is what is stored */
+	}
+	if (tries == INODE_MAX_TRIES) {
+		log_error("inode %" PRIx64 ": gave up after %d conflicts",
+		    n->ino, tries);
+		rc = -EIO;
+	}
+	wbuf_free(&w);
+	if (rc == 0 && out != NULL)
+		*out = in;
+	else
+		meta_inode_free(&in);
+	return rc;
+}
+
+/* Delete an inode object. */
+int
+inode_remove(struct fs *fs, struct node *n)
+{
+	struct hash_key k;
+	int rc;
+
+	meta_key_inode(n->ino, &k);
+	rc = kv_del(fs->kv, &k, WIRE_COND_NONE, 0);
+	node_forget_cache(fs->nodes, n);
+	return rc;
+}

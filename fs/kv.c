@@ -1,0 +1,569 @@
+/* kv.c: a thread-safe pool of connections to canfsd (see kv.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "kv.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define KV_CONNECT_TIMEOUT_MS 2000
+#define KV_DOWN_MS 1000		/* fail fast this long after all failed */
+#define KV_RECOVER_MS 30000	/* retry "recovering" answers this long */
+#define KV_MAX_SPECS 16
+
+/* One connection of the pool. */
+struct kv_slot {
+	struct client *c;	/* NULL until connected or after a failure */
+	int spec;		/* index of the daemon c talks to */
+	bool busy;		/* taken by a caller */
+};
+
+struct kv {
+	char *specs[KV_MAX_SPECS]; /* daemons, as given */
+	int nspecs;
+	int cur;		/* where new connections go */
+	int timeout_ms;		/* per request */
+	struct timespec down_until; /* fail fast until then (0: not down) */
+	bool down;		/* last connect failed everywhere (for logs) */
+	pthread_mutex_t mu;	/* guards everything but a taken slot's c */
+	pthread_cond_t cv;	/* a slot became free */
+	struct kv_slot *slots;
+	int nslots;
+	struct kv_stats st;
+};
+
+/* Map a wire error code to an errno. */
+int
+kv_errno(uint32_t code)
+{
+	switch (code) {
+	case WIRE_E_OK:
+		return 0;
+	case WIRE_E_NOTFOUND:
+		return ENOENT;
+	case WIRE_E_CONFLICT:
+		return KV_ECONFLICT;
+	case WIRE_E_NOSPACE:
+		return ENOSPC;
+	case WIRE_E_TOOBIG:
+		return EFBIG;
+	}
+	/* UNAVAIL, TIMEOUT, NOROUTE, BUSY, CORRUPT, INTERNAL, PROTO... */
+	return EIO;
+}
+
+/* Monotonic time. */
+static void
+kv_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+/* True while the daemons are considered down (caller holds mu). */
+static bool
+kv_is_down(const struct kv *kv)
+{
+	struct timespec now;
+
+	if (kv->down_until.tv_sec == 0)
+		return false;
+	kv_now(&now);
+	return now.tv_sec < kv->down_until.tv_sec ||
+	    (now.tv_sec == kv->down_until.tv_sec &&
+	    now.tv_nsec < kv->down_until.tv_nsec);
+}
+
+/* Split source at commas into kv->specs.  -1 with err on bad syntax. */
+static int
+kv_parse_source(struct kv *kv, const char *source, char *err, size_t errlen)
+{
+	char *copy = xstrdup(source), *save = NULL, *tok;
+
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (kv->nspecs == KV_MAX_SPECS) {
+			snprintf(err, errlen, "more than %d daemons in %s",
+			    KV_MAX_SPECS, source);
+			free(copy);
+			return -1;
+		}
+		kv->specs[kv->nspecs++] = xstrdup(tok);
+	}
+	free(copy);
+	if (kv->nspecs == 0) {
+		snprintf(err, errlen, "no daemon named in \"%s\"", source);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Connect a taken slot, trying every daemon from the current one on.
+ * Returns 0, or -1 with the last reason in err (the pool is then marked
+ * down for KV_DOWN_MS).
+ */
+static int
+kv_connect(struct kv *kv, struct kv_slot *s, char *err, size_t errlen,
+    bool quiet)
+{
+	int start, i;
+
+	pthread_mutex_lock(&kv->mu);
+	start = kv->cur;
+	pthread_mutex_unlock(&kv->mu);
+	for (i = 0; i < kv->nspecs; i++) {
+		int spec = (start + i) % kv->nspecs;
+
+		s->c = client_connect(kv->specs[spec], KV_CONNECT_TIMEOUT_MS,
+		    err, errlen);
+		if (s->c == NULL)
+			continue;
+		s->spec = spec;
+		pthread_mutex_lock(&kv->mu);
+		if (spec != kv->cur) {
+			kv->cur = spec;
+			kv->st.failovers++;
+			log_warnx("now using the daemon at %s",
+			    kv->specs[spec]);
+		} else if (kv->down)
+			log_info("reconnected to the daemon at %s",
+			    kv->specs[spec]);
+		kv->down = false;
+		kv->down_until.tv_sec = 0;
+		pthread_mutex_unlock(&kv->mu);
+		return 0;
+	}
+	pthread_mutex_lock(&kv->mu);
+	if (!kv->down && !quiet)
+		log_error("%s", err);
+	kv->down = true;
+	kv_now(&kv->down_until);
+	kv->down_until.tv_nsec += (long)KV_DOWN_MS * 1000000L;
+	while (kv->down_until.tv_nsec >= 1000000000L) {
+		kv->down_until.tv_sec++;
+		kv->down_until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_unlock(&kv->mu);
+	return -1;
+}
+
+/*
+ * Ask the first daemon for its status: it must answer as a canfsd and be
+ * a member of an overlay.  -1 with a message in err.
+ */
+static int
+kv_check(struct kv *kv, struct kv_slot *s, char *err, size_t errlen)
+{
+	static const char *const states[] = { "joining", "active", "leaving",
+	    "gone" };
+	struct wire_membership m;
+	uint32_t state;
+
+	if (client_request(s->c, WIRE_STATUS_REQ, 0, NULL, 0, WIRE_STATUS, &m,
+	    NULL, kv->timeout_ms) == -1) {
+		snprintf(err, errlen, "%s does not answer as a canfs daemon: "
+		    "%s", kv->specs[s->spec], client_error(s->c));
+		return -1;
+	}
+	state = m.flags;
+	wire_membership_free(&m);
+	if (state != 1) {
+		snprintf(err, errlen, "the daemon at %s is %s, not active in "
+		    "an overlay: try again when it has joined",
+		    kv->specs[s->spec], state < 4 ? states[state] : "in an "
+		    "unknown state");
+		return -1;
+	}
+	return 0;
+}
+
+/* Open a pool (see kv.h). */
+struct kv *
+kv_open(const char *source, int nconns, int timeout_ms, char *err,
+    size_t errlen)
+{
+	struct kv *kv = xcalloc(1, sizeof *kv);
+
+	pthread_mutex_init(&kv->mu, NULL);
+	pthread_cond_init(&kv->cv, NULL);
+	kv->timeout_ms = timeout_ms;
+	kv->nslots = nconns > 0 ? nconns : 1;
+	kv->slots = xcalloc((size_t)kv->nslots, sizeof *kv->slots);
+	if (kv_parse_source(kv, source, err, errlen) == -1)
+		goto fail;
+	if (kv_connect(kv, &kv->slots[0], err, errlen, true) == -1 ||
+	    kv_check(kv, &kv->slots[0], err, errlen) == -1)
+		goto fail;
+	return kv;
+fail:
+	kv_close(kv);
+	return NULL;
+}
+
+/* Close the pool. */
+void
+kv_close(struct kv *kv)
+{
+	if (kv == NULL)
+		return;
+	for (int i = 0; i < kv->nslots; i++)
+		client_close(kv->slots[i].c);
+	for (int i = 0; i < kv->nspecs; i++)
+		free(kv->specs[i]);
+	free(kv->slots);
+	pthread_cond_destroy(&kv->cv);
+	pthread_mutex_destroy(&kv->mu);
+	free(kv);
+}
+
+/*
+ * Take a free slot, preferring one already connected to the current
+ * daemon.  Returns NULL (without waiting) while the daemons are down.
+ */
+static struct kv_slot *
+kv_acquire(struct kv *kv)
+{
+	struct kv_slot *s = NULL;
+
+	pthread_mutex_lock(&kv->mu);
+	for (;;) {
+		if (kv_is_down(kv))
+			break;
+		for (int i = 0; i < kv->nslots; i++) {
+			struct kv_slot *t = &kv->slots[i];
+
+			if (t->busy)
+				continue;
+			if (t->c != NULL && t->spec == kv->cur) {
+				s = t;
+				break;
+			}
+			if (s == NULL)
+				s = t;
+		}
+		if (s != NULL) {
+			s->busy = true;
+			break;
+		}
+		pthread_cond_wait(&kv->cv, &kv->mu);
+	}
+	pthread_mutex_unlock(&kv->mu);
+	return s;
+}
+
+/* Give a slot back. */
+static void
+kv_release(struct kv *kv, struct kv_slot *s)
+{
+	pthread_mutex_lock(&kv->mu);
+	s->busy = false;
+	pthread_cond_signal(&kv->cv);
+	pthread_mutex_unlock(&kv->mu);
+}
+
+/* Drop a slot's connection (it is broken or its daemon refused us). */
+static void
+kv_drop(struct kv *kv, struct kv_slot *s, bool failover)
+{
+	client_close(s->c);
+	s->c = NULL;
+	pthread_mutex_lock(&kv->mu);
+	if (failover && s->spec == kv->cur && kv->nspecs > 1)
+		kv->cur = (kv->cur + 1) % kv->nspecs;
+	pthread_mutex_unlock(&kv->mu);
+}
+
+/* Count an event. */
+static void
+kv_count(struct kv *kv, uint64_t *counter)
+{
+	pthread_mutex_lock(&kv->mu);
+	(*counter)++;
+	pthread_mutex_unlock(&kv->mu);
+}
+
+/* Sleep ms milliseconds. */
+static void
+kv_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static uint64_t kv_us_since(const struct timespec *t0);
+
+/* True for daemon answers that mean "the overlay is recovering". */
+static bool
+kv_transient(uint32_t code)
+{
+	return code == WIRE_E_UNAVAIL || code == WIRE_E_BUSY ||
+	    code == WIRE_E_TIMEOUT || code == WIRE_E_NOROUTE ||
+	    code == WIRE_E_TTL;
+}
+
+/*
+ * One object request with retries.  A broken connection is remade, on the
+ * next daemon if the current one is gone, and the request sent again (at
+ * most once per daemon: a daemon that is gone gives EIO at once).  Answers
+ * that mean the overlay is recovering from a failure (UNAVAIL until a
+ * dead node's zone is taken over, BUSY, ...) are retried with backoff for
+ * up to KV_RECOVER_MS, moving to the next daemon first when there is one.
+ * A retried conditional write may find its own earlier attempt applied
+ * (CONFLICT): callers' mutations are written to recognise that.  Returns
+ * 0 with *reply / *buf as client_obj_request(), or a negative errno.
+ */
+static int
+kv_call(struct kv *kv, uint16_t type, const struct wire_obj *req,
+    uint16_t want, struct wire_obj *reply, uint8_t **buf)
+{
+	struct timespec t0;
+	char err[512];
+	int lost = 0, waits = 0;
+	bool maybe_applied = false; /* an earlier attempt may have landed */
+
+	kv_now(&t0);
+	for (;;) {
+		struct kv_slot *s = kv_acquire(kv);
+		uint32_t code;
+
+		if (s == NULL)
+			return -EIO;
+		if (s->c == NULL &&
+		    kv_connect(kv, s, err, sizeof err, false) == -1) {
+			kv_release(kv, s);
+			return -EIO;
+		}
+		if (client_obj_request(s->c, type, req, want, reply, buf,
+		    kv->timeout_ms) == 0) {
+			kv_release(kv, s);
+			return 0;
+		}
+		code = client_error_code(s->c);
+		if (client_broken(s->c)) {
+			log_debug("%s: %s", wire_type_name(type),
+			    client_error(s->c));
+			kv_drop(kv, s, false);
+			kv_release(kv, s);
+			maybe_applied = true;
+			if (++lost > kv->nspecs)
+				return -EIO;
+			kv_count(kv, &kv->st.retries);
+			continue;
+		}
+		if (kv_transient(code) &&
+		    kv_us_since(&t0) < KV_RECOVER_MS * 1000ULL) {
+			log_debug("%s: %s; retrying", wire_type_name(type),
+			    client_error(s->c));
+			/* "too few replicas acknowledged": the primary has it */
+			maybe_applied = true;
+			if (kv->nspecs > 1 && waits % 2 == 0)
+				kv_drop(kv, s, true); /* try another daemon */
+			kv_release(kv, s);
+			kv_sleep_ms(waits < 5 ? 50 << waits : 1000);
+			waits++;
+			kv_count(kv, &kv->st.retries);
+			continue;
+		}
+		if (code == WIRE_E_OK)	/* a timeout or a malformed reply */
+			log_warnx("%s", client_error(s->c));
+		else if (code != WIRE_E_NOTFOUND && code != WIRE_E_CONFLICT)
+			log_warnx("%s: %s", wire_type_name(type),
+			    client_error(s->c));
+		kv_release(kv, s);
+		if (code == WIRE_E_CONFLICT && maybe_applied &&
+		    type != WIRE_OBJ_GET)
+			return -KV_EAMBIG;
+		return code == WIRE_E_OK ? -EIO : -kv_errno(code);
+	}
+}
+
+/* A request body for key k. */
+static void
+kv_req(struct wire_obj *o, const struct hash_key *k, int cond,
+    uint64_t cond_version)
+{
+	memset(o, 0, sizeof *o);
+	o->key = *k;
+	o->cond = (uint8_t)cond;
+	o->cond_version = cond_version;
+}
+
+/* Microseconds since a monotonic start time. */
+static uint64_t
+kv_us_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	kv_now(&t1);
+	return (uint64_t)((t1.tv_sec - t0->tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000);
+}
+
+/* Count the outcome of a call that started at t0. */
+static void
+kv_account(struct kv *kv, uint64_t *op, uint64_t *us,
+    const struct timespec *t0, int rc, size_t in, size_t out)
+{
+	uint64_t took = kv_us_since(t0);
+
+	pthread_mutex_lock(&kv->mu);
+	(*op)++;
+	*us += took;
+	if (rc == -KV_ECONFLICT || rc == -KV_EAMBIG)
+		kv->st.conflicts++;
+	else if (rc != 0 && rc != -ENOENT)
+		kv->st.errors++;
+	kv->st.bytes_in += in;
+	kv->st.bytes_out += out;
+	pthread_mutex_unlock(&kv->mu);
+}
+
+/* GET. */
+int
+kv_get(struct kv *kv, const struct hash_key *k, struct kv_value *v)
+{
+	struct wire_obj req, reply;
+	uint8_t *buf = NULL;
+	int rc;
+
+	struct timespec t0;
+
+	kv_now(&t0);
+	memset(v, 0, sizeof *v);
+	kv_req(&req, k, WIRE_COND_NONE, 0);
+	rc = kv_call(kv, WIRE_OBJ_GET, &req, WIRE_OBJ_VALUE, &reply, &buf);
+	if (rc == 0) {
+		v->buf = buf;
+		v->data = reply.data;
+		v->len = reply.len;
+		v->version = reply.meta.version;
+	}
+	kv_account(kv, &kv->st.gets, &kv->st.get_us, &t0, rc, rc == 0 ? v->len : 0, 0);
+	return rc;
+}
+
+/* Free a value. */
+void
+kv_value_free(struct kv_value *v)
+{
+	free(v->buf);
+	memset(v, 0, sizeof *v);
+}
+
+/* PUT. */
+int
+kv_put(struct kv *kv, const struct hash_key *k, const void *data, size_t len,
+    int cond, uint64_t cond_version, uint64_t *version)
+{
+	struct wire_obj req, reply;
+	uint8_t *buf = NULL;
+	int rc;
+
+	struct timespec t0;
+
+	if (len > WIRE_MAX_VALUE)
+		return -EFBIG;
+	kv_now(&t0);
+	kv_req(&req, k, cond, cond_version);
+	req.data = data;
+	req.len = (uint32_t)len;
+	rc = kv_call(kv, WIRE_OBJ_PUT, &req, WIRE_OBJ_DONE, &reply, &buf);
+	if (rc == 0 && version != NULL)
+		*version = reply.meta.version;
+	free(buf);
+	kv_account(kv, &kv->st.puts, &kv->st.put_us, &t0, rc, 0, len);
+	return rc;
+}
+
+/* DELETE. */
+int
+kv_del(struct kv *kv, const struct hash_key *k, int cond,
+    uint64_t cond_version)
+{
+	struct wire_obj req, reply;
+	uint8_t *buf = NULL;
+	int rc;
+
+	struct timespec t0;
+
+	kv_now(&t0);
+	kv_req(&req, k, cond, cond_version);
+	rc = kv_call(kv, WIRE_OBJ_DEL, &req, WIRE_OBJ_DONE, &reply, &buf);
+	free(buf);
+	kv_account(kv, &kv->st.dels, &kv->st.del_us, &t0, rc, 0, 0);
+	return rc;
+}
+
+/* Decode a STATFS body (exactly 32 bytes). */
+static int
+kv_statfs_decode(const uint8_t *p, size_t len, struct kv_statfs *st)
+{
+	struct rbuf r;
+
+	rbuf_init(&r, p, len);
+	st->capacity = rbuf_get_u64(&r);
+	st->used = rbuf_get_u64(&r);
+	st->avail = rbuf_get_u64(&r);
+	st->nodes = rbuf_get_u32(&r);
+	st->k = rbuf_get_u32(&r);
+	return r.err || rbuf_left(&r) != 0 ? -1 : 0;
+}
+
+/* STATFS_REQ, with one retry on a fresh connection. */
+int
+kv_statfs(struct kv *kv, struct kv_statfs *st)
+{
+	struct wire_header h;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	char err[512];
+	int rc, attempt = 0;
+
+	for (;;) {
+		struct kv_slot *s = kv_acquire(kv);
+
+		if (s == NULL)
+			return -EIO;
+		if (s->c == NULL &&
+		    kv_connect(kv, s, err, sizeof err, false) == -1) {
+			kv_release(kv, s);
+			return -EIO;
+		}
+		rc = client_call(s->c, WIRE_STATFS_REQ, 0, NULL, 0, &h, &body,
+		    &len, kv->timeout_ms);
+		if (rc == -1 && client_broken(s->c))
+			kv_drop(kv, s, false);
+		kv_release(kv, s);
+		if (rc == 0)
+			break;
+		if (++attempt == 2)
+			return -EIO;
+	}
+	if (h.type == WIRE_STATFS && kv_statfs_decode(body, len, st) == 0)
+		rc = 0;
+	else if (h.type == WIRE_ERROR)
+		rc = -ENOSYS; /* a daemon without STATFS */
+	else {
+		log_warnx("malformed STATFS reply (%zu bytes)", len);
+		rc = -EIO;
+	}
+	free(body);
+	return rc;
+}
+
+/* Copy the counters. */
+void
+kv_get_stats(struct kv *kv, struct kv_stats *st)
+{
+	pthread_mutex_lock(&kv->mu);
+	*st = kv->st;
+	pthread_mutex_unlock(&kv->mu);
+}

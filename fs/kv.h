@@ -1,0 +1,107 @@
+/*
+ * kv.h: the object store as the file system sees it.
+ *
+ * A pool of blocking client connections (common/client.h) to canfsd, safe
+ * to use from many threads at once: each call takes a free connection,
+ * makes one request and gives it back, so up to `nconns` requests run in
+ * parallel.  Connections are made lazily and remade after a failure.
+ *
+ * SOURCE lists one or more daemons, comma-separated ("unix:/run/canfs/
+ * canfsd.sock" or "a:7400,b:7400").  Calls go to the current daemon; when
+ * it cannot be reached or says it is unavailable (leaving, not joined),
+ * the next one in the list takes over.  When none can be reached, calls
+ * fail at once with EIO for a second before dialling again, so that a dead
+ * daemon makes operations fail promptly instead of hanging.  Every request
+ * is bounded by the pool's timeout.
+ *
+ * Errors: every function returns 0 or a negative errno, mapped from wire
+ * error codes in exactly one place (kv_errno()).  A lost compare-and-swap
+ * is -KV_ECONFLICT: callers re-read and retry.
+ */
+#ifndef CANFS_KV_H
+#define CANFS_KV_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+#include "wire.h"
+
+/* A lost compare-and-swap (never returned to the kernel). */
+#define KV_ECONFLICT ECANCELED
+/*
+ * A lost compare-and-swap after a retried attempt that may have been
+ * applied (its reply was lost): the caller must look whether the stored
+ * value is what it wrote.  Never returned to the kernel.
+ */
+#define KV_EAMBIG EALREADY
+
+struct kv;
+
+/* A value read from the store. */
+struct kv_value {
+	uint8_t *buf;		/* owned: free with kv_value_free() */
+	const uint8_t *data;	/* len bytes inside buf */
+	size_t len;
+	uint64_t version;
+};
+
+/* Counters, for the log at unmount and for measurements. */
+struct kv_stats {
+	uint64_t gets, puts, dels;
+	uint64_t conflicts;	/* CAS writes that lost */
+	uint64_t retries;	/* requests sent again (busy, failover) */
+	uint64_t failovers;	/* switches to another daemon */
+	uint64_t errors;	/* calls that failed (not NOTFOUND/CONFLICT) */
+	uint64_t bytes_in, bytes_out;
+	uint64_t get_us, put_us, del_us; /* time spent, summed */
+};
+
+/*
+ * Open a pool of nconns connections to the daemons in source.  One
+ * connection is made now, so that an unreachable daemon is reported at
+ * mount time: returns NULL with a message in err (e.g. "cannot connect to
+ * unix:/x.sock: No such file or directory").  timeout_ms bounds each
+ * request.
+ */
+struct kv *kv_open(const char *source, int nconns, int timeout_ms, char *err,
+    size_t errlen);
+/* Close every connection and free the pool (no calls may be running). */
+void kv_close(struct kv *kv);
+
+/* GET: 0 with *v filled, -ENOENT when absent, or another -errno. */
+int kv_get(struct kv *kv, const struct hash_key *k, struct kv_value *v);
+void kv_value_free(struct kv_value *v);
+
+/*
+ * PUT under a condition (enum wire_cond; cond_version for
+ * WIRE_COND_VERSION).  0 with the new version in *version (may be NULL),
+ * -KV_ECONFLICT when the condition failed, or another -errno (EFBIG for a
+ * value over WIRE_MAX_VALUE, ENOSPC when a replica is full, EIO), or
+ * -KV_EAMBIG (see above).
+ */
+int kv_put(struct kv *kv, const struct hash_key *k, const void *data,
+    size_t len, int cond, uint64_t cond_version, uint64_t *version);
+
+/* DELETE (a tombstone) under a condition; as kv_put(). */
+int kv_del(struct kv *kv, const struct hash_key *k, int cond,
+    uint64_t cond_version);
+
+/* The overlay's capacity as one daemon estimates it (WIRE_STATFS). */
+struct kv_statfs {
+	uint64_t capacity, used, avail; /* bytes of user data (raw / k) */
+	uint32_t nodes;		/* estimated node count */
+	uint32_t k;		/* replicas */
+};
+
+/* Ask the daemon for the capacity: 0, or -errno (-ENOSYS: not served). */
+int kv_statfs(struct kv *kv, struct kv_statfs *st);
+
+/* The errno for a WIRE_E_* code (the one place where they are mapped). */
+int kv_errno(uint32_t code);
+
+/* A snapshot of the counters. */
+void kv_get_stats(struct kv *kv, struct kv_stats *st);
+
+#endif

@@ -1,0 +1,602 @@
+/* meta.c: inode and directory records and their codecs (see meta.h). */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta.h"
+#include "xmalloc.h"
+
+/* Key of inode ino: "i/<ino hex>". */
+void
+meta_key_inode(uint64_t ino, struct hash_key *k)
+{
+	char name[META_KEYNAME_MAX];
+	int n = snprintf(name, sizeof name, "i/%" PRIx64, ino);
+
+	hash_key_of(name, (size_t)n, k);
+}
+
+/* Key of the directory object of ino: "d/<ino hex>". */
+void
+meta_key_dir(uint64_t ino, struct hash_key *k)
+{
+	char name[META_KEYNAME_MAX];
+	int n = snprintf(name, sizeof name, "d/%" PRIx64, ino);
+
+	hash_key_of(name, (size_t)n, k);
+}
+
+/* Key of chunk index of ino: "c/<ino hex>/<index>". */
+void
+meta_key_chunk(uint64_t ino, uint64_t index, struct hash_key *k)
+{
+	char name[META_KEYNAME_MAX];
+	int n = snprintf(name, sizeof name, "c/%" PRIx64 "/%" PRIu64, ino,
+	    index);
+
+	hash_key_of(name, (size_t)n, k);
+}
+
+/* Check an entry name. */
+int
+meta_name_check(const char *name, size_t len)
+{
+	if (len == 0 || memchr(name, '/', len) != NULL ||
+	    memchr(name, '\0', len) != NULL)
+		return -EINVAL;
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return -EINVAL;
+	if (len > META_NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- inodes -------------------------------------------------------- */
+
+/* Empty inode. */
+void
+meta_inode_init(struct meta_inode *in)
+{
+	memset(in, 0, sizeof *in);
+}
+
+/* Free an inode's allocations. */
+void
+meta_inode_free(struct meta_inode *in)
+{
+	if (in == NULL)
+		return;
+	for (uint16_t i = 0; in->xattr != NULL && i < in->nxattr; i++) {
+		free(in->xattr[i].name);
+		free(in->xattr[i].value);
+	}
+	free(in->xattr);
+	free(in->target);
+	meta_inode_init(in);
+}
+
+/* Deep copy. */
+void
+meta_inode_copy(struct meta_inode *dst, const struct meta_inode *src)
+{
+	*dst = *src;
+	dst->target = src->target ? xstrdup(src->target) : NULL;
+	dst->xattr = NULL;
+	if (src->nxattr == 0)
+		return;
+	dst->xattr = xcalloc(src->nxattr, sizeof *dst->xattr);
+	for (uint16_t i = 0; i < src->nxattr; i++) {
+		const struct meta_xattr *x = &src->xattr[i];
+
+		dst->xattr[i].name = xstrdup(x->name);
+		dst->xattr[i].len = x->len;
+		if (x->len > 0) {
+			dst->xattr[i].value = xmalloc(x->len);
+			memcpy(dst->xattr[i].value, x->value, x->len);
+		}
+	}
+}
+
+/* A timestamp: seconds as two's complement u64, then nanoseconds. */
+static void
+meta_put_time(struct wbuf *w, const struct timespec *ts)
+{
+	wbuf_put_u64(w, (uint64_t)(int64_t)ts->tv_sec);
+	wbuf_put_u32(w, (uint32_t)ts->tv_nsec);
+}
+
+/* Encode an inode. */
+void
+meta_inode_encode(struct wbuf *w, const struct meta_inode *in)
+{
+	size_t tlen = in->target ? strlen(in->target) : 0;
+
+	wbuf_put_u8(w, META_INODE_VERSION);
+	wbuf_put_u32(w, in->mode);
+	wbuf_put_u32(w, in->uid);
+	wbuf_put_u32(w, in->gid);
+	wbuf_put_u32(w, in->nlink);
+	wbuf_put_u64(w, in->size);
+	wbuf_put_u64(w, in->rdev);
+	meta_put_time(w, &in->atime);
+	meta_put_time(w, &in->mtime);
+	meta_put_time(w, &in->ctime);
+	wbuf_put_u32(w, in->chunk_size);
+	wbuf_put_u16(w, (uint16_t)tlen);
+	wbuf_put_bytes(w, in->target, tlen);
+	wbuf_put_u16(w, in->nxattr);
+	for (uint16_t i = 0; i < in->nxattr; i++) {
+		const struct meta_xattr *x = &in->xattr[i];
+		size_t nlen = strlen(x->name);
+
+		wbuf_put_u8(w, (uint8_t)nlen);
+		wbuf_put_bytes(w, x->name, nlen);
+		wbuf_put_u32(w, x->len);
+		wbuf_put_bytes(w, x->value, x->len);
+	}
+}
+
+/* Read a timestamp; a bad nanosecond count sets the error. */
+static void
+meta_get_time(struct rbuf *r, struct timespec *ts)
+{
+	uint64_t sec = rbuf_get_u64(r);
+	uint32_t nsec = rbuf_get_u32(r);
+
+	if (nsec >= 1000000000u)
+		r->err = true;
+	ts->tv_sec = (time_t)(int64_t)sec;
+	ts->tv_nsec = (long)nsec;
+}
+
+/* True for the file types we store. */
+static bool
+meta_mode_valid(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFIFO:
+	case S_IFSOCK: case S_IFCHR: case S_IFBLK:
+		return (mode & ~(uint32_t)(S_IFMT | 07777)) == 0;
+	}
+	return false;
+}
+
+/* Decode the xattr list of an inode (after nxattr was read). */
+static void
+meta_get_xattrs(struct rbuf *r, struct meta_inode *in)
+{
+	size_t total = 0;
+
+	if (in->nxattr == 0)
+		return;
+	/* Each takes at least 6 bytes: never trust the count alone. */
+	if ((size_t)in->nxattr * 6 > rbuf_left(r)) {
+		r->err = true;
+		in->nxattr = 0;
+		return;
+	}
+	in->xattr = xcalloc(in->nxattr, sizeof *in->xattr);
+	for (uint16_t i = 0; i < in->nxattr && !r->err; i++) {
+		struct meta_xattr *x = &in->xattr[i];
+		uint8_t nlen = rbuf_get_u8(r);
+		const uint8_t *name = rbuf_get_bytes(r, nlen);
+		uint32_t vlen;
+		const uint8_t *val;
+
+		if (name == NULL || nlen == 0 ||
+		    memchr(name, '\0', nlen) != NULL) {
+			r->err = true;
+			break;
+		}
+		x->name = xmalloc((size_t)nlen + 1);
+		memcpy(x->name, name, nlen);
+		x->name[nlen] = '\0';
+		vlen = rbuf_get_u32(r);
+		if (vlen > META_XATTR_VALUE_MAX ||
+		    (val = rbuf_get_bytes(r, vlen)) == NULL) {
+			r->err = true;
+			break;
+		}
+		x->len = vlen;
+		if (vlen > 0) {
+			x->value = xmalloc(vlen);
+			memcpy(x->value, val, vlen);
+		}
+		total += nlen + (size_t)vlen;
+		if (total > META_XATTR_TOTAL_MAX ||
+		    (i > 0 && strcmp(in->xattr[i - 1].name, x->name) >= 0))
+			r->err = true;
+	}
+}
+
+/* Decode an inode. */
+int
+meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
+{
+	struct rbuf r;
+	uint16_t tlen;
+	const uint8_t *t;
+
+	meta_inode_init(in);
+	rbuf_init(&r, p, len);
+	if (rbuf_get_u8(&r) != META_INODE_VERSION)
+		return -1;
+	in->mode = rbuf_get_u32(&r);
+	in->uid = rbuf_get_u32(&r);
+	in->gid = rbuf_get_u32(&r);
+	in->nlink = rbuf_get_u32(&r);
+	in->size = rbuf_get_u64(&r);
+	in->rdev = rbuf_get_u64(&r);
+	meta_get_time(&r, &in->atime);
+	meta_get_time(&r, &in->mtime);
+	meta_get_time(&r, &in->ctime);
+	in->chunk_size = rbuf_get_u32(&r);
+	tlen = rbuf_get_u16(&r);
+	t = rbuf_get_bytes(&r, tlen);
+	if (r.err || !meta_mode_valid(in->mode) ||
+	    in->chunk_size < META_CHUNK_MIN ||
+	    in->chunk_size > META_CHUNK_MAX ||
+	    in->chunk_size % META_CHUNK_MIN != 0 ||
+	    tlen > META_SYMLINK_MAX || (tlen > 0) != S_ISLNK(in->mode) ||
+	    (tlen > 0 && memchr(t, '\0', tlen) != NULL))
+		goto fail;
+	if (tlen > 0) {
+		in->target = xmalloc((size_t)tlen + 1);
+		memcpy(in->target, t, tlen);
+		in->target[tlen] = '\0';
+	}
+	in->nxattr = rbuf_get_u16(&r);
+	meta_get_xattrs(&r, in);
+	if (r.err || rbuf_left(&r) != 0)
+		goto fail;
+	return 0;
+fail:
+	meta_inode_free(in);
+	return -1;
+}
+
+/* Set or clear the symlink target. */
+int
+meta_inode_set_target(struct meta_inode *in, const char *target)
+{
+	if (target != NULL && strlen(target) > META_SYMLINK_MAX)
+		return -ENAMETOOLONG;
+	free(in->target);
+	in->target = target ? xstrdup(target) : NULL;
+	return 0;
+}
+
+/* ---- extended attributes ------------------------------------------- */
+
+/* Find an xattr by name. */
+int
+meta_xattr_find(const struct meta_inode *in, const char *name)
+{
+	for (uint16_t i = 0; i < in->nxattr; i++) {
+		if (strcmp(in->xattr[i].name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Bytes of names and values in use. */
+static size_t
+meta_xattr_total(const struct meta_inode *in)
+{
+	size_t t = 0;
+
+	for (uint16_t i = 0; i < in->nxattr; i++)
+		t += strlen(in->xattr[i].name) + in->xattr[i].len;
+	return t;
+}
+
+/* Set an xattr (see meta.h). */
+int
+meta_xattr_set(struct meta_inode *in, const char *name, const void *value,
+    size_t len, int flags)
+{
+	size_t nlen = strlen(name), total = meta_xattr_total(in);
+	int i = meta_xattr_find(in, name), at;
+	struct meta_xattr *x;
+
+	if (nlen == 0 || nlen > META_XATTR_NAME_MAX)
+		return -ERANGE;
+	if (len > META_XATTR_VALUE_MAX)
+		return -E2BIG;
+	if (i >= 0 && (flags & META_XATTR_CREATE))
+		return -EEXIST;
+	if (i < 0 && (flags & META_XATTR_REPLACE))
+		return -ENODATA;
+	if (i >= 0)
+		total -= nlen + in->xattr[i].len;
+	if (total + nlen + len > META_XATTR_TOTAL_MAX)
+		return -ENOSPC;
+	if (i < 0) {
+		if (in->nxattr == UINT16_MAX)
+			return -ENOSPC;
+		for (at = 0; at < in->nxattr &&
+		    strcmp(in->xattr[at].name, name) < 0; at++)
+			;
+		in->xattr = xreallocarray(in->xattr, (size_t)in->nxattr + 1,
+		    sizeof *in->xattr);
+		memmove(&in->xattr[at + 1], &in->xattr[at],
+		    (size_t)(in->nxattr - at) * sizeof *in->xattr);
+		in->nxattr++;
+		x = &in->xattr[at];
+		x->name = xstrdup(name);
+	} else {
+		x = &in->xattr[i];
+		free(x->value);
+	}
+	x->value = NULL;
+	x->len = (uint32_t)len;
+	if (len > 0) {
+		x->value = xmalloc(len);
+		memcpy(x->value, value, len);
+	}
+	return 0;
+}
+
+/* Remove an xattr. */
+int
+meta_xattr_remove(struct meta_inode *in, const char *name)
+{
+	int i = meta_xattr_find(in, name);
+
+	if (i < 0)
+		return -ENODATA;
+	free(in->xattr[i].name);
+	free(in->xattr[i].value);
+	memmove(&in->xattr[i], &in->xattr[i + 1],
+	    (size_t)(in->nxattr - i - 1) * sizeof *in->xattr);
+	in->nxattr--;
+	if (in->nxattr == 0) {
+		free(in->xattr);
+		in->xattr = NULL;
+	}
+	return 0;
+}
+
+/* The list of names (see meta.h). */
+long
+meta_xattr_list(const struct meta_inode *in, char *buf, size_t size)
+{
+	size_t need = 0, off = 0;
+
+	for (uint16_t i = 0; i < in->nxattr; i++)
+		need += strlen(in->xattr[i].name) + 1;
+	if (size == 0)
+		return (long)need;
+	if (need > size)
+		return -ERANGE;
+	for (uint16_t i = 0; i < in->nxattr; i++) {
+		size_t n = strlen(in->xattr[i].name) + 1;
+
+		memcpy(buf + off, in->xattr[i].name, n);
+		off += n;
+	}
+	return (long)need;
+}
+
+/* ---- directories --------------------------------------------------- */
+
+/* Empty directory. */
+void
+meta_dir_init(struct meta_dir *d)
+{
+	memset(d, 0, sizeof *d);
+}
+
+/* Free a directory's allocations. */
+void
+meta_dir_free(struct meta_dir *d)
+{
+	if (d == NULL)
+		return;
+	free(d->e);
+	free(d->names);
+	meta_dir_init(d);
+}
+
+/* Name of entry i. */
+const char *
+meta_dir_name(const struct meta_dir *d, size_t i)
+{
+	return d->names + d->e[i].off;
+}
+
+/* Append len bytes of name to the arena; returns its offset. */
+static uint32_t
+meta_dir_arena_add(struct meta_dir *d, const char *name, size_t len)
+{
+	uint32_t off = (uint32_t)d->names_len;
+
+	if (d->names_cap - d->names_len < len) {
+		size_t cap = d->names_cap ? d->names_cap : 1024;
+
+		while (cap - d->names_len < len)
+			cap *= 2;
+		d->names = xreallocarray(d->names, cap, 1);
+		d->names_cap = cap;
+	}
+	memcpy(d->names + d->names_len, name, len);
+	d->names_len += len;
+	return off;
+}
+
+/* Make room for one more entry. */
+static void
+meta_dir_grow(struct meta_dir *d)
+{
+	if (d->n < d->cap)
+		return;
+	d->cap = d->cap ? 2 * d->cap : 16;
+	d->e = xreallocarray(d->e, d->cap, sizeof *d->e);
+}
+
+/* Deep copy with a compacted arena. */
+void
+meta_dir_copy(struct meta_dir *dst, const struct meta_dir *src)
+{
+	meta_dir_init(dst);
+	if (src->n == 0)
+		return;
+	dst->cap = src->n;
+	dst->e = xcalloc(dst->cap, sizeof *dst->e);
+	for (size_t i = 0; i < src->n; i++) {
+		dst->e[i] = src->e[i];
+		dst->e[i].off = meta_dir_arena_add(dst, meta_dir_name(src, i),
+		    src->e[i].len);
+	}
+	dst->n = src->n;
+}
+
+/* Order of two names: bytes first, then the shorter one. */
+static int
+meta_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* Binary search (see meta.h). */
+long
+meta_dir_find(const struct meta_dir *d, const char *name, size_t len,
+    size_t *where)
+{
+	size_t lo = 0, hi = d->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = meta_name_cmp(meta_dir_name(d, mid), d->e[mid].len,
+		    name, len);
+
+		if (c == 0) {
+			if (where != NULL)
+				*where = mid;
+			return (long)mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (where != NULL)
+		*where = lo;
+	return -1;
+}
+
+/* Insert an entry in order. */
+int
+meta_dir_insert(struct meta_dir *d, const char *name, size_t len,
+    uint64_t ino, uint8_t type)
+{
+	size_t at;
+
+	if (meta_dir_find(d, name, len, &at) >= 0)
+		return -EEXIST;
+	meta_dir_grow(d);
+	memmove(&d->e[at + 1], &d->e[at], (d->n - at) * sizeof *d->e);
+	d->e[at].ino = ino;
+	d->e[at].type = type;
+	d->e[at].len = (uint8_t)len;
+	d->e[at].off = meta_dir_arena_add(d, name, len);
+	d->n++;
+	return 0;
+}
+
+/* Remove entry i (its name stays in the arena until re-encoded). */
+void
+meta_dir_remove_at(struct meta_dir *d, size_t i)
+{
+	memmove(&d->e[i], &d->e[i + 1], (d->n - i - 1) * sizeof *d->e);
+	d->n--;
+}
+
+/* Bytes of the encoding. */
+size_t
+meta_dir_encoded_len(const struct meta_dir *d)
+{
+	size_t len = 5;
+
+	for (size_t i = 0; i < d->n; i++)
+		len += 10 + (size_t)d->e[i].len;
+	return len;
+}
+
+/* Encode a directory. */
+void
+meta_dir_encode(struct wbuf *w, const struct meta_dir *d)
+{
+	wbuf_put_u8(w, META_DIR_VERSION);
+	wbuf_put_u32(w, (uint32_t)d->n);
+	for (size_t i = 0; i < d->n; i++) {
+		wbuf_put_u8(w, d->e[i].type);
+		wbuf_put_u64(w, d->e[i].ino);
+		wbuf_put_u8(w, d->e[i].len);
+		wbuf_put_bytes(w, meta_dir_name(d, i), d->e[i].len);
+	}
+}
+
+/* True for the DT_* values of the types we store. */
+static bool
+meta_dtype_valid(uint8_t t)
+{
+	return t == DT_REG || t == DT_DIR || t == DT_LNK || t == DT_FIFO ||
+	    t == DT_SOCK || t == DT_CHR || t == DT_BLK;
+}
+
+/* Decode a directory. */
+int
+meta_dir_decode(const uint8_t *p, size_t len, struct meta_dir *d)
+{
+	struct rbuf r;
+	uint32_t n;
+
+	meta_dir_init(d);
+	rbuf_init(&r, p, len);
+	if (rbuf_get_u8(&r) != META_DIR_VERSION)
+		return -1;
+	n = rbuf_get_u32(&r);
+	/* An entry takes at least 11 bytes. */
+	if (r.err || (size_t)n > rbuf_left(&r) / 11)
+		return -1;
+	if (n > 0) {
+		d->cap = n;
+		d->e = xcalloc(n, sizeof *d->e);
+		d->names_cap = rbuf_left(&r);
+		d->names = xmalloc(d->names_cap);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct meta_dirent *e = &d->e[i];
+		const char *name;
+
+		e->type = rbuf_get_u8(&r);
+		e->ino = rbuf_get_u64(&r);
+		e->len = rbuf_get_u8(&r);
+		name = (const char *)rbuf_get_bytes(&r, e->len);
+		if (name == NULL || !meta_dtype_valid(e->type) || e->ino == 0 ||
+		    meta_name_check(name, e->len) != 0)
+			goto fail;
+		e->off = meta_dir_arena_add(d, name, e->len);
+		d->n = i + 1;
+		if (i > 0 && meta_name_cmp(meta_dir_name(d, i - 1),
+		    d->e[i - 1].len, name, e->len) >= 0)
+			goto fail;
+	}
+	if (r.err || rbuf_left(&r) != 0)
+		goto fail;
+	return 0;
+fail:
+	meta_dir_free(d);
+	return -1;
+}

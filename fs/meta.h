@@ -1,0 +1,156 @@
+/*
+ * meta.h: the file system's objects in the store, and their codecs.
+ *
+ * Every object is named by hash_key_of() of a short string:
+ *   "i/<ino hex>"            the inode: attributes, symlink target, xattrs
+ *   "d/<ino hex>"            a directory: all of its entries, sorted
+ *   "c/<ino hex>/<index>"    a chunk of file data (index in decimal)
+ * Inode numbers are random 63-bit values (root = 1), identical on every
+ * machine.  Chunks are chunk_size bytes at offset index * chunk_size; a
+ * missing chunk, and the bytes past a chunk's stored length, read as zeros.
+ * Bytes past the end of the file are always zero or absent (truncate
+ * trims), so a chunk may be written without its old tail when the new data
+ * reaches the end of the file.
+ *
+ * Records are little-endian with a version byte first; decoders are
+ * bounds-checked with a sticky error (struct rbuf) and insist on exact
+ * lengths, valid field values and (for directories) strictly sorted,
+ * well-formed names.  Bump META_*_VERSION on any change of a layout.
+ *
+ * Inode record (META_INODE_VERSION 1):
+ *   u8 version, u32 mode, u32 uid, u32 gid, u32 nlink, u64 size, u64 rdev,
+ *   3 x (u64 sec (two's complement), u32 nsec) atime, mtime, ctime,
+ *   u32 chunk_size,
+ *   u16 target_len, target[target_len]           (symlinks only; else 0)
+ *   u16 nxattr, nxattr x (u8 name_len, name, u32 value_len, value)
+ * Directory record (META_DIR_VERSION 1):
+ *   u8 version, u32 n, n x (u8 type (DT_*), u64 ino, u8 name_len, name)
+ */
+#ifndef CANFS_META_H
+#define CANFS_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hash.h"
+#include "wire.h"
+
+#define META_INODE_VERSION 1
+#define META_DIR_VERSION 1
+
+#define META_ROOT_INO 1
+#define META_NAME_MAX 255	   /* bytes in a directory entry's name */
+#define META_SYMLINK_MAX 4095	   /* bytes in a symlink target */
+#define META_XATTR_NAME_MAX 255	   /* bytes in an xattr name */
+#define META_XATTR_VALUE_MAX 65536 /* bytes in one xattr value */
+#define META_XATTR_TOTAL_MAX 65536 /* names + values of one inode */
+#define META_CHUNK_DEFAULT (1u << 20)
+#define META_CHUNK_MIN 4096u
+#define META_CHUNK_MAX WIRE_MAX_VALUE /* 4 MiB: one object */
+#define META_KEYNAME_MAX 48
+
+/* One extended attribute; name NUL-terminated, value of len bytes. */
+struct meta_xattr {
+	char *name;	/* owned */
+	uint8_t *value;	/* owned; NULL when len is 0 */
+	uint32_t len;
+};
+
+/* An inode as decoded.  Owns its symlink target and xattrs. */
+struct meta_inode {
+	uint32_t mode;		/* S_IF* | permissions */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint64_t size;		/* bytes; for symlinks the target length */
+	uint64_t rdev;		/* device nodes */
+	struct timespec atime, mtime, ctime;
+	uint32_t chunk_size;	/* META_CHUNK_MIN..MAX, a multiple of MIN */
+	char *target;		/* symlink target, NUL-terminated, or NULL */
+	uint16_t nxattr;
+	struct meta_xattr *xattr; /* sorted by name; owned */
+};
+
+/* One directory entry: the name is in the directory's name arena. */
+struct meta_dirent {
+	uint64_t ino;
+	uint32_t off;		/* of the name in meta_dir.names */
+	uint8_t len;		/* name length, 1..255 */
+	uint8_t type;		/* DT_* */
+};
+
+/* A directory: entries sorted by name (bytes, then length). */
+struct meta_dir {
+	struct meta_dirent *e;	/* owned */
+	size_t n, cap;
+	char *names;		/* owned arena; names are not NUL-terminated */
+	size_t names_len, names_cap;
+};
+
+/* Object keys. */
+void meta_key_inode(uint64_t ino, struct hash_key *k);
+void meta_key_dir(uint64_t ino, struct hash_key *k);
+void meta_key_chunk(uint64_t ino, uint64_t index, struct hash_key *k);
+
+/* A name for a directory entry: 0, -ENAMETOOLONG or -EINVAL ("/", NUL,
+ * empty, "." or ".."). */
+int meta_name_check(const char *name, size_t len);
+
+/* Empty inode (all zero, no target, no xattrs). */
+void meta_inode_init(struct meta_inode *in);
+/* Free what in owns and reset it; accepts a zeroed inode. */
+void meta_inode_free(struct meta_inode *in);
+/* Deep copy of src into dst (dst is overwritten, not freed). */
+void meta_inode_copy(struct meta_inode *dst, const struct meta_inode *src);
+/* Append the record of in to w. */
+void meta_inode_encode(struct wbuf *w, const struct meta_inode *in);
+/* Decode a record; 0, or -1 (in left empty) on any malformation. */
+int meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in);
+/* Set the symlink target (copied; NULL clears).  0 or -ENAMETOOLONG. */
+int meta_inode_set_target(struct meta_inode *in, const char *target);
+
+/* Flags of meta_xattr_set (as setxattr(2)). */
+#define META_XATTR_CREATE 0x1  /* fail with EEXIST if it exists */
+#define META_XATTR_REPLACE 0x2 /* fail with ENODATA if it does not */
+
+/* Index of the xattr named name, or -1. */
+int meta_xattr_find(const struct meta_inode *in, const char *name);
+/*
+ * Set an xattr.  Returns 0; -EEXIST / -ENODATA per flags; -ERANGE for an
+ * empty or too long name; -E2BIG for a value over META_XATTR_VALUE_MAX;
+ * -ENOSPC when the inode's xattrs would exceed META_XATTR_TOTAL_MAX.
+ */
+int meta_xattr_set(struct meta_inode *in, const char *name,
+    const void *value, size_t len, int flags);
+/* Remove an xattr: 0 or -ENODATA. */
+int meta_xattr_remove(struct meta_inode *in, const char *name);
+/*
+ * The NUL-separated list of names into buf (size bytes; NULL with size 0
+ * to ask).  Returns the length of the whole list, or -ERANGE when it does
+ * not fit a non-zero size.
+ */
+long meta_xattr_list(const struct meta_inode *in, char *buf, size_t size);
+
+/* Empty directory. */
+void meta_dir_init(struct meta_dir *d);
+void meta_dir_free(struct meta_dir *d);
+/* Deep copy (dst is overwritten, not freed); names are compacted. */
+void meta_dir_copy(struct meta_dir *dst, const struct meta_dir *src);
+void meta_dir_encode(struct wbuf *w, const struct meta_dir *d);
+/* Bytes meta_dir_encode() would write. */
+size_t meta_dir_encoded_len(const struct meta_dir *d);
+/* Decode; 0, or -1 (d left empty) on any malformation. */
+int meta_dir_decode(const uint8_t *p, size_t len, struct meta_dir *d);
+/* Position of name, or -1 (then *where is where it would go). */
+long meta_dir_find(const struct meta_dir *d, const char *name, size_t len,
+    size_t *where);
+/* Insert a new entry: 0, or -EEXIST when the name is there. */
+int meta_dir_insert(struct meta_dir *d, const char *name, size_t len,
+    uint64_t ino, uint8_t type);
+/* Remove the entry at position i. */
+void meta_dir_remove_at(struct meta_dir *d, size_t i);
+/* Name of entry i (not NUL-terminated; length in d->e[i].len). */
+const char *meta_dir_name(const struct meta_dir *d, size_t i);
+
+#endif

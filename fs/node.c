@@ -1,0 +1,387 @@
+/* node.c: the in-memory inode table (see node.h). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "node.h"
+#include "xmalloc.h"
+
+struct node_table {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* a node's background work finished */
+	struct node **buckets;
+	size_t nbuckets;	/* a power of two */
+	size_t n;
+	uint64_t dir_epoch;	/* bumped by node_stale_dirs() */
+};
+
+/* Milliseconds since at (monotonic). */
+int64_t
+node_age_ms(const struct timespec *at)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - at->tv_sec) * 1000 +
+	    (now.tv_nsec - at->tv_nsec) / 1000000;
+}
+
+/* Bucket of ino. */
+static size_t
+node_slot(const struct node_table *nt, uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 20) &
+	    (nt->nbuckets - 1);
+}
+
+/* New empty table. */
+struct node_table *
+node_table_new(void)
+{
+	struct node_table *nt = xcalloc(1, sizeof *nt);
+
+	pthread_mutex_init(&nt->mu, NULL);
+	pthread_cond_init(&nt->cv, NULL);
+	nt->nbuckets = 1024;
+	nt->buckets = xcalloc(nt->nbuckets, sizeof *nt->buckets);
+	return nt;
+}
+
+/* Free one node's caches and the node. */
+static void
+node_free(struct node *n)
+{
+	meta_inode_free(&n->inode);
+	meta_dir_free(n->dir);
+	free(n->dir);
+	free(n);
+}
+
+/* Free the table. */
+void
+node_table_free(struct node_table *nt)
+{
+	if (nt == NULL)
+		return;
+	for (size_t i = 0; i < nt->nbuckets; i++) {
+		struct node *n, *next;
+
+		for (n = nt->buckets[i]; n != NULL; n = next) {
+			next = n->next;
+			node_free(n);
+		}
+	}
+	free(nt->buckets);
+	pthread_cond_destroy(&nt->cv);
+	pthread_mutex_destroy(&nt->mu);
+	free(nt);
+}
+
+/* Double the buckets (caller holds mu). */
+static void
+node_grow(struct node_table *nt)
+{
+	struct node_table big = { .nbuckets = nt->nbuckets * 2 };
+
+	big.buckets = xcalloc(big.nbuckets, sizeof *big.buckets);
+	for (size_t i = 0; i < nt->nbuckets; i++) {
+		struct node *n, *next;
+
+		for (n = nt->buckets[i]; n != NULL; n = next) {
+			size_t s = node_slot(&big, n->ino);
+
+			next = n->next;
+			n->next = big.buckets[s];
+			big.buckets[s] = n;
+		}
+	}
+	free(nt->buckets);
+	nt->buckets = big.buckets;
+	nt->nbuckets = big.nbuckets;
+}
+
+/* Find ino (caller holds mu). */
+static struct node *
+node_find(struct node_table *nt, uint64_t ino)
+{
+	struct node *n;
+
+	for (n = nt->buckets[node_slot(nt, ino)]; n != NULL; n = n->next) {
+		if (n->ino == ino)
+			return n;
+	}
+	return NULL;
+}
+
+/* Unlink and free n if nothing refers to it (caller holds mu). */
+static void
+node_maybe_free(struct node_table *nt, struct node *n)
+{
+	struct node **pp;
+
+	if (n->nlookup > 0 || n->refs > 0 || n->opens > 0)
+		return;
+	if (n->data != NULL)
+		fatalx("node %llx freed with open-file state",
+		    (unsigned long long)n->ino);
+	for (pp = &nt->buckets[node_slot(nt, n->ino)]; *pp != n;
+	    pp = &(*pp)->next)
+		;
+	*pp = n->next;
+	nt->n--;
+	node_free(n);
+}
+
+/* Find or make the node of ino, with a hold. */
+struct node *
+node_get(struct node_table *nt, uint64_t ino)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&nt->mu);
+	if ((n = node_find(nt, ino)) == NULL) {
+		if (nt->n >= 2 * nt->nbuckets)
+			node_grow(nt);
+		n = xcalloc(1, sizeof *n);
+		n->ino = ino;
+		/* The root is never forgotten: pin it with a reference. */
+		n->nlookup = ino == META_ROOT_INO ? 1 : 0;
+		n->next = nt->buckets[node_slot(nt, ino)];
+		nt->buckets[node_slot(nt, ino)] = n;
+		nt->n++;
+	}
+	n->refs++;
+	pthread_mutex_unlock(&nt->mu);
+	return n;
+}
+
+/* Drop a hold. */
+void
+node_put(struct node_table *nt, struct node *n)
+{
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&nt->mu);
+	if (n->refs <= 0)
+		fatalx("node %llx: hold count underflow",
+		    (unsigned long long)n->ino);
+	n->refs--;
+	node_maybe_free(nt, n);
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* One more kernel reference. */
+void
+node_lookup(struct node_table *nt, struct node *n)
+{
+	pthread_mutex_lock(&nt->mu);
+	n->nlookup++;
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* The kernel forgot count references. */
+void
+node_forget(struct node_table *nt, uint64_t ino, uint64_t count)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&nt->mu);
+	if ((n = node_find(nt, ino)) == NULL) {
+		log_warnx("forget of unknown inode %llx",
+		    (unsigned long long)ino);
+	} else {
+		if (count > n->nlookup) {
+			log_warnx("inode %llx: forget %llu of %llu lookups",
+			    (unsigned long long)ino,
+			    (unsigned long long)count,
+			    (unsigned long long)n->nlookup);
+			count = n->nlookup;
+		}
+		n->nlookup -= count;
+		node_maybe_free(nt, n);
+	}
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Every node with open-file state, held. */
+struct node **
+node_open_files(struct node_table *nt, size_t *count)
+{
+	struct node **v = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&nt->mu);
+	for (size_t i = 0; i < nt->nbuckets; i++) {
+		for (struct node *e = nt->buckets[i]; e != NULL; e = e->next) {
+			if (e->data == NULL)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				v = xreallocarray(v, cap, sizeof *v);
+			}
+			e->refs++;
+			v[n++] = e;
+		}
+	}
+	pthread_mutex_unlock(&nt->mu);
+	*count = n;
+	return v;
+}
+
+/* Nodes in the table. */
+size_t
+node_count(struct node_table *nt)
+{
+	size_t n;
+
+	pthread_mutex_lock(&nt->mu);
+	n = nt->n;
+	pthread_mutex_unlock(&nt->mu);
+	return n;
+}
+
+/* Take the table lock. */
+void
+node_lock(struct node_table *nt)
+{
+	pthread_mutex_lock(&nt->mu);
+}
+
+/* Release the table lock. */
+void
+node_unlock(struct node_table *nt)
+{
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Wait for a node_broadcast() (lock held). */
+void
+node_wait(struct node_table *nt)
+{
+	pthread_cond_wait(&nt->cv, &nt->mu);
+}
+
+/* Wake every node_wait(). */
+void
+node_broadcast(struct node_table *nt)
+{
+	pthread_cond_broadcast(&nt->cv);
+}
+
+/* Copy the cached inode if fresh enough. */
+bool
+node_inode_cached(struct node_table *nt, struct node *n, int max_age_ms,
+    struct meta_inode *in, uint64_t *version)
+{
+	bool ok;
+
+	pthread_mutex_lock(&nt->mu);
+	ok = n->have_inode &&
+	    (max_age_ms < 0 || node_age_ms(&n->inode_at) < max_age_ms);
+	if (ok) {
+		meta_inode_copy(in, &n->inode);
+		*version = n->inode_version;
+	}
+	pthread_mutex_unlock(&nt->mu);
+	return ok;
+}
+
+/* Cache an inode record unless the cache holds a newer one. */
+void
+node_inode_store(struct node_table *nt, struct node *n,
+    const struct meta_inode *in, uint64_t version)
+{
+	pthread_mutex_lock(&nt->mu);
+	if (!n->have_inode || version >= n->inode_version) {
+		meta_inode_free(&n->inode);
+		meta_inode_copy(&n->inode, in);
+		n->inode_version = version;
+		n->have_inode = true;
+		clock_gettime(CLOCK_MONOTONIC, &n->inode_at);
+	}
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Forget the caches of a removed object. */
+void
+node_forget_cache(struct node_table *nt, struct node *n)
+{
+	pthread_mutex_lock(&nt->mu);
+	n->have_inode = false;
+	meta_inode_free(&n->inode);
+	meta_dir_free(n->dir);
+	free(n->dir);
+	n->dir = NULL;
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Copy the cached directory if fresh enough. */
+bool
+node_dir_cached(struct node_table *nt, struct node *n, int max_age_ms,
+    struct meta_dir *d, uint64_t *version)
+{
+	bool ok;
+
+	pthread_mutex_lock(&nt->mu);
+	ok = n->dir != NULL && (max_age_ms < 0 ||
+	    (n->dir_epoch == nt->dir_epoch &&
+	    node_age_ms(&n->dir_at) < max_age_ms));
+	if (ok) {
+		meta_dir_copy(d, n->dir);
+		*version = n->dir_version;
+	}
+	pthread_mutex_unlock(&nt->mu);
+	return ok;
+}
+
+/* Cache a directory object unless the cache holds a newer one. */
+void
+node_dir_store(struct node_table *nt, struct node *n,
+    const struct meta_dir *d, uint64_t version)
+{
+	pthread_mutex_lock(&nt->mu);
+	if (n->dir == NULL || version >= n->dir_version) {
+		if (n->dir == NULL)
+			n->dir = xcalloc(1, sizeof *n->dir);
+		else
+			meta_dir_free(n->dir);
+		meta_dir_copy(n->dir, d);
+		n->dir_version = version;
+		n->dir_epoch = nt->dir_epoch;
+		clock_gettime(CLOCK_MONOTONIC, &n->dir_at);
+	}
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Distrust cached directories. */
+void
+node_stale_dirs(struct node_table *nt)
+{
+	pthread_mutex_lock(&nt->mu);
+	nt->dir_epoch++;
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Look a name up in the cached directory. */
+int
+node_dir_lookup(struct node_table *nt, struct node *n, int max_age_ms,
+    const char *name, size_t len, uint64_t *ino, uint8_t *type)
+{
+	long i;
+	int rc = -1;
+
+	pthread_mutex_lock(&nt->mu);
+	if (n->dir != NULL && (max_age_ms < 0 ||
+	    (n->dir_epoch == nt->dir_epoch &&
+	    node_age_ms(&n->dir_at) < max_age_ms))) {
+		i = meta_dir_find(n->dir, name, len, NULL);
+		rc = i >= 0;
+		if (i >= 0) {
+			*ino = n->dir->e[i].ino;
+			*type = n->dir->e[i].type;
+		}
+	}
+	pthread_mutex_unlock(&nt->mu);
+	return rc;
+}
