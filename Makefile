@@ -53,7 +53,8 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz) \
 	$(if $(wildcard tests/passthrough.c),$(BUILD)/tests/passthrough) \
-	$(if $(wildcard tests/objtool.c),$(BUILD)/tests/objtool)
+	$(if $(wildcard tests/objtool.c),$(BUILD)/tests/objtool) \
+	$(if $(wildcard tests/posix/posix_suite.c),$(BUILD)/tests/posix_suite)
 
 .PHONY: all test check-asan unit fuzz bench bench-overlay bench-store \
 	bench-fs soak install uninstall clean format
@@ -89,6 +90,10 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBOVERLAY) $(LIBFS) $(
 $(BUILD)/tests/frame-fuzz: $(call obj,tests/fuzz/frame_fuzz.c tests/fuzz/fuzz_main.c) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lm
+
+$(BUILD)/tests/posix_suite: tests/posix/posix_suite.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
 
 $(BUILD)/tests/passthrough: $(call obj,tests/passthrough.c)
 	@mkdir -p $(dir $@)

@@ -76,6 +76,10 @@ if [ -x "$FUZZ" ]; then
 fi
 
 echo "== integration scenarios"
+# make test keeps the scenarios short; make soak runs them at full size.
+if [ "${SOAK:-0}" != 1 ]; then
+	export NOBJ=${NOBJ:-400}
+fi
 SCENARIOS=(tests/integration/*.sh)
 [ "${SOAK:-0}" = 1 ] && SCENARIOS+=(tests/soak/*.sh)
 for s in "${SCENARIOS[@]}"; do

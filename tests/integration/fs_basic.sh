@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# fs_basic.sh: the canfs file system on a small overlay, through two mounts.
+#
+# Four daemons on 127.0.6.1-4:7400 (k=2, heartbeat $HB ms, Unix sockets in
+# the temp dir); mount A through daemon 1's socket, mount B through daemon
+# 3's.  Then, every step under a timeout:
+#   1. tests/posix/posix_suite on a local temp dir (the reference) and on
+#      A; every check must pass on both, and the two must agree check for
+#      check (the suite's "allowed" lines are reported as allowed
+#      differences);
+#   2. cp -r /usr/include into A; diff -r against the source from A and
+#      from B; ls -lR of the copy identical on A and B;
+#   3. tar c of the copy on A | tar x into B, diff -r against the source;
+#   4. mv of the tree (within A, then across directories through B), diff
+#      from the other mount; rm -r, and the other mount sees it gone;
+#   5. close-to-open: a file written and closed on A reads back on B, also
+#      over a version B had just read; an append on B reads back on A;
+#   6. 1,000 files created from A and 1,000 from B at once in one
+#      directory: all 2,000 listed, exactly, on both;
+#   7. bad input through A, checked on B: names of every byte 1-255 except
+#      '/', 255-byte names (ok) and 256 (ENAMETOOLONG), 100 nested levels,
+#      zero-length files, sparse files up to 5 GiB.
+# Skips (77) when /dev/fuse or fusermount3 is missing or build/canfs does
+# not exist yet.  Durations of the steps go to the log; the suite's output
+# to tests/results/fs_basic-posix-{ref,canfs}.txt.
+#
+# Environment: HB, BUILD, KEEP=1, FS_TMPDIR (see below), CANFS_OPTS (mount
+# options, default "-o allow_other": the suite's other-uid checks need it).
+TEST_TIMEOUT=${TEST_TIMEOUT:-880}
+# The temp dir (daemons' data, sockets, mountpoints, the reference dir) goes
+# on tmpfs when /dev/shm has room, unless FS_TMPDIR names another place
+# (FS_TMPDIR=/tmp: on disk).  On a disk every create waits for fsyncs on
+# its replicas (about 10x slower on a virtual disk), and the scenario would
+# not fit in run.sh's 900 s.
+if [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] &&
+	[ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -gt $((4 << 20)) ]; then
+	FS_TMPDIR=/dev/shm
+fi
+[ -n "${FS_TMPDIR:-}" ] && export TMPDIR=$FS_TMPDIR
+. "$(dirname "$0")/../lib/common.sh"
+
+CANFS=$BUILD/canfs
+SUITE=$BUILD/tests/posix_suite
+[ -e /dev/fuse ] || skip "/dev/fuse is missing: no FUSE here"
+command -v fusermount3 >/dev/null || skip "fusermount3 is not installed"
+[ -x "$CANFS" ] || skip "$CANFS does not exist yet (fs/ is not built)"
+require_tools
+
+# ------------------------------------------------- mounts (shared shape
+# with fs_resilience.sh and scripts/bench-fs.sh)
+
+MOUNTS=()	# mountpoints we mounted
+FS_PIDS=()	# canfs processes we started
+
+# mount_canfs MNT SOURCE: mount canfs at MNT through the daemon SOURCE.
+mount_canfs() {
+	local mnt=$1 src=$2 pid
+	mkdir -p "$mnt"
+	# shellcheck disable=SC2086
+	"$CANFS" "$src" "$mnt" -f ${CANFS_OPTS--o allow_other} \
+		>>"$T/canfs-$(basename "$mnt").log" 2>&1 </dev/null &
+	pid=$!
+	disown "$pid"
+	FS_PIDS+=("$pid")
+	MOUNTS+=("$mnt")
+	if ! wait_for 15 mountpoint -q "$mnt"; then
+		tail -5 "$T/canfs-$(basename "$mnt").log"
+		fail "canfs did not mount $mnt within 15 s"
+	fi
+	log "mounted canfs at $mnt through $src (pid $pid)"
+}
+
+# MNT is in the mount table (mountpoint(1) says no when the FUSE process
+# is gone and the mount only answers ENOTCONN).
+mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
+
+# Unmount everything we mounted (lazily if busy), then end our canfs
+# processes by pid.
+umount_all() {
+	local m p
+	for m in "${MOUNTS[@]}"; do
+		mounted "$m" || continue
+		timeout 20 fusermount3 -u "$m" 2>/dev/null ||
+			timeout 10 fusermount3 -uz "$m" 2>/dev/null ||
+			umount -l "$m" 2>/dev/null
+	done
+	for _ in $(seq 30); do
+		any_ours "${FS_PIDS[@]}" || break
+		sleep 0.1
+	done
+	for p in "${FS_PIDS[@]}"; do
+		our_pid "$p" && kill -9 "$p" 2>/dev/null
+	done
+}
+
+# The EXIT trap: unmount first, then common.sh's cleanup (daemons, logs, $T).
+fs_cleanup() {
+	local rc=$?
+	trap - EXIT
+	umount_all
+	(exit $rc)
+	cleanup
+}
+trap fs_cleanup EXIT
+
+# step LIMIT_S WHAT COMMAND...: run COMMAND under a time limit, log how
+# long it took, fail the scenario when it fails.
+step() {
+	local limit=$1 what=$2 t0 rc
+	shift 2
+	t0=$(now_ms)
+	timeout -k 5 "$limit" "$@"
+	rc=$?
+	log "$what: $(($(now_ms) - t0)) ms"
+	[ $rc -eq 124 ] && fail "$what: timed out after ${limit}s"
+	[ $rc -eq 0 ] || fail "$what: exit $rc"
+}
+
+# eventually LIMIT_S WHAT COMMAND...: COMMAND succeeds within LIMIT_S
+# (another mount may serve cached entries until their timeout).
+eventually() {
+	local limit=$1 what=$2 t0
+	shift 2
+	t0=$(now_ms)
+	wait_for "$limit" "$@" || { "$@"; fail "$what: not within ${limit}s"; }
+	log "$what: after $(($(now_ms) - t0)) ms"
+}
+
+build_suite() {
+	if [ ! -x "$SUITE" ] || [ "$ROOT/tests/posix/posix_suite.c" -nt "$SUITE" ]; then
+		mkdir -p "$BUILD/tests"
+		cc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$SUITE" \
+			"$ROOT/tests/posix/posix_suite.c" || fail "cannot build the posix suite"
+	fi
+}
+
+# start_cluster PREFIX: four daemons PREFIX.1-4:7400, k=2, sockets in $T.
+start_cluster() {
+	local i join
+	for i in 1 2 3 4; do
+		join=""
+		[ "$i" -gt 1 ] && join=$1.1:7400
+		start_node "n$i" "$1.$i:7400" "$join" -s "$T/n$i.sock" -k 2
+		wait_active "n$i"
+	done
+	check_overlay --points 200 --wait 20 >/dev/null || {
+		check_overlay --points 200
+		fail "the overlay is not whole"
+	}
+	for i in 1 2 3 4; do
+		wait_for 10 test -S "$T/n$i.sock" || fail "n$i made no socket"
+	done
+}
+
+# ------------------------------------------------------------ the run
+
+build_suite
+start_cluster 127.0.6
+A=$T/a
+B=$T/b
+mount_canfs "$A" "unix:$T/n1.sock"
+mount_canfs "$B" "unix:$T/n3.sock"
+PROBLEMS=()
+
+# --- 1. the POSIX suite: reference, then canfs
+mkdir -p "$T/ref"
+t0=$(now_ms)
+timeout -k 5 300 "$SUITE" "$T/ref" >"$RESULTS/fs_basic-posix-ref.txt" 2>&1
+rc=$?
+log "posix suite on the local reference ($(stat -f -c %T "$T/ref")): exit $rc," \
+	"$(tail -1 "$RESULTS/fs_basic-posix-ref.txt"), $(($(now_ms) - t0)) ms"
+if [ $rc -ne 0 ]; then
+	grep -v '^ok' "$RESULTS/fs_basic-posix-ref.txt"
+	fail "the reference directory fails the suite: fix the suite or the host"
+fi
+t0=$(now_ms)
+timeout -k 5 400 "$SUITE" "$A" >"$RESULTS/fs_basic-posix-canfs.txt" 2>&1
+rc=$?
+log "posix suite on canfs: exit $rc, $(tail -1 "$RESULTS/fs_basic-posix-canfs.txt")," \
+	"$(($(now_ms) - t0)) ms"
+[ $rc -eq 124 ] && PROBLEMS+=("the posix suite timed out on canfs")
+# Compare check by check: "STATUS SECTION: CHECK", the detail stripped.
+outcomes() { sed -n 's/^\(ok\|FAIL\|allowed\|skip\) *\([^[]*[^[ ]\).*/\1 \2/p' "$1" | sort; }
+outcomes "$RESULTS/fs_basic-posix-ref.txt" >"$T/ref.out"
+outcomes "$RESULTS/fs_basic-posix-canfs.txt" >"$T/canfs.out"
+cut -d' ' -f2- "$T/canfs.out" >"$T/canfs.names"
+grep '^FAIL\|^allowed' "$RESULTS/fs_basic-posix-canfs.txt" | sed 's/^/  canfs: /'
+while read -r line; do
+	name=${line#* }
+	if grep -qxF "allowed $name" "$T/canfs.out"; then
+		log "allowed difference: $name (reference: ${line%% *})"
+	elif ! grep -qxF "$name" "$T/canfs.names"; then
+		log "not reached on canfs (an earlier check failed): $name"
+	fi
+done < <(comm -23 "$T/ref.out" "$T/canfs.out")
+grep -q '^[0-9]* passed, [0-9]* failed$' "$RESULTS/fs_basic-posix-canfs.txt" ||
+	PROBLEMS+=("the posix suite did not finish on canfs")
+n=$(grep -c '^FAIL' "$RESULTS/fs_basic-posix-canfs.txt")
+[ "$n" -gt 0 ] && PROBLEMS+=("posix suite: $n checks fail on canfs (see above)")
+[ $rc -ne 0 ] && [ "$n" -eq 0 ] && PROBLEMS+=("posix suite on canfs: exit $rc")
+
+# --- 2. a real tree: cp -r, diff from both mounts, ls -lR on both
+step 600 "cp -r /usr/include into A" cp -r /usr/include "$A/"
+step 300 "diff -r against the source from A" diff -r --no-dereference /usr/include "$A/include"
+step 300 "diff -r against the source from B" diff -r --no-dereference /usr/include "$B/include"
+LSLR='cd "$1" && ls -lR --time-style=full-iso >"$2"'
+step 120 "ls -lR on A" bash -c "$LSLR" _ "$A/include" "$T/ls-a"
+step 120 "ls -lR on B" bash -c "$LSLR" _ "$B/include" "$T/ls-b"
+if ! diff "$T/ls-a" "$T/ls-b" >"$T/ls-diff"; then
+	head -20 "$T/ls-diff"
+	fail "ls -lR differs between A and B"
+fi
+log "ls -lR equal on A and B ($(wc -l <"$T/ls-a") lines)"
+
+# --- 3. tar round trip: read from A, write through B
+mkdir "$B/tarx" || fail "mkdir tarx on B"
+step 600 "tar c on A | tar x on B" bash -o pipefail -c \
+	'tar -C "$1" -cf - include | tar -C "$2" -xf -' _ "$A" "$B/tarx"
+step 300 "diff -r of the tar copy (from A)" diff -r --no-dereference /usr/include "$A/tarx/include"
+
+# --- 4. mv and rm -r
+step 60 "mv the tree within A" mv "$A/include" "$A/moved"
+eventually 10 "B sees the old name gone" test ! -e "$B/include"
+step 300 "diff -r of the moved tree from B" diff -r --no-dereference /usr/include "$B/moved"
+mkdir "$B/sub" || fail "mkdir sub on B"
+step 60 "mv the tree into another directory through B" mv "$B/moved" "$B/sub/moved2"
+eventually 10 "A sees the move" test -d "$A/sub/moved2/linux"
+step 300 "diff -r of the moved tree from A" diff -r --no-dereference /usr/include "$A/sub/moved2"
+step 600 "rm -r of the tree on A" rm -r "$A/sub"
+step 600 "rm -r of the tar copy on B" rm -r "$B/tarx"
+eventually 10 "B sees both trees gone" bash -c '[ -z "$(ls -A "$1")" ]' _ "$B"
+[ -z "$(ls -A "$A")" ] || fail "A is not empty after rm -r: $(ls -A "$A" | head)"
+
+# --- 5. close-to-open between the mounts
+head -c 1048577 /dev/urandom >"$T/v1"
+head -c 3145731 /dev/urandom >"$T/v2"
+printf 'appended on B\n' >"$T/tail"
+step 30 "write a 1 MiB file on A" cp "$T/v1" "$A/shared"
+step 30 "read it on B" cmp "$T/v1" "$B/shared"
+step 30 "overwrite it on A with 3 MiB (B read the old one)" cp "$T/v2" "$A/shared"
+step 30 "B reads the new contents after A's close" cmp "$T/v2" "$B/shared"
+step 30 "append on B" bash -c 'cat "$1" >>"$2"' _ "$T/tail" "$B/shared"
+cat "$T/v2" "$T/tail" >"$T/v3"
+step 30 "A reads B's append" cmp "$T/v3" "$A/shared"
+rm -f "$A/shared"
+
+# --- 6. 1,000 creates from each mount at once, in one directory
+mkdir "$A/conc" || fail "mkdir conc"
+eventually 10 "B sees conc" test -d "$B/conc"
+create_many() { # DIR PREFIX
+	local i
+	for i in $(seq 1000); do : >"$1/$2$i" || return 1; done
+}
+export -f create_many
+t0=$(now_ms)
+timeout -k 5 300 bash -c 'create_many "$1" a' _ "$A/conc" &
+pa=$!
+timeout -k 5 300 bash -c 'create_many "$1" b' _ "$B/conc" &
+pb=$!
+wait $pa || fail "creating 1,000 files on A failed (exit $?)"
+wait $pb || fail "creating 1,000 files on B failed (exit $?)"
+log "2 x 1,000 concurrent creates: $(($(now_ms) - t0)) ms"
+{ seq 1000 | sed 's/^/a/'; seq 1000 | sed 's/^/b/'; } | sort >"$T/conc-want"
+listed() { ls -A "$1" | sort | cmp -s - "$T/conc-want"; }
+eventually 10 "all 2,000 names listed on A" listed "$A/conc"
+eventually 10 "all 2,000 names listed on B" listed "$B/conc"
+step 120 "rm -r the 2,000 files" rm -r "$A/conc"
+
+# --- 7. bad input through A, checked through B
+cat >"$T/badinput.py" <<'EOF'
+"""Hostile names and shapes written through mount A, read through B."""
+import errno, os, shutil, sys, time
+
+A, B = (os.fsencode(p) for p in sys.argv[1:3])
+problems = []
+
+
+def expect(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        problems.append(what)
+
+
+def eventually(pred, what, limit=10.0):
+    end = time.monotonic() + limit
+    while not pred() and time.monotonic() < end:
+        time.sleep(0.1)
+    expect(pred(), what)
+
+
+def errno_of(fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def put(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def get(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# Every byte 1-255 but '/': one name per byte ('.' alone is taken: "x.x")
+# and one name of all 254 bytes.
+d = b"/bytes"
+os.mkdir(A + d)
+names = [bytes([b]) for b in range(1, 256) if b not in (0x2F, 0x2E)]
+names += [b"x.x", bytes(b for b in range(1, 256) if b != 0x2F)]
+for n in names:
+    put(A + d + b"/" + n, n)
+eventually(lambda: sorted(os.listdir(B + d)) == sorted(names),
+           "B lists all %d byte names exactly" % len(names))
+expect(all(get(B + d + b"/" + n) == n for n in names),
+       "B reads each byte name's contents")
+shutil.rmtree(B + d)
+eventually(lambda: not os.path.exists(A + d), "A sees them removed")
+
+# Name lengths.
+n255, n256 = b"n" * 255, b"n" * 256
+put(A + b"/" + n255, b"255")
+expect(get(B + b"/" + n255) == b"255", "a 255-byte name written on A reads on B")
+expect(errno_of(put, A + b"/" + n256, b"") == errno.ENAMETOOLONG,
+       "create a 256-byte name: ENAMETOOLONG")
+expect(errno_of(os.mkdir, A + b"/" + n256) == errno.ENAMETOOLONG,
+       "mkdir a 256-byte name: ENAMETOOLONG")
+expect(errno_of(os.rename, A + b"/" + n255, A + b"/" + n256) == errno.ENAMETOOLONG,
+       "rename to a 256-byte name: ENAMETOOLONG")
+expect(errno_of(os.stat, B + b"/" + n256) == errno.ENAMETOOLONG,
+       "stat a 256-byte name on B: ENAMETOOLONG")
+os.unlink(A + b"/" + n255)
+
+# 100 nested levels.
+p = b""
+for i in range(100):
+    p += b"/d%02d" % i
+    os.mkdir(A + p)
+put(A + p + b"/leaf", b"deep")
+expect(get(B + p + b"/leaf") == b"deep", "a file 100 levels down, read on B")
+shutil.rmtree(B + b"/d00")
+eventually(lambda: not os.path.exists(A + b"/d00"), "A sees the 100 levels removed")
+
+# Zero-length and sparse files.
+put(A + b"/empty", b"")
+expect(os.stat(B + b"/empty").st_size == 0 and get(B + b"/empty") == b"",
+       "a zero-length file is empty on B")
+fd = os.open(A + b"/sparse", os.O_CREAT | os.O_WRONLY, 0o644)
+os.pwrite(fd, b"end", 10 << 20)
+os.pwrite(fd, b"far", 5 << 30)
+os.close(fd)
+st = os.stat(B + b"/sparse")
+expect(st.st_size == (5 << 30) + 3, "B sees the 5 GiB sparse size")
+fd = os.open(B + b"/sparse", os.O_RDONLY)
+hole = os.pread(fd, 10 << 20, 0)
+expect(hole == bytes(10 << 20), "B reads the first 10 MiB hole as zeros")
+expect(os.pread(fd, 3, 10 << 20) == b"end", "B reads the data after it")
+expect(os.pread(fd, 4096, 4 << 30) == bytes(4096), "B reads zeros at 4 GiB")
+expect(os.pread(fd, 3, 5 << 30) == b"far", "B reads the data at 5 GiB")
+os.close(fd)
+os.unlink(B + b"/sparse")
+os.unlink(B + b"/empty")
+if problems:
+    print("%d problems: %s" % (len(problems), "; ".join(problems)))
+    sys.exit(1)
+EOF
+step 300 "bad input through A, checked on B" python3 "$T/badinput.py" "$A" "$B"
+
+umount_all
+for m in "$A" "$B"; do
+	mounted "$m" && fail "$m still mounted after fusermount3 -u"
+done
+log "unmounted A and B"
+for n in n1 n2 n3 n4; do running "$n" || fail "daemon $n died during the run"; done
+
+if [ ${#PROBLEMS[@]} -gt 0 ]; then
+	printf '%s\n' "${PROBLEMS[@]}"
+	fail "${#PROBLEMS[@]} problem(s); the rest of the scenario passed"
+fi
+log "fs_basic passed"
