@@ -51,7 +51,9 @@ for t in "$BUILD"/tests/test_*; do
 done
 
 echo "== unit tests under ASan+UBSan"
-if make -s SANITIZE=address,undefined unit >"$RESULTS/asan-build.log" 2>&1; then
+# BUILD is set in our environment; name the sanitizer build dir explicitly.
+SANMAKE=(make -s SANITIZE=address,undefined BUILD=build-san)
+if "${SANMAKE[@]}" unit >"$RESULTS/asan-build.log" 2>&1; then
 	for t in build-san/tests/test_*; do
 		[ -x "$t" ] && run_unit "$t" "asan $(basename "$t")"
 	done
@@ -61,7 +63,7 @@ else
 fi
 
 echo "== fuzzing the wire decoders (ASan+UBSan build)"
-make -s SANITIZE=address,undefined build-san/tests/frame-fuzz >>"$RESULTS/asan-build.log" 2>&1
+"${SANMAKE[@]}" build-san/tests/frame-fuzz >>"$RESULTS/asan-build.log" 2>&1
 FUZZ=build-san/tests/frame-fuzz
 [ -x "$FUZZ" ] || FUZZ=$BUILD/tests/frame-fuzz
 if [ -x "$FUZZ" ]; then
