@@ -39,59 +39,9 @@ fi
 [ -n "${FS_TMPDIR:-}" ] && export TMPDIR=$FS_TMPDIR
 . "$(dirname "$0")/../lib/common.sh"
 
-CANFS=$BUILD/canfs
+. "$(dirname "$0")/../lib/fs.sh"
 SUITE=$BUILD/tests/posix_suite
-[ -e /dev/fuse ] || skip "/dev/fuse is missing: no FUSE here"
-command -v fusermount3 >/dev/null || skip "fusermount3 is not installed"
-[ -x "$CANFS" ] || skip "$CANFS does not exist yet (fs/ is not built)"
 require_tools
-
-# ------------------------------------------------- mounts (shared shape
-# with fs_resilience.sh and scripts/bench-fs.sh)
-
-MOUNTS=()	# mountpoints we mounted
-FS_PIDS=()	# canfs processes we started
-
-# mount_canfs MNT SOURCE: mount canfs at MNT through the daemon SOURCE.
-mount_canfs() {
-	local mnt=$1 src=$2 pid
-	mkdir -p "$mnt"
-	# shellcheck disable=SC2086
-	"$CANFS" "$src" "$mnt" -f ${CANFS_OPTS--o allow_other} \
-		>>"$T/canfs-$(basename "$mnt").log" 2>&1 </dev/null &
-	pid=$!
-	disown "$pid"
-	FS_PIDS+=("$pid")
-	MOUNTS+=("$mnt")
-	if ! wait_for 15 mountpoint -q "$mnt"; then
-		tail -5 "$T/canfs-$(basename "$mnt").log"
-		fail "canfs did not mount $mnt within 15 s"
-	fi
-	log "mounted canfs at $mnt through $src (pid $pid)"
-}
-
-# MNT is in the mount table (mountpoint(1) says no when the FUSE process
-# is gone and the mount only answers ENOTCONN).
-mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
-
-# Unmount everything we mounted (lazily if busy), then end our canfs
-# processes by pid.
-umount_all() {
-	local m p
-	for m in "${MOUNTS[@]}"; do
-		mounted "$m" || continue
-		timeout 20 fusermount3 -u "$m" 2>/dev/null ||
-			timeout 10 fusermount3 -uz "$m" 2>/dev/null ||
-			umount -l "$m" 2>/dev/null
-	done
-	for _ in $(seq 30); do
-		any_ours "${FS_PIDS[@]}" || break
-		sleep 0.1
-	done
-	for p in "${FS_PIDS[@]}"; do
-		our_pid "$p" && kill -9 "$p" 2>/dev/null
-	done
-}
 
 # The EXIT trap: unmount first, then common.sh's cleanup (daemons, logs, $T).
 fs_cleanup() {

@@ -1,0 +1,54 @@
+# fs.sh: canfs mounts for scenarios (sourced after common.sh).  Skips the
+# scenario when FUSE or the canfs binary is missing; mount_canfs mounts and
+# remembers, umount_all undoes every mount (call it from the EXIT trap
+# before common.sh's cleanup).
+
+CANFS=$BUILD/canfs
+[ -e /dev/fuse ] || skip "/dev/fuse is missing: no FUSE here"
+command -v fusermount3 >/dev/null || skip "fusermount3 is not installed"
+[ -x "$CANFS" ] || skip "$CANFS does not exist yet (fs/ is not built)"
+
+MOUNTS=()	# mountpoints we mounted
+FS_PIDS=()	# canfs processes we started
+
+# mount_canfs MNT SOURCE: mount canfs at MNT through the daemon SOURCE.
+mount_canfs() {
+	local mnt=$1 src=$2 pid
+	mkdir -p "$mnt"
+	# shellcheck disable=SC2086
+	"$CANFS" "$src" "$mnt" -f ${CANFS_OPTS--o allow_other} \
+		>>"$T/canfs-$(basename "$mnt").log" 2>&1 </dev/null &
+	pid=$!
+	disown "$pid"
+	FS_PIDS+=("$pid")
+	MOUNTS+=("$mnt")
+	if ! wait_for 15 mountpoint -q "$mnt"; then
+		tail -5 "$T/canfs-$(basename "$mnt").log"
+		fail "canfs did not mount $mnt within 15 s"
+	fi
+	log "mounted canfs at $mnt through $src (pid $pid)"
+}
+
+# MNT is in the mount table (mountpoint(1) says no when the FUSE process
+# is gone and the mount only answers ENOTCONN).
+mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
+
+# Unmount everything we mounted (lazily if busy), then end our canfs
+# processes by pid.
+umount_all() {
+	local m p
+	for m in "${MOUNTS[@]}"; do
+		mounted "$m" || continue
+		timeout 20 fusermount3 -u "$m" 2>/dev/null ||
+			timeout 10 fusermount3 -uz "$m" 2>/dev/null ||
+			umount -l "$m" 2>/dev/null
+	done
+	for _ in $(seq 30); do
+		any_ours "${FS_PIDS[@]}" || break
+		sleep 0.1
+	done
+	for p in "${FS_PIDS[@]}"; do
+		our_pid "$p" && kill -9 "$p" 2>/dev/null
+	done
+}
+
