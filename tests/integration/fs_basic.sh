@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fs_basic.sh: the canfs file system on a small overlay, through two mounts.
 #
-# Four daemons on 127.0.6.1-4:7400 (k=2, heartbeat $HB ms, Unix sockets in
+# Four daemons on 127.0.6.1-4, a free port (k=2, heartbeat $HB ms, Unix sockets in
 # the temp dir); mount A through daemon 1's socket, mount B through daemon
 # 3's.  Then, every step under a timeout:
 #   1. tests/posix/posix_suite on a local temp dir (the reference) and on
@@ -84,13 +84,15 @@ build_suite() {
 	fi
 }
 
-# start_cluster PREFIX: four daemons PREFIX.1-4:7400, k=2, sockets in $T.
+# start_cluster PREFIX: four daemons PREFIX.1-4 on a free port, k=2,
+# sockets in $T (a free port, so a developer's run and CI's never collide).
 start_cluster() {
-	local i join
+	local i join port
+	port=$(free_port)
 	for i in 1 2 3 4; do
 		join=""
-		[ "$i" -gt 1 ] && join=$1.1:7400
-		start_node "n$i" "$1.$i:7400" "$join" -s "$T/n$i.sock" -k 2
+		[ "$i" -gt 1 ] && join=$1.1:$port
+		start_node "n$i" "$1.$i:$port" "$join" -s "$T/n$i.sock" -k 2
 		wait_active "n$i"
 	done
 	check_overlay --points 200 --wait 20 >/dev/null || {

@@ -2,7 +2,7 @@
 # fs_resilience.sh: a large copy into canfs survives the crash of a daemon
 # the mount does not use.
 #
-# Four daemons on 127.0.61.1-4:7400 (k=2, heartbeat $HB ms); mount A
+# Four daemons on 127.0.61.1-4, a free port (k=2, heartbeat $HB ms); mount A
 # through daemon 1's Unix socket, mount B through daemon 2's.  A source
 # tree of random files (SIZE_MIB, default 300 MiB: 24 files of 10 MiB and
 # small files of 1 KiB-300 KiB in 8 directories) is copied into A with
@@ -59,10 +59,11 @@ step() {
 
 # ------------------------------------------------------------ the run
 
+PORT=$(free_port)
 for i in 1 2 3 4; do
 	join=""
-	[ "$i" -gt 1 ] && join=127.0.61.1:7400
-	start_node "n$i" "127.0.61.$i:7400" "$join" -s "$T/n$i.sock" -k 2
+	[ "$i" -gt 1 ] && join=127.0.61.1:$PORT
+	start_node "n$i" "127.0.61.$i:$PORT" "$join" -s "$T/n$i.sock" -k 2
 	wait_active "n$i"
 done
 check_overlay --points 200 --wait 20 >/dev/null || {
