@@ -14,17 +14,18 @@
 #      writing MEM_OBJECTS tiny objects over 4 daemons with k=1, in chunks,
 #      stopping early after MEM_SECONDS; the growth per million objects per
 #      daemon is extrapolated from what was written (the table says so).
-# Writes a Markdown table to tests/results/bench-store.md and prints it.
+# Writes Markdown tables to tests/results/bench-store.md and prints them.
 # Every daemon started is killed, and every data dir removed, on exit,
 # Ctrl-C or SIGTERM (tests/lib/common.sh's trap).
 #
 # Environment (all optional): SMALL_N=20000 LARGE_N=500 (objects per
 # throughput run), CONNS_SMALL=16 WINDOW_SMALL=8 CONNS_LARGE=8
 # WINDOW_LARGE=4, REREP_MIB=2048 REREP_NODES=6, MEM_OBJECTS=1000000
-# MEM_SECONDS=300 MEM_SIZE=16, HB=1000, SKIP="tput,rerep,mem" (parts to
-# leave out), BUILD=build, KEEP=1.
+# MEM_SECONDS=300 MEM_SIZE=16, HB=1000, PORT (default: a free one),
+# SKIP="tput,rerep,mem" (parts to leave out), BENCH_TIMEOUT=7200,
+# BENCH_OUT (default tests/results/bench-store.md), BUILD, KEEP=1.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export TEST_NAME=bench-store
 export TEST_TIMEOUT=${BENCH_TIMEOUT:-7200}
 export HB=${HB:-1000}
@@ -49,10 +50,11 @@ MEM_OBJECTS=${MEM_OBJECTS:-1000000}
 MEM_SECONDS=${MEM_SECONDS:-300}
 MEM_SIZE=${MEM_SIZE:-16}
 SKIP=${SKIP:-}
-OUT=$RESULTS/bench-store.md
+OUT=${BENCH_OUT:-$RESULTS/bench-store.md}
 MD=$T/bench.md
 : >"$MD.notes"
 CLUSTER=0	# clusters started so far (each gets its own 127.0.(100+C).x)
+PORT=${PORT:-$(free_port)}
 NAMES=()	# the current cluster's nodes
 
 mkdir -p "$RESULTS"
@@ -69,7 +71,7 @@ start_cluster() {
 		name=c${CLUSTER}n$i
 		via=""
 		[ "$i" -gt 1 ] && via=$(addr_of "c${CLUSTER}n1")
-		start_node "$name" "127.0.$((100 + CLUSTER)).$i:7400" "$via" \
+		start_node "$name" "127.0.$((100 + CLUSTER)).$i:$PORT" "$via" \
 			-k "$k" "$@"
 		wait_active "$name" 30
 		NAMES+=("$name")
@@ -97,6 +99,9 @@ cluster_addrs() {
 	echo "${out[*]}"
 }
 
+# Fields of objtool's last RESULT line (set by bench).
+R_n=0 R_ok=0 R_ops_per_s=0 R_mb_per_s=0 R_p50_ms=0 R_p99_ms=0
+
 # bench OP SIZE N CONNS WINDOW SEED: one objtool bench run; sets R_* from
 # its RESULT line.
 bench() {
@@ -116,6 +121,7 @@ bench() {
 		{
 			echo "- $(cluster_desc), $op of $n x $(size_name "$size"):" \
 				"$((n - R_ok)) failed; first errors:"
+			# shellcheck disable=SC2016 # literal backquotes
 			grep -v "connection broken\|retrying" "$T/bench.err" |
 				head -3 | sed 's/^/  - `/; s/$/`/'
 		} >>"$MD.notes"
@@ -189,18 +195,18 @@ print(n, b)' "$(addr_of "$1")"
 # One verify of the current cluster; true when every live node is seen and
 # every object has all k good copies.
 verify_clean() {
-	local via out n live=0
+	local via out n nlive=0
 	via=""
 	for n in "${NAMES[@]}"; do
 		running "$n" || continue
-		live=$((live + 1))
+		nlive=$((nlive + 1))
 		[ -z "$via" ] && via=$n
 	done
 	out=$("$CANCTL" -d "$(addr_of "$via")" -t 20000 verify --json \
 		2>/dev/null) || true
 	VJ=$out
 	[ -n "$out" ] &&
-		[ "$(jq --argjson live "$live" '.nodes == $live and
+		[ "$(jq --argjson live "$nlive" '.nodes == $live and
 			.unreachable == 0 and .keys == .full and
 			.under_replicated == 0 and .corrupt == 0' <<<"$out")" = true ]
 }

@@ -44,7 +44,8 @@ SEED=${SEED:-$(($$ % 10000))}
 RANDOM=$SEED
 DOPTS=(-k "$K" --repair-interval 2 --store-size 8192)
 MANIFEST=$T/manifest
-OUT=$RESULTS/$TEST_NAME.txt
+OUT=$RESULTS/$TEST_NAME.txt	# written on exit, whole (runs may overlap)
+RES=$T/results.txt		# the table as it grows
 PORT=${PORT:-$(free_port)}
 ip_of() { echo "127.0.7.$1:$PORT"; }
 # pick: a random node expected alive into PICK (not in a subshell, so that
@@ -55,7 +56,7 @@ ms_to_s() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
 
 STEP=setup	# what is under way, for the results when the watchdog fires
 trap 'printf "%-34s FAILED: %s\n" "$STEP" "timed out (TEST_TIMEOUT \
-${TEST_TIMEOUT}s)" >>"$OUT"; log "terminated (watchdog or signal)";
+${TEST_TIMEOUT}s)" >>"$RES"; log "terminated (watchdog or signal)";
 	exit 143' TERM
 
 mkdir -p "$RESULTS"
@@ -69,7 +70,9 @@ mkdir -p "$RESULTS"
 	printf '%-34s %5s %7s %7s %7s %8s %7s %7s %6s %13s\n' step nodes \
 		"step_s" "repair_s" "check_s" checked missing corrupt errors \
 		during-repair
-} >"$OUT"
+} >"$RES"
+# On any exit: publish the table, then common.sh's cleanup (with our rc).
+trap 'rc=$?; cp "$RES" "$OUT" 2>/dev/null; (exit $rc); cleanup' EXIT
 log "seed $SEED, $NOBJ objects up to $MAXSIZE bytes, k=$K; results in $OUT"
 
 # Fail if a daemon expected alive died, or any log shows a sanitizer report.
@@ -91,7 +94,7 @@ daemons_healthy() {
 
 # fail_step LABEL REASON: record the failure in the results, diagnose, fail.
 fail_step() {
-	printf '%-34s FAILED: %s\n' "$1" "$2" >>"$OUT"
+	printf '%-34s FAILED: %s\n' "$1" "$2" >>"$RES"
 	diagnose
 	fail "after $1: $2"
 }
@@ -148,9 +151,9 @@ verify_once() {
 		2>"$T/verify.err") || true
 	VERIFY_JSON=$out
 	read -r V_NODES V_UNREACH V_KEYS V_FULL V_UNDER V_CORRUPT V_EXTRA \
-		V_TOMB < <(printf '%s\n' "$out" | jq -r '[.nodes, .unreachable,
-		.keys, .full, .under_replicated, .corrupt, .extra,
-		.tombstones] | @tsv' 2>/dev/null)
+		< <(printf '%s\n' "$out" | jq -r '[.nodes, .unreachable,
+		.keys, .full, .under_replicated, .corrupt, .extra] | @tsv' \
+		2>/dev/null)
 	[ -n "${V_NODES:-}" ]
 }
 
@@ -218,7 +221,7 @@ step_done() {
 	check_s=$(secs_since "$c0")
 	printf '%-34s %5d %7s %7s %7s %8d %7d %7d %6d %13s\n' "$label" \
 		"${#ALIVE[@]}" "$step_s" "$REPAIR_S" "$check_s" "$checked" \
-		"$miss" "$corr" "$errs" "$during" >>"$OUT"
+		"$miss" "$corr" "$errs" "$during" >>"$RES"
 	[ $((miss + corr + errs)) -eq 0 ] ||
 		fail_step "$label" "$miss missing, $corr corrupt, $errs errors"
 	daemons_healthy
@@ -328,5 +331,5 @@ done
 step_done "restart all (kill -9, no --join)" "$t0" "$t1"
 
 log "results ($OUT):"
-cat "$OUT"
+cat "$RES"
 log "PASS"
