@@ -52,3 +52,15 @@ umount_all() {
 	done
 }
 
+# step LIMIT_S WHAT COMMAND...: run COMMAND under a time limit, log how
+# long it took, fail the scenario when it fails.
+step() {
+	local limit=$1 what=$2 t0 rc
+	shift 2
+	t0=$(now_ms)
+	timeout -k 5 "$limit" "$@"
+	rc=$?
+	log "$what: $(($(now_ms) - t0)) ms"
+	[ $rc -eq 124 ] && fail "$what: timed out after ${limit}s"
+	[ $rc -eq 0 ] || fail "$what: exit $rc"
+}
