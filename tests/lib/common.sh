@@ -14,6 +14,8 @@
 # Environment: BUILD (default build), HB (heartbeat ms, default 200),
 # TEST_TIMEOUT (s, default 600), KEEP=1 keeps $T after the run,
 # CANFSD_EXTRA (more canfsd options for every daemon, e.g. "-v debug").
+# netns.sh sets CANFSD_PREFIX (a command that runs canfsd in a machine's
+# namespace) and NET_EXEC (one that runs tools where daemons are reachable).
 
 set -u
 
@@ -138,7 +140,8 @@ start_node() {
 		fail "start_node $name: already running (pid ${NODE_PID[$name]})"
 	fi
 	echo "=== $(date +%T.%3N) start: canfsd ${args[*]} $*" >>"$T/$name.log"
-	"$CANFSD" "${args[@]}" "$@" >>"$T/$name.log" 2>&1 &
+	# shellcheck disable=SC2086 # CANFSD_PREFIX: e.g. nsenter into a netns
+	${CANFSD_PREFIX:-} "$CANFSD" "${args[@]}" "$@" >>"$T/$name.log" 2>&1 &
 	NODE_PID[$name]=$!
 	# Out of the job table: no "Killed" notices in the scenario's log.
 	# Bash still reaps it; running() looks at /proc.
@@ -221,7 +224,7 @@ wait_for() {
 # The node answers STATUS and reports state active (exit 2: not running).
 is_active() {
 	running "$1" || return 2
-	python3 -c 'import sys, canwire
+	${NET_EXEC:-} python3 -c 'import sys, canwire
 sys.exit(0 if canwire.status(sys.argv[1], 1.0)["state"] == "active" else 1)' \
 		"${NODE_ADDR[$1]}" 2>/dev/null
 }
@@ -277,7 +280,7 @@ stop_term() {
 stop_leave() {
 	local out
 	alive_del "$1"
-	if ! out=$("$CANCTL" --daemon "${NODE_ADDR[$1]}" leave 2>&1); then
+	if ! out=$(${NET_EXEC:-} "$CANCTL" --daemon "${NODE_ADDR[$1]}" leave 2>&1); then
 		fail "canctl leave $1 failed: $out"
 	fi
 	wait_exit "$1" "${2:-20}"
@@ -286,7 +289,53 @@ stop_leave() {
 # check_overlay [check_overlay.py options]: check the nodes expected alive.
 check_overlay() {
 	# shellcheck disable=SC2046
-	$CHECK "$@" $(alive_addrs)
+	${NET_EXEC:-} $CHECK "$@" $(alive_addrs)
 }
 
 export LIB PYTHONPATH=$LIB${PYTHONPATH:+:$PYTHONPATH}
+
+# ------------------------------------------------------------- results
+
+# verify_json VIA: one 'canctl verify --json' through node VIA (stdout).
+verify_json() {
+	${NET_EXEC:-} "$CANCTL" -d "$(addr_of "$1")" -t 15000 verify --json 2>/dev/null
+}
+
+# wait_verify_clean LIMIT_S: poll 'canctl verify' through the live nodes
+# until every live node answered and every object has all its k good
+# copies.  Logs the last answer and returns 1 when LIMIT_S passes first.
+wait_verify_clean() {
+	local limit=$1 start out now last="" k=0
+	start=$(now_ms)
+	while :; do
+		k=$((k + 1))
+		out=$(verify_json "${ALIVE[$((k % ${#ALIVE[@]}))]}")
+		now=$(printf '%s\n' "$out" | jq -r '"nodes \(.nodes) unreachable \(.unreachable) keys \(.keys) full \(.full) under \(.under_replicated) corrupt \(.corrupt)"' 2>/dev/null)
+		if printf '%s\n' "$out" | jq -e --argjson n "${#ALIVE[@]}" \
+			'.nodes == $n and .unreachable == 0 and .under_replicated == 0 and .corrupt == 0 and .full == .keys' \
+			>/dev/null 2>&1; then
+			log "verify clean: $now"
+			VERIFY_KEYS=$(printf '%s\n' "$out" | jq -r .keys)
+			return 0
+		fi
+		[ -n "$now" ] && [ "$now" != "$last" ] && log "  verify: $now"
+		last=$now
+		[ $(($(now_ms) - start)) -ge $((limit * 1000)) ] && {
+			log "verify not clean within ${limit}s: ${now:-no answer}"
+			return 1
+		}
+		sleep 1
+	done
+}
+
+# result KEY=VALUE...: the scenario's record for the summary table,
+# tests/results/scenario-NAME.txt (run.sh prints them all at the end).
+# Keys: operations, faults, files, lost, corrupt, max_block_ms, note.
+result() {
+	{
+		echo "scenario=$TEST_NAME"
+		echo "duration_s=$SECONDS"
+		printf '%s\n' "$@"
+	} >"$RESULTS/scenario-$TEST_NAME.txt"
+}
+rm -f "$RESULTS/scenario-$TEST_NAME.txt"
