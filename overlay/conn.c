@@ -764,6 +764,18 @@ transport_peer(struct transport *t, const char *addr)
 	return c;
 }
 
+void
+transport_drop_peer(struct transport *t, const char *addr, const char *why)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&t->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->addr[0] != '\0' && strcmp(c->addr, addr) == 0)
+			conn_close(c, why);
+	}
+}
+
 /*
  * Queue bytes of the plaintext stream on c: as they are, sealed into
  * records, or held until the handshake is done.

@@ -89,6 +89,13 @@ int transport_listen_unix(struct transport *t, const char *path, int mode,
 struct conn *transport_peer(struct transport *t, const char *addr);
 
 /* Queue a finished frame on c.  A connection over its output cap closes. */
+/*
+ * Close the connection(s) to a peer address, if any: the next
+ * transport_peer() dials afresh (a stalled TCP connection can take many
+ * seconds of backoff to notice that a link is back).
+ */
+void transport_drop_peer(struct transport *t, const char *addr,
+    const char *why);
 void conn_send(struct conn *c, const struct wbuf *frame);
 /* Close c; it is freed later, never inside a callback that uses it. */
 void conn_close(struct conn *c, const char *why);

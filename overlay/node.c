@@ -280,15 +280,82 @@ node_heartbeat_addr(struct node *n, const char *addr)
 	node_heartbeat_to(n, addr, 0);
 }
 
-/* Heartbeat every live neighbour now. */
+/*
+ * Heartbeat every live neighbour now.  While cut off, the failed ones too:
+ * they are our way back, and their answer ends the cut.
+ */
 void
 node_heartbeat_all(struct node *n)
 {
 	struct nbr *e;
 
 	TAILQ_FOREACH(e, &n->nbrs, entry) {
-		if (!e->failed)
+		if (!e->failed || n->cut_off_ms != 0)
 			node_heartbeat_to(n, e->info.addr, 0);
+	}
+}
+
+bool
+node_cut_off(const struct node *n)
+{
+	return n->cut_off_ms != 0;
+}
+
+/*
+ * True when some neighbour spoke to us within the last two heartbeat
+ * intervals.  (Not just "not declared failed": when a cable is pulled,
+ * all neighbours fall silent together but are declared failed one tick
+ * apart, and the first takeover timer must not see the others as alive.)
+ */
+static bool
+node_hears_someone(struct node *n, uint64_t now)
+{
+	struct nbr *e;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (!e->failed && e->heard_ms != 0 &&
+		    now - e->heard_ms <= 2 * (uint64_t)n->cfg.hb_ms)
+			return true;
+	}
+	return false;
+}
+
+/* No neighbour answers: stop taking over and serving (see cut_off_ms). */
+static void
+node_begin_cut_off(struct node *n, uint64_t now)
+{
+	if (n->cut_off_ms != 0)
+		return;
+	n->cut_off_ms = now;
+	log_warnx("no neighbour answers: this node seems cut off from the "
+	    "overlay; it takes nothing over and refuses requests until one "
+	    "answers");
+}
+
+/*
+ * Someone speaks to us again after a cut.  Meanwhile the others may have
+ * taken our zones over: for a while any overlapping claim makes us yield
+ * and join afresh, as after a restart (we accepted no writes, so nothing
+ * is lost).  Neighbours still failed get a fresh failure window.
+ */
+static void
+node_end_cut_off(struct node *n, uint64_t now)
+{
+	uint64_t window = 4 * (uint64_t)n->cfg.fail_after *
+	    (uint64_t)n->cfg.hb_ms;
+	struct nbr *e;
+
+	log_warnx("reconnected after %" PRIu64 " ms cut off",
+	    now - n->cut_off_ms);
+	n->cut_off_ms = 0;
+	n->resume_until_ms = now + window;
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (!e->failed)
+			continue;
+		e->failed = false;
+		e->heard_ms = now;
+		if (e->takeover != NULL)
+			evtimer_del(e->takeover);
 	}
 }
 
@@ -350,6 +417,8 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
+	if (n->cut_off_ms != 0)
+		node_end_cut_off(n, node_now_ms());
 	if (n->resume_until_ms != 0) {
 		if (node_now_ms() > n->resume_until_ms) {
 			n->resume_until_ms = 0;
@@ -486,6 +555,13 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	if (n->state != NODE_ACTIVE)
 		return; /* a later-ranked neighbour will act */
+	if (!node_hears_someone(n, node_now_ms())) {
+		/* Then the others will take ours: we must not take theirs. */
+		node_begin_cut_off(n, node_now_ms());
+		log_warnx("not taking over %s: no neighbour answers us either",
+		    node_idstr(dead->info.id));
+		return;
+	}
 	if (node_space_claimed(n, dead)) {
 		log_info("space of failed %s already taken over",
 		    node_idstr(dead->info.id));
@@ -543,6 +619,8 @@ node_declare_failed(struct node *n, struct nbr *e)
 	    "takeover rank %d", node_idstr(e->info.id), e->info.addr,
 	    now - e->heard_ms, rank);
 	e->failed = true;
+	transport_drop_peer(n->transport, e->info.addr,
+	    "neighbour declared failed");
 	route_cache_forget(&n->cache, e->info.id);
 	if (e->takeover == NULL)
 		e->takeover = evtimer_new(n->base, node_takeover_cb, e);
@@ -646,12 +724,31 @@ node_check_neighbours(struct node *n, uint64_t now)
 			continue;
 		if (e->heard_ms != 0 && now - e->heard_ms > limit) {
 			node_declare_failed(n, e);
+			if (!node_hears_someone(n, now))
+				node_begin_cut_off(n, now);
 		} else if (e->heard_ms == 0 && now - e->first_ms > 2 * limit) {
 			/* Second-hand news never confirmed: stale. */
 			log_debug("dropping unconfirmed %s",
 			    node_idstr(e->info.id));
 			nbr_remove(&n->nbrs, e);
 		}
+	}
+}
+
+/*
+ * While cut off, dial our old neighbours afresh about once a second: a
+ * connection stuck in TCP's backoff could take many seconds to notice
+ * that the link is back.
+ */
+static void
+node_redial_failed(struct node *n)
+{
+	struct nbr *e;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (e->failed)
+			transport_drop_peer(n->transport, e->info.addr,
+			    "cut off: dialling afresh");
 	}
 }
 
@@ -673,6 +770,9 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
 	node_check_neighbours(n, now);
+	if (n->cut_off_ms != 0 &&
+	    n->ticks % (1 + 1000 / (uint64_t)n->cfg.hb_ms) == 0)
+		node_redial_failed(n);
 	if (store_space(n->store, &n->space_used, &n->space_avail) != 0)
 		n->space_used = n->space_avail = 0;
 	node_heartbeat_all(n);

@@ -108,6 +108,13 @@ struct node {
 	struct repair *repair;	/* anti-entropy state (repair.c) */
 
 	uint64_t resume_until_ms; /* resumed saved zones; yield on overlap */
+	/*
+	 * Since when no neighbour answers (0: some do).  A node that hears
+	 * from none of its neighbours is far more likely cut off than the
+	 * sole survivor: it takes nothing over and refuses requests, so the
+	 * rest of the overlay alone accepts writes (see node_cut_off()).
+	 */
+	uint64_t cut_off_ms;
 	bool cover_pending;	/* a lookup of a neighbour-table hole */
 
 	/* Our last takeover, to settle a conflicting one. */
@@ -174,6 +181,8 @@ uint64_t node_taken_ttl(const struct node *n);
 void node_forget_old_incarnations(struct node *n, const struct wire_node *x);
 void node_heartbeat_addr(struct node *n, const char *addr);
 void node_heartbeat_all(struct node *n);
+/* True while no neighbour answers: serve no requests (see cut_off_ms). */
+bool node_cut_off(const struct node *n);
 
 /* Routed messages (forward.c). */
 void node_on_routed(struct node *n, struct conn *c,

@@ -60,6 +60,7 @@ struct op {
 	struct replset rs;
 	uint64_t version;	/* assigned by the primary */
 	int waiting, acked, failed, stale;
+	int nospace;		/* fan-out replicas that answered NOSPACE */
 	bool writing_back;	/* MISSING: installing a copy at the primary */
 	bool have_best;		/* newest good copy seen from the others */
 	struct wire_meta best;
@@ -750,15 +751,17 @@ op_fanout_cb(struct node *n, void *arg, const struct wire_header *h,
     const uint8_t *body)
 {
 	struct op *op;
+	char msg[128];
 	int slot, need;
 
-	(void)body;
 	if ((op = op_answer(arg, &slot)) == NULL)
 		return;
 	if (h != NULL && h->type == WIRE_OBJ_DONE)
 		op->acked++;
 	else
 		op->failed++;
+	if (op_error_code(h, body, msg, sizeof msg) == WIRE_E_NOSPACE)
+		op->nospace++;
 	if (--op->waiting > 0)
 		return;
 	need = op->rs.n / 2 + 1;
@@ -773,6 +776,14 @@ op_fanout_cb(struct node *n, void *arg, const struct wire_header *h,
 		return;
 	}
 	(void)n;
+	/* Full disks do not empty themselves: ENOSPC now, not EIO in 30 s. */
+	if (op->acked + 1 + op->failed - op->nospace < need) {
+		log_warnx("write refused: %d of %d replicas are out of space",
+		    op->nospace, op->rs.n);
+		op_fail(op, WIRE_E_NOSPACE, "too few replicas have room for "
+		    "the write");
+		return;
+	}
 	/* A replica is down and not yet taken over: try again shortly. */
 	op_retry(op, "too few replicas acknowledged the write");
 }
@@ -784,7 +795,7 @@ op_fanout(struct op *op)
 	struct wire_obj o;
 
 	op->waiting = op->rs.n - 1;
-	op->acked = op->failed = 0;
+	op->acked = op->failed = op->nospace = 0;
 	if (op->waiting == 0) {
 		struct wire_meta meta = { .version = op->version };
 
@@ -923,6 +934,13 @@ objects_client(struct node *n, struct conn *c, const struct wire_header *h,
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING) {
 		node_send_error(c, h->reqid, WIRE_E_UNAVAIL,
 		    wire_error_text(WIRE_E_UNAVAIL));
+		return;
+	}
+	if (node_cut_off(n)) {
+		/* The rest of the overlay serves our space meanwhile. */
+		node_send_error(c, h->reqid, WIRE_E_UNAVAIL,
+		    "this node is cut off from the overlay: no neighbour "
+		    "answers");
 		return;
 	}
 	op = xcalloc(1, sizeof *op);

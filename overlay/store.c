@@ -57,6 +57,7 @@ struct store {
 	bool nudged;	      /* store_nudge() since the last real commit */
 	uint64_t bytes;	      /* sum of data lengths, batch included */
 	uint64_t bytes_saved; /* the same, committed state */
+	uint64_t batch_bytes; /* bytes put in the open batch */
 	char *dir;
 };
 
@@ -280,6 +281,7 @@ store_batch_begin(struct store *s)
 		return -1;
 	}
 	s->pending = 0;
+	s->batch_bytes = 0;
 	return 0;
 }
 
@@ -607,6 +609,7 @@ store_write(struct store *s, const struct store_id *id,
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return rc; /* LMDB freed txn */
 	s->bytes = nbytes;
+	s->batch_bytes += STORE_HEADER_LEN + len;
 	s->pending++;
 	return 0;
 
@@ -673,6 +676,21 @@ store_delete(struct store *s, const struct store_id *id)
 }
 
 /*
+ * True when the filesystem under the store has less room than a batch of
+ * batch bytes (plus a margin for B-tree pages).  LMDB turns a short write
+ * (the filesystem filled up during the commit) into EIO, not ENOSPC.
+ */
+static bool
+store_fs_full(const struct store *s, uint64_t batch)
+{
+	struct statvfs sv;
+
+	if (statvfs(s->dir, &sv) == -1)
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize < batch + (1u << 20);
+}
+
+/*
  * Commit the batch.  Contract: LMDB writes the data pages, fsyncs, then
  * writes and fsyncs the meta page; a crash or error before the meta page
  * leaves the previous commit in place, so a failed commit never damages
@@ -692,8 +710,15 @@ store_commit(struct store *s)
 	s->pending = 0;
 	if (rc != 0) {
 		s->bytes = s->bytes_saved;
-		log_error("store: commit of %zu writes failed: %s", n,
-		    mdb_strerror(rc));
+		if (rc == EIO && store_fs_full(s, s->batch_bytes))
+			rc = ENOSPC;
+		if (store_err(rc) == STORE_FULL)
+			log_error("store: commit of %zu writes (%" PRIu64
+			    " bytes) failed: %s: the disk or store is full",
+			    n, s->batch_bytes, mdb_strerror(rc));
+		else
+			log_error("store: commit of %zu writes failed: %s", n,
+			    mdb_strerror(rc));
 		return store_err(rc);
 	}
 	s->bytes_saved = s->bytes;
