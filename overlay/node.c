@@ -347,8 +347,13 @@ node_end_cut_off(struct node *n, uint64_t now)
 
 	log_warnx("reconnected after %" PRIu64 " ms cut off",
 	    now - n->cut_off_ms);
+	/*
+	 * A short cut (a blip, or a stall of our own): whoever took our
+	 * zones still gives them back when we speak (node_return_taken).
+	 */
+	if (now - n->cut_off_ms > node_taken_ttl(n) / 2)
+		n->resume_until_ms = now + window;
 	n->cut_off_ms = 0;
-	n->resume_until_ms = now + window;
 	TAILQ_FOREACH(e, &n->nbrs, entry) {
 		if (!e->failed)
 			continue;
@@ -758,10 +763,17 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct node *n = arg;
 	uint64_t now = node_now_ms();
+	bool stalled;
 
 	(void)fd;
 	(void)ev;
 	n->ticks++;
+	stalled = n->last_tick_ms != 0 &&
+	    now - n->last_tick_ms > 2 * (uint64_t)n->cfg.hb_ms;
+	if (stalled)
+		log_debug("event loop stalled for %" PRIu64 " ms: failure "
+		    "checks wait a tick", now - n->last_tick_ms);
+	n->last_tick_ms = now;
 	node_expire_pending(n, now);
 	if (n->state == NODE_JOINING) {
 		member_join_tick(n, now);
@@ -769,7 +781,12 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
-	node_check_neighbours(n, now);
+	/*
+	 * After a stall of our own loop, our neighbours' heartbeats still
+	 * wait unread in the sockets: judge them only once they are read.
+	 */
+	if (!stalled)
+		node_check_neighbours(n, now);
 	if (n->cut_off_ms != 0 &&
 	    n->ticks % (1 + 1000 / (uint64_t)n->cfg.hb_ms) == 0)
 		node_redial_failed(n);

@@ -80,6 +80,7 @@ struct node {
 	uint64_t space_avail;
 	struct event *tick;	/* heartbeat and failure detection */
 	int ticks;
+	uint64_t last_tick_ms;	/* when the tick last ran (stall detection) */
 
 	/* Joining. */
 	uint64_t join_reqid;

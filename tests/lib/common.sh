@@ -303,7 +303,8 @@ verify_json() {
 
 # wait_verify_clean LIMIT_S: poll 'canctl verify' through the live nodes
 # until every live node answered and every object has all its k good
-# copies.  Logs the last answer and returns 1 when LIMIT_S passes first.
+# copies (deleted ones count as tombstones).  Logs the last answer and
+# returns 1 when LIMIT_S passes first.
 wait_verify_clean() {
 	local limit=$1 start out now last="" k=0
 	start=$(now_ms)
@@ -312,7 +313,7 @@ wait_verify_clean() {
 		out=$(verify_json "${ALIVE[$((k % ${#ALIVE[@]}))]}")
 		now=$(printf '%s\n' "$out" | jq -r '"nodes \(.nodes) unreachable \(.unreachable) keys \(.keys) full \(.full) under \(.under_replicated) corrupt \(.corrupt)"' 2>/dev/null)
 		if printf '%s\n' "$out" | jq -e --argjson n "${#ALIVE[@]}" \
-			'.nodes == $n and .unreachable == 0 and .under_replicated == 0 and .corrupt == 0 and .full == .keys' \
+			'.nodes == $n and .unreachable == 0 and .under_replicated == 0 and .corrupt == 0 and .full + (.tombstones // 0) == .keys' \
 			>/dev/null 2>&1; then
 			log "verify clean: $now"
 			VERIFY_KEYS=$(printf '%s\n' "$out" | jq -r .keys)
