@@ -624,8 +624,6 @@ node_declare_failed(struct node *n, struct nbr *e)
 	    "takeover rank %d", node_idstr(e->info.id), e->info.addr,
 	    now - e->heard_ms, rank);
 	e->failed = true;
-	transport_drop_peer(n->transport, e->info.addr,
-	    "neighbour declared failed");
 	route_cache_forget(&n->cache, e->info.id);
 	if (e->takeover == NULL)
 		e->takeover = evtimer_new(n->base, node_takeover_cb, e);

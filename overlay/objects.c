@@ -920,6 +920,15 @@ op_resolved_cb(struct node *n, void *arg, const struct replset *rs, int err)
 static void
 op_start(struct op *op)
 {
+	if (node_cut_off(op->n)) {
+		/*
+		 * The rest of the overlay serves our space meanwhile: wait
+		 * for the link (a blip passes unnoticed), else give up.
+		 */
+		op_retry(op, "this node is cut off from the overlay: no "
+		    "neighbour answers");
+		return;
+	}
 	op->inflight++;
 	resolve_replicas(op->n, &op->key, op->nocache, op_resolved_cb, op);
 }
@@ -934,13 +943,6 @@ objects_client(struct node *n, struct conn *c, const struct wire_header *h,
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING) {
 		node_send_error(c, h->reqid, WIRE_E_UNAVAIL,
 		    wire_error_text(WIRE_E_UNAVAIL));
-		return;
-	}
-	if (node_cut_off(n)) {
-		/* The rest of the overlay serves our space meanwhile. */
-		node_send_error(c, h->reqid, WIRE_E_UNAVAIL,
-		    "this node is cut off from the overlay: no neighbour "
-		    "answers");
 		return;
 	}
 	op = xcalloc(1, sizeof *op);

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test driver behind `make test`: unit tests (plain and under
-# ASan+UBSan), a bounded fuzz run of the wire decoders, and every
-# integration scenario in tests/integration/.  Ends with "N passed, M failed".
+# ASan+UBSan), a bounded fuzz run of the wire decoders, every integration
+# scenario in tests/integration/, some of them again with the daemons and
+# canfs built with ASan+UBSan, then a table of the fault scenarios'
+# results (tests/results/scenarios.txt).  Ends with "N passed, M failed".
 #
 # Environment: BUILD (build dir, default build), SOAK=1 for the long runs,
-# ONLY=pattern to run just the integration scripts matching it,
+# ONLY=pattern to run just the integration scripts matching it (asan-NAME
+# for the ASan+UBSan runs), ASAN_SCENARIOS (names run under ASan+UBSan),
 # FUZZ_SECONDS (default 20).
 set -u
 cd "$(dirname "$0")/.."
@@ -50,9 +53,9 @@ for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] && run_unit "$t" "unit $(basename "$t")"
 done
 
-echo "== unit tests under ASan+UBSan"
 # BUILD is set in our environment; name the sanitizer build dir explicitly.
 SANMAKE=(make -s SANITIZE=address,undefined BUILD=build-san)
+echo "== unit tests under ASan+UBSan"
 if "${SANMAKE[@]}" unit >"$RESULTS/asan-build.log" 2>&1; then
 	for t in build-san/tests/test_*; do
 		[ -x "$t" ] && run_unit "$t" "asan $(basename "$t")"
@@ -77,20 +80,13 @@ if [ -x "$FUZZ" ]; then
 	fi
 fi
 
-echo "== integration scenarios"
-# make test keeps the scenarios short; make soak runs them at full size.
-if [ "${SOAK:-0}" != 1 ]; then
-	export NOBJ=${NOBJ:-400}
-fi
-SCENARIOS=(tests/integration/*.sh)
-[ "${SOAK:-0}" = 1 ] && SCENARIOS+=(tests/soak/*.sh)
-for s in "${SCENARIOS[@]}"; do
-	[ -e "$s" ] || continue
-	name=$(basename "$s" .sh)
-	if [ -n "${ONLY:-}" ] && [[ $name != *${ONLY}* ]]; then continue; fi
+# run_scenario SCRIPT BUILD_DIR NAME: one integration scenario, logged to
+# tests/results/NAME.log.
+run_scenario() {
+	local s=$1 build=$2 name=$3 start rc secs log
 	start=$(date +%s)
 	log=$RESULTS/$name.log
-	BUILD=$BUILD timeout -k 10 900 bash "$s" >"$log" 2>&1
+	BUILD=$build TEST_NAME=$name timeout -k 10 900 bash "$s" >"$log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
 	if [ $rc -eq 0 ]; then
@@ -104,7 +100,64 @@ for s in "${SCENARIOS[@]}"; do
 		tail -30 "$log"
 		echo "----"
 	fi
+}
+
+selected() { [ -z "${ONLY:-}" ] || [[ $1 == *${ONLY}* ]]; }
+
+echo "== integration scenarios"
+# make test keeps the scenarios short; make soak runs them at full size.
+if [ "${SOAK:-0}" != 1 ]; then
+	export NOBJ=${NOBJ:-400}
+fi
+rm -f "$RESULTS"/scenario-*.txt
+SCENARIOS=(tests/integration/*.sh)
+[ "${SOAK:-0}" = 1 ] && SCENARIOS+=(tests/soak/*.sh)
+for s in "${SCENARIOS[@]}"; do
+	[ -e "$s" ] || continue
+	name=$(basename "$s" .sh)
+	selected "$name" && run_scenario "$s" "$BUILD" "$name"
 done
+
+# The daemons, canctl and canfs built with ASan+UBSan, through the
+# scenarios that exercise the most code paths in little time (all of them
+# with SOAK=1): any report aborts a process and fails the scenario.
+# (security.sh's floods are sized for the plain build: under ASan they
+# stall the daemon for seconds, so it runs there only with SOAK=1.)
+echo "== integration scenarios under ASan+UBSan"
+ASAN_SCENARIOS=${ASAN_SCENARIOS:-badinput overlay store_cas partition}
+[ "${SOAK:-0}" = 1 ] && ASAN_SCENARIOS=$(cd tests/integration && ls -- *.sh | sed 's/\.sh$//')
+if "${SANMAKE[@]}" all build-san/tests/objtool build-san/tests/posix_suite \
+	>>"$RESULTS/asan-build.log" 2>&1; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	export CANFS_SANITIZED=1	# memory limits in the scenarios allow for ASan
+	for name in $ASAN_SCENARIOS; do
+		s=tests/integration/$name.sh
+		[ -e "$s" ] || continue
+		selected "asan-$name" && run_scenario "$s" build-san "asan-$name"
+	done
+else
+	record "asan build (daemons)" fail 0
+	tail -20 "$RESULTS/asan-build.log"
+fi
+
+# The fault scenarios' records: what was done, what was checked, what
+# was lost (tests/results/scenario-*.txt, written by common.sh's result).
+TABLE=$RESULTS/scenarios.txt
+if ls "$RESULTS"/scenario-*.txt >/dev/null 2>&1; then
+	{
+		echo
+		printf '%-16s %6s %9s %-34s %7s %5s %7s %9s\n' scenario secs \
+			ops faults files lost corrupt max-block
+		for f in "$RESULTS"/scenario-*.txt; do
+			awk -F= '{ v[$1] = substr($0, length($1) + 2) }
+			END { printf "%-16s %6s %9s %-34s %7s %5s %7s %7sms\n",
+				v["scenario"], v["duration_s"], v["operations"],
+				substr(v["faults"], 1, 34), v["files"], v["lost"],
+				v["corrupt"], v["max_block_ms"] }' "$f"
+		done
+	} | tee "$TABLE"
+fi
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then

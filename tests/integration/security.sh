@@ -36,7 +36,13 @@ require_tools
 # Peak RSS allowed for the attacked daemon.  The never-reading client can
 # pin at most CONN_OUTPUT_CAP (64 MiB) of replies in its output buffer;
 # the rest is the baseline (about 20 MiB) and a 4 MiB object.
-RSS_LIMIT_MB=${RSS_LIMIT_MB:-160}
+# ASan's shadow memory and quarantine multiply it (run.sh sets
+# CANFS_SANITIZED for its ASan+UBSan runs).
+if [ "${CANFS_SANITIZED:-0}" = 1 ]; then
+	RSS_LIMIT_MB=${RSS_LIMIT_MB:-640}
+else
+	RSS_LIMIT_MB=${RSS_LIMIT_MB:-160}
+fi
 
 P=27404
 A=127.0.4.1:$P B=127.0.4.2:$P C=127.0.4.3:$P

@@ -11,11 +11,14 @@
 # mounts, and 'canctl verify' shows k good copies of every object on the
 # six machines left.
 #
-# Environment: SEED, HB (ms, default 200), MAX_SIZE (bytes, default 4 MiB),
+# Environment: SEED, HB (ms, default 500), MAX_SIZE (bytes, default 4 MiB),
 # LEAVE_GAP (s between leaves, default 4).
 TEST_TIMEOUT=${TEST_TIMEOUT:-700}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
 export TMPDIR=${FS_TMPDIR:-/tmp}
+# 500 ms beats: failure found in 1.5 s, and a loaded 2-core machine's
+# stalls are not mistaken for failures.
+HB=${HB:-500}
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/fs.sh"
 . "$(dirname "$0")/../lib/netns.sh"

@@ -179,7 +179,7 @@ alive_del() {
 # $T), so that a recycled pid is never signalled.
 our_pid() {
 	[ -r "/proc/$1/cmdline" ] &&
-		tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$T/" &&
+		tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qF -- "$T/" &&
 		! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
 
