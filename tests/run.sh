@@ -86,7 +86,7 @@ run_scenario() {
 	local s=$1 build=$2 name=$3 start rc secs log
 	start=$(date +%s)
 	log=$RESULTS/$name.log
-	BUILD=$build TEST_NAME=$name timeout -k 10 900 bash "$s" >"$log" 2>&1
+	BUILD=$build TEST_NAME=$name timeout -k 10 "$LIMIT" bash "$s" >"$log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
 	if [ $rc -eq 0 ]; then
@@ -101,6 +101,10 @@ run_scenario() {
 		echo "----"
 	fi
 }
+
+# Each scenario's own watchdog is shorter; this is the last resort.
+LIMIT=900
+[ "${SOAK:-0}" = 1 ] && LIMIT=1800
 
 selected() { [ -z "${ONLY:-}" ] || [[ $1 == *${ONLY}* ]]; }
 

@@ -14,7 +14,7 @@
 #
 # Environment: SECONDS_LOAD (default 90; make soak: 600), SEED, HB (ms,
 # default 500), MAX_SIZE (bytes, default 8 MiB).
-TEST_TIMEOUT=${TEST_TIMEOUT:-850}
+TEST_TIMEOUT=${TEST_TIMEOUT:-$(( ${SOAK:-0} == 1 ? 1700 : 850 ))}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
 export TMPDIR=${FS_TMPDIR:-/tmp}
 # 500 ms beats: failure found in 1.5 s, and a loaded 2-core machine's
