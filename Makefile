@@ -131,7 +131,7 @@ bench-store: all $(TEST_BINS)
 bench-fs: all $(TEST_BINS)
 	scripts/bench-fs.sh
 
-soak: all
+soak: all $(UNIT_BINS) $(TEST_BINS)
 	SOAK=1 BUILD=$(BUILD) tests/run.sh
 
 install: all

@@ -682,11 +682,14 @@ data_write(struct data *d, const char *buf, size_t size, uint64_t off)
 	return done > 0 ? (ssize_t)done : rc;
 }
 
-/* What a flush writes into the inode, in the background. */
+/* What a flush writes into the inode. */
 struct data_flushattr {
 	struct data *d;
 	uint64_t wend;
 	struct timespec wtime;
+	struct timespec base;	/* the mtime our writes started from */
+	bool foreign;		/* the record had another mtime: someone
+				   else changed the file meanwhile */
 	struct meta_inode out;	/* the record written */
 	int rc;
 };
@@ -695,8 +698,9 @@ struct data_flushattr {
 static int
 data_flush_mut(struct meta_inode *in, void *arg)
 {
-	const struct data_flushattr *fa = arg;
+	struct data_flushattr *fa = arg;
 
+	fa->foreign = ts_cmp(&in->mtime, &fa->base) != 0;
 	if (fa->wend > in->size)
 		in->size = fa->wend;
 	in->mtime = fa->wtime;
@@ -704,63 +708,61 @@ data_flush_mut(struct meta_inode *in, void *arg)
 	return 0;
 }
 
-/* The inode update of a flush. */
-static int
-data_flush_job(void *arg)
-{
-	struct data_flushattr *fa = arg;
-
-	meta_inode_init(&fa->out);
-	fa->rc = inode_update(fa->d->fs, fa->d->node, data_flush_mut, fa,
-	    &fa->out);
-	return 0;
-}
-
 /*
- * Flush (see data.h).  The inode's new size and times are written while
- * the chunks go out, in parallel: close() waits for both, so an open
- * after it sees everything; a crash in between may leave the new size
- * over zeros or old bytes (as a lost write would).
+ * Flush (see data.h).  The chunks go out first and the inode's new size
+ * and times only once they are in: another mount that sees the new mtime
+ * at open must find the new bytes too, or its kernel would keep the old
+ * ones, read just before they landed, as if they were current.  A crash
+ * in between leaves new bytes under the old size and mtime (as a lost
+ * write would).
  */
 int
 data_flush(struct data *d)
 {
 	struct data_flushattr fa = { .d = d };
-	struct bg_group grp;
+	struct node *n = d->node;
 	bool update;
 	int rc;
 
-	bg_group_init(&grp);
 	pthread_mutex_lock(&d->mu);
-	update = d->pending && d->err == 0;
-	if (update) {
-		fa.wend = d->wend;
-		fa.wtime = d->wtime;
-		d->pending = false;
-		d->wend = 0;
-		bg_submit(d->fs->bg, &grp, data_flush_job, &fa);
-	}
 	data_writeout(d, 0, UINT64_MAX);
 	while (d->inflight > 0)
 		pthread_cond_wait(&d->cv, &d->mu);
 	rc = d->err;
 	d->err = 0;
+	update = d->pending && rc == 0;
+	if (update) {
+		fa.wend = d->wend;
+		fa.wtime = d->wtime;
+		fa.base = d->mtime;
+		d->pending = false;
+		d->wend = 0;
+	}
 	pthread_mutex_unlock(&d->mu);
-	(void)bg_group_wait(&grp);
-	bg_group_destroy(&grp);
 	if (!update)
 		return rc;
+	meta_inode_init(&fa.out);
+	fa.rc = inode_update(d->fs, n, data_flush_mut, &fa, &fa.out);
 	pthread_mutex_lock(&d->mu);
 	if (fa.rc != 0) {
 		/* Try the inode again at the next flush. */
 		d->pending = true;
 		if (fa.wend > d->wend)
 			d->wend = fa.wend;
-		if (rc == 0)
-			rc = fa.rc;
+		rc = fa.rc;
 	} else if (!d->pending)
 		d->mtime = fa.out.mtime;
 	pthread_mutex_unlock(&d->mu);
+	if (fa.rc == 0 && fa.foreign) {
+		/*
+		 * Another mount wrote (or truncated) the file while we did:
+		 * the kernel's pages hold our bytes where the store may hold
+		 * its.  A size no file has makes the next open drop them.
+		 */
+		node_lock(d->fs->nodes);
+		n->ksize = UINT64_MAX;
+		node_unlock(d->fs->nodes);
+	}
 	meta_inode_free(&fa.out);
 	return rc;
 }

@@ -87,8 +87,11 @@ ops_detach(struct fs *fs, struct ops_fh *fh)
 
 	rc = data_flush(fh->d);
 	node_lock(fs->nodes);
-	if (rc == 0 && fh->wrote && n->have_inode) {
-		/* The kernel's pages hold what we wrote: they stay valid. */
+	if (rc == 0 && fh->wrote && n->have_inode && n->ksize != UINT64_MAX) {
+		/*
+		 * The kernel's pages hold what we wrote: they stay valid,
+		 * unless data_flush found that another mount wrote too.
+		 */
 		n->kmtime = n->inode.mtime;
 		n->ksize = n->inode.size;
 	}
