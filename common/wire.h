@@ -120,6 +120,12 @@ enum wire_routed_type {
 				 the version */
 #define WIRE_RP_ABSENT_OK 0x2 /* primary: a local miss means the object
 				 is absent everywhere (checked) */
+#define WIRE_RP_SYNCED 0x4    /* primary: the coordinator has just read the
+				 other replicas and given the primary the
+				 newest copy: trust the local one */
+/* Flags of WIRE_OBJ_VALUE. */
+#define WIRE_OV_UNSURE 0x1    /* the sender gained zones lately: its copy
+				 may be older than the other replicas' */
 /* Flags of WIRE_HANDOVER. */
 #define WIRE_HO_LEAVE 0x1 /* the giver is leaving the overlay */
 

@@ -213,6 +213,7 @@ member_add_zones(struct node *n, const struct wire_node *given)
 	}
 	for (int i = 0; i < given->nzones; i++)
 		n->self.zones[n->self.nzones++] = given->zones[i];
+	n->gained_ms = node_now_ms();
 	node_zones_changed(n, true);
 	return 0;
 }
@@ -698,6 +699,7 @@ member_resume(struct node *n)
 	memcpy(n->self.zones, zones, sizeof zones);
 	n->self.nzones = (uint8_t)nz;
 	n->state = NODE_ACTIVE;
+	n->gained_ms = node_now_ms();
 	n->resume_until_ms = node_now_ms() +
 	    4 * (uint64_t)n->cfg.fail_after * (uint64_t)n->cfg.hb_ms;
 	log_info("resuming %d saved zone(s); telling %d saved peer(s)", nz,

@@ -592,6 +592,7 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 			t->from_inc = dead->info.inc;
 		}
 	}
+	n->gained_ms = node_now_ms();
 	/* No merge yet: a conflicting takeover must find the zones intact. */
 	node_zones_changed(n, false);
 	n->last_takeover_id = dead->info.id;

@@ -116,6 +116,13 @@ struct node {
 	 * rest of the overlay alone accepts writes (see node_cut_off()).
 	 */
 	uint64_t cut_off_ms;
+	/*
+	 * When we last gained space (join, handover, takeover, resume).  For
+	 * a while after, our copies there may be older than the other
+	 * replicas' (writes made while the space was elsewhere): as primary
+	 * we then check them (objects.c, "unsure").
+	 */
+	uint64_t gained_ms;
 	bool cover_pending;	/* a lookup of a neighbour-table hole */
 
 	/* Our last takeover, to settle a conflicting one. */

@@ -61,6 +61,7 @@ struct op {
 	uint64_t version;	/* assigned by the primary */
 	int waiting, acked, failed, stale;
 	int nospace;		/* fan-out replicas that answered NOSPACE */
+	bool synced;		/* the other replicas were read this attempt */
 	bool writing_back;	/* MISSING: installing a copy at the primary */
 	bool have_best;		/* newest good copy seen from the others */
 	struct wire_meta best;
@@ -242,6 +243,20 @@ obj_local_newest(struct node *n, const struct store_id *id,
 	return best;
 }
 
+/*
+ * True for a while after we gained space: our copies may miss writes made
+ * while it was elsewhere, until repair has been round twice.  Primary
+ * reads then consult the other replicas too, and primary writes wait
+ * until the coordinator has done so (WIRE_RP_SYNCED).
+ */
+static bool
+objects_unsure(const struct node *n)
+{
+	uint64_t window = 2000 * (uint64_t)n->cfg.repair_sec + 5000;
+
+	return n->gained_ms != 0 && node_now_ms() - n->gained_ms < window;
+}
+
 /* Replica read. */
 static void
 objects_r_get(struct node *n, struct conn *c, const struct wire_header *h,
@@ -268,7 +283,8 @@ objects_r_get(struct node *n, struct conn *c, const struct wire_header *h,
 		return;
 	}
 	objects_obj_from_store(n, &id, &meta, data, len, &o);
-	obj_send(c, WIRE_OBJ_VALUE, 0, h->reqid, &o);
+	obj_send(c, WIRE_OBJ_VALUE, objects_unsure(n) ? WIRE_OV_UNSURE : 0,
+	    h->reqid, &o);
 	free(data);
 }
 
@@ -325,6 +341,11 @@ objects_primary_write(struct node *n, const struct store_id *id,
 
 	if (rc != 0 && rc != STORE_NOTFOUND && rc != STORE_CORRUPT)
 		return WIRE_E_INTERNAL;
+	if (objects_unsure(n) && !(flags & WIRE_RP_SYNCED)) {
+		/* Our copy may be stale: have the coordinator sync us first. */
+		snprintf(why, whylen, "primary gained this space lately");
+		return WIRE_E_MISSING;
+	}
 	live = exists && !(cur.flags & STORE_F_TOMBSTONE);
 	if (!exists && req->cond != WIRE_COND_NONE &&
 	    !(flags & WIRE_RP_ABSENT_OK))
@@ -658,7 +679,8 @@ op_others_done(struct op *op)
 		}
 		return;
 	}
-	/* A write whose primary had no copy. */
+	/* A write whose primary had no copy (or an unsure one). */
+	op->synced = true;
 	if (op->stale > 0) {
 		op_retry(op, "replicas unreachable or moved");
 		return;
@@ -728,6 +750,13 @@ op_primary_read_cb(struct node *n, void *arg, const struct wire_header *h,
 	(void)n;
 	if ((op = op_answer(arg, &slot)) == NULL)
 		return;
+	if (op_good_value(h, body, &o) && (h->flags & WIRE_OV_UNSURE) &&
+	    op->rs.n > 1) {
+		/* A primary that gained the space lately: the newest wins. */
+		op_read_others(op);
+		op_keep_best(op, &o);
+		return;
+	}
 	if (op_good_value(h, body, &o)) {
 		if (o.meta.flags & WIRE_OBJ_TOMBSTONE)
 			op_fail(op, WIRE_E_NOTFOUND, NULL);
@@ -877,6 +906,8 @@ op_write_primary(struct op *op)
 	}
 	if (op->absent_ok)
 		flags |= WIRE_RP_ABSENT_OK;
+	if (op->synced)
+		flags |= WIRE_RP_SYNCED;
 	o.cond = op->cond;
 	o.cond_version = op->cond_version;
 	o.meta.checksum = op->checksum;
@@ -929,6 +960,7 @@ op_start(struct op *op)
 		    "neighbour answers");
 		return;
 	}
+	op->synced = false;
 	op->inflight++;
 	resolve_replicas(op->n, &op->key, op->nocache, op_resolved_cb, op);
 }

@@ -12,7 +12,7 @@
 # from all three mounts, and 'canctl verify' must show k good copies of
 # every object.
 #
-# Environment: SECONDS_LOAD (default 90; make soak: 600), SEED, HB (ms,
+# Environment: SECONDS_LOAD (default 75; make soak: 600), SEED, HB (ms,
 # default 500), MAX_SIZE (bytes, default 8 MiB).
 TEST_TIMEOUT=${TEST_TIMEOUT:-$(( ${SOAK:-0} == 1 ? 1700 : 850 ))}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
@@ -26,7 +26,7 @@ HB=${HB:-500}
 require_tools
 command -v jq >/dev/null || skip "jq is not installed"
 
-LOAD=${SECONDS_LOAD:-90}
+LOAD=${SECONDS_LOAD:-75}
 [ "${SOAK:-0}" = 1 ] && LOAD=${SECONDS_LOAD:-600}
 SEED=${SEED:-$(($$ % 10000))}
 RANDOM=$SEED

@@ -2,7 +2,10 @@
 # partition.sh: a machine cut off while both sides write; then healed.
 #
 # Five machines (network namespaces, tests/lib/netns.sh), k=3, mounts on
-# machines 1 and 5.  Machine 5 is cut off (its switch port down) for
+# machines 1 and 5.  While both write, links first go bad for
+# LOSSY_SECONDS (machine 3 drops LOSS% of its packets at random, machine
+# 2 sends at most 20 Mbit/s, machine 4's packets are delayed 30 ms where
+# the kernel has netem).  Then machine 5 is cut off (its switch port down) for
 # PART_SECONDS while each side keeps writing its own files (workload.py:
 # only files whose write and close succeeded are recorded) and both write
 # the same small file, conflict.txt, from both sides at known moments.
@@ -15,7 +18,8 @@
 #     the documented rule is last-writer-wins by version, and versions are
 #     hybrid timestamps (see README, "Partitions").
 #
-# Environment: PART_SECONDS (default 30), SEED, HB (ms, default 500).
+# Environment: PART_SECONDS (default 30), LOSSY_SECONDS (default 15), LOSS
+# (percent, default 5), SEED, HB (ms, default 500).
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
 export TMPDIR=${FS_TMPDIR:-/tmp}
@@ -29,6 +33,8 @@ require_tools
 command -v jq >/dev/null || skip "jq is not installed"
 
 PART=${PART_SECONDS:-30}
+LOSSY=${LOSSY_SECONDS:-15}
+LOSS=${LOSS:-5}
 SEED=${SEED:-$(($$ % 10000))}
 K=3
 DAEMON_OPTS=(-k $K --repair-interval 5)
@@ -58,7 +64,18 @@ W1=$!
 $WL write "$B/side5" "$T/s5.man" --root "$B" --seed $((SEED + 5)) \
 	--max-size 2097152 --stop-file "$STOP" >"$T/s5.json" 2>"$T/s5.err" &
 W5=$!
-sleep 3
+# First bad links, not cut ones: machine 3 loses LOSS% of its packets,
+# machine 2 is rate-limited, machine 4 delayed (where the kernel has
+# netem), for LOSSY_SECONDS.
+net_drop 3 "$LOSS"
+net_rate 2 20000
+DELAYED=0
+net_delay 4 30 && DELAYED=1
+sleep "$LOSSY"
+net_undrop 3
+net_rate 2 0
+[ $DELAYED = 1 ] && net_delay 4 0
+sleep 2
 net_cut 5
 t_cut=$(now_ms)
 sleep $((PART / 3))
@@ -113,7 +130,7 @@ for f in "$T/s1.json" "$T/s5.json"; do
 	[ "$b" -gt $maxb ] && maxb=$b
 done
 ops=$(( $(jq -r '.written + .failed' "$T/s1.json") + $(jq -r '.written + .failed' "$T/s5.json") + 2 ))
-result "operations=$ops" "faults=1 partition of ${PART}s" "files=$files" \
+result "operations=$ops" "faults=${LOSS}% loss+rate limit ${LOSSY}s; cut ${PART}s" "files=$files" \
 	"lost=$lost" "corrupt=$corrupt" "max_block_ms=$maxb" \
 	"note=side 5 wrote $(jq -r .written "$T/s5.json") files, $(jq -r .failed "$T/s5.json") failed"
 log "PASS: $files files on both sides, trees equal, last writer won"

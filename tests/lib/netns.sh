@@ -23,8 +23,9 @@
 #   net_drop I PCT / net_undrop I   drop PCT% of I's packets at random
 #                       (nftables), both directions
 #   net_rate I KBIT     limit I's outgoing rate (tc tbf); net_rate I 0 ends it
-#   net_delay I MS      delay I's packets (tc netem; skips when the kernel
-#                       has no netem, as on Debian's cloud kernels)
+#   net_delay I MS      delay I's outgoing packets (tc netem); false, with a
+#                       message, when the kernel has no netem (Debian's
+#                       cloud kernels); net_delay I 0 ends it
 #   net_down            remove everything (called from the EXIT trap)
 #
 # Skips (77) with a message when namespaces cannot be made (not root, no
@@ -119,12 +120,19 @@ net_rate() {
 	[ "$kbit" = 0 ] && return 0
 	on "$i" tc qdisc add dev e0 root tbf rate "${kbit}kbit" burst 32kbit latency 400ms ||
 		fail "tc tbf on machine $i"
+	log "net: machine $i sends at most $kbit kbit/s"
 }
 
+# False (with a message) when the kernel has no netem.
 net_delay() {
 	local i=$1 ms=$2
-	on "$i" tc qdisc add dev e0 root netem delay "${ms}ms" 2>/dev/null ||
-		skip "this kernel has no netem qdisc: cannot delay packets"
+	on "$i" tc qdisc del dev e0 root 2>/dev/null
+	[ "$ms" = 0 ] && return 0
+	if ! on "$i" tc qdisc add dev e0 root netem delay "${ms}ms" 2>/dev/null; then
+		log "net: this kernel has no netem qdisc: cannot delay machine $i's packets"
+		return 1
+	fi
+	log "net: machine $i's packets are delayed ${ms} ms"
 }
 
 # The EXIT trap: unmount (fs.sh), stop daemons, remove the namespaces,
