@@ -13,7 +13,8 @@
 # fail with MDB_MAP_FULL.  A canfs mount on machine 1:
 #   (a) writes PRE files (fsync'd; workload.py manifest) while there is
 #       room;
-#   (b) keeps writing for FILL_S seconds: machines 4 and 5 fill up.  A
+#   (b) keeps writing for FILL_S seconds, and on until machines 4 and 5
+#       both logged that they are full (at most FILL_MAX s).  A
 #       write whose primary is full, or whose two other replicas both
 #       are, fails with ENOSPC (at once, not after 30 s of retries); the
 #       others are acknowledged by the replicas with room.  Any other
@@ -29,7 +30,7 @@
 #
 # Environment: SEED, HB (ms, default 500), FULL_MB (default 24), MAP_MB
 # (default 20), FREE_MB (default 512), PRE (files, default 40), FILL_S
-# (s, default 15), POST (files, default 40).
+# (s, default 15), FILL_MAX (s, default 90), POST (files, default 40).
 TEST_TIMEOUT=${TEST_TIMEOUT:-400}
 HB=${HB:-500}
 . "$(dirname "$0")/../lib/common.sh"
@@ -44,6 +45,7 @@ FREE_MB=${FREE_MB:-512}
 MAP_MB=${MAP_MB:-20}
 PRE=${PRE:-40}
 FILL_S=${FILL_S:-15}
+FILL_MAX=${FILL_MAX:-90}
 POST=${POST:-40}
 K=3
 DAEMON_OPTS=(-k "$K" --repair-interval 3)
@@ -94,9 +96,21 @@ addup "$T/a.json"
 log "(a) $PRE files written; machine 4's tmpfs has $(tmpfs_free_kb) KiB free"
 
 # (b) Fill machine 4 up.
+# At least FILL_S seconds, and on until both machines have logged that
+# they are full (how fast each fills depends on where the seed's files
+# land), at most FILL_MAX seconds.
 $WL write "$T/mnt1/b" "$T/b.man" --root "$T/mnt1" --seed $((SEED + 2)) \
-	--seconds "$FILL_S" --max-size 2097152 --fsync >"$T/b.json" 2>"$T/b.err" ||
-	fail "the writer failed: $(cat "$T/b.err")"
+	--seconds "$FILL_MAX" --stop-file "$T/b.stop" --max-size 2097152 \
+	--fsync >"$T/b.json" 2>"$T/b.err" &
+BW=$!
+t_fill=$SECONDS
+while kill -0 $BW 2>/dev/null; do
+	sleep 1
+	[ $((SECONDS - t_fill)) -ge "$FILL_S" ] &&
+		grep -q 'the disk or store is full' "$T/m4.log" &&
+		grep -q 'MDB_MAP_FULL' "$T/m5.log" && touch "$T/b.stop"
+done
+wait $BW || fail "the writer failed: $(cat "$T/b.err")"
 addup "$T/b.json"
 log "(b) $(cat "$T/b.json"); tmpfs free $(tmpfs_free_kb) KiB"
 for n in m1 m2 m3 m4 m5; do running $n || fail "$n exited while the disk was full"; done
