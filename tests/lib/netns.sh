@@ -50,8 +50,22 @@ on() {
 	nsenter --net="/run/netns/$(ns_name "$i")" -- "$@"
 }
 
+# Namespaces of an earlier run that was killed outright (no EXIT trap):
+# ours are named cf<PID>x..., so those of a PID that is gone are stale.
+net_sweep() {
+	local ns pid
+	for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+		[[ $ns =~ ^cf([0-9]+)x ]] || continue
+		pid=${BASH_REMATCH[1]}
+		kill -0 "$pid" 2>/dev/null && continue
+		log "net: removing $ns, left behind by a killed run"
+		ip netns del "$ns" 2>/dev/null
+	done
+}
+
 net_up() {
 	local n=$1 i
+	net_sweep
 	ip netns add "$(ns_name sw)" 2>/dev/null ||
 		skip "cannot create a network namespace here (ip netns add failed)"
 	NS_SW=1
