@@ -31,21 +31,15 @@ LOAD=${SECONDS_LOAD:-75}
 SEED=${SEED:-$(($$ % 10000))}
 RANDOM=$SEED
 K=3
-DAEMON_OPTS=(-k $K --repair-interval 5)
+# --fail-after 5: a daemon streaming a zone to a joiner can stall its
+# event loop for seconds on this 2-core VM; a neighbour wrongly declared
+# dead can leave zones overlapping (see README, Limits).
+DAEMON_OPTS=(-k $K --repair-interval 5 --fail-after 5)
 WL="python3 $LIB/workload.py"
 log "seed $SEED, load ${LOAD}s, heartbeat ${HB} ms, k=$K"
 
 net_up 8
-mach_start 1 "" "${DAEMON_OPTS[@]}"
-wait_active m1
-for i in $(seq 2 8); do
-	mach_start "$i" 1 "${DAEMON_OPTS[@]}"
-	wait_active "m$i" 20
-done
-check_overlay --points 200 --wait 30 >/dev/null || {
-	check_overlay --points 200
-	fail "the overlay is not whole"
-}
+net_overlay 8 "${DAEMON_OPTS[@]}"
 for i in 1 2 3; do
 	wait_for 10 test -S "$T/m$i.sock" || fail "m$i made no socket"
 	mount_canfs "$T/mnt$i" "unix:$T/m$i.sock"
@@ -115,26 +109,13 @@ for back in "${DOWN[@]}"; do
 	mach_start "${back#m}" "" "${DAEMON_OPTS[@]}"
 	wait_active "$back" 30
 done
-check_overlay --points 300 --wait 60 >/dev/null || {
-	check_overlay --points 300
-	fail "the overlay is not whole after the run"
-}
-lost=0 corrupt=0 files=0 maxb=0
-for i in 1 2 3; do
-	out=$($WL verify "$T/mnt$i" "$T/w1.man" "$T/w2.man" 2>"$T/v$i.err")
-	rc=$?
-	log "verify through mount $i: $out"
-	files=$(jq -r .checked <<<"$out")
-	lost=$((lost + $(jq -r .lost <<<"$out")))
-	corrupt=$((corrupt + $(jq -r ".corrupt + .errors" <<<"$out")))
-	[ $rc -eq 0 ] || { head -20 "$T/v$i.err"; fail "mount $i: files lost or corrupt"; }
-done
+overlay_whole 60 300
+verify_acked "$T/mnt1" "$T/mnt2" "$T/mnt3" -- "$T/w1.man" "$T/w2.man"
 wait_verify_clean 120 || fail "objects are not back to $K good copies"
-ops=$(( $(jq -r '.written + .failed' "$T/w1.json") + $(jq -r '.written + .failed' "$T/w2.json") + $(jq -r .reads "$T/r3.json") ))
-for f in "$T/w1.json" "$T/w2.json" "$T/r3.json"; do
-	maxb=$(( $(jq -r .max_block_ms "$f") > maxb ? $(jq -r .max_block_ms "$f") : maxb ))
-done
-result "operations=$ops" "faults=$FAULTS kill -9" "files=$files" \
-	"lost=$lost" "corrupt=$corrupt" "max_block_ms=$maxb" \
+ops=$(jq -s 'map(.written // .reads) | add' "$T/w1.json" "$T/w2.json" "$T/r3.json")
+ops=$((ops + $(jq -s 'map(.failed) | add' "$T/w1.json" "$T/w2.json")))
+maxb=$(jq -s 'map(.max_block_ms) | max' "$T/w1.json" "$T/w2.json" "$T/r3.json")
+result "operations=$ops" "faults=$FAULTS kill -9" "files=$FILES" \
+	"lost=$LOST" "corrupt=$CORRUPT" "max_block_ms=$maxb" \
 	"note=objects $VERIFY_KEYS with $K copies; write failures $(jq -r .failed "$T/w1.json")+$(jq -r .failed "$T/w2.json")"
-log "PASS: $files files verified on 3 mounts after $FAULTS crashes"
+log "PASS: $FILES files verified on 3 mounts after $FAULTS crashes"

@@ -65,18 +65,10 @@ trap 'rc=$?; trap - EXIT; umount_all; net_down;
 tmpfs_free_kb() { df -k --output=avail "$TMPFS" | tail -1 | tr -d ' '; }
 
 net_up 5
-mach_start 1 "" "${DAEMON_OPTS[@]}"
-wait_active m1
-for i in 2 3 4; do
-	mach_start "$i" 1 "${DAEMON_OPTS[@]}"
-	wait_active "m$i" 20
-done
+net_overlay 4 "${DAEMON_OPTS[@]}"
 mach_start 5 1 "${DAEMON_OPTS[@]}" --store-size "$MAP_MB"
 wait_active m5 20
-check_overlay --points 200 --wait 30 >/dev/null || {
-	check_overlay --points 200
-	fail "the overlay is not whole"
-}
+overlay_whole 30
 wait_for 10 test -S "$T/m1.sock" || fail "m1 made no socket"
 mount_canfs "$T/mnt1" "unix:$T/m1.sock"
 mkdir "$T/mnt1/a" "$T/mnt1/b" "$T/mnt1/c" || fail "mkdir on the mount"

@@ -45,16 +45,7 @@ FST="python3 $LIB/fsstress.py"
 log "seed $SEED, ${DUR}s of operations, heartbeat ${HB} ms, k=$K"
 
 net_up 4
-mach_start 1 "" -k $K
-wait_active m1
-for i in 2 3 4; do
-	mach_start "$i" 1 -k $K
-	wait_active "m$i" 20
-done
-check_overlay --points 200 --wait 30 >/dev/null || {
-	check_overlay --points 200
-	fail "the overlay is not whole"
-}
+net_overlay 4 -k $K
 for i in 1 2; do
 	wait_for 10 test -S "$T/m$i.sock" || fail "m$i made no socket"
 	mount_canfs "$T/mnt$i" "unix:$T/m$i.sock"

@@ -42,13 +42,7 @@ WL="python3 $LIB/workload.py"
 log "seed $SEED, partition ${PART}s, heartbeat ${HB} ms, k=$K"
 
 net_up 5
-mach_start 1 "" "${DAEMON_OPTS[@]}"
-wait_active m1
-for i in 2 3 4 5; do
-	mach_start "$i" 1 "${DAEMON_OPTS[@]}"
-	wait_active "m$i" 20
-done
-check_overlay --points 200 --wait 30 >/dev/null || fail "the overlay is not whole"
+net_overlay 5 "${DAEMON_OPTS[@]}"
 A=$T/mnt1 B=$T/mnt5
 mount_canfs "$A" "unix:$T/m1.sock"
 mount_canfs "$B" "unix:$T/m5.sock"
@@ -96,22 +90,10 @@ wait $W5 || fail "writer 5 failed: $(cat "$T/s5.err")"
 log "side 1 writer: $(cat "$T/s1.json")"
 log "side 5 writer: $(cat "$T/s5.json")"
 
-check_overlay --points 300 --wait 90 >/dev/null || {
-	check_overlay --points 300
-	fail "the overlay is not whole after the partition healed"
-}
+overlay_whole 90 300
 wait_verify_clean 120 || fail "objects are not back to $K good copies"
 sleep 2
-files=0 lost=0 corrupt=0
-for m in "$A" "$B"; do
-	out=$($WL verify "$m" "$T/s1.man" "$T/s5.man" 2>"$T/verify.err")
-	rc=$?
-	log "verify through $(basename "$m"): $out"
-	files=$(jq -r .checked <<<"$out")
-	lost=$((lost + $(jq -r .lost <<<"$out")))
-	corrupt=$((corrupt + $(jq -r ".corrupt + .errors" <<<"$out")))
-	[ $rc -eq 0 ] || { head -20 "$T/verify.err"; fail "acknowledged files lost or corrupt through $m"; }
-done
+verify_acked "$A" "$B" -- "$T/s1.man" "$T/s5.man"
 (cd "$A" && find . -printf '%p %y %s\n' | sort) >"$T/tree1"
 (cd "$B" && find . -printf '%p %y %s\n' | sort) >"$T/tree5"
 diff "$T/tree1" "$T/tree5" >"$T/tree.diff" ||
@@ -124,13 +106,9 @@ for m in "$A" "$B"; do
 	[ "$got" = "$want" ] || fail "conflict.txt through $m is '$got', want '$want' (last writer wins)"
 done
 log "conflict.txt: both mounts read the later write"
-maxb=0
-for f in "$T/s1.json" "$T/s5.json"; do
-	b=$(jq -r .max_block_ms "$f")
-	[ "$b" -gt $maxb ] && maxb=$b
-done
-ops=$(( $(jq -r '.written + .failed' "$T/s1.json") + $(jq -r '.written + .failed' "$T/s5.json") + 2 ))
-result "operations=$ops" "faults=${LOSS}% loss+rate limit ${LOSSY}s; cut ${PART}s" "files=$files" \
-	"lost=$lost" "corrupt=$corrupt" "max_block_ms=$maxb" \
+maxb=$(jq -s 'map(.max_block_ms) | max' "$T/s1.json" "$T/s5.json")
+ops=$(($(jq -s 'map(.written + .failed) | add' "$T/s1.json" "$T/s5.json") + 2))
+result "operations=$ops" "faults=${LOSS}% loss+rate limit ${LOSSY}s; cut ${PART}s" "files=$FILES" \
+	"lost=$LOST" "corrupt=$CORRUPT" "max_block_ms=$maxb" \
 	"note=side 5 wrote $(jq -r .written "$T/s5.json") files, $(jq -r .failed "$T/s5.json") failed"
-log "PASS: $files files on both sides, trees equal, last writer won"
+log "PASS: $FILES files on both sides, trees equal, last writer won"

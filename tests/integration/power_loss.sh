@@ -88,16 +88,7 @@ store_trouble() {
 }
 
 net_up 4
-mach_start 1 "" "${DAEMON_OPTS[@]}"
-wait_active m1
-for i in 2 3 4; do
-	mach_start "$i" 1 "${DAEMON_OPTS[@]}"
-	wait_active "m$i" 20
-done
-check_overlay --points 200 --wait 30 >/dev/null || {
-	check_overlay --points 200
-	fail "the overlay is not whole"
-}
+net_overlay 4 "${DAEMON_OPTS[@]}"
 wait_for 10 test -S "$T/m1.sock" || fail "m1 made no socket"
 mount_canfs "$T/mnt1" "unix:$T/m1.sock"
 mkdir "$T/mnt1/w" || fail "mkdir on the mount"
@@ -154,10 +145,7 @@ log "writer: $(cat "$T/w.json")"
 log "objtool: $(grep -c '' "$T"/obj-*.man | awk -F: '{ s += $2 - 1 } END { print s }') objects acknowledged in $(ls "$T"/obj-*.man | wc -l) rounds"
 grep -q '^round' "$T/objtool.log" && log "objtool rounds with failures: $(grep -c '^round' "$T/objtool.log")"
 
-check_overlay --points 300 --wait 60 >/dev/null || {
-	check_overlay --points 300
-	fail "the overlay is not whole after the run"
-}
+overlay_whole 60 300
 # The files, through the mount.
 out=$($WL verify "$T/mnt1" "$T/w.man" 2>"$T/v.err")
 rc=$?

@@ -33,16 +33,7 @@ WL="python3 $LIB/workload.py"
 log "seed $SEED, heartbeat ${HB} ms, k=$K"
 
 net_up 12
-mach_start 1 "" "${DAEMON_OPTS[@]}"
-wait_active m1
-for i in $(seq 2 12); do
-	mach_start "$i" $((1 + (i - 2) % 3)) "${DAEMON_OPTS[@]}"
-	wait_active "m$i" 20
-done
-check_overlay --points 200 --wait 30 >/dev/null || {
-	check_overlay --points 200
-	fail "the overlay of 12 is not whole"
-}
+net_overlay 12 "${DAEMON_OPTS[@]}"
 for i in 1 2; do
 	wait_for 10 test -S "$T/m$i.sock" || fail "m$i made no socket"
 	mount_canfs "$T/mnt$i" "unix:$T/m$i.sock"
@@ -70,10 +61,7 @@ for i in 12 11 10 9 8 7; do
 	fi
 	LEAVES=$((LEAVES + 1))
 	log "m$i gone after $(($(now_ms) - t0)) ms"
-	check_overlay --points 200 --wait 30 >/dev/null || {
-		check_overlay --points 200
-		fail "the zones do not tile the space after m$i left"
-	}
+	overlay_whole 30
 	log "zones tile the space on ${#ALIVE[@]} machines"
 	kill -0 "$W1" 2>/dev/null && kill -0 "$W2" 2>/dev/null ||
 		fail "a writer died: $(cat "$T"/w?.err)"
@@ -85,20 +73,11 @@ wait "$W2" || fail "writer 2 failed: $(cat "$T/w2.err")"
 log "writer 1: $(cat "$T/w1.json")"
 log "writer 2: $(cat "$T/w2.json")"
 
-files=0 lost=0 corrupt=0
-for i in 1 2; do
-	out=$($WL verify "$T/mnt$i" "$T/w1.man" "$T/w2.man" 2>"$T/v$i.err")
-	rc=$?
-	log "verify through mount $i: $out"
-	files=$(jq -r .checked <<<"$out")
-	lost=$((lost + $(jq -r .lost <<<"$out")))
-	corrupt=$((corrupt + $(jq -r ".corrupt + .errors" <<<"$out")))
-	[ $rc -eq 0 ] || { head -20 "$T/v$i.err"; fail "mount $i: files lost or corrupt"; }
-done
+verify_acked "$T/mnt1" "$T/mnt2" -- "$T/w1.man" "$T/w2.man"
 wait_verify_clean 120 || fail "objects are not back to $K good copies"
 maxb=$(jq -s 'map(.max_block_ms) | max' "$T/w1.json" "$T/w2.json")
 ops=$(jq -s 'map(.written + .failed) | add' "$T/w1.json" "$T/w2.json")
-result "operations=$ops" "faults=$LEAVES graceful leaves" "files=$files" \
-	"lost=$lost" "corrupt=$corrupt" "max_block_ms=$maxb" \
+result "operations=$ops" "faults=$LEAVES graceful leaves" "files=$FILES" \
+	"lost=$LOST" "corrupt=$CORRUPT" "max_block_ms=$maxb" \
 	"note=12 to 6 machines; objects $VERIFY_KEYS with $K copies; write failures $(jq -s 'map(.failed) | add' "$T/w1.json" "$T/w2.json")"
-log "PASS: $files files intact after $LEAVES leaves"
+log "PASS: $FILES files intact after $LEAVES leaves"

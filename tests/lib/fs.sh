@@ -64,3 +64,26 @@ step() {
 	[ $rc -eq 124 ] && fail "$what: timed out after ${limit}s"
 	[ $rc -eq 0 ] || fail "$what: exit $rc"
 }
+
+# verify_acked MOUNT... -- MANIFEST...: every file the workload recorded as
+# acknowledged (tests/lib/workload.py) reads back byte-exact through each
+# mount.  Sets FILES (checked per mount), LOST and CORRUPT (summed over the
+# mounts; read errors count as corrupt); fails the scenario on any.
+verify_acked() {
+	local mounts=() m out rc
+	while [ "$1" != -- ]; do mounts+=("$1"); shift; done
+	shift
+	FILES=0 LOST=0 CORRUPT=0
+	for m in "${mounts[@]}"; do
+		out=$(python3 "$LIB/workload.py" verify "$m" "$@" 2>"$T/verify.err")
+		rc=$?
+		log "verify through $(basename "$m"): $out"
+		FILES=$(jq -r .checked <<<"$out")
+		LOST=$((LOST + $(jq -r .lost <<<"$out")))
+		CORRUPT=$((CORRUPT + $(jq -r ".corrupt + .errors" <<<"$out")))
+		[ $rc -eq 0 ] || {
+			head -20 "$T/verify.err"
+			fail "acknowledged files lost or corrupt through $m"
+		}
+	done
+}

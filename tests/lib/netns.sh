@@ -16,6 +16,8 @@
 #   mach_start I [JOIN_I] [canfsd args...]
 #                       start canfsd on machine I as node "m<I>" (data
 #                       $T/m<I>, socket $T/m<I>.sock), joining machine JOIN_I
+#   net_overlay N [args]  daemons on machines 1..N, all active, whole
+#   overlay_whole WAIT_S  fail unless the zones tile the space
 #   on I CMD...         run CMD inside machine I's network namespace
 #                       (machine 254 is the operator's: common.sh's checks
 #                       and canctl run there, through NET_EXEC)
@@ -107,6 +109,29 @@ mach_start() {
 	[ -n "$join" ] && jaddr=$(mach_addr "$join")
 	CANFSD_PREFIX="nsenter --net=/run/netns/$(ns_name "$i") --" \
 		start_node "m$i" "$(mach_addr "$i")" "$jaddr" -s "$T/m$i.sock" "$@"
+}
+
+# overlay_whole WAIT_S [POINTS]: the live daemons' zones tile the space and
+# their tables are right (check_overlay.py, retried WAIT_S s), or fail.
+overlay_whole() {
+	local wait=$1 points=${2:-200}
+	check_overlay --points "$points" --wait "$wait" >/dev/null && return 0
+	check_overlay --points "$points"
+	fail "the overlay is not whole"
+}
+
+# net_overlay N [canfsd args...]: daemons on machines 1..N (2..N join
+# machine 1), every one active, the overlay whole.
+net_overlay() {
+	local n=$1 i
+	shift
+	mach_start 1 "" "$@"
+	wait_active m1
+	for i in $(seq 2 "$n"); do
+		mach_start "$i" 1 "$@"
+		wait_active "m$i" 20
+	done
+	overlay_whole 30
 }
 
 # Cut machine I off (its switch port down: no carrier, nothing passes)
