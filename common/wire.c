@@ -465,6 +465,8 @@ wire_obj_encode(struct wbuf *w, const struct wire_obj *o)
 	wbuf_put_u64(w, o->meta.checksum);
 	wbuf_put_u64(w, o->meta.mtime_ms);
 	wbuf_put_u32(w, o->meta.flags);
+	wbuf_put_u64(w, o->meta.op.client);
+	wbuf_put_u64(w, o->meta.op.seq);
 	wbuf_put_u32(w, o->len);
 	wbuf_put_bytes(w, o->data, o->len);
 }
@@ -492,6 +494,8 @@ wire_obj_decode(const uint8_t *body, size_t len, struct wire_obj *o)
 	o->meta.checksum = rbuf_get_u64(&r);
 	o->meta.mtime_ms = rbuf_get_u64(&r);
 	o->meta.flags = rbuf_get_u32(&r);
+	o->meta.op.client = rbuf_get_u64(&r);
+	o->meta.op.seq = rbuf_get_u64(&r);
 	o->len = rbuf_get_u32(&r);
 	if (r.err || o->cond > WIRE_COND_ABSENT || o->len > WIRE_MAX_VALUE ||
 	    rbuf_left(&r) != o->len)

@@ -26,7 +26,7 @@
 #include "hash.h"
 
 #define WIRE_MAGIC 0x464e4143u /* "CANF" as little-endian bytes */
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define WIRE_HEADER_LEN 24
 #define WIRE_MAX_BODY (8u << 20) /* 4 MiB values plus room to spare */
 #define WIRE_ADDR_MAX 64	 /* "HOST:PORT" or "unix:PATH" */
@@ -94,7 +94,8 @@ enum wire_type {
 	WIRE_OBJ_DONE = 0x0304,	   /* meta.version = version written */
 	WIRE_OBJ_DEL = 0x0305,	   /* key, cond -> OBJ_DONE (tombstone) */
 	WIRE_OBJ_R_GET = 0x0311,   /* replica read -> OBJ_VALUE / ERROR */
-	WIRE_OBJ_R_PUT = 0x0312,   /* replica write, flags WIRE_RP_* */
+	WIRE_OBJ_R_PUT = 0x0312,   /* replica write, flags WIRE_RP_*; every
+				      write carries its meta.op (idempotence) */
 	WIRE_OBJ_XFER = 0x0313,	   /* one-way: a replica moving here */
 	WIRE_OBJ_DIGEST = 0x0314,  /* summary body: replicas you should hold */
 	WIRE_OBJ_WANT = 0x0315,	   /* want body: which of them to send */
@@ -123,6 +124,12 @@ enum wire_routed_type {
 #define WIRE_RP_SYNCED 0x4    /* primary: the coordinator has just read the
 				 other replicas and given the primary the
 				 newest copy: trust the local one */
+#define WIRE_RP_CONFIRM 0x8   /* primary: no data; answer OBJ_DONE once
+				 meta.version (which it decided) is durable
+				 here, ERROR MISSING if it is not here */
+/* Flags of WIRE_OBJ_DONE. */
+#define WIRE_OD_DECIDED 0x1   /* a primary's decision (meta.version), sent
+				 before its own commit: not yet durable */
 /* Flags of WIRE_OBJ_VALUE. */
 #define WIRE_OV_UNSURE 0x1    /* the sender gained zones lately: its copy
 				 may be older than the other replicas' */
@@ -287,13 +294,25 @@ enum wire_cond {
 #define WIRE_MAX_VALUE (4u << 20) /* largest object value */
 #define WIRE_OBJ_TOMBSTONE 0x1	   /* meta flag: deleted */
 
-/* Version, writer, checksum and flags of a stored value. */
+/*
+ * Identity of one logical write.  Every retry of a write, by the client or
+ * by a coordinator, carries the same id, so a replica that has applied it
+ * answers with its original version instead of deciding it again.
+ * client 0 means "no id" (the coordinator then assigns one).
+ */
+struct wire_opid {
+	uint64_t client; /* random per client process */
+	uint64_t seq;	 /* the client's sequence number */
+};
+
+/* Version, writer, checksum, flags and write id of a stored value. */
 struct wire_meta {
 	uint64_t version;
 	uint64_t writer;   /* node id of the primary that versioned it */
 	uint64_t checksum; /* xxh3-64 of the data */
 	uint64_t mtime_ms; /* wall clock of the write, for tombstone expiry */
 	uint32_t flags;	   /* WIRE_OBJ_* */
+	struct wire_opid op; /* the write that made this version */
 };
 
 /*
@@ -301,7 +320,7 @@ struct wire_meta {
  *   u8 dims (0 from clients), dims x u32 point, u64 key.hi, u64 key.lo,
  *   u8 index, u8 cond, u64 cond_version,
  *   u64 version, u64 writer, u64 checksum, u64 mtime_ms, u32 flags,
- *   u32 len, data[len]   (len must be exactly the rest of the body)
+ *   u64 op.client, u64 op.seq, u32 len, data[len]   (len must be exactly the rest of the body)
  */
 struct wire_obj {
 	int dims;

@@ -272,8 +272,8 @@ canfs_root(struct fs *fs)
 		wbuf_free(&w);
 		if (rc == 0)
 			log_info("created the root directory");
-		/* Or another mount did (or our lost attempt). */
-		if (rc == 0 || rc == -KV_ECONFLICT || rc == -KV_EAMBIG)
+		/* Or another mount did. */
+		if (rc == 0 || rc == -KV_ECONFLICT)
 			rc = inode_read(fs, n, 0, &in, NULL);
 	}
 	if (rc == 0 && !S_ISDIR(in.mode)) {

@@ -12,20 +12,6 @@
 #include "log.h"
 #include "node.h"
 
-/* Is the directory exactly the bytes in w? */
-static bool
-dir_same(const struct meta_dir *d, const struct wbuf *w)
-{
-	struct wbuf e;
-	bool same;
-
-	wbuf_init(&e);
-	meta_dir_encode(&e, d);
-	same = e.len == w->len && memcmp(e.p, w->p, e.len) == 0;
-	wbuf_free(&e);
-	return same;
-}
-
 /* Read and decode the directory object of n, caching it. */
 static int
 dir_fetch(struct fs *fs, struct node *n, struct meta_dir *d,
@@ -81,7 +67,7 @@ dir_create(struct fs *fs, uint64_t ino)
 	meta_key_dir(ino, &k);
 	rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_ABSENT, 0, NULL);
 	wbuf_free(&w);
-	return rc == -KV_ECONFLICT || rc == -KV_EAMBIG ? 0 : rc;
+	return rc == -KV_ECONFLICT ? 0 : rc;
 }
 
 /* Read-modify-CAS of a directory. */
@@ -93,7 +79,6 @@ dir_update(struct fs *fs, struct node *n, dir_fn fn, void *arg)
 	uint64_t ver, nver;
 	struct wbuf w;
 	int rc = 0, tries;
-	bool amb;
 
 	meta_key_dir(n->ino, &k);
 	if (!node_dir_cached(fs->nodes, n, -1, &d, &ver) &&
@@ -120,15 +105,15 @@ dir_update(struct fs *fs, struct node *n, dir_fn fn, void *arg)
 			break;
 		}
 		meta_dir_free(&d);
-		if (rc != -KV_ECONFLICT && rc != -KV_EAMBIG)
+		/*
+		 * A conflict is always another writer's change: the store
+		 * answers a retried write that landed with its version.
+		 */
+		if (rc != -KV_ECONFLICT)
 			break;
-		amb = rc == -KV_EAMBIG;
-		if (!amb)
-			inode_backoff(tries);
+		inode_backoff(tries);
 		if ((rc = dir_fetch(fs, n, &d, &ver)) != 0)
 			break;
-		if (amb && dir_same(&d, &w))
-			break; /* our earlier attempt is what is stored */
 	}
 	if (tries == INODE_MAX_TRIES) {
 		log_error("directory %" PRIx64 ": gave up after %d conflicts",
@@ -159,7 +144,7 @@ dir_remove_empty(struct fs *fs, struct node *n)
 			return rc;
 		rc = kv_del(fs->kv, &k, WIRE_COND_VERSION, ver);
 		/* After a conflict the next read finds it gone or not. */
-		if (rc != -KV_ECONFLICT && rc != -KV_EAMBIG) {
+		if (rc != -KV_ECONFLICT) {
 			if (rc == 0)
 				node_forget_cache(fs->nodes, n);
 			return rc;

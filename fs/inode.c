@@ -142,37 +142,13 @@ inode_create(struct fs *fs, uint64_t ino, const struct meta_inode *in,
 	meta_inode_encode(&w, in);
 	meta_key_inode(ino, &k);
 	rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_ABSENT, 0, version);
-	if (rc == -KV_ECONFLICT || rc == -KV_EAMBIG) {
-		struct kv_value v;
-
-		/* Ours, from an attempt whose reply was lost?  Or taken. */
+	if (rc == -KV_ECONFLICT) {
+		/* Taken (a retry of ours would have been answered DONE). */
 		rc = -EEXIST;
-		if (kv_get(fs->kv, &k, &v) == 0) {
-			if (v.len == w.len && memcmp(v.data, w.p, w.len) == 0) {
-				*version = v.version;
-				rc = 0;
-			}
-			kv_value_free(&v);
-		}
-		if (rc != 0)
-			log_warnx("inode number %" PRIx64 " is taken", ino);
+		log_warnx("inode number %" PRIx64 " is taken", ino);
 	}
 	wbuf_free(&w);
 	return rc;
-}
-
-/* Is the record in exactly the bytes in w (encodings are canonical)? */
-static bool
-inode_same_inode(const struct meta_inode *in, const struct wbuf *w)
-{
-	struct wbuf e;
-	bool same;
-
-	wbuf_init(&e);
-	meta_inode_encode(&e, in);
-	same = e.len == w->len && memcmp(e.p, w->p, e.len) == 0;
-	wbuf_free(&e);
-	return same;
 }
 
 /* Read-modify-CAS of an inode. */
@@ -185,7 +161,6 @@ inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
 	uint64_t ver, nver;
 	struct wbuf w;
 	int rc = 0, tries;
-	bool amb;
 
 	meta_key_inode(n->ino, &k);
 	meta_inode_init(&in);
@@ -209,15 +184,12 @@ inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
 			break;
 		}
 		meta_inode_free(&in);
-		if (rc != -KV_ECONFLICT && rc != -KV_EAMBIG)
+		/* Another writer's change (never our own retried write). */
+		if (rc != -KV_ECONFLICT)
 			break;
-		amb = rc == -KV_EAMBIG;
-		if (!amb)
-			inode_backoff(tries);
+		inode_backoff(tries);
 		if ((rc = inode_fetch(fs, n, &in, &ver)) != 0)
 			break;
-		if (amb && inode_same_inode(&in, &w))
-			break; /* our earlier attempt is what is stored */
 	}
 	if (tries == INODE_MAX_TRIES) {
 		log_error("inode %" PRIx64 ": gave up after %d conflicts",

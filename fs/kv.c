@@ -1,4 +1,6 @@
 /* kv.c: a thread-safe pool of connections to canfsd (see kv.h). */
+#include <sys/random.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -6,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "kv.h"
@@ -33,6 +36,8 @@ struct kv {
 	bool down;		/* last connect failed everywhere (for logs) */
 	pthread_mutex_t mu;	/* guards everything but a taken slot's c */
 	pthread_cond_t cv;	/* a slot became free */
+	uint64_t op_client;	/* random: this pool's writes' op ids */
+	uint64_t op_seq;	/* the last op id's sequence number */
 	struct kv_slot *slots;
 	int nslots;
 	struct kv_stats st;
@@ -193,6 +198,12 @@ kv_open(const char *source, int nconns, int timeout_ms, char *err,
 	pthread_mutex_init(&kv->mu, NULL);
 	pthread_cond_init(&kv->cv, NULL);
 	kv->timeout_ms = timeout_ms;
+	/* Op ids must not repeat across mounts or remounts: random. */
+	while (kv->op_client == 0)
+		if (getrandom(&kv->op_client, sizeof kv->op_client, 0) !=
+		    (ssize_t)sizeof kv->op_client)
+			kv->op_client = ((uint64_t)getpid() << 32) ^
+			    (uint64_t)time(NULL);
 	kv->nslots = nconns > 0 ? nconns : 1;
 	kv->slots = xcalloc((size_t)kv->nslots, sizeof *kv->slots);
 	if (kv_parse_source(kv, source, err, errlen) == -1)
@@ -316,8 +327,9 @@ kv_transient(uint32_t code)
  * that mean the overlay is recovering from a failure (UNAVAIL until a
  * dead node's zone is taken over, BUSY, ...) are retried with backoff for
  * up to KV_RECOVER_MS, moving to the next daemon first when there is one.
- * A retried conditional write may find its own earlier attempt applied
- * (CONFLICT): callers' mutations are written to recognise that.  Returns
+ * A write is retried with the same op id (req->meta.op), so one that
+ * landed before its reply was lost is answered with its version, never
+ * CONFLICT.  Returns
  * 0 with *reply / *buf as client_obj_request(), or a negative errno.
  */
 static int
@@ -327,7 +339,6 @@ kv_call(struct kv *kv, uint16_t type, const struct wire_obj *req,
 	struct timespec t0;
 	char err[512];
 	int lost = 0, waits = 0;
-	bool maybe_applied = false; /* an earlier attempt may have landed */
 
 	kv_now(&t0);
 	for (;;) {
@@ -352,7 +363,6 @@ kv_call(struct kv *kv, uint16_t type, const struct wire_obj *req,
 			    client_error(s->c));
 			kv_drop(kv, s, false);
 			kv_release(kv, s);
-			maybe_applied = true;
 			if (++lost > kv->nspecs)
 				return -EIO;
 			kv_count(kv, &kv->st.retries);
@@ -362,8 +372,6 @@ kv_call(struct kv *kv, uint16_t type, const struct wire_obj *req,
 		    kv_us_since(&t0) < KV_RECOVER_MS * 1000ULL) {
 			log_debug("%s: %s; retrying", wire_type_name(type),
 			    client_error(s->c));
-			/* "too few replicas acknowledged": the primary has it */
-			maybe_applied = true;
 			if (kv->nspecs > 1 && waits % 2 == 0)
 				kv_drop(kv, s, true); /* try another daemon */
 			kv_release(kv, s);
@@ -378,9 +386,6 @@ kv_call(struct kv *kv, uint16_t type, const struct wire_obj *req,
 			log_warnx("%s: %s", wire_type_name(type),
 			    client_error(s->c));
 		kv_release(kv, s);
-		if (code == WIRE_E_CONFLICT && maybe_applied &&
-		    type != WIRE_OBJ_GET)
-			return -KV_EAMBIG;
 		return code == WIRE_E_OK ? -EIO : -kv_errno(code);
 	}
 }
@@ -394,6 +399,16 @@ kv_req(struct wire_obj *o, const struct hash_key *k, int cond,
 	o->key = *k;
 	o->cond = (uint8_t)cond;
 	o->cond_version = cond_version;
+}
+
+/* A write's request body: kv_req() plus a fresh op id for its retries. */
+static void
+kv_write_req(struct kv *kv, struct wire_obj *o, const struct hash_key *k,
+    int cond, uint64_t cond_version)
+{
+	kv_req(o, k, cond, cond_version);
+	o->meta.op.client = kv->op_client;
+	o->meta.op.seq = __atomic_add_fetch(&kv->op_seq, 1, __ATOMIC_RELAXED);
 }
 
 /* Microseconds since a monotonic start time. */
@@ -417,7 +432,7 @@ kv_account(struct kv *kv, uint64_t *op, uint64_t *us,
 	pthread_mutex_lock(&kv->mu);
 	(*op)++;
 	*us += took;
-	if (rc == -KV_ECONFLICT || rc == -KV_EAMBIG)
+	if (rc == -KV_ECONFLICT)
 		kv->st.conflicts++;
 	else if (rc != 0 && rc != -ENOENT)
 		kv->st.errors++;
@@ -472,7 +487,7 @@ kv_put(struct kv *kv, const struct hash_key *k, const void *data, size_t len,
 	if (len > WIRE_MAX_VALUE)
 		return -EFBIG;
 	kv_now(&t0);
-	kv_req(&req, k, cond, cond_version);
+	kv_write_req(kv, &req, k, cond, cond_version);
 	req.data = data;
 	req.len = (uint32_t)len;
 	rc = kv_call(kv, WIRE_OBJ_PUT, &req, WIRE_OBJ_DONE, &reply, &buf);
@@ -495,7 +510,7 @@ kv_del(struct kv *kv, const struct hash_key *k, int cond,
 	struct timespec t0;
 
 	kv_now(&t0);
-	kv_req(&req, k, cond, cond_version);
+	kv_write_req(kv, &req, k, cond, cond_version);
 	rc = kv_call(kv, WIRE_OBJ_DEL, &req, WIRE_OBJ_DONE, &reply, &buf);
 	free(buf);
 	kv_account(kv, &kv->st.dels, &kv->st.del_us, &t0, rc, 0, 0);

@@ -28,14 +28,13 @@
 #include "hash.h"
 #include "wire.h"
 
-/* A lost compare-and-swap (never returned to the kernel). */
-#define KV_ECONFLICT ECANCELED
 /*
- * A lost compare-and-swap after a retried attempt that may have been
- * applied (its reply was lost): the caller must look whether the stored
- * value is what it wrote.  Never returned to the kernel.
+ * A lost compare-and-swap (never returned to the kernel).  Always another
+ * writer's change: every write carries an operation id (random per pool,
+ * plus a sequence number) that its retries reuse, and the store answers a
+ * retry of a write that already landed with that write's version.
  */
-#define KV_EAMBIG EALREADY
+#define KV_ECONFLICT ECANCELED
 
 struct kv;
 
@@ -78,8 +77,7 @@ void kv_value_free(struct kv_value *v);
  * PUT under a condition (enum wire_cond; cond_version for
  * WIRE_COND_VERSION).  0 with the new version in *version (may be NULL),
  * -KV_ECONFLICT when the condition failed, or another -errno (EFBIG for a
- * value over WIRE_MAX_VALUE, ENOSPC when a replica is full, EIO), or
- * -KV_EAMBIG (see above).
+ * value over WIRE_MAX_VALUE, ENOSPC when a replica is full, EIO).
  */
 int kv_put(struct kv *kv, const struct hash_key *k, const void *data,
     size_t len, int cond, uint64_t cond_version, uint64_t *version);

@@ -107,7 +107,7 @@ ops_reply_err(fuse_req_t req, int rc)
 {
 	int e = -rc;
 
-	if (e <= 0 || e == KV_ECONFLICT || e == KV_EAMBIG)
+	if (e <= 0 || e == KV_ECONFLICT)
 		e = EIO;
 	fuse_reply_err(req, e);
 }
@@ -334,8 +334,8 @@ ops_drop_last(struct fs *fs, struct node *n)
 				data_remove_async(fs, n->ino, in.chunk_size,
 				    in.size);
 			rc = 1;
-		} else if (rc == -KV_ECONFLICT || rc == -KV_EAMBIG)
-			rc = 0; /* changed (or deleted by us): the slow path */
+		} else if (rc == -KV_ECONFLICT)
+			rc = 0; /* changed meanwhile: the slow path */
 	}
 	meta_inode_free(&in);
 	return rc;

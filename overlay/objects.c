@@ -22,28 +22,79 @@
 #define OP_MAX_ATTEMPTS 10
 #define OP_DEADLINE_MS 30000
 
-/* A reply held back until the batch it depends on is durable. */
+/*
+ * Writes this node applied lately, by operation id, so that a retried
+ * write is answered with its original version (never decided twice).
+ * Clients retry for at most 30 s; the table holds the last SEEN_MAX
+ * writes, which at 20,000 writes/s is still 3 s, and behind it the
+ * stored record's own op id answers a retry of the latest write.
+ */
+#define SEEN_MAX 65536
+#define SEEN_BUCKETS 16384
+
+struct seen {
+	struct wire_opid op;
+	struct hash_key key;
+	uint64_t version;
+	int32_t next;		/* chain in the bucket; -1 ends it */
+	bool used;
+};
+
+/* A reply held back until the write it reports is durable. */
 struct deferred {
+	struct node *n;
 	uint64_t serial;	/* connection to answer on */
 	uint64_t reqid;
-	struct wbuf frame;	/* the reply to send after the commit */
-	TAILQ_ENTRY(deferred) entry;
+	struct store_id id;	/* the record (any local index of its key) */
+	uint64_t version;	/* ...must hold this version or a newer one */
+	struct wbuf frame;	/* the reply to send then */
 };
-TAILQ_HEAD(deferred_list, deferred);
 
 struct objects {
-	struct event *commit;	/* runs once per loop pass with writes */
-	struct deferred_list waiting;
-	uint64_t commits, committed_writes;
+	struct event *reap;	/* the store finished a batch */
+	struct seen *seen;	/* SEEN_MAX entries, a ring */
+	int32_t *bucket;	/* SEEN_BUCKETS chain heads */
+	uint64_t seen_head;	/* next ring position to fill */
+	uint64_t op_seq;	/* ids for writes that came without one */
+	uint64_t dedup_hits;	/* retried writes answered from memory */
 };
 
 enum op_kind { OP_GET, OP_PUT, OP_DEL };
+
+/*
+ * Where a coordinated request stands.  A write goes RESOLVING ->
+ * DECIDING (the primary checks the condition and assigns the version)
+ * -> REPLICATING (the primary confirms its commit while the others
+ * store the version) -> DONE; SYNCING and WRITING_BACK are the detour
+ * when the primary has no copy it trusts.  Once the primary has
+ * confirmed, a retry only replicates the decided version again: the
+ * condition is never decided twice.
+ */
+enum op_phase {
+	OP_RESOLVING,	 /* looking up the replica set */
+	OP_READING,	 /* GET: asked the primary */
+	OP_SYNCING,	 /* asked the other replicas for their copies */
+	OP_WRITING_BACK, /* installing the newest copy at the primary */
+	OP_DECIDING,	 /* write: the primary checks and versions it */
+	OP_REPLICATING,	 /* write: commit at the primary, store elsewhere */
+	OP_BACKOFF,	 /* waiting to try again */
+	OP_DONE,
+};
+
+static const char *const op_phase_names[] = {
+	"resolving", "reading", "syncing", "writing-back", "deciding",
+	"replicating", "backoff", "done",
+};
 
 /* One client request being coordinated. */
 struct op {
 	struct node *n;
 	enum op_kind kind;
+	enum op_phase phase;
 	bool done;
+	struct wire_opid opid;	/* the client's id for this write */
+	bool durable;		/* the primary confirmed the decided version */
+	bool primary_acked;	/* this round: slot 0 holds it durably */
 	int inflight;		/* replica requests not yet answered */
 	uint64_t client;	/* conn serial */
 	uint64_t creqid;
@@ -59,10 +110,9 @@ struct op {
 	uint64_t started_ms;
 	struct replset rs;
 	uint64_t version;	/* assigned by the primary */
-	int waiting, acked, failed, stale;
+	int waiting, acked, failed, stale; /* acked counts slot 0 too */
 	int nospace;		/* fan-out replicas that answered NOSPACE */
 	bool synced;		/* the other replicas were read this attempt */
-	bool writing_back;	/* MISSING: installing a copy at the primary */
 	bool have_best;		/* newest good copy seen from the others */
 	struct wire_meta best;
 	uint8_t *best_data;
@@ -79,6 +129,17 @@ struct op_call {
 
 static void op_start(struct op *op);
 static void op_write_primary(struct op *op);
+
+/* Move op to phase p (logged: the one place a phase changes). */
+static void
+op_set_phase(struct op *op, enum op_phase p)
+{
+	if (op->phase != p && op->kind != OP_GET)
+		log_debug("write %016" PRIx64 ":%" PRIu64 ": %s -> %s",
+		    op->opid.client, op->opid.seq, op_phase_names[op->phase],
+		    op_phase_names[p]);
+	op->phase = p;
+}
 
 /* Wall clock in ms. */
 uint64_t
@@ -137,60 +198,126 @@ obj_store_error(int rc)
 	return WIRE_E_INTERNAL;
 }
 
-/* Commit the batch, then release (or fail) the replies waiting on it. */
+/* ---- writes seen lately (idempotence) ------------------------------ */
+
+/* Chain head for op. */
+static int32_t *
+seen_bucket(struct objects *o, const struct wire_opid *op)
+{
+	uint64_t h = (op->client ^ (op->seq * 0x9e3779b97f4a7c15ULL));
+
+	return &o->bucket[(h ^ (h >> 29)) % SEEN_BUCKETS];
+}
+
+/* Unlink ring entry i from its chain. */
 static void
-objects_commit_cb(evutil_socket_t fd, short ev, void *arg)
+seen_unlink(struct objects *o, int32_t i)
+{
+	int32_t *pp = seen_bucket(o, &o->seen[i].op);
+
+	while (*pp != -1 && *pp != i)
+		pp = &o->seen[*pp].next;
+	if (*pp == i)
+		*pp = o->seen[i].next;
+	o->seen[i].used = false;
+}
+
+/* Remember that op wrote version of key here (op.client 0: no id). */
+static void
+seen_add(struct objects *o, const struct wire_opid *op,
+    const struct hash_key *key, uint64_t version)
+{
+	int32_t i = (int32_t)(o->seen_head++ % SEEN_MAX), *head;
+
+	if (op->client == 0)
+		return;
+	if (o->seen[i].used)
+		seen_unlink(o, i);
+	o->seen[i].op = *op;
+	o->seen[i].key = *key;
+	o->seen[i].version = version;
+	o->seen[i].used = true;
+	head = seen_bucket(o, op);
+	o->seen[i].next = *head;
+	*head = i;
+}
+
+/* The version op wrote of key here lately, or 0. */
+static uint64_t
+seen_find(struct objects *o, const struct wire_opid *op,
+    const struct hash_key *key)
+{
+	if (op->client == 0)
+		return 0;
+	for (int32_t i = *seen_bucket(o, op); i != -1; i = o->seen[i].next) {
+		const struct seen *e = &o->seen[i];
+
+		if (e->op.client == op->client && e->op.seq == op->seq &&
+		    e->key.hi == key->hi && e->key.lo == key->lo)
+			return e->version;
+	}
+	return 0;
+}
+
+/* The store finished a batch: answer the replies waiting for it. */
+static void
+objects_reap_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct node *n = arg;
-	struct objects *o = n->objs;
-	struct deferred *d;
-	size_t pending = store_pending(n->store);
-	int rc = pending ? store_commit(n->store) : 0;
 
 	(void)fd;
 	(void)ev;
-	if (pending) {
-		o->commits++;
-		o->committed_writes += pending;
-	}
-	if (rc != 0)
-		log_error("commit of %zu writes failed (%s)", pending,
-		    rc == STORE_FULL ? "store full" : "store error");
-	while ((d = TAILQ_FIRST(&o->waiting)) != NULL) {
-		struct conn *c = transport_conn_by_serial(n->transport,
-		    d->serial);
-
-		TAILQ_REMOVE(&o->waiting, d, entry);
-		if (rc == 0 && c != NULL)
-			conn_send(c, &d->frame);
-		else if (c != NULL)
-			node_send_error(c, d->reqid, obj_store_error(rc),
-			    "replica could not commit the write");
-		wbuf_free(&d->frame);
-		free(d);
-	}
+	store_reap(n->store);
 }
 
-/* Ask for a commit at the end of this loop pass. */
-void
-objects_schedule_commit(struct node *n)
+static int obj_local_newest(struct node *n, const struct store_id *id,
+    struct store_id *found, struct store_meta *meta, bool latest);
+
+/*
+ * Every write queued before the reply is finished: send it if the
+ * version is durable here (checked, not assumed: a write that did not
+ * fit is dropped alone), else fail it.
+ */
+static void
+objects_deferred_cb(void *arg, int rc)
 {
-	event_active(n->objs->commit, 0, 0);
+	struct deferred *d = arg;
+	struct node *n = d->n;
+	struct conn *c = transport_conn_by_serial(n->transport, d->serial);
+	struct store_meta m;
+	struct store_id found;
+
+	if (c != NULL) {
+		if (obj_local_newest(n, &d->id, &found, &m, false) == 0 &&
+		    m.version >= d->version)
+			conn_send(c, &d->frame);
+		else
+			node_send_error(c, d->reqid, rc == -1 ?
+			    WIRE_E_INTERNAL : WIRE_E_NOSPACE,
+			    "replica could not commit the write");
+	}
+	wbuf_free(&d->frame);
+	free(d);
 }
 
-/* Queue a reply until the current batch is durable. */
+/*
+ * Send frame (a reply to reqid on c) once record id holds version
+ * durably: after every write queued so far is finished.
+ */
 static void
 objects_defer(struct node *n, struct conn *c, uint64_t reqid,
-    struct wbuf *frame)
+    const struct store_id *id, uint64_t version, struct wbuf *frame)
 {
 	struct deferred *d = xcalloc(1, sizeof *d);
 
+	d->n = n;
 	d->serial = conn_serial(c);
 	d->reqid = reqid;
+	d->id = *id;
+	d->version = version;
 	d->frame = *frame;
 	wbuf_init(frame);
-	TAILQ_INSERT_TAIL(&n->objs->waiting, d, entry);
-	objects_schedule_commit(n);
+	store_when_durable(n->store, objects_deferred_cb, d);
 }
 
 /* Check the replica fields of a peer's object body against our zones. */
@@ -217,13 +344,15 @@ obj_check_replica(struct node *n, const struct wire_obj *o,
  */
 static int
 obj_local_newest(struct node *n, const struct store_id *id,
-    struct store_id *found, struct store_meta *meta)
+    struct store_id *found, struct store_meta *meta, bool latest)
 {
+	int (*get)(struct store *, const struct store_id *,
+	    struct store_meta *) = latest ? store_peek_meta : store_get_meta;
 	struct store_meta m;
 	struct store_id alt;
 	int best = STORE_NOTFOUND;
 
-	if (store_get_meta(n->store, id, meta) == 0) {
+	if (get(n->store, id, meta) == 0) {
 		*found = *id;
 		return 0;
 	}
@@ -232,7 +361,7 @@ obj_local_newest(struct node *n, const struct store_id *id,
 			continue;
 		store_id_make(&id->key, i, n->cfg.dims, &alt);
 		if (!nbr_node_contains(&n->self, &alt.point, n->cfg.dims) ||
-		    store_get_meta(n->store, &alt, &m) != 0)
+		    get(n->store, &alt, &m) != 0)
 			continue;
 		if (best != 0 || m.version > meta->version) {
 			*meta = m;
@@ -274,7 +403,8 @@ objects_r_get(struct node *n, struct conn *c, const struct wire_header *h,
 		    wire_error_text((uint32_t)rc));
 		return;
 	}
-	if (obj_local_newest(n, &id, &found, &meta) == 0)
+	/* Committed copies only: never one a crash could take back. */
+	if (obj_local_newest(n, &id, &found, &meta, false) == 0)
 		id = found;
 	rc = store_get(n->store, &id, &meta, &data, &len);
 	if (rc != 0) {
@@ -300,6 +430,8 @@ obj_put_local(struct node *n, const struct store_id *id,
 	meta.writer = o->meta.writer;
 	meta.mtime_ms = o->meta.mtime_ms;
 	meta.flags = o->meta.flags & STORE_F_TOMBSTONE;
+	meta.op_client = o->meta.op.client;
+	meta.op_seq = o->meta.op.seq;
 	return store_put(n->store, id, &meta, o->data, o->len);
 }
 
@@ -314,19 +446,19 @@ objects_store_if_newer(struct node *n, const struct wire_obj *o)
 	store_id_make(&o->key, o->index, n->cfg.dims, &id);
 	if (hash_checksum(o->data, o->len) != o->meta.checksum)
 		return STORE_CORRUPT;
-	rc = store_get_meta(n->store, &id, &cur);
+	/* Against the open batch too: a later put replaces a queued one. */
+	rc = store_peek_meta(n->store, &id, &cur);
 	if (rc == 0 && cur.version >= o->meta.version)
 		return 0;
-	rc = obj_put_local(n, &id, o);
-	if (rc == 0)
-		objects_schedule_commit(n);
-	return rc;
+	return obj_put_local(n, &id, o);
 }
 
 /*
- * The primary decides a write: check the condition against the current
- * version, assign the new version, store.  Returns 0 with *version set, or
- * a wire error code.
+ * The primary decides a write: check the condition against the newest
+ * state (the open batch included: writes queued before this one come
+ * first), assign the new version, queue it.  A write this node already
+ * applied (same op id) is not decided again: *version is the version it
+ * made.  Returns 0 with *version set, or a wire error code.
  */
 static uint32_t
 objects_primary_write(struct node *n, const struct store_id *id,
@@ -336,11 +468,21 @@ objects_primary_write(struct node *n, const struct store_id *id,
 	struct store_meta cur;
 	struct store_id found;
 	struct wire_obj o = *req;
-	int rc = obj_local_newest(n, id, &found, &cur);
+	int rc = obj_local_newest(n, id, &found, &cur, true);
 	bool exists = rc == 0, live;
 
 	if (rc != 0 && rc != STORE_NOTFOUND && rc != STORE_CORRUPT)
 		return WIRE_E_INTERNAL;
+	if (((*version = seen_find(n->objs, &req->meta.op, &req->key)) != 0 &&
+	    exists && cur.version >= *version) ||
+	    (exists && req->meta.op.client != 0 &&
+	    cur.op_client == req->meta.op.client &&
+	    cur.op_seq == req->meta.op.seq && (*version = cur.version))) {
+		n->objs->dedup_hits++;
+		log_debug("a retried write was applied before (version %"
+		    PRIu64 "): answering with that", *version);
+		return 0;
+	}
 	if (objects_unsure(n) && !(flags & WIRE_RP_SYNCED)) {
 		/* Our copy may be stale: have the coordinator sync us first. */
 		snprintf(why, whylen, "primary gained this space lately");
@@ -365,11 +507,60 @@ objects_primary_write(struct node *n, const struct store_id *id,
 	rc = obj_put_local(n, id, &o);
 	if (rc != 0)
 		return obj_store_error(rc);
+	seen_add(n->objs, &req->meta.op, &req->key, o.meta.version);
 	*version = o.meta.version;
 	return 0;
 }
 
-/* Replica write: as primary (versioning, CAS) or as a secondary. */
+/*
+ * Answer OBJ_DONE for version once it is durable here: at once when
+ * committed, after the open batch's commit when only queued there.
+ */
+static void
+objects_done_when_durable(struct node *n, struct conn *c, uint64_t reqid,
+    const struct wire_obj *req, const struct store_id *id, bool committed)
+{
+	struct wire_obj done = *req;
+	struct wbuf w;
+
+	done.data = NULL;
+	done.len = 0;
+	if (committed) {
+		obj_send(c, WIRE_OBJ_DONE, 0, reqid, &done);
+		return;
+	}
+	obj_frame(&w, WIRE_OBJ_DONE, 0, reqid, &done);
+	objects_defer(n, c, reqid, id, req->meta.version, &w);
+}
+
+/*
+ * CONFIRM: the coordinator asks whether the version we decided is
+ * durable.  Answered when it is; MISSING when we do not hold it (lost
+ * in a crash before our commit: the coordinator decides again).
+ */
+static void
+objects_r_confirm(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req, const struct store_id *id)
+{
+	struct store_meta cur;
+	struct store_id found;
+
+	if (obj_local_newest(n, id, &found, &cur, false) == 0 &&
+	    cur.version >= req->meta.version)
+		objects_done_when_durable(n, c, h->reqid, req, id, true);
+	else if (obj_local_newest(n, id, &found, &cur, true) == 0 &&
+	    cur.version >= req->meta.version)
+		objects_done_when_durable(n, c, h->reqid, req, id, false);
+	else
+		node_send_error(c, h->reqid, WIRE_E_MISSING,
+		    "the decided version is not here");
+}
+
+/*
+ * Replica write: as primary (versioning, CAS; the decision is answered
+ * at once, durability with CONFIRM), as a secondary (answered when
+ * durable), or CONFIRM.
+ */
 static void
 objects_r_put(struct node *n, struct conn *c, const struct wire_header *h,
     const struct wire_obj *req)
@@ -377,7 +568,6 @@ objects_r_put(struct node *n, struct conn *c, const struct wire_header *h,
 	struct store_id id;
 	struct store_meta cur;
 	struct wire_obj done;
-	struct wbuf w;
 	char why[128] = "";
 	uint32_t err;
 	int rc;
@@ -387,6 +577,10 @@ objects_r_put(struct node *n, struct conn *c, const struct wire_header *h,
 		    wire_error_text((uint32_t)rc));
 		return;
 	}
+	if (h->flags & WIRE_RP_CONFIRM) {
+		objects_r_confirm(n, c, h, req, &id);
+		return;
+	}
 	if (hash_checksum(req->data, req->len) != req->meta.checksum) {
 		log_warnx("%s: write with a bad checksum refused",
 		    conn_name(c));
@@ -394,10 +588,10 @@ objects_r_put(struct node *n, struct conn *c, const struct wire_header *h,
 		    "checksum mismatch in transit");
 		return;
 	}
-	done = *req;
-	done.data = NULL;
-	done.len = 0;
 	if (h->flags & WIRE_RP_PRIMARY) {
+		done = *req;
+		done.data = NULL;
+		done.len = 0;
 		err = objects_primary_write(n, &id, req, h->flags,
 		    &done.meta.version, why, sizeof why);
 		if (err != 0) {
@@ -405,18 +599,25 @@ objects_r_put(struct node *n, struct conn *c, const struct wire_header *h,
 			    why[0] ? why : wire_error_text(err));
 			return;
 		}
-	} else if (store_get_meta(n->store, &id, &cur) == 0 &&
-	    cur.version >= req->meta.version) {
-		/* We already hold this version or a newer one. */
-		obj_send(c, WIRE_OBJ_DONE, 0, h->reqid, &done);
+		/* The decision now; its commit overlaps the fan-out. */
+		obj_send(c, WIRE_OBJ_DONE, WIRE_OD_DECIDED, h->reqid, &done);
 		return;
-	} else if ((rc = obj_put_local(n, &id, req)) != 0) {
+	}
+	if (store_peek_meta(n->store, &id, &cur) == 0 &&
+	    cur.version >= req->meta.version) {
+		/* We hold this version or a newer one (maybe only queued). */
+		objects_done_when_durable(n, c, h->reqid, req, &id,
+		    store_get_meta(n->store, &id, &cur) == 0 &&
+		    cur.version >= req->meta.version);
+		return;
+	}
+	if ((rc = obj_put_local(n, &id, req)) != 0) {
 		node_send_error(c, h->reqid, obj_store_error(rc),
 		    wire_error_text(obj_store_error(rc)));
 		return;
 	}
-	obj_frame(&w, WIRE_OBJ_DONE, 0, h->reqid, &done);
-	objects_defer(n, c, h->reqid, &w);
+	seen_add(n->objs, &req->meta.op, &req->key, req->meta.version);
+	objects_done_when_durable(n, c, h->reqid, req, &id, false);
 }
 
 /* A replica moving here (join, leave, repair): keep it if newer. */
@@ -454,6 +655,8 @@ objects_obj_from_store(struct node *n, const struct store_id *id,
 	o->meta.checksum = meta->checksum;
 	o->meta.mtime_ms = meta->mtime_ms;
 	o->meta.flags = meta->flags & STORE_F_TOMBSTONE;
+	o->meta.op.client = meta->op_client;
+	o->meta.op.seq = meta->op_seq;
 	o->data = data;
 	o->len = (uint32_t)len;
 }
@@ -493,6 +696,7 @@ op_fail(struct op *op, uint32_t code, const char *msg)
 	if (op->done)
 		return;
 	op->done = true;
+	op_set_phase(op, OP_DONE);
 	node_send_error(transport_conn_by_serial(n->transport, op->client),
 	    op->creqid, code, msg ? msg : wire_error_text(code));
 	op_release(op);
@@ -509,6 +713,7 @@ op_reply(struct op *op, uint16_t type, const struct wire_meta *meta,
 	if (op->done)
 		return;
 	op->done = true;
+	op_set_phase(op, OP_DONE);
 	memset(&o, 0, sizeof o);
 	o.key = op->key;
 	o.meta = *meta;
@@ -551,6 +756,7 @@ op_retry(struct op *op, const char *why)
 		return;
 	}
 	log_debug("retrying an object request: %s", why);
+	op_set_phase(op, OP_BACKOFF);
 	op->nocache = true;
 	if (op->retry == NULL)
 		op->retry = evtimer_new(n->base, op_retry_cb, op);
@@ -685,13 +891,9 @@ op_others_done(struct op *op)
 		op_retry(op, "replicas unreachable or moved");
 		return;
 	}
-	if (!op->have_best) {
+	if (!op->have_best)
 		op->absent_ok = true;
-		op_write_primary(op);
-		return;
-	}
-	op->writing_back = true;
-	op_write_primary(op);
+	op_write_primary(op); /* writes the best copy back first, if any */
 }
 
 /* One fallback read answered. */
@@ -723,6 +925,7 @@ op_read_others(struct op *op)
 {
 	struct wire_obj o;
 
+	op_set_phase(op, OP_SYNCING);
 	op->waiting = op->rs.n - 1;
 	op->stale = 0;
 	op->have_best = false;
@@ -774,73 +977,103 @@ op_primary_read_cb(struct node *n, void *arg, const struct wire_header *h,
 	op_read_others(op);
 }
 
-/* The other replicas answered the write. */
+/* Acknowledge the write to the client. */
 static void
-op_fanout_cb(struct node *n, void *arg, const struct wire_header *h,
+op_ack(struct op *op)
+{
+	struct wire_meta meta = { .version = op->version };
+
+	if (op->acked < op->rs.n)
+		log_debug("write acknowledged with %d of %d replicas; the "
+		    "rest follow or repair restores them", op->acked,
+		    op->rs.n);
+	op_reply(op, WIRE_OBJ_DONE, &meta, NULL, 0);
+}
+
+/* A replica answered the replication of the decided version. */
+static void
+op_replicate_cb(struct node *n, void *arg, const struct wire_header *h,
     const uint8_t *body)
 {
 	struct op *op;
 	char msg[128];
 	int slot, need;
+	int64_t code;
 
+	(void)n;
 	if ((op = op_answer(arg, &slot)) == NULL)
 		return;
-	if (h != NULL && h->type == WIRE_OBJ_DONE)
+	code = op_error_code(h, body, msg, sizeof msg);
+	if (h != NULL && h->type == WIRE_OBJ_DONE) {
 		op->acked++;
-	else
+		if (slot == 0)
+			op->primary_acked = true;
+	} else {
 		op->failed++;
-	if (op_error_code(h, body, msg, sizeof msg) == WIRE_E_NOSPACE)
-		op->nospace++;
-	if (--op->waiting > 0)
-		return;
+		if (code == WIRE_E_NOSPACE)
+			op->nospace++;
+	}
 	need = op->rs.n / 2 + 1;
-	if (op->acked + 1 >= need) {
-		struct wire_meta meta = { .version = op->version };
-
-		if (op->failed > 0)
-			log_warnx("write acknowledged with %d of %d replicas; "
-			    "repair will restore the rest", op->acked + 1,
-			    op->rs.n);
-		op_reply(op, WIRE_OBJ_DONE, &meta, NULL, 0);
+	/* Durable at the primary and at a majority: that is the ack. */
+	if (op->primary_acked && op->acked >= need) {
+		op->durable = true;
+		op_ack(op);
 		return;
 	}
-	(void)n;
+	if (--op->waiting > 0)
+		return;
+	if (op->primary_acked)
+		op->durable = true;
 	/* Full disks do not empty themselves: ENOSPC now, not EIO in 30 s. */
-	if (op->acked + 1 + op->failed - op->nospace < need) {
+	if (op->acked + op->failed - op->nospace < need) {
 		log_warnx("write refused: %d of %d replicas are out of space",
 		    op->nospace, op->rs.n);
 		op_fail(op, WIRE_E_NOSPACE, "too few replicas have room for "
 		    "the write");
 		return;
 	}
-	/* A replica is down and not yet taken over: try again shortly. */
-	op_retry(op, "too few replicas acknowledged the write");
+	/*
+	 * Not durable at the primary: the decision may be lost with it, so
+	 * decide again (the op id makes a decision that did land answer
+	 * with its version).  Durable there but short of a majority:
+	 * replicate the same version again once the set is known anew.
+	 */
+	op_retry(op, op->durable ? "too few replicas acknowledged the write" :
+	    "the primary did not confirm its commit");
 }
 
-/* Copy the primary's decision to the other replicas. */
+/*
+ * Replicate the decided version: the primary confirms its commit (in the
+ * first round; afterwards it stores like the others) while the other
+ * replicas store the version, all in parallel.
+ */
 static void
-op_fanout(struct op *op)
+op_replicate(struct op *op)
 {
 	struct wire_obj o;
 
-	op->waiting = op->rs.n - 1;
+	op_set_phase(op, OP_REPLICATING);
+	op->waiting = op->rs.n;
 	op->acked = op->failed = op->nospace = 0;
-	if (op->waiting == 0) {
-		struct wire_meta meta = { .version = op->version };
+	op->primary_acked = false;
+	for (int i = 0; i < op->rs.n && !op->done; i++) {
+		bool confirm = i == 0 && !op->durable;
 
-		op_reply(op, WIRE_OBJ_DONE, &meta, NULL, 0);
-		return;
-	}
-	for (int i = 1; i < op->rs.n && !op->done; i++) {
 		op_body(op, i, &o);
 		o.meta.version = op->version;
 		o.meta.writer = op->rs.r[0].id;
 		o.meta.checksum = op->checksum;
 		o.meta.mtime_ms = objects_wall_ms();
 		o.meta.flags = op->kind == OP_DEL ? WIRE_OBJ_TOMBSTONE : 0;
-		o.data = op->data;
-		o.len = op->len;
-		op_call(op, i, WIRE_OBJ_R_PUT, 0, &o, op_fanout_cb);
+		o.meta.op = op->opid;
+		if (!confirm) {
+			o.data = op->data;
+			o.len = op->len;
+		} else {
+			o.meta.checksum = hash_checksum(NULL, 0);
+		}
+		op_call(op, i, WIRE_OBJ_R_PUT, confirm ? WIRE_RP_CONFIRM : 0,
+		    &o, op_replicate_cb);
 	}
 }
 
@@ -860,14 +1093,13 @@ op_primary_write_cb(struct node *n, void *arg, const struct wire_header *h,
 		return;
 	if (h != NULL && h->type == WIRE_OBJ_DONE &&
 	    wire_obj_decode(body, h->len, &o) == 0) {
-		if (op->writing_back) {
-			/* The primary has the newest copy now: try again. */
-			op->writing_back = false;
+		if (op->phase == OP_WRITING_BACK) {
+			/* The primary has the newest copy now: decide. */
 			op_write_primary(op);
 			return;
 		}
 		op->version = o.meta.version;
-		op_fanout(op);
+		op_replicate(op);
 		return;
 	}
 	code = op_error_code(h, body, msg, sizeof msg);
@@ -897,13 +1129,15 @@ op_write_primary(struct op *op)
 	uint32_t flags = WIRE_RP_PRIMARY;
 
 	op_body(op, 0, &o);
-	if (op->writing_back) {
+	if (op->phase == OP_SYNCING && op->have_best) {
+		op_set_phase(op, OP_WRITING_BACK);
 		o.meta = op->best;
 		o.data = op->best_data;
 		o.len = op->best_len;
 		op_call(op, 0, WIRE_OBJ_R_PUT, 0, &o, op_primary_write_cb);
 		return;
 	}
+	op_set_phase(op, OP_DECIDING);
 	if (op->absent_ok)
 		flags |= WIRE_RP_ABSENT_OK;
 	if (op->synced)
@@ -912,6 +1146,7 @@ op_write_primary(struct op *op)
 	o.cond_version = op->cond_version;
 	o.meta.checksum = op->checksum;
 	o.meta.flags = op->kind == OP_DEL ? WIRE_OBJ_TOMBSTONE : 0;
+	o.meta.op = op->opid;
 	o.data = op->data;
 	o.len = op->len;
 	op_call(op, 0, WIRE_OBJ_R_PUT, flags, &o, op_primary_write_cb);
@@ -940,8 +1175,11 @@ op_resolved_cb(struct node *n, void *arg, const struct replset *rs, int err)
 	}
 	op->rs = *rs;
 	if (op->kind == OP_GET) {
+		op_set_phase(op, OP_READING);
 		op_body(op, 0, &o);
 		op_call(op, 0, WIRE_OBJ_R_GET, 0, &o, op_primary_read_cb);
+	} else if (op->durable) {
+		op_replicate(op); /* decided and committed: never re-decide */
 	} else {
 		op_write_primary(op);
 	}
@@ -961,6 +1199,7 @@ op_start(struct op *op)
 		return;
 	}
 	op->synced = false;
+	op_set_phase(op, OP_RESOLVING);
 	op->inflight++;
 	resolve_replicas(op->n, &op->key, op->nocache, op_resolved_cb, op);
 }
@@ -986,6 +1225,12 @@ objects_client(struct node *n, struct conn *c, const struct wire_header *h,
 	op->key = req->key;
 	op->cond = req->cond;
 	op->cond_version = req->cond_version;
+	op->opid = req->meta.op;
+	if (op->opid.client == 0) {
+		/* An old client: our own id still covers our retries. */
+		op->opid.client = n->self.id != 0 ? n->self.id : 1;
+		op->opid.seq = ++n->objs->op_seq;
+	}
 	op->started_ms = node_now_ms();
 	if (op->kind == OP_PUT) {
 		op->len = req->len;
@@ -1057,10 +1302,13 @@ objects_init(struct node *n, char *err, size_t errlen)
 	if (n->store == NULL)
 		return -1;
 	n->objs = xcalloc(1, sizeof *n->objs);
-	TAILQ_INIT(&n->objs->waiting);
-	n->objs->commit = event_new(n->base, -1, 0, objects_commit_cb, n);
-	/* Lowest priority: run after this pass's reads, batching writes. */
-	event_priority_set(n->objs->commit, 2);
+	n->objs->seen = xcalloc(SEEN_MAX, sizeof *n->objs->seen);
+	n->objs->bucket = xmalloc(SEEN_BUCKETS * sizeof *n->objs->bucket);
+	for (int i = 0; i < SEEN_BUCKETS; i++)
+		n->objs->bucket[i] = -1;
+	n->objs->reap = event_new(n->base, store_event_fd(n->store),
+	    EV_READ | EV_PERSIST, objects_reap_cb, n);
+	event_add(n->objs->reap, NULL);
 	return 0;
 }
 
@@ -1069,8 +1317,11 @@ void
 objects_free(struct node *n)
 {
 	if (n->objs != NULL) {
-		objects_commit_cb(-1, 0, n);
-		event_free(n->objs->commit);
+		/* Commit what is queued; answer whoever still waits. */
+		store_commit(n->store);
+		event_free(n->objs->reap);
+		free(n->objs->seen);
+		free(n->objs->bucket);
 		free(n->objs);
 		n->objs = NULL;
 	}

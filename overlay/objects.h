@@ -26,9 +26,25 @@
  * - Deletes write a tombstone (a version with no data), kept for
  *   --tombstone-ttl so that repair never resurrects a deleted object.
  *
- * Replica side: R_GET, R_PUT and XFER on the local store, with group
- * commit: writes arriving in one event-loop pass share one fsync, and
- * their acknowledgements are sent only after it.
+ * Replica side: R_GET, R_PUT and XFER on the local store.  Writes are
+ * queued for the store's commit thread (group commit: what arrives while
+ * a batch commits shares the next fsync); acknowledgements wait for the
+ * commit, and reads see committed copies only.
+ *
+ * Idempotence: every write carries an op id (wire_opid; the coordinator
+ * assigns one when an old client sent none).  A replica remembers the
+ * writes it applied lately (and the record keeps the id of the write
+ * that made it), so a primary asked again to decide a write it already
+ * decided answers with that version instead of checking the condition
+ * anew: a retry never comes back CONFLICT because of itself.
+ *
+ * Write path (coordinator): the primary decides the version and answers
+ * at once (OBJ_DONE flagged DECIDED); the coordinator then sends the
+ * version to the other replicas and asks the primary to CONFIRM its
+ * commit, all in parallel, and acknowledges once the primary and a
+ * majority hold it durably.  Until the primary has confirmed, a retry
+ * goes back to the primary with the same op id; after, a retry only
+ * replicates the decided version again.
  */
 #ifndef CANFS_OBJECTS_H
 #define CANFS_OBJECTS_H
@@ -51,13 +67,10 @@ void objects_frame(struct node *n, struct conn *c, const struct wire_header *h,
     const uint8_t *body);
 
 /*
- * Store a replica if it is newer than ours (transfers and repair).  The
- * write joins the current batch; returns 0 or a STORE_* code.
+ * Store a replica if it is newer than ours, queued ones included
+ * (transfers and repair).  Returns 0 or a STORE_* code.
  */
 int objects_store_if_newer(struct node *n, const struct wire_obj *o);
-
-/* Ask for a commit of the current batch at the end of this loop pass. */
-void objects_schedule_commit(struct node *n);
 
 /* Fill an object body for a stored replica, under id (data not copied). */
 void objects_obj_from_store(struct node *n, const struct store_id *id,

@@ -199,6 +199,11 @@ repair_stream_zones(struct node *n, const char *addr,
 	struct id_list l = { NULL, 0, 0 };
 	struct push *p;
 
+	/*
+	 * Iteration sees committed records only: wait for the writes queued
+	 * before the zone changed hands (one commit, rare: joins and leaves).
+	 */
+	store_commit(n->store);
 	for (int i = 0; i < nz; i++)
 		store_iter_zone(n->store, &z[i], repair_collect_good_cb, &l);
 	for (size_t i = 0; i < l.n; i++)
@@ -503,8 +508,6 @@ repair_start_pass(struct node *n)
 	for (size_t i = 0; i < rc.expired.n; i++)
 		if (store_delete(n->store, &rc.expired.v[i]) == 0)
 			r->expired++;
-	if (rc.expired.n > 0)
-		objects_schedule_commit(n);
 	free(rc.expired.v);
 	repair_resolve_more(n);
 }
@@ -523,14 +526,15 @@ repair_finish_pass(struct node *n)
 
 		if (it->mine || it->failed || it->confirms < it->need)
 			continue;
-		/* Only the version every member confirmed, not a newer one. */
-		if (store_get_meta(n->store, &it->id, &cur) == 0 &&
+		/*
+		 * Only the version every member confirmed, not a newer one
+		 * (queued writes included: they would be deleted with it).
+		 */
+		if (store_peek_meta(n->store, &it->id, &cur) == 0 &&
 		    cur.version == it->version &&
 		    store_delete(n->store, &it->id) == 0)
 			dropped++;
 	}
-	if (dropped > 0)
-		objects_schedule_commit(n);
 	TAILQ_FOREACH(p, &r->background, entry)
 		queued++;
 	r->deleted += dropped;

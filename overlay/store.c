@@ -10,10 +10,13 @@
  * that does not fit would throw away the whole batch; with it only that
  * write is undone.
  *
- * Reads use the batch's write transaction when one is open (so they see
- * its writes), otherwise one cached read-only transaction that is renewed
- * for each read and reset afterwards, so no old snapshot pins pages.
+ * Reads see committed state only: one cached read-only transaction that
+ * is renewed for each read and reset afterwards, so no old snapshot pins
+ * pages.  Only store_peek_meta() reads through the batch's write
+ * transaction (nested reads of LMDB's own snapshot rules: a read-only
+ * transaction never sees an uncommitted write).
  */
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -22,6 +25,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,29 +41,91 @@
 #define STORE_DB_OBJECTS "objects"
 #define STORE_DB_META "meta"
 #define STORE_KEY_MAX (GEOM_MAX_DIMS * 4 + 16 + 1)
+#define STORE_PEND_BUCKETS 4096	/* index of queued writes */
+/*
+ * A batch's bounds: at most this many writes and bytes go into one
+ * commit, so that a burst of large writes cannot delay the small ones
+ * queued behind it by more than one bounded commit.
+ */
+#define STORE_BATCH_WRITES 4096
+#define STORE_BATCH_BYTES ((uint64_t)32 << 20)
+
+/* One queued write, owned by the loop, then the committer, then the loop. */
+struct store_wr {
+	struct store_id id;
+	struct store_meta meta;
+	bool del;		/* a physical delete, not a put */
+	uint8_t *data;		/* owned copy, NULL when len is 0 */
+	size_t len;
+	uint64_t seq;		/* queue order, from 1 */
+	int rc;			/* 0 or STORE_*, set by the committer */
+	struct store_wr *next;	/* in the queue, the batch or done */
+	struct store_wr *hnext;	/* in the pending index (loop only) */
+};
+
+/* Someone waiting for every write queued before it to be durable. */
+struct store_waiter {
+	store_done_cb cb;
+	void *arg;
+	uint64_t upto;		/* seq of the last write before it */
+	struct store_waiter *next;
+};
 
 /* Keys of the "meta" database. */
 #define STORE_M_FORMAT "format" /* u32 STORE_FORMAT */
 #define STORE_M_DIMS "dims"	/* u32 d */
 #define STORE_M_BYTES "bytes"	/* u64 sum of data lengths */
 
+/*
+ * Threads: the loop thread (every public function) and the committer
+ * (store_committer).  The committer alone writes to LMDB; the loop reads
+ * committed state through its own read-only transaction (MDB_NOTLS).
+ * Fields marked [mu] are guarded by mu; [c] belong to the committer;
+ * [loop] to the loop thread; the rest are set at open.
+ */
 struct store {
 	MDB_env *env;
 	MDB_dbi objects; /* the records */
 	MDB_dbi meta;	 /* bookkeeping, see STORE_M_* */
 	int dims;
 	int dirfd;	      /* the directory, flock'ed: one opener only */
-	MDB_txn *wtxn;	      /* the open batch, or NULL */
-	size_t pending;	      /* writes in the open batch */
-	MDB_txn *rtxn;	      /* cached read-only txn, reset when idle */
-	int rtxn_users;	      /* nested users of rtxn (reads in callbacks) */
-	int iterating;	      /* >0 inside an iteration callback */
-	bool nudged;	      /* store_nudge() since the last real commit */
-	uint64_t bytes;	      /* sum of data lengths, batch included */
-	uint64_t bytes_saved; /* the same, committed state */
-	uint64_t batch_bytes; /* bytes put in the open batch */
 	char *dir;
+
+	MDB_txn *wtxn;	      /* [c] the batch being written, or NULL */
+	size_t batch_n;	      /* [c] writes applied in it */
+	bool nudged;	      /* [c] store_nudge() since the last commit */
+	uint64_t bytes;	      /* [c] sum of data lengths, batch included */
+	uint64_t batch_bytes; /* [c] bytes put in the batch */
+	uint64_t bytes_saved; /* [atomic] the same, committed state */
+
+	pthread_mutex_t mu;
+	pthread_cond_t work;  /* [mu] queue non-empty or stopping */
+	pthread_cond_t idle;  /* [mu] a batch finished */
+	pthread_t thread;
+	bool running;	      /* the committer was started */
+	bool stop;	      /* [mu] committer: finish the queue and exit */
+	struct store_wr *qhead, **qtail; /* [mu] queued, not yet taken */
+	struct store_wr *done, **dtail;	 /* [mu] finished, not yet reaped */
+	uint64_t durable_seq; /* [mu] every write up to it is finished */
+	int last_rc;	      /* [mu] result of the last batch's commit */
+	uint64_t commits;     /* [mu] batches committed */
+	int efd;	      /* eventfd: readable when done is non-empty */
+
+	uint64_t next_seq;    /* [loop] seq of the last queued write */
+	size_t unreaped;      /* [loop] writes queued and not yet reaped */
+	struct store_wr *pend[STORE_PEND_BUCKETS]; /* [loop] by id */
+	struct store_waiter *waiters, **wtail; /* [loop] in upto order */
+	MDB_txn *rtxn;	      /* [loop] cached read-only txn */
+	int rtxn_users;	      /* [loop] nested users of rtxn */
+	int iterating;	      /* [loop] >0 inside an iteration callback */
 };
+
+static void store_batch_abort(struct store *s);
+static int store_start(struct store *s, char *err, size_t errlen);
+static struct store_wr **store_pend_bucket(struct store *s,
+    const struct store_id *id);
+static bool store_id_equal(const struct store_id *a,
+    const struct store_id *b);
 
 /* Little-endian and big-endian encoders for the fixed layouts. */
 static void
@@ -151,6 +217,8 @@ store_header_encode(uint8_t *p, const struct store_meta *m, uint64_t sum,
 	put_le(p + 18, sum, 8);
 	put_le(p + 26, m->mtime_ms, 8);
 	put_le(p + 34, len, 4);
+	put_le(p + 38, m->op_client, 8);
+	put_le(p + 46, m->op_seq, 8);
 }
 
 /*
@@ -163,12 +231,19 @@ store_header_decode(const MDB_val *v, struct store_meta *m, const char **why)
 {
 	const uint8_t *p = v->mv_data;
 
-	if (v->mv_size < STORE_HEADER_LEN) {
+	size_t hlen;
+
+	if (v->mv_size < STORE_HEADER_LEN_V1) {
 		*why = "value shorter than its header";
 		return -1;
 	}
-	if (p[0] != STORE_FORMAT) {
+	if (p[0] != STORE_FORMAT && p[0] != 1) {
 		*why = "unknown format byte";
+		return -1;
+	}
+	hlen = p[0] == 1 ? STORE_HEADER_LEN_V1 : STORE_HEADER_LEN;
+	if (v->mv_size < hlen) {
+		*why = "value shorter than its header";
 		return -1;
 	}
 	if ((p[1] & ~STORE_F_ALL) != 0) {
@@ -181,11 +256,20 @@ store_header_decode(const MDB_val *v, struct store_meta *m, const char **why)
 	m->checksum = get_le(p + 18, 8);
 	m->mtime_ms = get_le(p + 26, 8);
 	m->len = (uint32_t)get_le(p + 34, 4);
-	if ((size_t)m->len != v->mv_size - STORE_HEADER_LEN) {
+	m->op_client = hlen == STORE_HEADER_LEN ? get_le(p + 38, 8) : 0;
+	m->op_seq = hlen == STORE_HEADER_LEN ? get_le(p + 46, 8) : 0;
+	if ((size_t)m->len != v->mv_size - hlen) {
 		*why = "length field disagrees with value size";
 		return -1;
 	}
 	return 0;
+}
+
+/* The data of a value whose header decoded into m (it ends the value). */
+static const uint8_t *
+store_value_data(const MDB_val *v, const struct store_meta *m)
+{
+	return (const uint8_t *)v->mv_data + (v->mv_size - m->len);
 }
 
 /*
@@ -200,8 +284,8 @@ store_value_check(const MDB_val *v, const struct store_id *id,
 	char hex[33];
 
 	if (store_header_decode(v, m, &why) == 0) {
-		if (!verify || hash_checksum((const uint8_t *)v->mv_data +
-		    STORE_HEADER_LEN, m->len) == m->checksum)
+		if (!verify || hash_checksum(store_value_data(v, m), m->len) ==
+		    m->checksum)
 			return 0;
 		why = "checksum mismatch";
 	}
@@ -228,17 +312,15 @@ store_check_writable(const struct store *s, const char *what)
 }
 
 /*
- * The transaction reads should use: the batch when one is open, else the
- * cached read-only one (renewed).  Pair every successful call with
+ * The transaction the loop's reads use: the cached read-only one
+ * (renewed; committed state).  Pair every successful call with
  * store_view_end().  Returns NULL on error (logged).
  */
 static MDB_txn *
-store_view_begin(struct store *s, bool committed)
+store_view_begin(struct store *s)
 {
 	int rc;
 
-	if (s->wtxn != NULL && !committed)
-		return s->wtxn;
 	if (s->rtxn_users > 0) {
 		s->rtxn_users++;
 		return s->rtxn;
@@ -267,7 +349,7 @@ store_view_end(struct store *s, MDB_txn *txn)
 		mdb_txn_reset(s->rtxn);
 }
 
-/* Open the batch if none is open. Returns 0 or -1 (logged). */
+/* Committer: open the batch if none is open. Returns 0 or -1 (logged). */
 static int
 store_batch_begin(struct store *s)
 {
@@ -280,7 +362,7 @@ store_batch_begin(struct store *s)
 		s->wtxn = NULL;
 		return -1;
 	}
-	s->pending = 0;
+	s->batch_n = 0;
 	s->batch_bytes = 0;
 	return 0;
 }
@@ -377,9 +459,13 @@ store_count_bytes(struct store *s, MDB_txn *txn, uint64_t *bytes)
 	*bytes = 0;
 	if ((rc = mdb_cursor_open(txn, s->objects, &c)) != 0)
 		return rc;
-	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
-		if (v.mv_size >= STORE_HEADER_LEN)
-			*bytes += v.mv_size - STORE_HEADER_LEN;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+		struct store_meta m;
+		const char *why;
+
+		if (store_header_decode(&v, &m, &why) == 0)
+			*bytes += m.len;
+	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -403,7 +489,12 @@ store_init_dbs(struct store *s, char *err, size_t errlen)
 		goto abort;
 
 	if ((rc = store_meta_get(s, txn, STORE_M_FORMAT, &v, 4)) == 0 &&
-	    v != STORE_FORMAT) {
+	    v == 1) {
+		/* Format 1 records stay readable; new ones are format 2. */
+		log_info("store: %s: format 1, now written as format %d",
+		    s->dir, STORE_FORMAT);
+		rc = MDB_NOTFOUND;
+	} else if (rc == 0 && v != STORE_FORMAT) {
 		snprintf(err, errlen, "%s: unsupported store format %" PRIu64
 		    " (this build reads %d)", s->dir, v, STORE_FORMAT);
 		mdb_txn_abort(txn);
@@ -431,7 +522,8 @@ store_init_dbs(struct store *s, char *err, size_t errlen)
 		    (rc = store_meta_put(s, txn, STORE_M_BYTES, v, 8)) != 0)
 			goto abort;
 	}
-	s->bytes = s->bytes_saved = v;
+	s->bytes = v;
+	__atomic_store_n(&s->bytes_saved, v, __ATOMIC_RELAXED);
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto lmdb;
 	return 0;
@@ -464,6 +556,13 @@ store_open(const char *dir, int dims, size_t map_size, char *err,
 	s = xcalloc(1, sizeof *s);
 	s->dims = dims;
 	s->dirfd = -1;
+	s->efd = -1;
+	s->qtail = &s->qhead;
+	s->dtail = &s->done;
+	s->wtail = &s->waiters;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->idle, NULL);
 	s->dir = xstrdup(dir);
 	if (map_size == 0)
 		map_size = STORE_MAP_DEFAULT;
@@ -503,6 +602,8 @@ store_open(const char *dir, int dims, size_t map_size, char *err,
 		log_info("store: cleared %d stale reader slots", dead);
 	if (store_init_dbs(s, err, errlen) == -1)
 		goto fail;
+	if (store_start(s, err, errlen) == -1)
+		goto fail;
 	log_debug("store: opened %s, d=%d, map %zu MiB, %" PRIu64
 	    " data bytes", dir, dims, map_size >> 20, s->bytes);
 	return s;
@@ -520,17 +621,27 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->running) {
+		/* Queued writes are committed, waiters answered. */
+		(void)store_commit(s);
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_signal(&s->work);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->efd >= 0)
+		close(s->efd);
 	if (s->env != NULL) {
-		if (s->wtxn != NULL && s->pending > 0)
-			log_warnx("store: closing with %zu uncommitted writes",
-			    s->pending);
-		store_abort(s);
 		if (s->rtxn != NULL)
 			mdb_txn_abort(s->rtxn);
 		mdb_env_close(s->env);
 	}
 	if (s->dirfd >= 0)
 		close(s->dirfd); /* releases the flock */
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->idle);
 	free(s->dir);
 	free(s);
 }
@@ -549,9 +660,9 @@ store_nudge(struct store *s)
 	int rc;
 
 	s->nudged = true;
-	if ((rc = store_meta_put(s, s->wtxn, STORE_M_BYTES, s->bytes_saved,
-	    8)) != 0) {
-		store_abort(s);
+	if ((rc = store_meta_put(s, s->wtxn, STORE_M_BYTES, s->bytes, 8)) !=
+	    0) {
+		store_batch_abort(s);
 		return rc;
 	}
 	rc = mdb_txn_commit(s->wtxn);
@@ -580,9 +691,12 @@ store_write(struct store *s, const struct store_id *id,
 	store_key_encode(s, id, kbuf, &k);
 	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0)
 		return rc;
-	if ((rc = mdb_get(txn, s->objects, &k, &v)) == 0)
-		oldlen = v.mv_size >= STORE_HEADER_LEN ?
-		    v.mv_size - STORE_HEADER_LEN : 0;
+	if ((rc = mdb_get(txn, s->objects, &k, &v)) == 0) {
+		struct store_meta old;
+		const char *why;
+
+		oldlen = store_header_decode(&v, &old, &why) == 0 ? old.len : 0;
+	}
 	else if (rc != MDB_NOTFOUND || meta == NULL)
 		goto fail;
 	if (meta == NULL) {
@@ -610,7 +724,7 @@ store_write(struct store *s, const struct store_id *id,
 		return rc; /* LMDB freed txn */
 	s->bytes = nbytes;
 	s->batch_bytes += STORE_HEADER_LEN + len;
-	s->pending++;
+	s->batch_n++;
 	return 0;
 
 fail:
@@ -632,7 +746,7 @@ store_write_retry(struct store *s, const struct store_id *id,
 	if (store_batch_begin(s) == -1)
 		return -1;
 	rc = store_write(s, id, meta, data, len);
-	if (rc == MDB_MAP_FULL && s->pending == 0 && !s->nudged) {
+	if (rc == MDB_MAP_FULL && s->batch_n == 0 && !s->nudged) {
 		if ((rc = store_nudge(s)) == 0)
 			rc = store_write(s, id, meta, data, len);
 	}
@@ -646,33 +760,6 @@ store_write_retry(struct store *s, const struct store_id *id,
 	else
 		log_error("store: %s: %s", what, mdb_strerror(rc));
 	return store_err(rc);
-}
-
-/*
- * Put a record.  Contract: runs in a nested transaction, so any failure
- * (STORE_FULL included) leaves the batch exactly as before.  The data is
- * written straight into the page LMDB reserves for it (one copy).
- */
-int
-store_put(struct store *s, const struct store_id *id,
-    const struct store_meta *meta, const void *data, size_t len)
-{
-	store_check_writable(s, "store_put");
-	if (len > STORE_MAX_DATA || (len > 0 && data == NULL) ||
-	    (meta->flags & ~(uint32_t)STORE_F_ALL) != 0) {
-		log_error("store: put: bad arguments (len %zu, flags 0x%x)",
-		    len, meta->flags);
-		return -1;
-	}
-	return store_write_retry(s, id, meta, data, len);
-}
-
-/* Remove a record; nested like store_put(). */
-int
-store_delete(struct store *s, const struct store_id *id)
-{
-	store_check_writable(s, "store_delete");
-	return store_write_retry(s, id, NULL, NULL, 0);
 }
 
 /*
@@ -690,26 +777,38 @@ store_fs_full(const struct store *s, uint64_t batch)
 	return (uint64_t)sv.f_bavail * sv.f_frsize < batch + (1u << 20);
 }
 
-/*
- * Commit the batch.  Contract: LMDB writes the data pages, fsyncs, then
- * writes and fsyncs the meta page; a crash or error before the meta page
- * leaves the previous commit in place, so a failed commit never damages
- * committed data.  LMDB frees the transaction on failure too.
- */
-int
-store_commit(struct store *s)
+/* Committer: drop the batch being written. */
+static void
+store_batch_abort(struct store *s)
 {
-	size_t n = s->pending;
+	if (s->wtxn == NULL)
+		return;
+	mdb_txn_abort(s->wtxn);
+	s->wtxn = NULL;
+	s->batch_n = 0;
+	s->bytes = __atomic_load_n(&s->bytes_saved, __ATOMIC_RELAXED);
+}
+
+/*
+ * Committer: make the batch durable.  Contract: LMDB writes the data
+ * pages, fsyncs, then writes and fsyncs the meta page; a crash or error
+ * before the meta page leaves the previous commit in place, so a failed
+ * commit never damages committed data.  LMDB frees the transaction on
+ * failure too.  Returns 0, STORE_FULL or -1.
+ */
+static int
+store_batch_commit(struct store *s)
+{
+	size_t n = s->batch_n;
 	int rc;
 
-	store_check_writable(s, "store_commit");
 	if (s->wtxn == NULL)
 		return 0;
 	rc = mdb_txn_commit(s->wtxn);
 	s->wtxn = NULL;
-	s->pending = 0;
+	s->batch_n = 0;
 	if (rc != 0) {
-		s->bytes = s->bytes_saved;
+		s->bytes = __atomic_load_n(&s->bytes_saved, __ATOMIC_RELAXED);
 		if (rc == EIO && store_fs_full(s, s->batch_bytes))
 			rc = ENOSPC;
 		if (store_err(rc) == STORE_FULL)
@@ -721,30 +820,302 @@ store_commit(struct store *s)
 			    mdb_strerror(rc));
 		return store_err(rc);
 	}
-	s->bytes_saved = s->bytes;
+	__atomic_store_n(&s->bytes_saved, s->bytes, __ATOMIC_RELAXED);
 	if (n > 0)
 		s->nudged = false;
 	return 0;
 }
 
-/* Drop the batch. */
-void
-store_abort(struct store *s)
+/*
+ * Committer: write one batch (each write in its own nested transaction,
+ * so one that does not fit fails alone), commit it with one fsync, and
+ * record every write's result.
+ */
+static void
+store_batch_run(struct store *s, struct store_wr *batch)
 {
-	store_check_writable(s, "store_abort");
-	if (s->wtxn == NULL)
-		return;
-	mdb_txn_abort(s->wtxn);
-	s->wtxn = NULL;
-	s->pending = 0;
-	s->bytes = s->bytes_saved;
+	struct store_wr *w;
+	int rc;
+
+	for (w = batch; w != NULL; w = w->next) {
+		if (store_batch_begin(s) == -1) {
+			w->rc = -1;
+			continue;
+		}
+		w->rc = store_write_retry(s, &w->id, w->del ? NULL : &w->meta,
+		    w->data, w->len);
+		if (w->del && w->rc == STORE_NOTFOUND)
+			w->rc = 0; /* already gone: what was asked */
+	}
+	if ((rc = store_batch_commit(s)) != 0)
+		for (w = batch; w != NULL; w = w->next)
+			if (w->rc == 0)
+				w->rc = rc;
 }
 
-/* Writes in the batch. */
+/* Committer: take the queue's head up to the batch bounds (mu held). */
+static struct store_wr *
+store_take_batch(struct store *s)
+{
+	struct store_wr *head = s->qhead, *w = head, *last = NULL;
+	uint64_t bytes = 0;
+	size_t n = 0;
+
+	while (w != NULL && (n == 0 || (n < STORE_BATCH_WRITES &&
+	    bytes + w->len <= STORE_BATCH_BYTES))) {
+		bytes += w->len;
+		n++;
+		last = w;
+		w = w->next;
+	}
+	if (last == NULL)
+		return NULL;
+	s->qhead = w;
+	if (w == NULL)
+		s->qtail = &s->qhead;
+	last->next = NULL;
+	return head;
+}
+
+/* The committer thread: commit batches while there are writes. */
+static void *
+store_committer(void *arg)
+{
+	struct store *s = arg;
+	struct store_wr *batch, *w;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->qhead == NULL && !s->stop)
+			pthread_cond_wait(&s->work, &s->mu);
+		if (s->qhead == NULL)
+			break;
+		batch = store_take_batch(s);
+		pthread_mutex_unlock(&s->mu);
+
+		store_batch_run(s, batch);
+
+		pthread_mutex_lock(&s->mu);
+		for (w = batch; w->next != NULL; w = w->next)
+			;
+		*s->dtail = batch;
+		s->dtail = &w->next;
+		s->durable_seq = w->seq;
+		s->commits++;
+		pthread_cond_broadcast(&s->idle);
+		/* Wake the loop (an eventfd counter cannot overflow here). */
+		if (write(s->efd, &one, sizeof one) == -1 && errno != EAGAIN)
+			log_warn("store: eventfd");
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Start the committer.  -1 with a message in err. */
+static int
+store_start(struct store *s, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if ((rc = pthread_create(&s->thread, NULL, store_committer, s)) != 0) {
+		snprintf(err, errlen, "cannot start the commit thread: %s",
+		    strerror(rc));
+		return -1;
+	}
+	s->running = true;
+	return 0;
+}
+
+/* Bucket of the pending index for id. */
+static struct store_wr **
+store_pend_bucket(struct store *s, const struct store_id *id)
+{
+	uint64_t h = id->key.hi ^ (id->key.lo * 0x9e3779b97f4a7c15ULL) ^
+	    ((uint64_t)id->replica << 56);
+
+	return &s->pend[(h ^ (h >> 31)) % STORE_PEND_BUCKETS];
+}
+
+/* Same record? */
+static bool
+store_id_equal(const struct store_id *a, const struct store_id *b)
+{
+	return a->key.hi == b->key.hi && a->key.lo == b->key.lo &&
+	    a->replica == b->replica &&
+	    memcmp(&a->point, &b->point, sizeof a->point) == 0;
+}
+
+/* Queue a write (loop thread) and wake the committer. */
+static int
+store_enqueue(struct store *s, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len)
+{
+	struct store_wr *w = xcalloc(1, sizeof *w), **b;
+
+	w->id = *id;
+	w->del = meta == NULL;
+	if (meta != NULL) {
+		w->meta = *meta;
+		w->meta.checksum = hash_checksum(data, len);
+		w->meta.len = (uint32_t)len;
+	}
+	if (len > 0) {
+		w->data = xmalloc(len);
+		memcpy(w->data, data, len);
+	}
+	w->len = len;
+	w->seq = ++s->next_seq;
+	b = store_pend_bucket(s, id);
+	w->hnext = *b; /* newest first */
+	*b = w;
+	s->unreaped++;
+	pthread_mutex_lock(&s->mu);
+	*s->qtail = w;
+	s->qtail = &w->next;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/*
+ * Put a record.  Contract: queued for the committer, which writes it in
+ * a nested transaction, so any failure (STORE_FULL included) drops only
+ * this write.  The data is copied.
+ */
+int
+store_put(struct store *s, const struct store_id *id,
+    const struct store_meta *meta, const void *data, size_t len)
+{
+	store_check_writable(s, "store_put");
+	if (len > STORE_MAX_DATA || (len > 0 && data == NULL) ||
+	    (meta->flags & ~(uint32_t)STORE_F_ALL) != 0) {
+		log_error("store: put: bad arguments (len %zu, flags 0x%x)",
+		    len, meta->flags);
+		return -1;
+	}
+	return store_enqueue(s, id, meta, data, len);
+}
+
+/* Remove a record; queued like store_put(). */
+int
+store_delete(struct store *s, const struct store_id *id)
+{
+	store_check_writable(s, "store_delete");
+	return store_enqueue(s, id, NULL, NULL, 0);
+}
+
+/*
+ * Collect finished writes and answer the waiters they satisfy.  Returns
+ * the worst result among the writes collected (0, STORE_FULL or -1).
+ */
+int
+store_reap(struct store *s)
+{
+	struct store_wr *done, *w, *next, **pp;
+	struct store_waiter *wt;
+	uint64_t durable, cnt;
+	int worst = 0, last;
+
+	if (read(s->efd, &cnt, sizeof cnt) == -1 && errno != EAGAIN)
+		log_warn("store: eventfd");
+	pthread_mutex_lock(&s->mu);
+	done = s->done;
+	s->done = NULL;
+	s->dtail = &s->done;
+	durable = s->durable_seq;
+	pthread_mutex_unlock(&s->mu);
+	for (w = done; w != NULL; w = next) {
+		next = w->next;
+		for (pp = store_pend_bucket(s, &w->id); *pp != w;
+		    pp = &(*pp)->hnext)
+			;
+		*pp = w->hnext;
+		if (w->rc == -1 || (w->rc != 0 && worst == 0))
+			worst = w->rc;
+		s->unreaped--;
+		free(w->data);
+		free(w);
+	}
+	last = worst;
+	while ((wt = s->waiters) != NULL && wt->upto <= durable) {
+		s->waiters = wt->next;
+		if (s->waiters == NULL)
+			s->wtail = &s->waiters;
+		wt->cb(wt->arg, last);
+		free(wt);
+	}
+	return worst;
+}
+
+/* Call cb once every write queued so far is finished (see store.h). */
+void
+store_when_durable(struct store *s, store_done_cb cb, void *arg)
+{
+	struct store_waiter *wt;
+	uint64_t durable;
+
+	pthread_mutex_lock(&s->mu);
+	durable = s->durable_seq;
+	pthread_mutex_unlock(&s->mu);
+	if (s->next_seq <= durable && s->waiters == NULL) {
+		cb(arg, 0);
+		return;
+	}
+	wt = xcalloc(1, sizeof *wt);
+	wt->cb = cb;
+	wt->arg = arg;
+	wt->upto = s->next_seq;
+	*s->wtail = wt;
+	s->wtail = &wt->next;
+}
+
+/*
+ * Wait until every queued write is finished, then reap.  Contract: on
+ * return nothing is queued or in flight; returns the worst result of the
+ * writes finished meanwhile (0 when every one is durable).
+ */
+int
+store_commit(struct store *s)
+{
+	uint64_t upto = s->next_seq;
+
+	store_check_writable(s, "store_commit");
+	pthread_mutex_lock(&s->mu);
+	while (s->durable_seq < upto)
+		pthread_cond_wait(&s->idle, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	return store_reap(s);
+}
+
+/* Writes queued and not yet reaped. */
 size_t
 store_pending(const struct store *s)
 {
-	return s->wtxn != NULL ? s->pending : 0;
+	return s->unreaped;
+}
+
+/* The eventfd that becomes readable when store_reap() has work. */
+int
+store_event_fd(const struct store *s)
+{
+	return s->efd;
+}
+
+/* Batches committed so far. */
+uint64_t
+store_commits(struct store *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->commits;
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 /* Look id up in the current view; fills *v. */
@@ -776,7 +1147,7 @@ store_get(struct store *s, const struct store_id *id,
 	MDB_val v;
 	int rc;
 
-	if ((txn = store_view_begin(s, false)) == NULL)
+	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
 	if ((rc = store_lookup(s, txn, id, &v)) == 0 &&
 	    (rc = store_value_check(&v, id, &m, true)) == 0) {
@@ -784,8 +1155,7 @@ store_get(struct store *s, const struct store_id *id,
 			*meta = m;
 		if (data != NULL) {
 			*data = xmalloc(m.len > 0 ? m.len : 1);
-			memcpy(*data, (uint8_t *)v.mv_data + STORE_HEADER_LEN,
-			    m.len);
+			memcpy(*data, store_value_data(&v, &m), m.len);
 		}
 		if (len != NULL)
 			*len = m.len;
@@ -794,23 +1164,52 @@ store_get(struct store *s, const struct store_id *id,
 	return rc;
 }
 
-/* Read a record's meta only. */
-int
-store_get_meta(struct store *s, const struct store_id *id,
-    struct store_meta *meta)
+/* Read a record's meta only, as committed or (latest) with the batch. */
+static int
+store_meta_view(struct store *s, const struct store_id *id,
+    struct store_meta *meta, bool latest)
 {
 	struct store_meta m;
 	MDB_txn *txn;
 	MDB_val v;
 	int rc;
 
-	if ((txn = store_view_begin(s, false)) == NULL)
+	if (latest) {
+		/* The newest queued write to id wins (newest first). */
+		for (struct store_wr *w = *store_pend_bucket(s, id); w != NULL;
+		    w = w->hnext) {
+			if (!store_id_equal(&w->id, id))
+				continue;
+			if (w->del)
+				return STORE_NOTFOUND;
+			if (meta != NULL)
+				*meta = w->meta;
+			return 0;
+		}
+	}
+	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
 	if ((rc = store_lookup(s, txn, id, &v)) == 0 &&
 	    (rc = store_value_check(&v, id, &m, false)) == 0 && meta != NULL)
 		*meta = m;
 	store_view_end(s, txn);
 	return rc;
+}
+
+/* A record's meta as committed. */
+int
+store_get_meta(struct store *s, const struct store_id *id,
+    struct store_meta *meta)
+{
+	return store_meta_view(s, id, meta, false);
+}
+
+/* A record's meta, the open batch included. */
+int
+store_peek_meta(struct store *s, const struct store_id *id,
+    struct store_meta *meta)
+{
+	return store_meta_view(s, id, meta, true);
 }
 
 /*
@@ -848,8 +1247,7 @@ store_iter_walk(struct store *s, MDB_cursor *c, MDB_val *k, MDB_val *v,
 			continue;
 		}
 		s->iterating++;
-		stop = cb(&id, &m, (const uint8_t *)v->mv_data +
-		    STORE_HEADER_LEN, m.len, arg);
+		stop = cb(&id, &m, store_value_data(v, &m), m.len, arg);
 		s->iterating--;
 		if (stop)
 			return 0;
@@ -876,7 +1274,7 @@ store_iter_zone(struct store *s, const struct geom_zone *z, store_iter_cb cb,
 		log_error("store: iterate: invalid zone");
 		return -1;
 	}
-	if ((txn = store_view_begin(s, false)) == NULL)
+	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
 	put_be(start, z->lo[0], 4);
 	if ((rc = mdb_cursor_open(txn, s->objects, &c)) == 0) {
@@ -911,7 +1309,7 @@ store_stats(struct store *s, uint64_t *count, uint64_t *bytes)
 	MDB_txn *txn;
 	int rc;
 
-	if ((txn = store_view_begin(s, false)) == NULL)
+	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
 	rc = mdb_stat(txn, s->objects, &st);
 	store_view_end(s, txn);
@@ -922,7 +1320,7 @@ store_stats(struct store *s, uint64_t *count, uint64_t *bytes)
 	if (count != NULL)
 		*count = st.ms_entries;
 	if (bytes != NULL)
-		*bytes = s->bytes;
+		*bytes = s->bytes_saved;
 	return 0;
 }
 
@@ -937,7 +1335,7 @@ store_free_pages(struct store *s, uint64_t *pages)
 	int rc;
 
 	*pages = 0;
-	if ((txn = store_view_begin(s, true)) == NULL)
+	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
 	/* dbi 0 is the free list: values are ID lists, count first. */
 	if ((rc = mdb_cursor_open(txn, 0, &c)) == 0) {

@@ -12,12 +12,27 @@
  *                records of one zone form a contiguous range in dim 0.
  *   LMDB value = u8 format, u8 flags, u64 version, u64 writer,
  *                u64 checksum (xxh3-64 of the data), u64 mtime_ms,
- *                u32 data length (all little-endian), then the data.
+ *                u32 data length, u64 op.client, u64 op.seq (all
+ *                little-endian), then the data.
+ *                Format 1 (read, never written) lacks the two op fields:
+ *                its records read as written by no known operation.
  *
- * Durability: writes accumulate in one open write transaction (a batch)
- * and become durable together in store_commit(), which costs one fsync
- * for the whole batch.  The caller may acknowledge a write to a peer only
- * after store_commit() has returned 0.  Committed data survives kill -9
+ * Durability: store_put() and store_delete() only queue a write; a
+ * commit thread of the store's own takes the queue in batches (at most
+ * 4096 writes or 32 MiB each) and makes each batch durable with one
+ * commit (LMDB's fsync of the data pages, then of the meta page), so the
+ * caller's thread never waits for the disk.  Writes queued while a batch
+ * commits form the next batch: group commit without a timer.  The caller
+ * learns that its writes are durable from store_when_durable() (run from
+ * store_reap() when the eventfd store_event_fd() becomes readable) or
+ * waits for it with store_commit(); it may acknowledge a write to a peer
+ * only then, and only after checking that the write is there (a write
+ * that did not fit is dropped alone).
+ *
+ * Reads (store_get, store_get_meta, iteration, stats) see committed state
+ * only, so nothing is ever served that a crash could still take back;
+ * store_peek_meta() also sees queued writes, for decisions that must be
+ * ordered after them (a primary's compare-and-swap).  Committed data survives kill -9
  * and power loss (LMDB's copy-on-write B-tree with synchronous commits).
  *
  * Full disk: MDB_MAP_FULL and ENOSPC surface as STORE_FULL.  A put or
@@ -28,7 +43,8 @@
  * the previous snapshot); when a batch starts on a full map, the store
  * commits once more by itself so that deletes make room at once.
  *
- * The store is not thread-safe; the daemon's event loop owns it.
+ * Threads: every function is called from one thread (the daemon's event
+ * loop); the store's commit thread is internal.
  */
 #ifndef CANFS_STORE_H
 #define CANFS_STORE_H
@@ -39,7 +55,7 @@
 #include "geom.h"
 #include "hash.h"
 
-#define STORE_FORMAT 1 /* format byte of every value; see above */
+#define STORE_FORMAT 2 /* format byte of every value; see above */
 
 /* Return codes besides 0 (success) and -1 (error, logged). */
 #define STORE_NOTFOUND 1 /* no such record */
@@ -58,7 +74,8 @@
 
 #define STORE_MAP_DEFAULT ((size_t)64 << 30) /* sparse map: 64 GiB */
 #define STORE_MAX_DATA (64u << 20)	      /* largest value we accept */
-#define STORE_HEADER_LEN 38		      /* encoded value header */
+#define STORE_HEADER_LEN 54		      /* encoded value header */
+#define STORE_HEADER_LEN_V1 38		      /* the same in format 1 */
 
 struct store;
 
@@ -77,6 +94,7 @@ struct store_meta {
 	uint64_t mtime_ms; /* modification time, ms since the epoch */
 	uint32_t flags;	   /* STORE_F_* */
 	uint32_t len;	   /* data length; taken from store_put's len */
+	uint64_t op_client, op_seq; /* the write that made it (wire_opid) */
 };
 
 /*
@@ -103,8 +121,8 @@ struct store *store_open(const char *dir, int dims, size_t map_size,
     char *err, size_t errlen);
 
 /*
- * Close the store.  An open batch is ABORTED, not committed: call
- * store_commit() first to keep it.  Accepts NULL.
+ * Close the store: queued writes are committed first (and their waiters
+ * called), then the commit thread stops.  Accepts NULL.
  */
 void store_close(struct store *s);
 
@@ -113,41 +131,64 @@ void store_id_make(const struct hash_key *k, unsigned replica, int dims,
     struct store_id *id);
 
 /*
- * Add "id := (meta, data)" to the open batch (opening one if needed),
- * replacing any record with that id.  meta->version, writer, mtime_ms and
- * flags are stored; the checksum is computed here from data and len (the
- * meta fields of those names are ignored).  data may be NULL when len is
- * 0.  Returns 0, STORE_FULL (this write is dropped, the batch is intact),
- * or -1 (bad arguments or LMDB error; the batch is intact unless logged
- * otherwise).  Not durable until store_commit() returns 0.
+ * Queue "id := (meta, data)", replacing any record with that id (data is
+ * copied).  meta->version, writer, mtime_ms, flags and op are stored; the
+ * checksum is computed here from data and len (the meta fields of those
+ * names are ignored).  data may be NULL when len is 0.  Returns 0, or -1
+ * for bad arguments.  Not durable until a waiter says so; a write that
+ * does not fit (STORE_FULL, logged) is dropped alone at commit time.
  */
 int store_put(struct store *s, const struct store_id *id,
     const struct store_meta *meta, const void *data, size_t len);
 
 /*
- * Physically remove the record id in the open batch (opening one if
- * needed).  Tombstones are ordinary puts with STORE_F_TOMBSTONE; this is
- * for garbage collection and handover.  Returns 0, STORE_NOTFOUND,
- * STORE_FULL (copy-on-write needs pages too; the batch is intact) or -1.
+ * Queue the physical removal of record id (absent is fine).  Tombstones
+ * are ordinary puts with STORE_F_TOMBSTONE; this is for garbage
+ * collection and handover.  Returns 0, or -1.
  */
 int store_delete(struct store *s, const struct store_id *id);
 
+/* Called with 0, or STORE_FULL / -1 when a write of the last batch failed. */
+typedef void (*store_done_cb)(void *arg, int rc);
+
 /*
- * Make the open batch durable (one fsync).  Returns 0 when every write of
- * the batch is on disk (also when there was no batch); STORE_FULL or -1
- * when none of them is: the batch is discarded in either case and every
- * write in it must be failed (STORE_FULL: with ENOSPC).
+ * Call cb(arg, rc) once every write queued so far is finished: durable,
+ * or failed (then logged).  At once when nothing is queued, else from
+ * store_reap().  Waiters run in the order they were added.  rc is a hint
+ * (the last batch's worst result): check the record itself.
+ */
+void store_when_durable(struct store *s, store_done_cb cb, void *arg);
+
+/*
+ * The file descriptor (an eventfd) that becomes readable when the commit
+ * thread has finished a batch: call store_reap() then.
+ */
+int store_event_fd(const struct store *s);
+
+/*
+ * Take the finished writes from the commit thread and run the waiters
+ * they satisfy.  Returns the worst result among those writes: 0,
+ * STORE_FULL or -1.
+ */
+int store_reap(struct store *s);
+
+/*
+ * Wait until every queued write is finished (blocks the caller: for
+ * tests, shutdown, and the rare moments that need a committed view of
+ * everything, such as handing a zone over), then store_reap().  Returns
+ * 0 when every write finished meanwhile is durable, else STORE_FULL or
+ * -1 (the writes that failed are dropped; the others are durable).
  */
 int store_commit(struct store *s);
 
-/* Discard the open batch, if any. */
-void store_abort(struct store *s);
-
-/* Number of writes (puts and deletes) in the open batch. */
+/* Writes queued and not yet reaped. */
 size_t store_pending(const struct store *s);
 
+/* Batches committed since the store was opened (one fsync each). */
+uint64_t store_commits(struct store *s);
+
 /*
- * Read record id, including uncommitted writes of the open batch.  On 0,
+ * Read record id as committed (the open batch is not seen).  On 0,
  * *meta is filled and, when data is not NULL, *data is a malloc'd copy of
  * the data that the caller frees (a non-NULL pointer even when *len is 0)
  * and *len its length.  The checksum is verified: STORE_CORRUPT (logged)
@@ -166,8 +207,17 @@ int store_get_meta(struct store *s, const struct store_id *id,
     struct store_meta *meta);
 
 /*
+ * store_get_meta() of the newest state: the open batch's write to id if
+ * there is one, else the committed record.  For decisions that queued
+ * writes must not escape (a primary's compare-and-swap, "do I hold this
+ * version already?"); never for answers that a crash could take back.
+ */
+int store_peek_meta(struct store *s, const struct store_id *id,
+    struct store_meta *meta);
+
+/*
  * Call cb for every record whose point lies in zone z, in key order (by
- * point, dim 0 first), including uncommitted writes of the open batch.
+ * point, dim 0 first), as committed (the open batch is not seen).
  * Records that fail their checks are logged and passed to cb with meta
  * flags STORE_F_CORRUPT only (no data), so that repair can drop them and
  * fetch a good copy from another replica.  Returns 0 after
@@ -181,7 +231,7 @@ int store_iter_all(struct store *s, store_iter_cb cb, void *arg);
 
 /*
  * Number of records (tombstones included) and the sum of their data
- * lengths, including the open batch.  Returns 0 or -1.
+ * lengths, as committed.  Returns 0 or -1.
  */
 int store_stats(struct store *s, uint64_t *count, uint64_t *bytes);
 

@@ -27,7 +27,7 @@ empty_node() { node 0 0 0 "" 0; }
 # frame TYPE FLAGS REQID BODYFILE: header with the body's length, then body.
 frame() {
 	u32 0x464e4143 # "CANF"
-	u16 1          # WIRE_VERSION
+	u16 2          # WIRE_VERSION
 	u16 "$1"
 	u32 "$2"
 	u32 "$(wc -c <"$4")"
@@ -107,6 +107,7 @@ frame() {
 objtail() {
 	u64 "$1"; u64 "$2"; u8 "$3"; u8 "$4"; u64 "$5"
 	u64 "$6"; u64 "$7"; u64 "$8"; u64 "$9"; u32 "${10}"
+	u64 0x5eed; u64 42 # op.client, op.seq
 	u32 ${#11}; printf '%s' "${11}"
 }
 { # client PUT: no point, absent-only condition

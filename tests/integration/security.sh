@@ -186,8 +186,10 @@ OBJ_GET, OBJ_PUT = 0x0301, 0x0303
 
 
 def obj_body(data):
-    # dims 0, key 1:1, index, cond, cond_version, meta (4 x u64, u32), data
-    return (struct.pack("<BQQBBQQQQQI", 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
+    # dims 0, key 1:1, index, cond, cond_version, meta (4 x u64, u32),
+    # op id (2 x u64), data
+    return (struct.pack("<BQQBBQQQQQIQQ", 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+                        0, 0)
             + struct.pack("<I", len(data)) + data)
 
 
@@ -408,8 +410,9 @@ elif kind == "noread":
     if what == "status":
         one = w.frame(w.STATUS_REQ, b"", reqid=1)
     else:
-        body = (struct.pack("<BQQBBQQQQQI", 0, 0xdead, 0xbeef, 0, 0, 0, 0,
-                            0, 0, 0, 0) + struct.pack("<I", 1) + b"x")
+        body = (struct.pack("<BQQBBQQQQQIQQ", 0, 0xdead, 0xbeef, 0, 0, 0,
+                            0, 0, 0, 0, 0, 0, 0)
+                + struct.pack("<I", 1) + b"x")
         one = w.frame(0x0303, body, reqid=1)
     s = dial()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -209,7 +209,7 @@ example_routed(struct wire_routed *rt)
 static const uint8_t routed_vec[] = {
 	/* header */
 	0x43, 0x41, 0x4e, 0x46,			/* magic "CANF" */
-	0x01, 0x00,				/* version 1 */
+	0x02, 0x00,				/* version 2 */
 	0x07, 0x01,				/* type 0x0107 ROUTED */
 	0x01, 0x00, 0x00, 0x00,			/* flags WIRE_RT_DIRECT */
 	0x2d, 0x00, 0x00, 0x00,			/* body length 45 */
@@ -454,7 +454,7 @@ test_header(void **state)
 {
 	static const uint8_t want[WIRE_HEADER_LEN] = {
 		0x43, 0x41, 0x4e, 0x46,		/* magic */
-		0x01, 0x00,			/* version */
+		0x02, 0x00,			/* version */
 		0xff, 0x02,			/* type WIRE_ERROR */
 		0x04, 0x03, 0x02, 0x01,		/* flags */
 		0x05, 0x00, 0x00, 0x00,		/* len */
@@ -490,7 +490,7 @@ test_header(void **state)
 		assert_string_equal(why, "bad magic");
 	}
 	/* Versions 0, 2 and 0x0101. */
-	static const uint16_t bad_versions[] = { 0, 2, 0x0101 };
+	static const uint16_t bad_versions[] = { 0, 1, 3, 0x0201 };
 	for (size_t i = 0; i < 3; i++) {
 		memcpy(buf, want, sizeof buf);
 		buf[4] = (uint8_t)bad_versions[i];
@@ -1024,6 +1024,8 @@ example_obj(struct wire_obj *o)
 	o->meta.checksum = 0xabcdef;
 	o->meta.mtime_ms = 1000;
 	o->meta.flags = WIRE_OBJ_TOMBSTONE;
+	o->meta.op.client = 0x5eed;
+	o->meta.op.seq = 0x2a;
 	o->data = (const uint8_t *)"abc";
 	o->len = 3;
 }
@@ -1043,12 +1045,14 @@ static const uint8_t obj_vec[] = {
 	0xef, 0xcd, 0xab, 0x00, 0x00, 0x00, 0x00, 0x00, /* meta.checksum */
 	0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* meta.mtime_ms */
 	0x01, 0x00, 0x00, 0x00,			/* meta.flags tombstone */
+	0xed, 0x5e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* meta.op.client */
+	0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* meta.op.seq */
 	0x03, 0x00, 0x00, 0x00,			/* len */
 	'a', 'b', 'c',				/* data */
 };
 
 #define OV_COND 26
-#define OV_LEN 71
+#define OV_LEN 87
 
 /* Object body: hand-written vector, round trip and rejections. */
 static void
