@@ -58,6 +58,7 @@ struct conn {
 	char addr[WIRE_ADDR_MAX]; /* pool key for outbound peers, else "" */
 	int closing;		  /* closed; waiting to be freed */
 	int inbound;		  /* accepted (not dialled by us) */
+	struct conn *partner;	  /* in-process pair: the other end */
 	uint32_t inflight;	  /* client requests not yet answered */
 	struct secure_session *sec; /* NULL: plaintext connection */
 	struct evbuffer *plain;	  /* secure: opened input not yet parsed */
@@ -77,6 +78,7 @@ struct transport {
 	struct event_base *base;
 	const struct conn_ops *ops;
 	void *arg;
+	char self_addr[WIRE_ADDR_MAX]; /* our own address: served in-process */
 	struct evconnlistener *tcp;
 	struct evconnlistener *unx;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -272,6 +274,13 @@ conn_close(struct conn *c, const char *why)
 		evbuffer_freeze(out, 1);
 	}
 	conn_set_state(c, CONN_CLOSED);
+	if (c->partner != NULL) {
+		/* An in-process pair lives and dies as one. */
+		struct conn *p = c->partner;
+
+		c->partner = p->partner = NULL;
+		conn_close(p, why);
+	}
 	if (c->hs_timer != NULL)
 		event_del(c->hs_timer);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
@@ -732,6 +741,34 @@ transport_listen_unix(struct transport *t, const char *path, int mode,
 }
 
 /* Pooled outbound connection to addr. */
+/* Our own address: transport_peer() of it is served in-process. */
+void
+transport_set_self(struct transport *t, const char *addr)
+{
+	snprintf(t->self_addr, sizeof t->self_addr, "%s", addr);
+}
+
+/*
+ * A connection to ourselves: two linked bufferevents instead of a
+ * loopback socket (no syscalls, no encryption: the bytes never leave the
+ * process).  The inbound end is served like any accepted connection.
+ */
+static struct conn *
+transport_self_pair(struct transport *t, const char *addr)
+{
+	struct bufferevent *pair[2];
+	struct conn *out, *in;
+
+	if (bufferevent_pair_new(t->base, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS, pair) != 0)
+		return NULL;
+	out = conn_new(t, pair[0], "self", addr, 0, 0);
+	in = conn_new(t, pair[1], "self (inbound)", NULL, 1, 0);
+	out->partner = in;
+	in->partner = out;
+	return out;
+}
+
 struct conn *
 transport_peer(struct transport *t, const char *addr)
 {
@@ -745,6 +782,8 @@ transport_peer(struct transport *t, const char *addr)
 		if (c->addr[0] != '\0' && strcmp(c->addr, addr) == 0)
 			return c;
 	}
+	if (t->self_addr[0] != '\0' && strcmp(addr, t->self_addr) == 0)
+		return transport_self_pair(t, addr);
 	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
 	    &sslen) != 0) {
 		log_warnx("cannot parse peer address '%s'", addr);

@@ -88,6 +88,14 @@ int transport_listen_unix(struct transport *t, const char *path, int mode,
  */
 struct conn *transport_peer(struct transport *t, const char *addr);
 
+/*
+ * Our own address.  transport_peer() of it returns one end of an
+ * in-process pair of connections (linked bufferevents), whose other end
+ * is served like an accepted connection: a request to ourselves (a
+ * replica we hold, a lookup we own) costs no socket and no encryption.
+ */
+void transport_set_self(struct transport *t, const char *addr);
+
 /* Queue a finished frame on c.  A connection over its output cap closes. */
 /*
  * Close the connection(s) to a peer address, if any: the next

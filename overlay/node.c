@@ -855,6 +855,7 @@ node_new(struct event_base *base, const struct node_config *cfg)
 	    (uint64_t)ts.tv_nsec / 1000;
 	snprintf(n->self.addr, sizeof n->self.addr, "%s",
 	    cfg->advertise[0] ? cfg->advertise : cfg->listen);
+	transport_set_self(n->transport, n->self.addr);
 	n->next_reqid = 1;
 	n->start_ms = node_now_ms();
 	n->hand_zone = -1;
