@@ -1,9 +1,10 @@
 /*
- * objects.h: the replicated object store on the overlay.
+ * objects.h: the replicated object store on the overlay, entry points.
  *
- * Client side (coordinator): GET, PUT and DELETE of a 128-bit key, served
- * to local clients.  The coordinator resolves the key's replica set
- * (resolve.h) and talks to the replicas directly.
+ * Three files make it up:
+ * - objects.c: dispatch of OBJ_* frames, the store's lifetime, helpers;
+ * - coord.h / coord.c: the coordinator of clients' GET/PUT/DEL;
+ * - replica.h / replica.c: the replica side on the local store.
  *
  * Rules, stated once:
  * - Versions are assigned by the primary (first member of the replica
@@ -15,39 +16,22 @@
  *   CAS writes at most one wins.  A primary without a local copy refuses
  *   (MISSING); the coordinator then fetches the newest copy from the other
  *   replicas, installs it at the primary, and retries.
- * - Write rule: a write is acknowledged once the primary has committed it
- *   and every other replica has either committed it or failed to answer
- *   within the timeout, and at least a majority of the replica set holds
- *   it.  Replicas that missed it are brought up to date by repair.
+ * - Idempotence: every write carries an op id; a retry never makes the
+ *   primary decide the same write twice (see replica.h).
+ * - Write rule: a write is acknowledged once the primary and a majority
+ *   of the replica set hold it durably (the primary's commit overlaps the
+ *   other replicas' stores).  Replicas that missed it are brought up to
+ *   date by repair.
  * - Read rule: reads go to the primary (read-your-writes, close-to-open);
  *   if it has no good copy (missing, corrupt, unreachable), every other
  *   replica is asked and the newest good copy wins (and is written back
- *   to the primary).  Every copy's checksum is verified before use.
+ *   to the primary).  Every copy's checksum is verified before use, and
+ *   only committed copies are ever served.
  * - Deletes write a tombstone (a version with no data), kept for
  *   --tombstone-ttl so that repair never resurrects a deleted object.
- *
- * Replica side: R_GET, R_PUT and XFER on the local store.  Writes are
- * queued for the store's commit thread (group commit: what arrives while
- * a batch commits shares the next fsync); acknowledgements wait for the
- * commit, and reads see committed copies only.
- *
- * Idempotence: every write carries an op id (wire_opid; the coordinator
- * assigns one when an old client sent none).  A replica remembers the
- * writes it applied lately (and the record keeps the id of the write
- * that made it), so a primary asked again to decide a write it already
- * decided answers with that version instead of checking the condition
- * anew: a retry never comes back CONFLICT because of itself.
- *
- * Write path (coordinator): the primary decides the version and answers
- * at once (OBJ_DONE flagged DECIDED); the coordinator then sends the
- * version to the other replicas and asks the primary to CONFIRM its
- * commit, all in parallel, and acknowledges once the primary and a
- * majority hold it durably.  Until the primary has confirmed, a retry
- * goes back to the primary with the same op id; after, a retry only
- * replicates the decided version again.
  */
-#ifndef CANFS_OBJECTS_H
-#define CANFS_OBJECTS_H
+#ifndef CANFS_OVERLAY_OBJECTS_H
+#define CANFS_OVERLAY_OBJECTS_H
 
 #include <stdint.h>
 
@@ -55,8 +39,15 @@
 
 struct node;
 struct conn;
+struct replica_state;
 struct store_id;
 struct store_meta;
+
+/* The object layer's state, hung off struct node. */
+struct objects {
+	struct replica_state *rep;	/* the replica side (replica.c) */
+	uint64_t op_seq;	/* coordinator: ids for writes without one */
+};
 
 /* Open the store in DATA/store and set up the commit event. */
 int objects_init(struct node *n, char *err, size_t errlen);
@@ -66,11 +57,6 @@ void objects_free(struct node *n);
 void objects_frame(struct node *n, struct conn *c, const struct wire_header *h,
     const uint8_t *body);
 
-/*
- * Store a replica if it is newer than ours, queued ones included
- * (transfers and repair).  Returns 0 or a STORE_* code.
- */
-int objects_store_if_newer(struct node *n, const struct wire_obj *o);
 
 /* Fill an object body for a stored replica, under id (data not copied). */
 void objects_obj_from_store(struct node *n, const struct store_id *id,
@@ -84,5 +70,16 @@ void objects_send_xfer(struct node *n, struct conn *c,
 
 /* Wall clock in milliseconds (tombstone ages, version clocks). */
 uint64_t objects_wall_ms(void);
+/* Wall clock in microseconds, the floor of new versions. */
+uint64_t objects_wall_us(void);
+
+/* Build a frame with an object body (w is initialised here). */
+void objects_build_frame(struct wbuf *w, uint16_t type, uint32_t flags,
+    uint64_t reqid, const struct wire_obj *o);
+/* Send an object body on c (NULL: nothing happens). */
+void objects_send_obj(struct conn *c, uint16_t type, uint32_t flags,
+    uint64_t reqid, const struct wire_obj *o);
+/* The wire error code for a STORE_* result. */
+uint32_t objects_wire_error(int rc);
 
 #endif

@@ -13,6 +13,7 @@
 #include "node.h"
 #include "objects.h"
 #include "repair.h"
+#include "replica.h"
 #include "resolve.h"
 #include "rpc.h"
 #include "store.h"
@@ -297,7 +298,7 @@ repair_local_copy(struct node *n, const struct rep_item *it,
 	dst.point = m->p;
 	dst.replica = m->index;
 	objects_obj_from_store(n, &dst, &meta, data, len, &o);
-	objects_store_if_newer(n, &o);
+	replica_store_if_newer(n, &o);
 	free(data);
 }
 

@@ -1,0 +1,552 @@
+/*
+ * replica.c: the replica side of the object store (replica.h): R_GET,
+ * R_PUT (as primary, as secondary, CONFIRM) and XFER on the local store,
+ * the writes seen lately (idempotence) and the replies that wait for the
+ * store's commit thread.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "node.h"
+#include "objects.h"
+#include "replica.h"
+#include "resolve.h"
+#include "store.h"
+#include "xmalloc.h"
+
+/*
+ * Writes this node applied lately, by operation id, so that a retried
+ * write is answered with its original version (never decided twice).
+ * Clients retry for at most 30 s; the table holds the last SEEN_MAX
+ * writes, which at 20,000 writes/s is still 3 s, and behind it the
+ * stored record's own op id answers a retry of the latest write.
+ */
+#define SEEN_MAX 65536
+#define SEEN_BUCKETS 16384
+
+struct replica_seen {
+	struct wire_opid op;
+	struct hash_key key;
+	uint64_t version;
+	int32_t next;		/* chain in the bucket; -1 ends it */
+	bool used;
+};
+
+
+/* A reply held back until the write it reports is durable. */
+struct replica_deferred {
+	struct node *n;
+	uint64_t serial;	/* connection to answer on */
+	uint64_t reqid;
+	struct store_id id;	/* the record (any local index of its key) */
+	uint64_t version;	/* ...must hold this version or a newer one */
+	struct wbuf frame;	/* the reply to send then */
+};
+
+/* The replica side's state. */
+struct replica_state {
+	struct event *reap;	/* the store finished a batch */
+	struct replica_seen *seen; /* SEEN_MAX entries, a ring */
+	int32_t *bucket;	/* SEEN_BUCKETS chain heads */
+	uint64_t seen_head;	/* next ring position to fill */
+	uint64_t dedup_hits;	/* retried writes answered from memory */
+};
+
+/* ---- writes seen lately (idempotence) ------------------------------ */
+
+/* Chain head for op. */
+static int32_t *
+replica_seen_bucket(struct replica_state *r, const struct wire_opid *op)
+{
+	uint64_t h = (op->client ^ (op->seq * 0x9e3779b97f4a7c15ULL));
+
+	return &r->bucket[(h ^ (h >> 29)) % SEEN_BUCKETS];
+}
+
+/* Unlink ring entry i from its chain. */
+static void
+replica_seen_unlink(struct replica_state *r, int32_t i)
+{
+	int32_t *pp = replica_seen_bucket(r, &r->seen[i].op);
+
+	while (*pp != -1 && *pp != i)
+		pp = &r->seen[*pp].next;
+	if (*pp == i)
+		*pp = r->seen[i].next;
+	r->seen[i].used = false;
+}
+
+/* Remember that op wrote version of key here (op.client 0: no id). */
+static void
+replica_seen_add(struct replica_state *r, const struct wire_opid *op,
+    const struct hash_key *key, uint64_t version)
+{
+	int32_t i = (int32_t)(r->seen_head++ % SEEN_MAX), *head;
+
+	if (op->client == 0)
+		return;
+	if (r->seen[i].used)
+		replica_seen_unlink(r, i);
+	r->seen[i].op = *op;
+	r->seen[i].key = *key;
+	r->seen[i].version = version;
+	r->seen[i].used = true;
+	head = replica_seen_bucket(r, op);
+	r->seen[i].next = *head;
+	*head = i;
+}
+
+/* The version op wrote of key here lately, or 0. */
+static uint64_t
+replica_seen_find(struct replica_state *r, const struct wire_opid *op,
+    const struct hash_key *key)
+{
+	if (op->client == 0)
+		return 0;
+	for (int32_t i = *replica_seen_bucket(r, op); i != -1;
+	    i = r->seen[i].next) {
+		const struct replica_seen *e = &r->seen[i];
+
+		if (e->op.client == op->client && e->op.seq == op->seq &&
+		    e->key.hi == key->hi && e->key.lo == key->lo)
+			return e->version;
+	}
+	return 0;
+}
+
+/* The store finished a batch: answer the replies waiting for it. */
+static void
+replica_reap_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct node *n = arg;
+
+	(void)fd;
+	(void)ev;
+	store_reap(n->store);
+}
+
+static int replica_local_newest(struct node *n, const struct store_id *id,
+    struct store_id *found, struct store_meta *meta, bool latest);
+
+/*
+ * Every write queued before the reply is finished: send it if the
+ * version is durable here (checked, not assumed: a write that did not
+ * fit is dropped alone), else fail it.
+ */
+static void
+replica_deferred_cb(void *arg, int rc)
+{
+	struct replica_deferred *d = arg;
+	struct node *n = d->n;
+	struct conn *c = transport_conn_by_serial(n->transport, d->serial);
+	struct store_meta m;
+	struct store_id found;
+
+	if (c != NULL) {
+		if (replica_local_newest(n, &d->id, &found, &m, false) == 0 &&
+		    m.version >= d->version)
+			conn_send(c, &d->frame);
+		else
+			node_send_error(c, d->reqid, rc == -1 ?
+			    WIRE_E_INTERNAL : WIRE_E_NOSPACE,
+			    "replica could not commit the write");
+	}
+	wbuf_free(&d->frame);
+	free(d);
+}
+
+/*
+ * Send frame (a reply to reqid on c) once record id holds version
+ * durably: after every write queued so far is finished.
+ */
+static void
+replica_defer(struct node *n, struct conn *c, uint64_t reqid,
+    const struct store_id *id, uint64_t version, struct wbuf *frame)
+{
+	struct replica_deferred *d = xcalloc(1, sizeof *d);
+
+	d->n = n;
+	d->serial = conn_serial(c);
+	d->reqid = reqid;
+	d->id = *id;
+	d->version = version;
+	d->frame = *frame;
+	wbuf_init(frame);
+	store_when_durable(n->store, replica_deferred_cb, d);
+}
+
+/* Check the replica fields of a peer's object body against our zones. */
+static int
+replica_check(struct node *n, const struct wire_obj *o,
+    struct store_id *id)
+{
+	if (o->dims != n->cfg.dims)
+		return WIRE_E_DIMS;
+	store_id_make(&o->key, o->index, n->cfg.dims, id);
+	if (memcmp(&id->point, &o->point, sizeof id->point) != 0)
+		return WIRE_E_PROTO;
+	if (!nbr_node_contains(&n->self, &o->point, n->cfg.dims))
+		return WIRE_E_WRONG_OWNER;
+	return 0;
+}
+
+/*
+ * The newest local copy of a key: the exact replica id first, else any
+ * other replica index of the key whose point lies in our zones.  After a
+ * takeover the replica set can name us at a new index while we hold the
+ * key under an old one; without this a read would answer "not found".
+ * On success *found is the id holding it.  Returns 0 or STORE_NOTFOUND.
+ */
+static int
+replica_local_newest(struct node *n, const struct store_id *id,
+    struct store_id *found, struct store_meta *meta, bool latest)
+{
+	int (*get)(struct store *, const struct store_id *,
+	    struct store_meta *) = latest ? store_peek_meta : store_get_meta;
+	struct store_meta m;
+	struct store_id alt;
+	int best = STORE_NOTFOUND;
+
+	if (get(n->store, id, meta) == 0) {
+		*found = *id;
+		return 0;
+	}
+	for (unsigned i = 0; i < RESOLVE_PROBES(0); i++) {
+		if (i == id->replica)
+			continue;
+		store_id_make(&id->key, i, n->cfg.dims, &alt);
+		if (!nbr_node_contains(&n->self, &alt.point, n->cfg.dims) ||
+		    get(n->store, &alt, &m) != 0)
+			continue;
+		if (best != 0 || m.version > meta->version) {
+			*meta = m;
+			*found = alt;
+			best = 0;
+		}
+	}
+	return best;
+}
+
+/*
+ * True for a while after we gained space: our copies may miss writes made
+ * while it was elsewhere, until repair has been round twice.  Primary
+ * reads then consult the other replicas too, and primary writes wait
+ * until the coordinator has done so (WIRE_RP_SYNCED).
+ */
+static bool
+replica_unsure(const struct node *n)
+{
+	uint64_t window = 2000 * (uint64_t)n->cfg.repair_sec + 5000;
+
+	return n->gained_ms != 0 && node_now_ms() - n->gained_ms < window;
+}
+
+/* Replica read. */
+static void
+replica_get(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req)
+{
+	struct store_id id, found;
+	struct store_meta meta;
+	struct wire_obj o;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = replica_check(n, req, &id)) != 0) {
+		node_send_error(c, h->reqid, (uint32_t)rc,
+		    wire_error_text((uint32_t)rc));
+		return;
+	}
+	/* Committed copies only: never one a crash could take back. */
+	if (replica_local_newest(n, &id, &found, &meta, false) == 0)
+		id = found;
+	rc = store_get(n->store, &id, &meta, &data, &len);
+	if (rc != 0) {
+		node_send_error(c, h->reqid, objects_wire_error(rc),
+		    wire_error_text(objects_wire_error(rc)));
+		return;
+	}
+	objects_obj_from_store(n, &id, &meta, data, len, &o);
+	objects_send_obj(c, WIRE_OBJ_VALUE,
+	    replica_unsure(n) ? WIRE_OV_UNSURE : 0,
+	    h->reqid, &o);
+	free(data);
+}
+
+/* Store o's value as given (version and all) in the current batch. */
+static int
+replica_put_local(struct node *n, const struct store_id *id,
+    const struct wire_obj *o)
+{
+	struct store_meta meta;
+
+	memset(&meta, 0, sizeof meta);
+	meta.version = o->meta.version;
+	meta.writer = o->meta.writer;
+	meta.mtime_ms = o->meta.mtime_ms;
+	meta.flags = o->meta.flags & STORE_F_TOMBSTONE;
+	meta.op_client = o->meta.op.client;
+	meta.op_seq = o->meta.op.seq;
+	return store_put(n->store, id, &meta, o->data, o->len);
+}
+
+/* Store a replica if newer than ours. */
+int
+replica_store_if_newer(struct node *n, const struct wire_obj *o)
+{
+	struct store_id id;
+	struct store_meta cur;
+	int rc;
+
+	store_id_make(&o->key, o->index, n->cfg.dims, &id);
+	if (hash_checksum(o->data, o->len) != o->meta.checksum)
+		return STORE_CORRUPT;
+	/* Against the open batch too: a later put replaces a queued one. */
+	rc = store_peek_meta(n->store, &id, &cur);
+	if (rc == 0 && cur.version >= o->meta.version)
+		return 0;
+	return replica_put_local(n, &id, o);
+}
+
+/*
+ * The primary decides a write: check the condition against the newest
+ * state (the open batch included: writes queued before this one come
+ * first), assign the new version, queue it.  A write this node already
+ * applied (same op id) is not decided again: *version is the version it
+ * made.  Returns 0 with *version set, or a wire error code.
+ */
+static uint32_t
+replica_decide(struct node *n, const struct store_id *id,
+    const struct wire_obj *req, uint32_t flags, uint64_t *version,
+    char *why, size_t whylen)
+{
+	struct store_meta cur;
+	struct store_id found;
+	struct wire_obj o = *req;
+	int rc = replica_local_newest(n, id, &found, &cur, true);
+	bool exists = rc == 0, live;
+
+	if (rc != 0 && rc != STORE_NOTFOUND && rc != STORE_CORRUPT)
+		return WIRE_E_INTERNAL;
+	if (((*version = replica_seen_find(n->objs->rep, &req->meta.op,
+	    &req->key)) != 0 &&
+	    exists && cur.version >= *version) ||
+	    (exists && req->meta.op.client != 0 &&
+	    cur.op_client == req->meta.op.client &&
+	    cur.op_seq == req->meta.op.seq && (*version = cur.version))) {
+		n->objs->rep->dedup_hits++;
+		log_debug("a retried write was applied before (version %"
+		    PRIu64 "): answering with that", *version);
+		return 0;
+	}
+	if (replica_unsure(n) && !(flags & WIRE_RP_SYNCED)) {
+		/* Our copy may be stale: have the coordinator sync us first. */
+		snprintf(why, whylen, "primary gained this space lately");
+		return WIRE_E_MISSING;
+	}
+	live = exists && !(cur.flags & STORE_F_TOMBSTONE);
+	if (!exists && req->cond != WIRE_COND_NONE &&
+	    !(flags & WIRE_RP_ABSENT_OK))
+		return WIRE_E_MISSING;
+	if ((req->cond == WIRE_COND_VERSION && (!live ||
+	    cur.version != req->cond_version)) ||
+	    (req->cond == WIRE_COND_ABSENT && live)) {
+		snprintf(why, whylen, "current version is %" PRIu64 "%s",
+		    exists ? cur.version : 0, live ? "" : " (absent)");
+		return WIRE_E_CONFLICT;
+	}
+	o.meta.version = objects_wall_us();
+	if (exists && cur.version + 1 > o.meta.version)
+		o.meta.version = cur.version + 1;
+	o.meta.writer = n->self.id;
+	o.meta.mtime_ms = objects_wall_ms();
+	rc = replica_put_local(n, id, &o);
+	if (rc != 0)
+		return objects_wire_error(rc);
+	replica_seen_add(n->objs->rep, &req->meta.op, &req->key,
+	    o.meta.version);
+	*version = o.meta.version;
+	return 0;
+}
+
+/*
+ * Answer OBJ_DONE for version once it is durable here: at once when
+ * committed, after the open batch's commit when only queued there.
+ */
+static void
+replica_done_when_durable(struct node *n, struct conn *c, uint64_t reqid,
+    const struct wire_obj *req, const struct store_id *id, bool committed)
+{
+	struct wire_obj done = *req;
+	struct wbuf w;
+
+	done.data = NULL;
+	done.len = 0;
+	if (committed) {
+		objects_send_obj(c, WIRE_OBJ_DONE, 0, reqid, &done);
+		return;
+	}
+	objects_build_frame(&w, WIRE_OBJ_DONE, 0, reqid, &done);
+	replica_defer(n, c, reqid, id, req->meta.version, &w);
+}
+
+/*
+ * CONFIRM: the coordinator asks whether the version we decided is
+ * durable.  Answered when it is; MISSING when we do not hold it (lost
+ * in a crash before our commit: the coordinator decides again).
+ */
+static void
+replica_confirm(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req, const struct store_id *id)
+{
+	struct store_meta cur;
+	struct store_id found;
+
+	if (replica_local_newest(n, id, &found, &cur, false) == 0 &&
+	    cur.version >= req->meta.version)
+		replica_done_when_durable(n, c, h->reqid, req, id, true);
+	else if (replica_local_newest(n, id, &found, &cur, true) == 0 &&
+	    cur.version >= req->meta.version)
+		replica_done_when_durable(n, c, h->reqid, req, id, false);
+	else
+		node_send_error(c, h->reqid, WIRE_E_MISSING,
+		    "the decided version is not here");
+}
+
+/*
+ * Replica write: as primary (versioning, CAS; the decision is answered
+ * at once, durability with CONFIRM), as a secondary (answered when
+ * durable), or CONFIRM.
+ */
+static void
+replica_put(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req)
+{
+	struct store_id id;
+	struct store_meta cur;
+	struct wire_obj done;
+	char why[128] = "";
+	uint32_t err;
+	int rc;
+
+	if ((rc = replica_check(n, req, &id)) != 0) {
+		node_send_error(c, h->reqid, (uint32_t)rc,
+		    wire_error_text((uint32_t)rc));
+		return;
+	}
+	if (h->flags & WIRE_RP_CONFIRM) {
+		replica_confirm(n, c, h, req, &id);
+		return;
+	}
+	if (hash_checksum(req->data, req->len) != req->meta.checksum) {
+		log_warnx("%s: write with a bad checksum refused",
+		    conn_name(c));
+		node_send_error(c, h->reqid, WIRE_E_CORRUPT,
+		    "checksum mismatch in transit");
+		return;
+	}
+	if (h->flags & WIRE_RP_PRIMARY) {
+		done = *req;
+		done.data = NULL;
+		done.len = 0;
+		err = replica_decide(n, &id, req, h->flags,
+		    &done.meta.version, why, sizeof why);
+		if (err != 0) {
+			node_send_error(c, h->reqid, err,
+			    why[0] ? why : wire_error_text(err));
+			return;
+		}
+		/* The decision now; its commit overlaps the fan-out. */
+		objects_send_obj(c, WIRE_OBJ_DONE, WIRE_OD_DECIDED, h->reqid,
+		    &done);
+		return;
+	}
+	if (store_peek_meta(n->store, &id, &cur) == 0 &&
+	    cur.version >= req->meta.version) {
+		/* We hold this version or a newer one (maybe only queued). */
+		replica_done_when_durable(n, c, h->reqid, req, &id,
+		    store_get_meta(n->store, &id, &cur) == 0 &&
+		    cur.version >= req->meta.version);
+		return;
+	}
+	if ((rc = replica_put_local(n, &id, req)) != 0) {
+		node_send_error(c, h->reqid, objects_wire_error(rc),
+		    wire_error_text(objects_wire_error(rc)));
+		return;
+	}
+	replica_seen_add(n->objs->rep, &req->meta.op, &req->key,
+	    req->meta.version);
+	replica_done_when_durable(n, c, h->reqid, req, &id, false);
+}
+
+/* A replica moving here (join, leave, repair): keep it if newer. */
+static void
+replica_xfer(struct node *n, struct conn *c, const struct wire_obj *o)
+{
+	int rc;
+
+	if (o->dims != n->cfg.dims) {
+		conn_close(c, "transfer with wrong dimensions");
+		return;
+	}
+	rc = replica_store_if_newer(n, o);
+	if (rc == STORE_CORRUPT)
+		log_warnx("%s: transferred replica fails its checksum; "
+		    "dropped", conn_name(c));
+	else if (rc != 0)
+		log_error("cannot store a transferred replica (%s)",
+		    wire_error_text(objects_wire_error(rc)));
+}
+
+/* Serve R_GET, R_PUT and XFER. */
+void
+replica_frame(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *o)
+{
+	switch (h->type) {
+	case WIRE_OBJ_R_GET:
+		replica_get(n, c, h, o);
+		break;
+	case WIRE_OBJ_R_PUT:
+		replica_put(n, c, h, o);
+		break;
+	case WIRE_OBJ_XFER:
+		replica_xfer(n, c, o);
+		break;
+	}
+}
+
+/* Set up the replica side of n (its store is open). */
+struct replica_state *
+replica_new(struct node *n)
+{
+	struct replica_state *r = xcalloc(1, sizeof *r);
+
+	r->seen = xcalloc(SEEN_MAX, sizeof *r->seen);
+	r->bucket = xmalloc(SEEN_BUCKETS * sizeof *r->bucket);
+	for (int i = 0; i < SEEN_BUCKETS; i++)
+		r->bucket[i] = -1;
+	r->reap = event_new(n->base, store_event_fd(n->store),
+	    EV_READ | EV_PERSIST, replica_reap_cb, n);
+	event_add(r->reap, NULL);
+	return r;
+}
+
+/* Free it (queued writes were committed by the caller). */
+void
+replica_free(struct replica_state *r)
+{
+	if (r == NULL)
+		return;
+	event_free(r->reap);
+	free(r->seen);
+	free(r->bucket);
+	free(r);
+}
