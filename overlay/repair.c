@@ -205,8 +205,10 @@ repair_stream_zones(struct node *n, const char *addr,
 	 * before the zone changed hands (one commit, rare: joins and leaves).
 	 */
 	store_commit(n->store);
+	/* Ids only: each push reads (and verifies) its record again. */
 	for (int i = 0; i < nz; i++)
-		store_iter_zone(n->store, &z[i], repair_collect_good_cb, &l);
+		store_iter_zone_flags(n->store, &z[i], STORE_ITER_NOVERIFY,
+		    repair_collect_good_cb, &l);
 	for (size_t i = 0; i < l.n; i++)
 		repair_queue(n, true, &l.v[i], &l.v[i], addr);
 	n->repair->xfer_total += l.n;
@@ -235,8 +237,11 @@ void
 repair_wipe(struct node *n)
 {
 	struct id_list l = { NULL, 0, 0 };
+	struct geom_zone whole;
 
-	store_iter_all(n->store, repair_collect_id_cb, &l);
+	geom_zone_whole(&whole, n->cfg.dims);
+	store_iter_zone_flags(n->store, &whole, STORE_ITER_NOVERIFY,
+	    repair_collect_id_cb, &l);
 	for (size_t i = 0; i < l.n; i++)
 		store_delete(n->store, &l.v[i]);
 	if (store_commit(n->store) != 0)
@@ -662,6 +667,7 @@ repair_on_list(struct node *n, struct conn *c, const struct wire_header *h,
     const uint8_t *body)
 {
 	struct rep_list *l = xcalloc(1, sizeof *l);
+	struct geom_zone whole;
 	struct wire_summary s;
 	struct rbuf rb;
 	struct wbuf w;
@@ -673,7 +679,10 @@ repair_on_list(struct node *n, struct conn *c, const struct wire_header *h,
 		free(l);
 		return;
 	}
-	store_iter_all(n->store, repair_list_cb, l);
+	/* Each entry's checksum is computed below; skipped ones not at all. */
+	geom_zone_whole(&whole, n->cfg.dims);
+	store_iter_zone_flags(n->store, &whole, STORE_ITER_NOVERIFY,
+	    repair_list_cb, l);
 	s.dims = n->cfg.dims;
 	s.n = l->n;
 	s.e = l->e;

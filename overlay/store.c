@@ -1218,7 +1218,7 @@ store_peek_meta(struct store *s, const struct store_id *id,
  */
 static int
 store_iter_walk(struct store *s, MDB_cursor *c, MDB_val *k, MDB_val *v,
-    const struct geom_zone *z, store_iter_cb cb, void *arg)
+    const struct geom_zone *z, bool verify, store_iter_cb cb, void *arg)
 {
 	uint64_t hi0 = geom_zone_hi(z, 0);
 	struct store_meta m;
@@ -1235,7 +1235,7 @@ store_iter_walk(struct store *s, MDB_cursor *c, MDB_val *k, MDB_val *v,
 			return 0;
 		if (!geom_zone_contains(z, &id.point, s->dims))
 			continue;
-		if (store_value_check(v, &id, &m, true) != 0) {
+		if (store_value_check(v, &id, &m, verify) != 0) {
 			/* Report it, so that repair can replace the copy. */
 			memset(&m, 0, sizeof m);
 			m.flags = STORE_F_CORRUPT;
@@ -1261,8 +1261,8 @@ store_iter_walk(struct store *s, MDB_cursor *c, MDB_val *k, MDB_val *v,
  * to lo[0], stop at the first key past it, filter the other dimensions.
  */
 int
-store_iter_zone(struct store *s, const struct geom_zone *z, store_iter_cb cb,
-    void *arg)
+store_iter_zone_flags(struct store *s, const struct geom_zone *z,
+    unsigned flags, store_iter_cb cb, void *arg)
 {
 	uint8_t start[4];
 	MDB_cursor *c = NULL;
@@ -1280,7 +1280,8 @@ store_iter_zone(struct store *s, const struct geom_zone *z, store_iter_cb cb,
 	if ((rc = mdb_cursor_open(txn, s->objects, &c)) == 0) {
 		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 		rc = rc == MDB_NOTFOUND ? 0 :
-		    store_iter_walk(s, c, &k, &v, z, cb, arg);
+		    store_iter_walk(s, c, &k, &v, z,
+		    !(flags & STORE_ITER_NOVERIFY), cb, arg);
 		mdb_cursor_close(c);
 	}
 	store_view_end(s, txn);
@@ -1289,6 +1290,14 @@ store_iter_zone(struct store *s, const struct geom_zone *z, store_iter_cb cb,
 		return -1;
 	}
 	return 0;
+}
+
+/* Iterate over zone z, every checksum verified. */
+int
+store_iter_zone(struct store *s, const struct geom_zone *z, store_iter_cb cb,
+    void *arg)
+{
+	return store_iter_zone_flags(s, z, 0, cb, arg);
 }
 
 /* Iterate over everything. */

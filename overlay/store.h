@@ -226,6 +226,16 @@ int store_peek_meta(struct store *s, const struct store_id *id,
 int store_iter_zone(struct store *s, const struct geom_zone *z,
     store_iter_cb cb, void *arg);
 
+/*
+ * store_iter_zone() with flags: STORE_ITER_NOVERIFY passes records whose
+ * header is sound without hashing their data (for walks that only need
+ * ids and versions, or check what they send themselves): a walk over a
+ * large zone then reads headers, not every byte.
+ */
+#define STORE_ITER_NOVERIFY 0x1
+int store_iter_zone_flags(struct store *s, const struct geom_zone *z,
+    unsigned flags, store_iter_cb cb, void *arg);
+
 /* store_iter_zone over the whole space. */
 int store_iter_all(struct store *s, store_iter_cb cb, void *arg);
 
