@@ -25,6 +25,11 @@
 #define REPAIR_DIGEST_MAX 8192		/* entries per digest frame */
 #define REPAIR_DIGEST_TIMEOUT_MS 15000
 #define REPAIR_LIST_MAX 4096
+/*
+ * Records a pass reads (and hashes) per slice; the pass yields to the
+ * event loop between slices, so a large store never stalls heartbeats.
+ */
+#define REPAIR_SCAN_SLICE 1024
 
 /* One replica to send, or a frame to send after the ones before it. */
 struct push {
@@ -73,6 +78,9 @@ struct repair {
 	struct rep_peer *peers;
 	size_t npeers;
 	uint64_t pass_start_ms;
+	struct event *scan;		/* the next slice of a pass's scan */
+	bool scan_resume;		/* scan_after is valid */
+	struct store_id scan_after;	/* last record of the previous slice */
 	uint64_t passes, pushed, deleted, expired;
 	uint64_t xfer_total, xfer_done;	/* transfers since last reset */
 };
@@ -460,6 +468,9 @@ struct rep_collect {
 	struct node *n;
 	uint64_t expire_before_ms;
 	struct id_list expired;
+	size_t budget;		/* records left in this slice */
+	bool stopped;		/* the slice ended before the store did */
+	struct store_id last;	/* the last record seen */
 };
 
 static int
@@ -494,28 +505,67 @@ repair_item_cb(const struct store_id *id, const struct store_meta *meta,
 	return 0;
 }
 
+/* repair_item_cb() within the slice's budget. */
+static int
+repair_slice_cb(const struct store_id *id, const struct store_meta *meta,
+    const void *data, size_t len, void *arg)
+{
+	struct rep_collect *rc = arg;
+
+	(void)repair_item_cb(id, meta, data, len, arg);
+	rc->last = *id;
+	if (--rc->budget == 0) {
+		rc->stopped = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* One slice of a pass's scan; the next one, or the lookups, follow. */
+static void
+repair_scan_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct node *n = arg;
+	struct repair *r = n->repair;
+	struct rep_collect rc;
+	struct geom_zone whole;
+	uint64_t now = objects_wall_ms(), ttl;
+
+	(void)fd;
+	(void)ev;
+	ttl = (uint64_t)n->cfg.tombstone_sec * 1000;
+	memset(&rc, 0, sizeof rc);
+	rc.n = n;
+	rc.expire_before_ms = now > ttl ? now - ttl : 0;
+	rc.budget = REPAIR_SCAN_SLICE;
+	geom_zone_whole(&whole, n->cfg.dims);
+	store_iter_zone_after(n->store, &whole, r->scan_resume ?
+	    &r->scan_after : NULL, 0, repair_slice_cb, &rc);
+	for (size_t i = 0; i < rc.expired.n; i++)
+		if (store_delete(n->store, &rc.expired.v[i]) == 0)
+			r->expired++;
+	free(rc.expired.v);
+	if (rc.stopped) {
+		r->scan_after = rc.last;
+		r->scan_resume = true;
+		event_active(r->scan, 0, 0);
+		return;
+	}
+	repair_resolve_more(n);
+}
+
 /* Begin a pass over every local replica. */
 static void
 repair_start_pass(struct node *n)
 {
 	struct repair *r = n->repair;
-	struct rep_collect rc;
-	uint64_t now = objects_wall_ms(), ttl;
 
 	r->running = true;
 	r->requested = false;
 	r->pass_start_ms = node_now_ms();
 	r->nitems = r->next_resolve = 0;
-	ttl = (uint64_t)n->cfg.tombstone_sec * 1000;
-	memset(&rc, 0, sizeof rc);
-	rc.n = n;
-	rc.expire_before_ms = now > ttl ? now - ttl : 0;
-	store_iter_all(n->store, repair_item_cb, &rc);
-	for (size_t i = 0; i < rc.expired.n; i++)
-		if (store_delete(n->store, &rc.expired.v[i]) == 0)
-			r->expired++;
-	free(rc.expired.v);
-	repair_resolve_more(n);
+	r->scan_resume = false;
+	event_active(r->scan, 0, 0);
 }
 
 /* The pass is over: drop what is confirmed elsewhere and not ours. */
@@ -724,6 +774,9 @@ repair_init(struct node *n)
 	TAILQ_INIT(&r->urgent);
 	TAILQ_INIT(&r->background);
 	r->drain = evtimer_new(n->base, repair_drain_cb, n);
+	r->scan = event_new(n->base, -1, 0, repair_scan_cb, n);
+	/* Lowest priority: requests and heartbeats go first. */
+	event_priority_set(r->scan, 2);
 	r->next_ms = node_now_ms() + (uint64_t)n->cfg.repair_sec * 1000;
 	n->repair = r;
 }
@@ -753,6 +806,7 @@ repair_free(struct node *n)
 	free(r->peers);
 	free(r->items);
 	event_free(r->drain);
+	event_free(r->scan);
 	free(r);
 	n->repair = NULL;
 }

@@ -1264,10 +1264,24 @@ int
 store_iter_zone_flags(struct store *s, const struct geom_zone *z,
     unsigned flags, store_iter_cb cb, void *arg)
 {
-	uint8_t start[4];
+	return store_iter_zone_after(s, z, NULL, flags, cb, arg);
+}
+
+/*
+ * Iterate over zone z from the record after `after` on (NULL: from the
+ * start).  Contract: as store_iter_zone(); the seek key is after's own
+ * key, and the record equal to it is skipped.
+ */
+int
+store_iter_zone_after(struct store *s, const struct geom_zone *z,
+    const struct store_id *after, unsigned flags, store_iter_cb cb,
+    void *arg)
+{
+	uint8_t start[STORE_KEY_MAX], seek[STORE_KEY_MAX];
 	MDB_cursor *c = NULL;
 	MDB_txn *txn;
-	MDB_val k = { sizeof start, start }, v;
+	MDB_val k = { 4, start }, v;
+	size_t seeklen = 0;
 	int rc;
 
 	if (!geom_zone_valid(z, s->dims)) {
@@ -1277,9 +1291,17 @@ store_iter_zone_flags(struct store *s, const struct geom_zone *z,
 	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
 	put_be(start, z->lo[0], 4);
+	if (after != NULL) {
+		store_key_encode(s, after, start, &k);
+		seeklen = k.mv_size;
+		memcpy(seek, start, seeklen);
+	}
 	if ((rc = mdb_cursor_open(txn, s->objects, &c)) == 0) {
 		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		rc = rc == MDB_NOTFOUND ? 0 :
+		if (rc == 0 && seeklen > 0 && k.mv_size == seeklen &&
+		    memcmp(k.mv_data, seek, seeklen) == 0)
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		rc = rc == MDB_NOTFOUND ? 0 : rc != 0 ? rc :
 		    store_iter_walk(s, c, &k, &v, z,
 		    !(flags & STORE_ITER_NOVERIFY), cb, arg);
 		mdb_cursor_close(c);

@@ -236,6 +236,15 @@ int store_iter_zone(struct store *s, const struct geom_zone *z,
 int store_iter_zone_flags(struct store *s, const struct geom_zone *z,
     unsigned flags, store_iter_cb cb, void *arg);
 
+/*
+ * store_iter_zone_flags() resuming after the record `after` (NULL: from
+ * the start), for walks cut into slices: stop the callback when a slice
+ * is used up, remember the last id it saw, and call again with it.
+ */
+int store_iter_zone_after(struct store *s, const struct geom_zone *z,
+    const struct store_id *after, unsigned flags, store_iter_cb cb,
+    void *arg);
+
 /* store_iter_zone over the whole space. */
 int store_iter_all(struct store *s, store_iter_cb cb, void *arg);
 
