@@ -128,6 +128,10 @@ coord_fail(struct coord_op *op, uint32_t code, const char *msg)
 
 	if (op->done)
 		return;
+	if (op->attempts > 0 && op->kind != COORD_GET)
+		log_debug("write %016" PRIx64 ":%" PRIu64 ": %s after %d "
+		    "retries (last: %s)", op->opid.client, op->opid.seq,
+		    wire_error_text(code), op->attempts, op->why ? op->why : "");
 	op->done = true;
 	coord_set_phase(op, COORD_DONE);
 	node_send_error(transport_conn_by_serial(n->transport, op->client),

@@ -94,8 +94,10 @@ objects_obj_from_store(struct node *n, const struct store_id *id,
 	o->meta.checksum = meta->checksum;
 	o->meta.mtime_ms = meta->mtime_ms;
 	o->meta.flags = meta->flags & STORE_F_TOMBSTONE;
-	o->meta.op.client = meta->op_client;
-	o->meta.op.seq = meta->op_seq;
+	if (meta->nops > 0 && meta->ops[0].version == meta->version) {
+		o->meta.op.client = meta->ops[0].client;
+		o->meta.op.seq = meta->ops[0].seq;
+	}
 	o->data = data;
 	o->len = (uint32_t)len;
 }

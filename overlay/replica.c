@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -21,14 +22,19 @@
 #include "xmalloc.h"
 
 /*
- * Writes this node applied lately, by operation id, so that a retried
- * write is answered with its original version (never decided twice).
- * Clients retry for at most 30 s; the table holds the last SEEN_MAX
- * writes, which at 20,000 writes/s is still 3 s, and behind it the
- * stored record's own op id answers a retry of the latest write.
+ * Writes this node stored lately, by operation id, so that a retried
+ * write is answered with its original version (never decided twice),
+ * whichever way its version reached us: decided here, replicated here,
+ * written back or transferred here (a read repair can bring a version
+ * here before the retry of the write that made it).  This table answers
+ * at once, queued writes included; the store's op id table (store.h,
+ * "Op ids") answers for committed writes of the last five minutes, also
+ * after a restart.  Transfers of versions older than SEEN_RECENT_MS
+ * (zone streams, repair) are not entered: no retry waits for them.
  */
-#define SEEN_MAX 65536
-#define SEEN_BUCKETS 16384
+#define SEEN_MAX (1 << 16)
+#define SEEN_BUCKETS (1 << 14)
+#define SEEN_RECENT_MS 120000
 
 struct replica_seen {
 	struct wire_opid op;
@@ -56,6 +62,7 @@ struct replica_state {
 	int32_t *bucket;	/* SEEN_BUCKETS chain heads */
 	uint64_t seen_head;	/* next ring position to fill */
 	uint64_t dedup_hits;	/* retried writes answered from memory */
+	unsigned long crash_before_ack; /* test hook, see replica_test_crash */
 };
 
 /* ---- writes seen lately (idempotence) ------------------------------ */
@@ -135,6 +142,21 @@ static int replica_local_newest(struct node *n, const struct store_id *id,
     struct store_id *found, struct store_meta *meta, bool latest);
 
 /*
+ * Test hook for the window between a commit and its reply: with
+ * CANFS_TEST_CRASH_BEFORE_ACK=N in the environment the daemon dies, as
+ * by kill -9, just before sending the Nth reply for a write it made
+ * durable.  Unset (always, outside tests), it does nothing.
+ */
+static void
+replica_test_crash(struct replica_state *r)
+{
+	if (r->crash_before_ack == 0 || --r->crash_before_ack > 0)
+		return;
+	log_warnx("CANFS_TEST_CRASH_BEFORE_ACK: dying before a reply");
+	_exit(137);
+}
+
+/*
  * Every write queued before the reply is finished: send it if the
  * version is durable here (checked, not assumed: a write that did not
  * fit is dropped alone), else fail it.
@@ -150,8 +172,10 @@ replica_deferred_cb(void *arg, int rc)
 
 	if (c != NULL) {
 		if (replica_local_newest(n, &d->id, &found, &m, false) == 0 &&
-		    m.version >= d->version)
+		    m.version >= d->version) {
+			replica_test_crash(n->objs->rep);
 			conn_send(c, &d->frame);
+		}
 		else
 			node_send_error(c, d->reqid, rc == -1 ?
 			    WIRE_E_INTERNAL : WIRE_E_NOSPACE,
@@ -292,8 +316,12 @@ replica_put_local(struct node *n, const struct store_id *id,
 	meta.writer = o->meta.writer;
 	meta.mtime_ms = o->meta.mtime_ms;
 	meta.flags = o->meta.flags & STORE_F_TOMBSTONE;
-	meta.op_client = o->meta.op.client;
-	meta.op_seq = o->meta.op.seq;
+	if (o->meta.op.client != 0) {
+		meta.ops[0].client = o->meta.op.client;
+		meta.ops[0].seq = o->meta.op.seq;
+		meta.ops[0].version = o->meta.version;
+		meta.nops = 1;
+	}
 	return store_put(n->store, id, &meta, o->data, o->len);
 }
 
@@ -312,7 +340,24 @@ replica_store_if_newer(struct node *n, const struct wire_obj *o)
 	rc = store_peek_meta(n->store, &id, &cur);
 	if (rc == 0 && cur.version >= o->meta.version)
 		return 0;
-	return replica_put_local(n, &id, o);
+	if ((rc = replica_put_local(n, &id, o)) == 0 &&
+	    o->meta.mtime_ms + SEEN_RECENT_MS >= objects_wall_ms())
+		replica_seen_add(n->objs->rep, &o->meta.op, &o->key,
+		    o->meta.version);
+	return rc;
+}
+
+/* The version op made, if the record's history has it, else 0. */
+static uint64_t
+replica_op_in(const struct store_meta *m, const struct wire_opid *op)
+{
+	if (op->client == 0)
+		return 0;
+	for (unsigned i = 0; i < m->nops; i++)
+		if (m->ops[i].client == op->client &&
+		    m->ops[i].seq == op->seq)
+			return m->ops[i].version;
+	return 0;
 }
 
 /*
@@ -336,11 +381,10 @@ replica_decide(struct node *n, const struct store_id *id,
 	if (rc != 0 && rc != STORE_NOTFOUND && rc != STORE_CORRUPT)
 		return WIRE_E_INTERNAL;
 	if (((*version = replica_seen_find(n->objs->rep, &req->meta.op,
-	    &req->key)) != 0 &&
-	    exists && cur.version >= *version) ||
-	    (exists && req->meta.op.client != 0 &&
-	    cur.op_client == req->meta.op.client &&
-	    cur.op_seq == req->meta.op.seq && (*version = cur.version))) {
+	    &req->key)) != 0 && exists && cur.version >= *version) ||
+	    (exists && (*version = replica_op_in(&cur, &req->meta.op)) != 0) ||
+	    (req->meta.op.client != 0 && store_op_lookup(n->store,
+	    req->meta.op.client, req->meta.op.seq, &req->key, version) == 0)) {
 		n->objs->rep->dedup_hits++;
 		log_debug("a retried write was applied before (version %"
 		    PRIu64 "): answering with that", *version);
@@ -360,6 +404,11 @@ replica_decide(struct node *n, const struct store_id *id,
 	    (req->cond == WIRE_COND_ABSENT && live)) {
 		snprintf(why, whylen, "current version is %" PRIu64 "%s",
 		    exists ? cur.version : 0, live ? "" : " (absent)");
+		log_debug("write %016" PRIx64 ":%" PRIu64 ": conflict: %s, "
+		    "%u ops remembered, newest %016" PRIx64 ":%" PRIu64,
+		    req->meta.op.client, req->meta.op.seq, why, cur.nops,
+		    cur.nops ? cur.ops[0].client : 0,
+		    cur.nops ? cur.ops[0].seq : 0);
 		return WIRE_E_CONFLICT;
 	}
 	o.meta.version = objects_wall_us();
@@ -372,6 +421,9 @@ replica_decide(struct node *n, const struct store_id *id,
 		return objects_wire_error(rc);
 	replica_seen_add(n->objs->rep, &req->meta.op, &req->key,
 	    o.meta.version);
+	log_debug("write %016" PRIx64 ":%" PRIu64 ": decided version %"
+	    PRIu64 " on %" PRIu64, req->meta.op.client, req->meta.op.seq,
+	    o.meta.version, exists ? cur.version : 0);
 	*version = o.meta.version;
 	return 0;
 }
@@ -528,11 +580,14 @@ struct replica_state *
 replica_new(struct node *n)
 {
 	struct replica_state *r = xcalloc(1, sizeof *r);
+	const char *env;
 
 	r->seen = xcalloc(SEEN_MAX, sizeof *r->seen);
 	r->bucket = xmalloc(SEEN_BUCKETS * sizeof *r->bucket);
 	for (int i = 0; i < SEEN_BUCKETS; i++)
 		r->bucket[i] = -1;
+	if ((env = getenv("CANFS_TEST_CRASH_BEFORE_ACK")) != NULL)
+		r->crash_before_ack = strtoul(env, NULL, 10);
 	r->reap = event_new(n->base, store_event_fd(n->store),
 	    EV_READ | EV_PERSIST, replica_reap_cb, n);
 	event_add(r->reap, NULL);

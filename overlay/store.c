@@ -40,6 +40,9 @@
 
 #define STORE_DB_OBJECTS "objects"
 #define STORE_DB_META "meta"
+#define STORE_DB_OPS "ops"	    /* op id -> key, version, time */
+#define STORE_DB_OPSTIME "opstime" /* time, op id -> (nothing): expiry */
+#define STORE_OPS_PRUNE_MAX 4096   /* expired op ids dropped per batch */
 #define STORE_KEY_MAX (GEOM_MAX_DIMS * 4 + 16 + 1)
 #define STORE_PEND_BUCKETS 4096	/* index of queued writes */
 /*
@@ -87,6 +90,8 @@ struct store {
 	MDB_env *env;
 	MDB_dbi objects; /* the records */
 	MDB_dbi meta;	 /* bookkeeping, see STORE_M_* */
+	MDB_dbi ops;	 /* writes by op id (store.h, "Op ids") */
+	MDB_dbi opstime; /* the same by time, for expiry */
 	int dims;
 	int dirfd;	      /* the directory, flock'ed: one opener only */
 	char *dir;
@@ -126,6 +131,16 @@ static struct store_wr **store_pend_bucket(struct store *s,
     const struct store_id *id);
 static bool store_id_equal(const struct store_id *a,
     const struct store_id *b);
+
+/* Wall clock in ms (op id expiry). */
+static uint64_t
+store_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Little-endian and big-endian encoders for the fixed layouts. */
 static void
@@ -217,8 +232,12 @@ store_header_encode(uint8_t *p, const struct store_meta *m, uint64_t sum,
 	put_le(p + 18, sum, 8);
 	put_le(p + 26, m->mtime_ms, 8);
 	put_le(p + 34, len, 4);
-	put_le(p + 38, m->op_client, 8);
-	put_le(p + 46, m->op_seq, 8);
+	p[38] = m->nops;
+	for (unsigned i = 0; i < m->nops; i++) {
+		put_le(p + 39 + 24 * i, m->ops[i].client, 8);
+		put_le(p + 47 + 24 * i, m->ops[i].seq, 8);
+		put_le(p + 55 + 24 * i, m->ops[i].version, 8);
+	}
 }
 
 /*
@@ -241,10 +260,22 @@ store_header_decode(const MDB_val *v, struct store_meta *m, const char **why)
 		*why = "unknown format byte";
 		return -1;
 	}
-	hlen = p[0] == 1 ? STORE_HEADER_LEN_V1 : STORE_HEADER_LEN;
-	if (v->mv_size < hlen) {
-		*why = "value shorter than its header";
-		return -1;
+	m->nops = 0;
+	hlen = STORE_HEADER_LEN_V1;
+	if (p[0] != 1) {
+		if (v->mv_size < STORE_HEADER_LEN(0) ||
+		    p[38] > STORE_OPS_MAX ||
+		    v->mv_size < STORE_HEADER_LEN(p[38])) {
+			*why = "value shorter than its header";
+			return -1;
+		}
+		m->nops = p[38];
+		hlen = STORE_HEADER_LEN(m->nops);
+		for (unsigned i = 0; i < m->nops; i++) {
+			m->ops[i].client = get_le(p + 39 + 24 * i, 8);
+			m->ops[i].seq = get_le(p + 47 + 24 * i, 8);
+			m->ops[i].version = get_le(p + 55 + 24 * i, 8);
+		}
 	}
 	if ((p[1] & ~STORE_F_ALL) != 0) {
 		*why = "unknown flags";
@@ -256,8 +287,6 @@ store_header_decode(const MDB_val *v, struct store_meta *m, const char **why)
 	m->checksum = get_le(p + 18, 8);
 	m->mtime_ms = get_le(p + 26, 8);
 	m->len = (uint32_t)get_le(p + 34, 4);
-	m->op_client = hlen == STORE_HEADER_LEN ? get_le(p + 38, 8) : 0;
-	m->op_seq = hlen == STORE_HEADER_LEN ? get_le(p + 46, 8) : 0;
 	if ((size_t)m->len != v->mv_size - hlen) {
 		*why = "length field disagrees with value size";
 		return -1;
@@ -485,7 +514,10 @@ store_init_dbs(struct store *s, char *err, size_t errlen)
 		goto lmdb;
 	if ((rc = mdb_dbi_open(txn, STORE_DB_OBJECTS, MDB_CREATE,
 	    &s->objects)) != 0 ||
-	    (rc = mdb_dbi_open(txn, STORE_DB_META, MDB_CREATE, &s->meta)) != 0)
+	    (rc = mdb_dbi_open(txn, STORE_DB_META, MDB_CREATE, &s->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, STORE_DB_OPS, MDB_CREATE, &s->ops)) != 0 ||
+	    (rc = mdb_dbi_open(txn, STORE_DB_OPSTIME, MDB_CREATE,
+	    &s->opstime)) != 0)
 		goto abort;
 
 	if ((rc = store_meta_get(s, txn, STORE_M_FORMAT, &v, 4)) == 0 &&
@@ -585,7 +617,7 @@ store_open(const char *dir, int dims, size_t map_size, char *err,
 		s->env = NULL;
 		goto lmdb;
 	}
-	if ((rc = mdb_env_set_maxdbs(s->env, 2)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, map_size)) != 0)
 		goto lmdb;
 	/* Synchronous commits: never MDB_NOSYNC, MDB_NOMETASYNC. */
@@ -673,6 +705,83 @@ store_nudge(struct store *s)
 	return store_batch_begin(s) == 0 ? 0 : EIO;
 }
 
+/* Encode an op id as a key of the ops database (big-endian). */
+static void
+store_op_key(uint64_t client, uint64_t seq, uint8_t *buf)
+{
+	put_be(buf, client, 8);
+	put_be(buf + 8, seq, 8);
+}
+
+/*
+ * Committer: remember, in txn, that op made op->version of key (now).
+ * Returns an LMDB code.
+ */
+static int
+store_op_put(struct store *s, MDB_txn *txn, const struct store_op *op,
+    const struct hash_key *key)
+{
+	uint8_t kb[16], vb[32], tb[24];
+	MDB_val k = { sizeof kb, kb }, v = { sizeof vb, vb };
+	MDB_val tk = { sizeof tb, tb }, tv = { 0, NULL };
+	uint64_t now = store_wall_ms();
+	int rc;
+
+	store_op_key(op->client, op->seq, kb);
+	put_le(vb, key->hi, 8);
+	put_le(vb + 8, key->lo, 8);
+	put_le(vb + 16, op->version, 8);
+	put_le(vb + 24, now, 8);
+	put_be(tb, now, 8);
+	memcpy(tb + 8, kb, sizeof kb);
+	if ((rc = mdb_put(txn, s->ops, &k, &v, 0)) != 0)
+		return rc;
+	return mdb_put(txn, s->opstime, &tk, &tv, 0);
+}
+
+/*
+ * Committer: drop op ids older than STORE_OPS_TTL_MS from the batch,
+ * oldest first, at most STORE_OPS_PRUNE_MAX.  Returns an LMDB code.
+ */
+static int
+store_ops_prune(struct store *s)
+{
+	uint64_t cutoff = store_wall_ms() - STORE_OPS_TTL_MS;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc, n = 0;
+
+	/* Nested: a failure (a full map) must not spoil the batch. */
+	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, s->opstime, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	while (n < STORE_OPS_PRUNE_MAX &&
+	    (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		MDB_val ok;
+
+		if (k.mv_size != 24 || get_be(k.mv_data, 8) >= cutoff)
+			break;
+		ok.mv_size = 16;
+		ok.mv_data = (uint8_t *)k.mv_data + 8;
+		if ((rc = mdb_del(txn, s->ops, &ok, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
 /*
  * Put or delete (data == NULL && !meta) in a nested transaction under the
  * batch.  Returns an LMDB code; MDB_NOTFOUND from a delete means absent.
@@ -704,7 +813,7 @@ store_write(struct store *s, const struct store_id *id,
 		rc = mdb_del(txn, s->objects, &k, NULL);
 	} else {
 		/* Reserve, then write the data straight into the page. */
-		v.mv_size = STORE_HEADER_LEN + len;
+		v.mv_size = STORE_HEADER_LEN(meta->nops) + len;
 		v.mv_data = NULL;
 		rc = mdb_put(txn, s->objects, &k, &v, MDB_RESERVE);
 	}
@@ -714,16 +823,21 @@ store_write(struct store *s, const struct store_id *id,
 		store_header_encode(v.mv_data, meta, hash_checksum(data, len),
 		    len);
 		if (len > 0)
-			memcpy((uint8_t *)v.mv_data + STORE_HEADER_LEN, data,
+			memcpy((uint8_t *)v.mv_data +
+			    STORE_HEADER_LEN(meta->nops), data,
 			    len);
 	}
 	nbytes = s->bytes - oldlen + len;
 	if ((rc = store_meta_put(s, txn, STORE_M_BYTES, nbytes, 8)) != 0)
 		goto fail;
+	if (meta != NULL && meta->nops > 0 && meta->ops[0].client != 0 &&
+	    meta->ops[0].version == meta->version &&
+	    (rc = store_op_put(s, txn, &meta->ops[0], &id->key)) != 0)
+		goto fail;
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return rc; /* LMDB freed txn */
 	s->bytes = nbytes;
-	s->batch_bytes += STORE_HEADER_LEN + len;
+	s->batch_bytes += STORE_HEADER_LEN(STORE_OPS_MAX) + len;
 	s->batch_n++;
 	return 0;
 
@@ -837,6 +951,10 @@ store_batch_run(struct store *s, struct store_wr *batch)
 	struct store_wr *w;
 	int rc;
 
+	if (store_batch_begin(s) == 0 && s->wtxn != NULL &&
+	    (rc = store_ops_prune(s)) != 0)
+		log_warnx("store: dropping expired op ids: %s",
+		    mdb_strerror(rc));
 	for (w = batch; w != NULL; w = w->next) {
 		if (store_batch_begin(s) == -1) {
 			w->rc = -1;
@@ -950,6 +1068,31 @@ store_id_equal(const struct store_id *a, const struct store_id *b)
 	    memcmp(&a->point, &b->point, sizeof a->point) == 0;
 }
 
+/*
+ * The ids of the writes behind a new version: the new write's (ops[0] of
+ * m, if it has one) and then those of the record's newest state here
+ * (queued or committed), without repeats, at most STORE_OPS_MAX.
+ */
+static void
+store_merge_ops(struct store *s, const struct store_id *id,
+    struct store_meta *m)
+{
+	struct store_meta old;
+	unsigned n = 0;
+
+	if (m->nops > 0 && m->ops[0].client != 0)
+		n = 1;
+	if (store_peek_meta(s, id, &old) == 0) {
+		for (unsigned i = 0; i < old.nops && n < STORE_OPS_MAX; i++) {
+			if (n == 1 && old.ops[i].client == m->ops[0].client &&
+			    old.ops[i].seq == m->ops[0].seq)
+				continue;
+			m->ops[n++] = old.ops[i];
+		}
+	}
+	m->nops = (uint8_t)n;
+}
+
 /* Queue a write (loop thread) and wake the committer. */
 static int
 store_enqueue(struct store *s, const struct store_id *id,
@@ -963,6 +1106,7 @@ store_enqueue(struct store *s, const struct store_id *id,
 		w->meta = *meta;
 		w->meta.checksum = hash_checksum(data, len);
 		w->meta.len = (uint32_t)len;
+		store_merge_ops(s, id, &w->meta);
 	}
 	if (len > 0) {
 		w->data = xmalloc(len);
@@ -1202,6 +1346,36 @@ store_get_meta(struct store *s, const struct store_id *id,
     struct store_meta *meta)
 {
 	return store_meta_view(s, id, meta, false);
+}
+
+/* The version a write made, by its op id (see store.h). */
+int
+store_op_lookup(struct store *s, uint64_t client, uint64_t seq,
+    const struct hash_key *key, uint64_t *version)
+{
+	uint8_t kb[16];
+	MDB_val k = { sizeof kb, kb }, v;
+	MDB_txn *txn;
+	int rc;
+
+	store_op_key(client, seq, kb);
+	if ((txn = store_view_begin(s)) == NULL)
+		return -1;
+	rc = mdb_get(txn, s->ops, &k, &v);
+	if (rc == 0 && (v.mv_size != 32 ||
+	    get_le(v.mv_data, 8) != key->hi ||
+	    get_le((const uint8_t *)v.mv_data + 8, 8) != key->lo))
+		rc = MDB_NOTFOUND; /* malformed, or another key's */
+	else if (rc == 0)
+		*version = get_le((const uint8_t *)v.mv_data + 16, 8);
+	store_view_end(s, txn);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != 0) {
+		log_error("store: op lookup: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
 }
 
 /* A record's meta, the open batch included. */

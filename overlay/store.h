@@ -12,9 +12,12 @@
  *                records of one zone form a contiguous range in dim 0.
  *   LMDB value = u8 format, u8 flags, u64 version, u64 writer,
  *                u64 checksum (xxh3-64 of the data), u64 mtime_ms,
- *                u32 data length, u64 op.client, u64 op.seq (all
+ *                u32 data length, u8 nops (<= STORE_OPS_MAX), nops x
+ *                (u64 op client, u64 op seq, u64 version) (all
  *                little-endian), then the data.
- *                Format 1 (read, never written) lacks the two op fields:
+ *                The ops are the writes that made this record's latest
+ *                versions here, newest first (see struct store_meta).
+ *                Format 1 (read, never written) has no nops and no ops:
  *                its records read as written by no known operation.
  *
  * Durability: store_put() and store_delete() only queue a write; a
@@ -34,6 +37,14 @@
  * store_peek_meta() also sees queued writes, for decisions that must be
  * ordered after them (a primary's compare-and-swap).  Committed data survives kill -9
  * and power loss (LMDB's copy-on-write B-tree with synchronous commits).
+ *
+ * Op ids: every put whose meta names the write that made its version (an
+ * op id, see struct store_meta) also records "op id -> key, version, now"
+ * in a table of its own, in the same commit, kept STORE_OPS_TTL_MS (five
+ * minutes, well past every retry window) and dropped oldest first as
+ * batches commit.  store_op_lookup() answers from it: a retried write is
+ * recognised however many writes to its key followed it, and across a
+ * restart of the daemon.
  *
  * Full disk: MDB_MAP_FULL and ENOSPC surface as STORE_FULL.  A put or
  * delete that fails that way is undone on its own (it runs in a nested
@@ -74,8 +85,11 @@
 
 #define STORE_MAP_DEFAULT ((size_t)64 << 30) /* sparse map: 64 GiB */
 #define STORE_MAX_DATA (64u << 20)	      /* largest value we accept */
-#define STORE_HEADER_LEN 54		      /* encoded value header */
-#define STORE_HEADER_LEN_V1 38		      /* the same in format 1 */
+#define STORE_OPS_MAX 1		      /* op ids kept in a record */
+#define STORE_OPS_TTL_MS 300000	      /* op ids kept in the ops table */
+#define STORE_HEADER_LEN_V1 38		      /* value header, format 1 */
+/* Value header with n ops. */
+#define STORE_HEADER_LEN(n) (STORE_HEADER_LEN_V1 + 1 + 24 * (size_t)(n))
 
 struct store;
 
@@ -94,7 +108,16 @@ struct store_meta {
 	uint64_t mtime_ms; /* modification time, ms since the epoch */
 	uint32_t flags;	   /* STORE_F_* */
 	uint32_t len;	   /* data length; taken from store_put's len */
-	uint64_t op_client, op_seq; /* the write that made it (wire_opid) */
+	/*
+	 * ops[0], when nops is 1 and its version is `version`: the write
+	 * (op id, see wire_opid) that made this version, kept with the
+	 * record so that transfers carry it; store_put() also enters it in
+	 * the op id table (see "Op ids" above).
+	 */
+	struct store_op {
+		uint64_t client, seq, version;
+	} ops[STORE_OPS_MAX];
+	uint8_t nops;
 };
 
 /*
@@ -205,6 +228,14 @@ int store_get(struct store *s, const struct store_id *id,
  */
 int store_get_meta(struct store *s, const struct store_id *id,
     struct store_meta *meta);
+
+/*
+ * The version the write with op id (client, seq) made of key, if this
+ * store committed it within STORE_OPS_TTL_MS: 0 with *version set,
+ * STORE_NOTFOUND, or -1.  Committed state only.
+ */
+int store_op_lookup(struct store *s, uint64_t client, uint64_t seq,
+    const struct hash_key *key, uint64_t *version);
 
 /*
  * store_get_meta() of the newest state: the open batch's write to id if
