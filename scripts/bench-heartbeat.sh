@@ -80,23 +80,32 @@ tmpfs | ramfs)
 esac
 
 # The writers (background subshells), stopped before common.sh's cleanup
-# kills the daemons: no new round starts once $T/stop exists, and the
-# objtool of the current round is killed by pid.
+# kills the daemons: no new round starts once $T/stop exists, and each
+# writer's processes (its objtool) are killed by pid, children first.
 WRITERS=()
+
+# descendants PID: the pids of PID's children, grandchildren, ...
+# shellcheck disable=SC2317 # reached through the EXIT trap
+descendants() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		descendants "$c"
+		echo "$c"
+	done
+}
+
 # shellcheck disable=SC2317 # reached through the EXIT trap
 stop_writers() {
-	local w kids
+	local w pids
 	: >"$T/stop"
 	for w in "${WRITERS[@]}"; do
 		kill -0 "$w" 2>/dev/null || continue
-		kids=$(pgrep -P "$w")
-		# shellcheck disable=SC2086 # pids
-		[ -n "$kids" ] && kill $kids 2>/dev/null
-	done
-	for w in "${WRITERS[@]}"; do
+		pids=$(descendants "$w")
 		kill "$w" 2>/dev/null
-		wait "$w" 2>/dev/null
+		# shellcheck disable=SC2086 # a list of pids
+		[ -n "$pids" ] && kill $pids 2>/dev/null
 	done
+	for w in "${WRITERS[@]}"; do wait "$w" 2>/dev/null; done
 	WRITERS=()
 }
 # shellcheck disable=SC2317 # the EXIT trap
@@ -111,12 +120,14 @@ trap hb_cleanup EXIT
 # writer TAG SIZE N CONNS WINDOW: rounds of N PUTs until the deadline;
 # one "RESULT ..." line (or "FAILED rc") per round in $T/TAG.results.
 writer() {
-	local tag=$1 size=$2 n=$3 conns=$4 win=$5 out rc
+	local tag=$1 size=$2 n=$3 conns=$4 win=$5 rc
 	while [ "$(now_ms)" -lt "$DEADLINE" ] && [ ! -e "$T/stop" ]; do
-		out=$("$OBJTOOL" bench -q -d "$ADDRS" --op put --size "$size" \
-			-n "$n" -c "$conns" -w "$win" -s 1 2>>"$T/$tag.err")
+		# objtool a direct child of this writer (no $(...) in between).
+		"$OBJTOOL" bench -q -d "$ADDRS" --op put --size "$size" \
+			-n "$n" -c "$conns" -w "$win" -s 1 >"$T/$tag.out" \
+			2>>"$T/$tag.err"
 		rc=$?
-		printf '%s\n' "$out" | grep '^RESULT ' >>"$T/$tag.results"
+		grep '^RESULT ' "$T/$tag.out" >>"$T/$tag.results"
 		[ $rc -eq 0 ] || echo "FAILED $rc" >>"$T/$tag.results"
 	done
 }
@@ -175,7 +186,9 @@ load_max=0 load_sum=0 samples=0
 while [ "$(now_ms)" -lt "$DEADLINE" ]; do
 	left=$((DEADLINE - $(now_ms)))
 	[ "$left" -gt 10000 ] && left=10000
-	[ "$left" -gt 0 ] && sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')"
+	# In the background, so that a signal's trap runs at once.
+	sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')" &
+	wait $!
 	l=$(cut -d' ' -f1 /proc/loadavg)
 	load_sum=$(awk -v a="$load_sum" -v b="$l" 'BEGIN { print a + b }')
 	load_max=$(awk -v a="$load_max" -v b="$l" 'BEGIN { print (b > a) ? b : a }')
