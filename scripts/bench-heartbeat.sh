@@ -25,7 +25,8 @@
 #
 # Environment (all optional): DURATION=300 (seconds of load), HB=200,
 # NODES=4, K=3, BENCH_DIR=/var/tmp (refused if tmpfs unless
-# BENCH_ALLOW_TMPFS=1), SMALL_N=10000 LARGE_N=100 (objects per round),
+# BENCH_ALLOW_TMPFS=1), SMALL_N=2000 LARGE_N=20 (objects per round;
+# short rounds, as the load runs until the round under way at DURATION ends),
 # CONNS_SMALL=16 WINDOW_SMALL=8 CONNS_LARGE=8 WINDOW_LARGE=4, PORT,
 # BENCH_OUT (default tests/results/bench-heartbeat.md), BUILD, KEEP=1.
 set -u
@@ -48,8 +49,8 @@ ulimit -n 4096 2>/dev/null || true
 
 NODES=${NODES:-4}
 K=${K:-3}
-SMALL_N=${SMALL_N:-10000}
-LARGE_N=${LARGE_N:-100}
+SMALL_N=${SMALL_N:-2000}
+LARGE_N=${LARGE_N:-20}
 CONNS_SMALL=${CONNS_SMALL:-16}
 WINDOW_SMALL=${WINDOW_SMALL:-8}
 CONNS_LARGE=${CONNS_LARGE:-8}
@@ -253,7 +254,13 @@ load_mean=$(awk -v s="$load_sum" -v n="$samples" \
 	echo
 	echo "Daemons still running at the end: $((NODES - ${#dead[@]}))" \
 		"of $NODES${dead[*]:+ (exited: ${dead[*]})}; overlay whole" \
-		"afterwards: $whole."
+		"afterwards (check_overlay.py, waiting up to 30 s): $whole."
+	if [ "$whole" = no ]; then
+		echo
+		echo "Last lines of check_overlay.py:"
+		echo
+		tail -8 "$T/overlay.out" | sed 's/^/    /'
+	fi
 	if [ "$declared" -gt 0 ]; then
 		echo
 		echo "First declarations:"
