@@ -57,7 +57,7 @@ TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz)
 	$(if $(wildcard tests/posix/posix_suite.c),$(BUILD)/tests/posix_suite)
 
 .PHONY: all test check-asan unit fuzz bench bench-overlay bench-store \
-	bench-fs soak install uninstall clean format
+	bench-fs bench-heartbeat soak install uninstall clean format
 
 all: $(BINS)
 
@@ -130,6 +130,11 @@ bench-store: all $(TEST_BINS)
 
 bench-fs: all $(TEST_BINS)
 	scripts/bench-fs.sh
+
+# Not part of bench: about 5 minutes of full store load with a 200 ms
+# heartbeat; fails if any daemon declares a neighbour failed.
+bench-heartbeat: all $(TEST_BINS)
+	scripts/bench-heartbeat.sh
 
 soak: all $(UNIT_BINS) $(TEST_BINS)
 	SOAK=1 BUILD=$(BUILD) tests/run.sh

@@ -3,6 +3,11 @@
 #
 # With real canfsd daemons on loopback and tests/objtool (many requests in
 # flight over several connections):
+#   0. latency: 4 daemons, k=3, one connection with one request in flight
+#      (objtool lat): LAT_N PUTs then GETs of 4 KiB, median and p99 in
+#      microseconds, beside the cost of one 4 KiB write + fdatasync on the
+#      filesystem of the daemons' data dirs (tests/lib/fsync_lat.py, FSYNC_N
+#      times, in place and appending), measured in the same run;
 #   1. PUT and GET throughput (objects/s, MB/s = 10^6 bytes/s, p50/p99
 #      latency) of 4 KiB and 1 MiB values on 4 and 16 daemons with k=1 and
 #      k=3, and of 1 MiB values with k=2;
@@ -15,20 +20,33 @@
 #      stopping early after MEM_SECONDS; the growth per million objects per
 #      daemon is extrapolated from what was written (the table says so).
 # Writes Markdown tables to tests/results/bench-store.md and prints them.
+# The daemons' data dirs (and the fdatasync file) live in a fresh directory
+# under BENCH_DIR (default /var/tmp), which must be on a disk: a tmpfs or
+# ramfs is refused unless BENCH_ALLOW_TMPFS=1 (the table then says so).
 # Every daemon started is killed, and every data dir removed, on exit,
 # Ctrl-C or SIGTERM (tests/lib/common.sh's trap).
 #
-# Environment (all optional): SMALL_N=20000 LARGE_N=500 (objects per
+# Environment (all optional): BENCH_DIR=/var/tmp, LAT_N=2000 LAT_WARMUP=100
+# FSYNC_N=500 (latency part), SMALL_N=20000 LARGE_N=500 (objects per
 # throughput run), CONNS_SMALL=16 WINDOW_SMALL=8 CONNS_LARGE=8
-# WINDOW_LARGE=4, REREP_MIB=2048 REREP_NODES=6, MEM_OBJECTS=1000000
+# WINDOW_LARGE=4, TPUT_NODES="4 16" TPUT_K="1 2 3" (the throughput
+# clusters), REREP_MIB=2048 REREP_NODES=6, MEM_OBJECTS=1000000
 # MEM_SECONDS=300 MEM_SIZE=16, HB=1000, PORT (default: a free one),
-# SKIP="tput,rerep,mem" (parts to leave out), BENCH_TIMEOUT=7200,
+# SKIP="lat,tput,rerep,mem" (parts to leave out), BENCH_TIMEOUT=7200,
 # BENCH_OUT (default tests/results/bench-store.md), BUILD, KEEP=1.
+# BENCH_QUICK=1 is a short run for development (a few minutes): LAT_N=500
+# FSYNC_N=200 SMALL_N=4000 LARGE_N=100 TPUT_NODES=4 TPUT_K="2 3" and
+# SKIP="rerep,mem" unless those are set.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export TEST_NAME=bench-store
 export TEST_TIMEOUT=${BENCH_TIMEOUT:-7200}
 export HB=${HB:-1000}
+QUICK=${BENCH_QUICK:-0}
+BENCH_DIR=${BENCH_DIR:-/var/tmp}
+mkdir -p "$BENCH_DIR" || exit 1
+# common.sh makes its work dir $T (the daemons' data dirs) under TMPDIR.
+export TMPDIR=$BENCH_DIR
 # shellcheck source=../tests/lib/common.sh
 . tests/lib/common.sh
 require_tools
@@ -38,8 +56,19 @@ make -s "${BUILD#"$ROOT"/}/tests/objtool" >/dev/null ||
 command -v jq >/dev/null || skip "bench-store needs jq"
 ulimit -n 4096 2>/dev/null || true
 
+if [ "$QUICK" = 1 ]; then
+	LAT_N=${LAT_N:-500} FSYNC_N=${FSYNC_N:-200}
+	SMALL_N=${SMALL_N:-4000} LARGE_N=${LARGE_N:-100}
+	TPUT_NODES=${TPUT_NODES:-4} TPUT_K=${TPUT_K:-2 3}
+	SKIP=${SKIP-rerep,mem}
+fi
+LAT_N=${LAT_N:-2000}
+LAT_WARMUP=${LAT_WARMUP:-100}
+FSYNC_N=${FSYNC_N:-500}
 SMALL_N=${SMALL_N:-20000}
 LARGE_N=${LARGE_N:-500}
+TPUT_NODES=${TPUT_NODES:-4 16}
+TPUT_K=${TPUT_K:-1 2 3}
 CONNS_SMALL=${CONNS_SMALL:-16}
 WINDOW_SMALL=${WINDOW_SMALL:-8}
 CONNS_LARGE=${CONNS_LARGE:-8}
@@ -59,6 +88,21 @@ NAMES=()	# the current cluster's nodes
 
 mkdir -p "$RESULTS"
 skipped() { [[ ",$SKIP," == *",$1,"* ]]; }
+
+# Where the data dirs are: "DEVICE FSTYPE mounted on DIR"; refuse a
+# filesystem in memory unless BENCH_ALLOW_TMPFS=1.
+read -r DISK_SRC DISK_FS DISK_MNT < <(df --output=source,fstype,target \
+	"$T" 2>/dev/null | tail -n 1)
+[ -n "${DISK_FS:-}" ] || DISK_FS=$(stat -f -c %T "$T")
+DISK_DESC="${DISK_SRC:-?} $DISK_FS mounted on ${DISK_MNT:-?}"
+case $DISK_FS in
+tmpfs | ramfs)
+	[ "${BENCH_ALLOW_TMPFS:-0}" = 1 ] ||
+		fail "BENCH_DIR=$BENCH_DIR is on $DISK_FS (memory), not a disk;" \
+			"choose another BENCH_DIR or set BENCH_ALLOW_TMPFS=1"
+	DISK_DESC+=", IN MEMORY (BENCH_ALLOW_TMPFS=1)" ;;
+esac
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # start_cluster NODES K [canfsd options...]: a fresh overlay; NAMES set.
 start_cluster() {
@@ -140,6 +184,88 @@ size_name() {
 	esac
 }
 
+# The load average now ("1-min 5-min 15-min").
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# --------------------------------------------------------------- latency
+
+# Fields of the last "RESULT k=v ..." line of objtool lat or fsync_lat.py.
+L_mode="" L_n=0 L_ok=0 L_p50_us=0 L_p99_us=0 L_mean_us=0 L_min_us=0 L_max_us=0
+lat_vars() {
+	local kv
+	for kv in ${1#RESULT }; do
+		printf -v "L_${kv%%=*}" '%s' "${kv#*=}"
+	done
+}
+
+lat_row() { # what ok file
+	printf '| %s | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %s |\n' "$1" \
+		"$L_n" "$L_p50_us" "$L_p99_us" "$L_mean_us" "$L_min_us" \
+		"$L_max_us" "$2" >>"$3"
+}
+
+# The fdatasync baseline on the data dirs' filesystem (no daemon running);
+# sets FS_overwrite_p50/p99 and FS_append_p50/p99.
+run_fsync() {
+	local out line what
+	log "fdatasync: $FSYNC_N x (4 KiB write + fdatasync) in $T" \
+		"($DISK_DESC)"
+	out=$(python3 "$LIB/fsync_lat.py" "$T" -n "$FSYNC_N" --size 4096 \
+		2>&1) || {
+		printf '%s\n' "$out"
+		fail "fsync_lat.py failed"
+	}
+	while read -r line; do
+		[[ $line == RESULT* ]] || continue
+		log "  $line"
+		lat_vars "$line"
+		printf -v "FS_${L_mode}_p50" '%s' "$L_p50_us"
+		printf -v "FS_${L_mode}_p99" '%s' "$L_p99_us"
+		case $L_mode in
+		overwrite) what="4 KiB pwrite in place + fdatasync" ;;
+		*) what="4 KiB append + fdatasync" ;;
+		esac
+		lat_row "fdatasync: $what" - "$MD.fsync"
+	done <<<"$out"
+}
+
+# lat OP: LAT_N 4 KiB requests, one at a time, through the first daemon.
+lat() {
+	local op=$1 out line
+	out=$("$OBJTOOL" lat -q -d "$(addr_of "${NAMES[0]}")" --op "$op" \
+		--size 4096 -n "$LAT_N" --warmup "$LAT_WARMUP" -s 11 \
+		2>"$T/lat.err")
+	line=$(printf '%s\n' "$out" | grep '^RESULT ')
+	[ -n "$line" ] || { cat "$T/lat.err"; fail "objtool lat failed"; }
+	log "  $(printf '%s\n' "$out" | grep '^lat ')"
+	lat_vars "$line"
+	if [ "$L_ok" -ne "$LAT_N" ]; then
+		head -5 "$T/lat.err"
+		echo "- $(cluster_desc), one at a time, $op of $LAT_N x 4 KiB:" \
+			"$((LAT_N - L_ok)) failed" >>"$MD.notes"
+	fi
+	printf -v "LAT_${op}_p50" '%s' "$L_p50_us"
+	printf -v "LAT_${op}_p99" '%s' "$L_p99_us"
+	lat_row "4 daemons, k=3: 4 KiB ${op^^}, 1 connection x 1 in flight" \
+		"$L_ok/$L_n" "$MD.lat"
+}
+
+run_latency() {
+	: >"$MD.lat"
+	: >"$MD.fsync"
+	LOAD_LAT=$(loadavg)
+	run_fsync
+	log "latency: 4 daemons, k=3, one request in flight (load $LOAD_LAT)"
+	start_cluster 4 3 --repair-interval 30 --store-size 8192
+	lat put
+	lat get
+	LAT_TAKEOVERS=$(takeovers)
+	stop_cluster
+}
+
+# A ratio a/b with one decimal ("?" when b is 0).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "?" }'; }
+
 # ------------------------------------------------------------ throughput
 tput_row() { # nodes k size op
 	printf '| %d | %d | %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %s | %d |\n' \
@@ -151,9 +277,9 @@ tput_row() { # nodes k size op
 run_throughput() {
 	local nodes k size n conns win
 	: >"$MD.tput"
-	for nodes in 4 16; do
-		for k in 1 2 3; do
-			log "throughput: $nodes daemons, k=$k"
+	for nodes in $TPUT_NODES; do
+		for k in $TPUT_K; do
+			log "throughput: $nodes daemons, k=$k (load $(loadavg))"
 			start_cluster "$nodes" "$k" --repair-interval 30 \
 				--store-size 8192
 			for size in 4096 1048576; do
@@ -298,8 +424,11 @@ run_memory() {
 }
 
 # ---------------------------------------------------------------- main
-log "bench-store: $(nproc) CPUs, heartbeat $HB ms; work dir $T"
+log "bench-store: $(nproc) CPUs, heartbeat $HB ms; data dirs in $T" \
+	"($DISK_DESC); load average $LOAD_START$([ "$QUICK" = 1 ] &&
+		echo "; BENCH_QUICK")"
 started=$(now_ms)
+skipped lat || run_latency
 skipped tput || run_throughput
 skipped rerep || run_rereplication
 skipped mem || run_memory
@@ -308,10 +437,43 @@ skipped mem || run_memory
 	echo "# Object store benchmark"
 	echo
 	echo "$(date -u +%Y-%m-%d) on $(nproc) CPUs ($(uname -m))," \
-		"loopback daemons with heartbeat $HB ms," \
-		"load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)." \
+		"loopback daemons with heartbeat $HB ms$([ "$QUICK" = 1 ] &&
+			echo ", BENCH_QUICK=1 (fewer requests)")." \
+		"The daemons' data dirs are on $DISK_DESC, under" \
+		"BENCH_DIR=$BENCH_DIR." \
+		"Load average at the start: $LOAD_START; at the end:" \
+		"$(loadavg) (the machine may be shared)." \
 		"MB/s = 10^6 bytes/s of values; latency per request with" \
 		"every request of a run in flight up to the window."
+	if [ -s "$MD.lat" ]; then
+		echo
+		echo "## One request in flight, beside one fdatasync"
+		echo
+		echo "One client connection to the first daemon and one request" \
+			"at a time (\`objtool lat\`), $LAT_WARMUP unmeasured" \
+			"first: each PUT goes client → that daemon → the key's" \
+			"primary (when another) → its k-1 replicas, every copy" \
+			"committed to disk, and back. GETs read what the PUTs" \
+			"wrote. The fdatasync rows were measured in this run" \
+			"just before that cluster started, on the same" \
+			"filesystem as the data dirs ($DISK_DESC), by" \
+			"tests/lib/fsync_lat.py: $FSYNC_N times a 4 KiB write" \
+			"plus fdatasync, timed together. Load average when this" \
+			"part began: $LOAD_LAT. Microseconds."
+		echo
+		echo "| what | n | p50 µs | p99 µs | mean µs | min µs | max µs | ok |"
+		echo "|---|---|---|---|---|---|---|---|"
+		cat "$MD.lat" "$MD.fsync"
+		echo
+		echo "A 4 KiB PUT (k=3) takes $(ratio "${LAT_put_p50:-0}" \
+			"${FS_overwrite_p50:-0}") times one in-place fdatasync" \
+			"at the median and $(ratio "${LAT_put_p99:-0}" \
+			"${FS_overwrite_p99:-0}") times at p99 (against an" \
+			"appending one: $(ratio "${LAT_put_p50:-0}" \
+			"${FS_append_p50:-0}") and $(ratio "${LAT_put_p99:-0}" \
+			"${FS_append_p99:-0}")). Takeovers logged in that" \
+			"cluster (false failure detections): ${LAT_TAKEOVERS:-0}."
+	fi
 	if [ -s "$MD.tput" ]; then
 		echo
 		echo "## PUT/GET throughput"

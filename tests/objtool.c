@@ -6,6 +6,7 @@
  *   objtool check -d DAEMON[,..] -m MANIFEST [--absent]
  *   objtool rm    -d DAEMON[,..] -m MANIFEST
  *   objtool bench -d DAEMON[,..] --op put|get --size B -n N [-s SEED]
+ *   objtool lat   -d DAEMON --op put|get --size B -n N [-s SEED] [--warmup W]
  *   objtool cas   -d DAEMON[,..] [--keys K] [--clients C] [--iters N]
  *
  * It speaks the wire protocol (common/wire.h) itself over raw sockets:
@@ -15,12 +16,15 @@
  * requests by request id.  Every request has a deadline (-t); a broken
  * connection fails what was pending on it and is dialled again.  cas runs
  * one thread per client, each with its own connection, doing
- * compare-and-swap increments.
+ * compare-and-swap increments.  lat is bench with one connection (to the
+ * first daemon) and one request in flight: the latency of a single
+ * request, as percentiles in microseconds.
  *
  * Objects of put are named "obj-SEED-I"; their sizes and contents are pure
  * functions of (SEED, I) and of the name, so runs are reproducible.  The
  * manifest lists "NAME SIZE XXH3" (16 hex digits) of every object whose
- * PUT was acknowledged.  bench uses "bench-SEED-SIZE-I".
+ * PUT was acknowledged.  bench and lat use "bench-SEED-SIZE-I" (lat's
+ * warm-up requests are the first W of them).
  *
  * Exit status: 0 success, 1 a problem found (failed writes, missing or
  * corrupt objects, wrong counters), 2 usage.
@@ -63,6 +67,7 @@
 #define OT_REPLY_OVERHEAD 128	  /* reply bytes besides the value */
 #define OT_NAME_MAX 96
 #define OT_CAS_MAX_FAILURES 50	  /* failed reads in a row: skip the key */
+#define OT_MAX_WARMUP 1000000	  /* lat --warmup */
 
 /* Whether an item is finished after a reply or must be sent again. */
 enum ot_verdict { OT_DONE, OT_RETRY };
@@ -138,6 +143,8 @@ struct ot_opts {
 	uint64_t size;
 	int keys, clients;
 	long iters;
+	size_t warmup;		/* lat: requests sent before measuring */
+	bool conns_set, window_set;	/* -c, -w given */
 	bool absent, quiet, allow_errors;
 };
 
@@ -1137,35 +1144,51 @@ ot_cmp_float(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* objtool bench. */
-static int
-ot_cmd_bench(const struct ot_opts *o)
+/* The request type of --op (put or get), or die. */
+static uint16_t
+ot_bench_type(const struct ot_opts *o)
 {
-	struct ot_objjob j = { .o = o };
-	struct ot_obj *v = xcalloc(o->n + 1, sizeof *v);
-	uint16_t type;
-	float *lat;
-	double secs;
-
 	if (strcmp(o->op, "put") == 0)
-		type = WIRE_OBJ_PUT;
-	else if (strcmp(o->op, "get") == 0)
-		type = WIRE_OBJ_GET;
-	else
-		ot_die(2, "--op is put or get");
-	for (size_t i = 0; i < o->n; i++) {
+		return WIRE_OBJ_PUT;
+	if (strcmp(o->op, "get") == 0)
+		return WIRE_OBJ_GET;
+	ot_die(2, "--op is put or get");
+}
+
+/*
+ * The n objects bench-SEED-SIZE-0..n-1 of --size bytes; for GET, with the
+ * checksum of what a PUT of the same name wrote.
+ */
+static struct ot_obj *
+ot_bench_objs(const struct ot_opts *o, uint16_t type, size_t n)
+{
+	struct ot_obj *v = xcalloc(n + 1, sizeof *v);
+	uint8_t *buf = xmalloc(o->size ? o->size : 1);
+
+	for (size_t i = 0; i < n; i++) {
 		snprintf(v[i].name, sizeof v[i].name, "bench-%" PRIu64 "-%"
 		    PRIu64 "-%zu", o->seed, o->size, i);
 		v[i].size = (uint32_t)o->size;
 		if (type == WIRE_OBJ_GET) {
 			/* The sum of what put wrote, from the same name. */
-			uint8_t *buf = xmalloc(o->size ? o->size : 1);
-
 			ot_fill(v[i].name, buf, o->size);
 			v[i].sum = hash_checksum(buf, o->size);
-			free(buf);
 		}
 	}
+	free(buf);
+	return v;
+}
+
+/* objtool bench. */
+static int
+ot_cmd_bench(const struct ot_opts *o)
+{
+	struct ot_objjob j = { .o = o };
+	uint16_t type = ot_bench_type(o);
+	struct ot_obj *v = ot_bench_objs(o, type, o->n);
+	float *lat;
+	double secs;
+
 	secs = ot_obj_run(&j, v, o->n, type, &lat);
 	qsort(lat, o->n, sizeof *lat, ot_cmp_float);
 	printf("bench %s size %" PRIu64 " n %zu conns %d window %d: %.2f s, "
@@ -1182,6 +1205,80 @@ ot_cmd_bench(const struct ot_opts *o)
 	free(lat);
 	free(v);
 	return j.ok == o->n ? 0 : 1;
+}
+
+/* Nearest-rank percentile p (0 < p <= 100) of sorted v[0, n), 0 if n 0. */
+static double
+ot_pct(const float *v, size_t n, double p)
+{
+	size_t rank;
+
+	if (n == 0)
+		return 0.0;
+	rank = (size_t)ceil(p / 100.0 * (double)n);
+	if (rank < 1)
+		rank = 1;
+	if (rank > n)
+		rank = n;
+	return v[rank - 1];
+}
+
+/*
+ * objtool lat: warmup + n requests, one at a time over one connection to
+ * the first daemon; percentiles (microseconds) of the n measured requests
+ * that succeeded.  The objects are bench's, so "lat --op get" reads what
+ * "lat --op put" (or "bench --op put" with -n at least warmup + n) wrote.
+ */
+static int
+ot_cmd_lat(const struct ot_opts *o)
+{
+	struct ot_objjob j = { .o = o };
+	struct ot_opts one = *o;
+	uint16_t type = ot_bench_type(o);
+	size_t total = o->warmup + o->n, ok = 0;
+	struct ot_obj *v;
+	float *lat, *us;
+	double secs, sum = 0.0;
+
+	if ((o->conns_set && o->conns != 1) ||
+	    (o->window_set && o->window != 1))
+		ot_die(2, "lat runs one connection with one request in "
+		    "flight (-c 1 -w 1); use bench for more");
+	if (o->n == 0)
+		ot_die(2, "lat needs -n N (at least 1)");
+	one.conns = 1;
+	one.window = 1;
+	one.ndaemons = 1;
+	j.o = &one;
+	v = ot_bench_objs(o, type, total);
+	secs = ot_obj_run(&j, v, total, type, &lat);
+	us = xcalloc(o->n + 1, sizeof *us);
+	for (size_t i = o->warmup; i < total; i++) {
+		if (v[i].state != OT_S_OK)
+			continue;
+		us[ok] = lat[i] * 1000.0f;
+		sum += us[ok];
+		ok++;
+	}
+	qsort(us, ok, sizeof *us, ot_cmp_float);
+	printf("lat %s size %" PRIu64 " n %zu (+%zu warm-up) via %s, one "
+	    "request in flight: ok %zu, errors %zu; us: min %.1f, p50 %.1f, "
+	    "p90 %.1f, p99 %.1f, p99.9 %.1f, max %.1f, mean %.1f\n", o->op,
+	    o->size, o->n, o->warmup, o->daemons[0], ok, total - j.ok,
+	    ok ? us[0] : 0.0, ot_pct(us, ok, 50), ot_pct(us, ok, 90),
+	    ot_pct(us, ok, 99), ot_pct(us, ok, 99.9), ok ? us[ok - 1] : 0.0,
+	    ok ? sum / (double)ok : 0.0);
+	printf("RESULT op=%s size=%" PRIu64 " n=%zu ok=%zu warmup=%zu "
+	    "secs=%.3f ops_per_s=%.1f min_us=%.1f p50_us=%.1f p90_us=%.1f "
+	    "p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f\n", o->op,
+	    o->size, o->n, ok, o->warmup, secs, (double)j.ok / secs,
+	    ok ? us[0] : 0.0, ot_pct(us, ok, 50), ot_pct(us, ok, 90),
+	    ot_pct(us, ok, 99), ot_pct(us, ok, 99.9), ok ? us[ok - 1] : 0.0,
+	    ok ? sum / (double)ok : 0.0);
+	free(us);
+	free(lat);
+	free(v);
+	return j.ok == total ? 0 : 1;
 }
 
 /* ---- blocking calls (cas) ------------------------------------------- */
@@ -1596,11 +1693,16 @@ ot_usage(int code)
 "       objtool check -d DAEMON[,..] -m MANIFEST [--absent]\n"
 "       objtool rm    -d DAEMON[,..] -m MANIFEST\n"
 "       objtool bench -d DAEMON[,..] --op put|get --size B -n N [-s SEED]\n"
+"       objtool lat   -d DAEMON --op put|get --size B -n N [-s SEED]\n"
+"                     [--warmup W]  (latency: one connection to the first\n"
+"                     daemon, one request in flight; W requests first that\n"
+"                     are not measured; prints percentiles in microseconds)\n"
 "       objtool cas   -d DAEMON[,..] [--keys 10] [--clients 8] [--iters 100]\n"
 "                     (each client makes --iters increments of random keys)\n"
 "common options:\n"
-"  -c, --conns N      connections, round-robin over the daemons (default %d)\n"
-"  -w, --window N     requests in flight per connection (default %d)\n"
+"  -c, --conns N      connections, round-robin over the daemons (default %d;\n"
+"                     lat: 1)\n"
+"  -w, --window N     requests in flight per connection (default %d; lat: 1)\n"
 "  -t, --timeout MS   deadline of each request (default %d)\n"
 "  -r, --retries N    send a request again after a transport failure or a\n"
 "                     BUSY/UNAVAIL/TIMEOUT error (default 0; not cas)\n"
@@ -1610,7 +1712,8 @@ ot_usage(int code)
 "  check --absent     every object must be gone (deleted): exit 1 if not\n"
 "  cas --allow-errors exit 0 even with ambiguous writes or read errors\n"
 "                     (the counters must still be consistent)\n"
-"Objects are obj-SEED-I (put), bench-SEED-SIZE-I (bench), cas-SEED-K (cas).\n"
+"Objects are obj-SEED-I (put), bench-SEED-SIZE-I (bench, lat; lat's warm-up\n"
+"requests are I = 0..W-1), cas-SEED-K (cas).\n"
 "Exit: 0 ok, 1 a problem was found, 2 usage.\n",
 	    OT_CONNS, OT_WINDOW, OT_TIMEOUT_MS);
 	exit(code);
@@ -1656,6 +1759,7 @@ ot_parse(int argc, char **argv, struct ot_opts *o)
 		{ "iters", required_argument, NULL, 8 },
 		{ "absent", no_argument, NULL, 9 },
 		{ "allow-errors", no_argument, NULL, 10 },
+		{ "warmup", required_argument, NULL, 11 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1676,9 +1780,13 @@ ot_parse(int argc, char **argv, struct ot_opts *o)
 		case 'n': o->n = ot_num("-n", optarg, 0, 100000000); break;
 		case 's': o->seed = ot_num("-s", optarg, 0, UINT64_MAX); break;
 		case 'm': o->manifest = optarg; break;
-		case 'c': o->conns = (int)ot_num("-c", optarg, 1, 1024); break;
+		case 'c':
+			o->conns = (int)ot_num("-c", optarg, 1, 1024);
+			o->conns_set = true;
+			break;
 		case 'w':
 			o->window = (int)ot_num("-w", optarg, 1, OT_MAX_WINDOW);
+			o->window_set = true;
 			break;
 		case 't':
 			o->timeout_ms = (int)ot_num("-t", optarg, 1, 3600000);
@@ -1707,6 +1815,9 @@ ot_parse(int argc, char **argv, struct ot_opts *o)
 			break;
 		case 9: o->absent = true; break;
 		case 10: o->allow_errors = true; break;
+		case 11: o->warmup = ot_num("--warmup", optarg, 0,
+			    OT_MAX_WARMUP);
+			break;
 		case 'h': ot_usage(0);
 		default: ot_usage(2);
 		}
@@ -1754,12 +1865,14 @@ main(int argc, char **argv)
 		return strcmp(cmd, "check") == 0 ? ot_cmd_check(&o) :
 		    ot_cmd_rm(&o);
 	}
-	if (strcmp(cmd, "bench") == 0) {
+	if (strcmp(cmd, "bench") == 0 || strcmp(cmd, "lat") == 0) {
 		if (o.op == NULL)
-			ot_die(2, "bench needs --op put|get");
-		return ot_cmd_bench(&o);
+			ot_die(2, "%s needs --op put|get", cmd);
+		return strcmp(cmd, "bench") == 0 ? ot_cmd_bench(&o) :
+		    ot_cmd_lat(&o);
 	}
 	if (strcmp(cmd, "cas") == 0)
 		return ot_cmd_cas(&o);
-	ot_die(2, "unknown command '%s' (put, check, rm, bench, cas)", cmd);
+	ot_die(2, "unknown command '%s' (put, check, rm, bench, lat, cas)",
+	    cmd);
 }
