@@ -449,6 +449,16 @@ coord_replicate_cb(struct node *n, void *arg, const struct wire_header *h,
 		op->failed++;
 		if (code == WIRE_E_NOSPACE)
 			op->nospace++;
+		if (code == WIRE_E_NOSPACE && slot == 0 && !op->durable) {
+			/*
+			 * The primary could not commit what it decided: its
+			 * disk is full, and full disks do not empty
+			 * themselves.  ENOSPC now, not EIO in 30 s.
+			 */
+			coord_fail(op, WIRE_E_NOSPACE, "the primary replica "
+			    "is out of space");
+			return;
+		}
 	}
 	need = op->rs.n / 2 + 1;
 	/* Durable at the primary and at a majority: that is the ack. */

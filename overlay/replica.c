@@ -35,6 +35,11 @@
 #define SEEN_MAX (1 << 16)
 #define SEEN_BUCKETS (1 << 14)
 #define SEEN_RECENT_MS 120000
+/*
+ * Room a primary wants besides a write's bytes before deciding it
+ * (B-tree and copy-on-write pages); with less, ENOSPC at once.
+ */
+#define REPLICA_SPACE_MARGIN (1u << 20)
 
 struct replica_seen {
 	struct wire_opid op;
@@ -63,6 +68,7 @@ struct replica_state {
 	uint64_t seen_head;	/* next ring position to fill */
 	uint64_t dedup_hits;	/* retried writes answered from memory */
 	unsigned long crash_before_ack; /* test hook, see replica_test_crash */
+	uint64_t full_logged_ms;	/* last "nearly full" warning */
 };
 
 /* ---- writes seen lately (idempotence) ------------------------------ */
@@ -176,9 +182,11 @@ replica_deferred_cb(void *arg, int rc)
 			replica_test_crash(n->objs->rep);
 			conn_send(c, &d->frame);
 		}
+		else if (rc == STORE_FULL)
+			node_send_error(c, d->reqid, WIRE_E_NOSPACE,
+			    "replica is out of space: the write was dropped");
 		else
-			node_send_error(c, d->reqid, rc == -1 ?
-			    WIRE_E_INTERNAL : WIRE_E_NOSPACE,
+			node_send_error(c, d->reqid, WIRE_E_INTERNAL,
 			    "replica could not commit the write");
 	}
 	wbuf_free(&d->frame);
@@ -394,6 +402,19 @@ replica_decide(struct node *n, const struct store_id *id,
 		/* Our copy may be stale: have the coordinator sync us first. */
 		snprintf(why, whylen, "primary gained this space lately");
 		return WIRE_E_MISSING;
+	}
+	if (req->len > 0 && n->space_avail != 0 && n->space_avail <
+	    store_queued_bytes(n->store) + req->len + REPLICA_SPACE_MARGIN) {
+		/* It would be dropped at commit: say so now (deletes may
+		 * still free space, so they are left to the commit). */
+		snprintf(why, whylen, "the primary replica is out of space");
+		if (node_now_ms() - n->objs->rep->full_logged_ms > 10000) {
+			n->objs->rep->full_logged_ms = node_now_ms();
+			log_warnx("store nearly full (%" PRIu64 " bytes left, %"
+			    PRIu64 " queued): refusing writes with ENOSPC",
+			    n->space_avail, store_queued_bytes(n->store));
+		}
+		return WIRE_E_NOSPACE;
 	}
 	live = exists && !(cur.flags & STORE_F_TOMBSTONE);
 	if (!exists && req->cond != WIRE_COND_NONE &&

@@ -118,6 +118,7 @@ struct store {
 
 	uint64_t next_seq;    /* [loop] seq of the last queued write */
 	size_t unreaped;      /* [loop] writes queued and not yet reaped */
+	uint64_t unreaped_bytes; /* [loop] their data bytes */
 	struct store_wr *pend[STORE_PEND_BUCKETS]; /* [loop] by id */
 	struct store_waiter *waiters, **wtail; /* [loop] in upto order */
 	MDB_txn *rtxn;	      /* [loop] cached read-only txn */
@@ -1118,6 +1119,7 @@ store_enqueue(struct store *s, const struct store_id *id,
 	w->hnext = *b; /* newest first */
 	*b = w;
 	s->unreaped++;
+	s->unreaped_bytes += len;
 	pthread_mutex_lock(&s->mu);
 	*s->qtail = w;
 	s->qtail = &w->next;
@@ -1182,6 +1184,7 @@ store_reap(struct store *s)
 		if (w->rc == -1 || (w->rc != 0 && worst == 0))
 			worst = w->rc;
 		s->unreaped--;
+		s->unreaped_bytes -= w->len;
 		free(w->data);
 		free(w);
 	}
@@ -1241,6 +1244,13 @@ size_t
 store_pending(const struct store *s)
 {
 	return s->unreaped;
+}
+
+/* Data bytes of the writes queued and not yet reaped. */
+uint64_t
+store_queued_bytes(const struct store *s)
+{
+	return s->unreaped_bytes;
 }
 
 /* The eventfd that becomes readable when store_reap() has work. */

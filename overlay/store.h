@@ -204,8 +204,9 @@ int store_reap(struct store *s);
  */
 int store_commit(struct store *s);
 
-/* Writes queued and not yet reaped. */
+/* Writes queued and not yet reaped, and their data bytes. */
 size_t store_pending(const struct store *s);
+uint64_t store_queued_bytes(const struct store *s);
 
 /* Batches committed since the store was opened (one fsync each). */
 uint64_t store_commits(struct store *s);
