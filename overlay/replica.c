@@ -144,6 +144,7 @@ replica_reap_cb(evutil_socket_t fd, short ev, void *arg)
 	store_reap(n->store);
 }
 
+static bool replica_unsure(const struct node *n);
 static int replica_local_newest(struct node *n, const struct store_id *id,
     struct store_id *found, struct store_meta *meta, bool latest);
 
@@ -249,6 +250,14 @@ replica_local_newest(struct node *n, const struct store_id *id,
 		*found = *id;
 		return 0;
 	}
+	/*
+	 * Our index in a key's replica set is the first probe that falls in
+	 * our zones, so it changes only when our zones grow; repair moves
+	 * our copies to the new index within the "unsure" window.  Outside
+	 * it, a miss is a miss (and a new key costs no 64 probes).
+	 */
+	if (!replica_unsure(n))
+		return best;
 	for (unsigned i = 0; i < RESOLVE_PROBES(0); i++) {
 		if (i == id->replica)
 			continue;
@@ -355,6 +364,24 @@ replica_store_if_newer(struct node *n, const struct wire_obj *o)
 	return rc;
 }
 
+/*
+ * Room for a write of len bytes beside what is queued?  The space left
+ * is refreshed every heartbeat; when it says no, it is measured again
+ * now (space freed a moment ago counts).
+ */
+static bool
+replica_has_room(struct node *n, size_t len)
+{
+	uint64_t need = store_queued_bytes(n->store) + len +
+	    REPLICA_SPACE_MARGIN;
+
+	if (n->space_avail == 0 || n->space_avail >= need)
+		return true;
+	if (store_space(n->store, &n->space_used, &n->space_avail) != 0)
+		return true; /* unknown: let the commit decide */
+	return n->space_avail >= need;
+}
+
 /* The version op made, if the record's history has it, else 0. */
 static uint64_t
 replica_op_in(const struct store_meta *m, const struct wire_opid *op)
@@ -403,8 +430,7 @@ replica_decide(struct node *n, const struct store_id *id,
 		snprintf(why, whylen, "primary gained this space lately");
 		return WIRE_E_MISSING;
 	}
-	if (req->len > 0 && n->space_avail != 0 && n->space_avail <
-	    store_queued_bytes(n->store) + req->len + REPLICA_SPACE_MARGIN) {
+	if (req->len > 0 && !replica_has_room(n, req->len)) {
 		/* It would be dropped at commit: say so now (deletes may
 		 * still free space, so they are left to the commit). */
 		snprintf(why, whylen, "the primary replica is out of space");

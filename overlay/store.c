@@ -99,6 +99,8 @@ struct store {
 	MDB_txn *wtxn;	      /* [c] the batch being written, or NULL */
 	size_t batch_n;	      /* [c] writes applied in it */
 	bool nudged;	      /* [c] store_nudge() since the last commit */
+	bool nested;	      /* [c] each write in a nested txn (see run) */
+	bool broken;	      /* [c] a direct write failed: redo nested */
 	uint64_t bytes;	      /* [c] sum of data lengths, batch included */
 	uint64_t batch_bytes; /* [c] bytes put in the batch */
 	uint64_t bytes_saved; /* [atomic] the same, committed state */
@@ -793,13 +795,14 @@ store_write(struct store *s, const struct store_id *id,
     const struct store_meta *meta, const void *data, size_t len)
 {
 	uint8_t kbuf[STORE_KEY_MAX];
-	MDB_txn *txn;
+	MDB_txn *txn = s->wtxn;
 	MDB_val k, v;
 	uint64_t oldlen = 0, nbytes;
 	int rc;
 
 	store_key_encode(s, id, kbuf, &k);
-	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0)
+	if (s->nested &&
+	    (rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0)
 		return rc;
 	if ((rc = mdb_get(txn, s->objects, &k, &v)) == 0) {
 		struct store_meta old;
@@ -829,13 +832,11 @@ store_write(struct store *s, const struct store_id *id,
 			    len);
 	}
 	nbytes = s->bytes - oldlen + len;
-	if ((rc = store_meta_put(s, txn, STORE_M_BYTES, nbytes, 8)) != 0)
-		goto fail;
 	if (meta != NULL && meta->nops > 0 && meta->ops[0].client != 0 &&
 	    meta->ops[0].version == meta->version &&
 	    (rc = store_op_put(s, txn, &meta->ops[0], &id->key)) != 0)
 		goto fail;
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if (s->nested && (rc = mdb_txn_commit(txn)) != 0)
 		return rc; /* LMDB freed txn */
 	s->bytes = nbytes;
 	s->batch_bytes += STORE_HEADER_LEN(STORE_OPS_MAX) + len;
@@ -843,7 +844,10 @@ store_write(struct store *s, const struct store_id *id,
 	return 0;
 
 fail:
-	mdb_txn_abort(txn);
+	if (s->nested)
+		mdb_txn_abort(txn);
+	else if (rc != MDB_NOTFOUND)
+		s->broken = true; /* LMDB refuses the rest of this txn */
 	return rc;
 }
 
@@ -861,7 +865,8 @@ store_write_retry(struct store *s, const struct store_id *id,
 	if (store_batch_begin(s) == -1)
 		return -1;
 	rc = store_write(s, id, meta, data, len);
-	if (rc == MDB_MAP_FULL && s->batch_n == 0 && !s->nudged) {
+	if (rc == MDB_MAP_FULL && s->batch_n == 0 && !s->nudged &&
+	    !s->broken) {
 		if ((rc = store_nudge(s)) == 0)
 			rc = store_write(s, id, meta, data, len);
 	}
@@ -952,6 +957,16 @@ store_batch_run(struct store *s, struct store_wr *batch)
 	struct store_wr *w;
 	int rc;
 
+	/*
+	 * Writes go straight into the batch's transaction; nesting each in
+	 * a transaction of its own (so that one that does not fit fails
+	 * alone) costs a copy of the dirty page list per write, so it is
+	 * the second try: when a direct write fails, LMDB refuses the rest
+	 * of the transaction, and the batch is done again, nested.
+	 */
+	s->nested = false;
+again:
+	s->broken = false;
 	if (store_batch_begin(s) == 0 && s->wtxn != NULL &&
 	    (rc = store_ops_prune(s)) != 0)
 		log_warnx("store: dropping expired op ids: %s",
@@ -965,6 +980,20 @@ store_batch_run(struct store *s, struct store_wr *batch)
 		    w->data, w->len);
 		if (w->del && w->rc == STORE_NOTFOUND)
 			w->rc = 0; /* already gone: what was asked */
+		if (s->broken) {
+			store_batch_abort(s);
+			s->nested = true;
+			goto again;
+		}
+	}
+	if (s->wtxn != NULL && (rc = store_meta_put(s, s->wtxn,
+	    STORE_M_BYTES, s->bytes, 8)) != 0) {
+		log_error("store: byte count: %s", mdb_strerror(rc));
+		if (!s->nested) {
+			store_batch_abort(s);
+			s->nested = true;
+			goto again;
+		}
 	}
 	if ((rc = store_batch_commit(s)) != 0)
 		for (w = batch; w != NULL; w = w->next)
@@ -1083,7 +1112,8 @@ store_merge_ops(struct store *s, const struct store_id *id,
 
 	if (m->nops > 0 && m->ops[0].client != 0)
 		n = 1;
-	if (store_peek_meta(s, id, &old) == 0) {
+	/* (With one op per record there is nothing older to keep.) */
+	if (n < STORE_OPS_MAX && store_peek_meta(s, id, &old) == 0) {
 		for (unsigned i = 0; i < old.nops && n < STORE_OPS_MAX; i++) {
 			if (n == 1 && old.ops[i].client == m->ops[0].client &&
 			    old.ops[i].seq == m->ops[0].seq)
