@@ -770,7 +770,7 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	stalled = n->last_tick_ms != 0 &&
 	    now - n->last_tick_ms > 2 * (uint64_t)n->cfg.hb_ms;
 	if (stalled)
-		log_debug("event loop stalled for %" PRIu64 " ms: failure "
+		log_warnx("event loop stalled for %" PRIu64 " ms: failure "
 		    "checks wait a tick", now - n->last_tick_ms);
 	n->last_tick_ms = now;
 	node_expire_pending(n, now);

@@ -30,6 +30,7 @@
  * event loop between slices, so a large store never stalls heartbeats.
  */
 #define REPAIR_SCAN_SLICE 1024
+#define REPAIR_SCAN_BYTES (8u << 20)	/* ...and at most this much data */
 
 /* One replica to send, or a frame to send after the ones before it. */
 struct push {
@@ -469,6 +470,7 @@ struct rep_collect {
 	uint64_t expire_before_ms;
 	struct id_list expired;
 	size_t budget;		/* records left in this slice */
+	uint64_t bytes;		/* data bytes read in this slice */
 	bool stopped;		/* the slice ended before the store did */
 	struct store_id last;	/* the last record seen */
 };
@@ -514,7 +516,8 @@ repair_slice_cb(const struct store_id *id, const struct store_meta *meta,
 
 	(void)repair_item_cb(id, meta, data, len, arg);
 	rc->last = *id;
-	if (--rc->budget == 0) {
+	rc->bytes += len;
+	if (--rc->budget == 0 || rc->bytes >= REPAIR_SCAN_BYTES) {
 		rc->stopped = true;
 		return 1;
 	}
