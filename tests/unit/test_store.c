@@ -5,6 +5,12 @@
  * store lives in a "db" subdirectory so that store_open creates it.
  * TEST_VERBOSE=1 in the environment shows the store's log lines (several
  * tests provoke errors on purpose).
+ *
+ * Writes are asynchronous: store_put()/store_delete() only queue, the
+ * store's commit thread commits.  Tests that need queued writes to stay
+ * queued (to show that reads do not see them) hold LMDB's write lock from
+ * a child process (block_writer()), which stops the commit thread before
+ * its next batch; nothing here depends on timing.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -14,9 +20,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -182,6 +190,103 @@ put_fill(struct store *s, const struct store_id *id, size_t len,
 	return rc;
 }
 
+/*
+ * A child process holding LMDB's write lock on a store's directory.
+ * While it holds it, the store's commit thread cannot begin a batch, so
+ * every write queued meanwhile stays queued (at most the batch the
+ * thread took before blocking is in flight, and it cannot commit either).
+ * Start it after store_open (which needs the lock itself) and release it
+ * before store_commit or store_close.
+ */
+struct blocker {
+	pid_t pid;
+	int ctl; /* closing it lets the child go */
+};
+
+static void
+block_writer(const char *dir, struct blocker *b)
+{
+	int up[2], down[2];
+	char c;
+
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	b->pid = fork();
+	assert_true(b->pid >= 0);
+	if (b->pid == 0) {
+		MDB_env *env;
+		MDB_txn *txn;
+
+		close(up[0]);
+		close(down[1]);
+		if (mdb_env_create(&env) != 0 ||
+		    mdb_env_set_maxdbs(env, 4) != 0 ||
+		    mdb_env_open(env, dir, 0, 0600) != 0 ||
+		    mdb_txn_begin(env, NULL, 0, &txn) != 0)
+			_exit(1);
+		if (write(up[1], "r", 1) != 1)
+			_exit(1);
+		while (read(down[0], &c, 1) == -1 && errno == EINTR)
+			;
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	assert_int_equal(read(up[0], &c, 1), 1); /* the child holds it */
+	close(up[0]);
+	b->ctl = down[1];
+}
+
+/* Let the commit thread go again. */
+static void
+release_writer(struct blocker *b)
+{
+	int status;
+
+	close(b->ctl);
+	assert_int_equal(waitpid(b->pid, &status, 0), b->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Is the store's eventfd readable (within timeout_ms)? */
+static bool
+event_ready(struct store *s, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = store_event_fd(s), .events = POLLIN };
+	int rc;
+
+	while ((rc = poll(&pfd, 1, timeout_ms)) == -1 && errno == EINTR)
+		;
+	assert_true(rc >= 0);
+	return rc == 1 && (pfd.revents & POLLIN);
+}
+
+/* Counts records (iteration callback). */
+static int
+count_cb(const struct store_id *id, const struct store_meta *meta,
+    const void *data, size_t len, void *arg)
+{
+	(void)id;
+	(void)meta;
+	(void)data;
+	(void)len;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Number of records iteration reports. */
+static int
+iter_count(struct store *s)
+{
+	int n = 0;
+
+	assert_int_equal(store_iter_all(s, count_cb, &n), 0);
+	return n;
+}
+
 /* Put, get back with every field, survive close and reopen. */
 static void
 test_roundtrip(void **state)
@@ -200,7 +305,17 @@ test_roundtrip(void **state)
 	mkid("rt", 1, 2, 2, &id);
 	m.checksum = 12345; /* ignored: the store computes it */
 	m.len = 999;	    /* ignored: len argument wins */
+	m.op_client = 0x0102030405060708ULL;
+	m.op_seq = 77;
 	assert_int_equal(store_put(s, &id, &m, msg, sizeof msg), 0);
+	assert_int_equal(store_pending(s), 1);
+	/* Queued: peek sees it with the computed fields already. */
+	assert_int_equal(store_peek_meta(s, &id, &got), 0);
+	assert_int_equal(got.version, 7);
+	assert_int_equal(got.len, sizeof msg);
+	assert_int_equal(got.checksum, hash_checksum(msg, sizeof msg));
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_pending(s), 0);
 	assert_int_equal(store_get(s, &id, &got, &data, &len), 0);
 	assert_int_equal(len, sizeof msg);
 	assert_memory_equal(data, msg, sizeof msg);
@@ -211,7 +326,9 @@ test_roundtrip(void **state)
 	assert_int_equal(got.flags, 0);
 	assert_int_equal(got.len, sizeof msg);
 	assert_int_equal(got.checksum, hash_checksum(msg, sizeof msg));
-	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(got.op_client, m.op_client);
+	assert_int_equal(got.op_seq, 77);
+	assert_int_equal(store_commit(s), 0); /* nothing queued: fine */
 	store_close(s);
 
 	/* Directory 0700, files 0600 (or stricter under a umask). */
@@ -225,8 +342,10 @@ test_roundtrip(void **state)
 	assert_int_equal(store_get_meta(s, &id, &got), 0);
 	assert_int_equal(got.version, 7);
 	assert_int_equal(got.len, sizeof msg);
+	assert_int_equal(got.op_client, m.op_client);
 	/* All out-parameters are optional. */
 	assert_int_equal(store_get(s, &id, NULL, NULL, NULL), 0);
+	assert_int_equal(store_peek_meta(s, &id, NULL), 0);
 	store_close(s);
 }
 
@@ -247,8 +366,14 @@ test_notfound_and_open_errors(void **state)
 	assert_int_equal(store_get(s, &id, &m, &data, NULL), STORE_NOTFOUND);
 	assert_ptr_equal(data, (void *)1); /* untouched */
 	assert_int_equal(store_get_meta(s, &id, &m), STORE_NOTFOUND);
-	assert_int_equal(store_delete(s, &id), STORE_NOTFOUND);
+	assert_int_equal(store_peek_meta(s, &id, &m), STORE_NOTFOUND);
 	assert_int_equal(store_pending(s), 0);
+	/* Deleting an absent record is queued and succeeds. */
+	assert_int_equal(store_delete(s, &id), 0);
+	assert_int_equal(store_pending(s), 1);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_pending(s), 0);
+	assert_int_equal(store_get(s, &id, NULL, NULL, NULL), STORE_NOTFOUND);
 	assert_int_equal(store_dims(s), 3);
 
 	/* A second open of the same directory is refused. */
@@ -307,11 +432,14 @@ test_tombstone(void **state)
 	assert_int_equal(got.version, 42);
 	assert_int_equal(got.checksum, hash_checksum("", 0));
 
+	/* Bad arguments fail at once and queue nothing. */
 	m.flags = 0x80;
 	assert_int_equal(store_put(s, &id, &m, NULL, 0), -1);
 	m.flags = 0;
 	assert_int_equal(store_put(s, &id, &m, NULL, 5), -1);
 	assert_int_equal(store_pending(s), 0);
+	assert_int_equal(store_peek_meta(s, &id, &got), 0);
+	assert_int_equal(got.flags, STORE_F_TOMBSTONE);
 	store_close(s);
 }
 
@@ -320,6 +448,7 @@ static void
 test_overwrite(void **state)
 {
 	struct tstate *t = *state;
+	struct store_meta m;
 	struct store_id id;
 	struct store *s;
 	uint64_t count, bytes;
@@ -328,15 +457,20 @@ test_overwrite(void **state)
 	mkid("ow", 1, 1, 2, &id);
 	assert_int_equal(put_fill(s, &id, 100000, 1, 1), 0);
 	assert_int_equal(store_commit(s), 0);
+	expect_record(s, &id, 100000, 1, 1);
 	assert_int_equal(put_fill(s, &id, 10, 2, 2), 0);
-	expect_record(s, &id, 10, 2, 2);
+	assert_int_equal(store_peek_meta(s, &id, &m), 0);
+	assert_int_equal(m.version, 2);
+	assert_int_equal(m.len, 10);
 	assert_int_equal(store_commit(s), 0);
+	expect_record(s, &id, 10, 2, 2);
 	assert_int_equal(store_stats(s, &count, &bytes), 0);
 	assert_int_equal(count, 1);
 	assert_int_equal(bytes, 10);
 	assert_int_equal(put_fill(s, &id, 5000, 3, 3), 0);
-	assert_int_equal(put_fill(s, &id, 6000, 4, 4), 0); /* same batch */
+	assert_int_equal(put_fill(s, &id, 6000, 4, 4), 0); /* queued together */
 	assert_int_equal(store_commit(s), 0);
+	expect_record(s, &id, 6000, 4, 4);
 	store_close(s);
 
 	s = open_ok(t->db, 2, 0);
@@ -347,90 +481,141 @@ test_overwrite(void **state)
 	store_close(s);
 }
 
-/* Physical delete, visible at once and after reopen; stats follow. */
+/*
+ * Physical delete: a queued delete hides the record from peek only;
+ * committed, it is gone for every read and after reopen; stats follow.
+ */
 static void
 test_delete(void **state)
 {
 	struct tstate *t = *state;
-	struct store_id a, b;
+	struct blocker b;
+	struct store_id a, b_id;
 	struct store *s;
 	uint64_t count, bytes;
 
 	s = open_ok(t->db, 2, 0);
 	mkid("del", 1, 0, 2, &a);
-	mkid("del", 2, 0, 2, &b);
+	mkid("del", 2, 0, 2, &b_id);
 	assert_int_equal(put_fill(s, &a, 300, 1, 1), 0);
-	assert_int_equal(put_fill(s, &b, 500, 2, 1), 0);
+	assert_int_equal(put_fill(s, &b_id, 500, 2, 1), 0);
 	assert_int_equal(store_commit(s), 0);
 
+	block_writer(t->db, &b);
 	assert_int_equal(store_delete(s, &a), 0);
 	assert_int_equal(store_pending(s), 1);
+	expect_record(s, &a, 300, 1, 1); /* still committed */
+	assert_int_equal(store_peek_meta(s, &a, NULL), STORE_NOTFOUND);
+	assert_int_equal(store_stats(s, &count, &bytes), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(bytes, 800);
+	assert_int_equal(store_delete(s, &a), 0); /* twice is fine */
+	assert_int_equal(store_pending(s), 2);
+	release_writer(&b);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_pending(s), 0);
 	assert_int_equal(store_get(s, &a, NULL, NULL, NULL), STORE_NOTFOUND);
+	assert_int_equal(store_get_meta(s, &a, NULL), STORE_NOTFOUND);
 	assert_int_equal(store_stats(s, &count, &bytes), 0);
 	assert_int_equal(count, 1);
 	assert_int_equal(bytes, 500);
-	assert_int_equal(store_delete(s, &a), STORE_NOTFOUND);
-	assert_int_equal(store_commit(s), 0);
 	store_close(s);
 
 	s = open_ok(t->db, 2, 0);
 	assert_int_equal(store_get(s, &a, NULL, NULL, NULL), STORE_NOTFOUND);
-	expect_record(s, &b, 500, 2, 1);
+	expect_record(s, &b_id, 500, 2, 1);
 	assert_int_equal(store_stats(s, &count, &bytes), 0);
 	assert_int_equal(count, 1);
 	assert_int_equal(bytes, 500);
 	store_close(s);
 }
 
-/* Pending writes are visible, abort drops them, commit keeps them. */
+/* Records that a waiter was called (and with which rc). */
+static void
+flag_cb(void *arg, int rc)
+{
+	int *flag = arg;
+
+	*flag = rc == 0 ? 1 : 100 + rc;
+}
+
+/*
+ * Queued writes are invisible to get, stats and iteration but visible to
+ * peek; store_pending counts them; store_commit makes them visible (in
+ * at most two batches: group commit); close commits queued writes.
+ */
 static void
 test_group_commit(void **state)
 {
 	struct tstate *t = *state;
+	struct blocker b;
+	struct store_meta m;
 	struct store_id id[10];
 	struct store *s;
-	uint64_t count, bytes;
+	uint64_t count, bytes, c0;
+	int called = 0;
 
 	s = open_ok(t->db, 2, 0);
+	c0 = store_commits(s);
+	block_writer(t->db, &b);
 	for (int i = 0; i < 10; i++) {
 		mkid("gc", (uint64_t)i, 0, 2, &id[i]);
 		assert_int_equal(put_fill(s, &id[i], 1000, (uint64_t)i, 1), 0);
 	}
 	assert_int_equal(store_pending(s), 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(store_get(s, &id[i], NULL, NULL, NULL),
+		    STORE_NOTFOUND);
+		assert_int_equal(store_get_meta(s, &id[i], NULL),
+		    STORE_NOTFOUND);
+		assert_int_equal(store_peek_meta(s, &id[i], &m), 0);
+		assert_int_equal(m.version, 1);
+		assert_int_equal(m.len, 1000);
+	}
+	assert_int_equal(store_stats(s, &count, &bytes), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(iter_count(s), 0);
+	/* Nothing is finished, so reaping does nothing. */
+	assert_false(event_ready(s, 0));
+	assert_int_equal(store_reap(s), 0);
+	assert_int_equal(store_pending(s), 10);
+	assert_int_equal(store_commits(s), c0);
+	release_writer(&b);
+
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_pending(s), 0);
+	/* The thread took one batch before it blocked, the rest in one. */
+	assert_true(store_commits(s) - c0 >= 1 && store_commits(s) - c0 <= 2);
 	for (int i = 0; i < 10; i++)
 		expect_record(s, &id[i], 1000, (uint64_t)i, 1);
 	assert_int_equal(store_stats(s, &count, &bytes), 0);
 	assert_int_equal(count, 10);
 	assert_int_equal(bytes, 10000);
+	assert_int_equal(iter_count(s), 10);
 
-	store_abort(s);
-	assert_int_equal(store_pending(s), 0);
-	for (int i = 0; i < 10; i++)
-		assert_int_equal(store_get(s, &id[i], NULL, NULL, NULL),
-		    STORE_NOTFOUND);
-	assert_int_equal(store_stats(s, &count, &bytes), 0);
-	assert_int_equal(count, 0);
-	assert_int_equal(bytes, 0);
-	assert_int_equal(store_commit(s), 0); /* nothing to commit */
+	/* Committing nothing costs no commit. */
+	c0 = store_commits(s);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_commits(s), c0);
 
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(put_fill(s, &id[i], 1000, (uint64_t)i, 2), 0);
 	assert_int_equal(store_commit(s), 0);
 	assert_int_equal(store_pending(s), 0);
-	/* Closing with a pending batch discards it. */
+	/* Closing with queued writes commits them and answers waiters. */
 	for (int i = 5; i < 10; i++)
 		assert_int_equal(put_fill(s, &id[i], 1000, (uint64_t)i, 2), 0);
+	store_when_durable(s, flag_cb, &called);
 	store_close(s);
+	assert_int_equal(called, 1);
 
 	s = open_ok(t->db, 2, 0);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 10; i++)
 		expect_record(s, &id[i], 1000, (uint64_t)i, 2);
-	for (int i = 5; i < 10; i++)
-		assert_int_equal(store_get(s, &id[i], NULL, NULL, NULL),
-		    STORE_NOTFOUND);
 	assert_int_equal(store_stats(s, &count, &bytes), 0);
-	assert_int_equal(count, 5);
-	assert_int_equal(bytes, 5000);
+	assert_int_equal(count, 10);
+	assert_int_equal(bytes, 10000);
 	store_close(s);
 }
 
@@ -465,6 +650,8 @@ test_layout(void **state)
 	m.writer = 0x1112131415161718ULL;
 	m.mtime_ms = 0x2122232425262728ULL;
 	m.flags = STORE_F_TOMBSTONE;
+	m.op_client = 0x3132333435363738ULL;
+	m.op_seq = 0x4142434445464748ULL;
 	assert_int_equal(store_put(s, &id, &m, "xyz", 3), 0);
 	assert_int_equal(store_commit(s), 0);
 	store_close(s);
@@ -493,7 +680,12 @@ test_layout(void **state)
 		assert_int_equal(p[26], 0x28); /* mtime */
 		assert_int_equal(p[34], 3);    /* u32 len */
 		assert_int_equal(p[35] | p[36] | p[37], 0);
-		assert_memory_equal(p + 38, "xyz", 3);
+		for (int i = 0; i < 8; i++) { /* op client, op seq */
+			assert_int_equal(p[38 + i], 0x38 - i);
+			assert_int_equal(p[46 + i], 0x48 - i);
+		}
+		assert_int_equal(STORE_HEADER_LEN, 54);
+		assert_memory_equal(p + 54, "xyz", 3);
 	}
 	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_NEXT), MDB_NOTFOUND);
 	mdb_cursor_close(c);
@@ -618,7 +810,7 @@ it_point_zone(const struct geom_point *p, int d, struct geom_zone *z)
 		*z = geom_zone_contains(&lo, p, d) ? lo : hi;
 }
 
-/* Build the records, half committed and half pending, and compare. */
+/* Build the records, half committed and half queued, and compare. */
 static void
 it_run(struct tstate *t, int d)
 {
@@ -629,8 +821,9 @@ it_run(struct tstate *t, int d)
 	struct it_set *want = calloc(1, sizeof *want);
 	struct geom_zone *zones = calloc(4096, sizeof *zones), whole, z;
 	struct store *s;
+	struct blocker b;
 	uint64_t r = 0x5eed + (uint64_t)d;
-	int nz = 0, total;
+	int nz = 0, total, half;
 
 	assert_true(all && got && want && zones);
 	all->dims = d;
@@ -653,10 +846,18 @@ it_run(struct tstate *t, int d)
 	for (int i = 0; i < all->n / 2; i++)
 		it_put(s, &all->ids[i]);
 	assert_int_equal(store_commit(s), 0);
+	block_writer(t->db, &b);
 	for (int i = all->n / 2; i < all->n; i++)
-		it_put(s, &all->ids[i]); /* iteration sees the batch too */
-
+		it_put(s, &all->ids[i]);
+	/* Iteration sees the committed half only, not the queued one. */
 	geom_zone_whole(&whole, d);
+	half = all->n;
+	all->n /= 2;
+	assert_int_equal(it_check_zone(s, all, &whole, got, want), all->n);
+	all->n = half;
+	release_writer(&b);
+	assert_int_equal(store_commit(s), 0);
+
 	assert_int_equal(it_check_zone(s, all, &whole, got, want), all->n);
 
 	/* A random partition: each record in exactly one leaf. */
@@ -717,6 +918,7 @@ test_iter_zone_d3(void **state)
 
 #define CR_BATCH 20
 #define CR_CAP 200000
+#define CR_WINDOW (CR_BATCH * 4) /* most groups a child has unacked */
 
 /* Size of crash object i: a few hundred bytes to 12 KiB. */
 static size_t
@@ -725,7 +927,38 @@ cr_len(uint64_t i)
 	return 100 + (size_t)((i * 2654435761u) % 12000);
 }
 
-/* Child: put and commit batches, reporting acknowledged counts. */
+/* One acknowledgement waiting for store_when_durable. */
+struct cr_ack {
+	struct store *s;
+	struct store_id last; /* the group's last write */
+	uint64_t version;
+	uint32_t upto;	      /* every write below it */
+	int fd;
+};
+
+/* Child, asynchronous mode: acknowledge a group once it is durable. */
+static void
+cr_ack_cb(void *arg, int rc)
+{
+	struct cr_ack *a = arg;
+	struct store_meta m;
+
+	if (rc != 0)
+		_exit(4);
+	/* Durable means readable (committed state). */
+	if (store_get_meta(a->s, &a->last, &m) != 0 || m.version != a->version)
+		_exit(6);
+	if (write(a->fd, &a->upto, sizeof a->upto) != (ssize_t)sizeof a->upto)
+		_exit(5);
+	free(a);
+}
+
+/*
+ * Child: put groups of CR_BATCH, reporting acknowledged counts.  Even
+ * rounds acknowledge after store_commit() returned 0; odd rounds stream
+ * (several groups in flight) and acknowledge from store_when_durable()
+ * callbacks, reaping when the event fd says so.
+ */
 static void __attribute__((noreturn))
 cr_child(const char *dir, int fd, int round)
 {
@@ -734,37 +967,65 @@ cr_child(const char *dir, int fd, int round)
 	struct store_id id;
 	uint32_t i = 0;
 	uint8_t *buf = malloc(16384);
+	bool async = round % 2 == 1;
 
 	if (s == NULL || buf == NULL)
 		_exit(2);
 	while (i < CR_CAP) {
-		for (int j = 0; j < CR_BATCH; j++, i++) {
-			struct store_meta m = mkmeta((uint64_t)round + 1);
+		struct store_meta m = mkmeta((uint64_t)round + 1);
 
+		for (int j = 0; j < CR_BATCH; j++, i++) {
 			mkid("crash", (uint64_t)round << 32 | i, i % 3, 2, &id);
 			fill(buf, cr_len(i), (uint64_t)round << 32 | i);
 			if (store_put(s, &id, &m, buf, cr_len(i)) != 0)
 				_exit(3);
 		}
-		if (store_commit(s) != 0)
-			_exit(4);
-		/* Acknowledged: everything below i is durable. */
-		if (write(fd, &i, sizeof i) != (ssize_t)sizeof i)
-			_exit(5);
+		if (!async) {
+			if (store_commit(s) != 0)
+				_exit(4);
+			/* Acknowledged: everything below i is durable. */
+			if (write(fd, &i, sizeof i) != (ssize_t)sizeof i)
+				_exit(5);
+			continue;
+		}
+		struct cr_ack *a = malloc(sizeof *a);
+
+		if (a == NULL)
+			_exit(2);
+		a->s = s;
+		a->last = id;
+		a->version = m.version;
+		a->upto = i;
+		a->fd = fd;
+		store_when_durable(s, cr_ack_cb, a);
+		/* Keep at most CR_WINDOW writes unreaped. */
+		while (store_pending(s) > CR_WINDOW) {
+			struct pollfd pfd = { store_event_fd(s), POLLIN, 0 };
+
+			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+				_exit(7);
+			if (store_reap(s) != 0)
+				_exit(4);
+		}
 	}
 	_exit(0);
 }
 
-/* Check round r: every acknowledged object correct, the rest absent or
- * correct (never corrupt). */
+/*
+ * Check round r: every acknowledged object correct; past them, the
+ * surviving unacknowledged writes are a prefix of the queue order (the
+ * commit thread commits batches in order, each atomically), all correct
+ * (never corrupt).
+ */
 static void
 cr_verify(struct store *s, int round, uint32_t acked)
 {
 	struct store_id id;
 	uint32_t extra = 0;
+	bool gone = false;
 	int rc;
 
-	for (uint32_t i = 0; i < acked + CR_BATCH * 4; i++) {
+	for (uint32_t i = 0; i < acked + CR_WINDOW * 3; i++) {
 		mkid("crash", (uint64_t)round << 32 | i, i % 3, 2, &id);
 		if (i < acked) {
 			expect_record(s, &id, cr_len(i),
@@ -773,14 +1034,18 @@ cr_verify(struct store *s, int round, uint32_t acked)
 		}
 		rc = store_get(s, &id, NULL, NULL, NULL);
 		assert_true(rc == 0 || rc == STORE_NOTFOUND);
-		if (rc == 0) {
-			expect_record(s, &id, cr_len(i),
-			    (uint64_t)round << 32 | i, (uint64_t)round + 1);
-			extra++;
+		if (rc == STORE_NOTFOUND) {
+			gone = true;
+			continue;
 		}
+		assert_false(gone); /* no hole before a surviving write */
+		expect_record(s, &id, cr_len(i), (uint64_t)round << 32 | i,
+		    (uint64_t)round + 1);
+		extra++;
 	}
-	/* Unacknowledged writes land only in whole batches. */
-	assert_int_equal(extra % CR_BATCH, 0);
+	/* Never more durable and unacknowledged than the child had queued. */
+	assert_true(extra <= CR_WINDOW + CR_BATCH);
+	assert_true(gone);
 }
 
 /* kill -9 a writer mid-stream; every acknowledged write survives. */
@@ -805,11 +1070,13 @@ test_crash(void **state)
 			cr_child(t->db, p[1], round);
 		}
 		close(p[1]);
-		/* Let a random number of batches through, then kill. */
+		/* Let a random number of groups through, then kill. */
 		uint32_t want = (uint32_t)(2 + rnd(&r) % 30) * CR_BATCH;
 		while (acked[round] < want &&
-		    read(p[0], &v, sizeof v) == (ssize_t)sizeof v)
+		    read(p[0], &v, sizeof v) == (ssize_t)sizeof v) {
+			assert_true(v > acked[round]); /* acks come in order */
 			acked[round] = v;
+		}
 		assert_true(acked[round] >= want);
 		usleep((useconds_t)(rnd(&r) % 3000));
 		assert_int_equal(kill(pid, SIGKILL), 0);
@@ -817,8 +1084,10 @@ test_crash(void **state)
 		assert_true(WIFSIGNALED(status));
 		assert_int_equal(WTERMSIG(status), SIGKILL);
 		/* Acks written before death count too. */
-		while ((n = read(p[0], &v, sizeof v)) == (ssize_t)sizeof v)
+		while ((n = read(p[0], &v, sizeof v)) == (ssize_t)sizeof v) {
+			assert_true(v > acked[round]);
 			acked[round] = v;
+		}
 		close(p[0]);
 
 		s = open_ok(t->db, 2, 0);
@@ -830,9 +1099,12 @@ test_crash(void **state)
 
 /* ---- Corruption ---- */
 
-/* Rewrite the only record's value with LMDB directly, flipping byte at. */
+/*
+ * Rewrite the only record's value with LMDB directly: byte at becomes
+ * value, or is flipped (bit 0x20) when value is -1.
+ */
 static void
-corrupt_only_record(const char *dir, size_t at)
+edit_only_record(const char *dir, size_t at, int value)
 {
 	MDB_env *env;
 	MDB_txn *txn;
@@ -854,7 +1126,10 @@ corrupt_only_record(const char *dir, size_t at)
 	buf = malloc(v.mv_size);
 	assert_non_null(buf);
 	memcpy(buf, v.mv_data, v.mv_size);
-	buf[at] ^= 0x20;
+	if (value < 0)
+		buf[at] ^= 0x20;
+	else
+		buf[at] = (uint8_t)value;
 	nv.mv_size = v.mv_size;
 	nv.mv_data = buf;
 	mdb_cursor_close(c);
@@ -862,6 +1137,13 @@ corrupt_only_record(const char *dir, size_t at)
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	free(buf);
+}
+
+/* Flip a bit of byte at of the only record. */
+static void
+corrupt_only_record(const char *dir, size_t at)
+{
+	edit_only_record(dir, at, -1);
 }
 
 /* Counts records reported corrupt by iteration. */
@@ -922,95 +1204,139 @@ test_corrupt(void **state)
 /* ---- Map full ---- */
 
 #define MF_LEN 16000
+#define MF_MAX 1000
 
-/* Fill a 1 MiB map until STORE_FULL; nothing committed is harmed. */
+/*
+ * Fill a 1 MiB map until store_commit reports STORE_FULL: a write that
+ * does not fit is dropped alone, the others of its batch are durable, and
+ * nothing committed before is harmed.
+ */
 static void
 test_map_full(void **state)
 {
 	struct tstate *t = *state;
-	struct store_id id;
+	struct blocker b;
+	struct store_id id, small_a, small_b, huge;
 	struct store *s;
-	uint64_t used, avail, count;
-	int committed = 0, next = 0, rc = 0, full_puts = 0;
+	uint64_t used, avail, count, c0;
+	static bool present[MF_MAX + 4];
+	int next = 0, rc = 0, ncommitted = 0, called = 0;
 
+	memset(present, 0, sizeof present);
 	s = open_ok(t->db, 2, MiB);
 	assert_int_equal(store_space(s, &used, &avail), 0);
 	assert_true(used > 0 && avail > 0 && avail < MiB);
 
-	/* A value bigger than the map fails alone; the batch goes on. */
-	mkid("mf-small", 0, 0, 2, &id);
-	assert_int_equal(put_fill(s, &id, 100, 5, 1), 0);
-	mkid("mf-huge", 0, 0, 2, &id);
-	assert_int_equal(put_fill(s, &id, 2 * MiB, 6, 1), STORE_FULL);
-	assert_int_equal(store_pending(s), 1);
-	assert_int_equal(store_get(s, &id, NULL, NULL, NULL), STORE_NOTFOUND);
-	assert_int_equal(store_commit(s), 0);
-	mkid("mf-small", 0, 0, 2, &id);
-	expect_record(s, &id, 100, 5, 1);
-	assert_int_equal(store_delete(s, &id), 0);
+	/*
+	 * A value bigger than the map fails alone, the writes around it go
+	 * on.  The commit thread is held, so the three form at most two
+	 * batches and the huge one shares its batch with a or b (or both).
+	 */
+	mkid("mf-small", 0, 0, 2, &small_a);
+	mkid("mf-small", 1, 0, 2, &small_b);
+	mkid("mf-huge", 0, 0, 2, &huge);
+	c0 = store_commits(s);
+	block_writer(t->db, &b);
+	assert_int_equal(put_fill(s, &small_a, 100, 5, 1), 0);
+	assert_int_equal(put_fill(s, &huge, 2 * MiB, 6, 1), 0); /* queued */
+	assert_int_equal(put_fill(s, &small_b, 100, 7, 1), 0);
+	assert_int_equal(store_pending(s), 3);
+	assert_int_equal(store_peek_meta(s, &huge, NULL), 0);
+	release_writer(&b);
+	assert_int_equal(store_commit(s), STORE_FULL);
+	assert_true(store_commits(s) - c0 <= 2);
+	assert_int_equal(store_pending(s), 0);
+	expect_record(s, &small_a, 100, 5, 1);
+	expect_record(s, &small_b, 100, 7, 1);
+	assert_int_equal(store_get(s, &huge, NULL, NULL, NULL), STORE_NOTFOUND);
+	assert_int_equal(store_peek_meta(s, &huge, NULL), STORE_NOTFOUND);
+	assert_int_equal(store_stats(s, &count, NULL), 0);
+	assert_int_equal(count, 2);
+
+	/* Its waiter hears about it; the next commit is clean again. */
+	assert_int_equal(put_fill(s, &huge, 2 * MiB, 6, 1), 0);
+	store_when_durable(s, flag_cb, &called);
+	assert_int_equal(store_commit(s), STORE_FULL);
+	assert_int_equal(called, 100 + STORE_FULL);
+	assert_int_equal(store_delete(s, &small_a), 0);
+	assert_int_equal(store_delete(s, &small_b), 0);
 	assert_int_equal(store_commit(s), 0);
 
-	/* Batches of 4; a full put drops only itself. */
-	while (next < 1000 && full_puts == 0) {
-		int first = next;
+	/* Batches of 4 until one does not fit: only the misfits are lost. */
+	while (next < MF_MAX) {
+		int first = next, got = 0;
 
 		for (int j = 0; j < 4; j++, next++) {
 			mkid("mf", (uint64_t)next, 0, 2, &id);
-			rc = put_fill(s, &id, MF_LEN, (uint64_t)next, 1);
-			if (rc == STORE_FULL) {
-				full_puts++;
-				break;
-			}
-			assert_int_equal(rc, 0);
+			assert_int_equal(put_fill(s, &id, MF_LEN,
+			    (uint64_t)next, 1), 0);
 		}
-		assert_int_equal(store_pending(s), (size_t)(next - first));
+		assert_int_equal(store_pending(s), 4);
 		rc = store_commit(s);
-		if (rc == STORE_FULL)
-			break; /* the whole batch is gone, nothing else */
-		assert_int_equal(rc, 0);
-		committed = next;
+		assert_int_equal(store_pending(s), 0);
+		for (int i = first; i < next; i++) {
+			int r;
+
+			mkid("mf", (uint64_t)i, 0, 2, &id);
+			r = store_get(s, &id, NULL, NULL, NULL);
+			assert_true(r == 0 || r == STORE_NOTFOUND);
+			if (r == 0) {
+				expect_record(s, &id, MF_LEN, (uint64_t)i, 1);
+				present[i] = true;
+				got++;
+			}
+		}
+		ncommitted += got;
+		if (rc != 0) {
+			assert_int_equal(rc, STORE_FULL);
+			assert_true(got < 4);
+			break;
+		}
+		assert_int_equal(got, 4);
 	}
-	assert_true(full_puts > 0 || rc == STORE_FULL);
-	assert_true(committed > 10);
+	assert_int_equal(rc, STORE_FULL);
+	assert_true(ncommitted > 10);
 	assert_int_equal(store_stats(s, &count, NULL), 0);
-	assert_int_equal(count, committed);
+	assert_int_equal(count, ncommitted);
 	assert_int_equal(store_space(s, &used, &avail), 0);
 	assert_true(avail < 4 * MF_LEN);
 
 	/* Everything acknowledged is intact, also after reopening. */
 	store_close(s);
 	s = open_ok(t->db, 2, MiB);
-	for (int i = 0; i < committed; i++) {
+	for (int i = 0; i < next + 4; i++) {
 		mkid("mf", (uint64_t)i, 0, 2, &id);
-		expect_record(s, &id, MF_LEN, (uint64_t)i, 1);
-	}
-	for (int i = committed; i <= next; i++) {
-		mkid("mf", (uint64_t)i, 0, 2, &id);
-		assert_int_equal(store_get(s, &id, NULL, NULL, NULL),
-		    STORE_NOTFOUND);
+		if (present[i])
+			expect_record(s, &id, MF_LEN, (uint64_t)i, 1);
+		else
+			assert_int_equal(store_get(s, &id, NULL, NULL, NULL),
+			    STORE_NOTFOUND);
 	}
 
 	/* Deleting frees room and the store works again. */
-	for (int i = 0; i < committed; i += 2) {
+	for (int i = 0, k = 0; i < next; i++) {
+		if (!present[i] || k++ % 2 != 0)
+			continue;
 		mkid("mf", (uint64_t)i, 0, 2, &id);
 		assert_int_equal(store_delete(s, &id), 0);
+		present[i] = false;
 	}
 	assert_int_equal(store_commit(s), 0);
-	for (int i = 0; i < committed / 4; i++) {
+	for (int i = 0; i < ncommitted / 4; i++) {
 		mkid("mf2", (uint64_t)i, 0, 2, &id);
 		assert_int_equal(put_fill(s, &id, MF_LEN, 1000 + (uint64_t)i,
 		    2), 0);
 	}
 	assert_int_equal(store_commit(s), 0);
-	for (int i = 0; i < committed; i++) {
+	for (int i = 0; i < next; i++) {
 		mkid("mf", (uint64_t)i, 0, 2, &id);
-		if (i % 2 == 0)
+		if (!present[i])
 			assert_int_equal(store_get(s, &id, NULL, NULL, NULL),
 			    STORE_NOTFOUND);
 		else
 			expect_record(s, &id, MF_LEN, (uint64_t)i, 1);
 	}
-	for (int i = 0; i < committed / 4; i++) {
+	for (int i = 0; i < ncommitted / 4; i++) {
 		mkid("mf2", (uint64_t)i, 0, 2, &id);
 		expect_record(s, &id, MF_LEN, 1000 + (uint64_t)i, 2);
 	}
@@ -1030,10 +1356,11 @@ test_big_value(void **state)
 	s = open_ok(t->db, 3, 0);
 	mkid("big", 1, 0, 3, &id);
 	assert_int_equal(put_fill(s, &id, 4 * MiB, 77, 1), 0);
-	expect_record(s, &id, 4 * MiB, 77, 1);
 	assert_int_equal(store_commit(s), 0);
+	expect_record(s, &id, 4 * MiB, 77, 1);
 	assert_int_equal(store_put(s, &id, &m, "", (size_t)STORE_MAX_DATA + 1),
 	    -1);
+	assert_int_equal(store_pending(s), 0);
 	store_close(s);
 
 	s = open_ok(t->db, 3, 0);
