@@ -1201,6 +1201,700 @@ test_corrupt(void **state)
 	store_close(s);
 }
 
+/* ---- Asynchronous writes: waiters, peek, op ids, group commit ---- */
+
+/* Assert that id holds exactly data[0..len); its meta into *m. */
+static void
+expect_record_data(struct store *s, const struct store_id *id,
+    const void *want, size_t len, struct store_meta *m)
+{
+	void *data = NULL;
+	size_t got = 0;
+
+	assert_int_equal(store_get(s, id, m, &data, &got), 0);
+	assert_int_equal(got, len);
+	assert_int_equal(m->len, len);
+	assert_int_equal(m->checksum, hash_checksum(want, len));
+	assert_memory_equal(data, want, len);
+	free(data);
+}
+
+/* Set byte at of the only record to value. */
+static void
+corrupt_only_record_byte(const char *dir, size_t at, uint8_t value)
+{
+	edit_only_record(dir, at, value);
+}
+
+/* Open dir with LMDB directly, in a write transaction. */
+static void
+raw_begin(const char *dir, MDB_env **env, MDB_txn **txn, MDB_dbi *objects,
+    MDB_dbi *meta)
+{
+	assert_int_equal(mdb_env_create(env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(*env, 4), 0);
+	assert_int_equal(mdb_env_open(*env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(*env, NULL, 0, txn), 0);
+	assert_int_equal(mdb_dbi_open(*txn, "objects", 0, objects), 0);
+	assert_int_equal(mdb_dbi_open(*txn, "meta", 0, meta), 0);
+}
+
+/* Commit and close what raw_begin opened. */
+static void
+raw_end(MDB_env *env, MDB_txn *txn)
+{
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Read the u32 "format" of the meta database. */
+static uint32_t
+raw_format(MDB_txn *txn, MDB_dbi meta)
+{
+	MDB_val k = { 6, (void *)"format" }, v;
+	const uint8_t *p;
+
+	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+	assert_int_equal(v.mv_size, 4);
+	p = v.mv_data;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/* Set the u32 "format" of the meta database. */
+static void
+raw_set_format(MDB_txn *txn, MDB_dbi meta, uint32_t format)
+{
+	uint8_t buf[4] = { (uint8_t)format, (uint8_t)(format >> 8),
+		(uint8_t)(format >> 16), (uint8_t)(format >> 24) };
+	MDB_val k = { 6, (void *)"format" }, v = { 4, buf };
+
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+}
+
+/* What the waiters of test_when_durable saw. */
+struct wd_log {
+	struct store *s;
+	int order[32]; /* tags in call order */
+	int rc[32];
+	int n;
+};
+
+/* A waiter: the writes listed must be readable when it is called. */
+struct wd_waiter {
+	struct wd_log *log;
+	int tag;
+	int nids;
+	struct store_id ids[4];
+	uint64_t seeds[4], versions[4];
+	size_t lens[4];
+	/* Optional: queue this write and this waiter from the callback. */
+	struct store_id *then_id;
+	struct wd_waiter *then;
+};
+
+static void
+wd_cb(void *arg, int rc)
+{
+	struct wd_waiter *w = arg;
+
+	for (int i = 0; i < w->nids; i++)
+		expect_record(w->log->s, &w->ids[i], w->lens[i], w->seeds[i],
+		    w->versions[i]);
+	assert_true(w->log->n < 32);
+	w->log->order[w->log->n] = w->tag;
+	w->log->rc[w->log->n++] = rc;
+	if (w->then != NULL) {
+		assert_int_equal(put_fill(w->log->s, w->then_id, 33, 9, 9), 0);
+		store_when_durable(w->log->s, wd_cb, w->then);
+	}
+}
+
+/* Add record (id, len, seed, version) to what w expects. */
+static void
+wd_expect(struct wd_waiter *w, const struct store_id *id, size_t len,
+    uint64_t seed, uint64_t version)
+{
+	assert_true(w->nids < 4);
+	w->ids[w->nids] = *id;
+	w->lens[w->nids] = len;
+	w->seeds[w->nids] = seed;
+	w->versions[w->nids++] = version;
+}
+
+/* Poll the event fd and reap until the log holds n calls. */
+static void
+wd_reap_until(struct store *s, struct wd_log *log, int n)
+{
+	for (int spins = 0; log->n < n; spins++) {
+		int before = log->n;
+
+		assert_true(spins < 1000);
+		assert_true(event_ready(s, 10000));
+		/* Readable means finished, not announced: reap does that. */
+		assert_int_equal(log->n, before);
+		assert_int_equal(store_reap(s), 0);
+	}
+	assert_int_equal(log->n, n);
+}
+
+/*
+ * store_when_durable: at once when nothing is queued, else from
+ * store_reap() once the event fd is readable; in the order added; and
+ * only when every write queued before the waiter reads back.
+ */
+static void
+test_when_durable(void **state)
+{
+	struct tstate *t = *state;
+	struct wd_log log = { 0 };
+	struct wd_waiter w[12];
+	struct blocker b;
+	struct store_id a, bb, c, d, e;
+	struct store *s;
+
+	memset(w, 0, sizeof w);
+	for (int i = 0; i < 12; i++) {
+		w[i].log = &log;
+		w[i].tag = i;
+	}
+	s = open_ok(t->db, 2, 0);
+	log.s = s;
+	mkid("wd", 1, 0, 2, &a);
+	mkid("wd", 2, 1, 2, &bb);
+	mkid("wd", 3, 2, 2, &c);
+	mkid("wd", 4, 0, 2, &d);
+	mkid("wd", 5, 0, 2, &e);
+
+	/* Nothing queued: called before store_when_durable returns. */
+	store_when_durable(s, wd_cb, &w[0]);
+	assert_int_equal(log.n, 1);
+	assert_int_equal(log.rc[0], 0);
+
+	/* Queued behind a held commit thread: nobody is called yet. */
+	block_writer(t->db, &b);
+	assert_int_equal(put_fill(s, &a, 500, 11, 1), 0);
+	wd_expect(&w[1], &a, 500, 11, 1);
+	store_when_durable(s, wd_cb, &w[1]);
+	assert_int_equal(put_fill(s, &bb, 70000, 12, 1), 0);
+	wd_expect(&w[2], &a, 500, 11, 1);
+	wd_expect(&w[2], &bb, 70000, 12, 1);
+	store_when_durable(s, wd_cb, &w[2]);
+	w[3] = w[2];
+	w[3].tag = 3; /* no write in between: same point */
+	store_when_durable(s, wd_cb, &w[3]);
+	assert_int_equal(put_fill(s, &c, 10, 14, 1), 0);
+	assert_int_equal(store_delete(s, &e), 0); /* absent: fine */
+	wd_expect(&w[4], &a, 500, 11, 1);
+	wd_expect(&w[4], &bb, 70000, 12, 1);
+	wd_expect(&w[4], &c, 10, 14, 1);
+	store_when_durable(s, wd_cb, &w[4]);
+	assert_int_equal(store_pending(s), 4);
+	assert_false(event_ready(s, 0));
+	assert_int_equal(store_reap(s), 0);
+	assert_int_equal(log.n, 1);
+	release_writer(&b);
+
+	/* The loop's way: poll the event fd, reap. */
+	wd_reap_until(s, &log, 5);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(log.order[i], i);
+		assert_int_equal(log.rc[i], 0);
+	}
+	assert_int_equal(store_pending(s), 0);
+
+	/*
+	 * A waiter added when every write is finished but not yet reaped
+	 * still waits for the waiters before it.
+	 */
+	assert_int_equal(put_fill(s, &d, 100, 15, 1), 0);
+	wd_expect(&w[5], &d, 100, 15, 1);
+	store_when_durable(s, wd_cb, &w[5]);
+	assert_true(event_ready(s, 10000)); /* d's batch is finished */
+	store_when_durable(s, wd_cb, &w[6]);
+	assert_int_equal(log.n, 5);
+	wd_reap_until(s, &log, 7);
+	assert_int_equal(log.order[5], 5);
+	assert_int_equal(log.order[6], 6);
+	/* And with nothing left, at once again. */
+	store_when_durable(s, wd_cb, &w[7]);
+	assert_int_equal(log.n, 8);
+	assert_int_equal(log.order[7], 7);
+
+	/*
+	 * A waiter may queue a write and a waiter of its own: that one
+	 * waits for the new write (store_commit does not wait for writes
+	 * queued after it started).
+	 */
+	assert_int_equal(put_fill(s, &d, 100, 16, 2), 0);
+	wd_expect(&w[8], &d, 100, 16, 2);
+	w[8].then_id = &e;
+	w[8].then = &w[9];
+	wd_expect(&w[9], &e, 33, 9, 9);
+	store_when_durable(s, wd_cb, &w[8]);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(log.n, 9);
+	assert_int_equal(log.order[8], 8);
+	wd_reap_until(s, &log, 10);
+	assert_int_equal(log.order[9], 9);
+	assert_int_equal(store_pending(s), 0);
+	store_close(s);
+}
+
+/*
+ * store_close answers every waiter, also one queued (with its write) by
+ * a waiter that close itself called.
+ */
+static void
+test_close_waiters(void **state)
+{
+	struct tstate *t = *state;
+	struct wd_log log = { 0 };
+	struct wd_waiter w[2];
+	struct store_id a, e;
+	struct store *s;
+
+	memset(w, 0, sizeof w);
+	s = open_ok(t->db, 2, 0);
+	log.s = s;
+	mkid("cw", 1, 0, 2, &a);
+	mkid("cw", 2, 0, 2, &e);
+	for (int i = 0; i < 2; i++) {
+		w[i].log = &log;
+		w[i].tag = i;
+	}
+	assert_int_equal(put_fill(s, &a, 100, 1, 1), 0);
+	wd_expect(&w[0], &a, 100, 1, 1);
+	w[0].then_id = &e;
+	w[0].then = &w[1];
+	store_when_durable(s, wd_cb, &w[0]);
+	store_close(s); /* w[1] must not touch s after this: no ids */
+	assert_int_equal(log.n, 2);
+
+	s = open_ok(t->db, 2, 0);
+	expect_record(s, &a, 100, 1, 1);
+	expect_record(s, &e, 33, 9, 9);
+	store_close(s);
+}
+
+/*
+ * store_peek_meta sees the newest of several queued writes to one id and
+ * a queued delete; store_get and store_get_meta see committed state.
+ */
+static void
+test_peek_meta(void **state)
+{
+	struct tstate *t = *state;
+	struct blocker b;
+	struct store_meta m, m3 = mkmeta(3);
+	struct store_id x, y, x2, z;
+	struct store *s;
+
+	s = open_ok(t->db, 2, 0);
+	mkid("pk", 1, 0, 2, &x);
+	mkid("pk", 2, 0, 2, &y);
+	mkid("pk", 3, 0, 2, &z);
+	/* Same key and replica as x, another point: another record. */
+	x2 = x;
+	x2.point.c[0] ^= 0x80000000u;
+	assert_int_equal(put_fill(s, &x, 100, 1, 1), 0);
+	assert_int_equal(store_commit(s), 0);
+
+	block_writer(t->db, &b);
+	assert_int_equal(put_fill(s, &x, 200, 2, 2), 0);
+	m3.op_client = 0xc11e47;
+	m3.op_seq = 5;
+	m3.flags = STORE_F_TOMBSTONE;
+	assert_int_equal(store_put(s, &x, &m3, NULL, 0), 0);
+	assert_int_equal(store_peek_meta(s, &x, &m), 0);
+	assert_int_equal(m.version, 3);
+	assert_int_equal(m.flags, STORE_F_TOMBSTONE);
+	assert_int_equal(m.len, 0);
+	assert_int_equal(m.checksum, hash_checksum("", 0));
+	assert_int_equal(m.writer, m3.writer);
+	assert_int_equal(m.mtime_ms, m3.mtime_ms);
+	assert_int_equal(m.op_client, 0xc11e47);
+	assert_int_equal(m.op_seq, 5);
+	/* Reads see the committed version 1. */
+	assert_int_equal(store_get_meta(s, &x, &m), 0);
+	assert_int_equal(m.version, 1);
+	expect_record(s, &x, 100, 1, 1);
+	/* Other records are not confused with x. */
+	assert_int_equal(store_peek_meta(s, &x2, NULL), STORE_NOTFOUND);
+	assert_int_equal(store_peek_meta(s, &z, NULL), STORE_NOTFOUND);
+
+	/* A queued delete reads as absent to peek only. */
+	assert_int_equal(store_delete(s, &x), 0);
+	assert_int_equal(store_peek_meta(s, &x, &m), STORE_NOTFOUND);
+	assert_int_equal(store_get_meta(s, &x, &m), 0);
+	assert_int_equal(m.version, 1);
+	/* Put, delete: absent; delete, put: present. */
+	assert_int_equal(put_fill(s, &y, 50, 3, 1), 0);
+	assert_int_equal(store_peek_meta(s, &y, &m), 0);
+	assert_int_equal(store_delete(s, &y), 0);
+	assert_int_equal(store_peek_meta(s, &y, &m), STORE_NOTFOUND);
+	assert_int_equal(put_fill(s, &x, 300, 4, 4), 0);
+	assert_int_equal(store_peek_meta(s, &x, &m), 0);
+	assert_int_equal(m.version, 4);
+	assert_int_equal(m.len, 300);
+	assert_int_equal(m.op_client, 0);
+	assert_int_equal(store_get_meta(s, &x, &m), 0);
+	assert_int_equal(m.version, 1);
+	assert_int_equal(store_pending(s), 6);
+	release_writer(&b);
+
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_pending(s), 0);
+	expect_record(s, &x, 300, 4, 4);
+	assert_int_equal(store_get(s, &y, NULL, NULL, NULL), STORE_NOTFOUND);
+	/* With nothing queued, peek is the committed record. */
+	assert_int_equal(store_peek_meta(s, &x, &m), 0);
+	assert_int_equal(m.version, 4);
+	assert_int_equal(store_peek_meta(s, &y, &m), STORE_NOTFOUND);
+	store_close(s);
+}
+
+/* Rewrite the only record in format 1 (38-byte header) and mark the store
+ * format 1, as a store written before op ids existed looks. */
+static void
+make_format1(const char *dir, uint64_t *sum_out)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi objects, meta;
+	MDB_cursor *c;
+	MDB_val k, v, nv;
+	uint8_t kbuf[64], *buf;
+	size_t len;
+
+	raw_begin(dir, &env, &txn, &objects, &meta);
+	assert_int_equal(mdb_cursor_open(txn, objects, &c), 0);
+	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	assert_true(k.mv_size <= sizeof kbuf);
+	assert_true(v.mv_size >= STORE_HEADER_LEN);
+	memcpy(kbuf, k.mv_data, k.mv_size);
+	k.mv_data = kbuf;
+	len = v.mv_size - STORE_HEADER_LEN;
+	buf = malloc(STORE_HEADER_LEN_V1 + len);
+	assert_non_null(buf);
+	/* The first 38 bytes are common to both formats, then the data. */
+	memcpy(buf, v.mv_data, STORE_HEADER_LEN_V1);
+	memcpy(buf + STORE_HEADER_LEN_V1,
+	    (const uint8_t *)v.mv_data + STORE_HEADER_LEN, len);
+	buf[0] = 1;
+	*sum_out = 0;
+	for (int i = 7; i >= 0; i--)
+		*sum_out = *sum_out << 8 | buf[18 + i];
+	mdb_cursor_close(c);
+	nv.mv_size = STORE_HEADER_LEN_V1 + len;
+	nv.mv_data = buf;
+	assert_int_equal(mdb_put(txn, objects, &k, &nv, 0), 0);
+	raw_set_format(txn, meta, 1);
+	raw_end(env, txn);
+	free(buf);
+}
+
+/* The only record's format byte and value size, read directly. */
+static void
+raw_only_record(const char *dir, uint8_t *format, size_t *size,
+    uint32_t *store_format)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi objects, meta;
+	MDB_cursor *c;
+	MDB_val k, v;
+
+	raw_begin(dir, &env, &txn, &objects, &meta);
+	assert_int_equal(mdb_cursor_open(txn, objects, &c), 0);
+	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	*format = ((const uint8_t *)v.mv_data)[0];
+	*size = v.mv_size;
+	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_NEXT), MDB_NOTFOUND);
+	mdb_cursor_close(c);
+	*store_format = raw_format(txn, meta);
+	raw_end(env, txn);
+}
+
+/* Collects the one record iteration reports. */
+struct one_rec {
+	int n;
+	struct store_meta meta;
+	uint8_t data[64];
+	size_t len;
+};
+
+static int
+one_rec_cb(const struct store_id *id, const struct store_meta *meta,
+    const void *data, size_t len, void *arg)
+{
+	struct one_rec *r = arg;
+
+	(void)id;
+	r->n++;
+	r->meta = *meta;
+	assert_true(len <= sizeof r->data);
+	memcpy(r->data, data, len);
+	r->len = len;
+	return 0;
+}
+
+/*
+ * A format-1 store (38-byte headers, no op ids) opens, is marked format
+ * 2, reads its old records with op ids 0, and keeps working; rewritten
+ * records are format 2.  A format byte that lies about the header length
+ * is corruption, and unknown store formats are refused.
+ */
+static void
+test_format1(void **state)
+{
+	struct tstate *t = *state;
+	struct store_meta m = mkmeta(9), got;
+	struct store_id id, id2;
+	struct store *s;
+	struct one_rec rec;
+	uint64_t sum, count, bytes;
+	uint32_t sfmt;
+	uint8_t fmt;
+	size_t size;
+	char err[256];
+	const char msg[] = "format one data";
+
+	s = open_ok(t->db, 2, 0);
+	mkid("f1", 1, 1, 2, &id);
+	m.op_client = 123;
+	m.op_seq = 456;
+	assert_int_equal(store_put(s, &id, &m, msg, sizeof msg), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	make_format1(t->db, &sum);
+	assert_int_equal(sum, hash_checksum(msg, sizeof msg));
+	raw_only_record(t->db, &fmt, &size, &sfmt);
+	assert_int_equal(fmt, 1);
+	assert_int_equal(size, STORE_HEADER_LEN_V1 + sizeof msg);
+	assert_int_equal(sfmt, 1);
+
+	s = open_ok(t->db, 2, 0);
+	expect_record_data(s, &id, msg, sizeof msg, &got);
+	assert_int_equal(got.version, 9);
+	assert_int_equal(got.writer, m.writer);
+	assert_int_equal(got.mtime_ms, m.mtime_ms);
+	assert_int_equal(got.op_client, 0);
+	assert_int_equal(got.op_seq, 0);
+	assert_int_equal(store_get_meta(s, &id, &got), 0);
+	assert_int_equal(got.len, sizeof msg);
+	assert_int_equal(got.op_client, 0);
+	assert_int_equal(got.op_seq, 0);
+	assert_int_equal(store_peek_meta(s, &id, &got), 0);
+	assert_int_equal(got.op_seq, 0);
+	memset(&rec, 0, sizeof rec);
+	assert_int_equal(store_iter_all(s, one_rec_cb, &rec), 0);
+	assert_int_equal(rec.n, 1);
+	assert_int_equal(rec.meta.flags, 0);
+	assert_int_equal(rec.meta.version, 9);
+	assert_int_equal(rec.meta.op_client, 0);
+	assert_int_equal(rec.meta.op_seq, 0);
+	assert_int_equal(rec.len, sizeof msg);
+	assert_memory_equal(rec.data, msg, sizeof msg);
+	assert_int_equal(store_stats(s, &count, &bytes), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(bytes, sizeof msg);
+	store_close(s);
+	/* Upgraded on open; the old record itself is left as it was. */
+	raw_only_record(t->db, &fmt, &size, &sfmt);
+	assert_int_equal(sfmt, STORE_FORMAT);
+	assert_int_equal(fmt, 1);
+
+	/* It keeps working: new records and a rewrite are format 2. */
+	s = open_ok(t->db, 2, 0);
+	mkid("f1", 2, 0, 2, &id2);
+	assert_int_equal(put_fill(s, &id2, 40, 5, 1), 0);
+	m.version = 10;
+	assert_int_equal(store_put(s, &id, &m, msg, 5), 0);
+	assert_int_equal(store_commit(s), 0);
+	expect_record(s, &id2, 40, 5, 1);
+	expect_record_data(s, &id, msg, 5, &got);
+	assert_int_equal(got.version, 10);
+	assert_int_equal(got.op_client, 123);
+	assert_int_equal(got.op_seq, 456);
+	assert_int_equal(store_stats(s, &count, &bytes), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(bytes, 45);
+	assert_int_equal(store_delete(s, &id2), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	raw_only_record(t->db, &fmt, &size, &sfmt);
+	assert_int_equal(fmt, STORE_FORMAT);
+	assert_int_equal(size, STORE_HEADER_LEN + 5);
+
+	/* A format-2 value labelled format 1: the length check catches it. */
+	corrupt_only_record_byte(t->db, 0, 1);
+	s = open_ok(t->db, 2, 0);
+	assert_int_equal(store_get_meta(s, &id, &got), STORE_CORRUPT);
+	assert_int_equal(store_get(s, &id, &got, NULL, NULL), STORE_CORRUPT);
+	store_close(s);
+
+	/* A store format from the future is refused, and left alone. */
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi objects, meta;
+
+		raw_begin(t->db, &env, &txn, &objects, &meta);
+		raw_set_format(txn, meta, STORE_FORMAT + 1);
+		raw_end(env, txn);
+	}
+	err[0] = '\0';
+	assert_null(store_open(t->db, 2, 0, err, sizeof err));
+	assert_non_null(strstr(err, "unsupported store format"));
+	raw_only_record(t->db, &fmt, &size, &sfmt);
+	assert_int_equal(sfmt, STORE_FORMAT + 1);
+}
+
+/* Collects op ids by key.lo during iteration. */
+struct op_seen {
+	int n;
+	uint64_t lo[8], client[8], seq[8], version[8];
+};
+
+static int
+op_seen_cb(const struct store_id *id, const struct store_meta *meta,
+    const void *data, size_t len, void *arg)
+{
+	struct op_seen *o = arg;
+
+	(void)data;
+	(void)len;
+	assert_true(o->n < 8);
+	o->lo[o->n] = id->key.lo;
+	o->client[o->n] = meta->op_client;
+	o->seq[o->n] = meta->op_seq;
+	o->version[o->n++] = meta->version;
+	return 0;
+}
+
+/* op_client/op_seq round-trip through put, commit, get and iteration. */
+static void
+test_op_ids(void **state)
+{
+	struct tstate *t = *state;
+	static const uint64_t clients[4] = { 0, 1, 0xfedcba9876543210ULL,
+		UINT64_MAX };
+	static const uint64_t seqs[4] = { 0, UINT64_MAX, 0x8000000000000001ULL,
+		42 };
+	struct store_meta m, got;
+	struct store_id id[4];
+	struct store *s;
+	struct op_seen seen;
+
+	s = open_ok(t->db, 3, 0);
+	for (int i = 0; i < 4; i++) {
+		mkid("op", (uint64_t)i, (unsigned)i % 3, 3, &id[i]);
+		m = mkmeta((uint64_t)i + 1);
+		m.op_client = clients[i];
+		m.op_seq = seqs[i];
+		m.flags = i == 3 ? STORE_F_TOMBSTONE : 0;
+		assert_int_equal(store_put(s, &id[i], &m, "op", i == 3 ? 0 : 2),
+		    0);
+	}
+	assert_int_equal(store_commit(s), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 4; i++) {
+			assert_int_equal(store_get(s, &id[i], &got, NULL, NULL),
+			    0);
+			assert_int_equal(got.op_client, clients[i]);
+			assert_int_equal(got.op_seq, seqs[i]);
+			assert_int_equal(got.version, i + 1);
+			assert_int_equal(store_get_meta(s, &id[i], &got), 0);
+			assert_int_equal(got.op_client, clients[i]);
+			assert_int_equal(got.op_seq, seqs[i]);
+		}
+		memset(&seen, 0, sizeof seen);
+		assert_int_equal(store_iter_all(s, op_seen_cb, &seen), 0);
+		assert_int_equal(seen.n, 4);
+		for (int j = 0; j < 4; j++) {
+			int i = (int)seen.version[j] - 1;
+
+			assert_true(i >= 0 && i < 4);
+			assert_int_equal(seen.lo[j], id[i].key.lo);
+			assert_int_equal(seen.client[j], clients[i]);
+			assert_int_equal(seen.seq[j], seqs[i]);
+		}
+		/* And the same after reopening. */
+		store_close(s);
+		s = open_ok(t->db, 3, 0);
+	}
+	/* A rewrite replaces the op ids with its own. */
+	m = mkmeta(9);
+	m.op_client = 7;
+	m.op_seq = 8;
+	assert_int_equal(store_put(s, &id[2], &m, "x", 1), 0);
+	assert_int_equal(store_peek_meta(s, &id[2], &got), 0);
+	assert_int_equal(got.op_client, 7);
+	assert_int_equal(got.op_seq, 8);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_get(s, &id[2], &got, NULL, NULL), 0);
+	assert_int_equal(got.op_client, 7);
+	assert_int_equal(got.op_seq, 8);
+	store_close(s);
+}
+
+#define GS_N 3000
+#define GS_LEN 64
+
+/*
+ * Many writes from a loop while the committer commits: they share
+ * batches (fewer commits than writes).  The loop reaps as the daemon
+ * does, and stats are always one committed state (bytes agree with the
+ * count: every record has GS_LEN bytes).  No timing assertion.
+ */
+static void
+test_group_commit_stream(void **state)
+{
+	struct tstate *t = *state;
+	struct store_id id;
+	struct store *s;
+	uint64_t c0, commits, count, bytes, last = 0;
+	size_t reaped = 0;
+
+	s = open_ok(t->db, 2, 0);
+	c0 = store_commits(s);
+	for (int i = 0; i < GS_N; i++) {
+		mkid("gs", (uint64_t)i, (unsigned)i % 3, 2, &id);
+		assert_int_equal(put_fill(s, &id, GS_LEN, (uint64_t)i, 1), 0);
+		if (event_ready(s, 0)) {
+			size_t before = store_pending(s);
+
+			assert_int_equal(store_reap(s), 0);
+			reaped += before - store_pending(s);
+		}
+		assert_int_equal(store_stats(s, &count, &bytes), 0);
+		if (bytes != count * GS_LEN)
+			print_error("stats after %d puts: %llu records but "
+			    "%llu bytes\n", i + 1, (unsigned long long)count,
+			    (unsigned long long)bytes);
+		assert_int_equal(bytes, count * GS_LEN);
+		assert_true(count >= last && count <= (uint64_t)i + 1);
+		last = count;
+	}
+	assert_int_equal(store_pending(s) + reaped, GS_N);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_pending(s), 0);
+	commits = store_commits(s) - c0;
+	print_message("    %d writes in %llu commits\n", GS_N,
+	    (unsigned long long)commits);
+	assert_true(commits >= 1);
+	assert_true(commits < GS_N); /* some batch held more than one */
+	assert_int_equal(store_stats(s, &count, &bytes), 0);
+	assert_int_equal(count, GS_N);
+	assert_int_equal(bytes, GS_N * GS_LEN);
+	for (int i = 0; i < GS_N; i++) {
+		mkid("gs", (uint64_t)i, (unsigned)i % 3, 2, &id);
+		expect_record(s, &id, GS_LEN, (uint64_t)i, 1);
+	}
+	store_close(s);
+}
+
 /* ---- Map full ---- */
 
 #define MF_LEN 16000
@@ -1398,6 +2092,16 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_big_value, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_when_durable, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_close_waiters, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_peek_meta, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_format1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_op_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_stream,
+		    setup, teardown),
 	};
 
 	log_init("test_store", getenv("TEST_VERBOSE") != NULL ?
