@@ -1301,17 +1301,23 @@ store_iter_all(struct store *s, store_iter_cb cb, void *arg)
 	return store_iter_zone(s, &z, cb, arg);
 }
 
-/* Record count and data bytes. */
+/*
+ * Record count and data bytes.  Contract: both from one snapshot (the
+ * committed "bytes" counter, not bytes_saved, which the committer
+ * updates after the snapshot is already visible).
+ */
 int
 store_stats(struct store *s, uint64_t *count, uint64_t *bytes)
 {
 	MDB_stat st;
 	MDB_txn *txn;
+	uint64_t b = 0;
 	int rc;
 
 	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
-	rc = mdb_stat(txn, s->objects, &st);
+	if ((rc = mdb_stat(txn, s->objects, &st)) == 0)
+		rc = store_meta_get(s, txn, STORE_M_BYTES, &b, 8);
 	store_view_end(s, txn);
 	if (rc != 0) {
 		log_error("store: stat: %s", mdb_strerror(rc));
@@ -1320,7 +1326,7 @@ store_stats(struct store *s, uint64_t *count, uint64_t *bytes)
 	if (count != NULL)
 		*count = st.ms_entries;
 	if (bytes != NULL)
-		*bytes = s->bytes_saved;
+		*bytes = b;
 	return 0;
 }
 
