@@ -615,15 +615,19 @@ fail:
 	return NULL;
 }
 
-/* Close; the open batch is aborted. */
+/* Close; queued writes are committed first. */
 void
 store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
 	if (s->running) {
-		/* Queued writes are committed, waiters answered. */
-		(void)store_commit(s);
+		/*
+		 * Queued writes are committed, waiters answered, also
+		 * the writes and waiters that waiters queue meanwhile.
+		 */
+		while (store_pending(s) > 0 || s->waiters != NULL)
+			(void)store_commit(s);
 		pthread_mutex_lock(&s->mu);
 		s->stop = true;
 		pthread_cond_signal(&s->work);
