@@ -2037,6 +2037,104 @@ test_map_full(void **state)
 	store_close(s);
 }
 
+#define MR_CYCLES 6
+
+/*
+ * One cycle of test_map_full_reuse in its own directory: fill a 1 MiB
+ * map, delete half, commit, then a small put and a quarter's worth of
+ * MF_LEN puts that the commit thread takes as one batch.  Returns the
+ * number of those puts that failed.
+ */
+static int
+mr_cycle(struct tstate *t, int cycle)
+{
+	char dir[PATH_MAX + 32];
+	struct blocker b;
+	struct store_id id, absent;
+	struct store *s;
+	int n = 0, have = 0, lost = 0, rc;
+	static bool present[MF_MAX + 4];
+
+	memset(present, 0, sizeof present);
+	snprintf(dir, sizeof dir, "%s/mr%d", t->tmp, cycle);
+	s = open_ok(dir, 2, MiB);
+	/* Fill, in batches of a varying size, until a write does not fit. */
+	do {
+		for (int j = 0; j <= (n + cycle) % 4; j++, n++) {
+			mkid("mr", (uint64_t)n, 0, 2, &id);
+			assert_int_equal(put_fill(s, &id, MF_LEN, (uint64_t)n,
+			    1), 0);
+		}
+		rc = store_commit(s);
+		assert_true(rc == 0 || rc == STORE_FULL);
+	} while (rc == 0 && n < MF_MAX);
+	assert_int_equal(rc, STORE_FULL);
+	for (int i = 0; i < n; i++) {
+		mkid("mr", (uint64_t)i, 0, 2, &id);
+		present[i] = store_get(s, &id, NULL, NULL, NULL) == 0;
+		have += present[i];
+	}
+	assert_true(have > 10);
+	for (int i = 0, k = 0; i < n; i++) {
+		if (!present[i] || k++ % 2 != 0)
+			continue;
+		mkid("mr", (uint64_t)i, 0, 2, &id);
+		assert_int_equal(store_delete(s, &id), 0);
+	}
+	assert_int_equal(store_commit(s), 0);
+
+	/*
+	 * The thread takes the delete of an absent record (a no-op) and
+	 * blocks; everything queued after it is one batch.  (The pause only
+	 * makes that layout likely; any layout must pass.)
+	 */
+	mkid("mr-absent", 0, 0, 2, &absent);
+	block_writer(dir, &b);
+	assert_int_equal(store_delete(s, &absent), 0);
+	usleep(20000);
+	mkid("mr-small", 0, 0, 2, &id);
+	assert_int_equal(put_fill(s, &id, 100, 1, 2), 0);
+	for (int i = 0; i < have / 4; i++) {
+		mkid("mr2", (uint64_t)i, 0, 2, &id);
+		assert_int_equal(put_fill(s, &id, MF_LEN, 5000 + (uint64_t)i,
+		    2), 0);
+	}
+	release_writer(&b);
+	rc = store_commit(s);
+	mkid("mr-small", 0, 0, 2, &id);
+	lost += store_get(s, &id, NULL, NULL, NULL) != 0;
+	for (int i = 0; i < have / 4; i++) {
+		mkid("mr2", (uint64_t)i, 0, 2, &id);
+		if (store_get(s, &id, NULL, NULL, NULL) == 0)
+			expect_record(s, &id, MF_LEN, 5000 + (uint64_t)i, 2);
+		else
+			lost++;
+	}
+	assert_int_equal(rc == 0, lost == 0);
+	if (lost > 0)
+		print_error("cycle %d: %d of %d writes lost after deleting "
+		    "%d of %d records\n", cycle, lost, have / 4 + 1,
+		    (have + 1) / 2, have);
+	store_close(s);
+	return lost;
+}
+
+/*
+ * Space freed on a full map is usable by the next batch: the store
+ * commits once more by itself when a write does not fit (store.h, "Full
+ * disk"), also when the batch's first writes still fit in the last free
+ * pages and only a later one does not.
+ */
+static void
+test_map_full_reuse(void **state)
+{
+	int lost = 0;
+
+	for (int cycle = 0; cycle < MR_CYCLES; cycle++)
+		lost += mr_cycle(*state, cycle);
+	assert_int_equal(lost, 0);
+}
+
 /* A 4 MiB value round trip, and the size limit. */
 static void
 test_big_value(void **state)
@@ -2089,6 +2187,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_map_full_reuse, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_big_value, setup,
 		    teardown),
