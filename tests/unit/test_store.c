@@ -4,7 +4,9 @@
  * Every test runs in its own mkdtemp directory (removed afterwards); the
  * store lives in a "db" subdirectory so that store_open creates it.
  * TEST_VERBOSE=1 in the environment shows the store's log lines (several
- * tests provoke errors on purpose).
+ * tests provoke errors on purpose).  TEST_STORE_MAP_MB=256 replaces the
+ * default 64 GiB map, which valgrind cannot map:
+ *   TEST_STORE_MAP_MB=256 valgrind --tool=helgrind build/tests/test_store
  *
  * Writes are asynchronous: store_put()/store_delete() only queue, the
  * store's commit thread commits.  Tests that need queued writes to stay
@@ -139,12 +141,28 @@ mkmeta(uint64_t version)
 	return m;
 }
 
+/*
+ * The map size to open with: map, or for 0 (the store's default, a
+ * 64 GiB sparse map) TEST_STORE_MAP_MB from the environment when set:
+ * valgrind cannot map 64 GiB.
+ */
+static size_t
+test_map(size_t map)
+{
+	const char *mb = getenv("TEST_STORE_MAP_MB");
+
+	if (map != 0 || mb == NULL || *mb == '\0')
+		return map;
+	return (size_t)strtoul(mb, NULL, 10) << 20;
+}
+
 /* Open a store or fail the test. */
 static struct store *
 open_ok(const char *dir, int dims, size_t map)
 {
 	char err[256] = "";
-	struct store *s = store_open(dir, dims, map, err, sizeof err);
+	struct store *s = store_open(dir, dims, test_map(map), err,
+	    sizeof err);
 
 	if (s == NULL)
 		print_error("store_open: %s\n", err);
@@ -378,17 +396,18 @@ test_notfound_and_open_errors(void **state)
 
 	/* A second open of the same directory is refused. */
 	err[0] = '\0';
-	s2 = store_open(t->db, 3, 0, err, sizeof err);
+	s2 = store_open(t->db, 3, test_map(0), err, sizeof err);
 	assert_null(s2);
 	assert_non_null(strstr(err, "in use"));
 	store_close(s);
 
 	/* Wrong dimension count for an existing store. */
 	err[0] = '\0';
-	assert_null(store_open(t->db, 2, 0, err, sizeof err));
+	assert_null(store_open(t->db, 2, test_map(0), err, sizeof err));
 	assert_non_null(strstr(err, "d=3"));
-	assert_null(store_open(t->db, 0, 0, err, sizeof err));
-	assert_null(store_open(t->db, GEOM_MAX_DIMS + 1, 0, err, sizeof err));
+	assert_null(store_open(t->db, 0, test_map(0), err, sizeof err));
+	assert_null(store_open(t->db, GEOM_MAX_DIMS + 1, test_map(0), err,
+	    sizeof err));
 
 	/* A file where the directory should be. */
 	snprintf(file, sizeof file, "%s/file", t->tmp);
@@ -396,7 +415,7 @@ test_notfound_and_open_errors(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	err[0] = '\0';
-	assert_null(store_open(file, 2, 0, err, sizeof err));
+	assert_null(store_open(file, 2, test_map(0), err, sizeof err));
 	assert_non_null(strstr(err, "not a directory"));
 
 	/* Still fine after all that. */
@@ -963,7 +982,7 @@ static void __attribute__((noreturn))
 cr_child(const char *dir, int fd, int round)
 {
 	char err[256];
-	struct store *s = store_open(dir, 2, 0, err, sizeof err);
+	struct store *s = store_open(dir, 2, test_map(0), err, sizeof err);
 	struct store_id id;
 	uint32_t i = 0;
 	uint8_t *buf = malloc(16384);
@@ -1745,7 +1764,7 @@ test_format1(void **state)
 		raw_end(env, txn);
 	}
 	err[0] = '\0';
-	assert_null(store_open(t->db, 2, 0, err, sizeof err));
+	assert_null(store_open(t->db, 2, test_map(0), err, sizeof err));
 	assert_non_null(strstr(err, "unsupported store format"));
 	raw_only_record(t->db, &fmt, &size, &sfmt);
 	assert_int_equal(sfmt, STORE_FORMAT + 1);
