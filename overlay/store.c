@@ -1061,12 +1061,12 @@ void
 store_when_durable(struct store *s, store_done_cb cb, void *arg)
 {
 	struct store_waiter *wt;
-	uint64_t durable;
 
-	pthread_mutex_lock(&s->mu);
-	durable = s->durable_seq;
-	pthread_mutex_unlock(&s->mu);
-	if (s->next_seq <= durable && s->waiters == NULL) {
+	/*
+	 * At once only when every write is reaped: a finished write not yet
+	 * reaped may have failed, and only store_reap() knows its result.
+	 */
+	if (s->unreaped == 0 && s->waiters == NULL) {
 		cb(arg, 0);
 		return;
 	}

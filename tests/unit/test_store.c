@@ -1971,6 +1971,14 @@ test_map_full(void **state)
 	store_when_durable(s, flag_cb, &called);
 	assert_int_equal(store_commit(s), STORE_FULL);
 	assert_int_equal(called, 100 + STORE_FULL);
+	/* Also when the waiter comes after the write failed, unreaped. */
+	called = 0;
+	assert_int_equal(put_fill(s, &huge, 2 * MiB, 6, 1), 0);
+	assert_true(event_ready(s, 10000)); /* finished */
+	store_when_durable(s, flag_cb, &called);
+	assert_int_equal(store_reap(s), STORE_FULL);
+	assert_int_equal(called, 100 + STORE_FULL);
+	assert_int_equal(store_pending(s), 0);
 	assert_int_equal(store_delete(s, &small_a), 0);
 	assert_int_equal(store_delete(s, &small_b), 0);
 	assert_int_equal(store_commit(s), 0);
