@@ -650,15 +650,19 @@ fail:
 	return NULL;
 }
 
-/* Close; the open batch is aborted. */
+/* Close; queued writes are committed first. */
 void
 store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
 	if (s->running) {
-		/* Queued writes are committed, waiters answered. */
-		(void)store_commit(s);
+		/*
+		 * Queued writes are committed, waiters answered, also
+		 * the writes and waiters that waiters queue meanwhile.
+		 */
+		while (store_pending(s) > 0 || s->waiters != NULL)
+			(void)store_commit(s);
 		pthread_mutex_lock(&s->mu);
 		s->stop = true;
 		pthread_cond_signal(&s->work);
@@ -1234,12 +1238,12 @@ void
 store_when_durable(struct store *s, store_done_cb cb, void *arg)
 {
 	struct store_waiter *wt;
-	uint64_t durable;
 
-	pthread_mutex_lock(&s->mu);
-	durable = s->durable_seq;
-	pthread_mutex_unlock(&s->mu);
-	if (s->next_seq <= durable && s->waiters == NULL) {
+	/*
+	 * At once only when every write is reaped: a finished write not yet
+	 * reaped may have failed, and only store_reap() knows its result.
+	 */
+	if (s->unreaped == 0 && s->waiters == NULL) {
 		cb(arg, 0);
 		return;
 	}
@@ -1546,17 +1550,23 @@ store_iter_all(struct store *s, store_iter_cb cb, void *arg)
 	return store_iter_zone(s, &z, cb, arg);
 }
 
-/* Record count and data bytes. */
+/*
+ * Record count and data bytes.  Contract: both from one snapshot (the
+ * committed "bytes" counter, not bytes_saved, which the committer
+ * updates after the snapshot is already visible).
+ */
 int
 store_stats(struct store *s, uint64_t *count, uint64_t *bytes)
 {
 	MDB_stat st;
 	MDB_txn *txn;
+	uint64_t b = 0;
 	int rc;
 
 	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
-	rc = mdb_stat(txn, s->objects, &st);
+	if ((rc = mdb_stat(txn, s->objects, &st)) == 0)
+		rc = store_meta_get(s, txn, STORE_M_BYTES, &b, 8);
 	store_view_end(s, txn);
 	if (rc != 0) {
 		log_error("store: stat: %s", mdb_strerror(rc));
@@ -1565,7 +1575,7 @@ store_stats(struct store *s, uint64_t *count, uint64_t *bytes)
 	if (count != NULL)
 		*count = st.ms_entries;
 	if (bytes != NULL)
-		*bytes = s->bytes_saved;
+		*bytes = b;
 	return 0;
 }
 
