@@ -264,6 +264,7 @@ store_header_decode(const MDB_val *v, struct store_meta *m, const char **why)
 		return -1;
 	}
 	m->nops = 0;
+	memset(m->ops, 0, sizeof m->ops);
 	hlen = STORE_HEADER_LEN_V1;
 	if (p[0] != 1) {
 		if (v->mv_size < STORE_HEADER_LEN(0) ||
@@ -857,8 +858,12 @@ fail:
 
 /*
  * Run store_write(), retrying once after store_nudge() when the map is
- * full at the start of a batch.  Returns our codes, logging failures.
+ * full at the start of a batch.  Returns our codes, logging failures;
+ * STORE_SPLIT (not logged) when the map is full after some writes of a
+ * nested batch: the caller commits those (space freed before becomes
+ * reusable only after a commit), then calls again.
  */
+#define STORE_SPLIT 100
 static int
 store_write_retry(struct store *s, const struct store_id *id,
     const struct store_meta *meta, const void *data, size_t len)
@@ -869,6 +874,8 @@ store_write_retry(struct store *s, const struct store_id *id,
 	if (store_batch_begin(s) == -1)
 		return -1;
 	rc = store_write(s, id, meta, data, len);
+	if (rc == MDB_MAP_FULL && s->nested && s->batch_n > 0 && !s->nudged)
+		return STORE_SPLIT;
 	if (rc == MDB_MAP_FULL && s->batch_n == 0 && !s->nudged &&
 	    !s->broken) {
 		if ((rc = store_nudge(s)) == 0)
@@ -958,7 +965,7 @@ store_batch_commit(struct store *s)
 static void
 store_batch_run(struct store *s, struct store_wr *batch)
 {
-	struct store_wr *w;
+	struct store_wr *w, *from, *x;
 	int rc;
 
 	/*
@@ -971,6 +978,7 @@ store_batch_run(struct store *s, struct store_wr *batch)
 	s->nested = false;
 again:
 	s->broken = false;
+	from = batch;
 	if (store_batch_begin(s) == 0 && s->wtxn != NULL &&
 	    (rc = store_ops_prune(s)) != 0)
 		log_warnx("store: dropping expired op ids: %s",
@@ -982,6 +990,17 @@ again:
 		}
 		w->rc = store_write_retry(s, &w->id, w->del ? NULL : &w->meta,
 		    w->data, w->len);
+		if (w->rc == STORE_SPLIT) {
+			/* Full part-way: commit what fitted, go on afresh. */
+			if ((rc = store_batch_commit(s)) != 0)
+				for (x = from; x != w; x = x->next)
+					if (x->rc == 0)
+						x->rc = rc;
+			from = w;
+			w->rc = store_batch_begin(s) == -1 ? -1 :
+			    store_write_retry(s, &w->id,
+			    w->del ? NULL : &w->meta, w->data, w->len);
+		}
 		if (w->del && w->rc == STORE_NOTFOUND)
 			w->rc = 0; /* already gone: what was asked */
 		if (s->broken) {
@@ -1000,7 +1019,7 @@ again:
 		}
 	}
 	if ((rc = store_batch_commit(s)) != 0)
-		for (w = batch; w != NULL; w = w->next)
+		for (w = from; w != NULL; w = w->next)
 			if (w->rc == 0)
 				w->rc = rc;
 }
@@ -1114,8 +1133,10 @@ store_merge_ops(struct store *s, const struct store_id *id,
 	struct store_meta old;
 	unsigned n = 0;
 
-	if (m->nops > 0 && m->ops[0].client != 0)
+	if (m->nops > 0 && m->ops[0].client != 0) {
 		n = 1;
+		m->ops[0].version = m->version; /* it made this version */
+	}
 	/* (With one op per record there is nothing older to keep.) */
 	if (n < STORE_OPS_MAX && store_peek_meta(s, id, &old) == 0) {
 		for (unsigned i = 0; i < old.nops && n < STORE_OPS_MAX; i++) {

@@ -323,8 +323,9 @@ test_roundtrip(void **state)
 	mkid("rt", 1, 2, 2, &id);
 	m.checksum = 12345; /* ignored: the store computes it */
 	m.len = 999;	    /* ignored: len argument wins */
-	m.op_client = 0x0102030405060708ULL;
-	m.op_seq = 77;
+	m.ops[0].client = 0x0102030405060708ULL;
+	m.nops = 1;
+	m.ops[0].seq = 77;
 	assert_int_equal(store_put(s, &id, &m, msg, sizeof msg), 0);
 	assert_int_equal(store_pending(s), 1);
 	/* Queued: peek sees it with the computed fields already. */
@@ -344,8 +345,8 @@ test_roundtrip(void **state)
 	assert_int_equal(got.flags, 0);
 	assert_int_equal(got.len, sizeof msg);
 	assert_int_equal(got.checksum, hash_checksum(msg, sizeof msg));
-	assert_int_equal(got.op_client, m.op_client);
-	assert_int_equal(got.op_seq, 77);
+	assert_int_equal(got.ops[0].client, m.ops[0].client);
+	assert_int_equal(got.ops[0].seq, 77);
 	assert_int_equal(store_commit(s), 0); /* nothing queued: fine */
 	store_close(s);
 
@@ -360,7 +361,7 @@ test_roundtrip(void **state)
 	assert_int_equal(store_get_meta(s, &id, &got), 0);
 	assert_int_equal(got.version, 7);
 	assert_int_equal(got.len, sizeof msg);
-	assert_int_equal(got.op_client, m.op_client);
+	assert_int_equal(got.ops[0].client, m.ops[0].client);
 	/* All out-parameters are optional. */
 	assert_int_equal(store_get(s, &id, NULL, NULL, NULL), 0);
 	assert_int_equal(store_peek_meta(s, &id, NULL), 0);
@@ -669,8 +670,9 @@ test_layout(void **state)
 	m.writer = 0x1112131415161718ULL;
 	m.mtime_ms = 0x2122232425262728ULL;
 	m.flags = STORE_F_TOMBSTONE;
-	m.op_client = 0x3132333435363738ULL;
-	m.op_seq = 0x4142434445464748ULL;
+	m.ops[0].client = 0x3132333435363738ULL;
+	m.nops = 1;
+	m.ops[0].seq = 0x4142434445464748ULL;
 	assert_int_equal(store_put(s, &id, &m, "xyz", 3), 0);
 	assert_int_equal(store_commit(s), 0);
 	store_close(s);
@@ -684,7 +686,7 @@ test_layout(void **state)
 	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
 	assert_int_equal(k.mv_size, sizeof want_key);
 	assert_memory_equal(k.mv_data, want_key, sizeof want_key);
-	assert_int_equal(v.mv_size, STORE_HEADER_LEN + 3);
+	assert_int_equal(v.mv_size, STORE_HEADER_LEN(1) + 3);
 	{
 		const uint8_t *p = v.mv_data;
 		uint64_t sum = hash_checksum("xyz", 3);
@@ -699,12 +701,14 @@ test_layout(void **state)
 		assert_int_equal(p[26], 0x28); /* mtime */
 		assert_int_equal(p[34], 3);    /* u32 len */
 		assert_int_equal(p[35] | p[36] | p[37], 0);
-		for (int i = 0; i < 8; i++) { /* op client, op seq */
-			assert_int_equal(p[38 + i], 0x38 - i);
-			assert_int_equal(p[46 + i], 0x48 - i);
+		assert_int_equal(p[38], 1); /* nops */
+		for (int i = 0; i < 8; i++) { /* op client, seq, version */
+			assert_int_equal(p[39 + i], 0x38 - i);
+			assert_int_equal(p[47 + i], 0x48 - i);
+			assert_int_equal(p[55 + i], p[2 + i]); /* = version */
 		}
-		assert_int_equal(STORE_HEADER_LEN, 54);
-		assert_memory_equal(p + 54, "xyz", 3);
+		assert_int_equal(STORE_HEADER_LEN(1), 63);
+		assert_memory_equal(p + 63, "xyz", 3);
 	}
 	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_NEXT), MDB_NOTFOUND);
 	mdb_cursor_close(c);
@@ -1196,7 +1200,7 @@ test_corrupt(void **state)
 	assert_int_equal(store_commit(s), 0);
 	store_close(s);
 
-	corrupt_only_record(t->db, STORE_HEADER_LEN + 1234);
+	corrupt_only_record(t->db, STORE_HEADER_LEN(0) + 1234);
 
 	s = open_ok(t->db, 2, 0);
 	assert_int_equal(store_get(s, &id, &m, &data, NULL), STORE_CORRUPT);
@@ -1521,8 +1525,9 @@ test_peek_meta(void **state)
 
 	block_writer(t->db, &b);
 	assert_int_equal(put_fill(s, &x, 200, 2, 2), 0);
-	m3.op_client = 0xc11e47;
-	m3.op_seq = 5;
+	m3.ops[0].client = 0xc11e47;
+	m3.nops = 1;
+	m3.ops[0].seq = 5;
 	m3.flags = STORE_F_TOMBSTONE;
 	assert_int_equal(store_put(s, &x, &m3, NULL, 0), 0);
 	assert_int_equal(store_peek_meta(s, &x, &m), 0);
@@ -1532,8 +1537,8 @@ test_peek_meta(void **state)
 	assert_int_equal(m.checksum, hash_checksum("", 0));
 	assert_int_equal(m.writer, m3.writer);
 	assert_int_equal(m.mtime_ms, m3.mtime_ms);
-	assert_int_equal(m.op_client, 0xc11e47);
-	assert_int_equal(m.op_seq, 5);
+	assert_int_equal(m.ops[0].client, 0xc11e47);
+	assert_int_equal(m.ops[0].seq, 5);
 	/* Reads see the committed version 1. */
 	assert_int_equal(store_get_meta(s, &x, &m), 0);
 	assert_int_equal(m.version, 1);
@@ -1556,7 +1561,7 @@ test_peek_meta(void **state)
 	assert_int_equal(store_peek_meta(s, &x, &m), 0);
 	assert_int_equal(m.version, 4);
 	assert_int_equal(m.len, 300);
-	assert_int_equal(m.op_client, 0);
+	assert_int_equal(m.ops[0].client, 0);
 	assert_int_equal(store_get_meta(s, &x, &m), 0);
 	assert_int_equal(m.version, 1);
 	assert_int_equal(store_pending(s), 6);
@@ -1584,22 +1589,23 @@ make_format1(const char *dir, uint64_t *sum_out)
 	MDB_cursor *c;
 	MDB_val k, v, nv;
 	uint8_t kbuf[64], *buf;
-	size_t len;
+	size_t len, hlen;
 
 	raw_begin(dir, &env, &txn, &objects, &meta);
 	assert_int_equal(mdb_cursor_open(txn, objects, &c), 0);
 	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
 	assert_true(k.mv_size <= sizeof kbuf);
-	assert_true(v.mv_size >= STORE_HEADER_LEN);
+	assert_true(v.mv_size >= STORE_HEADER_LEN(0));
+	hlen = STORE_HEADER_LEN(((const uint8_t *)v.mv_data)[38]);
 	memcpy(kbuf, k.mv_data, k.mv_size);
 	k.mv_data = kbuf;
-	len = v.mv_size - STORE_HEADER_LEN;
+	len = v.mv_size - hlen;
 	buf = malloc(STORE_HEADER_LEN_V1 + len);
 	assert_non_null(buf);
 	/* The first 38 bytes are common to both formats, then the data. */
 	memcpy(buf, v.mv_data, STORE_HEADER_LEN_V1);
 	memcpy(buf + STORE_HEADER_LEN_V1,
-	    (const uint8_t *)v.mv_data + STORE_HEADER_LEN, len);
+	    (const uint8_t *)v.mv_data + hlen, len);
 	buf[0] = 1;
 	*sum_out = 0;
 	for (int i = 7; i >= 0; i--)
@@ -1681,8 +1687,9 @@ test_format1(void **state)
 
 	s = open_ok(t->db, 2, 0);
 	mkid("f1", 1, 1, 2, &id);
-	m.op_client = 123;
-	m.op_seq = 456;
+	m.ops[0].client = 123;
+	m.nops = 1;
+	m.ops[0].seq = 456;
 	assert_int_equal(store_put(s, &id, &m, msg, sizeof msg), 0);
 	assert_int_equal(store_commit(s), 0);
 	store_close(s);
@@ -1698,21 +1705,21 @@ test_format1(void **state)
 	assert_int_equal(got.version, 9);
 	assert_int_equal(got.writer, m.writer);
 	assert_int_equal(got.mtime_ms, m.mtime_ms);
-	assert_int_equal(got.op_client, 0);
-	assert_int_equal(got.op_seq, 0);
+	assert_int_equal(got.ops[0].client, 0);
+	assert_int_equal(got.ops[0].seq, 0);
 	assert_int_equal(store_get_meta(s, &id, &got), 0);
 	assert_int_equal(got.len, sizeof msg);
-	assert_int_equal(got.op_client, 0);
-	assert_int_equal(got.op_seq, 0);
+	assert_int_equal(got.ops[0].client, 0);
+	assert_int_equal(got.ops[0].seq, 0);
 	assert_int_equal(store_peek_meta(s, &id, &got), 0);
-	assert_int_equal(got.op_seq, 0);
+	assert_int_equal(got.ops[0].seq, 0);
 	memset(&rec, 0, sizeof rec);
 	assert_int_equal(store_iter_all(s, one_rec_cb, &rec), 0);
 	assert_int_equal(rec.n, 1);
 	assert_int_equal(rec.meta.flags, 0);
 	assert_int_equal(rec.meta.version, 9);
-	assert_int_equal(rec.meta.op_client, 0);
-	assert_int_equal(rec.meta.op_seq, 0);
+	assert_int_equal(rec.meta.ops[0].client, 0);
+	assert_int_equal(rec.meta.ops[0].seq, 0);
 	assert_int_equal(rec.len, sizeof msg);
 	assert_memory_equal(rec.data, msg, sizeof msg);
 	assert_int_equal(store_stats(s, &count, &bytes), 0);
@@ -1734,8 +1741,8 @@ test_format1(void **state)
 	expect_record(s, &id2, 40, 5, 1);
 	expect_record_data(s, &id, msg, 5, &got);
 	assert_int_equal(got.version, 10);
-	assert_int_equal(got.op_client, 123);
-	assert_int_equal(got.op_seq, 456);
+	assert_int_equal(got.ops[0].client, 123);
+	assert_int_equal(got.ops[0].seq, 456);
 	assert_int_equal(store_stats(s, &count, &bytes), 0);
 	assert_int_equal(count, 2);
 	assert_int_equal(bytes, 45);
@@ -1744,7 +1751,7 @@ test_format1(void **state)
 	store_close(s);
 	raw_only_record(t->db, &fmt, &size, &sfmt);
 	assert_int_equal(fmt, STORE_FORMAT);
-	assert_int_equal(size, STORE_HEADER_LEN + 5);
+	assert_int_equal(size, STORE_HEADER_LEN(1) + 5);
 
 	/* A format-2 value labelled format 1: the length check catches it. */
 	corrupt_only_record_byte(t->db, 0, 1);
@@ -1786,8 +1793,8 @@ op_seen_cb(const struct store_id *id, const struct store_meta *meta,
 	(void)len;
 	assert_true(o->n < 8);
 	o->lo[o->n] = id->key.lo;
-	o->client[o->n] = meta->op_client;
-	o->seq[o->n] = meta->op_seq;
+	o->client[o->n] = meta->ops[0].client;
+	o->seq[o->n] = meta->ops[0].seq;
 	o->version[o->n++] = meta->version;
 	return 0;
 }
@@ -1810,8 +1817,9 @@ test_op_ids(void **state)
 	for (int i = 0; i < 4; i++) {
 		mkid("op", (uint64_t)i, (unsigned)i % 3, 3, &id[i]);
 		m = mkmeta((uint64_t)i + 1);
-		m.op_client = clients[i];
-		m.op_seq = seqs[i];
+		m.ops[0].client = clients[i];
+	m.nops = 1;
+		m.ops[0].seq = seqs[i];
 		m.flags = i == 3 ? STORE_F_TOMBSTONE : 0;
 		assert_int_equal(store_put(s, &id[i], &m, "op", i == 3 ? 0 : 2),
 		    0);
@@ -1821,12 +1829,12 @@ test_op_ids(void **state)
 		for (int i = 0; i < 4; i++) {
 			assert_int_equal(store_get(s, &id[i], &got, NULL, NULL),
 			    0);
-			assert_int_equal(got.op_client, clients[i]);
-			assert_int_equal(got.op_seq, seqs[i]);
+			assert_int_equal(got.ops[0].client, clients[i]);
+			assert_int_equal(got.ops[0].seq, seqs[i]);
 			assert_int_equal(got.version, i + 1);
 			assert_int_equal(store_get_meta(s, &id[i], &got), 0);
-			assert_int_equal(got.op_client, clients[i]);
-			assert_int_equal(got.op_seq, seqs[i]);
+			assert_int_equal(got.ops[0].client, clients[i]);
+			assert_int_equal(got.ops[0].seq, seqs[i]);
 		}
 		memset(&seen, 0, sizeof seen);
 		assert_int_equal(store_iter_all(s, op_seen_cb, &seen), 0);
@@ -1845,16 +1853,17 @@ test_op_ids(void **state)
 	}
 	/* A rewrite replaces the op ids with its own. */
 	m = mkmeta(9);
-	m.op_client = 7;
-	m.op_seq = 8;
+	m.ops[0].client = 7;
+	m.nops = 1;
+	m.ops[0].seq = 8;
 	assert_int_equal(store_put(s, &id[2], &m, "x", 1), 0);
 	assert_int_equal(store_peek_meta(s, &id[2], &got), 0);
-	assert_int_equal(got.op_client, 7);
-	assert_int_equal(got.op_seq, 8);
+	assert_int_equal(got.ops[0].client, 7);
+	assert_int_equal(got.ops[0].seq, 8);
 	assert_int_equal(store_commit(s), 0);
 	assert_int_equal(store_get(s, &id[2], &got, NULL, NULL), 0);
-	assert_int_equal(got.op_client, 7);
-	assert_int_equal(got.op_seq, 8);
+	assert_int_equal(got.ops[0].client, 7);
+	assert_int_equal(got.ops[0].seq, 8);
 	store_close(s);
 }
 
