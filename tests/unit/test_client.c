@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "secure.h"
 #include "wire.h"
 
 enum fake_mode {
@@ -60,6 +61,8 @@ struct fake {
 	char spec[160];		/* how to reach it */
 	int lfd;
 	enum fake_mode mode;
+	bool secure;		/* TCP with the fake_key handshake */
+	bool tamper;		/* secure: corrupt the first reply's record */
 	atomic_int stop;
 	atomic_int nreq;	/* requests seen, over all connections */
 	atomic_int reordered;	/* FAKE_SHUFFLE: batches of more than one */
@@ -98,7 +101,7 @@ fake_membership(struct wire_membership *m, struct wire_node *peer)
 
 /* Write all of a buffer (test side: blocking socket). */
 static void
-fake_write(int fd, const void *p, size_t len)
+fake_write_raw(int fd, const void *p, size_t len)
 {
 	const uint8_t *b = p;
 
@@ -114,7 +117,7 @@ fake_write(int fd, const void *p, size_t len)
 
 /* Read exactly len bytes; -1 on EOF or error. */
 static int
-fake_read(int fd, void *p, size_t len)
+fake_read_raw(int fd, void *p, size_t len)
 {
 	uint8_t *b = p;
 
@@ -125,6 +128,100 @@ fake_read(int fd, void *p, size_t len)
 			return -1;
 		b += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The fake daemon's secure session with the connection it serves (NULL
+ * for plaintext), and the plaintext opened but not yet read.  The fake
+ * serves one connection at a time on its own thread.
+ */
+static __thread struct secure_session *fake_sec;
+static __thread uint8_t fake_plain[SECURE_RECORD_MAX];
+static __thread size_t fake_plain_off, fake_plain_len;
+static __thread bool fake_tamper;	/* flip a bit in the next record */
+
+/* Write a buffer: as it is, or sealed into records. */
+static void
+fake_write(int fd, const void *p, size_t len)
+{
+	static __thread uint8_t rec[SECURE_RECORD_WIRE_MAX];
+	const uint8_t *b = p;
+
+	if (fake_sec == NULL) {
+		fake_write_raw(fd, p, len);
+		return;
+	}
+	while (len > 0) {
+		size_t n = len < SECURE_RECORD_MAX ? len : SECURE_RECORD_MAX;
+
+		if (secure_seal(fake_sec, b, n, rec) != 0)
+			return;
+		if (fake_tamper) {
+			rec[SECURE_RECORD_HDR + 1] ^= 0x10;
+			fake_tamper = false;
+		}
+		fake_write_raw(fd, rec, secure_sealed_len(n));
+		b += n;
+		len -= n;
+	}
+}
+
+/* Read exactly len bytes of plaintext; -1 on EOF or error. */
+static int
+fake_read(int fd, void *p, size_t len)
+{
+	static __thread uint8_t rec[SECURE_RECORD_WIRE_MAX];
+	uint8_t *b = p;
+
+	if (fake_sec == NULL)
+		return fake_read_raw(fd, p, len);
+	while (len > 0) {
+		size_t n = fake_plain_len - fake_plain_off, size;
+
+		if (n == 0) {
+			if (fake_read_raw(fd, rec, SECURE_RECORD_HDR) == -1 ||
+			    (size = secure_record_size(fake_sec, rec)) == 0 ||
+			    fake_read_raw(fd, rec + SECURE_RECORD_HDR,
+			    size - SECURE_RECORD_HDR) == -1 ||
+			    secure_open(fake_sec, rec, size, fake_plain,
+			    &fake_plain_len) != 0)
+				return -1;
+			fake_plain_off = 0;
+			continue;
+		}
+		if (n > len)
+			n = len;
+		memcpy(b, fake_plain + fake_plain_off, n);
+		fake_plain_off += n;
+		b += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The cluster secret of the secure tests. */
+static const struct secure_key fake_key = { .k = {
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+	17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 } };
+
+/* The daemon's side of the secure handshake.  0, or -1 (then hang up). */
+static int
+fake_handshake(int fd)
+{
+	uint8_t msg[SECURE_HS_MSG_MAX], out[SECURE_HS_MSG_MAX];
+	size_t need, outlen;
+
+	fake_sec = secure_session_new(&fake_key, SECURE_RESPONDER, msg);
+	fake_plain_off = fake_plain_len = 0;
+	fake_write_raw(fd, msg, SECURE_HELLO_LEN);
+	while ((need = secure_hs_need(fake_sec)) > 0) {
+		if (fake_read_raw(fd, msg, need) == -1 ||
+		    secure_hs_consume(fake_sec, msg, need, out, &outlen) != 0)
+			return -1;
+		if (outlen > 0)
+			fake_write_raw(fd, out, outlen);
 	}
 	return 0;
 }
@@ -308,7 +405,11 @@ fake_main(void *arg)
 			continue;
 		if ((fd = accept(f->lfd, NULL, NULL)) == -1)
 			continue;
-		fake_serve(f, fd);
+		fake_tamper = f->tamper;
+		if (!f->secure || fake_handshake(fd) == 0)
+			fake_serve(f, fd);
+		secure_session_free(fake_sec);
+		fake_sec = NULL;
 		close(fd);
 	}
 	return NULL;
@@ -338,6 +439,32 @@ fake_start(enum fake_mode mode)
 	return f;
 }
 
+/*
+ * Start a fake daemon on a loopback TCP port that requires the secure
+ * handshake with fake_key (the client must have it set).
+ */
+static struct fake *
+fake_start_secure(enum fake_mode mode, bool tamper)
+{
+	struct fake *f = calloc(1, sizeof *f);
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof sin;
+
+	assert_non_null(f);
+	f->mode = mode;
+	f->secure = true;
+	f->tamper = tamper;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(f->lfd, 8), 0);
+	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(f->spec, sizeof f->spec, "127.0.0.1:%u", ntohs(sin.sin_port));
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+	return f;
+}
+
 /* Stop a fake daemon and remove its files. */
 static void
 fake_stop(struct fake *f)
@@ -345,8 +472,10 @@ fake_stop(struct fake *f)
 	f->stop = 1;
 	pthread_join(f->thread, NULL);
 	close(f->lfd);
-	unlink(f->path);
-	rmdir(f->dir);
+	if (f->path[0] != '\0') {
+		unlink(f->path);
+		rmdir(f->dir);
+	}
 	free(f);
 }
 
@@ -1059,6 +1188,58 @@ test_mux_misc(void **state)
 	fake_stop(f);
 }
 
+/*
+ * Over an encrypted TCP connection: many threads, replies out of order
+ * (records sealed by the senders while the reader opens others); then a
+ * tampered record from the daemon fails every pending request.
+ */
+static void
+test_mux_secure(void **state)
+{
+	struct fake *f;
+	struct client_mux *m;
+	struct mux_worker w[4];
+	struct client_req *r[4];
+
+	(void)state;
+	client_set_secret(&fake_key);
+	f = fake_start_secure(FAKE_SHUFFLE, false);
+	m = mux_ok(f);
+	for (int i = 0; i < 4; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].m = m;
+		w[i].id = i;
+		assert_int_equal(pthread_create(&w[i].t, NULL, mux_work,
+		    &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(w[i].t, NULL);
+		if (w[i].bad > 0)
+			fail_msg("worker %d: %d bad replies; first: %s", i,
+			    w[i].bad, w[i].why);
+		assert_int_equal(w[i].ok, MUX_PER_THREAD);
+	}
+	assert_true(f->reordered > 0);
+	assert_false(client_mux_broken(m));
+	client_mux_close(m);
+	fake_stop(f);
+
+	f = fake_start_secure(FAKE_STATUS, true);
+	m = mux_ok(f);
+	for (int j = 0; j < 4; j++)
+		r[j] = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 5000);
+	for (int j = 0; j < 4; j++) {
+		assert_int_equal(client_req_wait(r[j], NULL, NULL, NULL), -1);
+		assert_true(client_req_broken(r[j]));
+		assert_non_null(strstr(client_req_error(r[j]),
+		    "bad record from the daemon"));
+		client_req_free(r[j]);
+	}
+	client_mux_close(m);
+	fake_stop(f);
+	client_set_secret(NULL);
+}
+
 int
 main(void)
 {
@@ -1082,6 +1263,7 @@ main(void)
 		cmocka_unit_test(test_mux_bad_header),
 		cmocka_unit_test(test_mux_typed),
 		cmocka_unit_test(test_mux_misc),
+		cmocka_unit_test(test_mux_secure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
