@@ -1092,7 +1092,19 @@ struct client_mux {
 	char err[CLIENT_ERR_MAX]; /* why, once broken */
 	size_t inflight;	/* requests in the table */
 	struct client_req *tab[CLIENT_MUX_BUCKETS];
+	pid_t pid;		/* the process whose thread reads */
 };
+
+/*
+ * True in a child process that inherited m through fork(): the reader
+ * thread stayed in the parent, and m's locks are as the fork found them,
+ * so the child must not wait on m, nor lock it.
+ */
+static bool
+client_mux_forked(const struct client_mux *m)
+{
+	return getpid() != m->pid;
+}
 
 /* Add r to the table (caller holds mu). */
 static void
@@ -1232,6 +1244,7 @@ client_mux_connect(const char *spec, int timeout_ms, char *err, size_t errlen)
 	int e;
 
 	m = xcalloc(1, sizeof *m);
+	m->pid = getpid();
 	if ((m->c = client_connect(spec, timeout_ms, err, errlen)) == NULL) {
 		free(m);
 		return NULL;
@@ -1273,6 +1286,12 @@ client_mux_close(struct client_mux *m)
 {
 	if (m == NULL)
 		return;
+	m->c->lock = m->c->sec_lock = NULL;
+	if (client_mux_forked(m)) { /* only the descriptor and memory */
+		client_close(m->c);
+		free(m);
+		return;
+	}
 	pthread_mutex_lock(&m->mu);
 	m->closing = true;
 	pthread_mutex_unlock(&m->mu);
@@ -1375,6 +1394,12 @@ client_mux_send(struct client_mux *m, uint16_t type, uint32_t flags,
 	struct client *c = m->c;
 	int rc;
 
+	if (client_mux_forked(m)) {
+		client_req_refuse(r, "this connection belongs to the parent "
+		    "process (fork): connect again");
+		r->broken = true;
+		return r;
+	}
 	if (len > WIRE_MAX_BODY) {
 		client_req_refuse(r, "request body too long (%zu bytes)", len);
 		return r;
@@ -1566,6 +1591,8 @@ client_mux_broken(struct client_mux *m)
 {
 	bool b;
 
+	if (client_mux_forked(m))
+		return true;
 	pthread_mutex_lock(&m->mu);
 	b = m->broken;
 	pthread_mutex_unlock(&m->mu);
@@ -1575,6 +1602,8 @@ client_mux_broken(struct client_mux *m)
 const char *
 client_mux_error(struct client_mux *m)
 {
+	if (client_mux_forked(m))
+		return "the connection belongs to the parent process (fork)";
 	return client_mux_broken(m) ? m->err : "";
 }
 
@@ -1583,6 +1612,8 @@ client_mux_inflight(struct client_mux *m)
 {
 	size_t n;
 
+	if (client_mux_forked(m))
+		return 0;
 	pthread_mutex_lock(&m->mu);
 	n = m->inflight;
 	pthread_mutex_unlock(&m->mu);

@@ -220,6 +220,12 @@ void client_walk_free(struct client_walk *w);
  * reason (client_req_broken() true), and every later one at once: close
  * the mux and connect again.
  *
+ * fork(): the reader thread stays in the parent.  In a child, a mux
+ * inherited from the parent reports itself broken (its requests fail at
+ * once, and client_mux_close() then only closes the descriptor and frees
+ * the memory); connect again.  Requests must not be pending across a
+ * fork.  (canfs makes requests before it daemonizes.)
+ *
  * The mux does not bound the number of requests in flight: callers keep
  * a window (and remember that k large replies in flight may arrive
  * together: the daemon drops a connection whose output exceeds 64 MiB).
