@@ -1286,8 +1286,8 @@ client_mux_close(struct client_mux *m)
 {
 	if (m == NULL)
 		return;
-	m->c->lock = m->c->sec_lock = NULL;
 	if (client_mux_forked(m)) { /* only the descriptor and memory */
+		m->c->lock = m->c->sec_lock = NULL;
 		client_close(m->c);
 		free(m);
 		return;
