@@ -330,7 +330,8 @@ kv_acquire(struct kv *kv, char *err, size_t errlen)
 			client_mux_close(dead[i]);
 		if (s == NULL)
 			continue;
-		if (s->m == NULL && kv_connect(kv, s, err, errlen,
+		/* An empty slot is ours alone to connect. */
+		if (s == empty && kv_connect(kv, s, err, errlen,
 		    false) == -1) {
 			pthread_mutex_lock(&kv->mu);
 			s->users--;
