@@ -13,7 +13,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +32,8 @@
 /*
  * One connection to a daemon; used by one thread at a time, except inside
  * a client_mux, where the reading half (the frame and record being read)
- * belongs to the mux's reader thread and the sending half (out, sealed,
- * next_reqid) to the holder of the mux's send lock.
+ * belongs to the mux's reader of the moment and the sending half (out,
+ * sealed, next_reqid) to its sender of the moment.
  */
 struct client {
 	int fd;			/* non-blocking stream socket */
@@ -79,6 +78,13 @@ struct client {
 	 */
 	pthread_mutex_t *lock;
 	pthread_mutex_t *sec_lock;
+
+	/*
+	 * Set by a client_mux: how a sender waits for room in the socket
+	 * (as client_wait(POLLOUT) does; it may read replies meanwhile).
+	 */
+	int (*send_wait)(struct client *c, const struct timespec *dl);
+	struct client_mux *mux;
 };
 
 /* The cluster secret set with client_set_secret(), if any. */
@@ -505,7 +511,8 @@ client_send_all(struct client *c, const uint8_t *buf, size_t len,
 			    client_strerror(errno, ebuf, sizeof ebuf));
 			return -1;
 		}
-		r = client_wait(c->fd, POLLOUT, dl);
+		r = c->send_wait != NULL ? c->send_wait(c, dl) :
+		    client_wait(c->fd, POLLOUT, dl);
 		if (r <= 0) {
 			/* A partial frame was sent: the stream is lost. */
 			if (r == 0)
@@ -1045,12 +1052,13 @@ client_close(struct client *c)
 
 /*
  * The multiplexed connection (see client.h).  A struct client underneath
- * does the I/O: its reading half belongs to the reader thread, its sending
- * half to the one sender of the moment (m->sending, taken and given back
- * under mu, so that a thread waiting its turn to send keeps to its
- * deadline).  Pending requests sit in a table by request id; the reader
- * hands each reply to its request and wakes the one thread that waits on
- * it.
+ * does the I/O.  Its sending half belongs to the one sender of the moment
+ * (m->sending, taken and given back under mu, so that a thread waiting
+ * its turn to send keeps to its deadline); its reading half to the one
+ * waiting thread that is the reader of the moment (m->reading, likewise).
+ * Pending requests sit in a table by request id; the reader hands each
+ * reply to its request and wakes the thread that waits on it, and when
+ * its own reply is in, passes the reading on to another waiter.
  *
  * Locks: mu and sec_mu are leaves: no other lock is taken while holding
  * either.  The sender takes sec_mu (per record sealed) and mu (on an
@@ -1061,16 +1069,18 @@ client_close(struct client *c)
 struct client_req {
 	struct client_mux *m;
 	struct client_req *next; /* in its bucket, while pending */
+	struct client_req *wnext, *wprev; /* in m->waiters, while waited on */
 	uint64_t reqid;		/* 0: never sent */
 	uint16_t type;
 	int timeout_ms;
 	struct timespec dl;	/* the whole request's deadline */
 	bool has_key;		/* sent by client_mux_send_obj() */
 	struct hash_key key;
-	pthread_cond_t cv;	/* signalled when done (with m->mu) */
+	pthread_cond_t cv;	/* done, or the reading is free (with m->mu) */
 
 	/* Under m->mu until done; the waiter's alone afterwards. */
 	bool pending;		/* in the table, waiting for its reply */
+	bool waited;		/* a thread waits for it (in m->waiters) */
 	bool done;		/* a reply came, or it failed */
 	bool failed;
 	bool broken;		/* failed with the connection */
@@ -1085,26 +1095,14 @@ struct client_mux {
 	pthread_mutex_t mu;	/* what follows, and c->err / c->broken */
 	pthread_cond_t send_cv;	/* sending became false */
 	pthread_mutex_t sec_mu;	/* the secure session (seal vs open) */
-	pthread_t reader;
 	bool sending;		/* a thread is sending a frame */
-	bool closing;		/* client_mux_close() is stopping the reader */
+	bool reading;		/* a waiting thread is reading frames */
 	bool broken;		/* every request fails from now on */
 	char err[CLIENT_ERR_MAX]; /* why, once broken */
 	size_t inflight;	/* requests in the table */
 	struct client_req *tab[CLIENT_MUX_BUCKETS];
-	pid_t pid;		/* the process whose thread reads */
+	struct client_req *waiters; /* requests a thread waits for */
 };
-
-/*
- * True in a child process that inherited m through fork(): the reader
- * thread stayed in the parent, and m's locks are as the fork found them,
- * so the child must not wait on m, nor lock it.
- */
-static bool
-client_mux_forked(const struct client_mux *m)
-{
-	return getpid() != m->pid;
-}
 
 /* Add r to the table (caller holds mu). */
 static void
@@ -1151,7 +1149,8 @@ client_req_failed(struct client_req *r, bool broken, const char *err)
 /*
  * Break the connection: every pending request fails at once with the
  * reason (why, or the client's error; the first reason is kept), later
- * ones fail at once, and the reader is woken to exit.
+ * ones fail at once, and a thread blocked reading or sending is woken.
+ * Caller does not hold mu.
  */
 static void
 client_mux_break(struct client_mux *m, const char *why)
@@ -1183,54 +1182,11 @@ client_mux_break(struct client_mux *m, const char *why)
 		pthread_cond_broadcast(&m->send_cv); /* waiting senders */
 	}
 	pthread_mutex_unlock(&m->mu);
-	/* Wakes the reader's poll; the descriptor is closed after it. */
+	/* Wakes a reader's or a sender's poll; closed by client_mux_close. */
 	(void)shutdown(m->c->fd, SHUT_RDWR);
 }
 
-/* The reader thread: hand every reply to its request until it breaks. */
-static void *
-client_mux_reader(void *arg)
-{
-	struct client_mux *m = arg;
-	struct client *c = m->c;
-	const struct timespec forever = { .tv_sec = -1 };
-	bool closing;
-
-	for (;;) {
-		struct client_req *r;
-		int rc = client_read_frame(c, &forever);
-
-		if (rc < 0)
-			break; /* client_fail() said why */
-		if (rc == 0) { /* cannot happen without a deadline */
-			client_fail(c, true, "reader: unexpected timeout");
-			break;
-		}
-		/*
-		 * Interim replies are not for us (see client.h); a reply
-		 * nobody waits for any more (its request timed out or was
-		 * freed) and one-way frames (reqid 0) are skipped.
-		 */
-		if (c->rh.type != WIRE_PROGRESS && c->rh.reqid != 0) {
-			pthread_mutex_lock(&m->mu);
-			if ((r = client_mux_take(m, c->rh.reqid)) != NULL) {
-				r->rh = c->rh;
-				r->body = c->body;
-				c->body = NULL;
-				r->done = true;
-				pthread_cond_signal(&r->cv);
-			}
-			pthread_mutex_unlock(&m->mu);
-		}
-		client_frame_reset(c);
-	}
-	pthread_mutex_lock(&m->mu);
-	closing = m->closing;
-	pthread_mutex_unlock(&m->mu);
-	client_mux_break(m, closing ? "connection closed by the client" :
-	    NULL);
-	return NULL;
-}
+static int client_mux_send_wait(struct client *c, const struct timespec *dl);
 
 /* Connect a multiplexed connection (see client.h). */
 struct client_mux *
@@ -1239,12 +1195,8 @@ client_mux_connect(const char *spec, int timeout_ms, char *err, size_t errlen)
 	struct client_mux *m;
 	pthread_mutexattr_t ma;
 	pthread_condattr_t ca;
-	sigset_t all, old;
-	char ebuf[128];
-	int e;
 
 	m = xcalloc(1, sizeof *m);
-	m->pid = getpid();
 	if ((m->c = client_connect(spec, timeout_ms, err, errlen)) == NULL) {
 		free(m);
 		return NULL;
@@ -1261,43 +1213,19 @@ client_mux_connect(const char *spec, int timeout_ms, char *err, size_t errlen)
 	m->c->lock = &m->mu;
 	if (m->c->sec != NULL)
 		m->c->sec_lock = &m->sec_mu;
-	/* Signals are for the caller's threads, never the reader. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(&m->reader, NULL, client_mux_reader, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
-		client_errf(err, errlen, "%s: cannot start a reader thread: %s",
-		    spec, client_strerror(e, ebuf, sizeof ebuf));
-		m->c->lock = m->c->sec_lock = NULL;
-		client_close(m->c);
-		pthread_mutex_destroy(&m->mu);
-		pthread_cond_destroy(&m->send_cv);
-		pthread_mutex_destroy(&m->sec_mu);
-		free(m);
-		return NULL;
-	}
+	m->c->mux = m;
+	m->c->send_wait = client_mux_send_wait;
 	return m;
 }
 
-/* Stop the reader and free (see client.h). */
+/* Close and free (see client.h). */
 void
 client_mux_close(struct client_mux *m)
 {
 	if (m == NULL)
 		return;
-	if (client_mux_forked(m)) { /* only the descriptor and memory */
-		m->c->lock = m->c->sec_lock = NULL;
-		client_close(m->c);
-		free(m);
-		return;
-	}
-	pthread_mutex_lock(&m->mu);
-	m->closing = true;
-	pthread_mutex_unlock(&m->mu);
-	(void)shutdown(m->c->fd, SHUT_RDWR);
-	pthread_join(m->reader, NULL);
 	m->c->lock = m->c->sec_lock = NULL;
+	m->c->send_wait = NULL;
 	client_close(m->c);
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->send_cv);
@@ -1394,12 +1322,6 @@ client_mux_send(struct client_mux *m, uint16_t type, uint32_t flags,
 	struct client *c = m->c;
 	int rc;
 
-	if (client_mux_forked(m)) {
-		client_req_refuse(r, "this connection belongs to the parent "
-		    "process (fork): connect again");
-		r->broken = true;
-		return r;
-	}
 	if (len > WIRE_MAX_BODY) {
 		client_req_refuse(r, "request body too long (%zu bytes)", len);
 		return r;
@@ -1447,28 +1369,188 @@ client_mux_send_list(struct client_mux *m, uint32_t start, int timeout_ms)
 	return r;
 }
 
-/* Wait for a request's reply (see client.h). */
+/*
+ * As the reader: read one frame (or what arrives of it before dl) and
+ * hand it to its request.  Returns 1 when a frame was dealt with, 0 on
+ * timeout (a partial frame stays in c for the next reader), -1 when the
+ * connection broke (every pending request has failed).  Caller has set
+ * m->reading and does not hold mu.
+ */
+static int
+client_mux_read(struct client_mux *m, const struct timespec *dl)
+{
+	struct client *c = m->c;
+	struct client_req *r;
+	int rc = client_read_frame(c, dl);
+
+	if (rc <= 0) {
+		if (rc < 0)
+			client_mux_break(m, NULL); /* client_fail() said why */
+		return rc;
+	}
+	/*
+	 * Interim replies are not for us (see client.h); a reply nobody
+	 * waits for any more (its request timed out or was freed) and
+	 * one-way frames (reqid 0) are skipped.
+	 */
+	if (c->rh.type != WIRE_PROGRESS && c->rh.reqid != 0) {
+		pthread_mutex_lock(&m->mu);
+		if ((r = client_mux_take(m, c->rh.reqid)) != NULL) {
+			r->rh = c->rh;
+			r->body = c->body;
+			c->body = NULL;
+			r->done = true;
+			pthread_cond_signal(&r->cv);
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+	client_frame_reset(c);
+	return 1;
+}
+
+/*
+ * The reading is free: wake one thread that waits for a reply still to
+ * come, to take it over (caller holds mu).
+ */
+static void
+client_mux_pass_reading(struct client_mux *m)
+{
+	for (struct client_req *w = m->waiters; w != NULL; w = w->wnext) {
+		if (!w->done) {
+			pthread_cond_signal(&w->cv);
+			return;
+		}
+	}
+}
+
+/*
+ * A sender waiting for room in the socket (c->send_wait).  The daemon may
+ * be waiting for us to read its replies before it reads more of ours, and
+ * the threads those replies are for may all be busy sending too: so while
+ * nobody else reads, the sender reads replies as it waits (as the reader
+ * of the moment), then passes the reading on.  While another thread
+ * reads, the sender waits in slices of CLIENT_MUX_SLICE_MS, to take the
+ * reading over should that thread stop.  Returns as client_wait().
+ */
+#define CLIENT_MUX_SLICE_MS 10
+
+static int
+client_mux_send_wait(struct client *c, const struct timespec *dl)
+{
+	struct client_mux *m = c->mux;
+	struct pollfd pfd = { .fd = c->fd };
+	bool read;
+	int n, left, saved;
+
+	for (;;) {
+		if ((left = client_left_ms(dl)) == 0)
+			return 0;
+		pthread_mutex_lock(&m->mu);
+		read = !m->reading && !m->broken;
+		if (read)
+			m->reading = true;
+		pthread_mutex_unlock(&m->mu);
+		if (read)
+			break;
+		pfd.events = POLLOUT;
+		n = poll(&pfd, 1, left < 0 || left > CLIENT_MUX_SLICE_MS ?
+		    CLIENT_MUX_SLICE_MS : left);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+	pfd.events = POLLIN | POLLOUT;
+	for (;;) {
+		if ((left = client_left_ms(dl)) == 0) {
+			n = 0;
+			break;
+		}
+		n = poll(&pfd, 1, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0 && (pfd.revents & POLLOUT) == 0 &&
+		    (pfd.revents & POLLIN) != 0 &&
+		    client_mux_read(m, dl) == 1)
+			continue; /* a reply out of the way: room yet? */
+		break;
+	}
+	saved = errno;
+	pthread_mutex_lock(&m->mu);
+	m->reading = false;
+	client_mux_pass_reading(m);
+	pthread_mutex_unlock(&m->mu);
+	errno = saved;
+	return n > 0 ? 1 : n;
+}
+
+/* Fail r, still pending, on its deadline (caller holds mu). */
+static void
+client_req_timed_out(struct client_req *r)
+{
+	char msg[CLIENT_ERR_MAX];
+
+	/* Out of the table: its late reply is skipped. */
+	(void)client_mux_take(r->m, r->reqid);
+	snprintf(msg, sizeof msg, "%s: timed out after %d ms waiting for a "
+	    "reply to %s", r->m->c->peer, r->timeout_ms,
+	    wire_type_name(r->type));
+	client_req_failed(r, false, msg);
+}
+
+/*
+ * Wait for a request's reply (see client.h): leader/follower.  While no
+ * thread reads, this one does, handing every frame to its request, until
+ * its own reply is in or its deadline passes; then it passes the reading
+ * on to another waiter.  Meanwhile the others sleep on their own
+ * condition variables until their reply is handed to them, the reading
+ * is passed to them, or their deadline passes.
+ */
 int
 client_req_wait(struct client_req *r, struct wire_header *reply_header,
     uint8_t **reply_body, size_t *reply_len)
 {
 	struct client_mux *m = r->m;
-	char msg[CLIENT_ERR_MAX];
 
 	pthread_mutex_lock(&m->mu);
-	while (!r->done) {
-		int e = r->dl.tv_sec < 0 ? pthread_cond_wait(&r->cv, &m->mu) :
-		    pthread_cond_timedwait(&r->cv, &m->mu, &r->dl);
-
-		if (e == ETIMEDOUT && !r->done) {
-			/* Out of the table: its late reply is skipped. */
-			(void)client_mux_take(m, r->reqid);
-			snprintf(msg, sizeof msg, "%s: timed out after %d ms "
-			    "waiting for a reply to %s", m->c->peer,
-			    r->timeout_ms, wire_type_name(r->type));
-			client_req_failed(r, false, msg);
-		}
+	if (!r->done) {
+		r->waited = true;
+		r->wprev = NULL;
+		r->wnext = m->waiters;
+		if (m->waiters != NULL)
+			m->waiters->wprev = r;
+		m->waiters = r;
 	}
+	while (!r->done) {
+		int e;
+
+		if (!m->reading && !m->broken) {
+			m->reading = true;
+			pthread_mutex_unlock(&m->mu);
+			e = client_mux_read(m, &r->dl);
+			pthread_mutex_lock(&m->mu);
+			m->reading = false;
+			if (e == 0 && !r->done)
+				client_req_timed_out(r);
+			continue;
+		}
+		e = r->dl.tv_sec < 0 ? pthread_cond_wait(&r->cv, &m->mu) :
+		    pthread_cond_timedwait(&r->cv, &m->mu, &r->dl);
+		if (e == ETIMEDOUT && !r->done)
+			client_req_timed_out(r);
+	}
+	if (r->waited) {
+		if (r->wprev != NULL)
+			r->wprev->wnext = r->wnext;
+		else
+			m->waiters = r->wnext;
+		if (r->wnext != NULL)
+			r->wnext->wprev = r->wprev;
+		r->waited = false;
+		r->wnext = r->wprev = NULL;
+	}
+	if (!m->reading)
+		client_mux_pass_reading(m);
 	pthread_mutex_unlock(&m->mu);
 	if (r->failed)
 		return -1;
@@ -1591,8 +1673,6 @@ client_mux_broken(struct client_mux *m)
 {
 	bool b;
 
-	if (client_mux_forked(m))
-		return true;
 	pthread_mutex_lock(&m->mu);
 	b = m->broken;
 	pthread_mutex_unlock(&m->mu);
@@ -1602,8 +1682,6 @@ client_mux_broken(struct client_mux *m)
 const char *
 client_mux_error(struct client_mux *m)
 {
-	if (client_mux_forked(m))
-		return "the connection belongs to the parent process (fork)";
 	return client_mux_broken(m) ? m->err : "";
 }
 
@@ -1612,8 +1690,7 @@ client_mux_inflight(struct client_mux *m)
 {
 	size_t n;
 
-	if (client_mux_forked(m))
-		return 0;
+
 	pthread_mutex_lock(&m->mu);
 	n = m->inflight;
 	pthread_mutex_unlock(&m->mu);
