@@ -75,7 +75,7 @@ $(LIBFS): $(call obj,$(FS_SRC)) $(LIBCOMMON)
 $(BUILD)/canfsd: $(call obj,overlay/canfsd.c) $(LIBOVERLAY) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) $(SODIUM) -lm
 $(BUILD)/canctl: $(call obj,overlay/canctl.c overlay/canctl_obj.c) $(LIBCOMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 $(BUILD)/canfs: $(call obj,fs/canfs.c) $(LIBFS) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) $(SODIUM) -lpthread -lm
 
@@ -89,7 +89,7 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBOVERLAY) $(LIBFS) $(
 # otherwise a standalone driver replays and mutates its corpus.
 $(BUILD)/tests/frame-fuzz: $(call obj,tests/fuzz/frame_fuzz.c tests/fuzz/fuzz_main.c) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 
 $(BUILD)/tests/posix_suite: tests/posix/posix_suite.c
 	@mkdir -p $(dir $@)
@@ -116,7 +116,7 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all \
-		tests/fuzz/frame_fuzz.c $(COMMON_SRC) -o $(BUILD)/fuzz/frame-libfuzzer $(SODIUM) -lm
+		tests/fuzz/frame_fuzz.c $(COMMON_SRC) -o $(BUILD)/fuzz/frame-libfuzzer $(SODIUM) -lpthread -lm
 	$(BUILD)/fuzz/frame-libfuzzer -max_total_time=$${FUZZ_SECONDS:-300} \
 		-max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 

@@ -1,4 +1,7 @@
-/* client.c: blocking request/reply client for canfsd (see client.h). */
+/*
+ * client.c: request/reply clients for canfsd (see client.h): the blocking
+ * struct client, and the multiplexed struct client_mux built on it.
+ */
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -9,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +27,14 @@
 #include "xmalloc.h"
 
 #define CLIENT_SPEC_MAX 256 /* longest spec accepted */
+#define CLIENT_ERR_MAX 512  /* error texts, with their NUL */
 
-/* One connection to a daemon; used by one thread at a time. */
+/*
+ * One connection to a daemon; used by one thread at a time, except inside
+ * a client_mux, where the reading half (the frame and record being read)
+ * belongs to the mux's reader of the moment and the sending half (out,
+ * sealed, next_reqid) to its sender of the moment.
+ */
 struct client {
 	int fd;			/* non-blocking stream socket */
 	char *peer;		/* spec as given, for messages */
@@ -33,7 +43,7 @@ struct client {
 	uint16_t last_type;
 	bool broken;		/* stream unusable: every call fails */
 	uint32_t err_code;	/* WIRE_E_* of the last WIRE_ERROR reply */
-	char err[512];		/* last error, "" if none */
+	char err[CLIENT_ERR_MAX]; /* last error, "" if none */
 	struct wbuf out;	/* request being sent (reused) */
 
 	/*
@@ -59,6 +69,22 @@ struct client {
 	size_t plain_off, plain_len;
 	uint8_t *sealed;	/* a request sealed into records (reused) */
 	size_t sealed_cap;
+
+	/*
+	 * Set by a client_mux (NULL otherwise): lock guards err, err_code
+	 * and broken, which both of its threads may set; sec_lock guards
+	 * the secure session, which one thread seals with while the other
+	 * opens records (the session's failure state is shared).
+	 */
+	pthread_mutex_t *lock;
+	pthread_mutex_t *sec_lock;
+
+	/*
+	 * Set by a client_mux: how a sender waits for room in the socket
+	 * (as client_wait(POLLOUT) does; it may read replies meanwhile).
+	 */
+	int (*send_wait)(struct client *c, const struct timespec *dl);
+	struct client_mux *mux;
 };
 
 /* The cluster secret set with client_set_secret(), if any. */
@@ -95,11 +121,30 @@ client_fail(struct client *c, bool fatal_err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (c->broken)
-		return; /* keep the first reason */
-	snprintf(c->err, sizeof c->err, "%s: %s", c->peer, msg);
-	if (fatal_err)
-		c->broken = true;
+	if (c->lock != NULL)
+		pthread_mutex_lock(c->lock);
+	if (!c->broken) { /* else keep the first reason */
+		snprintf(c->err, sizeof c->err, "%s: %s", c->peer, msg);
+		if (fatal_err)
+			c->broken = true;
+	}
+	if (c->lock != NULL)
+		pthread_mutex_unlock(c->lock);
+}
+
+/* Take and give back a mux's lock on the secure session (if any). */
+static void
+client_sec_lock(struct client *c)
+{
+	if (c->sec_lock != NULL)
+		pthread_mutex_lock(c->sec_lock);
+}
+
+static void
+client_sec_unlock(struct client *c)
+{
+	if (c->sec_lock != NULL)
+		pthread_mutex_unlock(c->sec_lock);
 }
 
 /* Thread-safe strerror (the GNU strerror_r may not use buf). */
@@ -466,7 +511,8 @@ client_send_all(struct client *c, const uint8_t *buf, size_t len,
 			    client_strerror(errno, ebuf, sizeof ebuf));
 			return -1;
 		}
-		r = client_wait(c->fd, POLLOUT, dl);
+		r = c->send_wait != NULL ? c->send_wait(c, dl) :
+		    client_wait(c->fd, POLLOUT, dl);
 		if (r <= 0) {
 			/* A partial frame was sent: the stream is lost. */
 			if (r == 0)
@@ -531,6 +577,7 @@ client_recv_raw(struct client *c, uint8_t *buf, size_t len, size_t *off,
 static int
 client_fill(struct client *c, const struct timespec *dl)
 {
+	const char *why = NULL;
 	int r;
 
 	if (c->rec_off < SECURE_RECORD_HDR) {
@@ -538,20 +585,27 @@ client_fill(struct client *c, const struct timespec *dl)
 		    dl);
 		if (r <= 0)
 			return r;
+		client_sec_lock(c);
 		c->rec_size = secure_record_size(c->sec, c->rec);
-		if (c->rec_size == 0) {
+		if (c->rec_size == 0)
+			why = secure_error(c->sec);
+		client_sec_unlock(c);
+		if (why != NULL) {
 			client_fail(c, true, "bad record from the daemon: %s",
-			    secure_error(c->sec));
+			    why);
 			return -1;
 		}
 	}
 	r = client_recv_raw(c, c->rec, c->rec_size, &c->rec_off, dl);
 	if (r <= 0)
 		return r;
+	client_sec_lock(c);
 	if (secure_open(c->sec, c->rec, c->rec_size, c->plain,
-	    &c->plain_len) != 0) {
-		client_fail(c, true, "bad record from the daemon: %s",
-		    secure_error(c->sec));
+	    &c->plain_len) != 0)
+		why = secure_error(c->sec);
+	client_sec_unlock(c);
+	if (why != NULL) {
+		client_fail(c, true, "bad record from the daemon: %s", why);
 		return -1;
 	}
 	c->plain_off = 0;
@@ -637,6 +691,7 @@ static int
 client_send_frame(struct client *c, const struct timespec *dl, int timeout_ms)
 {
 	size_t len = c->out.len, need = 0, off = 0, o = 0;
+	int r;
 
 	if (c->sec == NULL)
 		return client_send_all(c, c->out.p, len, dl, timeout_ms);
@@ -654,8 +709,15 @@ client_send_frame(struct client *c, const struct timespec *dl, int timeout_ms)
 		size_t n = len - off < SECURE_RECORD_MAX ? len - off :
 		    SECURE_RECORD_MAX;
 
-		if (secure_seal(c->sec, c->out.p + off, n, c->sealed + o) != 0)
-			fatalx("client: sealing on a session not established");
+		client_sec_lock(c);
+		r = secure_seal(c->sec, c->out.p + off, n, c->sealed + o);
+		client_sec_unlock(c);
+		if (r != 0) {
+			/* A mux's reader failed the session meanwhile. */
+			client_fail(c, true, "cannot seal a request: the secure "
+			    "session failed");
+			return -1;
+		}
 		o += secure_sealed_len(n);
 		off += n;
 	}
@@ -752,34 +814,123 @@ client_wait_reply(struct client *c, struct wire_header *reply_header,
 }
 
 /*
+ * Where the outcome of a request is written: the connection's error for
+ * a struct client, the request's own for a multiplexed one.  err holds
+ * CLIENT_ERR_MAX bytes.
+ */
+struct client_errto {
+	const char *peer;
+	char *err;
+	uint32_t *code;
+};
+
+/* A non-fatal error about a reply, prefixed with the peer. */
+static void __attribute__((format(printf, 2, 3)))
+client_reply_fail(const struct client_errto *e, const char *fmt, ...)
+{
+	char msg[CLIENT_ERR_MAX - 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(e->err, CLIENT_ERR_MAX, "%s: %s", e->peer, msg);
+}
+
+/*
  * Check a reply to a request of type `type`: a WIRE_ERROR reply sets the
  * error text and code, another type than want is an error.  Returns 0 when
  * the reply is of type want, else -1 (the connection stays usable).
  */
 static int
-client_check_reply(struct client *c, uint16_t type, uint16_t want,
+client_check_reply(const struct client_errto *e, uint16_t type, uint16_t want,
     const struct wire_header *h, const uint8_t *rb, size_t rlen)
 {
 	char msg[256];
 
 	if (h->type == WIRE_ERROR) {
-		if (wire_error_decode(rb, rlen, &c->err_code, msg,
+		if (wire_error_decode(rb, rlen, e->code, msg,
 		    sizeof msg) == -1) {
-			c->err_code = WIRE_E_PROTO;
-			client_fail(c, false, "malformed ERROR reply");
+			*e->code = WIRE_E_PROTO;
+			client_reply_fail(e, "malformed ERROR reply");
 		} else if (msg[0] == '\0')
-			snprintf(c->err, sizeof c->err, "%s",
-			    wire_error_text(c->err_code));
+			snprintf(e->err, CLIENT_ERR_MAX, "%s",
+			    wire_error_text(*e->code));
 		else
-			log_escape(msg, strlen(msg), c->err, sizeof c->err);
+			log_escape(msg, strlen(msg), e->err, CLIENT_ERR_MAX);
 		return -1;
 	}
 	if (h->type != want) {
-		client_fail(c, false, "unexpected reply %s (0x%04x) to %s",
+		client_reply_fail(e, "unexpected reply %s (0x%04x) to %s",
 		    wire_type_name(h->type), h->type, wire_type_name(type));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A reply of type want, its body decoded as a membership into *m when m
+ * is non-NULL, its flags into *reply_flags.  0 or -1 (error in e).
+ */
+static int
+client_reply_membership(const struct client_errto *e, uint16_t type,
+    uint16_t want, const struct wire_header *h, const uint8_t *rb,
+    size_t rlen, struct wire_membership *m, uint32_t *reply_flags)
+{
+	if (client_check_reply(e, type, want, h, rb, rlen) == -1)
+		return -1;
+	if (m != NULL && wire_membership_decode(rb, rlen, m) == -1) {
+		client_reply_fail(e, "malformed %s reply",
+		    wire_type_name(want));
+		return -1;
+	}
+	if (reply_flags != NULL)
+		*reply_flags = h->flags;
+	return 0;
+}
+
+/* An object reply of type want for key: decoded into *reply, or -1. */
+static int
+client_reply_obj(const struct client_errto *e, uint16_t type, uint16_t want,
+    const struct hash_key *key, const struct wire_header *h,
+    const uint8_t *rb, size_t rlen, struct wire_obj *reply)
+{
+	if (client_check_reply(e, type, want, h, rb, rlen) == -1)
+		return -1;
+	if (wire_obj_decode(rb, rlen, reply) == -1) {
+		client_reply_fail(e, "malformed %s reply",
+		    wire_type_name(want));
+		return -1;
+	}
+	if (reply->key.hi != key->hi || reply->key.lo != key->lo) {
+		client_reply_fail(e, "%s reply for another key",
+		    wire_type_name(want));
+		return -1;
+	}
+	return 0;
+}
+
+/* A LIST reply: the page into *s, *more from its flags; or -1. */
+static int
+client_reply_list(const struct client_errto *e, const struct wire_header *h,
+    const uint8_t *rb, size_t rlen, struct wire_summary *s, bool *more)
+{
+	if (client_check_reply(e, WIRE_LIST_REQ, WIRE_LIST, h, rb, rlen) == -1)
+		return -1;
+	if (wire_summary_decode(rb, rlen, s) == -1) {
+		client_reply_fail(e, "malformed LIST reply");
+		return -1;
+	}
+	*more = (h->flags & CLIENT_LIST_MORE) != 0;
+	return 0;
+}
+
+/* A LIST_REQ body. */
+static void
+client_list_body(struct wbuf *w, uint32_t start)
+{
+	wbuf_init(w);
+	wbuf_put_u32(w, start);
 }
 
 /* One request expecting a reply of type want (see client.h). */
@@ -788,24 +939,17 @@ client_request(struct client *c, uint16_t type, uint32_t flags,
     const void *body, size_t len, uint16_t want, struct wire_membership *m,
     uint32_t *reply_flags, int timeout_ms)
 {
+	struct client_errto e = { c->peer, c->err, &c->err_code };
 	struct wire_header h;
 	uint8_t *rb = NULL;
 	size_t rlen = 0;
-	int rc = -1;
+	int rc;
 
 	if (client_call(c, type, flags, body, len, &h, &rb, &rlen,
 	    timeout_ms) == -1)
 		return -1;
-	if (client_check_reply(c, type, want, &h, rb, rlen) == 0) {
-		if (m != NULL && wire_membership_decode(rb, rlen, m) == -1)
-			client_fail(c, false, "malformed %s reply",
-			    wire_type_name(want));
-		else {
-			if (reply_flags != NULL)
-				*reply_flags = h.flags;
-			rc = 0;
-		}
-	}
+	rc = client_reply_membership(&e, type, want, &h, rb, rlen, m,
+	    reply_flags);
 	free(rb);
 	return rc;
 }
@@ -815,6 +959,7 @@ int
 client_obj_request(struct client *c, uint16_t type, const struct wire_obj *req,
     uint16_t want, struct wire_obj *reply, uint8_t **buf, int timeout_ms)
 {
+	struct client_errto e = { c->peer, c->err, &c->err_code };
 	struct wire_header h;
 	struct wbuf w;
 	uint8_t *rb = NULL;
@@ -827,19 +972,8 @@ client_obj_request(struct client *c, uint16_t type, const struct wire_obj *req,
 	wbuf_free(&w);
 	if (rc == -1)
 		return -1;
-	if (client_check_reply(c, type, want, &h, rb, rlen) == -1)
-		rc = -1;
-	else if (wire_obj_decode(rb, rlen, reply) == -1) {
-		client_fail(c, false, "malformed %s reply",
-		    wire_type_name(want));
-		rc = -1;
-	} else if (reply->key.hi != req->key.hi ||
-	    reply->key.lo != req->key.lo) {
-		client_fail(c, false, "%s reply for another key",
-		    wire_type_name(want));
-		rc = -1;
-	}
-	if (rc == -1) {
+	if (client_reply_obj(&e, type, want, &req->key, &h, rb, rlen,
+	    reply) == -1) {
 		free(rb);
 		return -1;
 	}
@@ -852,29 +986,20 @@ int
 client_list(struct client *c, uint32_t start, struct wire_summary *s,
     bool *more, int timeout_ms)
 {
+	struct client_errto e = { c->peer, c->err, &c->err_code };
 	struct wire_header h;
 	struct wbuf w;
 	uint8_t *rb = NULL;
 	size_t rlen = 0;
 	int rc;
 
-	wbuf_init(&w);
-	wbuf_put_u32(&w, start);
+	client_list_body(&w, start);
 	rc = client_call(c, WIRE_LIST_REQ, 0, w.p, w.len, &h, &rb, &rlen,
 	    timeout_ms);
 	wbuf_free(&w);
 	if (rc == -1)
 		return -1;
-	rc = -1;
-	if (client_check_reply(c, WIRE_LIST_REQ, WIRE_LIST, &h, rb,
-	    rlen) == 0) {
-		if (wire_summary_decode(rb, rlen, s) == -1)
-			client_fail(c, false, "malformed LIST reply");
-		else {
-			*more = (h.flags & CLIENT_LIST_MORE) != 0;
-			rc = 0;
-		}
-	}
+	rc = client_reply_list(&e, &h, rb, rlen, s, more);
 	free(rb);
 	return rc;
 }
@@ -923,6 +1048,659 @@ client_close(struct client *c)
 	free(c->plain);
 	free(c->sealed);
 	free(c);
+}
+
+/*
+ * The multiplexed connection (see client.h).  A struct client underneath
+ * does the I/O.  Its sending half belongs to the one sender of the moment
+ * (m->sending, taken and given back under mu, so that a thread waiting
+ * its turn to send keeps to its deadline); its reading half to the one
+ * waiting thread that is the reader of the moment (m->reading, likewise).
+ * Pending requests sit in a table by request id; the reader hands each
+ * reply to its request and wakes the thread that waits on it, and when
+ * its own reply is in, passes the reading on to another waiter.
+ *
+ * Locks: mu and sec_mu are leaves: no other lock is taken while holding
+ * either.  The sender takes sec_mu (per record sealed) and mu (on an
+ * error) while sending, the reader sec_mu (per record opened) and mu.
+ */
+#define CLIENT_MUX_BUCKETS 256	/* pending requests by reqid (power of 2) */
+
+struct client_req {
+	struct client_mux *m;
+	struct client_req *next; /* in its bucket, while pending */
+	struct client_req *wnext, *wprev; /* in m->waiters, while waited on */
+	uint64_t reqid;		/* 0: never sent */
+	uint16_t type;
+	int timeout_ms;
+	struct timespec dl;	/* the whole request's deadline */
+	bool has_key;		/* sent by client_mux_send_obj() */
+	struct hash_key key;
+	pthread_cond_t cv;	/* done, or the reading is free (with m->mu) */
+
+	/* Under m->mu until done; the waiter's alone afterwards. */
+	bool pending;		/* in the table, waiting for its reply */
+	bool waited;		/* a thread waits for it (in m->waiters) */
+	bool done;		/* a reply came, or it failed */
+	bool failed;
+	bool broken;		/* failed with the connection */
+	struct wire_header rh;	/* the reply */
+	uint8_t *body;		/* rh.len bytes (NULL when 0), owned */
+	uint32_t err_code;	/* WIRE_E_* of a WIRE_ERROR reply */
+	char err[CLIENT_ERR_MAX];
+};
+
+struct client_mux {
+	struct client *c;
+	pthread_mutex_t mu;	/* what follows, and c->err / c->broken */
+	pthread_cond_t send_cv;	/* sending became false */
+	pthread_mutex_t sec_mu;	/* the secure session (seal vs open) */
+	bool sending;		/* a thread is sending a frame */
+	bool reading;		/* a waiting thread is reading frames */
+	bool broken;		/* every request fails from now on */
+	char err[CLIENT_ERR_MAX]; /* why, once broken */
+	size_t inflight;	/* requests in the table */
+	struct client_req *tab[CLIENT_MUX_BUCKETS];
+	struct client_req *waiters; /* requests a thread waits for */
+};
+
+/* Add r to the table (caller holds mu). */
+static void
+client_mux_link(struct client_mux *m, struct client_req *r)
+{
+	struct client_req **b = &m->tab[r->reqid & (CLIENT_MUX_BUCKETS - 1)];
+
+	r->next = *b;
+	*b = r;
+	r->pending = true;
+	m->inflight++;
+}
+
+/* Take the request with this id out of the table, or NULL (holds mu). */
+static struct client_req *
+client_mux_take(struct client_mux *m, uint64_t reqid)
+{
+	struct client_req **pp = &m->tab[reqid & (CLIENT_MUX_BUCKETS - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		struct client_req *r = *pp;
+
+		if (r->reqid == reqid) {
+			*pp = r->next;
+			r->next = NULL;
+			r->pending = false;
+			m->inflight--;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+/* Finish r as failed, with the reason (caller holds mu if r is shared). */
+static void
+client_req_failed(struct client_req *r, bool broken, const char *err)
+{
+	r->done = r->failed = true;
+	r->broken = broken;
+	snprintf(r->err, sizeof r->err, "%s", err);
+	pthread_cond_signal(&r->cv);
+}
+
+/*
+ * Break the connection: every pending request fails at once with the
+ * reason (why, or the client's error; the first reason is kept), later
+ * ones fail at once, and a thread blocked reading or sending is woken.
+ * Caller does not hold mu.
+ */
+static void
+client_mux_break(struct client_mux *m, const char *why)
+{
+	pthread_mutex_lock(&m->mu);
+	if (!m->broken) {
+		m->broken = true;
+		if (why != NULL)
+			snprintf(m->err, sizeof m->err, "%s: %s", m->c->peer,
+			    why);
+		else if (m->c->err[0] != '\0')
+			snprintf(m->err, sizeof m->err, "%s", m->c->err);
+		else
+			snprintf(m->err, sizeof m->err, "%s: connection lost",
+			    m->c->peer);
+		m->c->broken = true;
+		for (size_t i = 0; i < CLIENT_MUX_BUCKETS; i++) {
+			struct client_req *r, *next;
+
+			for (r = m->tab[i]; r != NULL; r = next) {
+				next = r->next;
+				r->next = NULL;
+				r->pending = false;
+				client_req_failed(r, true, m->err);
+			}
+			m->tab[i] = NULL;
+		}
+		m->inflight = 0;
+		pthread_cond_broadcast(&m->send_cv); /* waiting senders */
+	}
+	pthread_mutex_unlock(&m->mu);
+	/* Wakes a reader's or a sender's poll; closed by client_mux_close. */
+	(void)shutdown(m->c->fd, SHUT_RDWR);
+}
+
+static int client_mux_send_wait(struct client *c, const struct timespec *dl);
+
+/* Connect a multiplexed connection (see client.h). */
+struct client_mux *
+client_mux_connect(const char *spec, int timeout_ms, char *err, size_t errlen)
+{
+	struct client_mux *m;
+	pthread_mutexattr_t ma;
+	pthread_condattr_t ca;
+
+	m = xcalloc(1, sizeof *m);
+	if ((m->c = client_connect(spec, timeout_ms, err, errlen)) == NULL) {
+		free(m);
+		return NULL;
+	}
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&m->mu, &ma);
+	pthread_mutex_init(&m->sec_mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->send_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	m->c->lock = &m->mu;
+	if (m->c->sec != NULL)
+		m->c->sec_lock = &m->sec_mu;
+	m->c->mux = m;
+	m->c->send_wait = client_mux_send_wait;
+	return m;
+}
+
+/* Close and free (see client.h). */
+void
+client_mux_close(struct client_mux *m)
+{
+	if (m == NULL)
+		return;
+	m->c->lock = m->c->sec_lock = NULL;
+	m->c->send_wait = NULL;
+	client_close(m->c);
+	pthread_mutex_destroy(&m->mu);
+	pthread_cond_destroy(&m->send_cv);
+	pthread_mutex_destroy(&m->sec_mu);
+	free(m);
+}
+
+/* A new request on m, its deadline starting now. */
+static struct client_req *
+client_req_new(struct client_mux *m, uint16_t type, int timeout_ms)
+{
+	struct client_req *r = xcalloc(1, sizeof *r);
+	pthread_condattr_t ca;
+
+	r->m = m;
+	r->type = type;
+	r->timeout_ms = timeout_ms;
+	client_deadline(&r->dl, timeout_ms);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+/* Fail a request that was never sent (not shared yet: no lock). */
+static void __attribute__((format(printf, 2, 3)))
+client_req_refuse(struct client_req *r, const char *fmt, ...)
+{
+	char msg[CLIENT_ERR_MAX - 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	r->done = r->failed = true;
+	snprintf(r->err, sizeof r->err, "%s: %s", r->m->c->peer, msg);
+}
+
+/*
+ * Become the sender before r's deadline, and give r its id and its place
+ * in the table.  Returns 0, or -1 with r failed (broken, or timed out
+ * waiting for another sender, or its deadline gone).
+ */
+static int
+client_mux_begin_send(struct client_mux *m, struct client_req *r)
+{
+	struct client *c = m->c;
+	int e = 0;
+
+	pthread_mutex_lock(&m->mu);
+	while (m->sending && !m->broken && e != ETIMEDOUT)
+		e = r->dl.tv_sec < 0 ? pthread_cond_wait(&m->send_cv, &m->mu) :
+		    pthread_cond_timedwait(&m->send_cv, &m->mu, &r->dl);
+	if (m->broken) {
+		client_req_failed(r, true, m->err);
+		pthread_mutex_unlock(&m->mu);
+		return -1;
+	}
+	if (m->sending || client_left_ms(&r->dl) == 0) {
+		pthread_mutex_unlock(&m->mu);
+		client_req_refuse(r, "timed out after %d ms waiting to send %s "
+		    "(the connection is busy sending)", r->timeout_ms,
+		    wire_type_name(r->type));
+		return -1;
+	}
+	m->sending = true;
+	/* In the table before it is sent: the reply may come at once. */
+	r->reqid = c->next_reqid++;
+	if (c->next_reqid == 0)
+		c->next_reqid = 1;
+	client_mux_link(m, r);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+/* Let the next sender go. */
+static void
+client_mux_end_send(struct client_mux *m)
+{
+	pthread_mutex_lock(&m->mu);
+	m->sending = false;
+	/* All: a waiter past its deadline leaves without passing it on. */
+	pthread_cond_broadcast(&m->send_cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Send a request (see client.h). */
+struct client_req *
+client_mux_send(struct client_mux *m, uint16_t type, uint32_t flags,
+    const void *body, size_t len, int timeout_ms)
+{
+	struct client_req *r = client_req_new(m, type, timeout_ms);
+	struct client *c = m->c;
+	int rc;
+
+	if (len > WIRE_MAX_BODY) {
+		client_req_refuse(r, "request body too long (%zu bytes)", len);
+		return r;
+	}
+	if (client_mux_begin_send(m, r) == -1)
+		return r;
+	/* The sender alone uses c's sending half. */
+	wire_frame_begin(&c->out, type, flags, r->reqid);
+	wbuf_put_bytes(&c->out, body, len);
+	wire_frame_end(&c->out);
+	rc = client_send_frame(c, &r->dl, timeout_ms);
+	client_mux_end_send(m);
+	if (rc == -1)
+		client_mux_break(m, NULL); /* fails r and everyone else */
+	return r;
+}
+
+/* An object request (see client.h). */
+struct client_req *
+client_mux_send_obj(struct client_mux *m, uint16_t type,
+    const struct wire_obj *req, int timeout_ms)
+{
+	struct client_req *r;
+	struct wbuf w;
+
+	wbuf_init(&w);
+	wire_obj_encode(&w, req);
+	r = client_mux_send(m, type, 0, w.p, w.len, timeout_ms);
+	wbuf_free(&w);
+	r->has_key = true;
+	r->key = req->key;
+	return r;
+}
+
+/* A LIST_REQ (see client.h). */
+struct client_req *
+client_mux_send_list(struct client_mux *m, uint32_t start, int timeout_ms)
+{
+	struct client_req *r;
+	struct wbuf w;
+
+	client_list_body(&w, start);
+	r = client_mux_send(m, WIRE_LIST_REQ, 0, w.p, w.len, timeout_ms);
+	wbuf_free(&w);
+	return r;
+}
+
+/*
+ * As the reader: read one frame (or what arrives of it before dl) and
+ * hand it to its request.  Returns 1 when a frame was dealt with, 0 on
+ * timeout (a partial frame stays in c for the next reader), -1 when the
+ * connection broke (every pending request has failed).  Caller has set
+ * m->reading and does not hold mu.
+ */
+static int
+client_mux_read(struct client_mux *m, const struct timespec *dl)
+{
+	struct client *c = m->c;
+	struct client_req *r;
+	int rc = client_read_frame(c, dl);
+
+	if (rc <= 0) {
+		if (rc < 0)
+			client_mux_break(m, NULL); /* client_fail() said why */
+		return rc;
+	}
+	/*
+	 * Interim replies are not for us (see client.h); a reply nobody
+	 * waits for any more (its request timed out or was freed) and
+	 * one-way frames (reqid 0) are skipped.
+	 */
+	if (c->rh.type != WIRE_PROGRESS && c->rh.reqid != 0) {
+		pthread_mutex_lock(&m->mu);
+		if ((r = client_mux_take(m, c->rh.reqid)) != NULL) {
+			r->rh = c->rh;
+			r->body = c->body;
+			c->body = NULL;
+			r->done = true;
+			pthread_cond_signal(&r->cv);
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+	client_frame_reset(c);
+	return 1;
+}
+
+/*
+ * The reading is free: wake one thread that waits for a reply still to
+ * come, to take it over (caller holds mu).
+ */
+static void
+client_mux_pass_reading(struct client_mux *m)
+{
+	for (struct client_req *w = m->waiters; w != NULL; w = w->wnext) {
+		if (!w->done) {
+			pthread_cond_signal(&w->cv);
+			return;
+		}
+	}
+}
+
+/*
+ * A sender waiting for room in the socket (c->send_wait).  The daemon may
+ * be waiting for us to read its replies before it reads more of ours, and
+ * the threads those replies are for may all be busy sending too: so while
+ * nobody else reads, the sender reads replies as it waits (as the reader
+ * of the moment), then passes the reading on.  While another thread
+ * reads, the sender waits in slices of CLIENT_MUX_SLICE_MS, to take the
+ * reading over should that thread stop.  Returns as client_wait().
+ */
+#define CLIENT_MUX_SLICE_MS 10
+
+static int
+client_mux_send_wait(struct client *c, const struct timespec *dl)
+{
+	struct client_mux *m = c->mux;
+	struct pollfd pfd = { .fd = c->fd };
+	bool read;
+	int n, left, saved;
+
+	for (;;) {
+		if ((left = client_left_ms(dl)) == 0)
+			return 0;
+		pthread_mutex_lock(&m->mu);
+		read = !m->reading && !m->broken;
+		if (read)
+			m->reading = true;
+		pthread_mutex_unlock(&m->mu);
+		if (read)
+			break;
+		pfd.events = POLLOUT;
+		n = poll(&pfd, 1, left < 0 || left > CLIENT_MUX_SLICE_MS ?
+		    CLIENT_MUX_SLICE_MS : left);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+	pfd.events = POLLIN | POLLOUT;
+	for (;;) {
+		if ((left = client_left_ms(dl)) == 0) {
+			n = 0;
+			break;
+		}
+		n = poll(&pfd, 1, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0 && (pfd.revents & POLLOUT) == 0 &&
+		    (pfd.revents & POLLIN) != 0 &&
+		    client_mux_read(m, dl) == 1)
+			continue; /* a reply out of the way: room yet? */
+		break;
+	}
+	saved = errno;
+	pthread_mutex_lock(&m->mu);
+	m->reading = false;
+	client_mux_pass_reading(m);
+	pthread_mutex_unlock(&m->mu);
+	errno = saved;
+	return n > 0 ? 1 : n;
+}
+
+/* Fail r, still pending, on its deadline (caller holds mu). */
+static void
+client_req_timed_out(struct client_req *r)
+{
+	char msg[CLIENT_ERR_MAX];
+
+	/* Out of the table: its late reply is skipped. */
+	(void)client_mux_take(r->m, r->reqid);
+	snprintf(msg, sizeof msg, "%s: timed out after %d ms waiting for a "
+	    "reply to %s", r->m->c->peer, r->timeout_ms,
+	    wire_type_name(r->type));
+	client_req_failed(r, false, msg);
+}
+
+/*
+ * Wait for a request's reply (see client.h): leader/follower.  While no
+ * thread reads, this one does, handing every frame to its request, until
+ * its own reply is in or its deadline passes; then it passes the reading
+ * on to another waiter.  Meanwhile the others sleep on their own
+ * condition variables until their reply is handed to them, the reading
+ * is passed to them, or their deadline passes.
+ */
+int
+client_req_wait(struct client_req *r, struct wire_header *reply_header,
+    uint8_t **reply_body, size_t *reply_len)
+{
+	struct client_mux *m = r->m;
+
+	pthread_mutex_lock(&m->mu);
+	if (!r->done) {
+		r->waited = true;
+		r->wprev = NULL;
+		r->wnext = m->waiters;
+		if (m->waiters != NULL)
+			m->waiters->wprev = r;
+		m->waiters = r;
+	}
+	while (!r->done) {
+		int e;
+
+		if (!m->reading && !m->broken) {
+			m->reading = true;
+			pthread_mutex_unlock(&m->mu);
+			e = client_mux_read(m, &r->dl);
+			pthread_mutex_lock(&m->mu);
+			m->reading = false;
+			if (e == 0 && !r->done)
+				client_req_timed_out(r);
+			continue;
+		}
+		e = r->dl.tv_sec < 0 ? pthread_cond_wait(&r->cv, &m->mu) :
+		    pthread_cond_timedwait(&r->cv, &m->mu, &r->dl);
+		if (e == ETIMEDOUT && !r->done)
+			client_req_timed_out(r);
+	}
+	if (r->waited) {
+		if (r->wprev != NULL)
+			r->wprev->wnext = r->wnext;
+		else
+			m->waiters = r->wnext;
+		if (r->wnext != NULL)
+			r->wnext->wprev = r->wprev;
+		r->waited = false;
+		r->wnext = r->wprev = NULL;
+	}
+	if (!m->reading)
+		client_mux_pass_reading(m);
+	pthread_mutex_unlock(&m->mu);
+	if (r->failed)
+		return -1;
+	if (reply_header != NULL)
+		*reply_header = r->rh;
+	if (reply_len != NULL)
+		*reply_len = r->rh.len;
+	if (reply_body != NULL) {
+		*reply_body = r->body;
+		r->body = NULL;
+	}
+	return 0;
+}
+
+/* The errto of a request. */
+static struct client_errto
+client_req_errto(struct client_req *r)
+{
+	struct client_errto e = { r->m->c->peer, r->err, &r->err_code };
+
+	return e;
+}
+
+/* Wait, then check the reply as client_request() does (see client.h). */
+int
+client_req_reply(struct client_req *r, uint16_t want,
+    struct wire_membership *m, uint32_t *reply_flags)
+{
+	struct client_errto e = client_req_errto(r);
+
+	if (client_req_wait(r, NULL, NULL, NULL) == -1)
+		return -1;
+	if (client_reply_membership(&e, r->type, want, &r->rh, r->body,
+	    r->rh.len, m, reply_flags) == -1) {
+		r->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait for an object reply (see client.h). */
+int
+client_req_obj(struct client_req *r, uint16_t want, struct wire_obj *reply,
+    uint8_t **buf)
+{
+	struct client_errto e = client_req_errto(r);
+
+	if (!r->has_key) {
+		client_req_refuse(r, "client_req_obj() on a request not sent "
+		    "by client_mux_send_obj()");
+		return -1;
+	}
+	if (client_req_wait(r, NULL, NULL, NULL) == -1)
+		return -1;
+	if (client_reply_obj(&e, r->type, want, &r->key, &r->rh, r->body,
+	    r->rh.len, reply) == -1) {
+		r->failed = true;
+		return -1;
+	}
+	*buf = r->body; /* reply points into it */
+	r->body = NULL;
+	return 0;
+}
+
+/* Wait for a LIST page (see client.h). */
+int
+client_req_list(struct client_req *r, struct wire_summary *s, bool *more)
+{
+	struct client_errto e = client_req_errto(r);
+
+	if (client_req_wait(r, NULL, NULL, NULL) == -1)
+		return -1;
+	if (client_reply_list(&e, &r->rh, r->body, r->rh.len, s,
+	    more) == -1) {
+		r->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* A request's outcome (see client.h). */
+const char *
+client_req_error(const struct client_req *r)
+{
+	return r->err;
+}
+
+uint32_t
+client_req_error_code(const struct client_req *r)
+{
+	return r->err_code;
+}
+
+bool
+client_req_broken(const struct client_req *r)
+{
+	return r->broken;
+}
+
+/* Forget a request, answered or not (see client.h). */
+void
+client_req_free(struct client_req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->reqid != 0) {
+		pthread_mutex_lock(&r->m->mu);
+		if (r->pending)
+			(void)client_mux_take(r->m, r->reqid);
+		pthread_mutex_unlock(&r->m->mu);
+	}
+	free(r->body);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
+
+/* State of the connection (see client.h). */
+bool
+client_mux_broken(struct client_mux *m)
+{
+	bool b;
+
+	pthread_mutex_lock(&m->mu);
+	b = m->broken;
+	pthread_mutex_unlock(&m->mu);
+	return b;
+}
+
+const char *
+client_mux_error(struct client_mux *m)
+{
+	return client_mux_broken(m) ? m->err : "";
+}
+
+size_t
+client_mux_inflight(struct client_mux *m)
+{
+	size_t n;
+
+
+	pthread_mutex_lock(&m->mu);
+	n = m->inflight;
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+const char *
+client_mux_peer(const struct client_mux *m)
+{
+	return m->c->peer;
 }
 
 /* A set of 64-bit values (open addressing), for ids and address hashes. */

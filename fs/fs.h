@@ -24,7 +24,7 @@ struct fs_opts {
 	double negative_timeout; /* ...and the absence of a name */
 	double attr_timeout;	/* seconds the kernel may cache attributes */
 	int timeout_ms;		/* bound on each store request */
-	int conns;		/* connections to the daemon */
+	int conns;		/* requests in flight to the daemon */
 	int bg_threads;		/* background workers */
 	uint32_t chunk_size;	/* of new files */
 	int readahead;		/* chunks fetched ahead of sequential reads */

@@ -1,4 +1,4 @@
-/* kv.c: a thread-safe pool of connections to canfsd (see kv.h). */
+/* kv.c: the object store over multiplexed connections (see kv.h). */
 #include <sys/random.h>
 
 #include <errno.h>
@@ -19,12 +19,22 @@
 #define KV_DOWN_MS 1000		/* fail fast this long after all failed */
 #define KV_RECOVER_MS 30000	/* retry "recovering" answers this long */
 #define KV_MAX_SPECS 16
+/*
+ * Requests in flight on one connection at most.  The daemon drops a
+ * client whose replies back up past 64 MiB (CONN_OUTPUT_CAP), and 8
+ * replies of the largest value (4 MiB) arriving at once stay well under.
+ */
+#define KV_CONN_INFLIGHT 8
+#define KV_MAX_CONNS 32		/* so up to 256 requests in flight */
 
-/* One connection of the pool. */
-struct kv_slot {
-	struct client *c;	/* NULL until connected or after a failure */
-	int spec;		/* index of the daemon c talks to */
-	bool busy;		/* taken by a caller */
+/* One multiplexed connection, shared by the callers using it. */
+struct kv_conn {
+	struct client_mux *m;	/* NULL until connected or after a failure */
+	int spec;		/* index of the daemon m talks to */
+	int users;		/* callers with a request on it (or connecting) */
+	bool connecting;	/* a caller is connecting it (m is NULL) */
+	bool retired;		/* broken, or to a former daemon: no new
+				   users; the last one closes it */
 };
 
 struct kv {
@@ -34,12 +44,13 @@ struct kv {
 	int timeout_ms;		/* per request */
 	struct timespec down_until; /* fail fast until then (0: not down) */
 	bool down;		/* last connect failed everywhere (for logs) */
-	pthread_mutex_t mu;	/* guards everything but a taken slot's c */
-	pthread_cond_t cv;	/* a slot became free */
-	uint64_t op_client;	/* random: this pool's writes' op ids */
+	pthread_mutex_t mu;	/* guards everything but a connection's mux */
+	pthread_cond_t cv;	/* room on a connection, or one (un)made */
+	uint64_t op_client;	/* random: this mount's writes' op ids */
 	uint64_t op_seq;	/* the last op id's sequence number */
-	struct kv_slot *slots;
-	int nslots;
+	struct kv_conn *conns;
+	int nconns;
+	int per_conn;		/* requests in flight per connection */
 	struct kv_stats st;
 };
 
@@ -109,14 +120,15 @@ kv_parse_source(struct kv *kv, const char *source, char *err, size_t errlen)
 }
 
 /*
- * Connect a taken slot, trying every daemon from the current one on.
- * Returns 0, or -1 with the last reason in err (the pool is then marked
- * down for KV_DOWN_MS).
+ * Connect s (taken for connecting by this caller), trying every daemon
+ * from the current one on.  Returns 0, or -1 with the last reason in err
+ * (the daemons are then marked down for KV_DOWN_MS).
  */
 static int
-kv_connect(struct kv *kv, struct kv_slot *s, char *err, size_t errlen,
+kv_connect(struct kv *kv, struct kv_conn *s, char *err, size_t errlen,
     bool quiet)
 {
+	struct client_mux *m;
 	int start, i;
 
 	pthread_mutex_lock(&kv->mu);
@@ -125,12 +137,14 @@ kv_connect(struct kv *kv, struct kv_slot *s, char *err, size_t errlen,
 	for (i = 0; i < kv->nspecs; i++) {
 		int spec = (start + i) % kv->nspecs;
 
-		s->c = client_connect(kv->specs[spec], KV_CONNECT_TIMEOUT_MS,
+		m = client_mux_connect(kv->specs[spec], KV_CONNECT_TIMEOUT_MS,
 		    err, errlen);
-		if (s->c == NULL)
+		if (m == NULL)
 			continue;
-		s->spec = spec;
 		pthread_mutex_lock(&kv->mu);
+		s->m = m;
+		s->spec = spec;
+		s->connecting = false;
 		if (spec != kv->cur) {
 			kv->cur = spec;
 			kv->st.failovers++;
@@ -141,10 +155,12 @@ kv_connect(struct kv *kv, struct kv_slot *s, char *err, size_t errlen,
 			    kv->specs[spec]);
 		kv->down = false;
 		kv->down_until.tv_sec = 0;
+		pthread_cond_broadcast(&kv->cv);
 		pthread_mutex_unlock(&kv->mu);
 		return 0;
 	}
 	pthread_mutex_lock(&kv->mu);
+	s->connecting = false;
 	if (!kv->down && !quiet)
 		log_error("%s", err);
 	kv->down = true;
@@ -154,6 +170,7 @@ kv_connect(struct kv *kv, struct kv_slot *s, char *err, size_t errlen,
 		kv->down_until.tv_sec++;
 		kv->down_until.tv_nsec -= 1000000000L;
 	}
+	pthread_cond_broadcast(&kv->cv);
 	pthread_mutex_unlock(&kv->mu);
 	return -1;
 }
@@ -163,19 +180,22 @@ kv_connect(struct kv *kv, struct kv_slot *s, char *err, size_t errlen,
  * a member of an overlay.  -1 with a message in err.
  */
 static int
-kv_check(struct kv *kv, struct kv_slot *s, char *err, size_t errlen)
+kv_check(struct kv *kv, struct kv_conn *s, char *err, size_t errlen)
 {
 	static const char *const states[] = { "joining", "active", "leaving",
 	    "gone" };
 	struct wire_membership m;
+	struct client_req *r;
 	uint32_t state;
 
-	if (client_request(s->c, WIRE_STATUS_REQ, 0, NULL, 0, WIRE_STATUS, &m,
-	    NULL, kv->timeout_ms) == -1) {
+	r = client_mux_send(s->m, WIRE_STATUS_REQ, 0, NULL, 0, kv->timeout_ms);
+	if (client_req_reply(r, WIRE_STATUS, &m, NULL) == -1) {
 		snprintf(err, errlen, "%s does not answer as a canfs daemon: "
-		    "%s", kv->specs[s->spec], client_error(s->c));
+		    "%s", kv->specs[s->spec], client_req_error(r));
+		client_req_free(r);
 		return -1;
 	}
+	client_req_free(r);
 	state = m.flags;
 	wire_membership_free(&m);
 	if (state != 1) {
@@ -188,12 +208,13 @@ kv_check(struct kv *kv, struct kv_slot *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Open a pool (see kv.h). */
+/* Open the store's connections (see kv.h). */
 struct kv *
 kv_open(const char *source, int nconns, int timeout_ms, char *err,
     size_t errlen)
 {
 	struct kv *kv = xcalloc(1, sizeof *kv);
+	int inflight = nconns > 0 ? nconns : 1;
 
 	pthread_mutex_init(&kv->mu, NULL);
 	pthread_cond_init(&kv->cv, NULL);
@@ -204,12 +225,17 @@ kv_open(const char *source, int nconns, int timeout_ms, char *err,
 		    (ssize_t)sizeof kv->op_client)
 			kv->op_client = ((uint64_t)getpid() << 32) ^
 			    (uint64_t)time(NULL);
-	kv->nslots = nconns > 0 ? nconns : 1;
-	kv->slots = xcalloc((size_t)kv->nslots, sizeof *kv->slots);
+	/* inflight requests over as few connections as the cap allows. */
+	kv->nconns = (inflight + KV_CONN_INFLIGHT - 1) / KV_CONN_INFLIGHT;
+	if (kv->nconns > KV_MAX_CONNS)
+		kv->nconns = KV_MAX_CONNS;
+	kv->per_conn = (inflight + kv->nconns - 1) / kv->nconns;
+	kv->conns = xcalloc((size_t)kv->nconns, sizeof *kv->conns);
 	if (kv_parse_source(kv, source, err, errlen) == -1)
 		goto fail;
-	if (kv_connect(kv, &kv->slots[0], err, errlen, true) == -1 ||
-	    kv_check(kv, &kv->slots[0], err, errlen) == -1)
+	kv->conns[0].connecting = true;
+	if (kv_connect(kv, &kv->conns[0], err, errlen, true) == -1 ||
+	    kv_check(kv, &kv->conns[0], err, errlen) == -1)
 		goto fail;
 	return kv;
 fail:
@@ -217,77 +243,125 @@ fail:
 	return NULL;
 }
 
-/* Close the pool. */
+/* Close every connection and free (no calls may be running). */
 void
 kv_close(struct kv *kv)
 {
 	if (kv == NULL)
 		return;
-	for (int i = 0; i < kv->nslots; i++)
-		client_close(kv->slots[i].c);
+	for (int i = 0; i < kv->nconns; i++)
+		client_mux_close(kv->conns[i].m);
 	for (int i = 0; i < kv->nspecs; i++)
 		free(kv->specs[i]);
-	free(kv->slots);
+	free(kv->conns);
 	pthread_cond_destroy(&kv->cv);
 	pthread_mutex_destroy(&kv->mu);
 	free(kv);
 }
 
 /*
- * Take a free slot, preferring one already connected to the current
- * daemon.  Returns NULL (without waiting) while the daemons are down.
+ * Retire t if it is broken or talks to a former daemon; if nobody uses it
+ * any more, empty the slot and return its mux for the caller to close
+ * once it has let go of mu (else NULL).  Caller holds mu.
  */
-static struct kv_slot *
-kv_acquire(struct kv *kv)
+static struct client_mux *
+kv_reap(struct kv *kv, struct kv_conn *t)
 {
-	struct kv_slot *s = NULL;
+	struct client_mux *m;
 
-	pthread_mutex_lock(&kv->mu);
+	if (t->m == NULL)
+		return NULL;
+	if (!t->retired && (t->spec != kv->cur || client_mux_broken(t->m)))
+		t->retired = true;
+	if (!t->retired || t->users > 0)
+		return NULL;
+	m = t->m;
+	t->m = NULL;
+	t->retired = false;
+	pthread_cond_broadcast(&kv->cv);
+	return m;
+}
+
+/*
+ * A connection for one request: the least busy one to the current daemon
+ * with room, else a new one (connected here, from the current daemon on,
+ * while there are free slots), else wait for room.  Returns NULL (without
+ * waiting) while the daemons are down or when no daemon can be reached,
+ * with the reason in err.  Give it back with kv_release().
+ */
+static struct kv_conn *
+kv_acquire(struct kv *kv, char *err, size_t errlen)
+{
+	struct kv_conn *s = NULL, *empty = NULL;
+	struct client_mux *dead[KV_MAX_CONNS];
+	int ndead;
+
 	for (;;) {
-		if (kv_is_down(kv))
-			break;
-		for (int i = 0; i < kv->nslots; i++) {
-			struct kv_slot *t = &kv->slots[i];
+		ndead = 0;
+		s = empty = NULL;
+		pthread_mutex_lock(&kv->mu);
+		if (kv_is_down(kv)) {
+			pthread_mutex_unlock(&kv->mu);
+			snprintf(err, errlen, "no daemon reachable");
+			return NULL;
+		}
+		for (int i = 0; i < kv->nconns; i++) {
+			struct kv_conn *t = &kv->conns[i];
 
-			if (t->busy)
-				continue;
-			if (t->c != NULL && t->spec == kv->cur) {
-				s = t;
-				break;
-			}
-			if (s == NULL)
+			if ((dead[ndead] = kv_reap(kv, t)) != NULL)
+				ndead++;
+			if (t->m == NULL && !t->connecting && empty == NULL)
+				empty = t;
+			if (t->m != NULL && !t->retired &&
+			    t->users < kv->per_conn &&
+			    (s == NULL || t->users < s->users))
 				s = t;
 		}
-		if (s != NULL) {
-			s->busy = true;
-			break;
+		if (s == NULL && empty != NULL) {
+			s = empty;
+			s->connecting = true;
 		}
-		pthread_cond_wait(&kv->cv, &kv->mu);
+		if (s != NULL)
+			s->users++;
+		else if (ndead == 0)
+			pthread_cond_wait(&kv->cv, &kv->mu);
+		pthread_mutex_unlock(&kv->mu);
+		for (int i = 0; i < ndead; i++)
+			client_mux_close(dead[i]);
+		if (s == NULL)
+			continue;
+		/* An empty slot is ours alone to connect. */
+		if (s == empty && kv_connect(kv, s, err, errlen,
+		    false) == -1) {
+			pthread_mutex_lock(&kv->mu);
+			s->users--;
+			pthread_cond_broadcast(&kv->cv);
+			pthread_mutex_unlock(&kv->mu);
+			return NULL;
+		}
+		return s;
 	}
-	pthread_mutex_unlock(&kv->mu);
-	return s;
 }
 
-/* Give a slot back. */
+/*
+ * Give a connection back; retire it when its request found it broken, or
+ * when failover says its daemon should be left (moving on to the next).
+ */
 static void
-kv_release(struct kv *kv, struct kv_slot *s)
+kv_release(struct kv *kv, struct kv_conn *s, bool broken, bool failover)
 {
-	pthread_mutex_lock(&kv->mu);
-	s->busy = false;
-	pthread_cond_signal(&kv->cv);
-	pthread_mutex_unlock(&kv->mu);
-}
+	struct client_mux *m;
 
-/* Drop a slot's connection (it is broken or its daemon refused us). */
-static void
-kv_drop(struct kv *kv, struct kv_slot *s, bool failover)
-{
-	client_close(s->c);
-	s->c = NULL;
 	pthread_mutex_lock(&kv->mu);
+	s->users--;
+	if (broken)
+		s->retired = true;
 	if (failover && s->spec == kv->cur && kv->nspecs > 1)
 		kv->cur = (kv->cur + 1) % kv->nspecs;
+	m = kv_reap(kv, s);
+	pthread_cond_broadcast(&kv->cv); /* room now */
 	pthread_mutex_unlock(&kv->mu);
+	client_mux_close(m);
 }
 
 /* Count an event. */
@@ -342,27 +416,25 @@ kv_call(struct kv *kv, uint16_t type, const struct wire_obj *req,
 
 	kv_now(&t0);
 	for (;;) {
-		struct kv_slot *s = kv_acquire(kv);
+		struct kv_conn *s = kv_acquire(kv, err, sizeof err);
+		struct client_req *r;
 		uint32_t code;
+		int rc;
 
 		if (s == NULL)
 			return -EIO;
-		if (s->c == NULL &&
-		    kv_connect(kv, s, err, sizeof err, false) == -1) {
-			kv_release(kv, s);
-			return -EIO;
-		}
-		if (client_obj_request(s->c, type, req, want, reply, buf,
-		    kv->timeout_ms) == 0) {
-			kv_release(kv, s);
+		r = client_mux_send_obj(s->m, type, req, kv->timeout_ms);
+		if (client_req_obj(r, want, reply, buf) == 0) {
+			client_req_free(r);
+			kv_release(kv, s, false, false);
 			return 0;
 		}
-		code = client_error_code(s->c);
-		if (client_broken(s->c)) {
+		code = client_req_error_code(r);
+		if (client_req_broken(r)) {
 			log_debug("%s: %s", wire_type_name(type),
-			    client_error(s->c));
-			kv_drop(kv, s, false);
-			kv_release(kv, s);
+			    client_req_error(r));
+			client_req_free(r);
+			kv_release(kv, s, true, false);
 			if (++lost > kv->nspecs)
 				return -EIO;
 			kv_count(kv, &kv->st.retries);
@@ -371,22 +443,25 @@ kv_call(struct kv *kv, uint16_t type, const struct wire_obj *req,
 		if (kv_transient(code) &&
 		    kv_us_since(&t0) < KV_RECOVER_MS * 1000ULL) {
 			log_debug("%s: %s; retrying", wire_type_name(type),
-			    client_error(s->c));
-			if (kv->nspecs > 1 && waits % 2 == 0)
-				kv_drop(kv, s, true); /* try another daemon */
-			kv_release(kv, s);
+			    client_req_error(r));
+			client_req_free(r);
+			/* Every other time, try another daemon. */
+			kv_release(kv, s, false, kv->nspecs > 1 &&
+			    waits % 2 == 0);
 			kv_sleep_ms(waits < 5 ? 50 << waits : 1000);
 			waits++;
 			kv_count(kv, &kv->st.retries);
 			continue;
 		}
 		if (code == WIRE_E_OK)	/* a timeout or a malformed reply */
-			log_warnx("%s", client_error(s->c));
+			log_warnx("%s", client_req_error(r));
 		else if (code != WIRE_E_NOTFOUND && code != WIRE_E_CONFLICT)
 			log_warnx("%s: %s", wire_type_name(type),
-			    client_error(s->c));
-		kv_release(kv, s);
-		return code == WIRE_E_OK ? -EIO : -kv_errno(code);
+			    client_req_error(r));
+		rc = code == WIRE_E_OK ? -EIO : -kv_errno(code);
+		client_req_free(r);
+		kv_release(kv, s, false, false);
+		return rc;
 	}
 }
 
@@ -543,20 +618,18 @@ kv_statfs(struct kv *kv, struct kv_statfs *st)
 	int rc, attempt = 0;
 
 	for (;;) {
-		struct kv_slot *s = kv_acquire(kv);
+		struct kv_conn *s = kv_acquire(kv, err, sizeof err);
+		struct client_req *r;
+		bool broken;
 
 		if (s == NULL)
 			return -EIO;
-		if (s->c == NULL &&
-		    kv_connect(kv, s, err, sizeof err, false) == -1) {
-			kv_release(kv, s);
-			return -EIO;
-		}
-		rc = client_call(s->c, WIRE_STATFS_REQ, 0, NULL, 0, &h, &body,
-		    &len, kv->timeout_ms);
-		if (rc == -1 && client_broken(s->c))
-			kv_drop(kv, s, false);
-		kv_release(kv, s);
+		r = client_mux_send(s->m, WIRE_STATFS_REQ, 0, NULL, 0,
+		    kv->timeout_ms);
+		rc = client_req_wait(r, &h, &body, &len);
+		broken = rc == -1 && client_req_broken(r);
+		client_req_free(r);
+		kv_release(kv, s, broken, false);
 		if (rc == 0)
 			break;
 		if (++attempt == 2)

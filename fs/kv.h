@@ -1,18 +1,25 @@
 /*
  * kv.h: the object store as the file system sees it.
  *
- * A pool of blocking client connections (common/client.h) to canfsd, safe
- * to use from many threads at once: each call takes a free connection,
- * makes one request and gives it back, so up to `nconns` requests run in
- * parallel.  Connections are made lazily and remade after a failure.
+ * Safe to use from many threads at once.  Requests travel over a few
+ * multiplexed connections to the daemon (struct client_mux in
+ * common/client.h): each call sends one request on the least busy
+ * connection and waits for its reply, while other threads' requests are
+ * in flight on the same connection.  At most `inflight` requests (the
+ * mount's conns= option) are in flight at once, at most 8 per connection
+ * (so ceil(inflight / 8) connections: 4 for the default 32); a caller
+ * beyond that waits for room.  Connections are made lazily, when the
+ * ones there are full, and remade after a failure.
  *
  * SOURCE lists one or more daemons, comma-separated ("unix:/run/canfs/
  * canfsd.sock" or "a:7400,b:7400").  Calls go to the current daemon; when
  * it cannot be reached or says it is unavailable (leaving, not joined),
  * the next one in the list takes over.  When none can be reached, calls
  * fail at once with EIO for a second before dialling again, so that a dead
- * daemon makes operations fail promptly instead of hanging.  Every request
- * is bounded by the pool's timeout.
+ * daemon makes operations fail promptly instead of hanging.  A broken
+ * connection fails every request on it at once, and each is sent again
+ * on a new one (a write with the same operation id).  Every request is
+ * bounded by the timeout given to kv_open().
  *
  * Errors: every function returns 0 or a negative errno, mapped from wire
  * error codes in exactly one place (kv_errno()).  A lost compare-and-swap
@@ -30,8 +37,8 @@
 
 /*
  * A lost compare-and-swap (never returned to the kernel).  Always another
- * writer's change: every write carries an operation id (random per pool,
- * plus a sequence number) that its retries reuse, and the store answers a
+ * writer's change: every write carries an operation id (random per
+ * kv_open(), plus a sequence number) that its retries reuse, and the store answers a
  * retry of a write that already landed with that write's version.
  */
 #define KV_ECONFLICT ECANCELED
@@ -58,15 +65,15 @@ struct kv_stats {
 };
 
 /*
- * Open a pool of nconns connections to the daemons in source.  One
- * connection is made now, so that an unreachable daemon is reported at
- * mount time: returns NULL with a message in err (e.g. "cannot connect to
- * unix:/x.sock: No such file or directory").  timeout_ms bounds each
- * request.
+ * Open the store at the daemons in source, with up to `inflight` requests
+ * in flight at once (see above; up to 256).  One connection is made now,
+ * so that an unreachable daemon is reported at mount time: returns NULL
+ * with a message in err (e.g. "cannot connect to unix:/x.sock: No such
+ * file or directory").  timeout_ms bounds each request.
  */
-struct kv *kv_open(const char *source, int nconns, int timeout_ms, char *err,
-    size_t errlen);
-/* Close every connection and free the pool (no calls may be running). */
+struct kv *kv_open(const char *source, int inflight, int timeout_ms,
+    char *err, size_t errlen);
+/* Close every connection and free (no calls may be running). */
 void kv_close(struct kv *kv);
 
 /* GET: 0 with *v filled, -ENOENT when absent, or another -errno. */

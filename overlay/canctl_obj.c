@@ -2,9 +2,12 @@
  * canctl_obj.c: canctl's object commands (see canctl_obj.h).
  *
  * put, get and rm are one object request each to the daemon, which
- * coordinates the replicas.  repair pokes the anti-entropy pass of one
- * daemon or all.  verify needs no daemon support beyond STATUS and
- * LIST_REQ: it lists every node's replicas and audits them against the
+ * coordinates the replicas; they go over a multiplexed connection
+ * (client_mux), the same path as canfs's requests.  repair pokes the
+ * anti-entropy pass of one daemon or all.  verify needs no daemon support
+ * beyond STATUS and LIST_REQ: it lists every node's replicas, up to
+ * CTL_OBJ_LIST_WINDOW nodes at once (one connection each, its next page
+ * requested as soon as the last one is in), and audits them against the
  * replica sets computed from the zone map (common/replset.h).
  */
 #include <errno.h>
@@ -35,6 +38,7 @@ _Static_assert(REPLSET_PROBES(1) == RESOLVE_PROBES(1) &&
 #define CTL_OBJ_PROBLEMS 20	/* problem keys verify lists */
 #define CTL_OBJ_PROBLEMS_TXT "20"
 #define CTL_OBJ_NAME_TXT 256	/* an escaped KEY in messages */
+#define CTL_OBJ_LIST_WINDOW 8	/* nodes verify lists at once */
 
 /* A KEY operand: its key, and how to name it in messages. */
 struct ctl_obj_key {
@@ -112,15 +116,16 @@ ctl_obj_key(const struct ctl_opts *o, struct ctl_obj_key *k)
 }
 
 /*
- * Report a failed object request on c and return the exit status: 3 for
- * a lost condition, 4 for a miss, else 1.
+ * Report a failed object request r and return the exit status: 3 for a
+ * lost condition, 4 for a miss, else 1.
  */
 static int
-ctl_obj_failed(struct client *c, const char *cmd, const struct ctl_obj_key *k)
+ctl_obj_failed(const struct client_req *r, const char *cmd,
+    const struct ctl_obj_key *k)
 {
-	const char *why = client_error(c);
+	const char *why = client_req_error(r);
 
-	switch (client_error_code(c)) {
+	switch (client_req_error_code(r)) {
 	case WIRE_E_NOTFOUND:
 		ctl_fail("%s %s: not found", cmd, k->name);
 		return CTL_EXIT_NOTFOUND;
@@ -145,19 +150,21 @@ ctl_obj_call(const struct ctl_opts *o, const char *cmd,
     const struct ctl_obj_key *k, uint16_t type, struct wire_obj *req,
     uint16_t want, struct wire_obj *reply, uint8_t **buf)
 {
-	struct client *c;
+	struct client_mux *m;
+	struct client_req *r;
 	char err[1024];
 	int rc = CTL_EXIT_OK;
 
 	req->dims = 0;
 	req->key = k->key;
-	if ((c = client_connect(o->daemon, o->timeout_ms, err,
+	if ((m = client_mux_connect(o->daemon, o->timeout_ms, err,
 	    sizeof err)) == NULL)
 		return ctl_fail("%s %s: %s", cmd, k->name, err);
-	if (client_obj_request(c, type, req, want, reply, buf,
-	    o->timeout_ms) == -1)
-		rc = ctl_obj_failed(c, cmd, k);
-	client_close(c);
+	r = client_mux_send_obj(m, type, req, o->timeout_ms);
+	if (client_req_obj(r, want, reply, buf) == -1)
+		rc = ctl_obj_failed(r, cmd, k);
+	client_req_free(r);
+	client_mux_close(m);
 	return rc;
 }
 
@@ -423,58 +430,132 @@ struct ctl_obj_census {
 	size_t unlisted;	/* nodes whose listing failed */
 };
 
+/* A node being listed by verify: its connection and the page asked for. */
+struct ctl_obj_lister {
+	size_t node;		/* index in the walk */
+	struct client_mux *m;
+	struct client_req *r;	/* LIST_REQ in flight, from start */
+	uint32_t start;
+};
+
 /*
- * Append node i's replicas to the census, page by page.  Returns 0, or -1
- * with the reason in err (copies already added stay).
+ * Take a LIST page of l's node into the census.  Returns 1 when more
+ * pages follow (start moved on), 0 when the listing is complete, -1 with
+ * the reason in err (copies already added stay).
  */
 static int
-ctl_obj_list_node(const struct ctl_opts *o, const struct client_walk *w,
-    size_t i, struct ctl_obj_census *cs, char *err, size_t errlen)
+ctl_obj_list_page(const struct client_walk *w, struct ctl_obj_lister *l,
+    struct ctl_obj_census *cs, char *err, size_t errlen)
 {
 	struct wire_summary s;
-	struct client *c;
-	uint32_t start = 0;
-	bool more = true;
+	bool more;
 	int rc = 0;
 
-	if ((c = client_connect(w->nodes[i].addr, o->timeout_ms, err,
-	    errlen)) == NULL)
+	if (client_req_list(l->r, &s, &more) == -1) {
+		snprintf(err, errlen, "%s", client_req_error(l->r));
 		return -1;
-	while (more && rc == 0) {
-		if (client_list(c, start, &s, &more, o->timeout_ms) == -1) {
-			snprintf(err, errlen, "%s", client_error(c));
-			rc = -1;
-			break;
-		}
-		if (s.dims != w->dims || (more && s.n == 0) ||
-		    s.n > UINT32_MAX - start) {
-			snprintf(err, errlen, "bad LIST reply (%d dimensions, "
-			    "%" PRIu32 " entries from %" PRIu32 ")", s.dims,
-			    s.n, start);
-			rc = -1;
-		}
-		for (uint32_t e = 0; e < s.n && rc == 0; e++) {
-			struct replset_copy *cp;
-
-			if (cs->n == cs->cap) {
-				cs->cap = cs->cap ? 2 * cs->cap : 1024;
-				cs->c = xreallocarray(cs->c, cs->cap,
-				    sizeof *cs->c);
-			}
-			cp = &cs->c[cs->n++];
-			cp->key = s.e[e].key;
-			cp->node = i;
-			cp->index = s.e[e].index;
-			cp->version = s.e[e].version;
-			cp->flags = s.e[e].flags;
-			cp->len = s.e[e].len;
-			cp->ok = s.e[e].ok != 0;
-		}
-		start += s.n;
-		wire_summary_free(&s);
 	}
-	client_close(c);
-	return rc;
+	if (s.dims != w->dims || (more && s.n == 0) ||
+	    s.n > UINT32_MAX - l->start) {
+		snprintf(err, errlen, "bad LIST reply (%d dimensions, "
+		    "%" PRIu32 " entries from %" PRIu32 ")", s.dims, s.n,
+		    l->start);
+		rc = -1;
+	}
+	for (uint32_t e = 0; e < s.n && rc == 0; e++) {
+		struct replset_copy *cp;
+
+		if (cs->n == cs->cap) {
+			cs->cap = cs->cap ? 2 * cs->cap : 1024;
+			cs->c = xreallocarray(cs->c, cs->cap, sizeof *cs->c);
+		}
+		cp = &cs->c[cs->n++];
+		cp->key = s.e[e].key;
+		cp->node = l->node;
+		cp->index = s.e[e].index;
+		cp->version = s.e[e].version;
+		cp->flags = s.e[e].flags;
+		cp->len = s.e[e].len;
+		cp->ok = s.e[e].ok != 0;
+	}
+	if (rc == 0)
+		l->start += s.n;
+	wire_summary_free(&s);
+	return rc == 0 ? more : -1;
+}
+
+/* A node whose replicas could not be listed (they count as missing). */
+static void
+ctl_obj_unlisted(const struct client_walk *w, size_t i,
+    struct ctl_obj_census *cs, const char *err)
+{
+	char esc[256];
+
+	ctl_fail("verify: cannot list the replicas of node %016" PRIx64
+	    " at %s (they count as missing): %s", w->nodes[i].id,
+	    ctl_esc(w->nodes[i].addr, esc, sizeof esc), err);
+	cs->unlisted++;
+}
+
+/*
+ * List every node's replicas into the census: CTL_OBJ_LIST_WINDOW nodes
+ * at a time, each over its own connection with its next page in flight,
+ * so that the daemons work in parallel.  Pages of one node are asked for
+ * one after the other (each starts where the last one ended).
+ */
+static void
+ctl_obj_list_all(const struct ctl_opts *o, const struct client_walk *w,
+    struct ctl_obj_census *cs)
+{
+	struct ctl_obj_lister ls[CTL_OBJ_LIST_WINDOW];
+	size_t next = 0, active = 0, turn = 0;
+	char err[1024];
+
+	memset(ls, 0, sizeof ls);
+	for (;;) {
+		struct ctl_obj_lister *l;
+		int rc;
+
+		/* Start nodes into the free slots. */
+		for (size_t j = 0; j < CTL_OBJ_LIST_WINDOW && next < w->n; ) {
+			if (ls[j].m != NULL) {
+				j++;
+				continue;
+			}
+			l = &ls[j];
+			l->node = next++;
+			l->start = 0;
+			l->m = client_mux_connect(w->nodes[l->node].addr,
+			    o->timeout_ms, err, sizeof err);
+			if (l->m == NULL) { /* the slot stays free */
+				ctl_obj_unlisted(w, l->node, cs, err);
+				continue;
+			}
+			l->r = client_mux_send_list(l->m, 0, o->timeout_ms);
+			active++;
+			j++;
+		}
+		if (active == 0)
+			break;
+		/* Wait for the slots in turn; the others keep working. */
+		while (ls[turn].m == NULL)
+			turn = (turn + 1) % CTL_OBJ_LIST_WINDOW;
+		l = &ls[turn];
+		turn = (turn + 1) % CTL_OBJ_LIST_WINDOW;
+		rc = ctl_obj_list_page(w, l, cs, err, sizeof err);
+		client_req_free(l->r);
+		l->r = NULL;
+		if (rc == 1) {
+			l->r = client_mux_send_list(l->m, l->start,
+			    o->timeout_ms);
+			continue;
+		}
+		if (rc == -1)
+			ctl_obj_unlisted(w, l->node, cs, err);
+		client_mux_close(l->m);
+		l->m = NULL;
+		active--;
+	}
 }
 
 /* The first problem keys of an audit, kept for the report. */
@@ -588,7 +669,6 @@ ctl_obj_verify(const struct ctl_opts *o)
 	struct ctl_obj_problems *pb;
 	struct replset_totals t;
 	struct client_walk w;
-	char err[1024], esc[256];
 
 	if (ctl_walk(o, &w) == -1)
 		return CTL_EXIT_FAIL;
@@ -597,14 +677,7 @@ ctl_obj_verify(const struct ctl_opts *o)
 		return ctl_fail("verify: the daemon reports no replication "
 		    "factor (k = 0)");
 	}
-	for (size_t i = 0; i < w.n; i++) {
-		if (ctl_obj_list_node(o, &w, i, &cs, err, sizeof err) == 0)
-			continue;
-		ctl_fail("verify: cannot list the replicas of node %016" PRIx64
-		    " at %s (they count as missing): %s", w.nodes[i].id,
-		    ctl_esc(w.nodes[i].addr, esc, sizeof esc), err);
-		cs.unlisted++;
-	}
+	ctl_obj_list_all(o, &w, &cs);
 	if (w.unreachable > 0)
 		ctl_fail("verify: %zu node(s) did not answer the walk; their "
 		    "zones are gaps in the map and the replicas placed there "

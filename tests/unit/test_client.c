@@ -5,10 +5,13 @@
  * temporary directory.  Its mode says how it misbehaves: it answers
  * STATUS_REQ with a fixed membership body, sends unrelated frames first,
  * stays silent, answers late, sends a bad magic or an oversized header,
- * answers with an error, or hangs up.
+ * answers with an error, or hangs up.  For the multiplexed client it also
+ * echoes requests out of order (in reversed batches), or hangs up after a
+ * few requests without answering them.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +33,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "secure.h"
 #include "wire.h"
 
 enum fake_mode {
@@ -41,7 +45,15 @@ enum fake_mode {
 	FAKE_HUGE,	/* answer with a body length over the limit */
 	FAKE_ERROR,	/* answer with WIRE_ERROR */
 	FAKE_HANGUP,	/* close right after accepting */
+	FAKE_SHUFFLE,	/* echo each request's body in WIRE_OK, out of
+			   order: requests are answered in reversed
+			   batches of those that arrived together */
+	FAKE_CLOSE_AFTER, /* read FAKE_CLOSE_N requests, answer none, close */
+	FAKE_PROGRESS,	/* two WIRE_PROGRESS frames, then the echo */
 };
+
+#define FAKE_CLOSE_N 4
+#define FAKE_BATCH 16	/* FAKE_SHUFFLE: at most this many per batch */
 
 /* One fake daemon and its temporary directory. */
 struct fake {
@@ -50,8 +62,11 @@ struct fake {
 	char spec[160];		/* how to reach it */
 	int lfd;
 	enum fake_mode mode;
+	bool secure;		/* TCP with the fake_key handshake */
+	bool tamper;		/* secure: corrupt the first reply's record */
 	atomic_int stop;
 	atomic_int nreq;	/* requests seen, over all connections */
+	atomic_int reordered;	/* FAKE_SHUFFLE: batches of more than one */
 	pthread_t thread;
 };
 
@@ -87,7 +102,7 @@ fake_membership(struct wire_membership *m, struct wire_node *peer)
 
 /* Write all of a buffer (test side: blocking socket). */
 static void
-fake_write(int fd, const void *p, size_t len)
+fake_write_raw(int fd, const void *p, size_t len)
 {
 	const uint8_t *b = p;
 
@@ -103,7 +118,7 @@ fake_write(int fd, const void *p, size_t len)
 
 /* Read exactly len bytes; -1 on EOF or error. */
 static int
-fake_read(int fd, void *p, size_t len)
+fake_read_raw(int fd, void *p, size_t len)
 {
 	uint8_t *b = p;
 
@@ -114,6 +129,100 @@ fake_read(int fd, void *p, size_t len)
 			return -1;
 		b += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The fake daemon's secure session with the connection it serves (NULL
+ * for plaintext), and the plaintext opened but not yet read.  The fake
+ * serves one connection at a time on its own thread.
+ */
+static __thread struct secure_session *fake_sec;
+static __thread uint8_t fake_plain[SECURE_RECORD_MAX];
+static __thread size_t fake_plain_off, fake_plain_len;
+static __thread bool fake_tamper;	/* flip a bit in the next record */
+
+/* Write a buffer: as it is, or sealed into records. */
+static void
+fake_write(int fd, const void *p, size_t len)
+{
+	static __thread uint8_t rec[SECURE_RECORD_WIRE_MAX];
+	const uint8_t *b = p;
+
+	if (fake_sec == NULL) {
+		fake_write_raw(fd, p, len);
+		return;
+	}
+	while (len > 0) {
+		size_t n = len < SECURE_RECORD_MAX ? len : SECURE_RECORD_MAX;
+
+		if (secure_seal(fake_sec, b, n, rec) != 0)
+			return;
+		if (fake_tamper) {
+			rec[SECURE_RECORD_HDR + 1] ^= 0x10;
+			fake_tamper = false;
+		}
+		fake_write_raw(fd, rec, secure_sealed_len(n));
+		b += n;
+		len -= n;
+	}
+}
+
+/* Read exactly len bytes of plaintext; -1 on EOF or error. */
+static int
+fake_read(int fd, void *p, size_t len)
+{
+	static __thread uint8_t rec[SECURE_RECORD_WIRE_MAX];
+	uint8_t *b = p;
+
+	if (fake_sec == NULL)
+		return fake_read_raw(fd, p, len);
+	while (len > 0) {
+		size_t n = fake_plain_len - fake_plain_off, size;
+
+		if (n == 0) {
+			if (fake_read_raw(fd, rec, SECURE_RECORD_HDR) == -1 ||
+			    (size = secure_record_size(fake_sec, rec)) == 0 ||
+			    fake_read_raw(fd, rec + SECURE_RECORD_HDR,
+			    size - SECURE_RECORD_HDR) == -1 ||
+			    secure_open(fake_sec, rec, size, fake_plain,
+			    &fake_plain_len) != 0)
+				return -1;
+			fake_plain_off = 0;
+			continue;
+		}
+		if (n > len)
+			n = len;
+		memcpy(b, fake_plain + fake_plain_off, n);
+		fake_plain_off += n;
+		b += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The cluster secret of the secure tests. */
+static const struct secure_key fake_key = { .k = {
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+	17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 } };
+
+/* The daemon's side of the secure handshake.  0, or -1 (then hang up). */
+static int
+fake_handshake(int fd)
+{
+	uint8_t msg[SECURE_HS_MSG_MAX], out[SECURE_HS_MSG_MAX];
+	size_t need, outlen;
+
+	fake_sec = secure_session_new(&fake_key, SECURE_RESPONDER, msg);
+	fake_plain_off = fake_plain_len = 0;
+	fake_write_raw(fd, msg, SECURE_HELLO_LEN);
+	while ((need = secure_hs_need(fake_sec)) > 0) {
+		if (fake_read_raw(fd, msg, need) == -1 ||
+		    secure_hs_consume(fake_sec, msg, need, out, &outlen) != 0)
+			return -1;
+		if (outlen > 0)
+			fake_write_raw(fd, out, outlen);
 	}
 	return 0;
 }
@@ -175,9 +284,77 @@ fake_answer(struct fake *f, int fd, const struct wire_header *h)
 		break;
 	case FAKE_SILENT:
 	case FAKE_HANGUP:
+	case FAKE_SHUFFLE:
+	case FAKE_CLOSE_AFTER:
+	case FAKE_PROGRESS:
 		break;
 	}
 	wbuf_free(&w);
+}
+
+/* Send WIRE_OK echoing a body, as a reply to reqid. */
+static void
+fake_echo(int fd, uint16_t type, uint64_t reqid, const uint8_t *body,
+    size_t len)
+{
+	struct wbuf w;
+
+	wbuf_init(&w);
+	wire_frame_begin(&w, type, 0, reqid);
+	wbuf_put_bytes(&w, body, len);
+	wire_frame_end(&w);
+	fake_write(fd, w.p, w.len);
+	wbuf_free(&w);
+}
+
+/* A request kept for a later answer. */
+struct fake_req {
+	uint64_t reqid;
+	uint8_t *body;
+	size_t len;
+};
+
+/*
+ * FAKE_SHUFFLE: read what has arrived (up to FAKE_BATCH requests, waiting
+ * at most 5 ms for more), answer it last first, repeat until EOF.
+ */
+static void
+fake_serve_shuffle(struct fake *f, int fd)
+{
+	struct fake_req q[FAKE_BATCH];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint8_t raw[WIRE_HEADER_LEN];
+	struct wire_header h;
+	const char *why;
+
+	for (;;) {
+		size_t n = 0;
+
+		while (n < FAKE_BATCH && (n == 0 || poll(&pfd, 1, 5) > 0)) {
+			if (fake_read(fd, raw, sizeof raw) == -1 ||
+			    wire_header_decode(raw, &h, &why) == -1)
+				goto out;
+			q[n].reqid = h.reqid;
+			q[n].len = h.len;
+			q[n].body = malloc(h.len ? h.len : 1);
+			if (q[n].body == NULL ||
+			    fake_read(fd, q[n].body, h.len) == -1) {
+				free(q[n].body);
+				goto out;
+			}
+			n++;
+			f->nreq++;
+		}
+		if (n > 1)
+			f->reordered++;
+		while (n > 0) {
+			n--;
+			fake_echo(fd, WIRE_OK, q[n].reqid, q[n].body, q[n].len);
+			free(q[n].body);
+		}
+	}
+out:
+	return;
 }
 
 /* Serve one connection until the client goes away. */
@@ -190,6 +367,10 @@ fake_serve(struct fake *f, int fd)
 
 	if (f->mode == FAKE_HANGUP)
 		return;
+	if (f->mode == FAKE_SHUFFLE) {
+		fake_serve_shuffle(f, fd);
+		return;
+	}
 	while (fake_read(fd, raw, sizeof raw) == 0) {
 		if (wire_header_decode(raw, &h, &why) == -1)
 			return;
@@ -198,8 +379,15 @@ fake_serve(struct fake *f, int fd)
 			free(body);
 			return;
 		}
-		free(body);
 		f->nreq++;
+		if (f->mode == FAKE_PROGRESS) {
+			fake_echo(fd, WIRE_PROGRESS, h.reqid, NULL, 0);
+			fake_echo(fd, WIRE_PROGRESS, h.reqid, NULL, 0);
+			fake_echo(fd, WIRE_OK, h.reqid, body, h.len);
+		}
+		free(body);
+		if (f->mode == FAKE_CLOSE_AFTER && f->nreq == FAKE_CLOSE_N)
+			return;
 		fake_answer(f, fd, &h);
 	}
 }
@@ -218,7 +406,11 @@ fake_main(void *arg)
 			continue;
 		if ((fd = accept(f->lfd, NULL, NULL)) == -1)
 			continue;
-		fake_serve(f, fd);
+		fake_tamper = f->tamper;
+		if (!f->secure || fake_handshake(fd) == 0)
+			fake_serve(f, fd);
+		secure_session_free(fake_sec);
+		fake_sec = NULL;
 		close(fd);
 	}
 	return NULL;
@@ -248,6 +440,32 @@ fake_start(enum fake_mode mode)
 	return f;
 }
 
+/*
+ * Start a fake daemon on a loopback TCP port that requires the secure
+ * handshake with fake_key (the client must have it set).
+ */
+static struct fake *
+fake_start_secure(enum fake_mode mode, bool tamper)
+{
+	struct fake *f = calloc(1, sizeof *f);
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof sin;
+
+	assert_non_null(f);
+	f->mode = mode;
+	f->secure = true;
+	f->tamper = tamper;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(listen(f->lfd, 8), 0);
+	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(f->spec, sizeof f->spec, "127.0.0.1:%u", ntohs(sin.sin_port));
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+	return f;
+}
+
 /* Stop a fake daemon and remove its files. */
 static void
 fake_stop(struct fake *f)
@@ -255,8 +473,10 @@ fake_stop(struct fake *f)
 	f->stop = 1;
 	pthread_join(f->thread, NULL);
 	close(f->lfd);
-	unlink(f->path);
-	rmdir(f->dir);
+	if (f->path[0] != '\0') {
+		unlink(f->path);
+		rmdir(f->dir);
+	}
 	free(f);
 }
 
@@ -613,6 +833,454 @@ test_walk(void **state)
 	assert_non_null(strstr(err, "cannot connect"));
 }
 
+
+/* ---- The multiplexed connection ---- */
+
+/* Connect a mux to a fake daemon, which must work. */
+static struct client_mux *
+mux_ok(const struct fake *f)
+{
+	char err[256];
+	struct client_mux *m = client_mux_connect(f->spec, 1000, err,
+	    sizeof err);
+
+	if (m == NULL)
+		fail_msg("mux connect: %s", err);
+	return m;
+}
+
+#define MUX_THREADS 8
+#define MUX_PER_THREAD 300
+#define MUX_WINDOW 6
+
+/* One worker of test_mux_concurrent. */
+struct mux_worker {
+	struct client_mux *m;
+	int id;
+	pthread_t t;
+	int ok, bad;		/* replies that matched / did not */
+	char why[256];		/* the first mismatch */
+};
+
+/* The body of request i of worker w: distinct, of varying length. */
+static size_t
+mux_body(const struct mux_worker *w, int i, uint8_t *buf, size_t cap)
+{
+	size_t len = (size_t)snprintf((char *)buf, cap, "w%d-r%d:", w->id, i);
+	size_t pad = (size_t)((w->id * 7919 + i * 104729) % 3000);
+
+	if (i % 50 == 0)
+		pad += 200000; /* now and then a body that takes several reads */
+	if (len + pad > cap)
+		pad = cap - len;
+	for (size_t j = 0; j < pad; j++)
+		buf[len + j] = (uint8_t)(w->id + i + j);
+	return len + pad;
+}
+
+/*
+ * Issue MUX_PER_THREAD requests, MUX_WINDOW in flight (odd workers) or
+ * one at a time (even ones), and check that every reply is the echo of
+ * its own request.
+ */
+static void *
+mux_work(void *arg)
+{
+	struct mux_worker *w = arg;
+	struct client_req *inflight[MUX_WINDOW];
+	size_t cap = 256 * 1024;
+	uint8_t *buf = malloc(cap), *want = malloc(cap);
+	int window = w->id % 2 ? MUX_WINDOW : 1, sent = 0, done = 0;
+
+	while (done < MUX_PER_THREAD) {
+		struct wire_header h;
+		uint8_t *body = NULL;
+		size_t len = 0, wl;
+
+		while (sent < MUX_PER_THREAD && sent - done < window) {
+			size_t n = mux_body(w, sent, buf, cap);
+
+			inflight[sent % MUX_WINDOW] = client_mux_send(w->m,
+			    WIRE_STATUS_REQ, 0, buf, n, 5000);
+			sent++;
+		}
+		wl = mux_body(w, done, want, cap);
+		if (client_req_wait(inflight[done % MUX_WINDOW], &h, &body,
+		    &len) == 0 && h.type == WIRE_OK && len == wl &&
+		    memcmp(body, want, wl) == 0)
+			w->ok++;
+		else if (w->bad++ == 0)
+			snprintf(w->why, sizeof w->why, "request %d: %s", done,
+			    client_req_error(inflight[done % MUX_WINDOW]));
+		free(body);
+		client_req_free(inflight[done % MUX_WINDOW]);
+		done++;
+	}
+	free(buf);
+	free(want);
+	return NULL;
+}
+
+/*
+ * Many threads, many requests in flight on one connection, replies out of
+ * order: each caller gets its own reply.
+ */
+static void
+test_mux_concurrent(void **state)
+{
+	struct fake *f = fake_start(FAKE_SHUFFLE);
+	struct client_mux *m = mux_ok(f);
+	struct mux_worker w[MUX_THREADS];
+
+	(void)state;
+	for (int i = 0; i < MUX_THREADS; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].m = m;
+		w[i].id = i;
+		assert_int_equal(pthread_create(&w[i].t, NULL, mux_work,
+		    &w[i]), 0);
+	}
+	for (int i = 0; i < MUX_THREADS; i++) {
+		pthread_join(w[i].t, NULL);
+		if (w[i].bad > 0)
+			fail_msg("worker %d: %d bad replies; first: %s", i,
+			    w[i].bad, w[i].why);
+		assert_int_equal(w[i].ok, MUX_PER_THREAD);
+	}
+	assert_int_equal(f->nreq, MUX_THREADS * MUX_PER_THREAD);
+	assert_true(f->reordered > 0); /* replies did come out of order */
+	assert_int_equal(client_mux_inflight(m), 0);
+	assert_false(client_mux_broken(m));
+	assert_string_equal(client_mux_error(m), "");
+	assert_string_equal(client_mux_peer(m), f->spec);
+	client_mux_close(m);
+	fake_stop(f);
+}
+
+/*
+ * A request that timed out fails alone; its late reply is skipped and the
+ * next request gets its own.
+ */
+static void
+test_mux_late_reply(void **state)
+{
+	struct fake *f = fake_start(FAKE_LATE);
+	struct client_mux *m = mux_ok(f);
+	struct client_req *r;
+	struct wire_header h;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	long long t0 = now_ms(), dt;
+
+	(void)state;
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 100);
+	assert_int_equal(client_req_wait(r, &h, NULL, NULL), -1);
+	dt = now_ms() - t0;
+	assert_true(dt >= 90 && dt < 2000);
+	assert_non_null(strstr(client_req_error(r), "timed out after 100 ms"));
+	assert_non_null(strstr(client_req_error(r), f->spec));
+	assert_false(client_req_broken(r));
+	client_req_free(r);
+	assert_int_equal(client_mux_inflight(m), 0);
+	assert_false(client_mux_broken(m));
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 2000);
+	assert_int_equal(client_req_wait(r, &h, &body, &len), 0);
+	check_status(&h, body, len);
+	assert_true(h.reqid == 2); /* not the late reply to request 1 */
+	free(body);
+	client_req_free(r);
+	client_mux_close(m);
+	fake_stop(f);
+}
+
+/* A waiter of test_mux_broken. */
+struct mux_waiter {
+	struct client_mux *m;
+	pthread_t t;
+	int rc;
+	bool broken;
+	long long ms;
+	char err[512];
+};
+
+static void *
+mux_wait_one(void *arg)
+{
+	struct mux_waiter *w = arg;
+	long long t0 = now_ms();
+	struct client_req *r = client_mux_send(w->m, WIRE_STATUS_REQ, 0, NULL,
+	    0, 10000);
+
+	w->rc = client_req_wait(r, NULL, NULL, NULL);
+	w->ms = now_ms() - t0;
+	w->broken = client_req_broken(r);
+	snprintf(w->err, sizeof w->err, "%s", client_req_error(r));
+	client_req_free(r);
+	return NULL;
+}
+
+/*
+ * The daemon hangs up with requests pending: every waiter fails at once
+ * (not at its 10 s timeout) with the reason, and so does any later call.
+ */
+static void
+test_mux_broken(void **state)
+{
+	struct fake *f = fake_start(FAKE_CLOSE_AFTER);
+	struct client_mux *m = mux_ok(f);
+	struct mux_waiter w[FAKE_CLOSE_N];
+	struct client_req *r;
+	long long t0;
+
+	(void)state;
+	for (int i = 0; i < FAKE_CLOSE_N; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].m = m;
+		assert_int_equal(pthread_create(&w[i].t, NULL, mux_wait_one,
+		    &w[i]), 0);
+	}
+	for (int i = 0; i < FAKE_CLOSE_N; i++) {
+		pthread_join(w[i].t, NULL);
+		assert_int_equal(w[i].rc, -1);
+		assert_true(w[i].broken);
+		assert_true(w[i].ms < 3000);
+		assert_non_null(strstr(w[i].err, "connection closed by the "
+		    "daemon"));
+	}
+	assert_true(client_mux_broken(m));
+	assert_non_null(strstr(client_mux_error(m), "closed"));
+	/* Later requests fail at once, with the same reason. */
+	t0 = now_ms();
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 10000);
+	assert_int_equal(client_req_wait(r, NULL, NULL, NULL), -1);
+	assert_true(now_ms() - t0 < 1000);
+	assert_true(client_req_broken(r));
+	assert_string_equal(client_req_error(r), client_mux_error(m));
+	client_req_free(r);
+	client_mux_close(m);
+	fake_stop(f);
+}
+
+/*
+ * A malformed header from the daemon (bad magic, a body over the limit)
+ * fails every pending request cleanly with the reason.
+ */
+static void
+test_mux_bad_header(void **state)
+{
+	static const struct {
+		enum fake_mode mode;
+		const char *why;
+	} cases[] = {
+		{ FAKE_BADMAGIC, "bad magic" },
+		{ FAKE_HUGE, "too long" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct fake *f = fake_start(cases[i].mode);
+		struct client_mux *m = mux_ok(f);
+		struct client_req *r[4];
+
+		for (int j = 0; j < 4; j++)
+			r[j] = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0,
+			    5000);
+		for (int j = 0; j < 4; j++) {
+			assert_int_equal(client_req_wait(r[j], NULL, NULL,
+			    NULL), -1);
+			assert_true(client_req_broken(r[j]));
+			assert_non_null(strstr(client_req_error(r[j]),
+			    cases[i].why));
+			client_req_free(r[j]);
+		}
+		assert_true(client_mux_broken(m));
+		client_mux_close(m);
+		fake_stop(f);
+	}
+}
+
+/* Typed waits: a membership reply, an error reply (link stays usable). */
+static void
+test_mux_typed(void **state)
+{
+	struct fake *f = fake_start(FAKE_STATUS);
+	struct client_mux *m = mux_ok(f);
+	struct wire_membership mb;
+	struct client_req *r;
+	uint32_t k = 0;
+
+	(void)state;
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 1000);
+	assert_int_equal(client_req_reply(r, WIRE_STATUS, &mb, &k), 0);
+	assert_true(mb.self.id == FAKE_SELF_ID);
+	assert_int_equal(k, 3);
+	wire_membership_free(&mb);
+	client_req_free(r);
+	/* The wrong type of reply is an error, not a broken link. */
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 1000);
+	assert_int_equal(client_req_reply(r, WIRE_OK, NULL, NULL), -1);
+	assert_non_null(strstr(client_req_error(r), "unexpected reply"));
+	assert_false(client_req_broken(r));
+	client_req_free(r);
+	client_mux_close(m);
+	fake_stop(f);
+
+	f = fake_start(FAKE_ERROR);
+	m = mux_ok(f);
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 1000);
+	assert_int_equal(client_req_reply(r, WIRE_STATUS, NULL, NULL), -1);
+	assert_string_equal(client_req_error(r), "no closer neighbour");
+	assert_int_equal(client_req_error_code(r), WIRE_E_NOROUTE);
+	assert_false(client_req_broken(r));
+	client_req_free(r);
+	assert_false(client_mux_broken(m));
+	client_mux_close(m);
+	fake_stop(f);
+}
+
+/*
+ * Odds and ends: WIRE_PROGRESS frames are skipped; a body over the limit
+ * is refused before sending; a request freed unanswered, or left pending
+ * at a silent daemon, is forgotten cleanly; a silent daemon times out on
+ * time.
+ */
+static void
+test_mux_misc(void **state)
+{
+	struct fake *f = fake_start(FAKE_PROGRESS);
+	struct client_mux *m = mux_ok(f);
+	struct client_req *r;
+	struct wire_header h;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	long long t0;
+
+	(void)state;
+	r = client_mux_send(m, WIRE_LEAVE_REQ, 0, "abc", 3, 1000);
+	assert_int_equal(client_req_wait(r, &h, &body, &len), 0);
+	assert_int_equal(h.type, WIRE_OK);
+	assert_int_equal(len, 3);
+	assert_memory_equal(body, "abc", 3);
+	free(body);
+	client_req_free(r);
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, WIRE_MAX_BODY + 1,
+	    1000);
+	assert_int_equal(client_req_wait(r, NULL, NULL, NULL), -1);
+	assert_non_null(strstr(client_req_error(r), "too long"));
+	assert_false(client_req_broken(r));
+	client_req_free(r);
+	assert_false(client_mux_broken(m));
+	client_mux_close(m);
+	fake_stop(f);
+
+	f = fake_start(FAKE_SILENT);
+	m = mux_ok(f);
+	t0 = now_ms();
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 200);
+	assert_int_equal(client_req_wait(r, NULL, NULL, NULL), -1);
+	assert_true(now_ms() - t0 >= 190 && now_ms() - t0 < 2000);
+	assert_false(client_req_broken(r));
+	client_req_free(r);
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 5000);
+	assert_int_equal(client_mux_inflight(m), 1);
+	client_req_free(r); /* never waited for */
+	assert_int_equal(client_mux_inflight(m), 0);
+	client_mux_close(m);
+	fake_stop(f);
+}
+
+/*
+ * Over an encrypted TCP connection: many threads, replies out of order
+ * (records sealed by the senders while the reader opens others); then a
+ * tampered record from the daemon fails every pending request.
+ */
+static void
+test_mux_secure(void **state)
+{
+	struct fake *f;
+	struct client_mux *m;
+	struct mux_worker w[4];
+	struct client_req *r[4];
+
+	(void)state;
+	client_set_secret(&fake_key);
+	f = fake_start_secure(FAKE_SHUFFLE, false);
+	m = mux_ok(f);
+	for (int i = 0; i < 4; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].m = m;
+		w[i].id = i;
+		assert_int_equal(pthread_create(&w[i].t, NULL, mux_work,
+		    &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(w[i].t, NULL);
+		if (w[i].bad > 0)
+			fail_msg("worker %d: %d bad replies; first: %s", i,
+			    w[i].bad, w[i].why);
+		assert_int_equal(w[i].ok, MUX_PER_THREAD);
+	}
+	assert_true(f->reordered > 0);
+	assert_false(client_mux_broken(m));
+	client_mux_close(m);
+	fake_stop(f);
+
+	f = fake_start_secure(FAKE_STATUS, true);
+	m = mux_ok(f);
+	for (int j = 0; j < 4; j++)
+		r[j] = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 5000);
+	for (int j = 0; j < 4; j++) {
+		assert_int_equal(client_req_wait(r[j], NULL, NULL, NULL), -1);
+		assert_true(client_req_broken(r[j]));
+		assert_non_null(strstr(client_req_error(r[j]),
+		    "bad record from the daemon"));
+		client_req_free(r[j]);
+	}
+	client_mux_close(m);
+	fake_stop(f);
+	client_set_secret(NULL);
+}
+
+/*
+ * fork(): canfs makes its first requests, then daemonizes.  A mux has no
+ * thread of its own, so the child goes on using the one it inherited.
+ */
+static void
+test_mux_fork(void **state)
+{
+	struct fake *f = fake_start(FAKE_STATUS);
+	struct client_mux *m = mux_ok(f);
+	struct client_req *r;
+	int status = -1;
+	pid_t pid;
+
+	(void)state;
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 1000);
+	assert_int_equal(client_req_reply(r, WIRE_STATUS, NULL, NULL), 0);
+	client_req_free(r);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc;
+
+		r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 5000);
+		rc = client_req_reply(r, WIRE_STATUS, NULL, NULL);
+		client_req_free(r);
+		client_mux_close(m);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The child closed its copy only: the parent's still works. */
+	r = client_mux_send(m, WIRE_STATUS_REQ, 0, NULL, 0, 1000);
+	assert_int_equal(client_req_reply(r, WIRE_STATUS, NULL, NULL), 0);
+	client_req_free(r);
+	client_mux_close(m);
+	assert_int_equal(f->nreq, 3);
+	fake_stop(f);
+}
+
 int
 main(void)
 {
@@ -630,6 +1298,14 @@ main(void)
 		cmocka_unit_test(test_connect_tcp),
 		cmocka_unit_test(test_bad_specs),
 		cmocka_unit_test(test_walk),
+		cmocka_unit_test(test_mux_concurrent),
+		cmocka_unit_test(test_mux_late_reply),
+		cmocka_unit_test(test_mux_broken),
+		cmocka_unit_test(test_mux_bad_header),
+		cmocka_unit_test(test_mux_typed),
+		cmocka_unit_test(test_mux_misc),
+		cmocka_unit_test(test_mux_secure),
+		cmocka_unit_test(test_mux_fork),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
