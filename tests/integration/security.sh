@@ -22,7 +22,7 @@
 #      connections; 1 MiB of junk; frame headers claiming 4 GiB bodies; a
 #      client that pipelines 400000 STATUS requests and never reads (80 MiB
 #      of replies: cut off at the 64 MiB output cap), and one that
-#      pipelines 6000 PUTs while a replica is stopped (cut off at 4096
+#      pipelines 6000 PUTs while two replicas are stopped (cut off at 4096
 #      requests in flight).
 #      Meanwhile canctl get keeps working (each within 5 s), and the
 #      attacked daemon's peak RSS (VmHWM) stays below RSS_LIMIT_MB.
@@ -462,11 +462,12 @@ wait "$NOREAD"
 log "$(cat "$T/noread.out")"
 expect_log s1 "output buffer over [0-9]+ bytes; dropping slow peer"
 
-# 6000 PUTs that cannot be answered while a replica is stopped (each
-# waits for all k acks), for well under the 10 s of failure detection.
-kill -STOP "$(pid_of s3)"
+# 6000 PUTs that cannot be answered while two of the three replicas are
+# stopped (a write needs the primary and a majority), for well under the
+# 10 s of failure detection.
+kill -STOP "$(pid_of s2)" "$(pid_of s3)"
 python3 "$T/flood.py" noread "unix:$SOCK" put 6000 4 >"$T/noread.out" 2>&1
-kill -CONT "$(pid_of s3)"
+kill -CONT "$(pid_of s2)" "$(pid_of s3)"
 log "$(cat "$T/noread.out")"
 expect_log s1 "more than [0-9]+ requests in flight; dropping connection"
 get_works 15000 # the 4096 accepted PUTs go first (slow under ASan)
