@@ -77,6 +77,9 @@ struct coord_op {
 	int waiting, acked, failed, stale; /* acked counts slot 0 too */
 	int nospace;		/* fan-out replicas that answered NOSPACE */
 	bool synced;		/* the others were read this attempt */
+	bool unsure;		/* the primary gained its space lately */
+	bool extended;		/* owners beyond the set were asked too */
+	int set_n;		/* members of the set (rs.n before extending) */
 	bool have_best;		/* a good copy seen from the others */
 	struct wire_meta best;
 	uint8_t *best_data;
@@ -295,12 +298,24 @@ coord_keep_best(struct coord_op *op, const struct wire_obj *o)
 	op->have_best = true;
 }
 
+static void coord_read_extended(struct coord_op *op);
+
 /* Every other replica answered a fallback read. */
 static void
 coord_others_done(struct coord_op *op)
 {
 	struct wire_obj o;
 
+	/*
+	 * Nothing in the set, or a primary that gained its space lately: the
+	 * holders of the copies may have dropped out of the set (a takeover,
+	 * a handover) before repair moved the copies.  Ask them too, once.
+	 */
+	if (!op->extended && op->stale == 0 && (!op->have_best || op->unsure)) {
+		coord_read_extended(op);
+		return;
+	}
+	op->rs.n = op->set_n; /* the owners beyond the set were only read */
 	if (op->kind == COORD_GET) {
 		if (op->have_best) {
 			/* Read repair: give the primary the copy it lacked. */
@@ -350,10 +365,59 @@ coord_other_cb(struct node *n, void *arg, const struct wire_header *h,
 	if (coord_good_value(h, body, &o))
 		coord_keep_best(op, &o);
 	else if ((code = coord_error_code(h, body, msg, sizeof msg)) !=
-	    WIRE_E_NOTFOUND && code != WIRE_E_CORRUPT)
-		op->stale++;
+	    WIRE_E_NOTFOUND && code != WIRE_E_CORRUPT && slot < op->set_n)
+		op->stale++; /* (owners beyond the set are best effort) */
 	if (--op->waiting == 0)
 		coord_others_done(op);
+}
+
+/* The owners beyond the set are known: ask those not asked yet. */
+static void
+coord_extended_cb(struct node *n, void *arg, const struct replset *rs,
+    int err)
+{
+	struct coord_op *op = arg;
+	struct wire_obj o;
+	int first = op->rs.n;
+
+	(void)n;
+	op->inflight--;
+	if (op->done) {
+		coord_release(op);
+		return;
+	}
+	if (err == 0) {
+		for (int i = 0; i < rs->n && op->rs.n < RESOLVE_MAX; i++) {
+			bool asked = false;
+
+			for (int j = 0; j < op->rs.n; j++)
+				if (op->rs.r[j].id == rs->r[i].id)
+					asked = true;
+			if (!asked)
+				op->rs.r[op->rs.n++] = rs->r[i];
+		}
+	}
+	op->waiting = op->rs.n - first;
+	if (op->waiting == 0) {
+		coord_others_done(op);
+		return;
+	}
+	for (int i = first; i < op->rs.n && !op->done; i++) {
+		coord_body(op, i, &o);
+		coord_call(op, i, WIRE_OBJ_R_GET, 0, &o, coord_other_cb);
+	}
+}
+
+/* Look up the owners that follow the set in probe order, then ask them. */
+static void
+coord_read_extended(struct coord_op *op)
+{
+	int want = 2 * op->n->cfg.replicas + 1;
+
+	op->extended = true;
+	op->inflight++;
+	resolve_owners(op->n, &op->key, false, want < RESOLVE_MAX ? want :
+	    RESOLVE_MAX, coord_extended_cb, op);
 }
 
 /* Ask every replica but the primary for its copy. */
@@ -390,9 +454,9 @@ coord_primary_read_cb(struct node *n, void *arg, const struct wire_header *h,
 	(void)n;
 	if ((op = coord_answer(arg, &slot)) == NULL)
 		return;
-	if (coord_good_value(h, body, &o) && (h->flags & WIRE_OV_UNSURE) &&
-	    op->rs.n > 1) {
+	if (coord_good_value(h, body, &o) && (h->flags & WIRE_OV_UNSURE)) {
 		/* A primary that gained the space lately: the newest wins. */
+		op->unsure = true;
 		coord_read_others(op);
 		coord_keep_best(op, &o);
 		return;
@@ -559,6 +623,7 @@ coord_primary_write_cb(struct node *n, void *arg, const struct wire_header *h,
 		coord_fail(op, (uint32_t)code, msg);
 		break;
 	case WIRE_E_MISSING:
+		op->unsure = true; /* no copy it trusts */
 		coord_read_others(op);
 		break;
 	default:
@@ -623,6 +688,8 @@ coord_resolved_cb(struct node *n, void *arg, const struct replset *rs, int err)
 		return;
 	}
 	op->rs = *rs;
+	op->set_n = rs->n;
+	op->unsure = op->extended = false;
 	if (op->kind == COORD_GET) {
 		coord_set_phase(op, COORD_READING);
 		coord_body(op, 0, &o);

@@ -12,6 +12,7 @@
 #include "member.h"
 #include "node.h"
 #include "repair.h"
+#include "store.h"
 #include "xmalloc.h"
 
 #define MEMBER_JOIN_RETRY_MS 3000
@@ -426,6 +427,12 @@ member_on_handover(struct node *n, struct conn *c,
 		    "handover overlaps our zones or is too many zones");
 		return;
 	}
+	/*
+	 * Gained space: our copies may miss writes (the giver may itself
+	 * have taken the zone over lately, with only part of its data), so
+	 * we are unsure until repair has been round (replica.c).
+	 */
+	n->gained_ms = node_now_ms();
 	log_info("%s handed us %d zone(s)%s", node_idstr(m->self.id),
 	    m->other.nzones, (h->flags & WIRE_HO_LEAVE) ? " and is leaving" :
 	    "");
@@ -508,6 +515,15 @@ void
 member_frame(struct node *n, struct conn *c, const struct wire_header *h,
     const struct wire_membership *m)
 {
+	/*
+	 * A zone's replicas were streamed (XFER) ahead of this message on
+	 * the same connection, and are queued in our store; reads see
+	 * committed state only, so they must be durable before we answer
+	 * for the zone, or a read there would find nothing.  (One wait for
+	 * the commit thread: joins and handovers are rare.)
+	 */
+	if (h->type == WIRE_JOIN_ACCEPT || h->type == WIRE_HANDOVER)
+		store_commit(n->store);
 	switch (h->type) {
 	case WIRE_JOIN_ACCEPT:
 		member_on_join_accept(n, m);

@@ -468,9 +468,17 @@ replica_decide(struct node *n, const struct store_id *id,
 		return objects_wire_error(rc);
 	replica_seen_add(n->objs->rep, &req->meta.op, &req->key,
 	    o.meta.version);
-	log_debug("write %016" PRIx64 ":%" PRIu64 ": decided version %"
-	    PRIu64 " on %" PRIu64, req->meta.op.client, req->meta.op.seq,
-	    o.meta.version, exists ? cur.version : 0);
+	if (log_level >= LOG_LVL_DEBUG) {
+		char hex[33];
+
+		log_debug("write %016" PRIx64 ":%" PRIu64 ": key %s cond %u "
+		    "%" PRIu64 ": decided version %" PRIu64 " on %" PRIu64
+		    "%s", req->meta.op.client, req->meta.op.seq,
+		    hash_key_format(&req->key, hex), req->cond,
+		    req->cond_version, o.meta.version,
+		    exists ? cur.version : 0, (flags & WIRE_RP_SYNCED) ?
+		    " (synced)" : "");
+	}
 	*version = o.meta.version;
 	return 0;
 }

@@ -168,6 +168,14 @@ void
 resolve_replicas(struct node *n, const struct hash_key *key, bool nocache,
     resolve_cb cb, void *arg)
 {
+	resolve_owners(n, key, nocache, n->cfg.replicas, cb, arg);
+}
+
+/* The first `want` distinct owners (see resolve.h). */
+void
+resolve_owners(struct node *n, const struct hash_key *key, bool nocache,
+    int want, resolve_cb cb, void *arg)
+{
 	struct resolve *r = xcalloc(1, sizeof *r);
 
 	r->n = n;
@@ -175,7 +183,7 @@ resolve_replicas(struct node *n, const struct hash_key *key, bool nocache,
 	r->nocache = nocache;
 	r->cb = cb;
 	r->arg = arg;
-	r->k = n->cfg.replicas < RESOLVE_MAX ? n->cfg.replicas : RESOLVE_MAX;
+	r->k = want < RESOLVE_MAX ? want : RESOLVE_MAX;
 	r->maxprobe = RESOLVE_PROBES(r->k);
 	resolve_round(r);
 }

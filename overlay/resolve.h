@@ -48,6 +48,16 @@ typedef void (*resolve_cb)(struct node *n, void *arg, const struct replset *rs,
 void resolve_replicas(struct node *n, const struct hash_key *k, bool nocache,
     resolve_cb cb, void *arg);
 
+/*
+ * Like resolve_replicas() with `want` distinct owners instead of k (at
+ * most RESOLVE_MAX): the replica set, then the owners that would join it
+ * if members went away.  After a takeover or a handover the holders of a
+ * key's copies can be among those (repair has not moved the copies yet):
+ * a read that finds nothing in the set asks them too.
+ */
+void resolve_owners(struct node *n, const struct hash_key *k, bool nocache,
+    int want, resolve_cb cb, void *arg);
+
 /* True when the set has a member (index, id). */
 bool resolve_has(const struct replset *rs, unsigned index, uint64_t id);
 
