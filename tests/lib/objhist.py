@@ -418,7 +418,10 @@ def cmd_check(args):
     seen_at = {}
     for k, v, val, who in obs:
         w = by_val.get(val)
+        first = val not in seen_at	# report each write once
         seen_at.setdefault(val, set()).add(v)
+        if not first and (w is None or w["r"] != "ok" or w["v"] == v):
+            continue
         if w is None:
             bad("unknown value", "%s: %r at version %d (%s): no writer "
                 "wrote it" % (k, val, v, who))
