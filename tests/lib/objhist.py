@@ -106,11 +106,19 @@ def replica_point(key, i, dims=2):
     return pt
 
 
-def enc_obj(key, cond=COND_NONE, cond_version=0, data=b""):
-    """A client's object body: dims 0, no point."""
-    return (struct.pack("<BQQBBQ", 0, key[0], key[1], 0, cond, cond_version)
-            + struct.pack("<QQQQII", 0, 0, checksum(data), 0, 0, len(data))
-            + data)
+# Wire version 2 added the write's id (u64 client, u64 seq) after the
+# flags of every object body; follow whichever canwire.py speaks.
+OPID = canwire.VERSION >= 2
+
+
+def enc_obj(key, cond=COND_NONE, cond_version=0, data=b"", op=(0, 0)):
+    """A client's object body: dims 0, no point; op is the write's id
+    (client, seq), (0, 0) for none (wire version 2)."""
+    out = (struct.pack("<BQQBBQ", 0, key[0], key[1], 0, cond, cond_version)
+           + struct.pack("<QQQQI", 0, 0, checksum(data), 0, 0))
+    if OPID:
+        out += struct.pack("<QQ", op[0], op[1])
+    return out + struct.pack("<I", len(data)) + data
 
 
 def dec_obj(body, verify=True):
@@ -124,7 +132,10 @@ def dec_obj(body, verify=True):
         r.u32()
     r.u64(), r.u64(), r.u8(), r.u8(), r.u64()
     version, _writer, csum, _mtime = r.u64(), r.u64(), r.u64(), r.u64()
-    flags, n = r.u32(), r.u32()
+    flags = r.u32()
+    if OPID:
+        r.u64(), r.u64()
+    n = r.u32()
     data = r.take(n)
     if r.left():
         raise canwire.WireError("trailing bytes in an object body")
@@ -140,6 +151,8 @@ class Client:
         self.addr = addr
         self.timeout = timeout
         self.conn = None
+        self.opclient = random.getrandbits(63) | 1
+        self.opseq = 0
 
     def close(self):
         if self.conn is not None:
@@ -176,9 +189,11 @@ class Client:
     def write(self, mtype, name, cond, cond_version, data=b""):
         """('ok', version) / ('conflict', msg) / ('fail', msg): written
         for sure not / ('amb', msg): no answer or an unsure error."""
+        self.opseq += 1
         try:
             rt, rb = self._call(mtype, enc_obj(key_of(name), cond,
-                                               cond_version, data))
+                                               cond_version, data,
+                                               (self.opclient, self.opseq)))
         except (OSError, canwire.WireError) as e:
             return ("amb", str(e))
         if rt == canwire.ERROR:
