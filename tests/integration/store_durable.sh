@@ -2,9 +2,10 @@
 # store_durable.sh: "acknowledged means safe" at the object-store level.
 #
 # Four daemons on 127.0.72.1-4 (a free port; k=3, so a write needs 2 of 3;
-# data on disk; --fail-after large enough that a daemon that is stopped
-# or restarted within 20 s is never declared dead: the point is a replica
-# that is slow or briefly gone, not a takeover).  Clients speak the wire
+# data in $TMPDIR, default /tmp, on disk: commits take an fsync;
+# --fail-after large enough that a daemon that is stopped or restarted
+# within 20 s is never declared dead: the point is a replica that is slow
+# or briefly gone, not a takeover).  Clients speak the wire
 # protocol (tests/lib/objhist.py) through daemons 1 and 2, which are never
 # harmed.  Every write is conditional (PUT "if version V" / "if absent",
 # DEL "if version V") with a value unique to that write, and every request
@@ -19,17 +20,31 @@
 #
 #   1. crash: 8 writers on 16 keys (6 whose primary is daemon 3, 6 daemon
 #      4's) for LOAD_S s, while daemon 3 or 4 is killed with SIGKILL every
-#      few seconds (between a commit and its reply, with luck) and
-#      restarted on its data dir 0.5-2 s later.
+#      few seconds and restarted on its data dir 0.5-2 s later (before
+#      anyone takes its zone over).  A kill that lands after a primary's
+#      commit and before the coordinator has its reply makes the
+#      coordinator retry a write the restarted primary already holds.
+#      Whether a kill lands there is luck: the window is about a commit's
+#      fsync.
 #   2. racing reads: writers and readers on 8 keys whose primary is daemon
 #      3; at a random moment daemon 3 is killed with SIGKILL and the load
 #      stops; daemon 3 comes back on its data dir.  A value a reader saw
-#      must not vanish and must not come back at another version (a read
-#      of a write that was not yet committed).  ROUNDS rounds.
+#      must not vanish and must not come back at another version: that
+#      would be a read of a write the primary had not committed yet.
+#      ROUNDS rounds.  (A read served from a batch before its commit,
+#      then a kill before the commit, is a window of well under a
+#      millisecond: this phase guards against a store that serves pending
+#      writes for longer, and is not expected to catch the short one.)
 #   3. slow primary: writers on 16 keys (8 whose primary is daemon 4)
 #      while daemon 4 is stopped (SIGSTOP) for STOP_S s, twice: longer
-#      than the coordinator's 5 s replica timeout, so that it gives up and
-#      retries a write the stopped primary will still apply.
+#      than the coordinator's 5 s replica timeout, so that it gives up on
+#      a write the stopped primary will still apply, and retries it.
+#      (12 s: a writer reads before it writes, and a read of a stopped
+#      primary takes 5 s before the other replicas answer.)
+#
+# --repair-interval 3: for two repair intervals plus 5 s after it gained
+# space (joined, restarted), a primary has every write synced with the
+# other replicas first; phase 3 starts long after daemon 4 joined.
 #
 # Each phase is checked on its own; the scenario fails at the end if any
 # found a problem (the problems are in the log).  Environment: SEED, PORT,
