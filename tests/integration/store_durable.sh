@@ -151,7 +151,7 @@ HIST_PID=$!
 KILLS=0
 t_end=$((SECONDS + LOAD - 3))
 while [ $SECONDS -lt $t_end ]; do
-	sleep "$((2 + RANDOM % 4)).$((RANDOM % 10))"
+	sleep "$((1 + RANDOM % 3)).$((RANDOM % 10))"
 	v=n$((3 + KILLS % 2))
 	log "kill -9 $v"
 	kill9 "$v"
