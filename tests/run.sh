@@ -5,10 +5,11 @@
 # canfs built with ASan+UBSan, then a table of the fault scenarios'
 # results (tests/results/scenarios.txt).  Ends with "N passed, M failed".
 #
-# Environment: BUILD (build dir, default build), SOAK=1 for the long runs,
-# ONLY=pattern to run just the integration scripts matching it (asan-NAME
-# for the ASan+UBSan runs), ASAN_SCENARIOS (names run under ASan+UBSan),
-# FUZZ_SECONDS (default 20).
+# Environment: BUILD (build dir, default build), SOAK=1 for the long runs
+# (and SOAK_ROUNDS runs each of SOAK_REPEAT, default "fs_resilience
+# crash_load", through tests/repeat.sh), ONLY=pattern to run just the
+# integration scripts matching it (asan-NAME for the ASan+UBSan runs),
+# ASAN_SCENARIOS (names run under ASan+UBSan), FUZZ_SECONDS (default 20).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -121,6 +122,22 @@ for s in "${SCENARIOS[@]}"; do
 	name=$(basename "$s" .sh)
 	selected "$name" && run_scenario "$s" "$BUILD" "$name"
 done
+
+# make soak: fs_resilience and crash_load again and again, at their make
+# test size (SOAK_ROUNDS runs each, default 30; tests/repeat.sh), with a
+# count of runs, lost and corrupt files and failed runs per scenario.
+if [ "${SOAK:-0}" = 1 ]; then
+	echo "== repeated runs (SOAK_ROUNDS=${SOAK_ROUNDS:-30})"
+	for name in ${SOAK_REPEAT:-fs_resilience crash_load}; do
+		selected "$name" || continue
+		start=$(date +%s)
+		if BUILD=$BUILD tests/repeat.sh "$name"; then
+			record "repeat $name" pass $(($(date +%s) - start))
+		else
+			record "repeat $name" fail $(($(date +%s) - start))
+		fi
+	done
+fi
 
 # The daemons, canctl and canfs built with ASan+UBSan, through the
 # scenarios that exercise the most code paths in little time (all of them
