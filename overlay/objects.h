@@ -25,8 +25,11 @@
  * - Read rule: reads go to the primary (read-your-writes, close-to-open);
  *   if it has no good copy (missing, corrupt, unreachable), every other
  *   replica is asked and the newest good copy wins (and is written back
- *   to the primary).  Every copy's checksum is verified before use, and
- *   only committed copies are ever served.
+ *   to the primary).  When that finds nothing, or the primary gained
+ *   its space lately, the owners that follow the set in probe order are
+ *   asked too (resolve_owners): after a takeover and a handover the
+ *   copies wait there until repair moves them.  Every copy's checksum is
+ *   verified before use, and only committed copies are ever served.
  * - Deletes write a tombstone (a version with no data), kept for
  *   --tombstone-ttl so that repair never resurrects a deleted object.
  */

@@ -248,9 +248,22 @@ wait_active() {
 }
 
 # wait_exit NAME [TIMEOUT_S]: the process ended.
+# A process is gone once every thread of it has exited: only then are its
+# files closed.  A dying process loses its command line first, and its
+# main thread turns zombie while another thread (the store's committer in
+# an fdatasync) still holds the store's lock.
+gone() {
+	local pid=${NODE_PID[$1]:-} tasks
+	[ -z "$pid" ] || [ ! -e "/proc/$pid" ] && return 0
+	grep -q '^State:[[:space:]]*[ZX]' "/proc/$pid/status" 2>/dev/null ||
+		return 1
+	tasks=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
+	[ "$tasks" -le 1 ]
+}
 wait_exit() {
 	local name=$1 limit=${2:-20}
-	if ! wait_for "$limit" not_running "$name"; then
+	if ! wait_for "$limit" not_running "$name" ||
+		! wait_for "$limit" gone "$name"; then
 		fail "$name (pid ${NODE_PID[$name]}) still running after ${limit}s"
 	fi
 	return 0
