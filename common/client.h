@@ -36,8 +36,8 @@
  * connection for good: later calls fail at once and the caller should
  * client_close() it and connect again.
  */
-#ifndef CANFS_CLIENT_H
-#define CANFS_CLIENT_H
+#ifndef CANFS_COMMON_CLIENT_H
+#define CANFS_COMMON_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -11,8 +11,8 @@
  * multiple of that size.  Zones therefore never wrap around the torus edge,
  * and a zone is fully described by lo[] and a log2 size per dimension.
  */
-#ifndef CANFS_GEOM_H
-#define CANFS_GEOM_H
+#ifndef CANFS_COMMON_GEOM_H
+#define CANFS_COMMON_GEOM_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -7,8 +7,8 @@
  * the same way from its 64-bit id.  Everything here is pure and
  * deterministic, so every node computes the same points.
  */
-#ifndef CANFS_HASH_H
-#define CANFS_HASH_H
+#ifndef CANFS_COMMON_HASH_H
+#define CANFS_COMMON_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -10,8 +10,8 @@
  * Use: json_init, then values; inside an object every value is preceded
  * by json_key.  json_end() writes the final newline.
  */
-#ifndef CANFS_JSON_H
-#define CANFS_JSON_H
+#ifndef CANFS_COMMON_JSON_H
+#define CANFS_COMMON_JSON_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -6,8 +6,8 @@
  * hot path costs one comparison when it is off.  Strings that came from a
  * peer must go through log_escape() before they are printed.
  */
-#ifndef CANFS_LOG_H
-#define CANFS_LOG_H
+#ifndef CANFS_COMMON_LOG_H
+#define CANFS_COMMON_LOG_H
 
 #include <stddef.h>
 

@@ -13,8 +13,8 @@
  * replset_audit() is the arithmetic behind `canctl verify`.  Everything
  * here is pure: no I/O, no global state.
  */
-#ifndef CANFS_REPLSET_H
-#define CANFS_REPLSET_H
+#ifndef CANFS_COMMON_REPLSET_H
+#define CANFS_COMMON_REPLSET_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -53,8 +53,8 @@
  * secure_error(s) (or in err for the key functions); a session that failed
  * stays failed.  Secrets are wiped with sodium_memzero when freed.
  */
-#ifndef CANFS_SECURE_H
-#define CANFS_SECURE_H
+#ifndef CANFS_COMMON_SECURE_H
+#define CANFS_COMMON_SECURE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -15,8 +15,8 @@
  *   u32 len     body length
  *   u64 reqid   request id: replies echo it; 0 for one-way messages
  */
-#ifndef CANFS_WIRE_H
-#define CANFS_WIRE_H
+#ifndef CANFS_COMMON_WIRE_H
+#define CANFS_COMMON_WIRE_H
 
 #include <stdbool.h>
 #include <stddef.h>

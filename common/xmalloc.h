@@ -5,8 +5,8 @@
  * so these wrappers check for overflow and exit with a message instead of
  * returning NULL.  xfree-style cleanup is plain free(), which accepts NULL.
  */
-#ifndef CANFS_XMALLOC_H
-#define CANFS_XMALLOC_H
+#ifndef CANFS_COMMON_XMALLOC_H
+#define CANFS_COMMON_XMALLOC_H
 
 #include <stddef.h>
 

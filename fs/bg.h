@@ -10,8 +10,8 @@
  * at once in the caller, so waiting on a group can never deadlock the
  * pool.
  */
-#ifndef CANFS_BG_H
-#define CANFS_BG_H
+#ifndef CANFS_FS_BG_H
+#define CANFS_FS_BG_H
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -24,8 +24,8 @@
  * machines writing the same chunk of one file concurrently: the last
  * writer of that chunk wins.
  */
-#ifndef CANFS_DATA_H
-#define CANFS_DATA_H
+#ifndef CANFS_FS_DATA_H
+#define CANFS_FS_DATA_H
 
 #include <stddef.h>
 #include <stdint.h>

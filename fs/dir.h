@@ -9,8 +9,8 @@
  * directory they are given; they return 0 (write), INODE_UNCHANGED (done,
  * no write) or a negative errno.
  */
-#ifndef CANFS_DIR_H
-#define CANFS_DIR_H
+#ifndef CANFS_FS_DIR_H
+#define CANFS_FS_DIR_H
 
 #include <stdint.h>
 

@@ -5,8 +5,8 @@
  * set up before the session starts and read-only afterwards, except the
  * objects that carry their own locks (kv, bg, nodes).
  */
-#ifndef CANFS_FS_H
-#define CANFS_FS_H
+#ifndef CANFS_FS_FS_H
+#define CANFS_FS_FS_H
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>

@@ -9,8 +9,8 @@
  * directory never lose each other's changes.  Mutations must therefore be
  * pure functions of the record they are given: they may run several times.
  */
-#ifndef CANFS_INODE_H
-#define CANFS_INODE_H
+#ifndef CANFS_FS_INODE_H
+#define CANFS_FS_INODE_H
 
 #include <stdbool.h>
 #include <stdint.h>

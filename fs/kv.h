@@ -25,8 +25,8 @@
  * error codes in exactly one place (kv_errno()).  A lost compare-and-swap
  * is -KV_ECONFLICT: callers re-read and retry.
  */
-#ifndef CANFS_KV_H
-#define CANFS_KV_H
+#ifndef CANFS_FS_KV_H
+#define CANFS_FS_KV_H
 
 #include <errno.h>
 #include <stddef.h>

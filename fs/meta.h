@@ -26,8 +26,8 @@
  * Directory record (META_DIR_VERSION 1):
  *   u8 version, u32 n, n x (u8 type (DT_*), u64 ino, u8 name_len, name)
  */
-#ifndef CANFS_META_H
-#define CANFS_META_H
+#ifndef CANFS_FS_META_H
+#define CANFS_FS_META_H
 
 #include <stdbool.h>
 #include <stddef.h>

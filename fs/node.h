@@ -16,8 +16,8 @@
  * for short copies, never across a store request.  The open-file state
  * (n->data) has its own lock (data.h).
  */
-#ifndef CANFS_NODE_H
-#define CANFS_NODE_H
+#ifndef CANFS_FS_NODE_H
+#define CANFS_FS_NODE_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -15,8 +15,8 @@
  *   ops_dir.c    opendir, readdir, readdirplus, releasedir, fsyncdir
  *   ops_xattr.c  setxattr, getxattr, listxattr, removexattr, statfs
  */
-#ifndef CANFS_OPS_H
-#define CANFS_OPS_H
+#ifndef CANFS_FS_OPS_H
+#define CANFS_FS_OPS_H
 
 #include "fs.h"
 #include "meta.h"

@@ -3,8 +3,8 @@
  * verify), and what canctl.c shares with them: the parsed options, the
  * exit statuses and a few helpers.  Linked into canctl only.
  */
-#ifndef CANFS_CANCTL_OBJ_H
-#define CANFS_CANCTL_OBJ_H
+#ifndef CANFS_OVERLAY_CANCTL_OBJ_H
+#define CANFS_OVERLAY_CANCTL_OBJ_H
 
 #include <stdbool.h>
 #include <stddef.h>

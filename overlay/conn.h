@@ -32,8 +32,8 @@
  * peer that does not read; frames of at most WIRE_MAX_BODY and records of
  * at most SECURE_RECORD_MAX, both checked before anything is buffered.
  */
-#ifndef CANFS_CONN_H
-#define CANFS_CONN_H
+#ifndef CANFS_OVERLAY_CONN_H
+#define CANFS_OVERLAY_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -6,8 +6,8 @@
  * zone's sibling, which merges the two).  Takeover of failed nodes is in
  * node.c, with failure detection.
  */
-#ifndef CANFS_MEMBER_H
-#define CANFS_MEMBER_H
+#ifndef CANFS_OVERLAY_MEMBER_H
+#define CANFS_OVERLAY_MEMBER_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -11,8 +11,8 @@
  * id but has a new incarnation, and its old incarnation's zones must still
  * be taken over like any dead node's.
  */
-#ifndef CANFS_NBR_H
-#define CANFS_NBR_H
+#ifndef CANFS_OVERLAY_NBR_H
+#define CANFS_OVERLAY_NBR_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -6,8 +6,8 @@
  * Everything runs on one libevent loop; no locks.  The node reaches the
  * network only through the transport (conn.h).
  */
-#ifndef CANFS_NODE_H
-#define CANFS_NODE_H
+#ifndef CANFS_OVERLAY_NODE_H
+#define CANFS_OVERLAY_NODE_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -13,8 +13,8 @@
  *   deleted once every member has confirmed holding that version.
  * - Tombstones older than --tombstone-ttl are dropped and never pushed.
  */
-#ifndef CANFS_REPAIR_H
-#define CANFS_REPAIR_H
+#ifndef CANFS_OVERLAY_REPAIR_H
+#define CANFS_OVERLAY_REPAIR_H
 
 #include <stdint.h>
 

@@ -10,8 +10,8 @@
  *
  * Owners come from our own zones, the routing cache, or routed lookups.
  */
-#ifndef CANFS_RESOLVE_H
-#define CANFS_RESOLVE_H
+#ifndef CANFS_OVERLAY_RESOLVE_H
+#define CANFS_OVERLAY_RESOLVE_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -13,8 +13,8 @@
  * requests go straight to the owner.  Correctness never depends on it: a
  * node that receives a request for a point it does not own routes it on.
  */
-#ifndef CANFS_ROUTE_H
-#define CANFS_ROUTE_H
+#ifndef CANFS_OVERLAY_ROUTE_H
+#define CANFS_OVERLAY_ROUTE_H
 
 #include <stdint.h>
 

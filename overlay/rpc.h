@@ -6,8 +6,8 @@
  * routed message) completes it.  A timer fails it with h == NULL, so no
  * request waits forever when a peer dies or a link is cut.
  */
-#ifndef CANFS_RPC_H
-#define CANFS_RPC_H
+#ifndef CANFS_OVERLAY_RPC_H
+#define CANFS_OVERLAY_RPC_H
 
 #include <stdbool.h>
 #include <stdint.h>

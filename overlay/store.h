@@ -57,8 +57,8 @@
  * Threads: every function is called from one thread (the daemon's event
  * loop); the store's commit thread is internal.
  */
-#ifndef CANFS_STORE_H
-#define CANFS_STORE_H
+#ifndef CANFS_OVERLAY_STORE_H
+#define CANFS_OVERLAY_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
