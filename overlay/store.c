@@ -829,8 +829,8 @@ store_write(struct store *s, const struct store_id *id,
 	if (rc != 0)
 		goto fail;
 	if (meta != NULL) {
-		store_header_encode(v.mv_data, meta, hash_checksum(data, len),
-		    len);
+		/* meta->checksum was computed when the write was queued. */
+		store_header_encode(v.mv_data, meta, meta->checksum, len);
 		if (len > 0)
 			memcpy((uint8_t *)v.mv_data +
 			    STORE_HEADER_LEN(meta->nops), data,
