@@ -800,6 +800,14 @@ transport_peer(struct transport *t, const char *addr)
 		conn_close(c, "connect failed");
 		return NULL;
 	}
+	/*
+	 * A refusal the kernel reports at once (loopback: nobody listens)
+	 * runs our event callback inside the connect call, and c is
+	 * closed already: callers must see a failure, not a dead conn
+	 * that swallows what they send and never reports its close.
+	 */
+	if (c->closing)
+		return NULL;
 	return c;
 }
 
@@ -854,8 +862,8 @@ conn_send_bytes(struct conn *c, const uint8_t *p, size_t len)
 void
 conn_send(struct conn *c, const struct wbuf *frame)
 {
-	if (c->closing)
-		return;
+	if (c == NULL || c->closing)
+		return; /* no connection (refused, closed): dropped */
 	if (conn_pending(c) + frame->len > CONN_OUTPUT_CAP) {
 		log_warnx("%s: output buffer over %u bytes; dropping slow peer",
 		    c->name, CONN_OUTPUT_CAP);

@@ -84,7 +84,8 @@ int transport_listen_unix(struct transport *t, const char *path, int mode,
 /*
  * The pooled outbound connection to a peer at "HOST:PORT", opened if
  * needed.  Frames sent before the connection completes are queued.
- * Returns NULL if addr cannot be parsed.
+ * Returns NULL if addr cannot be parsed or the dial failed at once (a
+ * refused loopback connect): nothing would ever be delivered on it.
  */
 struct conn *transport_peer(struct transport *t, const char *addr);
 
@@ -104,6 +105,7 @@ void transport_set_self(struct transport *t, const char *addr);
  */
 void transport_drop_peer(struct transport *t, const char *addr,
     const char *why);
+/* Queue a frame on c; a NULL or closed c drops it. */
 void conn_send(struct conn *c, const struct wbuf *frame);
 /* Close c; it is freed later, never inside a callback that uses it. */
 void conn_close(struct conn *c, const char *why);

@@ -222,7 +222,14 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 			p->direct = true;
 			p->sent_serial = conn_serial(to);
 			snprintf(p->sent_addr, sizeof p->sent_addr, "%s", addr);
+		} else if (addr != NULL) {
+			/* The cached owner cannot be reached (a refused
+			 * dial): it is gone, so is its entry. */
+			route_cache_forget_addr(&n->cache, addr);
 		}
+		/* Send the way the pending request was recorded: its
+		 * connection's close is what reroutes a direct lookup. */
+		use_cache = p->direct;
 	}
 	if (node_route_send(n, p->reqid, WIRE_R_LOOKUP, 0, target, NULL,
 	    use_cache) != 0) {

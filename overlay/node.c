@@ -710,6 +710,8 @@ node_expire_pending(struct node *n, uint64_t now)
 		node_send_error(transport_conn_by_serial(n->transport,
 		    p->client_serial), p->client_reqid, WIRE_E_TIMEOUT,
 		    "lookup timed out");
+		if (p->direct) /* the cached owner never answered */
+			route_cache_forget_addr(&n->cache, p->sent_addr);
 		TAILQ_REMOVE(&n->pending, p, entry);
 		free(p);
 	}
