@@ -16,6 +16,13 @@
 
 /* Lookups wait this long for the owner's answer. */
 #define FORWARD_LOOKUP_TIMEOUT_MS 5000
+/*
+ * A routed message is lost when a hop forwards it to a neighbour that
+ * died a moment ago (its death not yet noticed there): a lookup not
+ * answered after this long is sent again, greedily, and again after
+ * twice as long, until its deadline.
+ */
+#define FORWARD_LOOKUP_RESEND_MS 750
 
 /* Encode and send a routed envelope plus inner body to addr. */
 static void
@@ -211,6 +218,8 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 	p->client_serial = conn_serial(c);
 	p->client_reqid = creqid;
 	p->deadline_ms = node_now_ms() + FORWARD_LOOKUP_TIMEOUT_MS;
+	p->resend_ms = node_now_ms() + FORWARD_LOOKUP_RESEND_MS;
+	p->sends = 1;
 	p->target = *target;
 	if (use_cache) {
 		const char *addr = route_cache_lookup(&n->cache, target,
@@ -241,12 +250,19 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 	TAILQ_INSERT_TAIL(&n->pending, p, entry);
 }
 
-/* The cached owner's connection closed: route the lookup greedily. */
+/*
+ * The cached owner's connection closed, or no answer came in time: route
+ * the lookup greedily (again).
+ */
 void
 node_lookup_resend(struct node *n, struct node_pending *p)
 {
-	route_cache_forget_addr(&n->cache, p->sent_addr);
+	if (p->direct)
+		route_cache_forget_addr(&n->cache, p->sent_addr);
 	p->direct = false;
+	p->resend_ms = node_now_ms() + ((uint64_t)FORWARD_LOOKUP_RESEND_MS <<
+	    (p->sends < 4 ? p->sends : 4));
+	p->sends++;
 	p->sent_serial = 0;
 	/* We may have taken the dead owner's zone over meanwhile. */
 	if (nbr_node_contains(&n->self, &p->target, n->cfg.dims)) {

@@ -141,6 +141,20 @@ node_nbr_list(struct node *n, uint32_t *cnt)
 	return list;
 }
 
+void
+node_space_contested(struct node *n, const char *why)
+{
+	uint64_t now = node_now_ms();
+
+	n->gained_ms = now;
+	if (now - n->contested_logged_ms > 10000) {
+		n->contested_logged_ms = now;
+		log_warnx("%s: our copies may miss writes made elsewhere; "
+		    "checking them against the other replicas for a while",
+		    why);
+	}
+}
+
 /* Record a change of our zones: merge siblings, bump the epoch. */
 void
 node_zones_changed(struct node *n, bool merge)
@@ -445,9 +459,13 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 			}
 		}
 	}
-	if (nbr_nodes_overlap(&m->self, &n->self, n->cfg.dims))
+	if (nbr_nodes_overlap(&m->self, &n->self, n->cfg.dims)) {
+		/* Whoever gives way, writes may have been decided there. */
 		log_debug("%s claims space that overlaps ours (epoch %u)",
 		    node_idstr(m->self.id), m->self.epoch);
+		node_space_contested(n, "a neighbour claims space that "
+		    "overlaps ours");
+	}
 	node_forget_old_incarnations(n, &m->self);
 	if (node_return_taken(n, &m->self) && n->self.nzones == 0) {
 		log_warnx("no zone left; joining afresh");
@@ -531,6 +549,14 @@ node_announce_takeover(struct node *n, struct nbr *dead,
 	m.b = dead->info.inc;
 	m.n = dead->nnbrs;
 	m.list = dead->nbrs;
+	/*
+	 * The dead node too: if it is alive after all (a stall, a cut link
+	 * healing), it must learn at once that it is no longer alone in its
+	 * space (node_on_takeover), before it decides more writes there.
+	 */
+	if (dead->info.addr[0] != '\0')
+		node_send_membership(n, transport_peer(n->transport,
+		    dead->info.addr), WIRE_TAKEOVER, 0, 0, &m);
 	for (uint32_t i = 0; i < dead->nnbrs; i++) {
 		const struct wire_node *x = &dead->nbrs[i];
 
@@ -643,6 +669,14 @@ node_on_takeover(struct node *n, const struct wire_membership *m)
 	const struct wire_node *taker = &m->self, *before = &m->other;
 	double their = nbr_node_share(before, n->cfg.dims);
 
+	if (m->a == n->self.id && m->b == n->self.inc) {
+		/* We were taken for dead (a stall of ours, a cut link). */
+		node_space_contested(n, "a neighbour took over our zones "
+		    "believing us dead");
+		node_learn(n, taker, true);
+		node_heartbeat_all(n);
+		return;
+	}
 	if (dead != NULL)
 		nbr_remove(&n->nbrs, dead);
 	route_cache_forget(&n->cache, m->a);
@@ -697,7 +731,7 @@ node_on_leave(struct node *n, const struct wire_membership *m)
 	node_prune(n);
 }
 
-/* Fail lookups that have waited too long. */
+/* Send lookups unanswered for a while again; fail those out of time. */
 static void
 node_expire_pending(struct node *n, uint64_t now)
 {
@@ -705,8 +739,11 @@ node_expire_pending(struct node *n, uint64_t now)
 
 	for (p = TAILQ_FIRST(&n->pending); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
-		if (now < p->deadline_ms)
+		if (now < p->deadline_ms) {
+			if (now >= p->resend_ms)
+				node_lookup_resend(n, p); /* may free p */
 			continue;
+		}
 		node_send_error(transport_conn_by_serial(n->transport,
 		    p->client_serial), p->client_reqid, WIRE_E_TIMEOUT,
 		    "lookup timed out");
@@ -774,6 +811,11 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	if (stalled)
 		log_warnx("event loop stalled for %" PRIu64 " ms: failure "
 		    "checks wait a tick", now - n->last_tick_ms);
+	if (stalled && (n->state == NODE_ACTIVE || n->state == NODE_LEAVING) &&
+	    now - n->last_tick_ms > (uint64_t)n->cfg.fail_after *
+	    (uint64_t)n->cfg.hb_ms)
+		node_space_contested(n, "stalled past the failure timeout "
+		    "(neighbours may have taken us for dead)");
 	n->last_tick_ms = now;
 	node_expire_pending(n, now);
 	if (n->state == NODE_JOINING) {

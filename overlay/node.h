@@ -56,6 +56,8 @@ struct node_pending {
 	uint64_t client_serial;	/* connection to answer, 0 = internal */
 	uint64_t client_reqid;	/* the client's own id */
 	uint64_t deadline_ms;
+	uint64_t resend_ms;	/* no answer by then: send it again */
+	int sends;
 	struct geom_point target;
 	bool direct;		/* sent via the routing cache */
 	uint64_t sent_serial;	/* connection it was sent on, if direct */
@@ -117,12 +119,15 @@ struct node {
 	 */
 	uint64_t cut_off_ms;
 	/*
-	 * When we last gained space (join, handover, takeover, resume).  For
-	 * a while after, our copies there may be older than the other
-	 * replicas' (writes made while the space was elsewhere): as primary
-	 * we then check them (objects.c, "unsure").
+	 * When we last gained space (join, handover, takeover, resume) or
+	 * learned that another node had claimed some of ours (we were taken
+	 * for dead: a stall of ours, a cut link).  For a while after, our
+	 * copies may be older than the other replicas' (writes made while
+	 * the space was elsewhere): as primary we then check them
+	 * (replica.c, "unsure").
 	 */
 	uint64_t gained_ms;
+	uint64_t contested_logged_ms;
 	bool cover_pending;	/* a lookup of a neighbour-table hole */
 
 	/* Our last takeover, to settle a conflicting one. */
@@ -181,6 +186,11 @@ void node_set_state(struct node *n, enum node_state s);
 const char *node_idstr(uint64_t id);
 /* Our zones changed: optionally merge siblings; bump epoch; log. */
 void node_zones_changed(struct node *n, bool merge);
+/*
+ * Another node may have acted as owner of some of our space (why says
+ * how we know): distrust our copies for a while (gained_ms).
+ */
+void node_space_contested(struct node *n, const char *why);
 /* Take news of node x into the table (see node.c). */
 struct nbr *node_learn(struct node *n, const struct wire_node *x,
     bool direct);

@@ -275,17 +275,25 @@ replica_local_newest(struct node *n, const struct store_id *id,
 }
 
 /*
- * True for a while after we gained space: our copies may miss writes made
- * while it was elsewhere, until repair has been round twice.  Primary
- * reads then consult the other replicas too, and primary writes wait
- * until the coordinator has done so (WIRE_RP_SYNCED).
+ * True for a while after we gained space (or learned that another node
+ * acted as owner of ours): our copies may miss writes made while it was
+ * elsewhere, until repair has been round twice.  Also while our event
+ * loop has just come out of a stall longer than the failure timeout and
+ * the tick that notices it (node_space_contested) has not run yet:
+ * neighbours may have taken us for dead meanwhile.  Primary reads then
+ * consult the other replicas too, and primary writes wait until the
+ * coordinator has done so (WIRE_RP_SYNCED).
  */
 static bool
 replica_unsure(const struct node *n)
 {
 	uint64_t window = 2000 * (uint64_t)n->cfg.repair_sec + 5000;
+	uint64_t now = node_now_ms();
 
-	return n->gained_ms != 0 && node_now_ms() - n->gained_ms < window;
+	if (n->last_tick_ms != 0 && now - n->last_tick_ms >
+	    (uint64_t)n->cfg.fail_after * (uint64_t)n->cfg.hb_ms)
+		return true;
+	return n->gained_ms != 0 && now - n->gained_ms < window;
 }
 
 /* Replica read. */

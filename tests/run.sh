@@ -113,6 +113,7 @@ echo "== integration scenarios"
 # make test keeps the scenarios short; make soak runs them at full size.
 if [ "${SOAK:-0}" != 1 ]; then
 	export NOBJ=${NOBJ:-400}
+	export READERS=${READERS:-5}	# store.sh: readers per step, in turn
 fi
 rm -f "$RESULTS"/scenario-*.txt
 SCENARIOS=(tests/integration/*.sh)
