@@ -437,6 +437,8 @@ member_on_handover(struct node *n, struct conn *c,
 	    m->other.nzones, (h->flags & WIRE_HO_LEAVE) ? " and is leaving" :
 	    "");
 	giver = nbr_find(&n->nbrs, m->self.id, m->self.inc);
+	if (h->flags & WIRE_HO_LEAVE)
+		node_mark_gone(n, m->self.id, m->self.inc);
 	if (giver != NULL && (h->flags & WIRE_HO_LEAVE))
 		nbr_remove(&n->nbrs, giver);
 	route_cache_forget(&n->cache, m->self.id);

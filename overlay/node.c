@@ -191,6 +191,39 @@ node_zones_changed(struct node *n, bool merge)
 	}
 }
 
+void
+node_mark_gone(struct node *n, uint64_t id, uint64_t inc)
+{
+	struct node_gone *g = NULL;
+
+	for (int i = 0; i < NODE_GONE_MAX && g == NULL; i++)
+		if (n->gone[i].id == id && n->gone[i].inc == inc)
+			g = &n->gone[i];
+	if (g == NULL) {
+		/* The oldest entry goes (a ring: entries expire in order). */
+		g = &n->gone[n->gone_next];
+		n->gone_next = (n->gone_next + 1) % NODE_GONE_MAX;
+	}
+	g->id = id;
+	g->inc = inc;
+	g->until_ms = node_now_ms() + NODE_GONE_TTL_MS;
+}
+
+/* The entry for (id, inc) if it is remembered as gone, else NULL. */
+static struct node_gone *
+node_find_gone(struct node *n, uint64_t id, uint64_t inc)
+{
+	uint64_t now = node_now_ms();
+
+	for (int i = 0; i < NODE_GONE_MAX; i++) {
+		struct node_gone *g = &n->gone[i];
+
+		if (g->until_ms > now && g->id == id && g->inc == inc)
+			return g;
+	}
+	return NULL;
+}
+
 /*
  * Take what a message says about node x into the table.  direct means x
  * itself told us (its word is final); second-hand news only wins with a
@@ -200,10 +233,16 @@ node_zones_changed(struct node *n, bool merge)
 struct nbr *
 node_learn(struct node *n, const struct wire_node *x, bool direct)
 {
+	struct node_gone *g;
 	struct nbr *e;
 
 	if (x->id == n->self.id)
 		return NULL; /* us, or our own earlier incarnation */
+	if ((g = node_find_gone(n, x->id, x->inc)) != NULL) {
+		if (!direct)
+			return NULL; /* stale news of a dead node */
+		g->until_ms = 0; /* it speaks: alive after all */
+	}
 	e = nbr_find(&n->nbrs, x->id, x->inc);
 	if (e == NULL) {
 		if (x->nzones == 0 || x->addr[0] == '\0' ||
@@ -596,6 +635,7 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 	if (node_space_claimed(n, dead)) {
 		log_info("space of failed %s already taken over",
 		    node_idstr(dead->info.id));
+		node_mark_gone(n, dead->info.id, dead->info.inc);
 		nbr_remove(&n->nbrs, dead);
 		node_prune(n);
 		return;
@@ -631,6 +671,7 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 	node_announce_takeover(n, dead, &before);
 	repair_request(n);
 	route_cache_forget(&n->cache, dead->info.id);
+	node_mark_gone(n, dead->info.id, dead->info.inc);
 	nbr_remove(&n->nbrs, dead);
 	node_prune(n);
 	node_heartbeat_all(n);
@@ -677,6 +718,7 @@ node_on_takeover(struct node *n, const struct wire_membership *m)
 		node_heartbeat_all(n);
 		return;
 	}
+	node_mark_gone(n, m->a, m->b);
 	if (dead != NULL)
 		nbr_remove(&n->nbrs, dead);
 	route_cache_forget(&n->cache, m->a);
@@ -724,6 +766,7 @@ node_on_leave(struct node *n, const struct wire_membership *m)
 
 	log_info("neighbour %s left; %s is its heir", node_idstr(m->self.id),
 	    node_idstr(m->other.id));
+	node_mark_gone(n, m->self.id, m->self.inc);
 	if (e != NULL)
 		nbr_remove(&n->nbrs, e);
 	route_cache_forget(&n->cache, m->self.id);

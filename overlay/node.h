@@ -51,6 +51,10 @@ enum node_state {
 };
 
 /* A request we forwarded into the overlay on behalf of a local client. */
+/* Dead or departed nodes remembered (struct node_gone), and how long. */
+#define NODE_GONE_MAX 64
+#define NODE_GONE_TTL_MS 60000
+
 struct node_pending {
 	uint64_t reqid;		/* our id, used in the overlay */
 	uint64_t client_serial;	/* connection to answer, 0 = internal */
@@ -144,10 +148,24 @@ struct node {
 	} taken[WIRE_MAX_ZONES];
 	int ntaken;
 	double last_takeover_share;	/* our share before it */
+	/*
+	 * Nodes (id, incarnation) known dead or gone: taken over or left.
+	 * Second-hand news of them is ignored until the entry expires, so
+	 * that a neighbour's stale list cannot bring a dead node back into
+	 * our table (where greedy routing would send requests to it).  A
+	 * node that speaks to us itself is alive after all.
+	 */
+	struct node_gone {
+		uint64_t id, inc;
+		uint64_t until_ms;
+	} gone[NODE_GONE_MAX];
+	int gone_next;
 };
 
 /* Monotonic milliseconds. */
 uint64_t node_now_ms(void);
+/* Remember that node (id, inc) is dead or gone (see struct node_gone). */
+void node_mark_gone(struct node *n, uint64_t id, uint64_t inc);
 
 /* Create a node; nothing is sent until node_start(). */
 struct node *node_new(struct event_base *base, const struct node_config *cfg);
