@@ -135,7 +135,7 @@ member_handle_join(struct node *n, const struct wire_header *h,
 	struct wire_membership m, acc;
 	struct wire_node joiner;
 	struct geom_point p;
-	struct nbr *bigger;
+	struct nbr *bigger, *e;
 	struct wbuf w;
 
 	if (wire_membership_decode(rt->inner, rt->inner_len, &m) != 0 ||
@@ -194,7 +194,8 @@ member_handle_join(struct node *n, const struct wire_header *h,
 	wire_frame_end(&w);
 	free(acc.list);
 	repair_stream_zones(n, rt->origin, joiner.zones, 1, &w);
-	node_learn(n, &joiner, true);
+	if ((e = node_learn(n, &joiner, true)) != NULL)
+		e->admitted_ms = node_now_ms();
 	node_prune(n);
 	node_heartbeat_all(n);
 }

@@ -29,6 +29,8 @@ struct nbr {
 	uint64_t first_ms;	  /* when we first learned of it */
 	uint64_t heard_ms;	  /* last direct message; 0 = second hand */
 	bool failed;		  /* declared failed; takeover under way */
+	uint64_t admitted_ms;	  /* we admitted it (join) and it has not
+				     spoken since: not judged silent yet */
 	uint64_t space_used;	  /* its store: bytes used and free */
 	uint64_t space_avail;
 	struct event *takeover;	  /* takeover timer while failed */

@@ -257,6 +257,7 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 	}
 	if (direct) {
 		e->heard_ms = node_now_ms();
+		e->admitted_ms = 0;
 		if (e->failed) {
 			log_warnx("neighbour %s is alive after all; takeover "
 			    "cancelled", node_idstr(e->info.id));
@@ -807,6 +808,15 @@ node_check_neighbours(struct node *n, uint64_t now)
 	for (e = TAILQ_FIRST(&n->nbrs); e != NULL; e = next) {
 		next = TAILQ_NEXT(e, entry);
 		if (e->failed)
+			continue;
+		/*
+		 * A joiner we admitted hears nothing from us until its
+		 * replicas and our accept have been streamed to it, which
+		 * can take longer than the failure timeout: taking its zone
+		 * back then would leave two owners once the accept lands.
+		 */
+		if (e->admitted_ms != 0 &&
+		    now - e->admitted_ms < NODE_JOIN_GRACE_MS)
 			continue;
 		if (e->heard_ms != 0 && now - e->heard_ms > limit) {
 			node_declare_failed(n, e);

@@ -51,6 +51,8 @@ enum node_state {
 };
 
 /* A request we forwarded into the overlay on behalf of a local client. */
+/* How long a joiner we admitted may stay silent before it is judged. */
+#define NODE_JOIN_GRACE_MS 30000
 /* Dead or departed nodes remembered (struct node_gone), and how long. */
 #define NODE_GONE_MAX 64
 #define NODE_GONE_TTL_MS 60000
