@@ -755,10 +755,7 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 		log_warnx("event loop stalled for %" PRIu64 " ms: failure "
 		    "checks wait a tick", now - n->last_tick_ms);
 	n->last_tick_ms = now;
-	if (n->state == NODE_JOINING) {
-		member_join_tick(n, now);
-		return;
-	}
+	/* (A joining node's join retries itself: member.c.) */
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
 	/*
@@ -944,11 +941,18 @@ node_on_membership(struct node *n, struct conn *c,
 		node_on_leave(n, m);
 		break;
 	case WIRE_HANDOVER:
-	case WIRE_JOIN_ACCEPT:
-	case WIRE_HANDOVER_ACK:
 		member_frame(n, c, h, m);
 		break;
-	default:	/* LOOKUP_REPLY: an answer to one of our requests */
+	case WIRE_JOIN_ACCEPT:
+		/*
+		 * Our join request takes it (member.c); an accept for an
+		 * attempt we have given up on counts all the same: its owner
+		 * has given the zone away.
+		 */
+		if (!rpc_complete(n, h, body))
+			member_frame(n, c, h, m);
+		break;
+	default:	/* LOOKUP_REPLY, HANDOVER_ACK: answers to our requests */
 		if (!rpc_complete(n, h, body))
 			log_debug("late %s from %s ignored",
 			    wire_type_name(h->type), conn_name(c));
@@ -969,17 +973,9 @@ node_on_error(struct node *n, struct conn *c, const struct wire_header *h,
 		conn_close(c, "malformed frame");
 		return;
 	}
-	log_escape(msg, strlen(msg), safe, sizeof safe);
-	if (h->reqid != 0 && h->reqid == n->join_reqid) {
-		member_join_refused(n, code, safe);
-		return;
-	}
-	if (h->reqid != 0 && h->reqid == n->hand_reqid) {
-		member_handover_refused(n, code, safe);
-		return;
-	}
 	if (rpc_complete(n, h, body))
 		return;
+	log_escape(msg, strlen(msg), safe, sizeof safe);
 	log_debug("error for unknown request %" PRIu64 " from %s: %s",
 	    h->reqid, conn_name(c), safe);
 }

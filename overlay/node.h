@@ -67,16 +67,12 @@ struct node {
 	int ticks;
 	uint64_t last_tick_ms;	/* when the tick last ran (stall detection) */
 
-	/* Joining. */
-	uint64_t join_reqid;
+	/* Joining (the join itself is a request in rpcs: member.c). */
 	int join_next;		/* which bootstrap to try next */
-	uint64_t join_sent_ms;
 
 	/* Handing a zone over (graceful leave or reassignment). */
-	bool handing;		/* a HANDOVER is outstanding */
-	uint64_t hand_reqid;
+	bool handing;		/* a HANDOVER is outstanding (in rpcs) */
 	uint64_t hand_heir_id, hand_heir_inc;
-	uint64_t hand_sent_ms;
 	int hand_zone;		/* zone index given; -1 = all (leave) */
 	struct geom_zone hand_given; /* the zone given (reassignment) */
 	uint64_t tried[8];	/* heirs that did not take a handover */
@@ -89,8 +85,8 @@ struct node {
 	void (*on_left)(struct node *);	/* called once handover is done */
 
 	/*
-	 * Requests we wait for, by id (rpc.c): object calls, repair
-	 * digests, lookups (for clients and our own).
+	 * Every request we wait for, by id (rpc.c): object calls, repair
+	 * digests, lookups (for clients and our own), our join, a handover.
 	 */
 	struct rpc_table *rpcs;
 	struct store *store;	/* local replicas (store.c) */
