@@ -4,7 +4,8 @@
  * leave with handover, background zone reassignment).
  *
  * Everything runs on one libevent loop; no locks.  The node reaches the
- * network only through the transport (conn.h).
+ * network only through the transport (conn.h), and every request it sends
+ * and waits for, whatever module sent it, is in one table (rpc.h).
  */
 #ifndef CANFS_OVERLAY_NODE_H
 #define CANFS_OVERLAY_NODE_H
