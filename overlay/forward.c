@@ -3,7 +3,6 @@
  * delivery at the owner of the target point, direct replies to the origin,
  * and lookups started on behalf of local clients.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "log.h"
 #include "member.h"
 #include "node.h"
+#include "rpc.h"
 #include "xmalloc.h"
 
 /* Lookups wait this long for the owner's answer. */
@@ -197,12 +197,104 @@ forward_answer_self(struct node *n, struct conn *c, uint64_t creqid)
 	node_send_membership(n, c, WIRE_LOOKUP_REPLY, 0, creqid, &m);
 }
 
+/*
+ * A lookup made for a client: the arg of its request (rpc.h).  It is
+ * bound to the client's connection (gone: dropped) and, sent direct, to
+ * the connection to the cached owner (closed: rerouted).
+ */
+struct forward_lookup {
+	uint64_t client;	/* connection serial to answer, 0 = answered */
+	uint64_t creqid;	/* the client's own id */
+	struct geom_point target;
+	bool direct;		/* sent straight to the cached owner */
+	char sent_addr[WIRE_ADDR_MAX]; /* that owner, while direct */
+	uint64_t deadline_ms;	/* it fails then (sent again until then) */
+	int sends;
+};
+
+/* The owner answered our lookup, or it failed: tell the client. */
+static void
+forward_lookup_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct forward_lookup *l = arg;
+	struct conn *c = transport_conn_by_serial(n->transport, l->client);
+	struct wire_membership m;
+	uint32_t code;
+	char msg[256], safe[256];
+
+	if (h == NULL) {
+		node_send_error(c, l->creqid, WIRE_E_TIMEOUT,
+		    "lookup timed out");
+	} else if (h->type == WIRE_LOOKUP_REPLY) {
+		if (wire_membership_decode(body, h->len, &m) != 0) {
+			node_send_error(c, l->creqid, WIRE_E_PROTO,
+			    "malformed lookup reply");
+		} else {
+			if (m.self.id != n->self.id)
+				route_cache_learn(&n->cache, &m.self,
+				    n->cfg.dims);
+			node_send_membership(n, c, WIRE_LOOKUP_REPLY, 0,
+			    l->creqid, &m);
+			wire_membership_free(&m);
+		}
+	} else if (wire_error_decode(body, h->len, &code, msg,
+	    sizeof msg) == 0) {
+		log_escape(msg, strlen(msg), safe, sizeof safe);
+		node_send_error(c, l->creqid, code, safe);
+	} else {
+		node_send_error(c, l->creqid, WIRE_E_PROTO,
+		    "unexpected answer to a lookup");
+	}
+	free(l);
+}
+
+/*
+ * A lookup got no answer in time, or the connection to the cached owner
+ * it was sent to closed.  Sent direct, the cache entry is stale: forget
+ * it.  Until its deadline, route the lookup greedily (again), waiting
+ * twice as long each time.  Returns true when it was sent again.
+ */
+static bool
+forward_lookup_retry(struct node *n, void *arg, uint64_t reqid,
+    enum rpc_event ev)
+{
+	struct forward_lookup *l = arg;
+	uint64_t now = node_now_ms(), wait;
+
+	if (l->direct)
+		route_cache_forget_addr(&n->cache, l->sent_addr);
+	l->direct = false;
+	if (now >= l->deadline_ms)
+		return false;
+	wait = (uint64_t)FORWARD_LOOKUP_RESEND_MS << (l->sends < 4 ?
+	    l->sends : 4);
+	if (wait > l->deadline_ms - now)
+		wait = l->deadline_ms - now;
+	l->sends++;
+	rpc_bind(n, reqid, 0);
+	rpc_rearm(n, reqid, (int)wait);
+	(void)ev;
+	/* We may have taken the dead owner's zone over meanwhile. */
+	if (nbr_node_contains(&n->self, &l->target, n->cfg.dims)) {
+		forward_answer_self(n, transport_conn_by_serial(n->transport,
+		    l->client), l->creqid);
+		l->client = 0;	/* answered: the failure that follows frees */
+		return false;
+	}
+	return node_route_send(n, reqid, WIRE_R_LOOKUP, 0, &l->target, NULL,
+	    false) == 0;
+}
+
 /* Look target up for a client (reply goes to c with creqid). */
 void
 node_lookup(struct node *n, struct conn *c, uint64_t creqid,
     const struct geom_point *target, bool use_cache)
 {
-	struct node_pending *p;
+	struct forward_lookup *l;
+	const char *addr = NULL;
+	struct conn *to = NULL;
+	uint64_t reqid;
 
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING) {
 		node_send_error(c, creqid, WIRE_E_UNAVAIL,
@@ -213,68 +305,35 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 		forward_answer_self(n, c, creqid);
 		return;
 	}
-	p = xcalloc(1, sizeof *p);
-	p->reqid = n->next_reqid++;
-	p->client_serial = conn_serial(c);
-	p->client_reqid = creqid;
-	p->deadline_ms = node_now_ms() + FORWARD_LOOKUP_TIMEOUT_MS;
-	p->resend_ms = node_now_ms() + FORWARD_LOOKUP_RESEND_MS;
-	p->sends = 1;
-	p->target = *target;
-	if (use_cache) {
-		const char *addr = route_cache_lookup(&n->cache, target,
-		    n->cfg.dims);
-		struct conn *to = addr ? transport_peer(n->transport, addr) :
-		    NULL;
-
-		if (to != NULL) {
-			p->direct = true;
-			p->sent_serial = conn_serial(to);
-			snprintf(p->sent_addr, sizeof p->sent_addr, "%s", addr);
-		} else if (addr != NULL) {
-			/* The cached owner cannot be reached (a refused
-			 * dial): it is gone, so is its entry. */
-			route_cache_forget_addr(&n->cache, addr);
-		}
-		/* Send the way the pending request was recorded: its
-		 * connection's close is what reroutes a direct lookup. */
-		use_cache = p->direct;
+	if (use_cache && (addr = route_cache_lookup(&n->cache, target,
+	    n->cfg.dims)) != NULL &&
+	    (to = transport_peer(n->transport, addr)) == NULL) {
+		/* The cached owner cannot be reached (a refused dial): it
+		 * is gone, so is its entry. */
+		route_cache_forget_addr(&n->cache, addr);
 	}
-	if (node_route_send(n, p->reqid, WIRE_R_LOOKUP, 0, target, NULL,
-	    use_cache) != 0) {
+	l = xcalloc(1, sizeof *l);
+	l->client = conn_serial(c);
+	l->creqid = creqid;
+	l->target = *target;
+	l->deadline_ms = node_now_ms() + FORWARD_LOOKUP_TIMEOUT_MS;
+	l->sends = 1;
+	if (to != NULL) {
+		l->direct = true;
+		snprintf(l->sent_addr, sizeof l->sent_addr, "%s", addr);
+	}
+	/* Direct, it waits on the owner's connection: forward_lookup_retry. */
+	reqid = rpc_new_on(n, to != NULL ? conn_serial(to) : 0,
+	    forward_lookup_cb, l, FORWARD_LOOKUP_RESEND_MS);
+	rpc_set_client(n, reqid, l->client);
+	rpc_set_retry(n, reqid, forward_lookup_retry);
+	if (node_route_send(n, reqid, WIRE_R_LOOKUP, 0, target, NULL,
+	    l->direct) != 0) {
+		rpc_cancel(n, reqid);
 		node_send_error(c, creqid, WIRE_E_NOROUTE,
 		    wire_error_text(WIRE_E_NOROUTE));
-		free(p);
-		return;
+		free(l);
 	}
-	TAILQ_INSERT_TAIL(&n->pending, p, entry);
-}
-
-/*
- * The cached owner's connection closed, or no answer came in time: route
- * the lookup greedily (again).
- */
-void
-node_lookup_resend(struct node *n, struct node_pending *p)
-{
-	if (p->direct)
-		route_cache_forget_addr(&n->cache, p->sent_addr);
-	p->direct = false;
-	p->resend_ms = node_now_ms() + ((uint64_t)FORWARD_LOOKUP_RESEND_MS <<
-	    (p->sends < 4 ? p->sends : 4));
-	p->sends++;
-	p->sent_serial = 0;
-	/* We may have taken the dead owner's zone over meanwhile. */
-	if (nbr_node_contains(&n->self, &p->target, n->cfg.dims)) {
-		forward_answer_self(n, transport_conn_by_serial(n->transport,
-		    p->client_serial), p->client_reqid);
-		TAILQ_REMOVE(&n->pending, p, entry);
-		free(p);
-		return;
-	}
-	if (node_route_send(n, p->reqid, WIRE_R_LOOKUP, 0, &p->target, NULL,
-	    false) != 0)
-		p->deadline_ms = 0; /* fails at the next tick */
 }
 
 /*
@@ -298,70 +357,4 @@ node_route_send_via(struct node *n, const char *addr, uint64_t reqid,
 	rt.path[0] = n->self.id;
 	forward_send(n, addr, 0, reqid, &rt, NULL, 0);
 	return 0;
-}
-
-/* Find and unlink the pending request with our reqid. */
-static struct node_pending *
-forward_take_pending(struct node *n, uint64_t reqid)
-{
-	struct node_pending *p;
-
-	TAILQ_FOREACH(p, &n->pending, entry) {
-		if (p->reqid == reqid) {
-			TAILQ_REMOVE(&n->pending, p, entry);
-			return p;
-		}
-	}
-	return NULL;
-}
-
-/* The owner answered one of our lookups: learn it, answer the client. */
-void
-node_on_lookup_reply(struct node *n, const struct wire_header *h,
-    const struct wire_membership *m)
-{
-	struct node_pending *p = forward_take_pending(n, h->reqid);
-
-	if (p == NULL)
-		return; /* timed out or client gone */
-	if (m->self.id != n->self.id)
-		route_cache_learn(&n->cache, &m->self, n->cfg.dims);
-	node_send_membership(n, transport_conn_by_serial(n->transport,
-	    p->client_serial), WIRE_LOOKUP_REPLY, 0, p->client_reqid, m);
-	free(p);
-}
-
-/* An error reply from the overlay: a refused join or a failed lookup. */
-void
-node_on_error(struct node *n, struct conn *c, const struct wire_header *h,
-    const uint8_t *body)
-{
-	struct node_pending *p;
-	uint32_t code;
-	char msg[256], safe[256];
-
-	if (wire_error_decode(body, h->len, &code, msg, sizeof msg) != 0) {
-		log_warnx("%s: malformed ERROR; dropping connection",
-		    conn_name(c));
-		conn_close(c, "malformed frame");
-		return;
-	}
-	log_escape(msg, strlen(msg), safe, sizeof safe);
-	if (h->reqid != 0 && h->reqid == n->join_reqid) {
-		member_join_refused(n, code, safe);
-		return;
-	}
-	if (h->reqid != 0 && h->reqid == n->hand_reqid) {
-		member_handover_refused(n, code, safe);
-		return;
-	}
-	p = forward_take_pending(n, h->reqid);
-	if (p == NULL) {
-		log_debug("error for unknown request %" PRIu64 ": %s",
-		    h->reqid, safe);
-		return;
-	}
-	node_send_error(transport_conn_by_serial(n->transport,
-	    p->client_serial), p->client_reqid, code, safe);
-	free(p);
 }

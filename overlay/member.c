@@ -12,6 +12,7 @@
 #include "member.h"
 #include "node.h"
 #include "repair.h"
+#include "rpc.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -21,18 +22,24 @@
 #define MEMBER_REASSIGN_TICKS 3	/* try reassignment every N heartbeats */
 #define MEMBER_SAVE_TICKS 1	/* save the peers file every N heartbeats */
 
-/* Send (or resend) our JOIN, routed to our point from a bootstrap. */
-void
-member_send_join(struct node *n)
+/*
+ * Our join is one request in the node's table (rpc.c) at any time while
+ * we are joining: sent to a bootstrap peer and resent through the next
+ * one when no answer comes, or, after a refusal, waiting a little before
+ * it is sent again.
+ */
+static void member_join_cb(struct node *n, void *arg,
+    const struct wire_header *h, const uint8_t *body);
+
+/* Send our JOIN under request reqid, routed to our point from a bootstrap. */
+static void
+member_join_send(struct node *n, uint64_t reqid)
 {
 	struct wire_membership m;
 	struct wire_routed rt;
 	struct wbuf w;
-	const char *addr;
+	const char *addr = n->cfg.join[n->join_next++ % n->cfg.njoin];
 
-	if (n->cfg.njoin == 0)
-		return;
-	addr = n->cfg.join[n->join_next++ % n->cfg.njoin];
 	memset(&m, 0, sizeof m);
 	m.dims = n->cfg.dims;
 	m.self = n->self;
@@ -42,35 +49,84 @@ member_send_join(struct node *n)
 	rt.inner_type = WIRE_R_JOIN;
 	hash_node_point(n->self.id, n->cfg.dims, &rt.target);
 	memcpy(rt.origin, n->self.addr, sizeof rt.origin);
-	n->join_reqid = n->next_reqid++;
-	n->join_sent_ms = node_now_ms();
 	log_info("joining the overlay through %s", addr);
 	wbuf_init(&w);
-	wire_frame_begin(&w, WIRE_ROUTED, 0, n->join_reqid);
+	wire_frame_begin(&w, WIRE_ROUTED, 0, reqid);
 	wire_routed_encode(&w, &rt);
 	wire_membership_encode(&w, &m);
 	wire_frame_end(&w);
 	conn_send(transport_peer(n->transport, addr), &w);
 	wbuf_free(&w);
+	rpc_rearm(n, reqid, MEMBER_JOIN_RETRY_MS);
 }
 
-/* Retry a join that got no answer. */
-void
-member_join_tick(struct node *n, uint64_t now)
+/* No answer to our join in time: try again, through the next peer. */
+static bool
+member_join_expired(struct node *n, void *arg, uint64_t reqid,
+    enum rpc_event ev)
 {
-	if (now - n->join_sent_ms >= MEMBER_JOIN_RETRY_MS) {
-		log_warnx("no answer to our join yet; trying again");
-		member_send_join(n);
+	(void)arg;
+	(void)ev;
+	if (n->state != NODE_JOINING)
+		return false;	/* joined through another attempt */
+	log_warnx("no answer to our join yet; trying again");
+	member_join_send(n, reqid);
+	return true;
+}
+
+/* The pause after a refusal is over: send the join again. */
+static bool
+member_join_resume(struct node *n, void *arg, uint64_t reqid,
+    enum rpc_event ev)
+{
+	(void)arg;
+	(void)ev;
+	if (n->state != NODE_JOINING)
+		return false;
+	rpc_set_retry(n, reqid, member_join_expired);
+	member_join_send(n, reqid);
+	return true;
+}
+
+/* Start joining: send our JOIN to the next bootstrap peer. */
+void
+member_send_join(struct node *n)
+{
+	uint64_t reqid;
+
+	if (n->cfg.njoin == 0)
+		return;
+	reqid = rpc_new(n, member_join_cb, NULL, MEMBER_JOIN_RETRY_MS);
+	rpc_set_retry(n, reqid, member_join_expired);
+	member_join_send(n, reqid);
+}
+
+/*
+ * Our join was refused; try again soon (maybe through another peer).
+ * The next attempt is a request at once, sent when its pause is over.
+ */
+static void
+member_join_refused(struct node *n, const struct wire_header *h,
+    const uint8_t *body)
+{
+	uint32_t code;
+	char msg[256], safe[256];
+	uint64_t reqid;
+
+	if (wire_error_decode(body, h->len, &code, msg, sizeof msg) != 0) {
+		code = WIRE_E_PROTO;
+		snprintf(msg, sizeof msg, "unexpected %s",
+		    wire_type_name(h->type));
 	}
-}
-
-/* Our join was refused; try again soon (maybe through another peer). */
-void
-member_join_refused(struct node *n, uint32_t code, const char *msg)
-{
+	log_escape(msg, strlen(msg), safe, sizeof safe);
+	if (n->state != NODE_JOINING) {
+		log_debug("late join refusal ignored: %s", safe);
+		return;
+	}
 	log_warnx("join refused (%s): %s; retrying", wire_error_text(code),
-	    msg);
-	n->join_sent_ms = node_now_ms() - MEMBER_JOIN_RETRY_MS / 2;
+	    safe);
+	reqid = rpc_new(n, member_join_cb, NULL, MEMBER_JOIN_RETRY_MS / 2);
+	rpc_set_retry(n, reqid, member_join_resume);
 }
 
 /*
@@ -229,12 +285,26 @@ member_learn_list(struct node *n, const struct wire_membership *m)
 	node_prune(n);
 }
 
+/*
+ * A zone's replicas were streamed (XFER) ahead of a JOIN_ACCEPT or
+ * HANDOVER on the same connection, and are queued in our store; reads see
+ * committed state only, so they must be durable before we answer for the
+ * zone, or a read there would find nothing.  (One wait for the commit
+ * thread: joins and handovers are rare.)
+ */
+static void
+member_commit_streamed(struct node *n)
+{
+	store_commit(n->store);
+}
+
 /* The owner admitted us. */
 static void
 member_on_join_accept(struct node *n, const struct wire_membership *m)
 {
 	struct nbr *owner;
 
+	member_commit_streamed(n);
 	if (m->other.id != n->self.id || m->other.inc != n->self.inc)
 		return;
 	if (n->state != NODE_JOINING && n->state != NODE_ACTIVE)
@@ -257,12 +327,42 @@ member_on_join_accept(struct node *n, const struct wire_membership *m)
 	node_heartbeat_all(n);
 }
 
-/* Send our zone(s) to an heir: all of them (leave) or one (reassign). */
+/* The answer to our join: acceptance, or a refusal (retried). */
+static void
+member_join_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct wire_membership m;
+
+	(void)arg;
+	if (h == NULL)
+		return;	/* shutting down, or joined through another attempt */
+	if (h->type != WIRE_JOIN_ACCEPT) {
+		member_join_refused(n, h, body);
+		return;
+	}
+	if (wire_membership_decode(body, h->len, &m) != 0)
+		return;	/* checked by node_frame: cannot happen */
+	member_on_join_accept(n, &m);
+	wire_membership_free(&m);
+}
+
+static void member_handover_cb(struct node *n, void *arg,
+    const struct wire_header *h, const uint8_t *body);
+static bool member_handover_expired(struct node *n, void *arg,
+    uint64_t reqid, enum rpc_event ev);
+
+/*
+ * Send our zone(s) to an heir: all of them (leave) or one (reassign).
+ * The handover is a request in the node's table until the heir answers
+ * (member_handover_cb), or for MEMBER_HANDOVER_TIMEOUT_MS.
+ */
 static void
 member_start_handover(struct node *n, struct nbr *heir, int zone)
 {
 	struct wire_membership m;
 	struct wbuf w;
+	uint64_t reqid;
 
 	memset(&m, 0, sizeof m);
 	m.dims = n->cfg.dims;
@@ -279,17 +379,18 @@ member_start_handover(struct node *n, struct nbr *heir, int zone)
 	}
 	m.list = node_nbr_list(n, &m.n);
 	n->handing = true;
-	n->hand_reqid = n->next_reqid++;
+	reqid = rpc_new(n, member_handover_cb, NULL,
+	    MEMBER_HANDOVER_TIMEOUT_MS);
+	rpc_set_retry(n, reqid, member_handover_expired);
 	n->hand_heir_id = heir->info.id;
 	n->hand_heir_inc = heir->info.inc;
-	n->hand_sent_ms = node_now_ms();
 	n->hand_zone = zone;
 	log_info("handing %s to %s (%s)", zone < 0 ? "all our zones" :
 	    "a spare zone", node_idstr(heir->info.id), heir->info.addr);
 	/* The replicas go first, the handover after them. */
 	wbuf_init(&w);
 	wire_frame_begin(&w, WIRE_HANDOVER,
-	    n->state == NODE_LEAVING ? WIRE_HO_LEAVE : 0, n->hand_reqid);
+	    n->state == NODE_LEAVING ? WIRE_HO_LEAVE : 0, reqid);
 	wire_membership_encode(&w, &m);
 	wire_frame_end(&w);
 	free(m.list);
@@ -417,6 +518,7 @@ member_on_handover(struct node *n, struct conn *c,
 	struct wire_membership ack;
 	struct nbr *giver;
 
+	member_commit_streamed(n);
 	if (n->state != NODE_ACTIVE || n->handing ||
 	    m->other.id != n->self.id || m->other.inc != n->self.inc) {
 		node_send_error(c, h->reqid, WIRE_E_BUSY,
@@ -474,12 +576,8 @@ member_announce_leave(struct node *n, const struct wire_node *heir)
 
 /* The heir has our zone(s). */
 static void
-member_on_handover_ack(struct node *n, const struct wire_header *h,
-    const struct wire_membership *m)
+member_on_handover_ack(struct node *n, const struct wire_membership *m)
 {
-	if (!n->handing || h->reqid != n->hand_reqid ||
-	    m->self.id != n->hand_heir_id)
-		return;
 	n->handing = false;
 	if (n->state == NODE_LEAVING) {
 		log_info("handover to %s complete", node_idstr(m->self.id));
@@ -500,42 +598,83 @@ member_on_handover_ack(struct node *n, const struct wire_header *h,
 	node_heartbeat_all(n);
 }
 
-/* The heir said no: try another (leave) or give up (reassignment). */
-void
-member_handover_refused(struct node *n, uint32_t code, const char *msg)
+/*
+ * The handover failed: the tick tries another heir (leave) or gives up
+ * (reassignment).  The heir is remembered so as not to pick it again.
+ */
+static void
+member_handover_failed(struct node *n)
 {
-	if (!n->handing)
-		return;
-	log_warnx("handover refused by %s (%s): %s",
-	    node_idstr(n->hand_heir_id), wire_error_text(code), msg);
 	n->handing = false;
 	if (n->ntried < MEMBER_LEAVE_TRIES)
 		n->tried[n->ntried++] = n->hand_heir_id;
 }
 
-/* JOIN_ACCEPT, HANDOVER, HANDOVER_ACK. */
+/* The heir said no. */
+static void
+member_handover_refused(struct node *n, uint32_t code, const char *msg)
+{
+	log_warnx("handover refused by %s (%s): %s",
+	    node_idstr(n->hand_heir_id), wire_error_text(code), msg);
+	member_handover_failed(n);
+}
+
+/* No answer from the heir in time: say so; the handover then fails. */
+static bool
+member_handover_expired(struct node *n, void *arg, uint64_t reqid,
+    enum rpc_event ev)
+{
+	(void)arg;
+	(void)reqid;
+	(void)ev;
+	log_warnx("handover to %s timed out", node_idstr(n->hand_heir_id));
+	return false;
+}
+
+/* The heir's answer to our handover (h == NULL: none in time, or exit). */
+static void
+member_handover_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct wire_membership m;
+	uint32_t code;
+	char msg[256], safe[256];
+
+	(void)arg;
+	if (h == NULL) {
+		member_handover_failed(n);
+		return;
+	}
+	if (h->type == WIRE_HANDOVER_ACK &&
+	    wire_membership_decode(body, h->len, &m) == 0) {
+		if (m.self.id == n->hand_heir_id)
+			member_on_handover_ack(n, &m);
+		else
+			member_handover_refused(n, WIRE_E_PROTO,
+			    "acknowledged by another node");
+		wire_membership_free(&m);
+		return;
+	}
+	if (wire_error_decode(body, h->len, &code, msg, sizeof msg) != 0) {
+		code = WIRE_E_PROTO;
+		snprintf(msg, sizeof msg, "unexpected %s",
+		    wire_type_name(h->type));
+	}
+	log_escape(msg, strlen(msg), safe, sizeof safe);
+	member_handover_refused(n, code, safe);
+}
+
+/* JOIN_ACCEPT (for an attempt we gave up on) and HANDOVER. */
 void
 member_frame(struct node *n, struct conn *c, const struct wire_header *h,
     const struct wire_membership *m)
 {
-	/*
-	 * A zone's replicas were streamed (XFER) ahead of this message on
-	 * the same connection, and are queued in our store; reads see
-	 * committed state only, so they must be durable before we answer
-	 * for the zone, or a read there would find nothing.  (One wait for
-	 * the commit thread: joins and handovers are rare.)
-	 */
-	if (h->type == WIRE_JOIN_ACCEPT || h->type == WIRE_HANDOVER)
-		store_commit(n->store);
 	switch (h->type) {
 	case WIRE_JOIN_ACCEPT:
 		member_on_join_accept(n, m);
 		break;
 	case WIRE_HANDOVER:
 		member_on_handover(n, c, h, m);
-		break;
-	case WIRE_HANDOVER_ACK:
-		member_on_handover_ack(n, h, m);
 		break;
 	}
 }
@@ -768,15 +907,10 @@ member_leave_progress(struct node *n)
 	wbuf_free(&w);
 }
 
-/* Handover timeouts, pending leave, reassignment, peers file. */
+/* Pending leave, reassignment, peers file. */
 void
 member_tick(struct node *n, uint64_t now)
 {
-	if (n->handing && now - n->hand_sent_ms > MEMBER_HANDOVER_TIMEOUT_MS) {
-		log_warnx("handover to %s timed out",
-		    node_idstr(n->hand_heir_id));
-		member_handover_refused(n, WIRE_E_TIMEOUT, "no answer");
-	}
 	if (n->state == NODE_LEAVING && n->leave_client != 0)
 		member_leave_progress(n);
 	if (n->state == NODE_LEAVING && !n->handing) {

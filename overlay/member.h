@@ -17,22 +17,25 @@
 struct node;
 struct conn;
 
-/* Send (or resend) our JOIN to the next bootstrap peer. */
+/*
+ * Start joining: send our JOIN through the next bootstrap peer.  It is a
+ * request in the node's table (rpc.h) until an owner admits us: resent
+ * through the next peer after 3 s without an answer, 1.5 s after a
+ * refusal.
+ */
 void member_send_join(struct node *n);
-/* While joining: resend when the last attempt got no answer. */
-void member_join_tick(struct node *n, uint64_t now);
-/* A bootstrap or owner refused our join (it is retried). */
-void member_join_refused(struct node *n, uint32_t code, const char *msg);
 /* As owner (or as the largest neighbour asked to split): admit a joiner. */
 void member_handle_join(struct node *n, const struct wire_header *h,
     const struct wire_routed *rt);
-/* JOIN_ACCEPT, HANDOVER and HANDOVER_ACK. */
+/*
+ * HANDOVER (we are the heir), and JOIN_ACCEPT when no join request of
+ * ours takes it (an attempt we gave up on: its owner gave the zone away
+ * all the same).  Answers to our own join and handover reach member.c
+ * through the request table.
+ */
 void member_frame(struct node *n, struct conn *c, const struct wire_header *h,
     const struct wire_membership *m);
-/* The heir refused a handover: try another. */
-void member_handover_refused(struct node *n, uint32_t code,
-    const char *msg);
-/* Every heartbeat: handover timeouts, reassignment, saving peers. */
+/* Every heartbeat: leave progress and retries, reassignment, peers file. */
 void member_tick(struct node *n, uint64_t now);
 /* Use the peers saved in the data dir as bootstraps if none were given. */
 void member_load_peers(struct node *n);

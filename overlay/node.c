@@ -775,29 +775,6 @@ node_on_leave(struct node *n, const struct wire_membership *m)
 	node_prune(n);
 }
 
-/* Send lookups unanswered for a while again; fail those out of time. */
-static void
-node_expire_pending(struct node *n, uint64_t now)
-{
-	struct node_pending *p, *next;
-
-	for (p = TAILQ_FIRST(&n->pending); p != NULL; p = next) {
-		next = TAILQ_NEXT(p, entry);
-		if (now < p->deadline_ms) {
-			if (now >= p->resend_ms)
-				node_lookup_resend(n, p); /* may free p */
-			continue;
-		}
-		node_send_error(transport_conn_by_serial(n->transport,
-		    p->client_serial), p->client_reqid, WIRE_E_TIMEOUT,
-		    "lookup timed out");
-		if (p->direct) /* the cached owner never answered */
-			route_cache_forget_addr(&n->cache, p->sent_addr);
-		TAILQ_REMOVE(&n->pending, p, entry);
-		free(p);
-	}
-}
-
 /* Failure detection: neighbours silent too long are declared failed. */
 static void
 node_check_neighbours(struct node *n, uint64_t now)
@@ -870,11 +847,7 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 		node_space_contested(n, "stalled past the failure timeout "
 		    "(neighbours may have taken us for dead)");
 	n->last_tick_ms = now;
-	node_expire_pending(n, now);
-	if (n->state == NODE_JOINING) {
-		member_join_tick(n, now);
-		return;
-	}
+	/* (A joining node's join retries itself: member.c.) */
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
 	/*
@@ -944,7 +917,6 @@ node_new(struct event_base *base, const struct node_config *cfg)
 	n->base = base;
 	n->cfg = *cfg;
 	TAILQ_INIT(&n->nbrs);
-	TAILQ_INIT(&n->pending);
 	route_cache_init(&n->cache);
 	n->transport = transport_new(base, &ops, n);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -1007,7 +979,6 @@ void
 node_free(struct node *n)
 {
 	struct nbr *e;
-	struct node_pending *p;
 
 	if (n == NULL)
 		return;
@@ -1016,10 +987,6 @@ node_free(struct node *n)
 	objects_free(n);
 	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)
 		nbr_remove(&n->nbrs, e);
-	while ((p = TAILQ_FIRST(&n->pending)) != NULL) {
-		TAILQ_REMOVE(&n->pending, p, entry);
-		free(p);
-	}
 	if (n->tick != NULL)
 		event_free(n->tick);
 	transport_free(n->transport);
@@ -1049,6 +1016,62 @@ node_decode_membership(struct node *n, struct conn *c,
 	return true;
 }
 
+/* A frame with a (decoded, checked) membership body. */
+static void
+node_on_membership(struct node *n, struct conn *c,
+    const struct wire_header *h, const uint8_t *body,
+    const struct wire_membership *m)
+{
+	switch (h->type) {
+	case WIRE_HEARTBEAT:
+		node_on_heartbeat(n, h, m);
+		break;
+	case WIRE_TAKEOVER:
+		node_on_takeover(n, m);
+		break;
+	case WIRE_LEAVE:
+		node_on_leave(n, m);
+		break;
+	case WIRE_HANDOVER:
+		member_frame(n, c, h, m);
+		break;
+	case WIRE_JOIN_ACCEPT:
+		/*
+		 * Our join request takes it (member.c); an accept for an
+		 * attempt we have given up on counts all the same: its owner
+		 * has given the zone away.
+		 */
+		if (!rpc_complete(n, h, body))
+			member_frame(n, c, h, m);
+		break;
+	default:	/* LOOKUP_REPLY, HANDOVER_ACK: answers to our requests */
+		if (!rpc_complete(n, h, body))
+			log_debug("late %s from %s ignored",
+			    wire_type_name(h->type), conn_name(c));
+	}
+}
+
+/* An error reply: it answers one of our requests (rpc.c), or is late. */
+static void
+node_on_error(struct node *n, struct conn *c, const struct wire_header *h,
+    const uint8_t *body)
+{
+	uint32_t code;
+	char msg[256], safe[256];
+
+	if (wire_error_decode(body, h->len, &code, msg, sizeof msg) != 0) {
+		log_warnx("%s: malformed %s; dropping connection",
+		    conn_name(c), wire_type_name(h->type));
+		conn_close(c, "malformed frame");
+		return;
+	}
+	if (rpc_complete(n, h, body))
+		return;
+	log_escape(msg, strlen(msg), safe, sizeof safe);
+	log_debug("error for unknown request %" PRIu64 " from %s: %s",
+	    h->reqid, conn_name(c), safe);
+}
+
 /* Dispatch one frame from any connection. */
 void
 node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
@@ -1067,18 +1090,7 @@ node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
 	case WIRE_LOOKUP_REPLY:
 		if (!node_decode_membership(n, c, h, body, &m))
 			return;
-		if (h->type == WIRE_HEARTBEAT)
-			node_on_heartbeat(n, h, &m);
-		else if (h->type == WIRE_TAKEOVER)
-			node_on_takeover(n, &m);
-		else if (h->type == WIRE_LEAVE)
-			node_on_leave(n, &m);
-		else if (h->type == WIRE_LOOKUP_REPLY) {
-			if (!rpc_complete(n, h, body))
-				node_on_lookup_reply(n, h, &m);
-		}
-		else
-			member_frame(n, c, h, &m);
+		node_on_membership(n, c, h, body, &m);
 		wire_membership_free(&m);
 		return;
 	case WIRE_ROUTED:
@@ -1086,8 +1098,7 @@ node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
 		return;
 	case WIRE_ERROR:
 	case WIRE_JOIN_REFUSED:
-		if (!rpc_complete(n, h, body))
-			node_on_error(n, c, h, body);
+		node_on_error(n, c, h, body);
 		return;
 	case WIRE_OBJ_DIGEST:
 	case WIRE_LIST_REQ:
@@ -1109,22 +1120,11 @@ node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
 	}
 }
 
-/* A connection closed: forget requests waiting to answer on it. */
+/* A connection closed: requests bound to it fail or are resent (rpc.c). */
 void
 node_conn_closed(struct conn *c, void *arg)
 {
 	struct node *n = arg;
-	struct node_pending *p, *next;
-	uint64_t serial = conn_serial(c);
 
-	rpc_conn_closed(n, serial);
-	for (p = TAILQ_FIRST(&n->pending); p != NULL; p = next) {
-		next = TAILQ_NEXT(p, entry);
-		if (p->client_serial == serial) {
-			TAILQ_REMOVE(&n->pending, p, entry);
-			free(p);
-		} else if (p->sent_serial == serial) {
-			node_lookup_resend(n, p);
-		}
-	}
+	rpc_conn_closed(n, conn_serial(c));
 }

@@ -4,7 +4,8 @@
  * leave with handover, background zone reassignment).
  *
  * Everything runs on one libevent loop; no locks.  The node reaches the
- * network only through the transport (conn.h).
+ * network only through the transport (conn.h), and every request it sends
+ * and waits for, whatever module sent it, is in one table (rpc.h).
  */
 #ifndef CANFS_OVERLAY_NODE_H
 #define CANFS_OVERLAY_NODE_H
@@ -50,27 +51,11 @@ enum node_state {
 	NODE_LEFT,	/* handed over; about to exit */
 };
 
-/* A request we forwarded into the overlay on behalf of a local client. */
 /* How long a joiner we admitted may stay silent before it is judged. */
 #define NODE_JOIN_GRACE_MS 30000
 /* Dead or departed nodes remembered (struct node_gone), and how long. */
 #define NODE_GONE_MAX 64
 #define NODE_GONE_TTL_MS 60000
-
-struct node_pending {
-	uint64_t reqid;		/* our id, used in the overlay */
-	uint64_t client_serial;	/* connection to answer, 0 = internal */
-	uint64_t client_reqid;	/* the client's own id */
-	uint64_t deadline_ms;
-	uint64_t resend_ms;	/* no answer by then: send it again */
-	int sends;
-	struct geom_point target;
-	bool direct;		/* sent via the routing cache */
-	uint64_t sent_serial;	/* connection it was sent on, if direct */
-	char sent_addr[WIRE_ADDR_MAX];
-	TAILQ_ENTRY(node_pending) entry;
-};
-TAILQ_HEAD(node_pending_list, node_pending);
 
 struct node {
 	struct event_base *base;
@@ -80,8 +65,7 @@ struct node {
 	struct wire_node self;	/* our id, incarnation, epoch, zones */
 	struct nbr_list nbrs;
 	struct route_cache cache;
-	struct node_pending_list pending;
-	uint64_t next_reqid;
+	uint64_t next_reqid;	/* request ids (rpc.c); 0 is never one */
 	uint64_t start_ms;
 	uint64_t routed;	/* routed messages handled */
 	uint64_t space_used;	/* our store, refreshed every tick */
@@ -90,16 +74,12 @@ struct node {
 	int ticks;
 	uint64_t last_tick_ms;	/* when the tick last ran (stall detection) */
 
-	/* Joining. */
-	uint64_t join_reqid;
+	/* Joining (the join itself is a request in rpcs: member.c). */
 	int join_next;		/* which bootstrap to try next */
-	uint64_t join_sent_ms;
 
 	/* Handing a zone over (graceful leave or reassignment). */
-	bool handing;		/* a HANDOVER is outstanding */
-	uint64_t hand_reqid;
+	bool handing;		/* a HANDOVER is outstanding (in rpcs) */
 	uint64_t hand_heir_id, hand_heir_inc;
-	uint64_t hand_sent_ms;
 	int hand_zone;		/* zone index given; -1 = all (leave) */
 	struct geom_zone hand_given; /* the zone given (reassignment) */
 	uint64_t tried[8];	/* heirs that did not take a handover */
@@ -111,7 +91,11 @@ struct node {
 	uint64_t leave_base_total;
 	void (*on_left)(struct node *);	/* called once handover is done */
 
-	struct rpc_table *rpcs;	/* requests we wait for (rpc.c) */
+	/*
+	 * Every request we wait for, by id (rpc.c): object calls, repair
+	 * digests, lookups (for clients and our own), our join, a handover.
+	 */
+	struct rpc_table *rpcs;
 	struct store *store;	/* local replicas (store.c) */
 	struct objects *objs;	/* object layer state (objects.c) */
 	struct repair *repair;	/* anti-entropy state (repair.c) */
@@ -196,7 +180,13 @@ void node_send_error(struct conn *c, uint64_t reqid, uint32_t code,
 void node_send_empty(struct conn *c, uint16_t type, uint64_t reqid);
 /* Neighbours as a wire list (caller frees); alive ones only. */
 struct wire_node *node_nbr_list(struct node *n, uint32_t *cnt);
-/* Start a lookup of target on behalf of client conn c (reqid creqid). */
+/*
+ * Start a lookup of target on behalf of client conn c (reqid creqid): a
+ * request in rpcs until the owner answers (forward.c).  Dropped if c
+ * closes; sent straight to a cached owner (use_cache), it is routed
+ * greedily instead if that connection closes, and the cache entry is
+ * forgotten then or when no answer comes in time.
+ */
 void node_lookup(struct node *n, struct conn *c, uint64_t creqid,
     const struct geom_point *target, bool use_cache);
 
@@ -225,10 +215,6 @@ bool node_cut_off(const struct node *n);
 /* Routed messages (forward.c). */
 void node_on_routed(struct node *n, struct conn *c,
     const struct wire_header *h, const uint8_t *body);
-void node_on_lookup_reply(struct node *n, const struct wire_header *h,
-    const struct wire_membership *m);
-void node_on_error(struct node *n, struct conn *c,
-    const struct wire_header *h, const uint8_t *body);
 /*
  * Send a routed message toward target: straight to the cached owner when
  * use_cache and the cache knows it, else to the greedy next hop.  Returns
@@ -244,12 +230,6 @@ int node_route_send_via(struct node *n, const char *addr, uint64_t reqid,
 
 /* Holes in the neighbour table (cover.c): every few heartbeats. */
 void cover_check(struct node *n);
-
-/*
- * A lookup sent straight to a cached owner whose connection closed: forget
- * that cache entry and route it greedily instead.
- */
-void node_lookup_resend(struct node *n, struct node_pending *p);
 
 /* Control requests (control.c). */
 void control_frame(struct node *n, struct conn *c, const struct wire_header *h,

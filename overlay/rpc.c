@@ -1,4 +1,4 @@
-/* rpc.c: outstanding requests by id, with timeouts (see rpc.h). */
+/* rpc.c: the table of outstanding requests, with timeouts (see rpc.h). */
 #include <stdlib.h>
 #include <sys/queue.h>
 
@@ -10,12 +10,27 @@
 
 #define RPC_BUCKETS 1024
 
+/*
+ * Why a request's timer runs out.  A closed connection fires the timer at
+ * once with a reason; the strongest reason wins (a gone client beats a
+ * closed link: nobody would read a resent request's answer).
+ */
+enum rpc_fire {
+	RPC_FIRE_DEADLINE,	/* its time ran out */
+	RPC_FIRE_CLOSED,	/* the connection it was sent on closed */
+	RPC_FIRE_GONE,		/* the client it answers has gone */
+};
+
 struct rpc {
 	uint64_t reqid;
 	rpc_cb cb;
+	rpc_retry_cb retry;	/* asked before failing; NULL = just fail */
 	void *arg;
 	struct node *n;
-	uint64_t conn;		/* serial of the connection, 0 = any */
+	uint64_t conn;		/* serial of the connection sent on, 0 = any */
+	uint64_t client;	/* serial of the client answered, 0 = none */
+	uint64_t deadline_ms;	/* end of the wait (node_now_ms) */
+	enum rpc_fire fire;
 	struct event *timer;
 	LIST_ENTRY(rpc) entry;
 };
@@ -35,29 +50,88 @@ rpc_table(struct node *n)
 	return n->rpcs;
 }
 
-/* Unlink and free one request. */
-static void
-rpc_free(struct node *n, struct rpc *r)
+/* Find by id. */
+static struct rpc *
+rpc_find(struct node *n, uint64_t reqid)
 {
+	struct rpc *r;
+
+	if (n->rpcs == NULL || reqid == 0)
+		return NULL;
+	LIST_FOREACH(r, &n->rpcs->b[reqid % RPC_BUCKETS], entry) {
+		if (r->reqid == reqid)
+			return r;
+	}
+	return NULL;
+}
+
+/* (Re)start r's timer to run out at r->deadline_ms. */
+static void
+rpc_arm(struct rpc *r)
+{
+	uint64_t now = node_now_ms();
+	uint64_t ms = r->deadline_ms > now ? r->deadline_ms - now : 0;
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(r->timer, &tv);
+}
+
+/* Run r's timer at once, for the given reason (the strongest one wins). */
+static void
+rpc_fire_now(struct rpc *r, enum rpc_fire why)
+{
+	struct timeval now = { 0, 0 };
+
+	if (why > r->fire)
+		r->fire = why;
+	evtimer_add(r->timer, &now);
+}
+
+/* Unlink r, free it, then call it back: the table is consistent by then. */
+static void
+rpc_end(struct node *n, struct rpc *r, const struct wire_header *h,
+    const uint8_t *body)
+{
+	rpc_cb cb = r->cb;
+	void *arg = r->arg;
+
 	LIST_REMOVE(r, entry);
 	n->rpcs->count--;
 	event_free(r->timer);
 	free(r);
+	cb(n, arg, h, body);
 }
 
-/* The request timed out. */
+/*
+ * The timer ran out, or a bound connection closed: let the retry hook
+ * send the request again, else fail it.
+ */
 static void
-rpc_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+rpc_timer_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct rpc *r = arg;
 	struct node *n = r->n;
-	rpc_cb cb = r->cb;
-	void *cbarg = r->arg;
+	uint64_t reqid = r->reqid;
+	enum rpc_fire why = r->fire;
 
 	(void)fd;
 	(void)ev;
-	rpc_free(n, r);
-	cb(n, cbarg, NULL, NULL);
+	r->fire = RPC_FIRE_DEADLINE;
+	if (why != RPC_FIRE_GONE && r->retry != NULL &&
+	    r->retry(n, r->arg, reqid,
+	    why == RPC_FIRE_CLOSED ? RPC_CLOSED : RPC_TIMEOUT)) {
+		/* Sent again.  The hook may have ended or re-armed it. */
+		r = rpc_find(n, reqid);
+		if (r == NULL || evtimer_pending(r->timer, NULL))
+			return;
+		if (r->deadline_ms > node_now_ms()) {
+			rpc_arm(r);	/* keeps the deadline it had */
+			return;
+		}
+	}
+	if ((r = rpc_find(n, reqid)) != NULL)
+		rpc_end(n, r, NULL, NULL);
 }
 
 /* Register a request. */
@@ -74,33 +148,63 @@ rpc_new_on(struct node *n, uint64_t conn, rpc_cb cb, void *arg,
 {
 	struct rpc_table *t = rpc_table(n);
 	struct rpc *r = xcalloc(1, sizeof *r);
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 
 	r->reqid = n->next_reqid++;
 	r->conn = conn;
 	r->cb = cb;
 	r->arg = arg;
 	r->n = n;
-	r->timer = evtimer_new(n->base, rpc_timeout_cb, r);
-	evtimer_add(r->timer, &tv);
+	r->deadline_ms = node_now_ms() + (uint64_t)(timeout_ms > 0 ?
+	    timeout_ms : 0);
+	r->timer = evtimer_new(n->base, rpc_timer_cb, r);
+	rpc_arm(r);
 	LIST_INSERT_HEAD(&t->b[r->reqid % RPC_BUCKETS], r, entry);
 	t->count++;
 	return r->reqid;
 }
 
-/* Find by id. */
-static struct rpc *
-rpc_find(struct node *n, uint64_t reqid)
+/* Set the retry hook. */
+void
+rpc_set_retry(struct node *n, uint64_t reqid, rpc_retry_cb retry)
 {
-	struct rpc *r;
+	struct rpc *r = rpc_find(n, reqid);
 
-	if (n->rpcs == NULL || reqid == 0)
-		return NULL;
-	LIST_FOREACH(r, &n->rpcs->b[reqid % RPC_BUCKETS], entry) {
-		if (r->reqid == reqid)
-			return r;
-	}
-	return NULL;
+	if (r != NULL)
+		r->retry = retry;
+}
+
+/* Bind to the client connection that waits for the answer. */
+void
+rpc_set_client(struct node *n, uint64_t reqid, uint64_t client)
+{
+	struct rpc *r = rpc_find(n, reqid);
+
+	if (r != NULL)
+		r->client = client;
+}
+
+/* Bind to the connection the request was (re)sent on. */
+void
+rpc_bind(struct node *n, uint64_t reqid, uint64_t conn)
+{
+	struct rpc *r = rpc_find(n, reqid);
+
+	if (r != NULL)
+		r->conn = conn;
+}
+
+/* New deadline. */
+void
+rpc_rearm(struct node *n, uint64_t reqid, int timeout_ms)
+{
+	struct rpc *r = rpc_find(n, reqid);
+
+	if (r == NULL)
+		return;
+	r->deadline_ms = node_now_ms() + (uint64_t)(timeout_ms > 0 ?
+	    timeout_ms : 0);
+	if (r->fire == RPC_FIRE_DEADLINE)	/* else it fires at once */
+		rpc_arm(r);
 }
 
 /* Complete the request this frame answers. */
@@ -108,15 +212,10 @@ bool
 rpc_complete(struct node *n, const struct wire_header *h, const uint8_t *body)
 {
 	struct rpc *r = rpc_find(n, h->reqid);
-	rpc_cb cb;
-	void *arg;
 
 	if (r == NULL)
 		return false;
-	cb = r->cb;
-	arg = r->arg;
-	rpc_free(n, r);
-	cb(n, arg, h, body);
+	rpc_end(n, r, h, body);
 	return true;
 }
 
@@ -126,28 +225,33 @@ rpc_cancel(struct node *n, uint64_t reqid)
 {
 	struct rpc *r = rpc_find(n, reqid);
 
-	if (r != NULL)
-		rpc_free(n, r);
+	if (r == NULL)
+		return;
+	LIST_REMOVE(r, entry);
+	n->rpcs->count--;
+	event_free(r->timer);
+	free(r);
 }
 
 /*
- * Fail the requests bound to a closed connection.  They fail through
- * their timer, fired at once, never from inside this call: a connection
- * can close in the middle of a caller's loop over replicas.
+ * A connection closed: the requests bound to it fail (or are retried)
+ * through their timer, fired at once, never from inside this call.
  */
 void
 rpc_conn_closed(struct node *n, uint64_t conn)
 {
-	struct timeval now = { 0, 0 };
 	struct rpc *r;
 
-	if (n->rpcs == NULL || n->rpcs->count == 0)
+	if (n->rpcs == NULL || n->rpcs->count == 0 || conn == 0)
 		return;
 	for (int i = 0; i < RPC_BUCKETS; i++) {
 		LIST_FOREACH(r, &n->rpcs->b[i], entry) {
-			if (r->conn == conn) {
+			if (r->client == conn) {
+				r->client = 0;
+				rpc_fire_now(r, RPC_FIRE_GONE);
+			} else if (r->conn == conn) {
 				r->conn = 0;
-				evtimer_add(r->timer, &now);
+				rpc_fire_now(r, RPC_FIRE_CLOSED);
 			}
 		}
 	}
@@ -157,17 +261,13 @@ rpc_conn_closed(struct node *n, uint64_t conn)
 void
 rpc_fail_all(struct node *n)
 {
-	if (n->rpcs == NULL)
-		return;
-	for (int i = 0; i < RPC_BUCKETS; i++) {
-		struct rpc *r;
+	/* Callbacks may start requests meanwhile: sweep until none is left. */
+	while (n->rpcs != NULL && n->rpcs->count > 0) {
+		for (int i = 0; i < RPC_BUCKETS; i++) {
+			struct rpc *r;
 
-		while ((r = LIST_FIRST(&n->rpcs->b[i])) != NULL) {
-			rpc_cb cb = r->cb;
-			void *arg = r->arg;
-
-			rpc_free(n, r);
-			cb(n, arg, NULL, NULL);
+			while ((r = LIST_FIRST(&n->rpcs->b[i])) != NULL)
+				rpc_end(n, r, NULL, NULL);
 		}
 	}
 	free(n->rpcs);
