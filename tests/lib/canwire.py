@@ -21,7 +21,7 @@ import struct
 import time
 
 MAGIC = 0x464E4143
-VERSION = 2
+VERSION = 3
 HEADER_LEN = 24
 MAX_BODY = 8 << 20
 SPACE = 1 << 32
