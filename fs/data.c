@@ -17,7 +17,7 @@
 #include "xmalloc.h"
 
 #define DATA_MAX_INFLIGHT 4	/* background chunk writes per file, at least (bg_threads) */
-#define DATA_DEL_JOBS 16	/* parallel deletes of a truncate */
+#define DATA_DEL_JOBS 16	/* batch requests of a truncate at once */
 
 /* A dirty chunk buffer. */
 struct cbuf {
@@ -94,18 +94,17 @@ ts_cmp(const struct timespec *a, const struct timespec *b)
 
 /* ---- chunks in the store ------------------------------------------- */
 
-/* GET chunk idx: 0 with *v (len 0 for a hole), or -errno. */
+/*
+ * The outcome rc of a GET of chunk idx into *v, made what a reader wants:
+ * a missing chunk is a hole (0, len 0), and more bytes than a chunk holds
+ * are cut off.
+ */
 static int
-chunk_fetch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t chunk,
+chunk_got(uint64_t ino, uint64_t idx, uint32_t chunk, int rc,
     struct kv_value *v)
 {
-	struct hash_key k;
-	int rc;
-
-	meta_key_chunk(ino, idx, &k);
-	rc = kv_get(fs->kv, &k, v);
 	if (rc == -ENOENT) {
-		memset(v, 0, sizeof *v);
+		kv_value_free(v);
 		return 0;
 	}
 	if (rc == 0 && v->len > chunk) {
@@ -114,6 +113,17 @@ chunk_fetch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t chunk,
 		v->len = chunk;
 	}
 	return rc;
+}
+
+/* GET chunk idx: 0 with *v (len 0 for a hole), or -errno. */
+static int
+chunk_fetch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t chunk,
+    struct kv_value *v)
+{
+	struct hash_key k;
+
+	meta_key_chunk(ino, idx, &k);
+	return chunk_got(ino, idx, chunk, kv_get(fs->kv, &k, v), v);
 }
 
 /* PUT chunk idx. */
@@ -366,52 +376,73 @@ cbuf_done(struct data *d, struct cbuf *cb, int rc)
  * Merge the stored chunk around the dirty range of cb (cb busy, d->mu not
  * held).  Bytes never written are zero in cb->buf already.
  */
+static void cbuf_merge_base(struct cbuf *cb, struct kv_value *v);
+
 static int
 cbuf_load_base(struct data *d, struct cbuf *cb)
 {
 	struct kv_value v;
-	uint32_t len;
 	int rc;
 
 	if ((rc = chunk_fetch(d->fs, d->ino, cb->index, d->chunk, &v)) != 0)
 		return rc;
-	len = (uint32_t)v.len;
-	if (len == 0) {
-		/* A hole: the zeros are there already. */
-	} else if (cb->lo == cb->hi) {
-		memcpy(cb->buf, v.data, len);
-	} else {
-		memcpy(cb->buf, v.data, len < cb->lo ? len : cb->lo);
-		if (len > cb->hi)
-			memcpy(cb->buf + cb->hi, v.data + cb->hi, len - cb->hi);
-	}
-	cb->base_len = len;
-	cb->have_base = true;
-	kv_value_free(&v);
+	cbuf_merge_base(cb, &v);
 	return 0;
 }
 
+/* Merge the stored chunk v around cb's dirty range, and free v. */
+static void
+cbuf_merge_base(struct cbuf *cb, struct kv_value *v)
+{
+	uint32_t len = (uint32_t)v->len;
+
+	if (len == 0) {
+		/* A hole: the zeros are there already. */
+	} else if (cb->lo == cb->hi) {
+		memcpy(cb->buf, v->data, len);
+	} else {
+		memcpy(cb->buf, v->data, len < cb->lo ? len : cb->lo);
+		if (len > cb->hi)
+			memcpy(cb->buf + cb->hi, v->data + cb->hi,
+			    len - cb->hi);
+	}
+	cb->base_len = len;
+	cb->have_base = true;
+	kv_value_free(v);
+}
+
 /*
- * Write cb to the store (cb busy, d->mu not held).  size is the file size:
- * when the dirty range starts the chunk and reaches the chunk's end or
- * the end of the file, nothing stored survives and the old contents are
- * not needed.
+ * Must the stored chunk be merged into cb before cb is written (cb busy,
+ * d->mu not held)?  size is the file size: when the dirty range starts
+ * the chunk and reaches the chunk's end or the end of the file, nothing
+ * stored survives and the old contents are not needed.
  */
-static int
-cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
+static bool
+cbuf_needs_base(const struct data *d, const struct cbuf *cb, uint64_t size)
 {
 	uint64_t start = cb->index * d->chunk;
 	bool whole = cb->lo == 0 &&
 	    (cb->hi == d->chunk || start + cb->hi >= size);
-	uint32_t len;
+
+	return !cb->have_base && !whole;
+}
+
+/* The bytes of cb to store: its dirty end, or the stored chunk's end. */
+static uint32_t
+cbuf_len(const struct cbuf *cb)
+{
+	return cb->have_base && cb->base_len > cb->hi ? cb->base_len : cb->hi;
+}
+
+/* Write cb to the store (see cbuf_needs_base). */
+static int
+cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
+{
 	int rc;
 
-	if (!cb->have_base && !whole && (rc = cbuf_load_base(d, cb)) != 0)
+	if (cbuf_needs_base(d, cb, size) && (rc = cbuf_load_base(d, cb)) != 0)
 		return rc;
-	len = cb->hi;
-	if (cb->have_base && cb->base_len > len)
-		len = cb->base_len;
-	return chunk_store(d->fs, d->ino, cb->index, cb->buf, len);
+	return chunk_store(d->fs, d->ino, cb->index, cb->buf, cbuf_len(cb));
 }
 
 /* Run a chunk write; background ones finish themselves. */
@@ -451,16 +482,68 @@ data_write_async(struct data *d, struct cbuf *cb)
 }
 
 /*
- * Write out the dirty buffers of chunks [first, last], in parallel, and
- * wait for those already going out (d->mu held; dropped while writing).
- * Failures land in d->err.
+ * Write out the buffers of jobs[0, n) (busy, d->mu not held) in batch
+ * requests: the stored chunks that must be merged first in one kv_batch
+ * of GETs, then every buffer in one of PUTs.  Each job's outcome lands
+ * in its rc.
+ */
+static void
+data_writeout_batch(struct data *d, struct data_wjob *jobs, int n)
+{
+	struct kv_op *ops = xcalloc((size_t)n, sizeof *ops);
+	int *who = xcalloc((size_t)n, sizeof *who), k = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!cbuf_needs_base(d, jobs[i].cb, jobs[i].size))
+			continue;
+		ops[k].type = WIRE_OBJ_GET;
+		meta_key_chunk(d->ino, jobs[i].cb->index, &ops[k].key);
+		who[k++] = i;
+	}
+	if (k > 0)
+		(void)kv_batch(d->fs->kv, ops, (size_t)k);
+	for (int i = 0; i < k; i++) {
+		struct cbuf *cb = jobs[who[i]].cb;
+		int rc = chunk_got(d->ino, cb->index, d->chunk, ops[i].rc,
+		    &ops[i].v);
+
+		if (rc == 0)
+			cbuf_merge_base(cb, &ops[i].v);
+		else
+			jobs[who[i]].rc = rc;
+	}
+	memset(ops, 0, (size_t)n * sizeof *ops);
+	k = 0;
+	for (int i = 0; i < n; i++) {
+		struct cbuf *cb = jobs[i].cb;
+
+		if (jobs[i].rc != 0)
+			continue;
+		ops[k].type = WIRE_OBJ_PUT;
+		ops[k].cond = WIRE_COND_NONE;
+		meta_key_chunk(d->ino, cb->index, &ops[k].key);
+		ops[k].data = cb->buf;
+		ops[k].len = cbuf_len(cb);
+		who[k++] = i;
+	}
+	if (k > 0)
+		(void)kv_batch(d->fs->kv, ops, (size_t)k);
+	for (int i = 0; i < k; i++)
+		jobs[who[i]].rc = ops[i].rc;
+	free(who);
+	free(ops);
+}
+
+/*
+ * Write out the dirty buffers of chunks [first, last] -- several at once
+ * in batch requests -- and wait for those already going out (d->mu held;
+ * dropped while writing).  Failures land in d->err.
  */
 static void
 data_writeout(struct data *d, uint64_t first, uint64_t last)
 {
 	for (;;) {
 		struct data_wjob *jobs;
-		struct bg_group grp;
 		struct cbuf *cb;
 		int n = 0, busy = 0;
 
@@ -486,12 +569,11 @@ data_writeout(struct data *d, uint64_t first, uint64_t last)
 			continue;
 		}
 		pthread_mutex_unlock(&d->mu);
-		bg_group_init(&grp);
-		for (int i = 1; i < n; i++)
-			bg_submit(d->fs->bg, &grp, data_wjob_run, &jobs[i]);
-		(void)data_wjob_run(&jobs[0]);
-		(void)bg_group_wait(&grp);
-		bg_group_destroy(&grp);
+		if (n > 1) {
+			data_writeout_batch(d, jobs, n);
+		} else {
+			(void)data_wjob_run(&jobs[0]);
+		}
 		pthread_mutex_lock(&d->mu);
 		for (int i = 0; i < n; i++)
 			cbuf_done(d, jobs[i].cb, jobs[i].rc);
@@ -800,27 +882,43 @@ data_set_size(struct data *d, uint64_t size)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* A share of the deletes of a truncate. */
+/*
+ * A share of the deletes of a truncate or a removal: the groups of
+ * WIRE_BATCH_MAX chunks first, first + stride, ... of [start, end), one
+ * batch request each.
+ */
 struct data_djob {
 	struct fs *fs;
-	uint64_t ino, first, end, stride;
+	uint64_t ino, start, end;
+	uint64_t first, stride;	/* groups */
 	bool own;		/* free it when done (background removal) */
 };
 
-/* Delete chunks first, first + stride, ... below end. */
+/* Delete this job's groups of chunks. */
 static int
 data_del_job(void *arg)
 {
 	struct data_djob *j = arg;
-	struct hash_key k;
+	struct kv_op *ops = xcalloc(WIRE_BATCH_MAX, sizeof *ops);
 	int rc, err = 0;
 
-	for (uint64_t i = j->first; i < j->end; i += j->stride) {
-		meta_key_chunk(j->ino, i, &k);
-		rc = kv_del(j->fs->kv, &k, WIRE_COND_NONE, 0);
+	for (uint64_t g = j->first;
+	    j->start + g * WIRE_BATCH_MAX < j->end; g += j->stride) {
+		uint64_t lo = j->start + g * WIRE_BATCH_MAX, n = j->end - lo;
+
+		if (n > WIRE_BATCH_MAX)
+			n = WIRE_BATCH_MAX;
+		memset(ops, 0, n * sizeof *ops);
+		for (uint64_t i = 0; i < n; i++) {
+			ops[i].type = WIRE_OBJ_DEL;
+			ops[i].cond = WIRE_COND_NONE;
+			meta_key_chunk(j->ino, lo + i, &ops[i].key);
+		}
+		rc = kv_batch(j->fs->kv, ops, (size_t)n);
 		if (rc != 0 && err == 0)
 			err = rc;
 	}
+	free(ops);
 	if (j->own) {
 		if (err != 0)
 			log_warnx("inode %" PRIx64 ": chunks left behind: %s",
@@ -831,8 +929,9 @@ data_del_job(void *arg)
 }
 
 /*
- * Delete chunks [first, end) with up to DATA_DEL_JOBS jobs: waited for
- * (returns the first error), or left to run in the background.
+ * Delete chunks [first, end) in batch requests of up to WIRE_BATCH_MAX
+ * chunks, up to DATA_DEL_JOBS of them at once: waited for (returns the
+ * first error), or left to run in the background.
  */
 static int
 data_del_range(struct fs *fs, uint64_t ino, uint64_t first, uint64_t end,
@@ -840,19 +939,19 @@ data_del_range(struct fs *fs, uint64_t ino, uint64_t first, uint64_t end,
 {
 	struct data_djob jobs[DATA_DEL_JOBS];
 	struct bg_group grp;
-	uint64_t n;
+	uint64_t groups, n;
 	int rc;
 
 	if (first >= end)
 		return 0;
-	n = end - first < DATA_DEL_JOBS ? end - first : DATA_DEL_JOBS;
+	groups = (end - first + WIRE_BATCH_MAX - 1) / WIRE_BATCH_MAX;
+	n = groups < DATA_DEL_JOBS ? groups : DATA_DEL_JOBS;
 	bg_group_init(&grp);
 	for (uint64_t i = 0; i < n; i++) {
 		struct data_djob *j = wait ? &jobs[i] : xmalloc(sizeof *j);
 
-		*j = (struct data_djob){ .fs = fs, .ino = ino,
-		    .first = first + i, .end = end, .stride = n,
-		    .own = !wait };
+		*j = (struct data_djob){ .fs = fs, .ino = ino, .start = first,
+		    .end = end, .first = i, .stride = n, .own = !wait };
 		bg_submit(fs->bg, wait ? &grp : NULL, data_del_job, j);
 	}
 	rc = bg_group_wait(&grp);
