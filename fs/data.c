@@ -94,17 +94,18 @@ ts_cmp(const struct timespec *a, const struct timespec *b)
 
 /* ---- chunks in the store ------------------------------------------- */
 
-/*
- * The outcome rc of a GET of chunk idx into *v, made what a reader wants:
- * a missing chunk is a hole (0, len 0), and more bytes than a chunk holds
- * are cut off.
- */
+/* GET chunk idx: 0 with *v (len 0 for a hole), or -errno. */
 static int
-chunk_got(uint64_t ino, uint64_t idx, uint32_t chunk, int rc,
+chunk_fetch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t chunk,
     struct kv_value *v)
 {
+	struct hash_key k;
+	int rc;
+
+	meta_key_chunk(ino, idx, &k);
+	rc = kv_get(fs->kv, &k, v);
 	if (rc == -ENOENT) {
-		kv_value_free(v);
+		memset(v, 0, sizeof *v);
 		return 0;
 	}
 	if (rc == 0 && v->len > chunk) {
@@ -113,17 +114,6 @@ chunk_got(uint64_t ino, uint64_t idx, uint32_t chunk, int rc,
 		v->len = chunk;
 	}
 	return rc;
-}
-
-/* GET chunk idx: 0 with *v (len 0 for a hole), or -errno. */
-static int
-chunk_fetch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t chunk,
-    struct kv_value *v)
-{
-	struct hash_key k;
-
-	meta_key_chunk(ino, idx, &k);
-	return chunk_got(ino, idx, chunk, kv_get(fs->kv, &k, v), v);
 }
 
 /* PUT chunk idx. */
@@ -376,73 +366,52 @@ cbuf_done(struct data *d, struct cbuf *cb, int rc)
  * Merge the stored chunk around the dirty range of cb (cb busy, d->mu not
  * held).  Bytes never written are zero in cb->buf already.
  */
-static void cbuf_merge_base(struct cbuf *cb, struct kv_value *v);
-
 static int
 cbuf_load_base(struct data *d, struct cbuf *cb)
 {
 	struct kv_value v;
+	uint32_t len;
 	int rc;
 
 	if ((rc = chunk_fetch(d->fs, d->ino, cb->index, d->chunk, &v)) != 0)
 		return rc;
-	cbuf_merge_base(cb, &v);
-	return 0;
-}
-
-/* Merge the stored chunk v around cb's dirty range, and free v. */
-static void
-cbuf_merge_base(struct cbuf *cb, struct kv_value *v)
-{
-	uint32_t len = (uint32_t)v->len;
-
+	len = (uint32_t)v.len;
 	if (len == 0) {
 		/* A hole: the zeros are there already. */
 	} else if (cb->lo == cb->hi) {
-		memcpy(cb->buf, v->data, len);
+		memcpy(cb->buf, v.data, len);
 	} else {
-		memcpy(cb->buf, v->data, len < cb->lo ? len : cb->lo);
+		memcpy(cb->buf, v.data, len < cb->lo ? len : cb->lo);
 		if (len > cb->hi)
-			memcpy(cb->buf + cb->hi, v->data + cb->hi,
-			    len - cb->hi);
+			memcpy(cb->buf + cb->hi, v.data + cb->hi, len - cb->hi);
 	}
 	cb->base_len = len;
 	cb->have_base = true;
-	kv_value_free(v);
+	kv_value_free(&v);
+	return 0;
 }
 
 /*
- * Must the stored chunk be merged into cb before cb is written (cb busy,
- * d->mu not held)?  size is the file size: when the dirty range starts
- * the chunk and reaches the chunk's end or the end of the file, nothing
- * stored survives and the old contents are not needed.
+ * Write cb to the store (cb busy, d->mu not held).  size is the file size:
+ * when the dirty range starts the chunk and reaches the chunk's end or
+ * the end of the file, nothing stored survives and the old contents are
+ * not needed.
  */
-static bool
-cbuf_needs_base(const struct data *d, const struct cbuf *cb, uint64_t size)
+static int
+cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
 {
 	uint64_t start = cb->index * d->chunk;
 	bool whole = cb->lo == 0 &&
 	    (cb->hi == d->chunk || start + cb->hi >= size);
-
-	return !cb->have_base && !whole;
-}
-
-/* The bytes of cb to store: its dirty end, or the stored chunk's end. */
-static uint32_t
-cbuf_len(const struct cbuf *cb)
-{
-	return cb->have_base && cb->base_len > cb->hi ? cb->base_len : cb->hi;
-}
-
-/* Write cb to the store (see cbuf_needs_base). */
-static int
-cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
-{
+	uint32_t len;
 	int rc;
 
-	if (cbuf_needs_base(d, cb, size) && (rc = cbuf_load_base(d, cb)) != 0)
+	if (!cb->have_base && !whole && (rc = cbuf_load_base(d, cb)) != 0)
 		return rc;
-	return chunk_store(d->fs, d->ino, cb->index, cb->buf, cbuf_len(cb));
+	len = cb->hi;
+	if (cb->have_base && cb->base_len > len)
+		len = cb->base_len;
+	return chunk_store(d->fs, d->ino, cb->index, cb->buf, len);
 }
 
 /* Run a chunk write; background ones finish themselves. */
@@ -482,68 +451,16 @@ data_write_async(struct data *d, struct cbuf *cb)
 }
 
 /*
- * Write out the buffers of jobs[0, n) (busy, d->mu not held) in batch
- * requests: the stored chunks that must be merged first in one kv_batch
- * of GETs, then every buffer in one of PUTs.  Each job's outcome lands
- * in its rc.
- */
-static void
-data_writeout_batch(struct data *d, struct data_wjob *jobs, int n)
-{
-	struct kv_op *ops = xcalloc((size_t)n, sizeof *ops);
-	int *who = xcalloc((size_t)n, sizeof *who), k = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (!cbuf_needs_base(d, jobs[i].cb, jobs[i].size))
-			continue;
-		ops[k].type = WIRE_OBJ_GET;
-		meta_key_chunk(d->ino, jobs[i].cb->index, &ops[k].key);
-		who[k++] = i;
-	}
-	if (k > 0)
-		(void)kv_batch(d->fs->kv, ops, (size_t)k);
-	for (int i = 0; i < k; i++) {
-		struct cbuf *cb = jobs[who[i]].cb;
-		int rc = chunk_got(d->ino, cb->index, d->chunk, ops[i].rc,
-		    &ops[i].v);
-
-		if (rc == 0)
-			cbuf_merge_base(cb, &ops[i].v);
-		else
-			jobs[who[i]].rc = rc;
-	}
-	memset(ops, 0, (size_t)n * sizeof *ops);
-	k = 0;
-	for (int i = 0; i < n; i++) {
-		struct cbuf *cb = jobs[i].cb;
-
-		if (jobs[i].rc != 0)
-			continue;
-		ops[k].type = WIRE_OBJ_PUT;
-		ops[k].cond = WIRE_COND_NONE;
-		meta_key_chunk(d->ino, cb->index, &ops[k].key);
-		ops[k].data = cb->buf;
-		ops[k].len = cbuf_len(cb);
-		who[k++] = i;
-	}
-	if (k > 0)
-		(void)kv_batch(d->fs->kv, ops, (size_t)k);
-	for (int i = 0; i < k; i++)
-		jobs[who[i]].rc = ops[i].rc;
-	free(who);
-	free(ops);
-}
-
-/*
- * Write out the dirty buffers of chunks [first, last] -- several at once
- * in batch requests -- and wait for those already going out (d->mu held;
- * dropped while writing).  Failures land in d->err.
+ * Write out the dirty buffers of chunks [first, last], in parallel, and
+ * wait for those already going out (d->mu held; dropped while writing).
+ * Failures land in d->err.
  */
 static void
 data_writeout(struct data *d, uint64_t first, uint64_t last)
 {
 	for (;;) {
 		struct data_wjob *jobs;
+		struct bg_group grp;
 		struct cbuf *cb;
 		int n = 0, busy = 0;
 
@@ -569,11 +486,12 @@ data_writeout(struct data *d, uint64_t first, uint64_t last)
 			continue;
 		}
 		pthread_mutex_unlock(&d->mu);
-		if (n > 1) {
-			data_writeout_batch(d, jobs, n);
-		} else {
-			(void)data_wjob_run(&jobs[0]);
-		}
+		bg_group_init(&grp);
+		for (int i = 1; i < n; i++)
+			bg_submit(d->fs->bg, &grp, data_wjob_run, &jobs[i]);
+		(void)data_wjob_run(&jobs[0]);
+		(void)bg_group_wait(&grp);
+		bg_group_destroy(&grp);
 		pthread_mutex_lock(&d->mu);
 		for (int i = 0; i < n; i++)
 			cbuf_done(d, jobs[i].cb, jobs[i].rc);

@@ -647,12 +647,13 @@ kv_batch_prepare(struct kv *kv, struct kv_op *op)
 
 /*
  * Fill frame f with the pending ops from *next on, in order, as many as
- * fit; *next is left at the first op not taken.  Returns f->k.
+ * fit the frame and (by the GETs' len bounds) its reply; *next is left at
+ * the first op not taken.  Returns f->k.
  */
 static size_t
 kv_batch_fill(struct kv_frame *f, struct kv_op *ops, size_t n, size_t *next)
 {
-	size_t i;
+	size_t i, data = 0;
 
 	client_batch_reset(f->b);
 	f->k = 0;
@@ -662,6 +663,12 @@ kv_batch_fill(struct kv_frame *f, struct kv_op *ops, size_t n, size_t *next)
 
 		if (op->rc != KV_OP_PENDING)
 			continue;
+		if (op->type == WIRE_OBJ_GET) {
+			if (f->k > 0 && op->len > WIRE_BATCH_MAX_DATA - data)
+				break; /* its value may not fit the reply */
+			data += op->len < WIRE_BATCH_MAX_DATA ? op->len :
+			    WIRE_BATCH_MAX_DATA;
+		}
 		kv_req(&o, &op->key, op->cond, op->cond_version);
 		o.meta.op = op->op;
 		if (op->type == WIRE_OBJ_PUT) {

@@ -102,7 +102,9 @@ struct kv_op {
 	int cond;		/* PUT, DEL: enum wire_cond */
 	uint64_t cond_version;
 	const void *data;	/* PUT: len bytes (not copied) */
-	size_t len;
+	size_t len;		/* PUT: the value's length; GET: the most
+				   it can be, when known (0: small), so that
+				   a request's values fit its reply */
 	/* Filled by kv_batch(): */
 	int rc;			/* as kv_get(), kv_put() or kv_del() return */
 	uint64_t version;	/* PUT, DEL: the version written */
@@ -117,7 +119,8 @@ struct kv_op {
  * outcome lands in its rc (and version, v) exactly as the single call
  * would return it -- the daemon coordinates each one as if it came
  * alone, and every PUT and DEL carries an op id of its own, which
- * retries keep.  The ops of one request run concurrently: n ops on one
+ * retries keep.  A request holds no more GETs than their len bounds fit
+ * one reply (WIRE_BATCH_MAX_DATA).  The ops of one request run concurrently: n ops on one
  * key have no order.  Retries as for single calls (a broken connection,
  * answers that mean "recovering"); a GET whose value did not fit its
  * batch's reply is read alone.  Returns 0 when every op succeeded, else
