@@ -532,6 +532,28 @@ test_kv_batch_toobig(void **state)
 	fk_stop(f);
 }
 
+/* GETs with a bound on their values: no more per request than fit. */
+static void
+test_kv_batch_bounds(void **state)
+{
+	struct fk *f = fk_start();
+	struct kv *kv = fk_kv(f);
+	struct kv_op ops[10];
+
+	(void)state;
+	for (int i = 0; i < 10; i++) {
+		op_set(&ops[i], WIRE_OBJ_GET, 60 + (uint64_t)i, 0, 0, NULL);
+		ops[i].len = i < 9 ? 1u << 20 : 0;	/* the last: small */
+	}
+	assert_int_equal(kv_batch(kv, ops, 10), -ENOENT);
+	/* 4 + 4 + 1 and the small one: 3 requests, one round. */
+	assert_int_equal(f->batches, 3);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(ops[i].rc, -ENOENT);
+	kv_close(kv);
+	fk_stop(f);
+}
+
 int
 main(void)
 {
@@ -540,6 +562,7 @@ main(void)
 		cmocka_unit_test(test_kv_batch_many),
 		cmocka_unit_test(test_kv_batch_retries),
 		cmocka_unit_test(test_kv_batch_toobig),
+		cmocka_unit_test(test_kv_batch_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
