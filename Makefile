@@ -34,7 +34,8 @@ SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium)
 CMOCKA := -lcmocka
 
 COMMON_SRC := $(wildcard common/*.c)
-OVERLAY_MAINS := overlay/canfsd.c overlay/canctl.c overlay/canctl_obj.c
+OVERLAY_MAINS := overlay/canfsd.c overlay/canctl.c overlay/canctl_obj.c \
+	overlay/canctl_batch.c
 OVERLAY_SRC := $(filter-out $(OVERLAY_MAINS),$(wildcard overlay/*.c))
 FS_MAINS := fs/canfs.c
 FS_SRC := $(filter-out $(FS_MAINS),$(wildcard fs/*.c))
@@ -74,7 +75,8 @@ $(LIBFS): $(call obj,$(FS_SRC)) $(LIBCOMMON)
 
 $(BUILD)/canfsd: $(call obj,overlay/canfsd.c) $(LIBOVERLAY) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) $(SODIUM) -lm
-$(BUILD)/canctl: $(call obj,overlay/canctl.c overlay/canctl_obj.c) $(LIBCOMMON)
+$(BUILD)/canctl: $(call obj,overlay/canctl.c overlay/canctl_obj.c \
+	overlay/canctl_batch.c) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 $(BUILD)/canfs: $(call obj,fs/canfs.c) $(LIBFS) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) $(SODIUM) -lpthread -lm

@@ -637,6 +637,128 @@ wire_want_decode(const uint8_t *body, size_t len, struct wire_want *wt)
 	return 0;
 }
 
+/* Bytes of an object body with dims 0 and no data (a client's). */
+#define OBJ_MIN_LEN (1 + 8 + 8 + 1 + 1 + 8 + 8 + 8 + 8 + 8 + 4 + 8 + 8 + 4)
+/* Bytes of an item's type and length. */
+#define BATCH_ITEM_HDR (2 + 4)
+
+_Static_assert(2 + (size_t)WIRE_BATCH_MAX * WIRE_BATCH_ITEM_OVERHEAD +
+    WIRE_BATCH_MAX_DATA <= WIRE_MAX_BODY,
+    "a daemon's batch reply must fit a frame");
+_Static_assert(WIRE_BATCH_ITEM_OVERHEAD >= BATCH_ITEM_HDR + OBJ_MIN_LEN,
+    "WIRE_BATCH_ITEM_OVERHEAD must cover an object body");
+
+/* Encode a batch body (request or reply). */
+void
+wire_batch_encode(struct wbuf *w, const struct wire_batch *b)
+{
+	wbuf_put_u16(w, (uint16_t)b->n);
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct wire_batch_item *it = &b->items[i];
+		size_t at;
+		uint32_t len;
+
+		wbuf_put_u16(w, it->type);
+		at = w->len;
+		wbuf_put_u32(w, 0);
+		if (it->type == WIRE_ERROR)
+			wire_error_encode(w, it->code, it->msg);
+		else
+			wire_obj_encode(w, &it->o);
+		len = (uint32_t)(w->len - at - 4);
+		for (int k = 0; k < 4; k++)
+			w->p[at + (size_t)k] = (uint8_t)(len >> (8 * k));
+	}
+}
+
+/* The count field of a batch body (see wire.h). */
+uint32_t
+wire_batch_count(const uint8_t *body, size_t len)
+{
+	struct rbuf r;
+
+	rbuf_init(&r, body, len);
+	return rbuf_get_u16(&r);
+}
+
+/* Is type allowed as an item of a request (reply false) or a reply? */
+static bool
+batch_type_ok(uint16_t type, bool reply)
+{
+	if (reply)
+		return type == WIRE_OBJ_VALUE || type == WIRE_OBJ_DONE ||
+		    type == WIRE_ERROR;
+	return type == WIRE_OBJ_GET || type == WIRE_OBJ_PUT ||
+	    type == WIRE_OBJ_DEL;
+}
+
+/*
+ * Decode a batch body whose items must be of request or reply types.
+ * The count is checked against the bytes present (every item takes at
+ * least `least` bytes) before anything is allocated.
+ */
+static int
+batch_decode(const uint8_t *body, size_t len, bool reply,
+    struct wire_batch *b)
+{
+	size_t least = BATCH_ITEM_HDR + (reply ? 4 + 2 : OBJ_MIN_LEN);
+	struct rbuf r;
+
+	memset(b, 0, sizeof *b);
+	rbuf_init(&r, body, len);
+	b->n = rbuf_get_u16(&r);
+	if (r.err || b->n == 0 || b->n > WIRE_BATCH_MAX ||
+	    (size_t)b->n * least > rbuf_left(&r)) {
+		b->n = 0;
+		return -1;
+	}
+	b->items = xcalloc(b->n, sizeof *b->items);
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct wire_batch_item *it = &b->items[i];
+		uint32_t ilen;
+		const uint8_t *p;
+
+		it->type = rbuf_get_u16(&r);
+		ilen = rbuf_get_u32(&r);
+		if (r.err || !batch_type_ok(it->type, reply) ||
+		    (p = rbuf_get_bytes(&r, ilen)) == NULL)
+			goto fail;
+		if (it->type == WIRE_ERROR ? wire_error_decode(p, ilen,
+		    &it->code, it->msg, sizeof it->msg) != 0 :
+		    wire_obj_decode(p, ilen, &it->o) != 0)
+			goto fail;
+	}
+	if (rbuf_left(&r) != 0)
+		goto fail;
+	return 0;
+fail:
+	wire_batch_free(b);
+	return -1;
+}
+
+/* Decode an OBJ_BATCH body. */
+int
+wire_batch_decode(const uint8_t *body, size_t len, struct wire_batch *b)
+{
+	return batch_decode(body, len, false, b);
+}
+
+/* Decode an OBJ_BATCH_REPLY body. */
+int
+wire_batch_reply_decode(const uint8_t *body, size_t len, struct wire_batch *b)
+{
+	return batch_decode(body, len, true, b);
+}
+
+/* Free a decoded batch. */
+void
+wire_batch_free(struct wire_batch *b)
+{
+	free(b->items);
+	b->items = NULL;
+	b->n = 0;
+}
+
 /* Message type names for logs. */
 const char *
 wire_type_name(uint16_t type)
@@ -663,6 +785,8 @@ wire_type_name(uint16_t type)
 	case WIRE_OBJ_PUT: return "OBJ_PUT";
 	case WIRE_OBJ_DONE: return "OBJ_DONE";
 	case WIRE_OBJ_DEL: return "OBJ_DEL";
+	case WIRE_OBJ_BATCH: return "OBJ_BATCH";
+	case WIRE_OBJ_BATCH_REPLY: return "OBJ_BATCH_REPLY";
 	case WIRE_OBJ_R_GET: return "OBJ_R_GET";
 	case WIRE_OBJ_R_PUT: return "OBJ_R_PUT";
 	case WIRE_OBJ_XFER: return "OBJ_XFER";

@@ -26,7 +26,7 @@
 #include "hash.h"
 
 #define WIRE_MAGIC 0x464e4143u /* "CANF" as little-endian bytes */
-#define WIRE_VERSION 2
+#define WIRE_VERSION 3
 #define WIRE_HEADER_LEN 24
 #define WIRE_MAX_BODY (8u << 20) /* 4 MiB values plus room to spare */
 #define WIRE_ADDR_MAX 64	 /* "HOST:PORT" or "unix:PATH" */
@@ -93,6 +93,10 @@ enum wire_type {
 	WIRE_OBJ_PUT = 0x0303,	   /* key, cond, data -> OBJ_DONE */
 	WIRE_OBJ_DONE = 0x0304,	   /* meta.version = version written */
 	WIRE_OBJ_DEL = 0x0305,	   /* key, cond -> OBJ_DONE (tombstone) */
+	WIRE_OBJ_BATCH = 0x0306,   /* batch body: several GET/PUT/DEL ->
+				      OBJ_BATCH_REPLY (see below) */
+	WIRE_OBJ_BATCH_REPLY = 0x0307, /* batch body: one result per
+				      sub-request, in the same order */
 	WIRE_OBJ_R_GET = 0x0311,   /* replica read -> OBJ_VALUE / ERROR */
 	WIRE_OBJ_R_PUT = 0x0312,   /* replica write, flags WIRE_RP_*; every
 				      write carries its meta.op (idempotence) */
@@ -377,6 +381,60 @@ void wire_summary_free(struct wire_summary *s);
 void wire_want_encode(struct wbuf *w, const struct wire_want *wt);
 int wire_want_decode(const uint8_t *body, size_t len, struct wire_want *wt);
 void wire_want_free(struct wire_want *wt);
+
+/*
+ * The batch body (OBJ_BATCH and OBJ_BATCH_REPLY):
+ *   u16 n, n x (u16 type, u32 len, body[len])
+ * 1 <= n <= WIRE_BATCH_MAX, and the items fill the body exactly.  Each
+ * item is what a frame of that type would carry: in a request, type is
+ * OBJ_GET, OBJ_PUT or OBJ_DEL with an object body (from a client: dims
+ * 0); in a reply, item i answers sub-request i with OBJ_VALUE or OBJ_DONE
+ * (an object body, as the single request's reply) or ERROR (an error body
+ * whose message is shorter than WIRE_BATCH_MSG_MAX bytes).  The frame
+ * limit (WIRE_MAX_BODY) bounds a batch's bytes.
+ *
+ * Each sub-request is coordinated exactly as the same request alone
+ * (same op id rules, durability, errors) and they run concurrently; the
+ * one reply comes when all have finished.  A well-formed batch is always
+ * answered with OBJ_BATCH_REPLY of the same n (a daemon that cannot serve
+ * it answers every item with the error), and counts as n requests toward
+ * the connection's in-flight limit; a malformed one drops the connection.
+ * The values of one reply hold at most WIRE_BATCH_MAX_DATA bytes in all:
+ * a GET whose value does not fit is answered ERROR TOOBIG, and the client
+ * reads it alone.
+ */
+#define WIRE_BATCH_MAX 256
+#define WIRE_BATCH_MSG_MAX 256
+#define WIRE_BATCH_MAX_DATA WIRE_MAX_VALUE
+/* Bytes of one item besides its value, as a daemon's reply holds it. */
+#define WIRE_BATCH_ITEM_OVERHEAD (2 + 4 + 4 + 2 + WIRE_BATCH_MSG_MAX)
+
+struct wire_batch_item {
+	uint16_t type;
+	struct wire_obj o;	/* object types: the body (data points into
+				   the decoded buffer) */
+	uint32_t code;		/* WIRE_ERROR: the error code */
+	char msg[WIRE_BATCH_MSG_MAX]; /* WIRE_ERROR: its text */
+};
+struct wire_batch {
+	uint32_t n;
+	struct wire_batch_item *items; /* decoded: owned, wire_batch_free() */
+};
+
+/* Encode a request or a reply (the items are the caller's). */
+void wire_batch_encode(struct wbuf *w, const struct wire_batch *b);
+/* Decode an OBJ_BATCH body (GET/PUT/DEL items only).  0 or -1. */
+int wire_batch_decode(const uint8_t *body, size_t len, struct wire_batch *b);
+/* Decode an OBJ_BATCH_REPLY body (VALUE/DONE/ERROR items only). */
+int wire_batch_reply_decode(const uint8_t *body, size_t len,
+    struct wire_batch *b);
+void wire_batch_free(struct wire_batch *b);
+/*
+ * The item count a batch body claims (its first field), without decoding
+ * the rest; 0 when the body is too short to hold one.  For accounting
+ * only: the decoders check it against the items present.
+ */
+uint32_t wire_batch_count(const uint8_t *body, size_t len);
 
 /* Human-readable name of a message type, for logs. */
 const char *wire_type_name(uint16_t type);

@@ -377,10 +377,11 @@ canfs_log_stats(struct fs *fs)
 
 	kv_get_stats(fs->kv, &st);
 	log_info("requests: %" PRIu64 " gets, %" PRIu64 " puts, %" PRIu64
-	    " dels, %" PRIu64 " conflicts, %" PRIu64 " retries, %" PRIu64
-	    " failovers, %" PRIu64 " errors; %" PRIu64 " bytes in, %" PRIu64
-	    " out; mean ms: get %.2f, put %.2f, del %.2f", st.gets, st.puts,
-	    st.dels, st.conflicts, st.retries, st.failovers, st.errors,
+	    " dels (%" PRIu64 " batches), %" PRIu64 " conflicts, %" PRIu64
+	    " retries, %" PRIu64 " failovers, %" PRIu64 " errors; %" PRIu64
+	    " bytes in, %" PRIu64 " out; mean ms: get %.2f, put %.2f, del "
+	    "%.2f", st.gets, st.puts, st.dels, st.batches, st.conflicts,
+	    st.retries, st.failovers, st.errors,
 	    st.bytes_in, st.bytes_out,
 	    st.gets ? st.get_us / 1000.0 / (double)st.gets : 0.0,
 	    st.puts ? st.put_us / 1000.0 / (double)st.puts : 0.0,

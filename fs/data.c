@@ -17,7 +17,7 @@
 #include "xmalloc.h"
 
 #define DATA_MAX_INFLIGHT 4	/* background chunk writes per file, at least (bg_threads) */
-#define DATA_DEL_JOBS 16	/* parallel deletes of a truncate */
+#define DATA_DEL_JOBS 16	/* batch requests of a truncate at once */
 
 /* A dirty chunk buffer. */
 struct cbuf {
@@ -800,27 +800,43 @@ data_set_size(struct data *d, uint64_t size)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* A share of the deletes of a truncate. */
+/*
+ * A share of the deletes of a truncate or a removal: the groups of
+ * WIRE_BATCH_MAX chunks first, first + stride, ... of [start, end), one
+ * batch request each.
+ */
 struct data_djob {
 	struct fs *fs;
-	uint64_t ino, first, end, stride;
+	uint64_t ino, start, end;
+	uint64_t first, stride;	/* groups */
 	bool own;		/* free it when done (background removal) */
 };
 
-/* Delete chunks first, first + stride, ... below end. */
+/* Delete this job's groups of chunks. */
 static int
 data_del_job(void *arg)
 {
 	struct data_djob *j = arg;
-	struct hash_key k;
+	struct kv_op *ops = xcalloc(WIRE_BATCH_MAX, sizeof *ops);
 	int rc, err = 0;
 
-	for (uint64_t i = j->first; i < j->end; i += j->stride) {
-		meta_key_chunk(j->ino, i, &k);
-		rc = kv_del(j->fs->kv, &k, WIRE_COND_NONE, 0);
+	for (uint64_t g = j->first;
+	    j->start + g * WIRE_BATCH_MAX < j->end; g += j->stride) {
+		uint64_t lo = j->start + g * WIRE_BATCH_MAX, n = j->end - lo;
+
+		if (n > WIRE_BATCH_MAX)
+			n = WIRE_BATCH_MAX;
+		memset(ops, 0, n * sizeof *ops);
+		for (uint64_t i = 0; i < n; i++) {
+			ops[i].type = WIRE_OBJ_DEL;
+			ops[i].cond = WIRE_COND_NONE;
+			meta_key_chunk(j->ino, lo + i, &ops[i].key);
+		}
+		rc = kv_batch(j->fs->kv, ops, (size_t)n);
 		if (rc != 0 && err == 0)
 			err = rc;
 	}
+	free(ops);
 	if (j->own) {
 		if (err != 0)
 			log_warnx("inode %" PRIx64 ": chunks left behind: %s",
@@ -831,8 +847,9 @@ data_del_job(void *arg)
 }
 
 /*
- * Delete chunks [first, end) with up to DATA_DEL_JOBS jobs: waited for
- * (returns the first error), or left to run in the background.
+ * Delete chunks [first, end) in batch requests of up to WIRE_BATCH_MAX
+ * chunks, up to DATA_DEL_JOBS of them at once: waited for (returns the
+ * first error), or left to run in the background.
  */
 static int
 data_del_range(struct fs *fs, uint64_t ino, uint64_t first, uint64_t end,
@@ -840,19 +857,19 @@ data_del_range(struct fs *fs, uint64_t ino, uint64_t first, uint64_t end,
 {
 	struct data_djob jobs[DATA_DEL_JOBS];
 	struct bg_group grp;
-	uint64_t n;
+	uint64_t groups, n;
 	int rc;
 
 	if (first >= end)
 		return 0;
-	n = end - first < DATA_DEL_JOBS ? end - first : DATA_DEL_JOBS;
+	groups = (end - first + WIRE_BATCH_MAX - 1) / WIRE_BATCH_MAX;
+	n = groups < DATA_DEL_JOBS ? groups : DATA_DEL_JOBS;
 	bg_group_init(&grp);
 	for (uint64_t i = 0; i < n; i++) {
 		struct data_djob *j = wait ? &jobs[i] : xmalloc(sizeof *j);
 
-		*j = (struct data_djob){ .fs = fs, .ino = ino,
-		    .first = first + i, .end = end, .stride = n,
-		    .own = !wait };
+		*j = (struct data_djob){ .fs = fs, .ino = ino, .start = first,
+		    .end = end, .first = i, .stride = n, .own = !wait };
 		bg_submit(fs->bg, wait ? &grp : NULL, data_del_job, j);
 	}
 	rc = bg_group_wait(&grp);

@@ -115,6 +115,56 @@ inode_read(struct fs *fs, struct node *n, int max_age_ms,
 	return inode_fetch(fs, n, in, version);
 }
 
+/* Read and cache the inodes not cached fresh enough (see inode.h). */
+void
+inode_prefetch(struct fs *fs, struct node *const *nodes, size_t n,
+    int max_age_ms)
+{
+	struct kv_op *ops;
+	struct node **who;
+	struct meta_inode in;
+	size_t k = 0;
+
+	if (n < 2 || max_age_ms == 0)
+		return;
+	ops = xcalloc(n, sizeof *ops);
+	who = xcalloc(n, sizeof *who);
+	for (size_t i = 0; i < n; i++) {
+		struct node *nd = nodes[i];
+		bool skip;
+
+		if (nd == NULL)
+			continue;
+		node_lock(fs->nodes);
+		skip = nd->touch_pending || (nd->have_inode &&
+		    (max_age_ms < 0 ||
+		    node_age_ms(&nd->inode_at) < max_age_ms));
+		node_unlock(fs->nodes);
+		if (skip)
+			continue;
+		ops[k].type = WIRE_OBJ_GET;
+		meta_key_inode(nd->ino, &ops[k].key);
+		who[k++] = nd;
+	}
+	if (k >= 2) {
+		(void)kv_batch(fs->kv, ops, k);
+		for (size_t i = 0; i < k; i++) {
+			if (ops[i].rc != 0)
+				continue;
+			meta_inode_init(&in);
+			if (meta_inode_decode(ops[i].v.data, ops[i].v.len,
+			    &in) == 0)
+				node_inode_store(fs->nodes, who[i], &in,
+				    ops[i].v.version);
+			meta_inode_free(&in);
+		}
+	}
+	for (size_t i = 0; i < k; i++)
+		kv_value_free(&ops[i].v);
+	free(ops);
+	free(who);
+}
+
 /* A random inode number: 63 bits, never 0 or the root's. */
 uint64_t
 inode_new_ino(void)

@@ -13,6 +13,7 @@
 #define CANFS_FS_INODE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "meta.h"
@@ -34,6 +35,18 @@ typedef int (*inode_fn)(struct meta_inode *in, void *arg);
  */
 int inode_read(struct fs *fs, struct node *n, int max_age_ms,
     struct meta_inode *in, uint64_t *version);
+
+/*
+ * Read the inodes of nodes[0, n) that the cache does not hold younger
+ * than max_age_ms, in batch requests (kv_batch()), and cache them: a
+ * readdirplus of many entries costs a request or two, not one per entry.
+ * Best effort: what fails here (absent, an error) is left to inode_read(),
+ * which the caller still makes for every node and which then does its
+ * usual retries.  Directories with a pending touch are skipped (their
+ * touch must land first).
+ */
+void inode_prefetch(struct fs *fs, struct node *const *nodes, size_t n,
+    int max_age_ms);
 
 /* A fresh random inode number: 63 bits, never 0 or the root's. */
 uint64_t inode_new_ino(void);

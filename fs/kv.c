@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "client_batch.h"
 #include "kv.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -26,6 +27,13 @@
  */
 #define KV_CONN_INFLIGHT 8
 #define KV_MAX_CONNS 32		/* so up to 256 requests in flight */
+/*
+ * Batch requests of one kv_batch() in flight at once, on one connection.
+ * A batch reply holds at most WIRE_BATCH_MAX_DATA (4 MiB) of values, so
+ * these add no more to a connection's backlog than 4 large single
+ * replies.
+ */
+#define KV_BATCH_PIPE 4
 
 /* One multiplexed connection, shared by the callers using it. */
 struct kv_conn {
@@ -516,17 +524,14 @@ kv_account(struct kv *kv, uint64_t *op, uint64_t *us,
 	pthread_mutex_unlock(&kv->mu);
 }
 
-/* GET. */
-int
-kv_get(struct kv *kv, const struct hash_key *k, struct kv_value *v)
+/* A GET, not counted. */
+static int
+kv_get_one(struct kv *kv, const struct hash_key *k, struct kv_value *v)
 {
 	struct wire_obj req, reply;
 	uint8_t *buf = NULL;
 	int rc;
 
-	struct timespec t0;
-
-	kv_now(&t0);
 	memset(v, 0, sizeof *v);
 	kv_req(&req, k, WIRE_COND_NONE, 0);
 	rc = kv_call(kv, WIRE_OBJ_GET, &req, WIRE_OBJ_VALUE, &reply, &buf);
@@ -536,7 +541,20 @@ kv_get(struct kv *kv, const struct hash_key *k, struct kv_value *v)
 		v->len = reply.len;
 		v->version = reply.meta.version;
 	}
-	kv_account(kv, &kv->st.gets, &kv->st.get_us, &t0, rc, rc == 0 ? v->len : 0, 0);
+	return rc;
+}
+
+/* GET. */
+int
+kv_get(struct kv *kv, const struct hash_key *k, struct kv_value *v)
+{
+	struct timespec t0;
+	int rc;
+
+	kv_now(&t0);
+	rc = kv_get_one(kv, k, v);
+	kv_account(kv, &kv->st.gets, &kv->st.get_us, &t0, rc,
+	    rc == 0 ? v->len : 0, 0);
 	return rc;
 }
 
@@ -589,6 +607,267 @@ kv_del(struct kv *kv, const struct hash_key *k, int cond,
 	rc = kv_call(kv, WIRE_OBJ_DEL, &req, WIRE_OBJ_DONE, &reply, &buf);
 	free(buf);
 	kv_account(kv, &kv->st.dels, &kv->st.del_us, &t0, rc, 0, 0);
+	return rc;
+}
+
+/* ---- batches -------------------------------------------------------- */
+
+/* kv_op.rc while the op has not finished (never a -errno). */
+#define KV_OP_PENDING 1
+/* ... and for a GET that must be read alone (its value did not fit). */
+#define KV_OP_ALONE 2
+
+/* One batch request of kv_batch(): its ops are ops[idx[0..k)]. */
+struct kv_frame {
+	struct client_batch *b;
+	struct client_req *r;
+	size_t idx[WIRE_BATCH_MAX];
+	size_t k;
+};
+
+/* Get an op ready: pending, a fresh op id for a write; or failed. */
+static void
+kv_batch_prepare(struct kv *kv, struct kv_op *op)
+{
+	memset(&op->v, 0, sizeof op->v);
+	op->version = 0;
+	op->rc = KV_OP_PENDING;
+	memset(&op->op, 0, sizeof op->op);
+	if (op->type != WIRE_OBJ_GET && op->type != WIRE_OBJ_PUT &&
+	    op->type != WIRE_OBJ_DEL)
+		op->rc = -EINVAL;
+	else if (op->type == WIRE_OBJ_PUT && op->len > WIRE_MAX_VALUE)
+		op->rc = -EFBIG;
+	else if (op->type != WIRE_OBJ_GET) {
+		op->op.client = kv->op_client;
+		op->op.seq = __atomic_add_fetch(&kv->op_seq, 1,
+		    __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * Fill frame f with the pending ops from *next on, in order, as many as
+ * fit the frame and (by the GETs' len bounds) its reply; *next is left at
+ * the first op not taken.  Returns f->k.
+ */
+static size_t
+kv_batch_fill(struct kv_frame *f, struct kv_op *ops, size_t n, size_t *next)
+{
+	size_t i, data = 0;
+
+	client_batch_reset(f->b);
+	f->k = 0;
+	for (i = *next; i < n; i++) {
+		struct kv_op *op = &ops[i];
+		struct wire_obj o;
+
+		if (op->rc != KV_OP_PENDING)
+			continue;
+		if (op->type == WIRE_OBJ_GET) {
+			if (f->k > 0 && op->len > WIRE_BATCH_MAX_DATA - data)
+				break; /* its value may not fit the reply */
+			data += op->len < WIRE_BATCH_MAX_DATA ? op->len :
+			    WIRE_BATCH_MAX_DATA;
+		}
+		kv_req(&o, &op->key, op->cond, op->cond_version);
+		o.meta.op = op->op;
+		if (op->type == WIRE_OBJ_PUT) {
+			o.data = op->data;
+			o.len = (uint32_t)op->len;
+		}
+		if (client_batch_add(f->b, op->type, &o) < 0)
+			break; /* full (every op fits an empty batch) */
+		f->idx[f->k++] = i;
+	}
+	*next = i;
+	return f->k;
+}
+
+/* An op failed with code: log a real failure as kv_call() does. */
+static void
+kv_batch_failed(struct kv_op *op, uint32_t code, const char *msg)
+{
+	if (code != WIRE_E_NOTFOUND && code != WIRE_E_CONFLICT)
+		log_warnx("%s in a batch: %s", wire_type_name(op->type), msg);
+	op->rc = code == WIRE_E_OK ? -EIO : -kv_errno(code);
+}
+
+/*
+ * Take the results of a frame that came back; true when some op wants to
+ * be tried again after a pause (the overlay is recovering).
+ */
+static bool
+kv_batch_take(struct kv_frame *f, struct kv_op *ops, bool recovering)
+{
+	bool again = false;
+
+	for (size_t i = 0; i < f->k; i++) {
+		struct kv_op *op = &ops[f->idx[i]];
+		struct wire_obj r;
+		const char *msg;
+		uint32_t code = client_batch_result(f->b, i, &r, &msg);
+
+		if (code == WIRE_E_OK) {
+			op->rc = 0;
+			op->version = r.meta.version;
+			if (op->type == WIRE_OBJ_GET) {
+				op->v.buf = xmalloc(r.len ? r.len : 1);
+				memcpy(op->v.buf, r.data, r.len);
+				op->v.data = op->v.buf;
+				op->v.len = r.len;
+				op->v.version = r.meta.version;
+			}
+		} else if (kv_transient(code) && recovering) {
+			again = true; /* stays pending, same op id */
+		} else if (code == WIRE_E_TOOBIG && op->type == WIRE_OBJ_GET) {
+			op->rc = KV_OP_ALONE;
+		} else
+			kv_batch_failed(op, code, msg);
+	}
+	return again;
+}
+
+/*
+ * Wait for frame f and take its outcome.  Returns 0, 1 when its ops (or
+ * some) should go again after a pause, 2 when the connection broke (its
+ * ops stay pending).
+ */
+static int
+kv_batch_wait(struct kv_frame *f, struct kv_op *ops, bool recovering)
+{
+	uint32_t code;
+
+	if (client_batch_wait(f->b, f->r) == 0)
+		return kv_batch_take(f, ops, recovering) ? 1 : 0;
+	code = client_batch_error_code(f->b);
+	if (client_batch_broken(f->b)) {
+		log_debug("OBJ_BATCH: %s", client_batch_error(f->b));
+		return 2;
+	}
+	if (kv_transient(code) && recovering) {
+		log_debug("OBJ_BATCH: %s; retrying", client_batch_error(f->b));
+		return 1;
+	}
+	log_warnx("OBJ_BATCH of %zu: %s", f->k, client_batch_error(f->b));
+	for (size_t i = 0; i < f->k; i++)
+		ops[f->idx[i]].rc = code == WIRE_E_OK ? -EIO :
+		    -kv_errno(code);
+	return 0;
+}
+
+/*
+ * One round: the pending ops go out in up to KV_BATCH_PIPE frames at once
+ * on one connection, and every frame is waited for.  Returns 0 when it
+ * went through (or broke: resend at once), 1 to send again after a pause
+ * (recovering), -1 when the daemons are unreachable.
+ */
+static int
+kv_batch_round(struct kv *kv, struct kv_frame *fr, struct kv_op *ops,
+    size_t n, const struct timespec *t0, int *lost, int waits)
+{
+	bool recovering = kv_us_since(t0) < KV_RECOVER_MS * 1000ULL;
+	bool broken = false, again = false;
+	size_t next = 0;
+	struct kv_conn *s;
+	char err[512];
+	int nf = 0, rc;
+
+	if ((s = kv_acquire(kv, err, sizeof err)) == NULL)
+		return -1;
+	while (nf < KV_BATCH_PIPE && kv_batch_fill(&fr[nf], ops, n,
+	    &next) > 0) {
+		fr[nf].r = client_batch_send(fr[nf].b, s->m, kv->timeout_ms);
+		kv_count(kv, &kv->st.batches);
+		nf++;
+	}
+	for (int i = 0; i < nf; i++) {
+		rc = kv_batch_wait(&fr[i], ops, recovering);
+		client_req_free(fr[i].r);
+		fr[i].r = NULL;
+		broken |= rc == 2;
+		again |= rc == 1;
+	}
+	/* Every other pause, try another daemon (as kv_call()). */
+	kv_release(kv, s, broken, !broken && again && kv->nspecs > 1 &&
+	    waits % 2 == 0);
+	if (broken) {
+		if (++*lost > kv->nspecs)
+			return -1;
+		kv_count(kv, &kv->st.retries);
+		return 0;
+	}
+	return again ? 1 : 0;
+}
+
+/* Count each op's outcome as kv_get/put/del do. */
+static void
+kv_batch_account(struct kv *kv, const struct kv_op *ops, size_t n,
+    const struct timespec *t0)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct kv_op *op = &ops[i];
+
+		if (op->type == WIRE_OBJ_GET)
+			kv_account(kv, &kv->st.gets, &kv->st.get_us, t0, op->rc,
+			    op->rc == 0 ? op->v.len : 0, 0);
+		else if (op->type == WIRE_OBJ_PUT)
+			kv_account(kv, &kv->st.puts, &kv->st.put_us, t0, op->rc,
+			    0, op->len);
+		else
+			kv_account(kv, &kv->st.dels, &kv->st.del_us, t0, op->rc,
+			    0, 0);
+	}
+}
+
+/* True while some op is pending. */
+static bool
+kv_batch_pending(const struct kv_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].rc == KV_OP_PENDING)
+			return true;
+	return false;
+}
+
+/* Several GET/PUT/DEL in few requests (see kv.h). */
+int
+kv_batch(struct kv *kv, struct kv_op *ops, size_t n)
+{
+	struct kv_frame *fr = xcalloc(KV_BATCH_PIPE, sizeof *fr);
+	struct timespec t0;
+	int lost = 0, waits = 0, rc = 0, round;
+
+	kv_now(&t0);
+	for (int i = 0; i < KV_BATCH_PIPE; i++)
+		fr[i].b = client_batch_new();
+	for (size_t i = 0; i < n; i++)
+		kv_batch_prepare(kv, &ops[i]);
+	while (kv_batch_pending(ops, n)) {
+		round = kv_batch_round(kv, fr, ops, n, &t0, &lost, waits);
+		if (round == -1)
+			break;
+		if (round == 1) {
+			kv_sleep_ms(waits < 5 ? 50 << waits : 1000);
+			waits++;
+			kv_count(kv, &kv->st.retries);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct kv_op *op = &ops[i];
+
+		if (op->rc == KV_OP_PENDING)
+			op->rc = -EIO;	/* no daemon reachable */
+		else if (op->rc == KV_OP_ALONE)
+			op->rc = kv_get_one(kv, &op->key, &op->v);
+		if (op->rc == 0 && op->type == WIRE_OBJ_GET)
+			op->version = op->v.version;
+		if (op->rc != 0 && rc == 0)
+			rc = op->rc;
+	}
+	kv_batch_account(kv, ops, n, &t0);
+	for (int i = 0; i < KV_BATCH_PIPE; i++)
+		client_batch_free(fr[i].b);
+	free(fr);
 	return rc;
 }
 

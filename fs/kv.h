@@ -62,6 +62,8 @@ struct kv_stats {
 	uint64_t errors;	/* calls that failed (not NOTFOUND/CONFLICT) */
 	uint64_t bytes_in, bytes_out;
 	uint64_t get_us, put_us, del_us; /* time spent, summed */
+	uint64_t batches;	/* OBJ_BATCH requests (their ops count
+				   above, each with its batch's time) */
 };
 
 /*
@@ -92,6 +94,39 @@ int kv_put(struct kv *kv, const struct hash_key *k, const void *data,
 /* DELETE (a tombstone) under a condition; as kv_put(). */
 int kv_del(struct kv *kv, const struct hash_key *k, int cond,
     uint64_t cond_version);
+
+/* One operation of kv_batch(). */
+struct kv_op {
+	uint16_t type;		/* WIRE_OBJ_GET, WIRE_OBJ_PUT or WIRE_OBJ_DEL */
+	struct hash_key key;
+	int cond;		/* PUT, DEL: enum wire_cond */
+	uint64_t cond_version;
+	const void *data;	/* PUT: len bytes (not copied) */
+	size_t len;		/* PUT: the value's length; GET: the most
+				   it can be, when known (0: small), so that
+				   a request's values fit its reply */
+	/* Filled by kv_batch(): */
+	int rc;			/* as kv_get(), kv_put() or kv_del() return */
+	uint64_t version;	/* PUT, DEL: the version written */
+	struct kv_value v;	/* GET: the value (kv_value_free()) */
+	struct wire_opid op;	/* PUT, DEL: its op id (kept by retries) */
+};
+
+/*
+ * Run ops[0, n), any mix of GET, PUT and DEL, in OBJ_BATCH requests of as
+ * many as fit (common/client_batch.h), up to 4 requests in flight on one
+ * connection (a caller that waits counts as one request): each op's
+ * outcome lands in its rc (and version, v) exactly as the single call
+ * would return it -- the daemon coordinates each one as if it came
+ * alone, and every PUT and DEL carries an op id of its own, which
+ * retries keep.  A request holds no more GETs than their len bounds fit
+ * one reply (WIRE_BATCH_MAX_DATA).  The ops of one request run concurrently: n ops on one
+ * key have no order.  Retries as for single calls (a broken connection,
+ * answers that mean "recovering"); a GET whose value did not fit its
+ * batch's reply is read alone.  Returns 0 when every op succeeded, else
+ * the first failed op's rc.
+ */
+int kv_batch(struct kv *kv, struct kv_op *ops, size_t n);
 
 /* The overlay's capacity as one daemon estimates it (WIRE_STATFS). */
 struct kv_statfs {

@@ -4,7 +4,9 @@
  * opendir reads the directory object afresh and keeps that snapshot for
  * the whole listing, so offsets (0 ".", 1 "..", 2 + i entry i) stay valid
  * while others change the directory.  readdirplus fetches the inodes of
- * the entries that fit the reply in parallel.
+ * the entries that fit the reply that are not cached in one batch
+ * request, then reads each (from the cache, or alone when the batch did
+ * not get it) in parallel.
  */
 #include <sys/stat.h>
 
@@ -154,16 +156,25 @@ ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t count = ops_plus_count(req, dh, size, off), used = 0, i;
 	char *buf = xmalloc(size ? size : 1), name[META_NAME_MAX + 1];
 	struct ops_plus *p = xcalloc(count + 1, sizeof *p);
+	struct node **nodes;
 	struct bg_group grp;
 
 	(void)ino;
-	bg_group_init(&grp);
+	nodes = xcalloc(count + 1, sizeof *nodes);
 	for (i = 0; i < count; i++) {
 		if (off + (off_t)i < 2)
 			continue;
 		p[i].fs = fs;
 		p[i].n = node_get(fs->nodes, dh->d.e[off + (off_t)i - 2].ino);
-		bg_submit(fs->bg, &grp, ops_plus_job, &p[i]);
+		nodes[i] = p[i].n;
+	}
+	/* The inodes not cached: one batch request, not one each. */
+	inode_prefetch(fs, nodes, count, fs_ms(fs->o.attr_timeout));
+	free(nodes);
+	bg_group_init(&grp);
+	for (i = 0; i < count; i++) {
+		if (p[i].n != NULL)
+			bg_submit(fs->bg, &grp, ops_plus_job, &p[i]);
 	}
 	(void)bg_group_wait(&grp);
 	bg_group_destroy(&grp);

@@ -133,7 +133,8 @@ CTL_OBJ_HELP_JSON
 "EXIT STATUS\n"
 "    0   success (verify: every live object has all its good copies)\n"
 "    1   the operation failed: daemon unreachable, error reply, timeout,\n"
-"        a value over 4 MiB, a checksum mismatch; verify: problems found\n"
+"        a value over 4 MiB, a checksum mismatch; verify: problems found;\n"
+"        batch: a command failed\n"
 "    2   usage error\n"
 "    3   put/rm: the --if-version or --if-absent condition did not hold\n"
 "    4   no such object (get, rm)\n"
@@ -153,6 +154,8 @@ CTL_OBJ_HELP_JSON
 "    canctl put --if-version \"$v\" greeting < new.txt; [ $? = 3 ] &&\n"
 "        echo \"greeting changed since version $v\"\n"
 "    canctl get greeting > greeting.txt\n"
+"    printf 'put a a.txt\\nput b b.txt\\nrm c\\nget d d.out\\n' |\n"
+"        canctl batch\n"
 "    canctl repair --all && canctl verify --json\n";
 
 /* Print a usage error with a hint and exit 2. */
@@ -979,6 +982,7 @@ main(int argc, char **argv)
 		{ "put", ctl_obj_put },
 		{ "get", ctl_obj_get },
 		{ "rm", ctl_obj_rm },
+		{ "batch", ctl_batch },
 		{ "repair", ctl_obj_repair },
 		{ "verify", ctl_obj_verify },
 	};

@@ -80,7 +80,8 @@ ctl_obj_check_opts(const struct ctl_opts *o, const char *cmd, int nargs)
 {
 	bool put = strcmp(cmd, "put") == 0, get = strcmp(cmd, "get") == 0,
 	    rm = strcmp(cmd, "rm") == 0, repair = strcmp(cmd, "repair") == 0,
-	    verify = strcmp(cmd, "verify") == 0;
+	    verify = strcmp(cmd, "verify") == 0,
+	    batch = strcmp(cmd, "batch") == 0;
 
 	if (o->key_hex && !put && !get && !rm)
 		ctl_usage("--hex goes with put, get and rm");
@@ -98,7 +99,10 @@ ctl_obj_check_opts(const struct ctl_opts *o, const char *cmd, int nargs)
 		ctl_usage("%s needs one KEY", cmd);
 	if ((repair || verify) && nargs > 0)
 		ctl_usage("%s takes no arguments", cmd);
-	return put || get || rm || repair || verify;
+	if (batch && nargs > 1)
+		ctl_usage("batch takes at most one FILE (the options of its "
+		    "commands go in the file)");
+	return put || get || rm || repair || verify || batch;
 }
 
 /* The key of the KEY operand; a bad --hex KEY is a usage error. */

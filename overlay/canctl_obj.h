@@ -1,6 +1,6 @@
 /*
- * canctl_obj.h: the object commands of canctl (put, get, rm, repair,
- * verify), and what canctl.c shares with them: the parsed options, the
+ * canctl_obj.h: the object commands of canctl (put, get, rm, batch,
+ * repair, verify), and what canctl.c shares with them: the parsed options, the
  * exit statuses and a few helpers.  Linked into canctl only.
  */
 #ifndef CANFS_OVERLAY_CANCTL_OBJ_H
@@ -62,6 +62,7 @@ enum {
 "    canctl [OPTIONS] put [--if-version V | --if-absent] [--hex] KEY <FILE\n"\
 "    canctl [OPTIONS] get [--meta] [--hex] KEY\n"			\
 "    canctl [OPTIONS] rm [--if-version V] [--hex] KEY\n"		\
+"    canctl [OPTIONS] batch [FILE]\n"					\
 "    canctl [OPTIONS] repair [--all]\n"					\
 "    canctl [OPTIONS] verify\n"
 
@@ -98,6 +99,22 @@ enum {
 "                while so that repair cannot bring the old value back);\n"\
 "                print the tombstone's version.  --if-version V as for\n"\
 "                put\n"								\
+"    batch [FILE]\n"								\
+"                run the object commands of FILE (or standard input),\n"\
+"                one per line: \"get [--hex] KEY [OUTFILE]\", \"put\n"	\
+"                [--if-version V | --if-absent] [--hex] KEY INFILE\",\n"	\
+"                \"rm [--if-version V] [--hex] KEY\" (blank lines and\n"\
+"                lines starting with # are skipped; a KEY is one word,\n"\
+"                not starting with --).  They go to the daemon as batch\n"\
+"                requests of up to 256 commands each (as many as fit\n"	\
+"                8 MiB), whose commands run concurrently, so two about\n"\
+"                one key in one batch may land in either order.  get\n"	\
+"                writes the value to OUTFILE when given (after checking\n"\
+"                its checksum).  Prints one line per command, in input\n"\
+"                order: \"LINE OP KEY ok VERSION [LENGTH]\" (LENGTH for\n"\
+"                get), or \"LINE OP KEY STATUS: MESSAGE\" with STATUS\n"\
+"                notfound, conflict or error.  Exit 0 when every command\n"\
+"                succeeded, else 1 (a bad line: 2, and nothing is sent)\n"\
 "    repair      ask the daemon to start an anti-entropy pass now (each\n"\
 "                replica is compared with the other members of its\n"	\
 "                replica set and missing or stale copies are sent); it\n"\
@@ -124,6 +141,9 @@ enum {
 "    get:        {\"key\", \"hex\", \"version\", \"writer\", \"checksum\",\n"\
 "                \"length\", \"mtime_ms\"}   (writer and checksum: 16 hex\n"\
 "                digits); the value itself is never printed as JSON\n"	\
+"    batch:      [{\"line\", \"op\", \"key\", \"hex\", \"status\",\n"	\
+"                \"version\", \"length\"} or {..., \"status\", \"code\",\n"\
+"                \"error\"}], one per command in input order\n"	\
 "    repair:     {\"nodes\", \"started\", \"failed\"}\n"		\
 "    verify:     {\"nodes\", \"unreachable\", \"keys\", \"k\", \"full\",\n"\
 "                \"under_replicated\", \"corrupt\", \"extra\",\n"	\
@@ -157,5 +177,7 @@ int ctl_obj_get(const struct ctl_opts *o);
 int ctl_obj_rm(const struct ctl_opts *o);
 int ctl_obj_repair(const struct ctl_opts *o);
 int ctl_obj_verify(const struct ctl_opts *o);
+/* In canctl_batch.c: batch [FILE]. */
+int ctl_batch(const struct ctl_opts *o);
 
 #endif

@@ -305,6 +305,7 @@ conn_is_request(uint16_t type)
 	case WIRE_OBJ_GET:
 	case WIRE_OBJ_PUT:
 	case WIRE_OBJ_DEL:
+	case WIRE_OBJ_BATCH:
 		return 1;
 	default:
 		return 0;
@@ -324,10 +325,28 @@ conn_is_reply(uint16_t type)
 	case WIRE_ERROR:
 	case WIRE_OBJ_VALUE:
 	case WIRE_OBJ_DONE:
+	case WIRE_OBJ_BATCH_REPLY:
 		return 1;
 	default:
 		return 0;
 	}
+}
+
+/*
+ * How many requests a request or final reply of this type stands for: a
+ * batch counts its items (the count it claims, at least 1: a batch that
+ * lies about it is malformed and drops the connection anyway), anything
+ * else 1.
+ */
+static uint32_t
+conn_weight(uint16_t type, const uint8_t *body, size_t len)
+{
+	uint32_t n;
+
+	if (type != WIRE_OBJ_BATCH && type != WIRE_OBJ_BATCH_REPLY)
+		return 1;
+	n = wire_batch_count(body, len);
+	return n == 0 ? 1 : n;
 }
 
 /*
@@ -364,17 +383,19 @@ conn_parse_frames(struct conn *c, struct evbuffer *in, struct bufferevent *wm)
 		}
 		if (wm != NULL)
 			bufferevent_setwatermark(wm, EV_READ, 0, 0);
-		if (c->inbound && h.reqid != 0 && conn_is_request(h.type) &&
-		    ++c->inflight > CONN_MAX_INFLIGHT) {
-			log_warnx("%s: more than %u requests in flight; "
-			    "dropping connection", c->name, CONN_MAX_INFLIGHT);
-			conn_close(c, "too many requests in flight");
-			return;
-		}
 		evbuffer_drain(in, WIRE_HEADER_LEN);
 		body = evbuffer_pullup(in, h.len);
 		if (body == NULL && h.len > 0) {
 			conn_close(c, "out of memory reading a frame");
+			return;
+		}
+		/* A batch of n counts as n requests. */
+		if (c->inbound && h.reqid != 0 && conn_is_request(h.type) &&
+		    (c->inflight += conn_weight(h.type, body, h.len)) >
+		    CONN_MAX_INFLIGHT) {
+			log_warnx("%s: more than %u requests in flight; "
+			    "dropping connection", c->name, CONN_MAX_INFLIGHT);
+			conn_close(c, "too many requests in flight");
 			return;
 		}
 		c->t->ops->frame(c, &h, body, c->t->arg);
@@ -873,13 +894,17 @@ conn_send(struct conn *c, const struct wbuf *frame)
 	if (c->inflight > 0 && frame->len >= WIRE_HEADER_LEN) {
 		struct rbuf r;
 		uint16_t type;
+		uint32_t w;
 
 		rbuf_init(&r, frame->p, frame->len);
 		(void)rbuf_get_bytes(&r, 6); /* magic, version */
 		type = rbuf_get_u16(&r);
 		(void)rbuf_get_bytes(&r, 8); /* flags, len */
-		if (conn_is_reply(type) && rbuf_get_u64(&r) != 0)
-			c->inflight--;
+		if (conn_is_reply(type) && rbuf_get_u64(&r) != 0) {
+			w = conn_weight(type, frame->p + WIRE_HEADER_LEN,
+			    frame->len - WIRE_HEADER_LEN);
+			c->inflight -= w < c->inflight ? w : c->inflight;
+		}
 	}
 	conn_send_bytes(c, frame->p, frame->len);
 }

@@ -129,9 +129,10 @@ int transport_count(const struct transport *t);
 /* Time for connect plus handshake before the connection is dropped. */
 #define CONN_HANDSHAKE_TIMEOUT_SEC 5
 /*
- * Client requests (0x02xx requests, OBJ_GET/PUT/DEL) received on one
- * connection and not yet answered; one more closes the connection.  As
- * large as the deepest pipeline of our own tools (tests/objtool -w).
+ * Client requests (0x02xx requests, OBJ_GET/PUT/DEL; a batch counts as
+ * its number of items) received on one connection and not yet answered;
+ * one more closes the connection.  As large as the deepest pipeline of
+ * our own tools (tests/objtool -w).
  */
 #define CONN_MAX_INFLIGHT 4096
 

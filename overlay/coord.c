@@ -56,6 +56,9 @@ struct coord_op {
 	enum coord_kind kind;
 	enum coord_phase phase;
 	bool done;
+	coord_done_fn done_fn;	/* where the outcome goes; NULL: to the
+				   client connection (client, creqid) */
+	void *done_arg;
 	struct wire_opid opid;	/* the client's id for this write */
 	bool durable;		/* the primary confirmed its commit */
 	bool primary_acked;	/* this round: slot 0 holds it durably */
@@ -137,8 +140,13 @@ coord_fail(struct coord_op *op, uint32_t code, const char *msg)
 		    wire_error_text(code), op->attempts, op->why ? op->why : "");
 	op->done = true;
 	coord_set_phase(op, COORD_DONE);
-	node_send_error(transport_conn_by_serial(n->transport, op->client),
-	    op->creqid, code, msg ? msg : wire_error_text(code));
+	if (op->done_fn != NULL)
+		op->done_fn(n, op->done_arg, WIRE_ERROR, NULL, code,
+		    msg ? msg : wire_error_text(code));
+	else
+		node_send_error(transport_conn_by_serial(n->transport,
+		    op->client), op->creqid, code,
+		    msg ? msg : wire_error_text(code));
 	coord_release(op);
 }
 
@@ -159,8 +167,11 @@ coord_reply(struct coord_op *op, uint16_t type, const struct wire_meta *meta,
 	o.meta = *meta;
 	o.data = data;
 	o.len = len;
-	objects_send_obj(transport_conn_by_serial(n->transport, op->client),
-	    type, 0, op->creqid, &o);
+	if (op->done_fn != NULL)
+		op->done_fn(n, op->done_arg, type, &o, WIRE_E_OK, NULL);
+	else
+		objects_send_obj(transport_conn_by_serial(n->transport,
+		    op->client), type, 0, op->creqid, &o);
 	coord_release(op);
 }
 
@@ -720,34 +731,38 @@ coord_start(struct coord_op *op)
 	resolve_replicas(op->n, &op->key, op->nocache, coord_resolved_cb, op);
 }
 
-/* A client's GET/PUT/DEL. */
-void
-coord_client(struct node *n, struct conn *c, const struct wire_header *h,
-    const struct wire_obj *req)
+/*
+ * A new op for a GET/PUT/DEL (type) from a client, its outcome going to
+ * done (or, when done is NULL, to connection c with reqid); started, or
+ * failed at once.
+ */
+static void
+coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
+    struct conn *c, uint64_t reqid, coord_done_fn done, void *arg)
 {
-	struct coord_op *op;
+	struct coord_op *op = xcalloc(1, sizeof *op);
 
-	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING) {
-		node_send_error(c, h->reqid, WIRE_E_UNAVAIL,
-		    wire_error_text(WIRE_E_UNAVAIL));
-		return;
-	}
-	op = xcalloc(1, sizeof *op);
 	op->n = n;
-	op->kind = h->type == WIRE_OBJ_GET ? COORD_GET :
-	    h->type == WIRE_OBJ_PUT ? COORD_PUT : COORD_DEL;
-	op->client = conn_serial(c);
-	op->creqid = h->reqid;
+	op->kind = type == WIRE_OBJ_GET ? COORD_GET :
+	    type == WIRE_OBJ_PUT ? COORD_PUT : COORD_DEL;
+	op->done_fn = done;
+	op->done_arg = arg;
+	op->client = c != NULL ? conn_serial(c) : 0;
+	op->creqid = reqid;
 	op->key = req->key;
 	op->cond = req->cond;
 	op->cond_version = req->cond_version;
 	op->opid = req->meta.op;
+	op->started_ms = node_now_ms();
+	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING) {
+		coord_fail(op, WIRE_E_UNAVAIL, NULL);
+		return;
+	}
 	if (op->opid.client == 0) {
 		/* An old client: our own id still covers our retries. */
 		op->opid.client = n->self.id != 0 ? n->self.id : 1;
 		op->opid.seq = ++n->objs->op_seq;
 	}
-	op->started_ms = node_now_ms();
 	if (op->kind == COORD_PUT) {
 		op->len = req->len;
 		op->data = xmalloc(req->len ? req->len : 1);
@@ -757,11 +772,25 @@ coord_client(struct node *n, struct conn *c, const struct wire_header *h,
 	if (op->kind == COORD_PUT && req->meta.checksum != 0 &&
 	    req->meta.checksum != op->checksum) {
 		/* The client said what it sent; this is not it. */
-		op->done = true;
-		node_send_error(c, h->reqid, WIRE_E_CORRUPT,
+		coord_fail(op, WIRE_E_CORRUPT,
 		    "value does not match the client's checksum");
-		coord_release(op);
 		return;
 	}
 	coord_start(op);
+}
+
+/* A client's GET/PUT/DEL. */
+void
+coord_client(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req)
+{
+	coord_begin(n, h->type, req, c, h->reqid, NULL, NULL);
+}
+
+/* A GET/PUT/DEL whose outcome goes to a callback (see coord.h). */
+void
+coord_request(struct node *n, uint16_t type, const struct wire_obj *req,
+    coord_done_fn done, void *arg)
+{
+	coord_begin(n, type, req, NULL, 0, done, arg);
 }

@@ -32,4 +32,23 @@ struct conn;
 void coord_client(struct node *n, struct conn *c, const struct wire_header *h,
     const struct wire_obj *req);
 
+/*
+ * The outcome of a request started by coord_request(): type is
+ * WIRE_OBJ_VALUE or WIRE_OBJ_DONE with *reply the body a client would
+ * get (its data valid only during the call), or WIRE_ERROR with code and
+ * msg (reply NULL).
+ */
+typedef void (*coord_done_fn)(struct node *n, void *arg, uint16_t type,
+    const struct wire_obj *reply, uint32_t code, const char *msg);
+
+/*
+ * Coordinate a GET, PUT or DEL (type) exactly as coord_client() does --
+ * same phases, op ids, durability and errors; req is copied -- but hand
+ * the outcome to done(n, arg, ...) instead of a connection.  done is
+ * called exactly once, possibly before this returns (a node that is not
+ * serving, a value that fails the client's checksum).
+ */
+void coord_request(struct node *n, uint16_t type, const struct wire_obj *req,
+    coord_done_fn done, void *arg);
+
 #endif

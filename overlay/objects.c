@@ -1,7 +1,8 @@
 /*
  * objects.c: the object layer's entry points (objects.h): dispatch of
- * OBJ_* frames to the coordinator (coord.c) and the replica side
- * (replica.c), the store's lifetime, and the helpers both sides share.
+ * OBJ_* frames to the coordinator (coord.c, batches through batch.c) and
+ * the replica side (replica.c), the store's lifetime, and the helpers
+ * both sides share.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "batch.h"
 #include "conn.h"
 #include "coord.h"
 #include "log.h"
@@ -125,6 +127,10 @@ objects_frame(struct node *n, struct conn *c, const struct wire_header *h,
 		if (!rpc_complete(n, h, body))
 			log_debug("late %s from %s ignored",
 			    wire_type_name(h->type), conn_name(c));
+		return;
+	}
+	if (h->type == WIRE_OBJ_BATCH) {
+		batch_client(n, c, h, body);
 		return;
 	}
 	if (wire_obj_decode(body, h->len, &o) != 0) {

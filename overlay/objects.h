@@ -1,9 +1,10 @@
 /*
  * objects.h: the replicated object store on the overlay, entry points.
  *
- * Three files make it up:
+ * Four files make it up:
  * - objects.c: dispatch of OBJ_* frames, the store's lifetime, helpers;
  * - coord.h / coord.c: the coordinator of clients' GET/PUT/DEL;
+ * - batch.h / batch.c: a client's OBJ_BATCH, each item through coord.c;
  * - replica.h / replica.c: the replica side on the local store.
  *
  * Rules, stated once:

@@ -10,7 +10,11 @@
 #      times, in place and appending), measured in the same run;
 #   1. PUT and GET throughput (objects/s, MB/s = 10^6 bytes/s, p50/p99
 #      latency) of 4 KiB and 1 MiB values on 4 and 16 daemons with k=1 and
-#      k=3, and of 1 MiB values with k=2;
+#      k=3, and of 1 MiB values with k=2; each also in batch requests
+#      (OBJ_BATCH, objtool --batch) with as many objects in flight: 4 KiB
+#      in batches of BATCH_SMALL over CONNS_BATCH x WINDOW_BATCH_SMALL,
+#      1 MiB in batches of BATCH_LARGE over CONNS_BATCH x
+#      WINDOW_BATCH_LARGE (the "batch" rows; SKIP=batch leaves them out);
 #   2. re-replication: REREP_MIB of 1 MiB objects with k=3 on REREP_NODES
 #      daemons (repair every 2 s); kill -9 the node holding the most, and
 #      time until `canctl verify` reports every object with k good copies
@@ -29,10 +33,11 @@
 # Environment (all optional): BENCH_DIR=/var/tmp, LAT_N=2000 LAT_WARMUP=100
 # FSYNC_N=500 (latency part), SMALL_N=20000 LARGE_N=500 (objects per
 # throughput run), CONNS_SMALL=16 WINDOW_SMALL=8 CONNS_LARGE=8
-# WINDOW_LARGE=4, TPUT_NODES="4 16" TPUT_K="1 2 3" (the throughput
-# clusters), REREP_MIB=2048 REREP_NODES=6, MEM_OBJECTS=1000000
+# WINDOW_LARGE=4, BATCH_SMALL=16 WINDOW_BATCH_SMALL=2 BATCH_LARGE=4
+# WINDOW_BATCH_LARGE=2 CONNS_BATCH=4, TPUT_NODES="4 16" TPUT_K="1 2 3" (the
+# throughput clusters), REREP_MIB=2048 REREP_NODES=6, MEM_OBJECTS=1000000
 # MEM_SECONDS=300 MEM_SIZE=16, HB=1000, PORT (default: a free one),
-# SKIP="lat,tput,rerep,mem" (parts to leave out), BENCH_TIMEOUT=7200,
+# SKIP="lat,tput,batch,rerep,mem" (parts to leave out), BENCH_TIMEOUT=7200,
 # BENCH_OUT (default tests/results/bench-store.md), BUILD, KEEP=1.
 # BENCH_QUICK=1 is a short run for development (a few minutes): LAT_N=500
 # FSYNC_N=200 SMALL_N=4000 LARGE_N=100 TPUT_NODES=4 TPUT_K="2 3" and
@@ -73,6 +78,11 @@ CONNS_SMALL=${CONNS_SMALL:-16}
 WINDOW_SMALL=${WINDOW_SMALL:-8}
 CONNS_LARGE=${CONNS_LARGE:-8}
 WINDOW_LARGE=${WINDOW_LARGE:-4}
+BATCH_SMALL=${BATCH_SMALL:-16}
+WINDOW_BATCH_SMALL=${WINDOW_BATCH_SMALL:-2}
+BATCH_LARGE=${BATCH_LARGE:-4}
+WINDOW_BATCH_LARGE=${WINDOW_BATCH_LARGE:-2}
+CONNS_BATCH=${CONNS_BATCH:-4}
 REREP_MIB=${REREP_MIB:-2048}
 REREP_NODES=${REREP_NODES:-6}
 MEM_OBJECTS=${MEM_OBJECTS:-1000000}
@@ -146,13 +156,13 @@ cluster_addrs() {
 # Fields of objtool's last RESULT line (set by bench).
 R_n=0 R_ok=0 R_ops_per_s=0 R_mb_per_s=0 R_p50_ms=0 R_p99_ms=0
 
-# bench OP SIZE N CONNS WINDOW SEED: one objtool bench run; sets R_* from
-# its RESULT line.
+# bench OP SIZE N CONNS WINDOW SEED [BATCH]: one objtool bench run (with
+# BATCH objects per request); sets R_* from its RESULT line.
 bench() {
-	local op=$1 size=$2 n=$3 conns=$4 win=$5 seed=$6 out line
+	local op=$1 size=$2 n=$3 conns=$4 win=$5 seed=$6 batch=${7:-1} out line
 	out=$("$OBJTOOL" bench -q -d "$(cluster_addrs)" --op "$op" \
 		--size "$size" -n "$n" -c "$conns" -w "$win" -s "$seed" \
-		2>"$T/bench.err")
+		--batch "$batch" 2>"$T/bench.err")
 	line=$(printf '%s\n' "$out" | grep '^RESULT ')
 	[ -n "$line" ] || { cat "$T/bench.err"; fail "objtool bench failed"; }
 	log "  $(printf '%s\n' "$out" | grep '^bench ')"
@@ -275,7 +285,7 @@ tput_row() { # nodes k size op
 }
 
 run_throughput() {
-	local nodes k size n conns win
+	local nodes k size n conns win b
 	: >"$MD.tput"
 	for nodes in $TPUT_NODES; do
 		for k in $TPUT_K; do
@@ -293,6 +303,16 @@ run_throughput() {
 				tput_row "$nodes" "$k" "$size" PUT
 				bench get "$size" "$n" "$conns" "$win" 1
 				tput_row "$nodes" "$k" "$size" GET
+				skipped batch && continue
+				if [ "$size" -eq 4096 ]; then
+					b=$BATCH_SMALL win=$WINDOW_BATCH_SMALL
+				else
+					b=$BATCH_LARGE win=$WINDOW_BATCH_LARGE
+				fi
+				bench put "$size" "$n" "$CONNS_BATCH" "$win" 1 "$b"
+				tput_row "$nodes" "$k" "$size" "PUT, batches of $b"
+				bench get "$size" "$n" "$CONNS_BATCH" "$win" 1 "$b"
+				tput_row "$nodes" "$k" "$size" "GET, batches of $b"
 			done
 			stop_cluster
 		done
@@ -482,6 +502,12 @@ skipped mem || run_memory
 			"$WINDOW_SMALL in flight) and $LARGE_N x 1 MiB" \
 			"($CONNS_LARGE x $WINDOW_LARGE), spread over every daemon." \
 			"GETs read what the PUTs wrote and check each checksum."
+		skipped batch || echo "The \"batches\" rows send the same" \
+			"objects in OBJ_BATCH requests with as many objects in" \
+			"flight: $CONNS_BATCH connections x $WINDOW_BATCH_SMALL" \
+			"batches of $BATCH_SMALL for 4 KiB, $CONNS_BATCH x" \
+			"$WINDOW_BATCH_LARGE batches of $BATCH_LARGE for 1 MiB;" \
+			"latency is per batch."
 		echo
 		echo "\"takeovers\" counts the daemons' \"took over the zones" \
 			"of failed\" log lines in that cluster so far: no node" \

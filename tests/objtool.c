@@ -3,6 +3,7 @@
  *
  *   objtool put   -d DAEMON[,..] -n N [-s SEED] [--min B] [--max B]
  *                 [--dist log|fixed] -m MANIFEST [-c CONNS] [-w WINDOW]
+ *                 [--batch B]
  *   objtool check -d DAEMON[,..] -m MANIFEST [--absent]
  *   objtool rm    -d DAEMON[,..] -m MANIFEST
  *   objtool bench -d DAEMON[,..] --op put|get --size B -n N [-s SEED]
@@ -18,7 +19,10 @@
  * one thread per client, each with its own connection, doing
  * compare-and-swap increments.  lat is bench with one connection (to the
  * first daemon) and one request in flight: the latency of a single
- * request, as percentiles in microseconds.
+ * request, as percentiles in microseconds.  With --batch B, put, check, rm
+ * and bench send their objects B at a time in OBJ_BATCH requests (fewer
+ * when a frame or a reply's values would pass the wire limits); WINDOW
+ * then counts batches, and an object's latency is its batch's.
  *
  * Objects of put are named "obj-SEED-I"; their sizes and contents are pure
  * functions of (SEED, I) and of the name, so runs are reproducible.  The
@@ -68,6 +72,10 @@
 #define OT_NAME_MAX 96
 #define OT_CAS_MAX_FAILURES 50	  /* failed reads in a row: skip the key */
 #define OT_MAX_WARMUP 1000000	  /* lat --warmup */
+#define OT_DAEMON_INFLIGHT 4096	  /* requests in flight per connection
+				     the daemon allows (a batch of B
+				     counts B): CONN_MAX_INFLIGHT */
+#define OT_BATCH_ITEM 128	  /* frame bytes of an item besides data */
 
 /* Whether an item is finished after a reply or must be sent again. */
 enum ot_verdict { OT_DONE, OT_RETRY };
@@ -144,6 +152,7 @@ struct ot_opts {
 	int keys, clients;
 	long iters;
 	size_t warmup;		/* lat: requests sent before measuring */
+	int batch;		/* objects per OBJ_BATCH (1: none) */
 	bool conns_set, window_set;	/* -c, -w given */
 	bool absent, quiet, allow_errors;
 };
@@ -906,6 +915,9 @@ struct ot_objjob {
 	uint8_t *scratch;	/* a value being built */
 	size_t ok, missing, corrupt, errors, present;
 	uint64_t bytes;		/* value bytes moved */
+	size_t *group;		/* --batch: group g is objects
+				   [group[g], group[g + 1]) */
+	size_t ngroups;
 };
 
 /* Build the request of object i. */
@@ -1031,6 +1043,128 @@ ot_obj_done(void *arg, size_t i, int attempt, const struct wire_header *h,
 	return OT_DONE;
 }
 
+/*
+ * --batch: cut v[0, n) into groups of at most o->batch objects whose
+ * request fits a frame and whose GET values fit one batch reply.
+ */
+static void
+ot_obj_groups(struct ot_objjob *j, size_t n)
+{
+	size_t req = 0, data = 0, count = 0;
+
+	j->group = xcalloc(n + 2, sizeof *j->group);
+	j->ngroups = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = j->v[i].size;
+		size_t rq = OT_BATCH_ITEM + (j->type == WIRE_OBJ_PUT ? sz : 0);
+		size_t dt = j->type == WIRE_OBJ_GET ? sz : 0;
+
+		if (i == 0 || count == (size_t)j->o->batch ||
+		    req + rq > WIRE_MAX_BODY || data + dt > WIRE_BATCH_MAX_DATA) {
+			j->group[j->ngroups++] = i;
+			req = 2;
+			data = count = 0;
+		}
+		req += rq;
+		data += dt;
+		count++;
+	}
+	j->group[j->ngroups] = n;
+}
+
+/* Build the OBJ_BATCH of group g: its objects not finished yet. */
+static size_t
+ot_batch_build(void *arg, size_t g, struct wbuf *w, uint64_t reqid)
+{
+	struct ot_objjob *j = arg;
+	size_t at = ot_frame_begin(w, WIRE_OBJ_BATCH, 0, reqid), bytes;
+	size_t cntat = w->len, n = 0, reply = 0;
+
+	wbuf_put_u16(w, 0);
+	for (size_t i = j->group[g]; i < j->group[g + 1]; i++) {
+		struct ot_obj *ob = &j->v[i];
+		size_t lenat;
+		uint32_t len;
+		struct wire_obj o;
+
+		if (ob->state != OT_S_PENDING)
+			continue;
+		memset(&o, 0, sizeof o);
+		hash_key_of(ob->name, strlen(ob->name), &o.key);
+		if (j->type == WIRE_OBJ_PUT) {
+			ot_fill(ob->name, j->scratch, ob->size);
+			if (ob->sum == 0)
+				ob->sum = hash_checksum(j->scratch, ob->size);
+			o.data = j->scratch;
+			o.len = ob->size;
+		}
+		wbuf_put_u16(w, j->type);
+		lenat = w->len;
+		wbuf_put_u32(w, 0);
+		wire_obj_encode(w, &o);
+		len = (uint32_t)(w->len - lenat - 4);
+		for (int k = 0; k < 4; k++)
+			w->p[lenat + (size_t)k] = (uint8_t)(len >> (8 * k));
+		reply += OT_REPLY_OVERHEAD + (j->type == WIRE_OBJ_GET ?
+		    ob->size : 0);
+		n++;
+	}
+	w->p[cntat] = (uint8_t)n;
+	w->p[cntat + 1] = (uint8_t)(n >> 8);
+	ot_frame_end(w, at);
+	bytes = w->len - at;
+	return bytes + reply;
+}
+
+/*
+ * The reply (or failure) of group g: each object still pending gets its
+ * own result through ot_obj_done(), from its item of the reply, or the
+ * whole batch's error or failure.  RETRY while any object wants it.
+ */
+static enum ot_verdict
+ot_batch_done(void *arg, size_t g, int attempt, const struct wire_header *h,
+    const uint8_t *body, const char *err)
+{
+	struct ot_objjob *j = arg;
+	struct wire_batch b;
+	struct rbuf r;
+	size_t pending = 0;
+	bool retry = false;
+
+	for (size_t i = j->group[g]; i < j->group[g + 1]; i++)
+		pending += j->v[i].state == OT_S_PENDING;
+	if (h != NULL && h->type == WIRE_OBJ_BATCH_REPLY) {
+		if (wire_batch_reply_decode(body, h->len, &b) != 0 ||
+		    b.n != pending) {
+			err = "malformed OBJ_BATCH_REPLY";
+			h = NULL;
+		} else
+			wire_batch_free(&b);
+	}
+	rbuf_init(&r, body, h != NULL ? h->len : 0);
+	if (h != NULL && h->type == WIRE_OBJ_BATCH_REPLY)
+		(void)rbuf_get_u16(&r);
+	for (size_t i = j->group[g]; i < j->group[g + 1]; i++) {
+		struct wire_header ih;
+		const uint8_t *ib = body;
+
+		if (j->v[i].state != OT_S_PENDING)
+			continue;
+		if (h != NULL && h->type == WIRE_OBJ_BATCH_REPLY) {
+			/* Decoded above: every item is there, whole. */
+			memset(&ih, 0, sizeof ih);
+			ih.type = rbuf_get_u16(&r);
+			ih.len = rbuf_get_u32(&r);
+			ib = rbuf_get_bytes(&r, ih.len);
+			retry |= ot_obj_done(j, i, attempt, &ih, ib, NULL) ==
+			    OT_RETRY;
+		} else
+			retry |= ot_obj_done(j, i, attempt, h, body, err) ==
+			    OT_RETRY;
+	}
+	return retry ? OT_RETRY : OT_DONE;
+}
+
 /* Count the states of v[0, n) into j. */
 static void
 ot_obj_count(struct ot_objjob *j, size_t n)
@@ -1046,19 +1180,43 @@ ot_obj_count(struct ot_objjob *j, size_t n)
 	}
 }
 
-/* Run a job of type over objects v[0, n). */
+/*
+ * Run a job of type over objects v[0, n): one request per object, or per
+ * group of objects with --batch (each object's latency is then its
+ * batch's).
+ */
 static double
 ot_obj_run(struct ot_objjob *j, struct ot_obj *v, size_t n, uint16_t type,
     float **lat)
 {
 	struct ot_job job = { n, ot_obj_build, ot_obj_done, j };
+	float *glat = NULL;
 	double secs;
 
 	j->v = v;
 	j->type = type;
 	if (type == WIRE_OBJ_PUT)
 		j->scratch = xmalloc(WIRE_MAX_VALUE);
-	secs = ot_engine_run(&job, j->o, j->o->quiet, lat);
+	if (j->o->batch > 1) {
+		ot_obj_groups(j, n);
+		job.n = j->ngroups;
+		job.build = ot_batch_build;
+		job.done = ot_batch_done;
+	}
+	secs = ot_engine_run(&job, j->o, j->o->quiet,
+	    j->o->batch > 1 ? &glat : lat);
+	if (j->o->batch > 1) {
+		if (lat != NULL) {
+			*lat = xcalloc(n + 1, sizeof **lat);
+			for (size_t g = 0; g < j->ngroups; g++)
+				for (size_t i = j->group[g];
+				    i < j->group[g + 1]; i++)
+					(*lat)[i] = glat[g];
+		}
+		free(glat);
+		free(j->group);
+		j->group = NULL;
+	}
 	free(j->scratch);
 	j->scratch = NULL;
 	ot_obj_count(j, n);
@@ -1191,9 +1349,10 @@ ot_cmd_bench(const struct ot_opts *o)
 
 	secs = ot_obj_run(&j, v, o->n, type, &lat);
 	qsort(lat, o->n, sizeof *lat, ot_cmp_float);
-	printf("bench %s size %" PRIu64 " n %zu conns %d window %d: %.2f s, "
-	    "%.0f ops/s, %.2f MB/s, p50 %.2f ms, p99 %.2f ms, ok %zu, "
-	    "errors %zu\n", o->op, o->size, o->n, o->conns, o->window, secs,
+	printf("bench %s size %" PRIu64 " n %zu conns %d window %d batch %d: "
+	    "%.2f s, %.0f ops/s, %.2f MB/s, p50 %.2f ms, p99 %.2f ms, ok %zu, "
+	    "errors %zu\n", o->op, o->size, o->n, o->conns, o->window,
+	    o->batch, secs,
 	    (double)j.ok / secs, (double)j.bytes / 1e6 / secs,
 	    o->n ? lat[o->n / 2] : 0.0, o->n ? lat[o->n * 99 / 100] : 0.0,
 	    j.ok, o->n - j.ok);
@@ -1246,6 +1405,8 @@ ot_cmd_lat(const struct ot_opts *o)
 		    "flight (-c 1 -w 1); use bench for more");
 	if (o->n == 0)
 		ot_die(2, "lat needs -n N (at least 1)");
+	if (o->batch > 1)
+		ot_die(2, "lat measures single requests (no --batch)");
 	one.conns = 1;
 	one.window = 1;
 	one.ndaemons = 1;
@@ -1706,6 +1867,10 @@ ot_usage(int code)
 "  -t, --timeout MS   deadline of each request (default %d)\n"
 "  -r, --retries N    send a request again after a transport failure or a\n"
 "                     BUSY/UNAVAIL/TIMEOUT error (default 0; not cas)\n"
+"  -b, --batch B      put, check, rm, bench: B objects per OBJ_BATCH request\n"
+"                     (fewer when the frame or its reply would be too\n"
+"                     large); WINDOW then counts batches, and WINDOW x B\n"
+"                     must stay within %d (default 1: single requests)\n"
 "  -q, --quiet        fewer messages on stderr\n"
 "  put --dist         log: sizes log-uniform in [--min, --max] (default\n"
 "                     1..4194304); fixed: every object is --max bytes\n"
@@ -1715,7 +1880,7 @@ ot_usage(int code)
 "Objects are obj-SEED-I (put), bench-SEED-SIZE-I (bench, lat; lat's warm-up\n"
 "requests are I = 0..W-1), cas-SEED-K (cas).\n"
 "Exit: 0 ok, 1 a problem was found, 2 usage.\n",
-	    OT_CONNS, OT_WINDOW, OT_TIMEOUT_MS);
+	    OT_CONNS, OT_WINDOW, OT_TIMEOUT_MS, OT_DAEMON_INFLIGHT);
 	exit(code);
 }
 
@@ -1760,13 +1925,14 @@ ot_parse(int argc, char **argv, struct ot_opts *o)
 		{ "absent", no_argument, NULL, 9 },
 		{ "allow-errors", no_argument, NULL, 10 },
 		{ "warmup", required_argument, NULL, 11 },
+		{ "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *tok, *save = NULL;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "d:n:s:m:c:w:t:r:qh", lo,
+	while ((ch = getopt_long(argc, argv, "d:n:s:m:c:w:t:r:b:qh", lo,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -1792,6 +1958,10 @@ ot_parse(int argc, char **argv, struct ot_opts *o)
 			o->timeout_ms = (int)ot_num("-t", optarg, 1, 3600000);
 			break;
 		case 'r': o->retries = (int)ot_num("-r", optarg, 0, 100); break;
+		case 'b':
+			o->batch = (int)ot_num("--batch", optarg, 1,
+			    WIRE_BATCH_MAX);
+			break;
 		case 'q': o->quiet = true; break;
 		case 1: o->min = ot_num("--min", optarg, 0, WIRE_MAX_VALUE);
 			break;
@@ -1830,6 +2000,10 @@ ot_parse(int argc, char **argv, struct ot_opts *o)
 		o->min = 1;	/* log-uniform needs a positive floor */
 	if (o->min > o->max)
 		ot_die(2, "--min is above --max");
+	if ((uint64_t)o->window * (uint64_t)o->batch > OT_DAEMON_INFLIGHT)
+		ot_die(2, "--window %d x --batch %d is over the %d requests a "
+		    "daemon takes in flight on one connection", o->window,
+		    o->batch, OT_DAEMON_INFLIGHT);
 }
 
 /* Entry point: dispatch the subcommand. */
@@ -1854,6 +2028,7 @@ main(int argc, char **argv)
 	o.keys = 10;
 	o.clients = 8;
 	o.iters = 100;
+	o.batch = 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ot_parse(argc - 1, argv + 1, &o);
 	if (strcmp(cmd, "put") == 0 || strcmp(cmd, "check") == 0 ||
@@ -1871,8 +2046,12 @@ main(int argc, char **argv)
 		return strcmp(cmd, "bench") == 0 ? ot_cmd_bench(&o) :
 		    ot_cmd_lat(&o);
 	}
-	if (strcmp(cmd, "cas") == 0)
+	if (strcmp(cmd, "cas") == 0) {
+		if (o.batch > 1)
+			ot_die(2, "cas makes one request at a time (no "
+			    "--batch)");
 		return ot_cmd_cas(&o);
+	}
 	ot_die(2, "unknown command '%s' (put, check, rm, bench, lat, cas)",
 	    cmd);
 }

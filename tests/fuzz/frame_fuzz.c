@@ -12,6 +12,7 @@
  * Built with libFuzzer by `make fuzz`, or with fuzz_main.c as a standalone
  * replay-and-mutate driver (build/tests/frame-fuzz).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,44 @@ fuzz_want(const uint8_t *body, size_t len)
 	wire_want_free(&wt);
 }
 
+/* Batch body, as a request (reply false) or a reply. */
+static void
+fuzz_batch(const uint8_t *body, size_t len, bool reply)
+{
+	struct wire_batch b;
+	struct wbuf w;
+
+	if ((reply ? wire_batch_reply_decode(body, len, &b) :
+	    wire_batch_decode(body, len, &b)) != 0) {
+		if (b.items != NULL || b.n != 0)
+			abort();
+		return;
+	}
+	if (b.n < 1 || b.n > WIRE_BATCH_MAX ||
+	    wire_batch_count(body, len) != b.n)
+		abort();
+	for (uint32_t i = 0; i < b.n; i++) {
+		const struct wire_batch_item *it = &b.items[i];
+
+		if (it->type == WIRE_ERROR) {
+			if (!reply || strlen(it->msg) >= sizeof it->msg)
+				abort();
+			continue;
+		}
+		if (reply != (it->type == WIRE_OBJ_VALUE ||
+		    it->type == WIRE_OBJ_DONE))
+			abort();
+		if (it->o.len > WIRE_MAX_VALUE || it->o.data < body ||
+		    it->o.data + it->o.len > body + len)
+			abort();
+	}
+	wbuf_init(&w);
+	wire_batch_encode(&w, &b);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+	wire_batch_free(&b);
+}
+
 /* Hand one body to the decoder(s) for its type. */
 static void
 fuzz_body(uint16_t type, const uint8_t *body, size_t len)
@@ -241,6 +280,12 @@ fuzz_body(uint16_t type, const uint8_t *body, size_t len)
 	case WIRE_OBJ_WANT:
 		fuzz_want(body, len);
 		break;
+	case WIRE_OBJ_BATCH:
+		fuzz_batch(body, len, false);
+		break;
+	case WIRE_OBJ_BATCH_REPLY:
+		fuzz_batch(body, len, true);
+		break;
 	default:
 		/* Unknown or bodiless types: every decoder must hold up. */
 		fuzz_membership(body, len);
@@ -250,6 +295,8 @@ fuzz_body(uint16_t type, const uint8_t *body, size_t len)
 		fuzz_obj(body, len);
 		fuzz_summary(body, len);
 		fuzz_want(body, len);
+		fuzz_batch(body, len, false);
+		fuzz_batch(body, len, true);
 		break;
 	}
 }

@@ -27,7 +27,7 @@ empty_node() { node 0 0 0 "" 0; }
 # frame TYPE FLAGS REQID BODYFILE: header with the body's length, then body.
 frame() {
 	u32 0x464e4143 # "CANF"
-	u16 2          # WIRE_VERSION
+	u16 3          # WIRE_VERSION
 	u16 "$1"
 	u32 "$2"
 	u32 "$(wc -c <"$4")"
@@ -125,6 +125,25 @@ objtail() {
 	u32 1; u32 2; u64 0x0a0b; u64 0x0c0d; u8 0; u64 7; u32 0; u32 12; u8 1
 	u32 3; u32 4; u64 0x0e0f; u64 0x1011; u8 1; u64 9; u32 1; u32 0; u8 0
 } >"$tmp/dig"
+# Batch bodies: u16 n, then n x (u16 type, u32 len, body).
+item() { u16 "$1"; u32 "$(wc -c <"$2")"; cat "$2"; }
+{ # a client GET: no point, no condition, no data
+	u8 0
+	objtail 0x21 0x22 0 0 0 0 0 0 0 0 ""
+} >"$tmp/get"
+{ # a client DEL if version 7
+	u8 0
+	objtail 0x31 0x32 0 1 7 0 0 0 0 0 ""
+} >"$tmp/del"
+{ # a DONE reply: version 9
+	u8 0
+	objtail 0x0102030405060708 0x1112131415161718 0 0 0 9 0 0 0 0 ""
+} >"$tmp/done"
+{ u32 10; str "version conflict"; } >"$tmp/conflict"
+{ u16 3; item 0x0301 "$tmp/get"; item 0x0303 "$tmp/put"
+	item 0x0305 "$tmp/del"; } >"$tmp/batch"
+{ u16 3; item 0x0302 "$tmp/val"; item 0x0304 "$tmp/done"
+	item 0x02ff "$tmp/conflict"; } >"$tmp/batchrep"
 { u32 2; u32 0; u32 1; u32 1; u32 5; } >"$tmp/want"
 { u32 0; } >"$tmp/lreq"
 
@@ -151,6 +170,8 @@ frame 0x0314 0 11 "$tmp/dig" >"$out/obj-digest"
 frame 0x0315 0 11 "$tmp/want" >"$out/obj-want"
 frame 0x0205 0 12 "$tmp/lreq" >"$out/list-req"
 frame 0x0206 1 12 "$tmp/dig" >"$out/list"
+frame 0x0306 0 13 "$tmp/batch" >"$out/obj-batch"
+frame 0x0307 0 13 "$tmp/batchrep" >"$out/obj-batch-reply"
 # A stream: several frames back to back, as one read might see them.
 {
 	frame 0x0201 0 1 "$tmp/empty"
@@ -160,4 +181,5 @@ frame 0x0206 1 12 "$tmp/dig" >"$out/list"
 	frame 0x02ff 0 3 "$tmp/err"
 	frame 0x0312 1 4 "$tmp/val"
 	frame 0x0314 0 5 "$tmp/dig"
+	frame 0x0306 0 6 "$tmp/batch"
 } >"$out/stream"

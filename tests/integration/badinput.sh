@@ -6,7 +6,11 @@
 # frame then close, bad magic, a bad version, frames of unknown types,
 # membership bodies with a huge list count or bad zones or the wrong
 # dimensions, malformed routed envelopes and error bodies, malformed route
-# requests, and 200 half-open connections at once.  After each: the
+# requests, batches that lie (no items, over 256, counts and lengths that
+# do not match, reply types, no request id), and 200 half-open
+# connections at once.  (That a batch of n counts as n requests toward
+# the in-flight limit is tested in tests/unit/test_conn.c: here the
+# daemon answers too fast for the limit to be reached reliably.)  After each: the
 # daemon is alive, logged why it dropped the connection (where it should
 # drop it), and the overlay still passes check_overlay (tiling, neighbour
 # sets, routing from every node, including the attacked one).
@@ -277,6 +281,61 @@ def routed_unknown_inner():
     return st["state"] == "active"
 
 
+def get_item(k=1):
+    return (w.OBJ_GET, w.enc_obj((0xba7c, k)))
+
+
+def batch_zero():
+    """A batch of no items."""
+    return send_drop(w.frame(w.OBJ_BATCH, w.enc_batch([]), 0, 41))
+
+
+def batch_over():
+    """257 items: over WIRE_BATCH_MAX."""
+    items = [get_item(i) for i in range(257)]
+    return send_drop(w.frame(w.OBJ_BATCH, w.enc_batch(items), 0, 42))
+
+
+def batch_count_lies():
+    """A count of 200 over 2 items."""
+    body = w.enc_batch([get_item(1), get_item(2)], count=200)
+    return send_drop(w.frame(w.OBJ_BATCH, body, 0, 43))
+
+
+def batch_len_lies():
+    """The second item's length runs past the end of the body."""
+    body = bytearray(w.enc_batch([get_item(1), get_item(2)]))
+    off = 2 + 6 + 83 + 2
+    body[off:off + 4] = struct.pack("<I", 84)
+    return send_drop(w.frame(w.OBJ_BATCH, bytes(body), 0, 44))
+
+
+def batch_bad_item():
+    """An item of a reply type in a request."""
+    body = w.enc_batch([get_item(1), (w.OBJ_VALUE, w.enc_obj((1, 2)))])
+    return send_drop(w.frame(w.OBJ_BATCH, body, 0, 45))
+
+
+def batch_no_reqid():
+    """A good batch without a request id (it would escape the limit)."""
+    return send_drop(w.frame(w.OBJ_BATCH, w.enc_batch([get_item(1)]), 0, 0))
+
+
+def batch_ok():
+    """A good batch is answered item by item, and the connection lives."""
+    s = conn()
+    c = w.Conn.__new__(w.Conn)
+    c.addr, c.timeout, c.sock, c.buf, c.next_reqid = addr, 10.0, s, bytearray(), 1
+    res = c.batch([get_item(i) for i in range(5)] +
+                  [(w.OBJ_PUT, w.enc_obj((0xba7c, 99), data=b"x" * 10))])
+    print("batch of 6 answered: %s" % [r[0] for r in res])
+    st = status_on(s)
+    s.close()
+    return (len(res) == 6 and all(r == ("error", (6, "not found"))
+            for r in res[:5]) and res[5][0] == "done" and
+            st["state"] == "active")
+
+
 ok = globals()[name]()
 sys.exit(0 if ok else 1)
 EOF
@@ -323,6 +382,13 @@ attack status_then_garbage "bad magic; dropping connection"
 attack routed_lookup ""
 attack routed_bad_origin "cannot parse peer address"
 attack routed_unknown_inner ""
+attack batch_zero "malformed OBJ_BATCH; dropping connection"
+attack batch_over "malformed OBJ_BATCH; dropping connection"
+attack batch_count_lies "malformed OBJ_BATCH; dropping connection"
+attack batch_len_lies "malformed OBJ_BATCH; dropping connection"
+attack batch_bad_item "malformed OBJ_BATCH; dropping connection"
+attack batch_no_reqid "malformed OBJ_BATCH; dropping connection"
+attack batch_ok ""
 
 # 200 half-open connections: held open while the whole overlay is checked.
 log "attack: half_open (200 connections held during a full check)"

@@ -9,6 +9,8 @@ daemon over TCP ("HOST:PORT") or a Unix socket ("unix:PATH"):
     routes(addr, points, nocache) -> list of route results, pipelined
     walk(addr)                    -> every live node reachable by BFS over
                                      neighbour lists
+    Conn(addr).batch(items)       -> one OBJ_BATCH of GET/PUT/DEL, its
+                                     results in order
 
 Frames are a 24-byte little-endian header (u32 magic, u16 version, u16
 type, u32 flags, u32 len, u64 reqid) and a body.  Encoders for the header
@@ -21,7 +23,7 @@ import struct
 import time
 
 MAGIC = 0x464E4143
-VERSION = 2
+VERSION = 3
 HEADER_LEN = 24
 MAX_BODY = 8 << 20
 SPACE = 1 << 32
@@ -42,6 +44,17 @@ ROUTE_REQ = 0x0203
 LEAVE_REQ = 0x0204
 OK = 0x02FE
 ERROR = 0x02FF
+OBJ_GET = 0x0301
+OBJ_VALUE = 0x0302
+OBJ_PUT = 0x0303
+OBJ_DONE = 0x0304
+OBJ_DEL = 0x0305
+OBJ_BATCH = 0x0306
+OBJ_BATCH_REPLY = 0x0307
+
+COND_NONE, COND_VERSION, COND_ABSENT = 0, 1, 2
+BATCH_MAX = 256
+BATCH_MAX_DATA = 4 << 20
 
 RQ_NOCACHE = 0x1
 
@@ -49,6 +62,8 @@ ERRORS = {
     0: "success", 1: "malformed request", 2: "dimension mismatch",
     3: "no route", 4: "too many hops", 5: "busy", 6: "not found",
     7: "timed out", 8: "node not serving", 9: "internal error",
+    10: "version conflict", 11: "replica holds no copy",
+    12: "wrong owner", 13: "no space", 14: "corrupt", 15: "too big",
 }
 STATES = {0: "joining", 1: "active", 2: "leaving", 3: "left"}
 
@@ -108,6 +123,65 @@ def enc_membership(dims, self_node, other=None, nodes=(), a=0, b=0, flags=0,
     out += struct.pack("<I", len(nodes) if count is None else count)
     for n in nodes:
         out += enc_node(dims, n)
+    return out
+
+
+def enc_obj(key, cond=COND_NONE, cond_version=0, data=b"", op=(0, 0),
+            version=0, checksum=0):
+    """A client's object body (dims 0); key is (hi, lo)."""
+    return struct.pack("<BQQBBQQQQQIQQI", 0, key[0], key[1], 0, cond,
+                       cond_version, version, 0, checksum, 0, 0, op[0],
+                       op[1], len(data)) + data
+
+
+def key_of_hex(hexkey):
+    """(hi, lo) of a key printed as 32 hex digits (canctl's "hex")."""
+    return int(hexkey[:16], 16), int(hexkey[16:], 16)
+
+
+def enc_batch(items, count=None):
+    """A batch body of (type, body bytes) items; count forges the count."""
+    out = struct.pack("<H", len(items) if count is None else count)
+    for t, b in items:
+        out += struct.pack("<HI", t, len(b)) + b
+    return out
+
+
+def dec_obj(body):
+    """An object body: dict with key, version, flags, data."""
+    r = Reader(body)
+    dims = r.u8()
+    r.take(4 * dims)
+    o = {"key": (r.u64(), r.u64())}
+    r.take(2 + 8)  # index, cond, cond_version
+    o["version"] = r.u64()
+    r.take(8)  # writer
+    o["checksum"] = r.u64()
+    r.take(8)  # mtime
+    o["flags"] = r.u32()
+    r.take(16)  # op id
+    o["data"] = r.take(r.u32())
+    if r.left():
+        raise WireError("%d trailing bytes after an object body" % r.left())
+    return o
+
+
+def dec_batch_reply(body):
+    """A batch reply: a list of ("value"|"done", obj) or ("error", (code,
+    msg)), in order."""
+    r = Reader(body)
+    out = []
+    for _ in range(r.u16()):
+        t = r.u16()
+        b = r.take(r.u32())
+        if t == ERROR:
+            out.append(("error", dec_error(b)))
+        elif t in (OBJ_VALUE, OBJ_DONE):
+            out.append(("value" if t == OBJ_VALUE else "done", dec_obj(b)))
+        else:
+            raise WireError("batch reply item of type %#06x" % t)
+    if r.left():
+        raise WireError("%d trailing bytes after a batch reply" % r.left())
     return out
 
 
@@ -278,6 +352,18 @@ class Conn:
                 max(0.001, deadline - time.monotonic()))
             if rid == reqid:
                 return rt, rf, rbody
+
+    def batch(self, items, timeout=None):
+        """One OBJ_BATCH of (type, object body) items; its results (see
+        dec_batch_reply), or RouteError for an ERROR reply."""
+        rt, _, body = self.request(OBJ_BATCH, enc_batch(items),
+                                   timeout=timeout)
+        if rt == ERROR:
+            raise RouteError(*dec_error(body))
+        if rt != OBJ_BATCH_REPLY:
+            raise WireError("%s: OBJ_BATCH answered with type %#06x"
+                            % (self.addr, rt))
+        return dec_batch_reply(body)
 
     def status(self):
         rt, rf, body = self.request(STATUS_REQ)

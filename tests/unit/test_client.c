@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "client_batch.h"
 #include "secure.h"
 #include "wire.h"
 
@@ -50,6 +51,9 @@ enum fake_mode {
 			   batches of those that arrived together */
 	FAKE_CLOSE_AFTER, /* read FAKE_CLOSE_N requests, answer none, close */
 	FAKE_PROGRESS,	/* two WIRE_PROGRESS frames, then the echo */
+	FAKE_OBJ_BATCH,	/* answer OBJ_BATCH item by item (fake_batch_item) */
+	FAKE_BATCH_SHORT, /* ... with one result too few */
+	FAKE_BATCH_KEY,	/* ... with the first result for another key */
 };
 
 #define FAKE_CLOSE_N 4
@@ -287,6 +291,9 @@ fake_answer(struct fake *f, int fd, const struct wire_header *h)
 	case FAKE_SHUFFLE:
 	case FAKE_CLOSE_AFTER:
 	case FAKE_PROGRESS:
+	case FAKE_OBJ_BATCH:
+	case FAKE_BATCH_SHORT:
+	case FAKE_BATCH_KEY:
 		break;
 	}
 	wbuf_free(&w);
@@ -357,6 +364,76 @@ out:
 	return;
 }
 
+/*
+ * The fake's answer to sub-request it: a GET of key.lo % 3 == 0 gets the
+ * value "v<lo>" at version lo, 1 NOTFOUND (no text), 2 TOOBIG (a text
+ * with a control byte); a PUT gets version op.seq, or CONFLICT when it
+ * is "if absent"; a DEL version 1000 + op.seq.
+ */
+static void
+fake_batch_item(const struct wire_batch_item *it, struct wire_batch_item *out,
+    char *val, size_t valsz)
+{
+	uint64_t lo = it->o.key.lo;
+
+	memset(out, 0, sizeof *out);
+	out->o.key = it->o.key;
+	if (it->type == WIRE_OBJ_GET && lo % 3 != 0) {
+		out->type = WIRE_ERROR;
+		out->code = lo % 3 == 1 ? WIRE_E_NOTFOUND : WIRE_E_TOOBIG;
+		if (lo % 3 == 2)
+			snprintf(out->msg, sizeof out->msg, "full\x01");
+	} else if (it->type == WIRE_OBJ_GET) {
+		out->type = WIRE_OBJ_VALUE;
+		out->o.meta.version = lo;
+		out->o.data = (const uint8_t *)val;
+		out->o.len = (uint32_t)snprintf(val, valsz, "v%llu",
+		    (unsigned long long)lo);
+	} else if (it->type == WIRE_OBJ_PUT &&
+	    it->o.cond == WIRE_COND_ABSENT) {
+		out->type = WIRE_ERROR;
+		out->code = WIRE_E_CONFLICT;
+		snprintf(out->msg, sizeof out->msg, "exists");
+	} else {
+		out->type = WIRE_OBJ_DONE;
+		out->o.meta.version = it->o.meta.op.seq +
+		    (it->type == WIRE_OBJ_DEL ? 1000 : 0);
+	}
+}
+
+/* Answer an OBJ_BATCH (FAKE_OBJ_BATCH, _SHORT, _KEY); -1: close. */
+static int
+fake_batch(struct fake *f, int fd, const struct wire_header *h,
+    const uint8_t *body)
+{
+	static char vals[WIRE_BATCH_MAX][32];
+	struct wire_batch req, rep;
+	struct wbuf w;
+
+	if (h->type != WIRE_OBJ_BATCH ||
+	    wire_batch_decode(body, h->len, &req) != 0)
+		return -1;
+	rep.n = req.n;
+	rep.items = calloc(req.n, sizeof *rep.items);
+	assert_non_null(rep.items);
+	for (uint32_t i = 0; i < req.n; i++)
+		fake_batch_item(&req.items[i], &rep.items[i], vals[i],
+		    sizeof vals[i]);
+	if (f->mode == FAKE_BATCH_SHORT && rep.n > 1)
+		rep.n--;
+	if (f->mode == FAKE_BATCH_KEY)
+		rep.items[0].o.key.hi ^= 1;
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_OBJ_BATCH_REPLY, 0, h->reqid);
+	wire_batch_encode(&w, &rep);
+	wire_frame_end(&w);
+	fake_write(fd, w.p, w.len);
+	wbuf_free(&w);
+	free(rep.items);
+	wire_batch_free(&req);
+	return 0;
+}
+
 /* Serve one connection until the client goes away. */
 static void
 fake_serve(struct fake *f, int fd)
@@ -380,6 +457,12 @@ fake_serve(struct fake *f, int fd)
 			return;
 		}
 		f->nreq++;
+		if ((f->mode == FAKE_OBJ_BATCH || f->mode == FAKE_BATCH_SHORT ||
+		    f->mode == FAKE_BATCH_KEY) && fake_batch(f, fd, &h,
+		    body) == -1) {
+			free(body);
+			return;
+		}
 		if (f->mode == FAKE_PROGRESS) {
 			fake_echo(fd, WIRE_PROGRESS, h.reqid, NULL, 0);
 			fake_echo(fd, WIRE_PROGRESS, h.reqid, NULL, 0);
@@ -1281,6 +1364,207 @@ test_mux_fork(void **state)
 	fake_stop(f);
 }
 
+/* ---- Batches ---- */
+
+/* A GET, PUT or DEL request body of key (0, lo). */
+static void
+batch_req(struct wire_obj *o, uint64_t lo, uint8_t cond, uint64_t seq,
+    const char *data)
+{
+	memset(o, 0, sizeof *o);
+	o->key.lo = lo;
+	o->cond = cond;
+	o->meta.op.client = 0xc11e;
+	o->meta.op.seq = seq;
+	if (data != NULL) {
+		o->data = (const uint8_t *)data;
+		o->len = (uint32_t)strlen(data);
+	}
+}
+
+/*
+ * A batch of mixed requests, each answered in order with its own result;
+ * two batches in flight on one connection at once; the same batch sent
+ * again.
+ */
+static void
+test_batch_results(void **state)
+{
+	struct fake *f = fake_start(FAKE_OBJ_BATCH);
+	struct client_mux *m = mux_ok(f);
+	struct client_batch *b = client_batch_new(), *b2 = client_batch_new();
+	struct client_req *r, *r2;
+	struct wire_obj o, reply;
+	const char *msg;
+
+	(void)state;
+	batch_req(&o, 3, WIRE_COND_NONE, 0, NULL);	/* GET: value */
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_GET, &o), 0);
+	batch_req(&o, 4, WIRE_COND_NONE, 0, NULL);	/* GET: NOTFOUND */
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_GET, &o), 1);
+	batch_req(&o, 5, WIRE_COND_NONE, 0, NULL);	/* GET: TOOBIG */
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_GET, &o), 2);
+	batch_req(&o, 6, WIRE_COND_NONE, 41, "new");	/* PUT: version 41 */
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_PUT, &o), 3);
+	batch_req(&o, 7, WIRE_COND_ABSENT, 42, "x");	/* PUT: CONFLICT */
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_PUT, &o), 4);
+	batch_req(&o, 8, WIRE_COND_VERSION, 43, NULL);	/* DEL: 1043 */
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_DEL, &o), 5);
+	assert_int_equal(client_batch_count(b), 6);
+	batch_req(&o, 9, WIRE_COND_NONE, 0, NULL);
+	assert_int_equal(client_batch_add(b2, WIRE_OBJ_GET, &o), 0);
+
+	/* Both in flight; waited for in the other order. */
+	r = client_batch_send(b, m, 2000);
+	r2 = client_batch_send(b2, m, 2000);
+	assert_int_equal(client_batch_wait(b2, r2), 0);
+	assert_int_equal(client_batch_result(b2, 0, &reply, &msg), WIRE_E_OK);
+	assert_int_equal(reply.len, 2);
+	assert_memory_equal(reply.data, "v9", 2);
+	assert_int_equal(client_batch_wait(b, r), 0);
+	assert_int_equal(client_batch_result(b, 0, &reply, &msg), WIRE_E_OK);
+	assert_true(reply.meta.version == 3 && reply.key.lo == 3);
+	assert_int_equal(reply.len, 2);
+	assert_memory_equal(reply.data, "v3", 2);
+	assert_string_equal(msg, "");
+	assert_int_equal(client_batch_result(b, 1, NULL, &msg),
+	    WIRE_E_NOTFOUND);
+	assert_string_equal(msg, "not found");	/* the code's text */
+	assert_int_equal(client_batch_result(b, 2, NULL, &msg), WIRE_E_TOOBIG);
+	assert_string_equal(msg, "full\\x01");	/* escaped */
+	assert_int_equal(client_batch_result(b, 3, &reply, NULL), WIRE_E_OK);
+	assert_true(reply.meta.version == 41);
+	assert_int_equal(client_batch_result(b, 4, NULL, &msg),
+	    WIRE_E_CONFLICT);
+	assert_string_equal(msg, "exists");
+	assert_int_equal(client_batch_result(b, 5, &reply, NULL), WIRE_E_OK);
+	assert_true(reply.meta.version == 1043);
+	assert_int_equal(client_batch_result(b, 6, NULL, &msg),
+	    WIRE_E_INTERNAL);
+	client_req_free(r);
+	client_req_free(r2);
+
+	/* Sent again as it is (a retry): the same results. */
+	r = client_batch_send(b, m, 2000);
+	assert_int_equal(client_batch_wait(b, r), 0);
+	assert_int_equal(client_batch_result(b, 3, &reply, NULL), WIRE_E_OK);
+	assert_true(reply.meta.version == 41);
+	client_req_free(r);
+	assert_int_equal(f->nreq, 3);
+
+	/* Reset: empty again, and reusable. */
+	client_batch_reset(b);
+	assert_int_equal(client_batch_count(b), 0);
+	assert_int_equal(client_batch_result(b, 0, NULL, &msg),
+	    WIRE_E_INTERNAL);
+	batch_req(&o, 12, WIRE_COND_NONE, 0, NULL);
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_GET, &o), 0);
+	r = client_batch_send(b, m, 2000);
+	assert_int_equal(client_batch_wait(b, r), 0);
+	assert_int_equal(client_batch_result(b, 0, &reply, NULL), WIRE_E_OK);
+	assert_memory_equal(reply.data, "v12", 3);
+	client_req_free(r);
+	client_batch_free(b);
+	client_batch_free(b2);
+	client_mux_close(m);
+	fake_stop(f);
+}
+
+/* What a batch takes: WIRE_BATCH_MAX items, a frame, GET/PUT/DEL only. */
+static void
+test_batch_limits(void **state)
+{
+	struct client_batch *b = client_batch_new();
+	struct wire_obj o;
+	uint8_t *big = calloc(1, WIRE_MAX_VALUE + 1);
+
+	(void)state;
+	assert_non_null(big);
+	batch_req(&o, 1, WIRE_COND_NONE, 0, NULL);
+	for (int i = 0; i < WIRE_BATCH_MAX; i++)
+		assert_int_equal(client_batch_add(b, WIRE_OBJ_GET, &o), i);
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_GET, &o), -1);
+	assert_int_equal(client_batch_count(b), WIRE_BATCH_MAX);
+	client_batch_reset(b);
+	/* Two of the largest values do not fit one frame. */
+	o.data = big;
+	o.len = WIRE_MAX_VALUE;
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_PUT, &o), 0);
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_PUT, &o), -1);
+	assert_int_equal(client_batch_count(b), 1);
+	assert_true(client_batch_bytes(b) <= WIRE_MAX_BODY);
+	/* A value over the limit, or another type, never fits. */
+	o.len = WIRE_MAX_VALUE + 1;
+	client_batch_reset(b);
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_PUT, &o), -2);
+	o.len = 0;
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_VALUE, &o), -2);
+	assert_int_equal(client_batch_add(b, WIRE_OBJ_BATCH, &o), -2);
+	assert_int_equal(client_batch_count(b), 0);
+	client_batch_free(b);
+	client_batch_free(NULL);
+	free(big);
+}
+
+/* Send one GET batch to a fake in mode and wait: -1 expected. */
+static struct client_batch *
+batch_fails(enum fake_mode mode)
+{
+	struct fake *f = fake_start(mode);
+	struct client_mux *m = mux_ok(f);
+	struct client_batch *b = client_batch_new();
+	struct client_req *r;
+	struct wire_obj o;
+
+	batch_req(&o, 3, WIRE_COND_NONE, 0, NULL);
+	client_batch_add(b, WIRE_OBJ_GET, &o);
+	client_batch_add(b, WIRE_OBJ_GET, &o);
+	r = client_batch_send(b, m, 1000);
+	assert_int_equal(client_batch_wait(b, r), -1);
+	assert_int_equal(client_batch_result(b, 0, NULL, NULL),
+	    WIRE_E_INTERNAL);
+	client_req_free(r);
+	client_mux_close(m);
+	fake_stop(f);
+	return b;
+}
+
+/*
+ * Replies that do not match the batch, an error for the whole batch, a
+ * silent or vanishing daemon: the wait fails with the reason.
+ */
+static void
+test_batch_bad_replies(void **state)
+{
+	struct client_batch *b;
+
+	(void)state;
+	b = batch_fails(FAKE_BATCH_SHORT);
+	assert_non_null(strstr(client_batch_error(b), "1 results for 2"));
+	assert_false(client_batch_broken(b));
+	client_batch_free(b);
+	b = batch_fails(FAKE_BATCH_KEY);
+	assert_non_null(strstr(client_batch_error(b), "another key"));
+	client_batch_free(b);
+	b = batch_fails(FAKE_ERROR);	/* one ERROR for the whole batch */
+	assert_string_equal(client_batch_error(b), "no closer neighbour");
+	assert_int_equal(client_batch_error_code(b), WIRE_E_NOROUTE);
+	assert_false(client_batch_broken(b));
+	client_batch_free(b);
+	b = batch_fails(FAKE_STATUS);	/* a reply of the wrong type */
+	assert_non_null(strstr(client_batch_error(b), "unexpected reply "
+	    "STATUS"));
+	assert_int_equal(client_batch_error_code(b), WIRE_E_OK);
+	client_batch_free(b);
+	b = batch_fails(FAKE_SILENT);
+	assert_non_null(strstr(client_batch_error(b), "timed out"));
+	assert_false(client_batch_broken(b));
+	client_batch_free(b);
+	b = batch_fails(FAKE_HANGUP);
+	assert_true(client_batch_broken(b));
+	client_batch_free(b);
+}
+
 int
 main(void)
 {
@@ -1306,6 +1590,9 @@ main(void)
 		cmocka_unit_test(test_mux_misc),
 		cmocka_unit_test(test_mux_secure),
 		cmocka_unit_test(test_mux_fork),
+		cmocka_unit_test(test_batch_results),
+		cmocka_unit_test(test_batch_limits),
+		cmocka_unit_test(test_batch_bad_replies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

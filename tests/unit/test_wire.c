@@ -209,7 +209,7 @@ example_routed(struct wire_routed *rt)
 static const uint8_t routed_vec[] = {
 	/* header */
 	0x43, 0x41, 0x4e, 0x46,			/* magic "CANF" */
-	0x02, 0x00,				/* version 2 */
+	0x03, 0x00,				/* version 3 */
 	0x07, 0x01,				/* type 0x0107 ROUTED */
 	0x01, 0x00, 0x00, 0x00,			/* flags WIRE_RT_DIRECT */
 	0x2d, 0x00, 0x00, 0x00,			/* body length 45 */
@@ -454,7 +454,7 @@ test_header(void **state)
 {
 	static const uint8_t want[WIRE_HEADER_LEN] = {
 		0x43, 0x41, 0x4e, 0x46,		/* magic */
-		0x02, 0x00,			/* version */
+		0x03, 0x00,			/* version */
 		0xff, 0x02,			/* type WIRE_ERROR */
 		0x04, 0x03, 0x02, 0x01,		/* flags */
 		0x05, 0x00, 0x00, 0x00,		/* len */
@@ -489,9 +489,10 @@ test_header(void **state)
 		assert_int_equal(wire_header_decode(buf, &h, &why), -1);
 		assert_string_equal(why, "bad magic");
 	}
-	/* Versions 0, 2 and 0x0101. */
-	static const uint16_t bad_versions[] = { 0, 1, 3, 0x0201 };
-	for (size_t i = 0; i < 3; i++) {
+	/* Older and newer versions, and a byte-swapped one. */
+	static const uint16_t bad_versions[] = { 0, 1, 2, 4, 0x0301 };
+	for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0];
+	    i++) {
 		memcpy(buf, want, sizeof buf);
 		buf[4] = (uint8_t)bad_versions[i];
 		buf[5] = (uint8_t)(bad_versions[i] >> 8);
@@ -972,6 +973,7 @@ test_names(void **state)
 		WIRE_STATUS, WIRE_ROUTE_REQ, WIRE_LEAVE_REQ, WIRE_LIST_REQ,
 		WIRE_LIST, WIRE_REPAIR_REQ, WIRE_OK, WIRE_ERROR, WIRE_OBJ_GET,
 		WIRE_OBJ_VALUE, WIRE_OBJ_PUT, WIRE_OBJ_DONE, WIRE_OBJ_DEL,
+		WIRE_OBJ_BATCH, WIRE_OBJ_BATCH_REPLY,
 		WIRE_OBJ_R_GET, WIRE_OBJ_R_PUT, WIRE_OBJ_XFER, WIRE_OBJ_DIGEST,
 		WIRE_OBJ_WANT,
 	};
@@ -1313,6 +1315,259 @@ test_want(void **state)
 	wire_want_free(&got);
 }
 
+/*
+ * A client's object body (dims 0, index 0): key (hi, lo) as one byte
+ * each, condition, meta.version, op id (one byte each), then the data
+ * length; 83 bytes before the data.
+ */
+#define OBJ0(hi, lo, cond, ver, opc, ops, len)				\
+	0x00,					/* dims */		\
+	hi, 0, 0, 0, 0, 0, 0, 0,		/* key.hi */		\
+	lo, 0, 0, 0, 0, 0, 0, 0,		/* key.lo */		\
+	0x00, cond,				/* index, cond */	\
+	0, 0, 0, 0, 0, 0, 0, 0,			/* cond_version */	\
+	ver, 0, 0, 0, 0, 0, 0, 0,		/* meta.version */	\
+	0, 0, 0, 0, 0, 0, 0, 0,			/* meta.writer */	\
+	0, 0, 0, 0, 0, 0, 0, 0,			/* meta.checksum */	\
+	0, 0, 0, 0, 0, 0, 0, 0,			/* meta.mtime_ms */	\
+	0, 0, 0, 0,				/* meta.flags */	\
+	opc, 0, 0, 0, 0, 0, 0, 0,		/* meta.op.client */	\
+	ops, 0, 0, 0, 0, 0, 0, 0,		/* meta.op.seq */	\
+	len, 0, 0, 0				/* len */
+
+/* A batch request: GET of key (1, 2), PUT "hi" if absent to (3, 4). */
+static const uint8_t batch_vec[] = {
+	0x02, 0x00,				/* n */
+	0x01, 0x03,				/* type OBJ_GET */
+	0x53, 0x00, 0x00, 0x00,			/* len 83 */
+	OBJ0(1, 2, WIRE_COND_NONE, 0, 0, 0, 0),
+	0x03, 0x03,				/* type OBJ_PUT */
+	0x55, 0x00, 0x00, 0x00,			/* len 85 */
+	OBJ0(3, 4, WIRE_COND_ABSENT, 0, 0x5e, 7, 2),
+	'h', 'i',				/* data */
+};
+#define BV_ITEM1 (2 + 6 + 83)	/* offset of the second item */
+
+/* Its reply: DONE version 9 for the GET's slot, ERROR CONFLICT "exists". */
+static const uint8_t batch_reply_vec[] = {
+	0x02, 0x00,				/* n */
+	0x04, 0x03,				/* type OBJ_DONE */
+	0x53, 0x00, 0x00, 0x00,			/* len 83 */
+	OBJ0(1, 2, WIRE_COND_NONE, 9, 0, 0, 0),
+	0xff, 0x02,				/* type ERROR */
+	0x0c, 0x00, 0x00, 0x00,			/* len 12 */
+	0x0a, 0x00, 0x00, 0x00,			/* code CONFLICT */
+	0x06, 0x00, 'e', 'x', 'i', 's', 't', 's', /* message */
+};
+
+/* Decode an exactly-sized copy as a request (reply false) or a reply. */
+static int
+batch_decode_exact(const uint8_t *p, size_t len, bool reply,
+    struct wire_batch *b)
+{
+	uint8_t *q = dup_exact(p, len);
+	int rc = reply ? wire_batch_reply_decode(q, len, b) :
+	    wire_batch_decode(q, len, b);
+
+	/* The items point into q: the tests only look at scalar fields. */
+	for (uint32_t i = 0; rc == 0 && i < b->n; i++)
+		b->items[i].o.data = NULL;
+	free(q);
+	return rc;
+}
+
+/* A batch of n GETs of keys (i, i). */
+static void
+encode_gets(struct wbuf *w, uint32_t n)
+{
+	struct wire_batch b = { n, calloc(n + 1, sizeof *b.items) };
+
+	assert_non_null(b.items);
+	for (uint32_t i = 0; i < n; i++) {
+		b.items[i].type = WIRE_OBJ_GET;
+		b.items[i].o.key.hi = b.items[i].o.key.lo = i;
+	}
+	wbuf_init(w);
+	wire_batch_encode(w, &b);
+	free(b.items);
+}
+
+/* Batch request and reply: vectors, round trips and what is refused. */
+static void
+test_batch(void **state)
+{
+	struct wire_batch b, got;
+	struct wire_batch_item it[2];
+	struct wbuf w;
+	uint8_t buf[sizeof batch_vec + 1];
+
+	(void)state;
+	/* The encoder reproduces the hand-written vectors. */
+	memset(it, 0, sizeof it);
+	it[0].type = WIRE_OBJ_GET;
+	it[0].o.key.hi = 1;
+	it[0].o.key.lo = 2;
+	it[1].type = WIRE_OBJ_PUT;
+	it[1].o.key.hi = 3;
+	it[1].o.key.lo = 4;
+	it[1].o.cond = WIRE_COND_ABSENT;
+	it[1].o.meta.op.client = 0x5e;
+	it[1].o.meta.op.seq = 7;
+	it[1].o.data = (const uint8_t *)"hi";
+	it[1].o.len = 2;
+	b.n = 2;
+	b.items = it;
+	wbuf_init(&w);
+	wire_batch_encode(&w, &b);
+	assert_int_equal(w.len, sizeof batch_vec);
+	assert_memory_equal(w.p, batch_vec, sizeof batch_vec);
+	wbuf_free(&w);
+	memset(it, 0, sizeof it);
+	it[0].type = WIRE_OBJ_DONE;
+	it[0].o.key.hi = 1;
+	it[0].o.key.lo = 2;
+	it[0].o.meta.version = 9;
+	it[1].type = WIRE_ERROR;
+	it[1].code = WIRE_E_CONFLICT;
+	snprintf(it[1].msg, sizeof it[1].msg, "exists");
+	wire_batch_encode(&w, &b);
+	assert_int_equal(w.len, sizeof batch_reply_vec);
+	assert_memory_equal(w.p, batch_reply_vec, sizeof batch_reply_vec);
+	wbuf_free(&w);
+
+	/* Decoding them. */
+	assert_int_equal(wire_batch_decode(batch_vec, sizeof batch_vec, &got),
+	    0);
+	assert_int_equal(got.n, 2);
+	assert_int_equal(got.items[0].type, WIRE_OBJ_GET);
+	assert_true(got.items[0].o.key.hi == 1 && got.items[0].o.key.lo == 2);
+	assert_int_equal(got.items[1].type, WIRE_OBJ_PUT);
+	assert_int_equal(got.items[1].o.cond, WIRE_COND_ABSENT);
+	assert_true(got.items[1].o.meta.op.seq == 7);
+	assert_int_equal(got.items[1].o.len, 2);
+	assert_ptr_equal(got.items[1].o.data, batch_vec + sizeof batch_vec - 2);
+	wire_batch_free(&got);
+	assert_null(got.items);
+	assert_int_equal(wire_batch_reply_decode(batch_reply_vec,
+	    sizeof batch_reply_vec, &got), 0);
+	assert_int_equal(got.items[0].type, WIRE_OBJ_DONE);
+	assert_true(got.items[0].o.meta.version == 9);
+	assert_int_equal(got.items[1].type, WIRE_ERROR);
+	assert_int_equal(got.items[1].code, WIRE_E_CONFLICT);
+	assert_string_equal(got.items[1].msg, "exists");
+	wire_batch_free(&got);
+	assert_int_equal(wire_batch_count(batch_vec, sizeof batch_vec), 2);
+	assert_int_equal(wire_batch_count(batch_vec, 1), 0);
+
+	/* Requests and replies do not mix. */
+	assert_int_equal(wire_batch_reply_decode(batch_vec, sizeof batch_vec,
+	    &got), -1);
+	assert_null(got.items);
+	assert_int_equal(wire_batch_decode(batch_reply_vec,
+	    sizeof batch_reply_vec, &got), -1);
+	assert_null(got.items);
+
+	/* Truncated at every length, or one byte too many. */
+	for (size_t l = 0; l < sizeof batch_vec; l++) {
+		assert_int_equal(batch_decode_exact(batch_vec, l, false, &got),
+		    -1);
+		assert_null(got.items);
+	}
+	for (size_t l = 0; l < sizeof batch_reply_vec; l++)
+		assert_int_equal(batch_decode_exact(batch_reply_vec, l, true,
+		    &got), -1);
+	memcpy(buf, batch_vec, sizeof batch_vec);
+	buf[sizeof batch_vec] = 0;
+	assert_int_equal(batch_decode_exact(buf, sizeof buf, false, &got), -1);
+
+	/* Lying counts: 0, one more or one fewer than present. */
+	memcpy(buf, batch_vec, sizeof batch_vec);
+	buf[0] = 0;
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	buf[0] = 3;
+	xcalloc_calls = 0;
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	assert_int_equal(xcalloc_calls, 0);	/* refused before allocating */
+	buf[0] = 1;
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	/* A count far beyond the bytes present: no allocation either. */
+	buf[0] = buf[1] = 0xff;
+	xcalloc_calls = 0;
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	assert_int_equal(xcalloc_calls, 0);
+
+	/* Lying item lengths: past the end, short, long. */
+	memcpy(buf, batch_vec, sizeof batch_vec);
+	buf[BV_ITEM1 + 2] = 0x56;	/* one past the body's end */
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	buf[BV_ITEM1 + 2] = 0x54;	/* cuts the data short */
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	memcpy(buf, batch_vec, sizeof batch_vec);
+	buf[4] = 0x54;			/* first item swallows a byte */
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	memcpy(buf, batch_vec, sizeof batch_vec);
+	buf[BV_ITEM1 + 5] = 0x80;	/* length 2^31 + 85 */
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+
+	/* Item types: only GET/PUT/DEL in a request. */
+	memcpy(buf, batch_vec, sizeof batch_vec);
+	buf[BV_ITEM1] = 0x02;		/* OBJ_VALUE */
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+	buf[BV_ITEM1] = 0x05;		/* OBJ_DEL (with data: allowed) */
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), 0);
+	wire_batch_free(&got);
+	buf[BV_ITEM1] = 0x06;		/* OBJ_BATCH: no nesting */
+	assert_int_equal(batch_decode_exact(buf, sizeof batch_vec, false,
+	    &got), -1);
+
+	/* WIRE_BATCH_MAX sub-requests decode; one more does not. */
+	encode_gets(&w, WIRE_BATCH_MAX);
+	assert_int_equal(wire_batch_count(w.p, w.len), WIRE_BATCH_MAX);
+	assert_int_equal(wire_batch_decode(w.p, w.len, &got), 0);
+	assert_int_equal(got.n, WIRE_BATCH_MAX);
+	assert_true(got.items[WIRE_BATCH_MAX - 1].o.key.lo ==
+	    WIRE_BATCH_MAX - 1);
+	wire_batch_free(&got);
+	wbuf_free(&w);
+	encode_gets(&w, WIRE_BATCH_MAX + 1);
+	xcalloc_calls = 0;
+	assert_int_equal(wire_batch_decode(w.p, w.len, &got), -1);
+	assert_int_equal(xcalloc_calls, 0);
+	assert_int_equal(got.n, 0);
+	wbuf_free(&w);
+
+	/* Error messages shorter than WIRE_BATCH_MSG_MAX only. */
+	memset(it, 0, sizeof it);
+	b.n = 1;
+	it[0].type = WIRE_ERROR;
+	it[0].code = WIRE_E_UNAVAIL;
+	memset(it[0].msg, 'x', WIRE_BATCH_MSG_MAX - 1);
+	wire_batch_encode(&w, &b);
+	assert_int_equal(wire_batch_reply_decode(w.p, w.len, &got), 0);
+	assert_int_equal(strlen(got.items[0].msg), WIRE_BATCH_MSG_MAX - 1);
+	wire_batch_free(&got);
+	wbuf_free(&w);
+	wbuf_put_u16(&w, 1);
+	wbuf_put_u16(&w, WIRE_ERROR);
+	wbuf_put_u32(&w, 4 + 2 + WIRE_BATCH_MSG_MAX);
+	wbuf_put_u32(&w, WIRE_E_UNAVAIL);
+	wbuf_put_u16(&w, WIRE_BATCH_MSG_MAX);
+	for (int i = 0; i < WIRE_BATCH_MSG_MAX; i++)
+		wbuf_put_u8(&w, 'x');
+	assert_int_equal(wire_batch_reply_decode(w.p, w.len, &got), -1);
+	wbuf_free(&w);
+}
+
 /* Body kinds of the mutation passes. */
 enum body_kind {
 	BODY_MEMBERSHIP,
@@ -1322,6 +1577,8 @@ enum body_kind {
 	BODY_OBJ,
 	BODY_SUMMARY,
 	BODY_WANT,
+	BODY_BATCH,
+	BODY_BATCH_REPLY,
 };
 
 /*
@@ -1337,6 +1594,7 @@ decode_kind(enum body_kind kind, const uint8_t *p, size_t len,
 	struct wire_obj o;
 	struct wire_summary sum;
 	struct wire_want wt;
+	struct wire_batch b;
 	struct geom_point pt;
 	uint32_t code;
 	char msg[128];
@@ -1393,6 +1651,17 @@ decode_kind(enum body_kind kind, const uint8_t *p, size_t len,
 		}
 		wire_want_encode(out, &wt);
 		wire_want_free(&wt);
+		return 0;
+	case BODY_BATCH:
+	case BODY_BATCH_REPLY:
+		if ((kind == BODY_BATCH ? wire_batch_decode(p, len, &b) :
+		    wire_batch_reply_decode(p, len, &b)) != 0) {
+			assert_null(b.items);
+			return -1;
+		}
+		assert_true(b.n >= 1 && b.n <= WIRE_BATCH_MAX);
+		wire_batch_encode(out, &b);
+		wire_batch_free(&b);
 		return 0;
 	}
 	fail();
@@ -1553,6 +1822,20 @@ test_mutation_want(void **state)
 	wbuf_free(&w);
 }
 
+static void
+test_mutation_batch(void **state)
+{
+	size_t ok;
+
+	(void)state;
+	ok = mutation_pass(BODY_BATCH, batch_vec, sizeof batch_vec,
+	    sizeof batch_vec);
+	assert_true(ok > 0 && ok < 8 * sizeof batch_vec);
+	ok = mutation_pass(BODY_BATCH_REPLY, batch_reply_vec,
+	    sizeof batch_reply_vec, sizeof batch_reply_vec);
+	assert_true(ok > 0 && ok < 8 * sizeof batch_reply_vec);
+}
+
 int
 main(void)
 {
@@ -1576,6 +1859,7 @@ main(void)
 		cmocka_unit_test(test_obj),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_want),
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_mutation_membership),
 		cmocka_unit_test(test_mutation_routed),
 		cmocka_unit_test(test_mutation_error),
@@ -1583,6 +1867,7 @@ main(void)
 		cmocka_unit_test(test_mutation_obj),
 		cmocka_unit_test(test_mutation_summary),
 		cmocka_unit_test(test_mutation_want),
+		cmocka_unit_test(test_mutation_batch),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
