@@ -61,7 +61,7 @@ python3 -c 'import ctypes; ctypes.CDLL("libxxhash.so.0")' 2>/dev/null ||
 
 SEED=${SEED:-$(($$ % 10000))}
 RANDOM=$SEED
-LOAD=${LOAD_S:-40}
+LOAD=${LOAD_S:-30}
 ROUNDS=${ROUNDS:-3}
 if [ "${SOAK:-0}" = 1 ]; then
 	LOAD=${LOAD_S:-240}
