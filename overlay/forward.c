@@ -212,7 +212,10 @@ struct forward_lookup {
 	int sends;
 };
 
-/* The owner answered our lookup, or it failed: tell the client. */
+/*
+ * The owner answered our lookup, or it failed: tell the client (if it is
+ * still there: a gone or already answered client has no connection).
+ */
 static void
 forward_lookup_cb(struct node *n, void *arg, const struct wire_header *h,
     const uint8_t *body)
@@ -279,7 +282,7 @@ forward_lookup_retry(struct node *n, void *arg, uint64_t reqid,
 	if (nbr_node_contains(&n->self, &l->target, n->cfg.dims)) {
 		forward_answer_self(n, transport_conn_by_serial(n->transport,
 		    l->client), l->creqid);
-		l->client = 0;	/* answered: the failure that follows frees */
+		l->client = 0;	/* answered: the failure only frees it */
 		return false;
 	}
 	return node_route_send(n, reqid, WIRE_R_LOOKUP, 0, &l->target, NULL,
