@@ -382,13 +382,29 @@ coord_other_cb(struct node *n, void *arg, const struct wire_header *h,
 		coord_others_done(op);
 }
 
+/* Read slots first.. of the set (coord_other_cb gathers the answers). */
+static void
+coord_ask_others(struct coord_op *op, int first)
+{
+	struct wire_obj o;
+
+	op->waiting = op->rs.n - first;
+	if (op->waiting == 0) {
+		coord_others_done(op);
+		return;
+	}
+	for (int i = first; i < op->rs.n && !op->done; i++) {
+		coord_body(op, i, &o);
+		coord_call(op, i, WIRE_OBJ_R_GET, 0, &o, coord_other_cb);
+	}
+}
+
 /* The owners beyond the set are known: ask those not asked yet. */
 static void
 coord_extended_cb(struct node *n, void *arg, const struct replset *rs,
     int err)
 {
 	struct coord_op *op = arg;
-	struct wire_obj o;
 	int first = op->rs.n;
 
 	(void)n;
@@ -408,15 +424,7 @@ coord_extended_cb(struct node *n, void *arg, const struct replset *rs,
 				op->rs.r[op->rs.n++] = rs->r[i];
 		}
 	}
-	op->waiting = op->rs.n - first;
-	if (op->waiting == 0) {
-		coord_others_done(op);
-		return;
-	}
-	for (int i = first; i < op->rs.n && !op->done; i++) {
-		coord_body(op, i, &o);
-		coord_call(op, i, WIRE_OBJ_R_GET, 0, &o, coord_other_cb);
-	}
+	coord_ask_others(op, first);
 }
 
 /* Look up the owners that follow the set in probe order, then ask them. */
@@ -435,20 +443,10 @@ coord_read_extended(struct coord_op *op)
 static void
 coord_read_others(struct coord_op *op)
 {
-	struct wire_obj o;
-
 	coord_set_phase(op, COORD_SYNCING);
-	op->waiting = op->rs.n - 1;
 	op->stale = 0;
 	op->have_best = false;
-	if (op->waiting == 0) {
-		coord_others_done(op);
-		return;
-	}
-	for (int i = 1; i < op->rs.n && !op->done; i++) {
-		coord_body(op, i, &o);
-		coord_call(op, i, WIRE_OBJ_R_GET, 0, &o, coord_other_cb);
-	}
+	coord_ask_others(op, 1);
 }
 
 /* The primary answered a read. */

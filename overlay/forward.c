@@ -265,6 +265,7 @@ forward_lookup_retry(struct node *n, void *arg, uint64_t reqid,
 	struct forward_lookup *l = arg;
 	uint64_t now = node_now_ms(), wait;
 
+	(void)ev; /* a close and a timeout are handled alike */
 	if (l->direct)
 		route_cache_forget_addr(&n->cache, l->sent_addr);
 	l->direct = false;
@@ -277,7 +278,6 @@ forward_lookup_retry(struct node *n, void *arg, uint64_t reqid,
 	l->sends++;
 	rpc_bind(n, reqid, 0);
 	rpc_rearm(n, reqid, (int)wait);
-	(void)ev;
 	/* We may have taken the dead owner's zone over meanwhile. */
 	if (nbr_node_contains(&n->self, &l->target, n->cfg.dims)) {
 		forward_answer_self(n, transport_conn_by_serial(n->transport,

@@ -418,11 +418,18 @@ node_end_cut_off(struct node *n, uint64_t now)
 	}
 }
 
+/* How long a neighbour may be silent before it is declared failed. */
+uint64_t
+node_fail_ms(const struct node *n)
+{
+	return (uint64_t)n->cfg.fail_after * (uint64_t)n->cfg.hb_ms;
+}
+
 /* How long a takeover can be undone (reassignment waits as long). */
 uint64_t
 node_taken_ttl(const struct node *n)
 {
-	return 4 * (uint64_t)n->cfg.hb_ms * (uint64_t)n->cfg.fail_after;
+	return 4 * node_fail_ms(n);
 }
 
 /*
@@ -779,7 +786,7 @@ node_on_leave(struct node *n, const struct wire_membership *m)
 static void
 node_check_neighbours(struct node *n, uint64_t now)
 {
-	uint64_t limit = (uint64_t)n->cfg.fail_after * (uint64_t)n->cfg.hb_ms;
+	uint64_t limit = node_fail_ms(n);
 	struct nbr *e, *next;
 
 	for (e = TAILQ_FIRST(&n->nbrs); e != NULL; e = next) {
@@ -842,8 +849,7 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 		log_warnx("event loop stalled for %" PRIu64 " ms: failure "
 		    "checks wait a tick", now - n->last_tick_ms);
 	if (stalled && (n->state == NODE_ACTIVE || n->state == NODE_LEAVING) &&
-	    now - n->last_tick_ms > (uint64_t)n->cfg.fail_after *
-	    (uint64_t)n->cfg.hb_ms)
+	    now - n->last_tick_ms > node_fail_ms(n))
 		node_space_contested(n, "stalled past the failure timeout "
 		    "(neighbours may have taken us for dead)");
 	n->last_tick_ms = now;

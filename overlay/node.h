@@ -205,6 +205,8 @@ void node_space_contested(struct node *n, const char *why);
 struct nbr *node_learn(struct node *n, const struct wire_node *x,
     bool direct);
 void node_prune(struct node *n);
+/* The failure timeout: --fail-after heartbeats. */
+uint64_t node_fail_ms(const struct node *n);
 uint64_t node_taken_ttl(const struct node *n);
 void node_forget_old_incarnations(struct node *n, const struct wire_node *x);
 void node_heartbeat_addr(struct node *n, const char *addr);

@@ -290,8 +290,7 @@ replica_unsure(const struct node *n)
 	uint64_t window = 2000 * (uint64_t)n->cfg.repair_sec + 5000;
 	uint64_t now = node_now_ms();
 
-	if (n->last_tick_ms != 0 && now - n->last_tick_ms >
-	    (uint64_t)n->cfg.fail_after * (uint64_t)n->cfg.hb_ms)
+	if (n->last_tick_ms != 0 && now - n->last_tick_ms > node_fail_ms(n))
 		return true;
 	return n->gained_ms != 0 && now - n->gained_ms < window;
 }

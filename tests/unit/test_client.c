@@ -34,6 +34,7 @@
 
 #include "client.h"
 #include "client_batch.h"
+#include "usock.h"
 #include "secure.h"
 #include "wire.h"
 
@@ -104,39 +105,6 @@ fake_membership(struct wire_membership *m, struct wire_node *peer)
 	m->list = peer;
 }
 
-/* Write all of a buffer (test side: blocking socket). */
-static void
-fake_write_raw(int fd, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	while (len > 0) {
-		ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return;
-		b += n;
-		len -= (size_t)n;
-	}
-}
-
-/* Read exactly len bytes; -1 on EOF or error. */
-static int
-fake_read_raw(int fd, void *p, size_t len)
-{
-	uint8_t *b = p;
-
-	while (len > 0) {
-		ssize_t n = recv(fd, b, len, 0);
-
-		if (n <= 0)
-			return -1;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * The fake daemon's secure session with the connection it serves (NULL
  * for plaintext), and the plaintext opened but not yet read.  The fake
@@ -155,7 +123,7 @@ fake_write(int fd, const void *p, size_t len)
 	const uint8_t *b = p;
 
 	if (fake_sec == NULL) {
-		fake_write_raw(fd, p, len);
+		usock_write(fd, p, len);
 		return;
 	}
 	while (len > 0) {
@@ -167,7 +135,7 @@ fake_write(int fd, const void *p, size_t len)
 			rec[SECURE_RECORD_HDR + 1] ^= 0x10;
 			fake_tamper = false;
 		}
-		fake_write_raw(fd, rec, secure_sealed_len(n));
+		usock_write(fd, rec, secure_sealed_len(n));
 		b += n;
 		len -= n;
 	}
@@ -181,14 +149,14 @@ fake_read(int fd, void *p, size_t len)
 	uint8_t *b = p;
 
 	if (fake_sec == NULL)
-		return fake_read_raw(fd, p, len);
+		return usock_read(fd, p, len);
 	while (len > 0) {
 		size_t n = fake_plain_len - fake_plain_off, size;
 
 		if (n == 0) {
-			if (fake_read_raw(fd, rec, SECURE_RECORD_HDR) == -1 ||
+			if (usock_read(fd, rec, SECURE_RECORD_HDR) == -1 ||
 			    (size = secure_record_size(fake_sec, rec)) == 0 ||
-			    fake_read_raw(fd, rec + SECURE_RECORD_HDR,
+			    usock_read(fd, rec + SECURE_RECORD_HDR,
 			    size - SECURE_RECORD_HDR) == -1 ||
 			    secure_open(fake_sec, rec, size, fake_plain,
 			    &fake_plain_len) != 0)
@@ -220,13 +188,13 @@ fake_handshake(int fd)
 
 	fake_sec = secure_session_new(&fake_key, SECURE_RESPONDER, msg);
 	fake_plain_off = fake_plain_len = 0;
-	fake_write_raw(fd, msg, SECURE_HELLO_LEN);
+	usock_write(fd, msg, SECURE_HELLO_LEN);
 	while ((need = secure_hs_need(fake_sec)) > 0) {
-		if (fake_read_raw(fd, msg, need) == -1 ||
+		if (usock_read(fd, msg, need) == -1 ||
 		    secure_hs_consume(fake_sec, msg, need, out, &outlen) != 0)
 			return -1;
 		if (outlen > 0)
-			fake_write_raw(fd, out, outlen);
+			usock_write(fd, out, outlen);
 	}
 	return 0;
 }
@@ -504,21 +472,12 @@ static struct fake *
 fake_start(enum fake_mode mode)
 {
 	struct fake *f = calloc(1, sizeof *f);
-	struct sockaddr_un sun;
 
 	assert_non_null(f);
 	snprintf(f->dir, sizeof f->dir, "/tmp/test_client.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/canfsd.sock", f->dir);
+	f->lfd = usock_listen(f->dir, f->path, sizeof f->path, "canfsd.sock");
 	snprintf(f->spec, sizeof f->spec, "unix:%s", f->path);
 	f->mode = mode;
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", f->path);
-	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(f->lfd >= 0);
-	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sun, sizeof sun), 0);
-	assert_int_equal(listen(f->lfd, 8), 0);
 	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
 	return f;
 }

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "../../fs/kv.h"
+#include "usock.h"
 #include "wire.h"
 
 #define FK_KEYS 2048		/* keys 0..FK_KEYS-1 */
@@ -65,45 +66,12 @@ struct fk {
 	int sends[FK_KEYS];		/* writes of a key received */
 };
 
-/* Write all of a buffer. */
-static void
-fk_write(int fd, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	while (len > 0) {
-		ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return;
-		b += n;
-		len -= (size_t)n;
-	}
-}
-
-/* Read exactly len bytes; -1 on EOF. */
-static int
-fk_read(int fd, void *p, size_t len)
-{
-	uint8_t *b = p;
-
-	while (len > 0) {
-		ssize_t n = recv(fd, b, len, 0);
-
-		if (n <= 0)
-			return -1;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Send a frame whose body is in w (w->len bytes after the header). */
 static void
 fk_send(int fd, struct wbuf *w)
 {
 	wire_frame_end(w);
-	fk_write(fd, w->p, w->len);
+	usock_write(fd, w->p, w->len);
 	wbuf_free(w);
 }
 
@@ -270,11 +238,11 @@ fk_serve(struct fk *f, int fd)
 	const char *why;
 	int rc;
 
-	while (fk_read(fd, raw, sizeof raw) == 0) {
+	while (usock_read(fd, raw, sizeof raw) == 0) {
 		if (wire_header_decode(raw, &h, &why) == -1)
 			return;
 		body = malloc(h.len ? h.len : 1);
-		if (body == NULL || fk_read(fd, body, h.len) == -1) {
+		if (body == NULL || usock_read(fd, body, h.len) == -1) {
 			free(body);
 			return;
 		}
@@ -312,21 +280,12 @@ static struct fk *
 fk_start(void)
 {
 	struct fk *f = calloc(1, sizeof *f);
-	struct sockaddr_un sun;
 
 	assert_non_null(f);
 	snprintf(f->dir, sizeof f->dir, "/tmp/test_kv.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/d.sock", f->dir);
+	f->lfd = usock_listen(f->dir, f->path, sizeof f->path, "d.sock");
 	snprintf(f->spec, sizeof f->spec, "unix:%s", f->path);
 	pthread_mutex_init(&f->mu, NULL);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", f->path);
-	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(f->lfd >= 0);
-	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sun, sizeof sun), 0);
-	assert_int_equal(listen(f->lfd, 8), 0);
 	assert_int_equal(pthread_create(&f->thread, NULL, fk_main, f), 0);
 	return f;
 }
