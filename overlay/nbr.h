@@ -28,6 +28,8 @@ struct nbr {
 	uint32_t nnbrs;
 	uint64_t first_ms;	  /* when we first learned of it */
 	uint64_t heard_ms;	  /* last direct message; 0 = second hand */
+	uint64_t suspect_ms;	  /* silent too long: probed at this time,
+				     declared failed if still silent */
 	bool failed;		  /* declared failed; takeover under way */
 	uint64_t admitted_ms;	  /* we admitted it (join) and it has not
 				     spoken since: not judged silent yet */

@@ -194,34 +194,7 @@ node_zones_changed(struct node *n, bool merge)
 void
 node_mark_gone(struct node *n, uint64_t id, uint64_t inc)
 {
-	struct node_gone *g = NULL;
-
-	for (int i = 0; i < NODE_GONE_MAX && g == NULL; i++)
-		if (n->gone[i].id == id && n->gone[i].inc == inc)
-			g = &n->gone[i];
-	if (g == NULL) {
-		/* The oldest entry goes (a ring: entries expire in order). */
-		g = &n->gone[n->gone_next];
-		n->gone_next = (n->gone_next + 1) % NODE_GONE_MAX;
-	}
-	g->id = id;
-	g->inc = inc;
-	g->until_ms = node_now_ms() + NODE_GONE_TTL_MS;
-}
-
-/* The entry for (id, inc) if it is remembered as gone, else NULL. */
-static struct node_gone *
-node_find_gone(struct node *n, uint64_t id, uint64_t inc)
-{
-	uint64_t now = node_now_ms();
-
-	for (int i = 0; i < NODE_GONE_MAX; i++) {
-		struct node_gone *g = &n->gone[i];
-
-		if (g->until_ms > now && g->id == id && g->inc == inc)
-			return g;
-	}
-	return NULL;
+	tomb_mark(&n->gone, id, inc, node_now_ms());
 }
 
 /*
@@ -233,15 +206,15 @@ node_find_gone(struct node *n, uint64_t id, uint64_t inc)
 struct nbr *
 node_learn(struct node *n, const struct wire_node *x, bool direct)
 {
-	struct node_gone *g;
 	struct nbr *e;
 
 	if (x->id == n->self.id)
 		return NULL; /* us, or our own earlier incarnation */
-	if ((g = node_find_gone(n, x->id, x->inc)) != NULL) {
+	if (tomb_is_dead(&n->gone, x->id, x->inc, node_now_ms())) {
 		if (!direct)
 			return NULL; /* stale news of a dead node */
-		g->until_ms = 0; /* it speaks: alive after all */
+		/* It speaks: alive after all. */
+		tomb_clear(&n->gone, x->id, x->inc, node_now_ms());
 	}
 	e = nbr_find(&n->nbrs, x->id, x->inc);
 	if (e == NULL) {
@@ -258,6 +231,10 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 	if (direct) {
 		e->heard_ms = node_now_ms();
 		e->admitted_ms = 0;
+		if (e->suspect_ms != 0)
+			log_debug("neighbour %s answered; no longer suspected",
+			    node_idstr(e->info.id));
+		e->suspect_ms = 0;
 		if (e->failed) {
 			log_warnx("neighbour %s is alive after all; takeover "
 			    "cancelled", node_idstr(e->info.id));
@@ -413,6 +390,7 @@ node_end_cut_off(struct node *n, uint64_t now)
 			continue;
 		e->failed = false;
 		e->heard_ms = now;
+		e->suspect_ms = 0;
 		if (e->takeover != NULL)
 			evtimer_del(e->takeover);
 	}
@@ -529,9 +507,12 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 	for (uint32_t i = 0; i < m->n; i++)
 		node_learn(n, &m->list[i], false);
 	node_prune(n);
-	/* Not our neighbour: tell it so, so it drops us. */
-	if (e == NULL && !(h->flags & WIRE_HB_REPLY) &&
-	    m->self.addr[0] != '\0')
+	/*
+	 * Not our neighbour: tell it so, so it drops us.  A neighbour that
+	 * suspects us (WIRE_HB_PROBE) gets its answer at once.
+	 */
+	if ((e == NULL || (h->flags & WIRE_HB_PROBE)) &&
+	    !(h->flags & WIRE_HB_REPLY) && m->self.addr[0] != '\0')
 		node_heartbeat_to(n, m->self.addr, WIRE_HB_REPLY);
 }
 
@@ -802,7 +783,22 @@ node_check_neighbours(struct node *n, uint64_t now)
 		if (e->admitted_ms != 0 &&
 		    now - e->admitted_ms < NODE_JOIN_GRACE_MS)
 			continue;
-		if (e->heard_ms != 0 && now - e->heard_ms > limit) {
+		if (e->heard_ms != 0 && now - e->heard_ms > limit &&
+		    e->suspect_ms == 0) {
+			/*
+			 * Suspect first: a heartbeat late by a few ms (a busy
+			 * loop on either side, frames queued behind bulk
+			 * data) must not cost a takeover.  Probe, and judge at
+			 * a later tick, once the input waiting in our sockets
+			 * has been read.
+			 */
+			log_info("neighbour %s (%s) silent for %" PRIu64
+			    " ms: suspected, probing", node_idstr(e->info.id),
+			    e->info.addr, now - e->heard_ms);
+			e->suspect_ms = now;
+			node_heartbeat_to(n, e->info.addr, WIRE_HB_PROBE);
+		} else if (e->heard_ms != 0 && now - e->heard_ms > limit &&
+		    now - e->suspect_ms >= (uint64_t)n->cfg.hb_ms / 2) {
 			node_declare_failed(n, e);
 			if (!node_hears_someone(n, now))
 				node_begin_cut_off(n, now);

@@ -15,6 +15,7 @@
 
 #include "nbr.h"
 #include "route.h"
+#include "tomb.h"
 #include "wire.h"
 
 struct event_base;
@@ -53,9 +54,6 @@ enum node_state {
 
 /* How long a joiner we admitted may stay silent before it is judged. */
 #define NODE_JOIN_GRACE_MS 30000
-/* Dead or departed nodes remembered (struct node_gone), and how long. */
-#define NODE_GONE_MAX 64
-#define NODE_GONE_TTL_MS 60000
 
 struct node {
 	struct event_base *base;
@@ -134,23 +132,12 @@ struct node {
 	} taken[WIRE_MAX_ZONES];
 	int ntaken;
 	double last_takeover_share;	/* our share before it */
-	/*
-	 * Nodes (id, incarnation) known dead or gone: taken over or left.
-	 * Second-hand news of them is ignored until the entry expires, so
-	 * that a neighbour's stale list cannot bring a dead node back into
-	 * our table (where greedy routing would send requests to it).  A
-	 * node that speaks to us itself is alive after all.
-	 */
-	struct node_gone {
-		uint64_t id, inc;
-		uint64_t until_ms;
-	} gone[NODE_GONE_MAX];
-	int gone_next;
+	struct tomb_set gone;	/* nodes known dead or departed */
 };
 
 /* Monotonic milliseconds. */
 uint64_t node_now_ms(void);
-/* Remember that node (id, inc) is dead or gone (see struct node_gone). */
+/* Remember that node (id, inc) is dead or gone (see tomb.h). */
 void node_mark_gone(struct node *n, uint64_t id, uint64_t inc);
 
 /* Create a node; nothing is sent until node_start(). */

@@ -10,6 +10,8 @@
 # the same SMALL_N (LARGE_N) objects round after round so that the data
 # set stays bounded.  Then it counts these lines in every daemon's log
 # (overlay/node.c):
+#   suspected        "neighbour ID (ADDR) silent for N ms: suspected,
+#                    probing" (late by a beat: probed, not yet judged)
 #   declared failed  "neighbour ID (ADDR) silent for N ms: failed; takeover
 #                    rank R" (a daemon judged a neighbour dead)
 #   takeovers        "took over the zones of failed"
@@ -62,6 +64,7 @@ case $NODES in '' | *[!0-9]* | 0 | 1) fail "NODES must be 2 or more" ;; esac
 mkdir -p "$RESULTS"
 
 # The log lines counted (fixed strings, from overlay/node.c).
+MSG_SUSPECTED=": suspected, probing"
 MSG_DECLARED=": failed; takeover rank"
 MSG_TAKEOVER="took over the zones of failed"
 MSG_CANCELLED="is alive after all; takeover cancelled"
@@ -165,6 +168,7 @@ check_overlay --points 100 --wait 30 -q >"$T/overlay.out" 2>&1 || {
 }
 ADDRS=$(for n in "${names[@]}"; do addr_of "$n"; done | paste -sd,)
 # Lines logged while joining do not count.
+base_suspected=$(count "$MSG_SUSPECTED")
 base_declared=$(count "$MSG_DECLARED")
 base_takeover=$(count "$MSG_TAKEOVER")
 base_cancelled=$(count "$MSG_CANCELLED")
@@ -202,6 +206,7 @@ for w in "${WRITERS[@]}"; do wait "$w"; done
 WRITERS=()
 secs=$(awk -v ms=$(($(now_ms) - t0)) 'BEGIN { printf "%.0f", ms / 1000 }')
 
+suspected=$(( $(count "$MSG_SUSPECTED") - base_suspected ))
 declared=$(( $(count "$MSG_DECLARED") - base_declared ))
 takeover=$(( $(count "$MSG_TAKEOVER") - base_takeover ))
 cancelled=$(( $(count "$MSG_CANCELLED") - base_cancelled ))
@@ -221,7 +226,7 @@ load_mean=$(awk -v s="$load_sum" -v n="$samples" \
 	echo
 	echo "$(date -u +%Y-%m-%d) on $(nproc) CPUs ($(uname -m)): $NODES" \
 		"loopback daemons, k=$K, heartbeat $HB ms (declared failed" \
-		"after 3 silent intervals), data dirs on $DISK_DESC under" \
+		"after 3 silent intervals and an unanswered probe), data dirs on $DISK_DESC under" \
 		"BENCH_DIR=$BENCH_DIR. Load for ${secs} s: 4 KiB PUTs" \
 		"($CONNS_SMALL connections x $WINDOW_SMALL in flight, rounds" \
 		"of $SMALL_N) and 1 MiB PUTs ($CONNS_LARGE x $WINDOW_LARGE," \
@@ -246,6 +251,7 @@ load_mean=$(awk -v s="$load_sum" -v n="$samples" \
 	echo
 	echo "| log line | count |"
 	echo "|---|---|"
+	echo "| neighbour suspected and probed (\`silent for N ms: suspected, probing\`) | $suspected |"
 	echo "| neighbour declared failed (\`silent for N ms: failed\`) | $declared |"
 	echo "| zones taken over (\`$MSG_TAKEOVER\`) | $takeover |"
 	echo "| suspicion withdrawn before a takeover (\`$MSG_CANCELLED\`) | $cancelled |"
