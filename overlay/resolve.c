@@ -36,22 +36,26 @@ struct resolve_slot {
 
 static void resolve_round(struct resolve *r);
 
-/* Count distinct owners among the probed indices; fill rs if given. */
+/*
+ * Count distinct owners among the probed indices, in index order; fill rs
+ * if given.  Compares with the owners found so far (at most k), not with
+ * every earlier index: with few nodes, a key can take dozens of probes.
+ */
 static int
 resolve_collect(struct resolve *r, struct replset *rs)
 {
+	uint64_t ids[RESOLVE_MAX];
 	int have = 0;
 
 	for (int i = 0; i < r->next && have < r->k && have < RESOLVE_MAX;
 	    i++) {
 		bool dup = false;
 
-		for (int j = 0; j < i; j++) {
-			if (r->owner[j].id == r->owner[i].id)
-				dup = true;
-		}
+		for (int j = 0; j < have && !dup; j++)
+			dup = ids[j] == r->owner[i].id;
 		if (dup)
 			continue;
+		ids[have] = r->owner[i].id;
 		if (rs != NULL) {
 			struct replica *m = &rs->r[have];
 
