@@ -486,6 +486,27 @@ canfsd_daemonize(const char *data_dir)
 	return fds[1];
 }
 
+/*
+ * The event loop.  With epoll, coalesce the changes of one loop turn into
+ * one epoll_ctl per descriptor: every frame queued enables a write event
+ * that the write then disables, which otherwise costs two system calls
+ * per frame under load.  (Safe here: we never dup() a descriptor that is
+ * in the loop.)
+ */
+static struct event_base *
+canfsd_new_base(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *b;
+
+	if (ec == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -519,7 +540,7 @@ main(int argc, char **argv)
 	}
 	if (!foreground)
 		ready_fd = canfsd_daemonize(cfg.data_dir);
-	canfsd_base = event_base_new();
+	canfsd_base = canfsd_new_base();
 	if (canfsd_base == NULL || event_base_priority_init(canfsd_base, 3) != 0)
 		fatalx("cannot create the event loop");
 	if (x.secret_file == NULL)
