@@ -226,6 +226,16 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 		log_debug("new neighbour %s at %s%s", node_idstr(x->id),
 		    x->addr, direct ? "" : " (second hand)");
 	} else if (direct || x->epoch > e->info.epoch) {
+		/*
+		 * Space it gained that we know of only second hand (a joiner
+		 * whose accept is still streaming, a taker): it has not spoken
+		 * for it yet, so its silence since its last word to us says
+		 * nothing about it.  Judge it only once it speaks, or after
+		 * the joiner's grace.  (Taking such a zone over would leave
+		 * two owners once the joiner installs it.)
+		 */
+		if (!direct && nbr_node_gains(&e->info, x, n->cfg.dims))
+			e->admitted_ms = node_now_ms();
 		e->info = *x;
 	}
 	if (direct) {
@@ -779,6 +789,8 @@ node_check_neighbours(struct node *n, uint64_t now)
 		 * replicas and our accept have been streamed to it, which
 		 * can take longer than the failure timeout: taking its zone
 		 * back then would leave two owners once the accept lands.
+		 * Likewise a node whose new space we know only second hand
+		 * (node_learn).
 		 */
 		if (e->admitted_ms != 0 &&
 		    now - e->admitted_ms < NODE_JOIN_GRACE_MS)
