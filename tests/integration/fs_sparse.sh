@@ -15,7 +15,8 @@
 #      reads every piece back, and zeros in the holes.  A truncates to
 #      2 TiB (5 chunk deletes); B sees the data below and the new size;
 #      B extends to 1 PiB again (no delete) and A reads zeros where the
-#      cut data was.  A removes f (2 chunk deletes and the inode); an
+#      cut data was (meanwhile B creates 100 files, each logged).  A
+#      removes f (2 chunk deletes and the inode); an
 #      empty file truncated to 100 GiB and removed costs its inode only.
 #      touch on A afterwards must answer.  The daemons must then hold
 #      exactly 9 more tombstones (7 chunks, 2 inodes), and no more a few
@@ -106,6 +107,24 @@ KEYS0=${c% *} TOMB0=${c#* }
 log "at the start: $KEYS0 keys, $TOMB0 tombstones"
 
 # --- 1. a 1 PiB sparse file
+cat >"$T/creates.py" <<'EOF'
+"""creates.py DIR PREFIX N: create N empty files PREFIX0.. in DIR, one
+at a time (the caller's timeout guards against a hang); print the median
+and the slowest."""
+import os, sys, time
+
+d, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+took = []
+for i in range(n):
+    t0 = time.monotonic()
+    with open(os.path.join(d, "%s%d" % (prefix, i)), "w"):
+        pass
+    took.append(time.monotonic() - t0)
+took.sort()
+print("%d creates: median %.1f ms, slowest %.1f ms"
+      % (n, 1000 * took[n // 2], 1000 * took[-1]))
+EOF
+mkdir "$B/busy" || fail "mkdir busy on B"
 cat >"$T/sparse.py" <<'EOF'
 """Writes and checks of the sparse file: sparse.py STEP PATH."""
 import os, sys
@@ -169,6 +188,8 @@ wait_for 10 bash -c '[ "$(stat -c %s "$1")" = 1125899906842624 ]' _ "$B/f" ||
 step 120 "A: a few bytes at 0, 1 TiB, 700 TiB (3 MiB + 1), the end" \
 	python3 "$T/sparse.py" write "$A/f"
 step 120 "B: read them back, and holes as zeros" python3 "$T/sparse.py" read "$B/f"
+timeout -k 5 120 python3 "$T/creates.py" "$B/busy" p 100 >"$T/creates1.out" 2>&1 &
+creator=$!
 step 120 "A: truncate to 2 TiB" truncate -s 2T "$A/f"
 step 60 "B: the data below 2 TiB, and the new end" python3 "$T/sparse.py" cut "$B/f"
 step 60 "B: extend to 1 PiB again" truncate -s 1P "$B/f"
@@ -177,26 +198,12 @@ step 60 "A: rm f" rm "$A/f"
 step 60 "A: truncate -s 100G e (empty)" truncate -s 100G "$A/e"
 step 60 "A: rm e" rm "$A/e"
 step 60 "A: touch after the removals" touch "$A/after"
+wait $creator || { cat "$T/creates1.out"; fail "creating 100 files on B meanwhile failed (exit $?)"; }
+log "B meanwhile: $(cat "$T/creates1.out")"
 settle $((TOMB0 + 9)) 60
 TOMB1=$((TOMB0 + 9))
 
 # --- 2. many real chunks: a background removal beside other requests
-cat >"$T/creates.py" <<'EOF'
-"""creates.py DIR N: create N empty files in DIR, one at a time, each
-guarded by the caller's timeout; print the slowest and the median."""
-import os, sys, time
-
-d, n = sys.argv[1], int(sys.argv[2])
-took = []
-for i in range(n):
-    t0 = time.monotonic()
-    with open(os.path.join(d, "c%d" % i), "w"):
-        pass
-    took.append(time.monotonic() - t0)
-took.sort()
-print("%d creates: median %.1f ms, slowest %.1f ms"
-      % (n, 1000 * took[n // 2], 1000 * took[-1]))
-EOF
 cat >"$T/scatter.py" <<'EOF'
 """scatter.py PATH: one byte at the start of every other 4 KiB chunk,
 130 times: 130 separate runs, more than an inode's 128 extents."""
@@ -207,14 +214,13 @@ for i in range(130):
     os.pwrite(fd, b"s", i * 2 * 4096)
 os.close(fd)
 EOF
-mkdir "$B/busy" || fail "mkdir busy on B"
 step 120 "C: write 16 MiB in 4 KiB chunks" \
 	dd if=/dev/urandom of="$C/big" bs=1M count=16 conv=fsync status=none
 step 60 "C: write one byte into 130 chunks, one apart" python3 "$T/scatter.py" "$C/scatter"
 c=$(counts) || fail "verify did not answer"
 log "with both files: ${c% *} keys, ${c#* } tombstones"
 [ "${c#* }" -eq "$TOMB1" ] || fail "tombstones changed while writing: ${c#* }"
-timeout -k 5 120 python3 "$T/creates.py" "$B/busy" 200 >"$T/creates.out" 2>&1 &
+timeout -k 5 120 python3 "$T/creates.py" "$B/busy" c 200 >"$T/creates.out" 2>&1 &
 creator=$!
 step 60 "C: rm the 16 MiB file (4,096 chunks)" rm "$C/big"
 step 60 "C: touch while its chunks are deleted" touch "$C/touched"
@@ -228,10 +234,10 @@ TOMB2=$((TOMB1 + 4230))
 step 60 "B: rm -r busy" rm -r "$B/busy"
 step 60 "A: rm after" rm "$A/after"
 step 60 "C: rm touched" rm "$C/touched"
-# 200 files, busy's inode and directory object, after, touched.
-settle $((TOMB2 + 200 + 2 + 2)) 60
-log "live objects: $((KEYS - TOMB2 - 204)) (at the start: $((KEYS0 - TOMB0)))"
-[ $((KEYS - TOMB2 - 204)) -eq $((KEYS0 - TOMB0)) ] ||
+# 300 files, busy's inode and directory object, after, touched.
+settle $((TOMB2 + 300 + 2 + 2)) 60
+log "live objects: $((KEYS - TOMB2 - 304)) (at the start: $((KEYS0 - TOMB0)))"
+[ $((KEYS - TOMB2 - 304)) -eq $((KEYS0 - TOMB0)) ] ||
 	fail "live objects did not return to the start's $((KEYS0 - TOMB0))"
 
 # --- 4. a daemon that cannot answer: requests fail, none hangs
