@@ -53,6 +53,7 @@ BINS += $(BUILD)/canfs
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz) \
+	$(if $(wildcard tests/fuzz/meta_fuzz.c),$(BUILD)/tests/meta-fuzz) \
 	$(if $(wildcard tests/passthrough.c),$(BUILD)/tests/passthrough) \
 	$(if $(wildcard tests/objtool.c),$(BUILD)/tests/objtool) \
 	$(if $(wildcard tests/posix/posix_suite.c),$(BUILD)/tests/posix_suite)
@@ -93,6 +94,11 @@ $(BUILD)/tests/frame-fuzz: $(call obj,tests/fuzz/frame_fuzz.c tests/fuzz/fuzz_ma
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 
+# The same for the file system's records (inodes, directories).
+$(BUILD)/tests/meta-fuzz: $(call obj,tests/fuzz/meta_fuzz.c tests/fuzz/fuzz_main.c fs/meta.c) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
+
 $(BUILD)/tests/posix_suite: tests/posix/posix_suite.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
@@ -121,6 +127,12 @@ fuzz:
 		tests/fuzz/frame_fuzz.c $(COMMON_SRC) -o $(BUILD)/fuzz/frame-libfuzzer $(SODIUM) -lpthread -lm
 	$(BUILD)/fuzz/frame-libfuzzer -max_total_time=$${FUZZ_SECONDS:-300} \
 		-max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	@mkdir -p $(BUILD)/fuzz/corpus-meta
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all \
+		tests/fuzz/meta_fuzz.c fs/meta.c $(COMMON_SRC) -o $(BUILD)/fuzz/meta-libfuzzer $(SODIUM) -lpthread -lm
+	$(BUILD)/fuzz/meta-libfuzzer -max_total_time=$${FUZZ_META_SECONDS:-60} \
+		-max_len=8192 $(BUILD)/fuzz/corpus-meta tests/fuzz/corpus-meta
 
 bench: bench-overlay bench-store bench-fs
 

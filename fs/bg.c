@@ -108,22 +108,12 @@ bg_stop(struct bg *bg)
 	free(bg);
 }
 
-/* Queue a job (or run it now, see bg.h). */
-void
-bg_submit(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg)
+/* Append a job to the queue and wake a worker. */
+static void
+bg_enqueue(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg)
 {
-	struct bg_job *j;
+	struct bg_job *j = xcalloc(1, sizeof *j);
 
-	if (grp != NULL) {
-		pthread_mutex_lock(&grp->mu);
-		grp->pending++;
-		pthread_mutex_unlock(&grp->mu);
-	}
-	if (bg == NULL || bg->nthreads == 0 || bg_in_worker) {
-		bg_group_done(grp, fn(arg));
-		return;
-	}
-	j = xcalloc(1, sizeof *j);
 	j->fn = fn;
 	j->arg = arg;
 	j->grp = grp;
@@ -135,6 +125,32 @@ bg_submit(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg)
 	bg->tail = j;
 	pthread_cond_signal(&bg->cv);
 	pthread_mutex_unlock(&bg->mu);
+}
+
+/* Queue a job (or run it now, see bg.h). */
+void
+bg_submit(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg)
+{
+	if (grp != NULL) {
+		pthread_mutex_lock(&grp->mu);
+		grp->pending++;
+		pthread_mutex_unlock(&grp->mu);
+	}
+	if (bg == NULL || bg->nthreads == 0 || bg_in_worker) {
+		bg_group_done(grp, fn(arg));
+		return;
+	}
+	bg_enqueue(bg, grp, fn, arg);
+}
+
+/* Queue a job at the tail, even from a worker (see bg.h). */
+bool
+bg_defer(struct bg *bg, bg_fn fn, void *arg)
+{
+	if (bg == NULL || bg->nthreads == 0)
+		return false;
+	bg_enqueue(bg, NULL, fn, arg);
+	return true;
 }
 
 /* True in a worker. */

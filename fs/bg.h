@@ -1,8 +1,8 @@
 /*
  * bg.h: a small pool of worker threads for store requests that run in the
  * background or in parallel: whole-chunk writes that go out while the
- * writer goes on, readahead, the deletes of a truncate, the inode reads of
- * readdirplus.
+ * writer goes on, readahead, the deletes of a truncate and of removed
+ * files (reap.h), the inode reads of readdirplus.
  *
  * A job is a function and its argument.  Jobs may belong to a group, which
  * a caller waits on (bg_group_wait) to collect the first error.  A job
@@ -36,6 +36,16 @@ void bg_stop(struct bg *bg);
 
 /* Queue fn(arg); its result goes to grp when grp is non-NULL. */
 void bg_submit(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg);
+
+/*
+ * Queue fn(arg) at the tail even when called from a worker (where
+ * bg_submit runs it at once): a long job's way to let the jobs queued
+ * meanwhile run first, by doing one slice of its work and deferring the
+ * rest.  Such a job belongs to no group: nobody may wait for it.  Returns
+ * false, queueing nothing, when the pool has no threads (the caller then
+ * does the work itself).
+ */
+bool bg_defer(struct bg *bg, bg_fn fn, void *arg);
 
 /* True in a worker thread (which must never wait for other jobs). */
 bool bg_worker(void);

@@ -33,6 +33,7 @@
 #include "meta.h"
 #include "node.h"
 #include "ops.h"
+#include "reap.h"
 #include "secure.h"
 
 #define CANFS_VERSION "0.1"
@@ -479,6 +480,7 @@ main(int argc, char **argv)
 		dup2(logfd, STDERR_FILENO);
 	log_info("mounted %s on %s", co.source, fo.mountpoint);
 	fs.bg = bg_start(fs.o.bg_threads);
+	fs.reap = reap_new(&fs);
 	rc = canfs_serve(&fs, &fo) != 0;
 out_unmount:
 	fuse_session_unmount(fs.se);
@@ -487,7 +489,11 @@ out_signals:
 out_session:
 	/* Runs ops_destroy (the last flush), which needs the workers. */
 	fuse_session_destroy(fs.se);
-	bg_stop(fs.bg);
+	if (fs.reap != NULL && reap_pending(fs.reap) > 0)
+		log_info("deleting %" PRIu64 " chunks of removed files before "
+		    "exit", reap_pending(fs.reap));
+	bg_stop(fs.bg);	/* works off the removal queue first */
+	reap_free(fs.reap);
 	if (fs.bg != NULL)
 		canfs_log_stats(&fs);
 out_kv:

@@ -1,4 +1,6 @@
 /* data.c: chunks, write buffers, read cache, readahead (see data.h). */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -14,10 +16,10 @@
 #include "kv.h"
 #include "log.h"
 #include "node.h"
+#include "reap.h"
 #include "xmalloc.h"
 
 #define DATA_MAX_INFLIGHT 4	/* background chunk writes per file, at least (bg_threads) */
-#define DATA_DEL_JOBS 16	/* batch requests of a truncate at once */
 
 /* A dirty chunk buffer. */
 struct cbuf {
@@ -54,6 +56,10 @@ struct data {
 	uint64_t wend;		/* largest end of those writes */
 	struct timespec wtime;	/* time of the last write */
 	int err;		/* first failed write since the last flush */
+	struct meta_extents wrote; /* chunks written (or tried: a write
+				   that failed may have landed) that the
+				   inode's extents may lack: merged into
+				   them by the next flush */
 
 	struct cbuf *dirty;
 	int ndirty;
@@ -340,11 +346,17 @@ cbuf_new(struct data *d, uint64_t idx)
 	return cb;
 }
 
-/* A written-out buffer is done (d->mu held): record rc, free it. */
+/*
+ * A buffer is done (d->mu held): record rc and, when it was being written
+ * out (busy), its chunk for the inode's extents; free it.
+ */
 static void
 cbuf_done(struct data *d, struct cbuf *cb, int rc)
 {
 	struct cbuf **pp;
+
+	if (cb->busy)
+		(void)meta_extents_add(&d->wrote, cb->index, cb->index + 1);
 
 	if (rc != 0) {
 		log_error("inode %" PRIx64 ": writing chunk %" PRIu64
@@ -595,6 +607,11 @@ data_free(struct data *d)
 		    d->ino, d->ndirty);
 	while (d->dirty != NULL)
 		cbuf_done(d, d->dirty, 0);
+	if (d->wrote.n > 0)
+		log_warnx("inode %" PRIx64 ": %" PRIu64 " chunk(s) written but "
+		    "not recorded in its inode (a failed flush): nothing will "
+		    "delete them", d->ino, meta_extents_count(&d->wrote));
+	meta_extents_free(&d->wrote);
 	rent_drop_all(d);
 	pthread_mutex_unlock(&d->mu);
 	pthread_cond_destroy(&d->cv);
@@ -685,21 +702,29 @@ data_write(struct data *d, const char *buf, size_t size, uint64_t off)
 /* What a flush writes into the inode. */
 struct data_flushattr {
 	struct data *d;
+	bool grow;		/* set size and times (else extents only) */
 	uint64_t wend;
 	struct timespec wtime;
 	struct timespec base;	/* the mtime our writes started from */
+	struct meta_extents ext; /* chunks written since the last flush */
 	bool foreign;		/* the record had another mtime: someone
 				   else changed the file meanwhile */
 	struct meta_inode out;	/* the record written */
 	int rc;
 };
 
-/* Inode mutation of a flush: grow the size, set the times. */
+/*
+ * Inode mutation of a flush: grow the size, set the times, and record
+ * the chunks written in the extents, all in one compare-and-swap.
+ */
 static int
 data_flush_mut(struct meta_inode *in, void *arg)
 {
 	struct data_flushattr *fa = arg;
+	bool changed = meta_extents_merge(&in->ext, &fa->ext);
 
+	if (!fa->grow)
+		return changed ? 0 : INODE_UNCHANGED;
 	fa->foreign = ts_cmp(&in->mtime, &fa->base) != 0;
 	if (fa->wend > in->size)
 		in->size = fa->wend;
@@ -712,16 +737,18 @@ data_flush_mut(struct meta_inode *in, void *arg)
  * Flush (see data.h).  The chunks go out first and the inode's new size
  * and times only once they are in: another mount that sees the new mtime
  * at open must find the new bytes too, or its kernel would keep the old
- * ones, read just before they landed, as if they were current.  A crash
- * in between leaves new bytes under the old size and mtime (as a lost
- * write would).
+ * ones, read just before they landed, as if they were current.  The same
+ * update adds the chunks written to the inode's extents (no extra round
+ * trip); after a failed write it still records them (an update of the
+ * extents alone), since a write that failed may have landed.  A crash in
+ * between leaves new bytes under the old size and mtime (as a lost write
+ * would), in chunks the extents may lack: orphans no removal deletes.
  */
 int
 data_flush(struct data *d)
 {
 	struct data_flushattr fa = { .d = d };
 	struct node *n = d->node;
-	bool update;
 	int rc;
 
 	pthread_mutex_lock(&d->mu);
@@ -730,30 +757,36 @@ data_flush(struct data *d)
 		pthread_cond_wait(&d->cv, &d->mu);
 	rc = d->err;
 	d->err = 0;
-	update = d->pending && rc == 0;
-	if (update) {
+	fa.grow = d->pending && rc == 0;
+	if (fa.grow) {
 		fa.wend = d->wend;
 		fa.wtime = d->wtime;
 		fa.base = d->mtime;
 		d->pending = false;
 		d->wend = 0;
 	}
+	fa.ext = d->wrote;
+	memset(&d->wrote, 0, sizeof d->wrote);
 	pthread_mutex_unlock(&d->mu);
-	if (!update)
+	if (!fa.grow && fa.ext.n == 0)
 		return rc;
 	meta_inode_init(&fa.out);
 	fa.rc = inode_update(d->fs, n, data_flush_mut, &fa, &fa.out);
 	pthread_mutex_lock(&d->mu);
 	if (fa.rc != 0) {
 		/* Try the inode again at the next flush. */
-		d->pending = true;
-		if (fa.wend > d->wend)
-			d->wend = fa.wend;
-		rc = fa.rc;
-	} else if (!d->pending)
+		if (fa.grow) {
+			d->pending = true;
+			if (fa.wend > d->wend)
+				d->wend = fa.wend;
+		}
+		(void)meta_extents_merge(&d->wrote, &fa.ext);
+		if (rc == 0)
+			rc = fa.rc;
+	} else if (fa.grow && !d->pending)
 		d->mtime = fa.out.mtime;
 	pthread_mutex_unlock(&d->mu);
-	if (fa.rc == 0 && fa.foreign) {
+	if (fa.rc == 0 && fa.grow && fa.foreign) {
 		/*
 		 * Another mount wrote (or truncated) the file while we did:
 		 * the kernel's pages hold our bytes where the store may hold
@@ -763,6 +796,7 @@ data_flush(struct data *d)
 		n->ksize = UINT64_MAX;
 		node_unlock(d->fs->nodes);
 	}
+	meta_extents_free(&fa.ext);
 	meta_inode_free(&fa.out);
 	return rc;
 }
@@ -800,103 +834,25 @@ data_set_size(struct data *d, uint64_t size)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/*
- * A share of the deletes of a truncate or a removal: the groups of
- * WIRE_BATCH_MAX chunks first, first + stride, ... of [start, end), one
- * batch request each.
- */
-struct data_djob {
-	struct fs *fs;
-	uint64_t ino, start, end;
-	uint64_t first, stride;	/* groups */
-	bool own;		/* free it when done (background removal) */
-};
-
-/* Delete this job's groups of chunks. */
-static int
-data_del_job(void *arg)
-{
-	struct data_djob *j = arg;
-	struct kv_op *ops = xcalloc(WIRE_BATCH_MAX, sizeof *ops);
-	int rc, err = 0;
-
-	for (uint64_t g = j->first;
-	    j->start + g * WIRE_BATCH_MAX < j->end; g += j->stride) {
-		uint64_t lo = j->start + g * WIRE_BATCH_MAX, n = j->end - lo;
-
-		if (n > WIRE_BATCH_MAX)
-			n = WIRE_BATCH_MAX;
-		memset(ops, 0, n * sizeof *ops);
-		for (uint64_t i = 0; i < n; i++) {
-			ops[i].type = WIRE_OBJ_DEL;
-			ops[i].cond = WIRE_COND_NONE;
-			meta_key_chunk(j->ino, lo + i, &ops[i].key);
-		}
-		rc = kv_batch(j->fs->kv, ops, (size_t)n);
-		if (rc != 0 && err == 0)
-			err = rc;
-	}
-	free(ops);
-	if (j->own) {
-		if (err != 0)
-			log_warnx("inode %" PRIx64 ": chunks left behind: %s",
-			    j->ino, strerror(-err));
-		free(j);
-	}
-	return err;
-}
-
-/*
- * Delete chunks [first, end) in batch requests of up to WIRE_BATCH_MAX
- * chunks, up to DATA_DEL_JOBS of them at once: waited for (returns the
- * first error), or left to run in the background.
- */
-static int
-data_del_range(struct fs *fs, uint64_t ino, uint64_t first, uint64_t end,
-    bool wait)
-{
-	struct data_djob jobs[DATA_DEL_JOBS];
-	struct bg_group grp;
-	uint64_t groups, n;
-	int rc;
-
-	if (first >= end)
-		return 0;
-	groups = (end - first + WIRE_BATCH_MAX - 1) / WIRE_BATCH_MAX;
-	n = groups < DATA_DEL_JOBS ? groups : DATA_DEL_JOBS;
-	bg_group_init(&grp);
-	for (uint64_t i = 0; i < n; i++) {
-		struct data_djob *j = wait ? &jobs[i] : xmalloc(sizeof *j);
-
-		*j = (struct data_djob){ .fs = fs, .ino = ino, .start = first,
-		    .end = end, .first = i, .stride = n, .own = !wait };
-		bg_submit(fs->bg, wait ? &grp : NULL, data_del_job, j);
-	}
-	rc = bg_group_wait(&grp);
-	bg_group_destroy(&grp);
-	return rc;
-}
-
-/* Chunks of a file of size bytes. */
-static uint64_t
-data_nchunks(uint64_t size, uint32_t chunk)
-{
-	return size / chunk + (size % chunk != 0);
-}
-
 /* Store work of a truncate (see data.h). */
 int
-data_truncate(struct fs *fs, uint64_t ino, uint32_t chunk, uint64_t oldsize,
-    uint64_t newsize)
+data_truncate(struct fs *fs, uint64_t ino, const struct meta_inode *in,
+    uint64_t newsize, struct data_trunc *t)
 {
+	uint32_t chunk = in->chunk_size;
 	uint64_t k = newsize / chunk;
 	uint32_t keep = (uint32_t)(newsize % chunk);
 	struct kv_value v;
 	int rc;
 
-	if (newsize >= oldsize)
-		return 0;
-	if (keep > 0) {
+	/*
+	 * Growing deletes what the extents hold past the old end (nothing,
+	 * unless a racing writer's chunk was kept there: it must not show
+	 * through the new zeros); shrinking, past the new end.
+	 */
+	t->cut = meta_nchunks(newsize < in->size ? newsize : in->size, chunk);
+	meta_extents_tail(&t->gone, &in->ext, t->cut);
+	if (newsize < in->size && keep > 0 && meta_extents_has(&in->ext, k)) {
 		/* Zero-trim the chunk that holds the new end. */
 		if ((rc = chunk_fetch(fs, ino, k, chunk, &v)) != 0)
 			return rc;
@@ -905,13 +861,37 @@ data_truncate(struct fs *fs, uint64_t ino, uint32_t chunk, uint64_t oldsize,
 		if (rc != 0)
 			return rc;
 	}
-	return data_del_range(fs, ino, keep > 0 ? k + 1 : k,
-	    data_nchunks(oldsize, chunk), true);
+	return reap_extents(fs, ino, &t->gone);
 }
 
-/* Background removal of all chunks (see data.h). */
+/* Trim the extents of a truncated inode (see data.h). */
 void
-data_remove_async(struct fs *fs, uint64_t ino, uint32_t chunk, uint64_t size)
+data_truncate_trim(struct meta_inode *in, const struct data_trunc *t)
 {
-	(void)data_del_range(fs, ino, 0, data_nchunks(size, chunk), false);
+	struct meta_extents tail;
+
+	meta_extents_tail(&tail, &in->ext, t->cut);
+	/*
+	 * A chunk recorded past the cut since we looked (another mount's
+	 * flush) was not deleted: keep the list whole, a superset, so that
+	 * the next truncate or the removal deletes it.
+	 */
+	if (meta_extents_covers(&t->gone, &tail))
+		meta_extents_trim(&in->ext, t->cut);
+	meta_extents_free(&tail);
+}
+
+/* Free what a truncate recorded. */
+void
+data_trunc_free(struct data_trunc *t)
+{
+	meta_extents_free(&t->gone);
+}
+
+/* Background removal of the chunks in a removed file's extents. */
+void
+data_remove_async(struct fs *fs, uint64_t ino, const struct meta_inode *in)
+{
+	if (S_ISREG(in->mode) && in->ext.n > 0)
+		reap_file(fs->reap, ino, &in->ext);
 }

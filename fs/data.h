@@ -18,11 +18,23 @@
  *   chunks in parallel.  Any write or truncate of a chunk drops it.
  * - the size as this mount sees it (the store's size plus our unflushed
  *   writes) and the time of the last write, for getattr.
+ * - the chunks written since the last flush, as a small extent list
+ *   (meta.h): every chunk a write went out for, failed ones included
+ *   (a write whose reply was lost may have landed).
  *
  * At flush the inode's size (never lowered: the larger of the stored one
- * and our end of writes) and mtime/ctime are written with CAS.  Two
- * machines writing the same chunk of one file concurrently: the last
- * writer of that chunk wins.
+ * and our end of writes), mtime/ctime and the chunks written (merged into
+ * the inode's extents) are written in one CAS.  Two machines writing the
+ * same chunk of one file concurrently: the last writer of that chunk
+ * wins.
+ *
+ * The extents are what truncate and removal delete (reap.h), so their
+ * cost follows the chunks stored, not the size: a truncate to 1 PiB and
+ * back, or the rm of a sparse file, costs a delete per chunk written.
+ * A chunk that reached the store but not the extents (the machine died
+ * between the chunk's write and the flush's inode update, or that update
+ * failed and the file was closed) is an orphan: no truncate or rm will
+ * delete it, and it is logged when the update failed.
  */
 #ifndef CANFS_FS_DATA_H
 #define CANFS_FS_DATA_H
@@ -64,18 +76,38 @@ void data_attr(struct data *d, struct meta_inode *in);
 /* The file was truncated to size (after data_flush and the store work). */
 void data_set_size(struct data *d, uint64_t size);
 
+/* What a truncate deleted, for the inode update that goes with it. */
+struct data_trunc {
+	uint64_t cut;		/* chunks from this index on are gone */
+	struct meta_extents gone; /* the extents deleted (all >= cut) */
+};
+
 /*
- * Store work of a truncate from oldsize to newsize: zero-trim the chunk
- * holding the new end and delete the chunks past it (in parallel).
- * Nothing to do when growing.  0 or -errno.
+ * Store work of a truncate of the file whose fresh record is in to
+ * newsize: when shrinking, zero-trim the chunk holding the new end (if
+ * the extents say it may be stored) and delete the chunks inside the
+ * extents past it; when growing, delete what the extents hold past the
+ * old end (normally nothing).  The deletes run in parallel (reap.h).  *t
+ * records what went, for data_truncate_trim() in the inode update that
+ * sets the size; free it with data_trunc_free() either way.  0 or
+ * -errno.
  */
-int data_truncate(struct fs *fs, uint64_t ino, uint32_t chunk,
-    uint64_t oldsize, uint64_t newsize);
+int data_truncate(struct fs *fs, uint64_t ino, const struct meta_inode *in,
+    uint64_t newsize, struct data_trunc *t);
 /*
- * Delete every chunk of a file of size bytes in the background (its inode
- * is gone, so nothing can read them).  Failures are logged.
+ * In the inode mutation of that truncate (a pure function of *in, as
+ * mutations must be): drop the extents past the cut, unless the record
+ * now holds chunks there that the truncate did not delete (recorded by
+ * another mount meanwhile), which then stay.
  */
-void data_remove_async(struct fs *fs, uint64_t ino, uint32_t chunk,
-    uint64_t size);
+void data_truncate_trim(struct meta_inode *in, const struct data_trunc *t);
+void data_trunc_free(struct data_trunc *t);
+/*
+ * Delete the chunks inside the extents of a removed regular file in the
+ * background (its inode is gone, so nothing can read them): nothing at
+ * all when it never stored any.  Failures are logged (reap.h).
+ */
+void data_remove_async(struct fs *fs, uint64_t ino,
+    const struct meta_inode *in);
 
 #endif

@@ -3,7 +3,7 @@
  *
  * The FUSE handlers reach it through fs_ctx(req).  Everything here is
  * set up before the session starts and read-only afterwards, except the
- * objects that carry their own locks (kv, bg, nodes).
+ * objects that carry their own locks (kv, bg, reap, nodes).
  */
 #ifndef CANFS_FS_FS_H
 #define CANFS_FS_FS_H
@@ -17,6 +17,7 @@
 struct kv;
 struct bg;
 struct node_table;
+struct reap;
 
 /* Options of a mount (see canfs(8)). */
 struct fs_opts {
@@ -35,6 +36,8 @@ struct fs {
 	struct fs_opts o;
 	struct kv *kv;
 	struct bg *bg;
+	struct reap *reap;	/* chunks of removed files, deleted in the
+				   background (reap.h) */
 	struct node_table *nodes;
 	struct fuse_session *se;
 };

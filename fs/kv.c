@@ -223,9 +223,13 @@ kv_open(const char *source, int nconns, int timeout_ms, char *err,
 {
 	struct kv *kv = xcalloc(1, sizeof *kv);
 	int inflight = nconns > 0 ? nconns : 1;
+	pthread_condattr_t ca;
 
 	pthread_mutex_init(&kv->mu, NULL);
-	pthread_cond_init(&kv->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* kv_acquire() */
+	pthread_cond_init(&kv->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	kv->timeout_ms = timeout_ms;
 	/* Op ids must not repeat across mounts or remounts: random. */
 	while (kv->op_client == 0)
@@ -293,17 +297,30 @@ kv_reap(struct kv *kv, struct kv_conn *t)
 /*
  * A connection for one request: the least busy one to the current daemon
  * with room, else a new one (connected here, from the current daemon on,
- * while there are free slots), else wait for room.  Returns NULL (without
- * waiting) while the daemons are down or when no daemon can be reached,
- * with the reason in err.  Give it back with kv_release().
+ * while there are free slots), else wait for room, but no longer than
+ * the request timeout: when every slot stays taken that long (a daemon
+ * that hangs, each request running to its own timeout), the call fails
+ * with EIO like the requests it waited behind, instead of queueing for
+ * several timeouts in a row.  Returns NULL (without waiting) while the
+ * daemons are down or when no daemon can be reached, with the reason in
+ * err.  Give it back with kv_release().
  */
 static struct kv_conn *
 kv_acquire(struct kv *kv, char *err, size_t errlen)
 {
 	struct kv_conn *s = NULL, *empty = NULL;
 	struct client_mux *dead[KV_MAX_CONNS];
+	struct timespec dl;
+	bool late = false;
 	int ndead;
 
+	kv_now(&dl);
+	dl.tv_sec += kv->timeout_ms / 1000;
+	dl.tv_nsec += (long)(kv->timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
 	for (;;) {
 		ndead = 0;
 		s = empty = NULL;
@@ -331,8 +348,16 @@ kv_acquire(struct kv *kv, char *err, size_t errlen)
 		}
 		if (s != NULL)
 			s->users++;
-		else if (ndead == 0)
-			pthread_cond_wait(&kv->cv, &kv->mu);
+		else if (ndead == 0 && late) {
+			pthread_mutex_unlock(&kv->mu);
+			snprintf(err, errlen, "no room for a request within %d "
+			    "ms (%d in flight)", kv->timeout_ms,
+			    kv->nconns * kv->per_conn);
+			log_warnx("%s", err);
+			return NULL;
+		} else if (ndead == 0)
+			late = pthread_cond_timedwait(&kv->cv, &kv->mu,
+			    &dl) == ETIMEDOUT;
 		pthread_mutex_unlock(&kv->mu);
 		for (int i = 0; i < ndead; i++)
 			client_mux_close(dead[i]);

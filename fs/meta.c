@@ -57,6 +57,195 @@ meta_name_check(const char *name, size_t len)
 	return 0;
 }
 
+/* ---- extents ------------------------------------------------------- */
+
+/* Chunks that hold size bytes. */
+uint64_t
+meta_nchunks(uint64_t size, uint32_t chunk)
+{
+	return size / chunk + (size % chunk != 0);
+}
+
+/* Free an extent list. */
+void
+meta_extents_free(struct meta_extents *x)
+{
+	if (x == NULL)
+		return;
+	free(x->v);
+	memset(x, 0, sizeof *x);
+}
+
+/* Deep copy. */
+void
+meta_extents_copy(struct meta_extents *dst, const struct meta_extents *src)
+{
+	memset(dst, 0, sizeof *dst);
+	if (src->n == 0)
+		return;
+	dst->v = xcalloc(src->n, sizeof *dst->v);
+	memcpy(dst->v, src->v, src->n * sizeof *dst->v);
+	dst->n = dst->cap = src->n;
+}
+
+/* Room for n extents (n <= META_EXTENT_MAX + 1). */
+static void
+meta_extents_room(struct meta_extents *x, size_t n)
+{
+	size_t cap = x->cap ? x->cap : 4;
+
+	if (n <= x->cap)
+		return;
+	while (cap < n)
+		cap *= 2;
+	if (cap > META_EXTENT_MAX + 1)
+		cap = META_EXTENT_MAX + 1;
+	x->v = xreallocarray(x->v, cap, sizeof *x->v);
+	x->cap = (uint16_t)cap;
+}
+
+/*
+ * Over the cap: merge the two neighbours with the smallest gap between
+ * them (the lowest pair on a tie), which adds the fewest chunks that hold
+ * nothing.
+ */
+static void
+meta_extents_squeeze(struct meta_extents *x)
+{
+	while (x->n > META_EXTENT_MAX) {
+		uint16_t best = 0;
+
+		for (uint16_t k = 1; k + 1 < x->n; k++) {
+			if (x->v[k + 1].first - x->v[k].end <
+			    x->v[best + 1].first - x->v[best].end)
+				best = k;
+		}
+		x->v[best].end = x->v[best + 1].end;
+		memmove(&x->v[best + 1], &x->v[best + 2],
+		    (size_t)(x->n - best - 2) * sizeof *x->v);
+		x->n--;
+	}
+}
+
+/* Add [first, end) (see meta.h). */
+bool
+meta_extents_add(struct meta_extents *x, uint64_t first, uint64_t end)
+{
+	uint16_t i, j;
+
+	if (first >= end)
+		return false;
+	/* [i, j): the extents that overlap or touch [first, end). */
+	for (i = 0; i < x->n && x->v[i].end < first; i++)
+		;
+	for (j = i; j < x->n && x->v[j].first <= end; j++)
+		;
+	if (j == i + 1 && x->v[i].first <= first && end <= x->v[i].end)
+		return false; /* inside one already */
+	if (j > i) {
+		if (x->v[i].first < first)
+			first = x->v[i].first;
+		if (x->v[j - 1].end > end)
+			end = x->v[j - 1].end;
+		memmove(&x->v[i + 1], &x->v[j],
+		    (size_t)(x->n - j) * sizeof *x->v);
+		x->n = (uint16_t)(x->n - (j - i - 1));
+	} else {
+		meta_extents_room(x, (size_t)x->n + 1);
+		memmove(&x->v[i + 1], &x->v[i],
+		    (size_t)(x->n - i) * sizeof *x->v);
+		x->n++;
+	}
+	x->v[i].first = first;
+	x->v[i].end = end;
+	meta_extents_squeeze(x);
+	return true;
+}
+
+/* Add every extent of src. */
+bool
+meta_extents_merge(struct meta_extents *x, const struct meta_extents *src)
+{
+	bool changed = false;
+
+	for (uint16_t i = 0; i < src->n; i++)
+		changed |= meta_extents_add(x, src->v[i].first, src->v[i].end);
+	return changed;
+}
+
+/* Drop the chunks at end and after. */
+void
+meta_extents_trim(struct meta_extents *x, uint64_t end)
+{
+	while (x->n > 0 && x->v[x->n - 1].first >= end)
+		x->n--;
+	if (x->n > 0 && x->v[x->n - 1].end > end)
+		x->v[x->n - 1].end = end;
+	if (x->n == 0)
+		meta_extents_free(x);
+}
+
+/* The chunks of src at from and after. */
+void
+meta_extents_tail(struct meta_extents *dst, const struct meta_extents *src,
+    uint64_t from)
+{
+	uint16_t i;
+
+	for (i = 0; i < src->n && src->v[i].end <= from; i++)
+		;
+	memset(dst, 0, sizeof *dst);
+	if (i == src->n)
+		return;
+	dst->n = dst->cap = (uint16_t)(src->n - i);
+	dst->v = xcalloc(dst->n, sizeof *dst->v);
+	memcpy(dst->v, &src->v[i], dst->n * sizeof *dst->v);
+	if (dst->v[0].first < from)
+		dst->v[0].first = from;
+}
+
+/* Is idx inside an extent? */
+bool
+meta_extents_has(const struct meta_extents *x, uint64_t idx)
+{
+	for (uint16_t i = 0; i < x->n && x->v[i].first <= idx; i++) {
+		if (idx < x->v[i].end)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Does by hold all of x?  Extents never touch, so each extent of x must
+ * lie inside a single one of by.
+ */
+bool
+meta_extents_covers(const struct meta_extents *by,
+    const struct meta_extents *x)
+{
+	uint16_t j = 0;
+
+	for (uint16_t i = 0; i < x->n; i++) {
+		while (j < by->n && by->v[j].end <= x->v[i].first)
+			j++;
+		if (j == by->n || by->v[j].first > x->v[i].first ||
+		    by->v[j].end < x->v[i].end)
+			return false;
+	}
+	return true;
+}
+
+/* Chunks inside the extents. */
+uint64_t
+meta_extents_count(const struct meta_extents *x)
+{
+	uint64_t n = 0;
+
+	for (uint16_t i = 0; i < x->n; i++)
+		n += x->v[i].end - x->v[i].first;
+	return n;
+}
+
 /* ---- inodes -------------------------------------------------------- */
 
 /* Empty inode. */
@@ -78,6 +267,7 @@ meta_inode_free(struct meta_inode *in)
 	}
 	free(in->xattr);
 	free(in->target);
+	meta_extents_free(&in->ext);
 	meta_inode_init(in);
 }
 
@@ -88,6 +278,7 @@ meta_inode_copy(struct meta_inode *dst, const struct meta_inode *src)
 	*dst = *src;
 	dst->target = src->target ? xstrdup(src->target) : NULL;
 	dst->xattr = NULL;
+	meta_extents_copy(&dst->ext, &src->ext);
 	if (src->nxattr == 0)
 		return;
 	dst->xattr = xcalloc(src->nxattr, sizeof *dst->xattr);
@@ -116,6 +307,7 @@ void
 meta_inode_encode(struct wbuf *w, const struct meta_inode *in)
 {
 	size_t tlen = in->target ? strlen(in->target) : 0;
+	uint16_t next;
 
 	wbuf_put_u8(w, META_INODE_VERSION);
 	wbuf_put_u32(w, in->mode);
@@ -139,6 +331,13 @@ meta_inode_encode(struct wbuf *w, const struct meta_inode *in)
 		wbuf_put_bytes(w, x->name, nlen);
 		wbuf_put_u32(w, x->len);
 		wbuf_put_bytes(w, x->value, x->len);
+	}
+	/* Only regular files have extents (the decoder insists). */
+	next = S_ISREG(in->mode) ? in->ext.n : 0;
+	wbuf_put_u16(w, next);
+	for (uint16_t i = 0; i < next; i++) {
+		wbuf_put_u64(w, in->ext.v[i].first);
+		wbuf_put_u64(w, in->ext.v[i].end);
 	}
 }
 
@@ -215,17 +414,55 @@ meta_get_xattrs(struct rbuf *r, struct meta_inode *in)
 	}
 }
 
-/* Decode an inode. */
+/*
+ * Decode the extents of a version 2 record (after the xattrs): at most
+ * META_EXTENT_MAX, only on regular files, each non-empty, within the
+ * chunk indices a u64 size can reach, sorted and never touching.
+ */
+static void
+meta_get_extents(struct rbuf *r, struct meta_inode *in)
+{
+	uint16_t n = rbuf_get_u16(r);
+	uint64_t max = meta_nchunks(UINT64_MAX, in->chunk_size);
+	struct meta_extents *x = &in->ext;
+
+	if (r->err || n == 0)
+		return;
+	/* 16 bytes each: never trust the count alone. */
+	if (n > META_EXTENT_MAX || (size_t)n * 16 > rbuf_left(r) ||
+	    !S_ISREG(in->mode)) {
+		r->err = true;
+		return;
+	}
+	x->v = xcalloc(n, sizeof *x->v);
+	x->cap = n;
+	for (uint16_t i = 0; i < n && !r->err; i++) {
+		uint64_t first = rbuf_get_u64(r), end = rbuf_get_u64(r);
+
+		if (first >= end || end > max ||
+		    (i > 0 && first <= x->v[i - 1].end)) {
+			r->err = true;
+			break;
+		}
+		x->v[i].first = first;
+		x->v[i].end = end;
+		x->n = (uint16_t)(i + 1);
+	}
+}
+
+/* Decode an inode (version 2, or 1 without extents: see meta.h). */
 int
 meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
 {
 	struct rbuf r;
 	uint16_t tlen;
 	const uint8_t *t;
+	uint8_t version;
 
 	meta_inode_init(in);
 	rbuf_init(&r, p, len);
-	if (rbuf_get_u8(&r) != META_INODE_VERSION)
+	version = rbuf_get_u8(&r);
+	if (version != META_INODE_VERSION && version != META_INODE_VERSION_V1)
 		return -1;
 	in->mode = rbuf_get_u32(&r);
 	in->uid = rbuf_get_u32(&r);
@@ -253,6 +490,12 @@ meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
 	}
 	in->nxattr = rbuf_get_u16(&r);
 	meta_get_xattrs(&r, in);
+	if (version == META_INODE_VERSION)
+		meta_get_extents(&r, in);
+	else if (S_ISREG(in->mode) && in->size > 0)
+		/* Anything may be stored below a v1 file's size. */
+		meta_extents_add(&in->ext, 0,
+		    meta_nchunks(in->size, in->chunk_size));
 	if (r.err || rbuf_left(&r) != 0)
 		goto fail;
 	return 0;

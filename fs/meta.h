@@ -17,12 +17,28 @@
  * lengths, valid field values and (for directories) strictly sorted,
  * well-formed names.  Bump META_*_VERSION on any change of a layout.
  *
- * Inode record (META_INODE_VERSION 1):
+ * Inode record (META_INODE_VERSION 2):
  *   u8 version, u32 mode, u32 uid, u32 gid, u32 nlink, u64 size, u64 rdev,
  *   3 x (u64 sec (two's complement), u32 nsec) atime, mtime, ctime,
  *   u32 chunk_size,
  *   u16 target_len, target[target_len]           (symlinks only; else 0)
  *   u16 nxattr, nxattr x (u8 name_len, name, u32 value_len, value)
+ *   u16 nextent, nextent x (u64 first, u64 end)  (regular files only)
+ * The extents are the chunk indices [first, end) that may hold data: a
+ * superset of the chunks stored, so that truncate and unlink delete only
+ * those (their cost follows the data, not the size).  They are sorted,
+ * disjoint and never touching (first < end, and each first > the end
+ * before it), at most META_EXTENT_MAX, each end at most
+ * meta_nchunks(UINT64_MAX, chunk_size).  A list that would grow past the
+ * cap has its two closest neighbours merged (the smallest gap first), so
+ * a file written in more than META_EXTENT_MAX separate runs records the
+ * gaps between some runs too: those chunks are deleted (as tombstones of
+ * nothing) when the file is truncated over them or removed.  Chunks
+ * written but not yet recorded (a crash between a chunk's write and the
+ * inode update of the flush, data.h) are orphans: nothing deletes them.
+ * Version 1 is the same without the extents; a regular file's v1 record
+ * decodes with the single extent [0, meta_nchunks(size)) (anything may be
+ * stored below its size) and is written back as version 2.
  * Directory record (META_DIR_VERSION 1):
  *   u8 version, u32 n, n x (u8 type (DT_*), u64 ino, u8 name_len, name)
  */
@@ -37,7 +53,8 @@
 #include "hash.h"
 #include "wire.h"
 
-#define META_INODE_VERSION 1
+#define META_INODE_VERSION 2
+#define META_INODE_VERSION_V1 1 /* still decoded (no extents) */
 #define META_DIR_VERSION 1
 
 #define META_ROOT_INO 1
@@ -50,6 +67,22 @@
 #define META_CHUNK_MIN 4096u
 #define META_CHUNK_MAX WIRE_MAX_VALUE /* 4 MiB: one object */
 #define META_KEYNAME_MAX 48
+#define META_EXTENT_MAX 128	   /* extents in one inode record */
+
+/* Chunk indices [first, end) of a file that may hold data. */
+struct meta_extent {
+	uint64_t first, end;	/* first < end */
+};
+
+/*
+ * A list of extents: sorted, disjoint, never touching (adjacent ones are
+ * merged), at most META_EXTENT_MAX (see the format comment above for the
+ * merging past it).  All zero is the empty list.
+ */
+struct meta_extents {
+	struct meta_extent *v;	/* owned */
+	uint16_t n, cap;
+};
 
 /* One extended attribute; name NUL-terminated, value of len bytes. */
 struct meta_xattr {
@@ -70,6 +103,8 @@ struct meta_inode {
 	char *target;		/* symlink target, NUL-terminated, or NULL */
 	uint16_t nxattr;
 	struct meta_xattr *xattr; /* sorted by name; owned */
+	struct meta_extents ext; /* chunks that may hold data (regular
+				    files; empty for the rest) */
 };
 
 /* One directory entry: the name is in the directory's name arena. */
@@ -109,6 +144,37 @@ void meta_inode_encode(struct wbuf *w, const struct meta_inode *in);
 int meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in);
 /* Set the symlink target (copied; NULL clears).  0 or -ENAMETOOLONG. */
 int meta_inode_set_target(struct meta_inode *in, const char *target);
+
+/* Chunks of chunk bytes that hold size bytes: ceil(size / chunk). */
+uint64_t meta_nchunks(uint64_t size, uint32_t chunk);
+
+/* Free the list and make it empty; accepts NULL. */
+void meta_extents_free(struct meta_extents *x);
+/* Deep copy of src into dst (dst is overwritten, not freed). */
+void meta_extents_copy(struct meta_extents *dst,
+    const struct meta_extents *src);
+/*
+ * Add the chunks [first, end) (nothing when first >= end), merging them
+ * with the extents they overlap or touch; past META_EXTENT_MAX the two
+ * extents with the smallest gap between them become one (the list stays
+ * a superset of what was added).  True when x changed.
+ */
+bool meta_extents_add(struct meta_extents *x, uint64_t first, uint64_t end);
+/* Add every extent of src to x.  True when x changed. */
+bool meta_extents_merge(struct meta_extents *x,
+    const struct meta_extents *src);
+/* Drop every chunk index >= end. */
+void meta_extents_trim(struct meta_extents *x, uint64_t end);
+/* The part of src at indices >= from, into dst (overwritten). */
+void meta_extents_tail(struct meta_extents *dst,
+    const struct meta_extents *src, uint64_t from);
+/* Is chunk idx inside an extent? */
+bool meta_extents_has(const struct meta_extents *x, uint64_t idx);
+/* Does by hold every chunk of x? */
+bool meta_extents_covers(const struct meta_extents *by,
+    const struct meta_extents *x);
+/* Chunks inside the extents, in all. */
+uint64_t meta_extents_count(const struct meta_extents *x);
 
 /* Flags of meta_xattr_set (as setxattr(2)). */
 #define META_XATTR_CREATE 0x1  /* fail with EEXIST if it exists */

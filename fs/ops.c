@@ -294,8 +294,8 @@ ops_remove_inode(struct fs *fs, struct node *n, const struct meta_inode *in)
 {
 	int rc = inode_remove(fs, n);
 
-	if (rc == 0 && S_ISREG(in->mode) && in->size > 0)
-		data_remove_async(fs, n->ino, in->chunk_size, in->size);
+	if (rc == 0)
+		data_remove_async(fs, n->ino, in);
 	if (S_ISDIR(in->mode)) {
 		struct hash_key k;
 
@@ -330,9 +330,8 @@ ops_drop_last(struct fs *fs, struct node *n)
 		rc = kv_del(fs->kv, &k, WIRE_COND_VERSION, ver);
 		if (rc == 0) {
 			node_forget_cache(fs->nodes, n);
-			if (S_ISREG(in.mode) && in.size > 0)
-				data_remove_async(fs, n->ino, in.chunk_size,
-				    in.size);
+			/* That version's extents: exactly what is stored. */
+			data_remove_async(fs, n->ino, &in);
 			rc = 1;
 		} else if (rc == -KV_ECONFLICT)
 			rc = 0; /* changed meanwhile: the slow path */

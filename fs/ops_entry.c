@@ -139,6 +139,7 @@ struct ops_setattr_arg {
 	const struct stat *attr;
 	int to_set;
 	struct timespec now;
+	const struct data_trunc *trunc; /* a truncate's deletes, or NULL */
 };
 
 /* Mutation: chmod, chown, truncate, utimens. */
@@ -162,6 +163,8 @@ ops_setattr_mut(struct meta_inode *in, void *arg)
 		in->uid = (uint32_t)st->st_uid;
 	if (set & FUSE_SET_ATTR_GID)
 		in->gid = (uint32_t)st->st_gid;
+	if ((set & FUSE_SET_ATTR_SIZE) && a->trunc != NULL)
+		data_truncate_trim(in, a->trunc);
 	if ((set & FUSE_SET_ATTR_SIZE) && in->size != (uint64_t)st->st_size) {
 		in->size = (uint64_t)st->st_size;
 		if (!(set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
@@ -179,9 +182,13 @@ ops_setattr_mut(struct meta_inode *in, void *arg)
 	return 0;
 }
 
-/* The store work of a truncate: trim the chunks past the new size. */
+/*
+ * The store work of a truncate: trim the chunks past the new size, as
+ * the inode read afresh records them; *t says what went (data.h).
+ */
 static int
-ops_truncate(struct fs *fs, struct node *n, uint64_t size)
+ops_truncate(struct fs *fs, struct node *n, uint64_t size,
+    struct data_trunc *t)
 {
 	struct meta_inode in;
 	int rc;
@@ -193,7 +200,7 @@ ops_truncate(struct fs *fs, struct node *n, uint64_t size)
 	else if (!S_ISREG(in.mode))
 		rc = -EINVAL;
 	else
-		rc = data_truncate(fs, n->ino, in.chunk_size, in.size, size);
+		rc = data_truncate(fs, n->ino, &in, size, t);
 	meta_inode_free(&in);
 	return rc;
 }
@@ -206,6 +213,7 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct fs *fs = fs_ctx(req);
 	struct ops_setattr_arg a = { .attr = attr, .to_set = to_set };
 	struct node *n = node_get(fs->nodes, ino);
+	struct data_trunc tr = { 0 };
 	struct meta_inode in;
 	struct data *d;
 	struct stat st;
@@ -223,11 +231,13 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
 		if (attr->st_size < 0)
 			rc = -EINVAL;
-		else
-			rc = ops_truncate(fs, n, (uint64_t)attr->st_size);
+		else if ((rc = ops_truncate(fs, n, (uint64_t)attr->st_size,
+		    &tr)) == 0)
+			a.trunc = &tr;
 	}
 	if (rc == 0)
 		rc = inode_update(fs, n, ops_setattr_mut, &a, &in);
+	data_trunc_free(&tr);
 	if (rc == 0 && d != NULL && (to_set & FUSE_SET_ATTR_SIZE))
 		data_set_size(d, in.size);
 	if (rc == 0 && d != NULL)

@@ -9,7 +9,8 @@
 # (and SOAK_ROUNDS runs each of SOAK_REPEAT, default "fs_resilience
 # crash_load", through tests/repeat.sh), ONLY=pattern to run just the
 # integration scripts matching it (asan-NAME for the ASan+UBSan runs),
-# ASAN_SCENARIOS (names run under ASan+UBSan), FUZZ_SECONDS (default 20).
+# ASAN_SCENARIOS (names run under ASan+UBSan), FUZZ_SECONDS (default 20),
+# FUZZ_META_SECONDS (the fs record fuzzer, default 5).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -66,20 +67,24 @@ else
 	tail -20 "$RESULTS/asan-build.log"
 fi
 
-echo "== fuzzing the wire decoders (ASan+UBSan build)"
-"${SANMAKE[@]}" build-san/tests/frame-fuzz >>"$RESULTS/asan-build.log" 2>&1
-FUZZ=build-san/tests/frame-fuzz
-[ -x "$FUZZ" ] || FUZZ=$BUILD/tests/frame-fuzz
-if [ -x "$FUZZ" ]; then
+echo "== fuzzing the wire and record decoders (ASan+UBSan build)"
+# run_fuzz TARGET CORPUS LABEL SECONDS
+run_fuzz() {
+	local fuzz=build-san/tests/$1 start
+	"${SANMAKE[@]}" "$fuzz" >>"$RESULTS/asan-build.log" 2>&1
+	[ -x "$fuzz" ] || fuzz=$BUILD/tests/$1
+	[ -x "$fuzz" ] || return 0
 	start=$(date +%s)
-	if timeout 300 "$FUZZ" -t "${FUZZ_SECONDS:-20}" \
-		tests/fuzz/corpus >"$RESULTS/fuzz.log" 2>&1; then
-		record "fuzz frame decoders" pass $(($(date +%s) - start))
+	if timeout 300 "$fuzz" -t "$4" "$2" >"$RESULTS/$1.log" 2>&1; then
+		record "$3" pass $(($(date +%s) - start))
 	else
-		record "fuzz frame decoders" fail $(($(date +%s) - start))
-		tail -20 "$RESULTS/fuzz.log"
+		record "$3" fail $(($(date +%s) - start))
+		tail -20 "$RESULTS/$1.log"
 	fi
-fi
+}
+run_fuzz frame-fuzz tests/fuzz/corpus "fuzz frame decoders" "${FUZZ_SECONDS:-20}"
+run_fuzz meta-fuzz tests/fuzz/corpus-meta "fuzz fs record decoders" \
+	"${FUZZ_META_SECONDS:-5}"
 
 # run_scenario SCRIPT BUILD_DIR NAME: one integration scenario, logged to
 # tests/results/NAME.log.

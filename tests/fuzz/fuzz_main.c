@@ -1,6 +1,7 @@
 /*
  * fuzz_main.c: standalone driver for LLVMFuzzerTestOneInput when the
- * target is not built with libFuzzer (build/tests/frame-fuzz).
+ * target is not built with libFuzzer (build/tests/frame-fuzz for the wire
+ * decoders, build/tests/meta-fuzz for the file system's records).
  *
  *   frame-fuzz [-t SECONDS] [-n ITERATIONS] [-s SEED] [corpus file|dir...]
  *
@@ -37,6 +38,7 @@ struct fuzz_input {
 	size_t len;
 };
 
+static const char *progname = "frame-fuzz"; /* for messages */
 static struct fuzz_input *corpus;
 static size_t ncorpus, corpus_cap;
 static uint64_t prng_state;
@@ -87,7 +89,7 @@ corpus_load_file(const char *path)
 	size_t len;
 
 	if (f == NULL) {
-		fprintf(stderr, "frame-fuzz: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
 		return -1;
 	}
 	buf = malloc(FUZZ_MAX_FILE);
@@ -95,7 +97,7 @@ corpus_load_file(const char *path)
 		abort();
 	len = fread(buf, 1, FUZZ_MAX_FILE, f);
 	if (ferror(f)) {
-		fprintf(stderr, "frame-fuzz: %s: read error\n", path);
+		fprintf(stderr, "%s: %s: read error\n", progname, path);
 		fclose(f);
 		free(buf);
 		return -1;
@@ -115,14 +117,14 @@ corpus_load(const char *path)
 	int n, rc = 0;
 
 	if (stat(path, &st) != 0) {
-		fprintf(stderr, "frame-fuzz: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode))
 		return S_ISREG(st.st_mode) ? corpus_load_file(path) : 0;
 	n = scandir(path, &names, NULL, alphasort);
 	if (n < 0) {
-		fprintf(stderr, "frame-fuzz: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
@@ -313,8 +315,8 @@ corpus_default(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: frame-fuzz [-t seconds] [-n iterations] "
-	    "[-s seed] [corpus file|dir ...]\n");
+	fprintf(stderr, "usage: %s [-t seconds] [-n iterations] "
+	    "[-s seed] [corpus file|dir ...]\n", progname);
 	exit(2);
 }
 
@@ -328,6 +330,9 @@ main(int argc, char **argv)
 	char *end;
 	int ch;
 
+	if (argc > 0 && argv[0] != NULL)
+		progname = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 :
+		    argv[0];
 	while ((ch = getopt(argc, argv, "t:n:s:")) != -1) {
 		switch (ch) {
 		case 't':
@@ -386,6 +391,6 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < ncorpus; i++)
 		free(corpus[i].p);
 	free(corpus);
-	printf("frame-fuzz: %" PRIu64 " inputs, 0 crashes\n", runs);
+	printf("%s: %" PRIu64 " inputs, 0 crashes\n", progname, runs);
 	return 0;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make-corpus.sh: write the seed corpus of the frame fuzzer into
-# tests/fuzz/corpus/ (or the directory given).  The seeds are committed;
+# tests/fuzz/corpus/ (or the directory given), and the record fuzzer's
+# into tests/fuzz/corpus-meta/ (or the second one).  The seeds are committed;
 # rerun this after a change to the wire format (see common/wire.h) and
 # commit the result.  Every seed is a well-formed stream of frames, written
 # field by field with the helpers below, so the fuzzer starts from inputs
@@ -183,3 +184,43 @@ frame 0x0307 0 13 "$tmp/batchrep" >"$out/obj-batch-reply"
 	frame 0x0314 0 5 "$tmp/dig"
 	frame 0x0306 0 6 "$tmp/batch"
 } >"$out/stream"
+
+# The seeds of the record fuzzer (meta-fuzz, fs/meta.h): one inode or
+# directory record per file, in tests/fuzz/corpus-meta/ (or the second
+# directory given).  Rerun after a change to a record's layout.
+mout=${2:-$(dirname "$0")/corpus-meta}
+mkdir -p "$mout"
+# inode_head VERSION MODE SIZE CHUNK: the fixed fields (uid 1000, gid 100,
+# nlink 1, rdev 0, times 1234567890.5, 1700000000, 0).
+inode_head() {
+	u8 "$1"; u32 "$2"; u32 1000; u32 100; u32 1; u64 "$3"; u64 0
+	u64 1234567890; u32 500000000; u64 1700000000; u32 0; u64 0; u32 0
+	u32 "$4"
+}
+{ # v1 regular file, 5 GiB, two xattrs
+	inode_head 1 0x81a4 0x140000000 0x100000; u16 0
+	u16 2; u8 6; printf 'user.a'; u32 2; printf 'hi'
+	u8 6; printf 'user.b'; u32 0
+} >"$mout/inode-v1"
+{ # v1 symlink to ../t
+	inode_head 1 0xa1ff 4 4096; u16 4; printf '../t'; u16 0
+} >"$mout/symlink-v1"
+{ # v2 regular file, 5 GiB: extents [0, 1) and [4096, 4100)
+	inode_head 2 0x81a4 0x140000000 0x100000; u16 0; u16 0
+	u16 2; u64 0; u64 1; u64 4096; u64 4100
+} >"$mout/inode-v2"
+{ # v2 sparse file of 1 PiB in 4 KiB chunks, five runs, one up to the end
+	inode_head 2 0x8180 0x4000000000000 4096; u16 0
+	u16 1; u8 9; printf 'user.mime'; u32 4; printf 'text'
+	u16 5; u64 0; u64 3; u64 100; u64 101; u64 0x10000; u64 0x10400
+	u64 0x3fffffff0; u64 0x3fffffff1; u64 0x3fffffffff; u64 0x4000000000
+} >"$mout/inode-v2-sparse"
+{ # v2 directory (no extents)
+	inode_head 2 0x41ed 0 0x100000; u16 0; u16 0; u16 0
+} >"$mout/inode-v2-dir"
+{ # directory: "a" -> 0x1122334455667788 (file), "b" -> 2 (dir)
+	u8 1; u32 2
+	u8 8; u64 0x1122334455667788; u8 1; printf 'a'
+	u8 4; u64 2; u8 1; printf 'b'
+} >"$mout/dir"
+{ u8 1; u32 0; } >"$mout/dir-empty"

@@ -1,14 +1,17 @@
 /*
  * test_fsmeta.c: the file system's records (fs/meta.h): inode and
- * directory codecs, xattr and directory operations, object key names.
+ * directory codecs, xattr and directory operations, the extent lists of
+ * regular files, object key names.
  *
  * As in test_wire.c: hand-written byte vectors pin the formats by
  * something other than the encoder; targeted malformed inputs hit every
  * check the decoders make; mutation passes try every truncation and every
  * single-bit flip of an example of each record, which must either be
  * rejected or decode to something that re-encodes to exactly the mutated
- * bytes (the encodings are canonical).  Every decode reads an exactly
- * sized heap copy, so under ASan a read one byte past the end is caught.
+ * bytes (the encodings are canonical; a version 1 inode, which has no
+ * extents, must re-encode to version 2 with exactly the extent its size
+ * implies).  Every decode reads an exactly sized heap copy, so under ASan
+ * a read one byte past the end is caught.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +44,10 @@ dup_exact(const void *p, size_t len)
 
 /* ---- hand-written vectors ------------------------------------------ */
 
-/* A regular file: mode 0100644, uid 1000, gid 100, nlink 1, size 5 GiB. */
+/*
+ * A regular file in the version 1 layout (no extents): mode 0100644, uid
+ * 1000, gid 100, nlink 1, size 5 GiB.
+ */
 static const uint8_t inode_vec[] = {
 	0x01,				/* version */
 	0xa4, 0x81, 0x00, 0x00,		/* mode 0100644 */
@@ -64,7 +71,35 @@ static const uint8_t inode_vec[] = {
 	0x00, 0x00, 0x00, 0x00,		    /* = "" */
 };
 
-/* A symlink to "../t" (size 4), no xattrs. */
+/*
+ * The same file in version 2: no xattrs, two extents of chunks that may
+ * hold data, [0, 1) and [4096, 4100) (the first MiB, and 4 MiB at 4 GiB).
+ */
+static const uint8_t inode2_vec[] = {
+	0x02,				/* version */
+	0xa4, 0x81, 0x00, 0x00,		/* mode 0100644 */
+	0xe8, 0x03, 0x00, 0x00,		/* uid 1000 */
+	0x64, 0x00, 0x00, 0x00,		/* gid 100 */
+	0x01, 0x00, 0x00, 0x00,		/* nlink 1 */
+	0x00, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00, 0x00, /* size 5 GiB */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* rdev 0 */
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* atime -1 s */
+	0x00, 0x00, 0x00, 0x00,		/* ... 0 ns */
+	0xd2, 0x02, 0x96, 0x49, 0x00, 0x00, 0x00, 0x00, /* mtime 1234567890 */
+	0x15, 0xcd, 0x5b, 0x07,		/* ... 123456789 ns */
+	0x00, 0xf1, 0x53, 0x65, 0x00, 0x00, 0x00, 0x00, /* ctime 1700000000 */
+	0xff, 0xc9, 0x9a, 0x3b,		/* ... 999999999 ns */
+	0x00, 0x00, 0x10, 0x00,		/* chunk size 1 MiB */
+	0x00, 0x00,			/* no symlink target */
+	0x00, 0x00,			/* no xattrs */
+	0x02, 0x00,			/* two extents */
+	0x00, 0, 0, 0, 0, 0, 0, 0,	/* [0, */
+	0x01, 0, 0, 0, 0, 0, 0, 0,	/*  1) */
+	0x00, 0x10, 0, 0, 0, 0, 0, 0,	/* [4096, */
+	0x04, 0x10, 0, 0, 0, 0, 0, 0,	/*  4100) */
+};
+
+/* A symlink to "../t" (size 4), no xattrs; version 1. */
 static const uint8_t symlink_vec[] = {
 	0x01,
 	0xff, 0xa1, 0x00, 0x00,		/* mode 0120777 */
@@ -92,7 +127,41 @@ static const uint8_t dir_vec[] = {
 	0x01, 'b',
 };
 
-/* Decode an exact copy; on success check that it re-encodes to itself. */
+static int inode_check(const uint8_t *p, size_t len);
+
+/*
+ * A version 1 record decoded to in: it re-encodes as version 2, the same
+ * bytes after the version, then the one extent its size implies for a
+ * regular file ([0, chunks of the size), none when empty) or none.
+ */
+static void
+inode_check_v1(const uint8_t *p, size_t len, const struct meta_inode *in)
+{
+	uint64_t end = meta_nchunks(in->size, in->chunk_size);
+	bool one = S_ISREG(in->mode) && in->size > 0;
+	struct wbuf w, want;
+
+	wbuf_init(&want);
+	wbuf_put_u8(&want, META_INODE_VERSION);
+	wbuf_put_bytes(&want, p + 1, len - 1);
+	wbuf_put_u16(&want, one ? 1 : 0);
+	if (one) {
+		wbuf_put_u64(&want, 0);
+		wbuf_put_u64(&want, end);
+	}
+	wbuf_init(&w);
+	meta_inode_encode(&w, in);
+	assert_int_equal(w.len, want.len);
+	assert_memory_equal(w.p, want.p, want.len);
+	assert_int_equal(inode_check(w.p, w.len), 0);
+	wbuf_free(&want);
+	wbuf_free(&w);
+}
+
+/*
+ * Decode an exact copy; on success check that it re-encodes to itself
+ * (version 2) or to its version 2 form (version 1).
+ */
 static int
 inode_check(const uint8_t *p, size_t len)
 {
@@ -101,7 +170,11 @@ inode_check(const uint8_t *p, size_t len)
 	struct wbuf w;
 	int rc = meta_inode_decode(c, len, &in);
 
-	if (rc == 0) {
+	if (rc == 0 && p[0] == META_INODE_VERSION_V1) {
+		inode_check_v1(p, len, &in);
+		meta_inode_free(&in);
+	} else if (rc == 0) {
+		assert_int_equal(p[0], META_INODE_VERSION);
 		wbuf_init(&w);
 		meta_inode_encode(&w, &in);
 		assert_int_equal(w.len, len);
@@ -113,6 +186,8 @@ inode_check(const uint8_t *p, size_t len)
 		assert_null(in.target);
 		assert_null(in.xattr);
 		assert_int_equal(in.nxattr, 0);
+		assert_null(in.ext.v);
+		assert_int_equal(in.ext.n, 0);
 	}
 	free(c);
 	return rc;
@@ -170,13 +245,29 @@ test_inode_vector(void **state)
 	assert_memory_equal(in.xattr[0].value, "hi", 2);
 	assert_string_equal(in.xattr[1].name, "user.b");
 	assert_int_equal(in.xattr[1].len, 0);
+	/* Version 1: anything may be stored below the size. */
+	assert_int_equal(in.ext.n, 1);
+	assert_true(in.ext.v[0].first == 0 && in.ext.v[0].end == 5120);
 	meta_inode_free(&in);
 	assert_int_equal(inode_check(inode_vec, sizeof inode_vec), 0);
 	assert_int_equal(inode_check(symlink_vec, sizeof symlink_vec), 0);
 	assert_int_equal(meta_inode_decode(symlink_vec, sizeof symlink_vec,
 	    &in), 0);
 	assert_string_equal(in.target, "../t");
+	assert_int_equal(in.ext.n, 0);
 	meta_inode_free(&in);
+	/* Version 2 spells its extents. */
+	assert_int_equal(meta_inode_decode(inode2_vec, sizeof inode2_vec,
+	    &in), 0);
+	assert_int_equal(in.mode, S_IFREG | 0644);
+	assert_true(in.size == 5ULL << 30);
+	assert_int_equal(in.chunk_size, 1u << 20);
+	assert_int_equal(in.nxattr, 0);
+	assert_int_equal(in.ext.n, 2);
+	assert_true(in.ext.v[0].first == 0 && in.ext.v[0].end == 1);
+	assert_true(in.ext.v[1].first == 4096 && in.ext.v[1].end == 4100);
+	meta_inode_free(&in);
+	assert_int_equal(inode_check(inode2_vec, sizeof inode2_vec), 0);
 }
 
 /* Build an inode with everything set, encode, decode, compare. */
@@ -307,6 +398,315 @@ test_inode_dir_ok(void **state)
 	v[1] = 0xed;
 	v[2] = 0x41;
 	assert_int_equal(inode_check(v, sizeof v), 0);
+}
+
+/* Offsets into inode2_vec. */
+#define I2_NEXT 77
+#define I2_E0_END 87
+#define I2_E1_FIRST 95
+#define I2_E1_END 103
+
+/* Patch one copy of inode2_vec; expect rc from the decoder. */
+static void
+inode2_try(size_t off, const void *bytes, size_t n, int rc, const char *why)
+{
+	uint8_t v[sizeof inode2_vec];
+
+	memcpy(v, inode2_vec, sizeof v);
+	memcpy(v + off, bytes, n);
+	if (inode_check(v, sizeof v) != rc)
+		fail_msg("inode with %s: decode did not return %d", why, rc);
+}
+
+/*
+ * An inode2_vec with n extents [3i, 3i + 1) (n up to 200), its length in
+ * *len: the body must be there, so that only the cap refuses it.
+ */
+static uint8_t *
+inode2_many(uint16_t n, size_t *len)
+{
+	struct wbuf w;
+	uint8_t *p;
+
+	wbuf_init(&w);
+	wbuf_put_bytes(&w, inode2_vec, I2_NEXT);
+	wbuf_put_u16(&w, n);
+	for (uint16_t i = 0; i < n; i++) {
+		wbuf_put_u64(&w, 3u * i);
+		wbuf_put_u64(&w, 3u * i + 1);
+	}
+	p = dup_exact(w.p, w.len);
+	*len = w.len;
+	wbuf_free(&w);
+	return p;
+}
+
+/* Each check of the extent decoder, and its limits. */
+static void
+test_inode_extent_rejects(void **state)
+{
+	/* 2^44 chunks of 1 MiB reach UINT64_MAX: the largest end. */
+	static const uint8_t max_end[] = { 0, 0, 0, 0, 0, 0x10, 0, 0 };
+	static const uint8_t over_end[] = { 1, 0, 0, 0, 0, 0x10, 0, 0 };
+	static const uint8_t zero[] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t one[] = { 1, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t past[] = { 0x05, 0x10, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t swapped[] = {
+	    0x00, 0x10, 0, 0, 0, 0, 0, 0, 0x04, 0x10, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t three[] = { 0x03, 0x00 };
+	static const uint8_t dir[] = { 0xed, 0x41 };
+	static const uint8_t none[] = { 0x00, 0x00 };
+	uint8_t v[sizeof inode2_vec + 1], *p;
+	size_t len;
+
+	(void)state;
+	inode2_try(I2_E1_END, max_end, 8, 0, "an end of 2^44 (the largest)");
+	inode2_try(I2_E1_END, over_end, 8, -1, "an end past 2^44");
+	inode2_try(I2_E0_END, zero, 8, -1, "an empty extent [0, 0)");
+	inode2_try(I2_E1_FIRST, past, 8, -1, "an extent whose first > end");
+	inode2_try(I2_E1_FIRST, one, 8, -1, "extents that touch");
+	inode2_try(I2_E1_FIRST, zero, 8, -1, "overlapping extents");
+	inode2_try(I2_NEXT + 2, swapped, sizeof swapped, -1,
+	    "extents out of order");
+	inode2_try(I2_NEXT, three, 2, -1, "more extents than present");
+	inode2_try(1, dir, 2, -1, "extents on a directory");
+	/* A directory (or symlink, ...) with none is fine. */
+	memcpy(v, inode2_vec, I2_NEXT);
+	memcpy(v + 1, dir, 2);
+	memcpy(v + I2_NEXT, none, 2);
+	assert_int_equal(inode_check(v, I2_NEXT + 2), 0);
+	/* Version 2 without its extent count; version 1 with one. */
+	assert_int_equal(inode_check(inode2_vec, I2_NEXT), -1);
+	memcpy(v, inode2_vec, sizeof inode2_vec);
+	v[0] = META_INODE_VERSION_V1;
+	assert_int_equal(inode_check(v, sizeof inode2_vec), -1);
+	/* Trailing bytes after the extents. */
+	memcpy(v, inode2_vec, sizeof inode2_vec);
+	v[sizeof inode2_vec] = 0;
+	assert_int_equal(inode_check(v, sizeof v), -1);
+	/* The cap: 128 extents decode, 129 do not, bodies present. */
+	p = inode2_many(META_EXTENT_MAX, &len);
+	assert_int_equal(inode_check(p, len), 0);
+	free(p);
+	p = inode2_many(META_EXTENT_MAX + 1, &len);
+	assert_int_equal(inode_check(p, len), -1);
+	free(p);
+	/* A huge count in a short body is refused before any allocation. */
+	memcpy(v, inode2_vec, I2_NEXT);
+	v[I2_NEXT] = 0xff;
+	v[I2_NEXT + 1] = 0xff;
+	assert_int_equal(inode_check(v, I2_NEXT + 2), -1);
+}
+
+/*
+ * Round trips: extents survive encode and decode; a version 1 file of
+ * the largest size decodes with the largest extent, which version 2
+ * accepts; the encoder writes no extents for other types.
+ */
+static void
+test_inode_extent_roundtrip(void **state)
+{
+	struct meta_inode in, out;
+	struct wbuf w;
+
+	(void)state;
+	meta_inode_init(&in);
+	in.mode = S_IFREG | 0600;
+	in.nlink = 1;
+	in.chunk_size = META_CHUNK_MIN;
+	in.size = UINT64_MAX;
+	assert_true(meta_nchunks(UINT64_MAX, META_CHUNK_MIN) == 1ULL << 52);
+	assert_true(meta_extents_add(&in.ext, 7, 9));
+	assert_true(meta_extents_add(&in.ext, (1ULL << 52) - 1, 1ULL << 52));
+	wbuf_init(&w);
+	meta_inode_encode(&w, &in);
+	assert_int_equal(inode_check(w.p, w.len), 0);
+	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
+	assert_int_equal(out.ext.n, 2);
+	assert_true(out.ext.v[1].end == 1ULL << 52);
+	meta_inode_free(&out);
+	/* The same as version 1: one extent, the whole size. */
+	w.len = 0;
+	meta_inode_encode(&w, &in);
+	w.p[0] = META_INODE_VERSION_V1;
+	w.len -= 2 + 2 * 16;
+	assert_int_equal(inode_check(w.p, w.len), 0);
+	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
+	assert_int_equal(out.ext.n, 1);
+	assert_true(out.ext.v[0].first == 0 &&
+	    out.ext.v[0].end == 1ULL << 52);
+	meta_inode_free(&out);
+	/* An empty v1 file has none. */
+	in.size = 0;
+	w.len = 0;
+	meta_inode_encode(&w, &in);
+	w.p[0] = META_INODE_VERSION_V1;
+	w.len -= 2 + 2 * 16;
+	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
+	assert_int_equal(out.ext.n, 0);
+	meta_inode_free(&out);
+	/* A directory never carries extents, whatever the struct holds. */
+	in.mode = S_IFDIR | 0755;
+	w.len = 0;
+	meta_inode_encode(&w, &in);
+	assert_int_equal(inode_check(w.p, w.len), 0);
+	wbuf_free(&w);
+	meta_inode_free(&in);
+}
+
+/* Adding, merging, trimming, the tail, covers, has, count. */
+static void
+test_extents_ops(void **state)
+{
+	struct meta_extents x = { 0 }, y = { 0 }, t;
+
+	(void)state;
+	assert_false(meta_extents_add(&x, 5, 5));	/* empty: nothing */
+	assert_true(meta_extents_add(&x, 10, 20));
+	assert_true(meta_extents_add(&x, 30, 40));
+	assert_false(meta_extents_add(&x, 12, 18));	/* inside */
+	assert_false(meta_extents_add(&x, 30, 40));
+	assert_int_equal(x.n, 2);
+	assert_true(meta_extents_add(&x, 20, 21));	/* touches: merged */
+	assert_int_equal(x.n, 2);
+	assert_true(x.v[0].first == 10 && x.v[0].end == 21);
+	assert_true(meta_extents_add(&x, 0, 1));	/* before all */
+	assert_true(meta_extents_add(&x, 50, 60));	/* after all */
+	assert_true(meta_extents_add(&x, 25, 26));	/* between */
+	assert_int_equal(x.n, 5);
+	assert_true(meta_extents_add(&x, 21, 30));	/* joins three */
+	assert_int_equal(x.n, 3);
+	assert_true(x.v[1].first == 10 && x.v[1].end == 40);
+	assert_true(meta_extents_count(&x) == 1 + 30 + 10);
+	assert_true(meta_extents_has(&x, 0) && !meta_extents_has(&x, 1));
+	assert_true(meta_extents_has(&x, 39) && !meta_extents_has(&x, 40));
+	assert_true(meta_extents_has(&x, 59) && !meta_extents_has(&x, 60));
+	/* The tail from 35: [35, 40) [50, 60). */
+	meta_extents_tail(&t, &x, 35);
+	assert_int_equal(t.n, 2);
+	assert_true(t.v[0].first == 35 && t.v[0].end == 40);
+	assert_true(meta_extents_covers(&x, &t));
+	assert_false(meta_extents_covers(&t, &x));
+	assert_true(meta_extents_covers(&t, &y));	/* the empty list */
+	meta_extents_add(&y, 36, 38);
+	meta_extents_add(&y, 55, 56);
+	assert_true(meta_extents_covers(&t, &y));
+	meta_extents_add(&y, 39, 41);			/* past [35, 40) */
+	assert_false(meta_extents_covers(&t, &y));
+	meta_extents_free(&t);
+	meta_extents_tail(&t, &x, 60);
+	assert_int_equal(t.n, 0);
+	assert_null(t.v);
+	/* Merge reports a change only when one happened. */
+	meta_extents_copy(&t, &x);
+	assert_false(meta_extents_merge(&t, &x));
+	assert_true(meta_extents_merge(&t, &y));
+	assert_true(t.v[1].first == 10 && t.v[1].end == 41);
+	meta_extents_free(&t);
+	/* Trimming. */
+	meta_extents_trim(&x, 55);
+	assert_int_equal(x.n, 3);
+	assert_true(x.v[2].end == 55);
+	meta_extents_trim(&x, 50);
+	assert_int_equal(x.n, 2);
+	meta_extents_trim(&x, 11);
+	assert_int_equal(x.n, 2);
+	assert_true(x.v[1].first == 10 && x.v[1].end == 11);
+	meta_extents_trim(&x, 0);
+	assert_int_equal(x.n, 0);
+	assert_null(x.v);
+	meta_extents_free(&x);
+	meta_extents_free(&y);
+	meta_extents_free(NULL);
+}
+
+/* Past the cap, the two closest neighbours merge, never anything else. */
+static void
+test_extents_cap(void **state)
+{
+	struct meta_extents x = { 0 };
+	uint64_t pos[META_EXTENT_MAX + 2], p = 0;
+
+	(void)state;
+	/* Single chunks with shrinking gaps: the last gaps are smallest. */
+	for (int i = 0; i < META_EXTENT_MAX + 2; i++) {
+		pos[i] = p;
+		p += 2 + (uint64_t)(1000 - i);
+	}
+	for (int i = 0; i < META_EXTENT_MAX + 2; i++)
+		meta_extents_add(&x, pos[i], pos[i] + 1);
+	assert_int_equal(x.n, META_EXTENT_MAX);
+	for (int i = 0; i < META_EXTENT_MAX - 1; i++)
+		assert_true(x.v[i].first == pos[i] && x.v[i].end == pos[i] + 1);
+	/* The last three became one, gaps and all. */
+	assert_true(x.v[META_EXTENT_MAX - 1].first == pos[META_EXTENT_MAX - 1]);
+	assert_true(x.v[META_EXTENT_MAX - 1].end == pos[META_EXTENT_MAX + 1] + 1);
+	/* Adding inside the merged extent changes nothing. */
+	assert_false(meta_extents_add(&x, pos[META_EXTENT_MAX] + 1,
+	    pos[META_EXTENT_MAX] + 2));
+	meta_extents_free(&x);
+}
+
+/* Invariants of a list: sorted, disjoint, not touching, within the cap. */
+static void
+extents_valid(const struct meta_extents *x)
+{
+	assert_true(x->n <= META_EXTENT_MAX);
+	for (uint16_t i = 0; i < x->n; i++) {
+		assert_true(x->v[i].first < x->v[i].end);
+		if (i > 0)
+			assert_true(x->v[i].first > x->v[i - 1].end);
+	}
+}
+
+/*
+ * Random adds against a bitmap: the list always holds every chunk added
+ * (a superset) and keeps its invariants; while it never had to merge
+ * past the cap it holds exactly those chunks.  Trims too.
+ */
+static void
+test_extents_model(void **state)
+{
+	enum { U = 4000 };
+	static bool bit[U];
+	uint32_t seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		struct meta_extents x = { 0 };
+		bool squeezed = false;
+		int adds = round < 100 ? 20 : 400;
+
+		memset(bit, 0, sizeof bit);
+		for (int k = 0; k < adds; k++) {
+			uint64_t a, len;
+
+			seed = seed * 1103515245u + 12345u;
+			a = (seed >> 8) % U;
+			seed = seed * 1103515245u + 12345u;
+			len = 1 + (seed >> 8) % (round % 3 == 0 ? 40 : 3);
+			if (a + len > U)
+				len = U - a;
+			(void)meta_extents_add(&x, a, a + len);
+			for (uint64_t i = a; i < a + len; i++)
+				bit[i] = true;
+			extents_valid(&x);
+			squeezed |= x.n == META_EXTENT_MAX;
+			for (uint64_t i = 0; i < U; i++) {
+				if (bit[i])
+					assert_true(meta_extents_has(&x, i));
+				else if (!squeezed)
+					assert_false(meta_extents_has(&x, i));
+			}
+		}
+		seed = seed * 1103515245u + 12345u;
+		meta_extents_trim(&x, (seed >> 8) % U);
+		extents_valid(&x);
+		for (uint16_t i = 0; i < x.n; i++)
+			assert_true(x.v[i].end <= (seed >> 8) % U);
+		meta_extents_free(&x);
+	}
 }
 
 /* Setting, replacing, listing, removing xattrs, and their limits. */
@@ -544,6 +944,8 @@ test_mutation_inode(void **state)
 	assert_true(ok > 0 && ok < 8 * sizeof inode_vec);
 	ok = mutation_pass(inode_check, symlink_vec, sizeof symlink_vec);
 	assert_true(ok > 0 && ok < 8 * sizeof symlink_vec);
+	ok = mutation_pass(inode_check, inode2_vec, sizeof inode2_vec);
+	assert_true(ok > 0 && ok < 8 * sizeof inode2_vec);
 }
 
 /* Mutation pass over the directory vector. */
@@ -566,6 +968,11 @@ main(void)
 		cmocka_unit_test(test_inode_roundtrip),
 		cmocka_unit_test(test_inode_rejects),
 		cmocka_unit_test(test_inode_dir_ok),
+		cmocka_unit_test(test_inode_extent_rejects),
+		cmocka_unit_test(test_inode_extent_roundtrip),
+		cmocka_unit_test(test_extents_ops),
+		cmocka_unit_test(test_extents_cap),
+		cmocka_unit_test(test_extents_model),
 		cmocka_unit_test(test_xattr_ops),
 		cmocka_unit_test(test_dir_vector),
 		cmocka_unit_test(test_dir_ops),

@@ -1,11 +1,13 @@
 /*
- * test_kv.c: kv_batch() (fs/kv.c) against a fake daemon.
+ * test_kv.c: kv_batch() (fs/kv.c) against a fake daemon, and the bound on
+ * a caller's wait for room to send.
  *
  * The fake serves a Unix socket from a thread: STATUS_REQ (an active
  * node, as kv_open() checks), single OBJ_GETs, and OBJ_BATCH requests
  * over a small in-memory store keyed by key.lo.  It can misbehave once
  * per test: answer a whole batch UNAVAIL, answer each write item UNAVAIL,
- * or hang up on a batch without answering.  It records every write's op
+ * or hang up on a batch without answering; or leave every single GET
+ * unanswered (mute), as a daemon that hangs.  It records every write's op
  * id, so the tests can check that a retry sends the very same ids, and
  * answers a retried write whose id it has applied with its first version
  * (as the real store does).
@@ -58,6 +60,7 @@ struct fk {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	enum fk_trouble trouble;	/* applied once, then FK_NONE */
+	bool mute;			/* single GETs get no answer */
 	struct fk_obj obj[FK_KEYS];
 	uint64_t clock;
 	int batches, singles;		/* requests seen */
@@ -216,6 +219,8 @@ fk_frame(struct fk *f, int fd, const struct wire_header *h,
 	if (wire_obj_decode(body, h->len, &o) != 0)
 		return -1;
 	f->singles++;
+	if (f->mute && h->type == WIRE_OBJ_GET)
+		return 0;
 	fk_apply(f, h->type, &o, false, &out);
 	wbuf_init(&w);
 	if (out.type == WIRE_ERROR) {
@@ -513,6 +518,75 @@ test_kv_batch_bounds(void **state)
 	fk_stop(f);
 }
 
+/* A kv_get() in a thread of its own. */
+struct getter {
+	struct kv *kv;
+	uint64_t key;
+	int rc;
+	pthread_t thread;
+};
+
+static void *
+getter_main(void *arg)
+{
+	struct getter *g = arg;
+	struct hash_key k = { .lo = g->key };
+	struct kv_value v;
+
+	g->rc = kv_get(g->kv, &k, &v);
+	if (g->rc == 0)
+		kv_value_free(&v);
+	return NULL;
+}
+
+/*
+ * A daemon that hangs, and more callers than requests may be in flight:
+ * the one in flight fails with EIO at its timeout, and those waiting for
+ * room wait no longer than a timeout either (EIO), instead of each
+ * taking its turn for a timeout of its own.  So at most one of the
+ * waiters gets to send (when the slot frees just before its deadline).
+ */
+static void
+test_kv_acquire_deadline(void **state)
+{
+	struct fk *f = fk_start();
+	struct getter g[4];
+	char err[256];
+	struct kv *kv = kv_open(f->spec, 1, 1000, err, sizeof err);
+	int sent = 0;
+
+	(void)state;
+	if (kv == NULL)
+		fail_msg("kv_open: %s", err);
+	pthread_mutex_lock(&f->mu);
+	f->mute = true;
+	pthread_mutex_unlock(&f->mu);
+	for (int i = 0; i < 4; i++) {
+		g[i] = (struct getter){ .kv = kv, .key = 70 + (uint64_t)i };
+		assert_int_equal(pthread_create(&g[i].thread, NULL,
+		    getter_main, &g[i]), 0);
+		/* The first is in flight before the others come. */
+		for (int t = 0; i == 0 && t < 500 && sent == 0; t++) {
+			usleep(10000);
+			pthread_mutex_lock(&f->mu);
+			sent = f->singles;
+			pthread_mutex_unlock(&f->mu);
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(g[i].thread, NULL);
+		assert_int_equal(g[i].rc, -EIO);
+	}
+	pthread_mutex_lock(&f->mu);
+	sent = f->singles;
+	pthread_mutex_unlock(&f->mu);
+	if (sent > 2)
+		fail_msg("%d GETs were sent one after another; want at most 2",
+		    sent);
+	kv_close(kv);
+	fk_stop(f);
+}
+
 int
 main(void)
 {
@@ -522,6 +596,7 @@ main(void)
 		cmocka_unit_test(test_kv_batch_retries),
 		cmocka_unit_test(test_kv_batch_toobig),
 		cmocka_unit_test(test_kv_batch_bounds),
+		cmocka_unit_test(test_kv_acquire_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
