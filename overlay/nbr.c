@@ -86,22 +86,6 @@ nbr_nodes_overlap(const struct wire_node *a, const struct wire_node *b,
 	return false;
 }
 
-bool
-nbr_node_gains(const struct wire_node *before, const struct wire_node *now,
-    int dims)
-{
-	for (int i = 0; i < now->nzones; i++) {
-		bool within = false;
-
-		for (int j = 0; j < before->nzones && !within; j++)
-			within = geom_zone_within(&now->zones[i],
-			    &before->zones[j], dims);
-		if (!within)
-			return true;
-	}
-	return false;
-}
-
 /* Sum of zone shares. */
 double
 nbr_node_share(const struct wire_node *n, int dims)

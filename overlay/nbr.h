@@ -32,9 +32,9 @@ struct nbr {
 				     declared failed if still silent */
 	bool failed;		  /* declared failed; takeover under way */
 	uint64_t admitted_ms;	  /* we admitted it (join), or learned
-				     second hand of space it gained, and
-				     it has not spoken since: not judged
-				     silent yet (NODE_JOIN_GRACE_MS) */
+				     its zones second hand, and it has
+				     not spoken since: not judged silent
+				     yet (NODE_JOIN_GRACE_MS) */
 	uint64_t space_used;	  /* its store: bytes used and free */
 	uint64_t space_avail;
 	struct event *takeover;	  /* takeover timer while failed */
@@ -59,9 +59,6 @@ bool nbr_nodes_adjacent(const struct wire_node *a, const struct wire_node *b,
 /* True when any zone of a overlaps any zone of b. */
 bool nbr_nodes_overlap(const struct wire_node *a, const struct wire_node *b,
     int dims);
-/* True when some zone of now is not within a zone of before: space gained. */
-bool nbr_node_gains(const struct wire_node *before,
-    const struct wire_node *now, int dims);
 /* Total share of the space held by a node (sum of zone shares). */
 double nbr_node_share(const struct wire_node *n, int dims);
 /* Squared distance from the nearest zone of n to p. */

@@ -227,14 +227,16 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 		    x->addr, direct ? "" : " (second hand)");
 	} else if (direct || x->epoch > e->info.epoch) {
 		/*
-		 * Space it gained that we know of only second hand (a joiner
-		 * whose accept is still streaming, a taker): it has not spoken
-		 * for it yet, so its silence since its last word to us says
-		 * nothing about it.  Judge it only once it speaks, or after
+		 * Zones we know of only second hand (a restarted node that
+		 * spoke to us while resuming, then rejoined: its new zone's
+		 * accept may still be streaming to it): it has not spoken for
+		 * them yet, so its silence since its last word to us says
+		 * nothing about them.  Judge it only once it speaks, or after
 		 * the joiner's grace.  (Taking such a zone over would leave
-		 * two owners once the joiner installs it.)
+		 * two owners once the joiner installs it.  The new zone may
+		 * lie within its old ones: its join point is the same.)
 		 */
-		if (!direct && nbr_node_gains(&e->info, x, n->cfg.dims))
+		if (!direct)
 			e->admitted_ms = node_now_ms();
 		e->info = *x;
 	}

@@ -230,10 +230,12 @@ replica_check(struct node *n, const struct wire_obj *o,
 }
 
 /*
- * The newest local copy of a key: the exact replica id first, else any
- * other replica index of the key whose point lies in our zones.  After a
- * takeover the replica set can name us at a new index while we hold the
- * key under an old one; without this a read would answer "not found".
+ * The newest local copy of a key: the exact replica id, and while we are
+ * unsure (replica_unsure) also every other replica index of the key
+ * whose point lies in our zones.  After a takeover or a handover the
+ * replica set can name us at a new index while we hold the key (or a
+ * newer version of it) under an old one; without this a read would
+ * answer "not found", or an old version.
  * On success *found is the id holding it.  Returns 0 or STORE_NOTFOUND.
  */
 static int
@@ -248,13 +250,18 @@ replica_local_newest(struct node *n, const struct store_id *id,
 
 	if (get(n->store, id, meta) == 0) {
 		*found = *id;
-		return 0;
+		best = 0;
 	}
 	/*
 	 * Our index in a key's replica set is the first probe that falls in
 	 * our zones, so it changes only when our zones grow; repair moves
 	 * our copies to the new index within the "unsure" window.  Outside
-	 * it, a miss is a miss (and a new key costs no 64 probes).
+	 * it, our copy is the one at our index (and a new key costs no 64
+	 * probes).  Inside it, a copy at our new index can be older than
+	 * one at our old index: an heir gets the zone's copies streamed
+	 * early, while the giver goes on deciding writes that we store as
+	 * the secondary at our old index.  The newest wins, or a read and a
+	 * compare-and-swap would see the streamed copy and undo them.
 	 */
 	if (!replica_unsure(n))
 		return best;
