@@ -145,8 +145,6 @@ replica_reap_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 static bool replica_unsure(const struct node *n);
-static int replica_local_newest(struct node *n, const struct store_id *id,
-    struct store_id *found, struct store_meta *meta, bool latest);
 
 /*
  * Test hook for the window between a commit and its reply: with
@@ -238,7 +236,7 @@ replica_check(struct node *n, const struct wire_obj *o,
  * answer "not found", or an old version.
  * On success *found is the id holding it.  Returns 0 or STORE_NOTFOUND.
  */
-static int
+int
 replica_local_newest(struct node *n, const struct store_id *id,
     struct store_id *found, struct store_meta *meta, bool latest)
 {

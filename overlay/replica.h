@@ -23,11 +23,15 @@
 #ifndef CANFS_OVERLAY_REPLICA_H
 #define CANFS_OVERLAY_REPLICA_H
 
+#include <stdbool.h>
+
 #include "wire.h"
 
 struct node;
 struct conn;
 struct replica_state;
+struct store_id;
+struct store_meta;
 
 /* Set up the replica side of n (its store is open); free it. */
 struct replica_state *replica_new(struct node *n);
@@ -42,5 +46,16 @@ void replica_frame(struct node *n, struct conn *c, const struct wire_header *h,
  * (transfers and repair).  Returns 0 or a STORE_* code.
  */
 int replica_store_if_newer(struct node *n, const struct wire_obj *o);
+
+/*
+ * The newest local copy of a key for replica id: the copy at id, and
+ * while this node gained space lately ("unsure") also the copies at the
+ * key's other replica indices whose points lie in our zones, the newest
+ * winning.  latest: queued writes count too (a primary's decision), else
+ * committed ones only (reads).  Returns 0 with *found and *meta set, or
+ * STORE_NOTFOUND.
+ */
+int replica_local_newest(struct node *n, const struct store_id *id,
+    struct store_id *found, struct store_meta *meta, bool latest);
 
 #endif
