@@ -712,11 +712,19 @@ node_on_takeover(struct node *n, const struct wire_membership *m)
 	double their = nbr_node_share(before, n->cfg.dims);
 
 	if (m->a == n->self.id && m->b == n->self.inc) {
-		/* We were taken for dead (a stall of ours, a cut link). */
+		/*
+		 * We were taken for dead (a stall of ours, a cut link, a
+		 * join whose accept came late).  Speak to the taker itself:
+		 * it gives the zones back when we do (node_return_taken),
+		 * but its zones now overlap ours, so it is no neighbour of
+		 * ours and node_heartbeat_all() would not reach it.
+		 */
 		node_space_contested(n, "a neighbour took over our zones "
 		    "believing us dead");
 		node_learn(n, taker, true);
 		node_heartbeat_all(n);
+		if (taker->addr[0] != '\0')
+			node_heartbeat_to(n, taker->addr, 0);
 		return;
 	}
 	node_mark_gone(n, m->a, m->b);
