@@ -236,8 +236,24 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 		 * two owners once the joiner installs it.  The new zone may
 		 * lie within its old ones: its join point is the same.)
 		 */
-		if (!direct)
+		if (!direct) {
 			e->admitted_ms = node_now_ms();
+			/*
+			 * Declared failed on older news (a restarted node's
+			 * resume heartbeat, then silence while it joined
+			 * afresh): the takeover would take the zones just
+			 * learned, which are its new, live ones.
+			 */
+			if (e->failed) {
+				log_info("news of %s's zones since we took it "
+				    "for dead: takeover held until it speaks",
+				    node_idstr(x->id));
+				e->failed = false;
+				e->suspect_ms = 0;
+				if (e->takeover != NULL)
+					evtimer_del(e->takeover);
+			}
+		}
 		e->info = *x;
 	}
 	if (direct) {
