@@ -125,8 +125,15 @@ rpc_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		r = rpc_find(n, reqid);
 		if (r == NULL || evtimer_pending(r->timer, NULL))
 			return;
-		if (r->deadline_ms > node_now_ms()) {
-			rpc_arm(r);	/* keeps the deadline it had */
+		/*
+		 * Resent after a close: it keeps the deadline it had.  Not
+		 * after the deadline itself, even when our millisecond clock
+		 * still reads a hair short of it (libevent's timer runs on
+		 * its own clock): that would ask the hook twice.
+		 */
+		if (why == RPC_FIRE_CLOSED &&
+		    r->deadline_ms > node_now_ms()) {
+			rpc_arm(r);
 			return;
 		}
 	}
