@@ -4,14 +4,14 @@
  * directory objects.
  *
  * The input is one record, as a GET of an inode or directory object
- * returns it; both decoders get an exactly-sized heap copy (so ASan sees
- * a read one byte past the end).  A record that decodes must hold only
- * valid values (extents sorted, disjoint, never touching, within the cap
- * and on regular files only; directory names valid and sorted) and
- * re-encode to exactly its own bytes; a version 1 inode re-encodes as
- * version 2 with the single extent its size implies.  Anything else is a
- * decoder bug and aborts.  A record that does not decode must leave
- * nothing allocated (LeakSanitizer).
+ * returns it, in the exactly-sized heap buffer both drivers hand over
+ * (so ASan sees a read one byte past the end).  A record that decodes
+ * must hold only valid values (extents sorted, disjoint, never touching,
+ * within the cap and on regular files only; directory names valid and
+ * sorted) and re-encode to exactly its own bytes; a version 1 inode
+ * re-encodes as version 2 with the single extent its size implies.
+ * Anything else is a decoder bug and aborts.  A record that does not
+ * decode must leave nothing allocated (LeakSanitizer).
  *
  * Built with libFuzzer by `make fuzz`, or with fuzz_main.c as a standalone
  * replay-and-mutate driver (build/tests/meta-fuzz), seeded with
@@ -27,19 +27,6 @@
 #include "../../fs/meta.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* An exactly-sized heap copy. */
-static uint8_t *
-fuzz_copy(const uint8_t *p, size_t len)
-{
-	uint8_t *c = malloc(len ? len : 1);
-
-	if (c == NULL)
-		abort();
-	if (len > 0)
-		memcpy(c, p, len);
-	return c;
-}
 
 /* The extents of a decoded inode keep every invariant of meta.h. */
 static void
@@ -61,14 +48,12 @@ fuzz_check_extents(const struct meta_inode *in)
 static void
 fuzz_inode(const uint8_t *data, size_t size)
 {
-	uint8_t *c = fuzz_copy(data, size);
 	struct meta_inode in;
 	struct wbuf w;
 
-	if (meta_inode_decode(c, size, &in) != 0) {
+	if (meta_inode_decode(data, size, &in) != 0) {
 		if (in.xattr != NULL || in.target != NULL || in.ext.v != NULL)
 			abort();
-		free(c);
 		return;
 	}
 	fuzz_check_extents(&in);
@@ -91,21 +76,18 @@ fuzz_inode(const uint8_t *data, size_t size)
 	}
 	wbuf_free(&w);
 	meta_inode_free(&in);
-	free(c);
 }
 
 /* A directory object. */
 static void
 fuzz_dir(const uint8_t *data, size_t size)
 {
-	uint8_t *c = fuzz_copy(data, size);
 	struct meta_dir d;
 	struct wbuf w;
 
-	if (meta_dir_decode(c, size, &d) != 0) {
+	if (meta_dir_decode(data, size, &d) != 0) {
 		if (d.e != NULL || d.names != NULL || d.n != 0)
 			abort();
-		free(c);
 		return;
 	}
 	for (size_t i = 0; i < d.n; i++) {
@@ -120,7 +102,6 @@ fuzz_dir(const uint8_t *data, size_t size)
 		abort();
 	wbuf_free(&w);
 	meta_dir_free(&d);
-	free(c);
 }
 
 /* One input: both decoders. */
