@@ -146,6 +146,32 @@ geom_zone_split(const struct geom_zone *z, int d, struct geom_zone *low,
 	return 0;
 }
 
+/* Split toward inner, keeping the halves that are not on its way. */
+int
+geom_zone_carve(const struct geom_zone *outer, const struct geom_zone *inner,
+    int d, struct geom_zone *rest, int max)
+{
+	struct geom_zone cur = *outer, low, high;
+	int n = 0;
+
+	if (!geom_zone_within(inner, outer, d))
+		return -1;
+	while (!geom_zone_equal(&cur, inner, d)) {
+		if (n == max || geom_zone_split(&cur, d, &low, &high) != 0)
+			return -1;
+		if (geom_zone_within(inner, &low, d)) {
+			rest[n++] = high;
+			cur = low;
+		} else if (geom_zone_within(inner, &high, d)) {
+			rest[n++] = low;
+			cur = high;
+		} else {
+			return -1; /* inner straddles the split */
+		}
+	}
+	return n;
+}
+
 /*
  * Undo the last split.  Splitting always halves a longest dimension with
  * ties to the lowest index, so after any number of splits the sizes differ

@@ -78,6 +78,16 @@ int geom_zone_split(const struct geom_zone *z, int d, struct geom_zone *low,
     struct geom_zone *high);
 
 /*
+ * outer minus inner, where inner lies within outer and both come from the
+ * split tree: split outer until one half is inner, keeping the other half
+ * of every split in rest[] (one piece per halving, at most max).  Returns
+ * the number of pieces (0 when the zones are equal), or -1 when inner is
+ * not such a zone of outer or the pieces do not fit.
+ */
+int geom_zone_carve(const struct geom_zone *outer,
+    const struct geom_zone *inner, int d, struct geom_zone *rest, int max);
+
+/*
  * The zone z was split from, and the other half of that split.  Because
  * splits always halve the longest dimension with ties to the lowest index,
  * the last split dimension is the highest index among those of minimal

@@ -1,11 +1,13 @@
 /* member.c: join, graceful leave with handover, reassignment (member.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "claim.h"
 #include "conn.h"
 #include "hash.h"
 #include "log.h"
@@ -21,6 +23,8 @@
 #define MEMBER_LEAVE_TRIES 5
 #define MEMBER_REASSIGN_TICKS 3	/* try reassignment every N heartbeats */
 #define MEMBER_SAVE_TICKS 1	/* save the peers file every N heartbeats */
+#define MEMBER_OVERLAP_FAILS 2	/* settle overlaps older than this many
+				   failure timeouts (member_settle_claims) */
 
 /*
  * Our join is one request in the node's table (rpc.c) at any time while
@@ -872,11 +876,76 @@ member_resume(struct node *n)
 void
 member_resume_conflict(struct node *n, const struct wire_node *other)
 {
+	log_warnx("%s (%s) holds part of our saved space: it was taken over "
+	    "while we were down", node_idstr(other->id), other->addr);
+	member_rejoin(n, "our saved zones are not ours");
+}
+
+/*
+ * A neighbour whose zones overlap ours spoke (claim.h).  Membership
+ * changes pass through short overlaps (a handover between the heir's
+ * taking the zone and the giver's hearing of it), and the specific
+ * remedies (a takeover given back when its victim speaks, two takers of
+ * one dead node) act within a heartbeat or two; only an overlap that
+ * outlasts them, MEMBER_OVERLAP_FAILS failure timeouts, is settled by
+ * the general rule.  Returns true when we gave something up.
+ */
+bool
+member_settle_claims(struct node *n, struct nbr *e)
+{
+	struct geom_zone keep[WIRE_MAX_ZONES];
+	uint64_t now = node_now_ms();
+	int nkeep, r;
+
+	if (!nbr_nodes_overlap(&e->info, &n->self, n->cfg.dims)) {
+		e->overlap_ms = 0;
+		return false;
+	}
+	if (e->overlap_ms == 0) {
+		e->overlap_ms = now;
+		return false;
+	}
+	if (n->state != NODE_ACTIVE || n->handing ||
+	    now - e->overlap_ms < MEMBER_OVERLAP_FAILS * node_fail_ms(n))
+		return false;
+	r = claim_settle(&n->self, &e->info, n->cfg.dims, keep, &nkeep);
+	if (r < 0) {
+		log_warnx("%s claims space we claim too, and what we would "
+		    "keep does not fit in %d zones: keeping it all for now",
+		    node_idstr(e->info.id), WIRE_MAX_ZONES);
+		e->overlap_ms = now; /* say it again in a while, not at once */
+		return false;
+	}
+	if (r == 0)
+		return false; /* the other side gives way */
+	log_warnx("%s (%s) has claimed space we claim too for %" PRIu64
+	    " ms: the finer claim keeps it (equal ones: the smaller id); "
+	    "giving up %s of ours", node_idstr(e->info.id), e->info.addr,
+	    now - e->overlap_ms, nkeep == 0 ? "all" : "part");
+	e->overlap_ms = 0;
+	memcpy(n->self.zones, keep, (size_t)nkeep * sizeof *keep);
+	n->self.nzones = nkeep;
+	node_space_contested(n, "gave up contested space");
+	route_cache_forget(&n->cache, e->info.id);
+	if (n->self.nzones == 0) {
+		member_rejoin(n, "no zone left");
+		return true;
+	}
+	node_zones_changed(n, true);
+	node_prune(n);
+	node_heartbeat_all(n);
+	/* Our copies there are misplaced now: push them to the winner. */
+	repair_request(n);
+	return true;
+}
+
+/* We hold no zone any more (all given back or given up): join afresh. */
+void
+member_rejoin(struct node *n, const char *why)
+{
 	struct nbr *e;
 
-	log_warnx("%s (%s) holds part of our saved space: it was taken over "
-	    "while we were down; joining afresh", node_idstr(other->id),
-	    other->addr);
+	log_warnx("%s; joining afresh", why);
 	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)
 		nbr_remove(&n->nbrs, e);
 	n->self.nzones = 0;

@@ -15,6 +15,7 @@
 #include "wire.h"
 
 struct node;
+struct nbr;
 struct conn;
 
 /*
@@ -50,5 +51,13 @@ void member_save_state(struct node *n);
 bool member_resume(struct node *n);
 /* While resuming: someone else holds part of our space; join instead. */
 void member_resume_conflict(struct node *n, const struct wire_node *other);
+/*
+ * A neighbour whose zones overlap ours spoke: once the overlap has lasted
+ * a while, apply claim.h's rule (give up what the other keeps; with no
+ * zone left, join afresh).  True when our zones changed.
+ */
+bool member_settle_claims(struct node *n, struct nbr *e);
+/* We hold no zone: forget our neighbours and join afresh (why: logged). */
+void member_rejoin(struct node *n, const char *why);
 
 #endif

@@ -86,6 +86,13 @@ nbr_nodes_overlap(const struct wire_node *a, const struct wire_node *b,
 	return false;
 }
 
+/* Adjacent or overlapping. */
+bool
+nbr_nodes_near(const struct wire_node *a, const struct wire_node *b, int dims)
+{
+	return nbr_nodes_adjacent(a, b, dims) || nbr_nodes_overlap(a, b, dims);
+}
+
 /* Sum of zone shares. */
 double
 nbr_node_share(const struct wire_node *n, int dims)

@@ -35,6 +35,8 @@ struct nbr {
 				     its zones second hand, and it has
 				     not spoken since: not judged silent
 				     yet (NODE_JOIN_GRACE_MS) */
+	uint64_t overlap_ms;	  /* its zones overlap ours since then
+				     (claim.h); 0 = they do not */
 	uint64_t space_used;	  /* its store: bytes used and free */
 	uint64_t space_avail;
 	struct event *takeover;	  /* takeover timer while failed */
@@ -55,6 +57,13 @@ void nbr_set_list(struct nbr *n, const struct wire_node *list, uint32_t cnt);
 
 /* True when any zone of a abuts any zone of b (CAN neighbours). */
 bool nbr_nodes_adjacent(const struct wire_node *a, const struct wire_node *b,
+    int dims);
+/*
+ * True when a belongs in b's neighbour table: adjacent, or overlapping (a
+ * contested claim, kept so that both keep hearing each other until the
+ * overlap is settled; see claim.h).
+ */
+bool nbr_nodes_near(const struct wire_node *a, const struct wire_node *b,
     int dims);
 /* True when any zone of a overlaps any zone of b. */
 bool nbr_nodes_overlap(const struct wire_node *a, const struct wire_node *b,

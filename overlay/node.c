@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "claim.h"
 #include "conn.h"
 #include "hash.h"
 #include "log.h"
@@ -200,7 +201,8 @@ node_mark_gone(struct node *n, uint64_t id, uint64_t inc)
 /*
  * Take what a message says about node x into the table.  direct means x
  * itself told us (its word is final); second-hand news only wins with a
- * newer epoch.  Unknown nodes are added only when they are adjacent to us.
+ * newer epoch.  Unknown nodes are added only when they are adjacent to us
+ * or claim space that overlaps ours (nbr_nodes_near).
  * Returns the entry, or NULL when x is us or not (or no longer) near us.
  */
 struct nbr *
@@ -219,7 +221,7 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 	e = nbr_find(&n->nbrs, x->id, x->inc);
 	if (e == NULL) {
 		if (x->nzones == 0 || x->addr[0] == '\0' ||
-		    !nbr_nodes_adjacent(x, &n->self, n->cfg.dims))
+		    !nbr_nodes_near(x, &n->self, n->cfg.dims))
 			return NULL;
 		e = nbr_add(&n->nbrs, x, node_now_ms());
 		e->owner = n;
@@ -296,7 +298,7 @@ node_forget_old_incarnations(struct node *n, const struct wire_node *x)
 	}
 }
 
-/* Drop entries that are no longer adjacent (failed ones wait for takeover). */
+/* Drop entries no longer near us (failed ones wait for takeover). */
 void
 node_prune(struct node *n)
 {
@@ -307,7 +309,7 @@ node_prune(struct node *n)
 		if (e->failed)
 			continue;
 		if (n->self.nzones > 0 &&
-		    nbr_nodes_adjacent(&e->info, &n->self, n->cfg.dims))
+		    nbr_nodes_near(&e->info, &n->self, n->cfg.dims))
 			continue;
 		log_debug("%s is no longer a neighbour",
 		    node_idstr(e->info.id));
@@ -521,9 +523,7 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 	}
 	node_forget_old_incarnations(n, &m->self);
 	if (node_return_taken(n, &m->self) && n->self.nzones == 0) {
-		log_warnx("no zone left; joining afresh");
-		node_set_state(n, NODE_JOINING);
-		member_send_join(n);
+		member_rejoin(n, "gave back the last zone we held");
 		return;
 	}
 	e = node_learn(n, &m->self, true);
@@ -531,6 +531,8 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 		nbr_set_list(e, m->list, m->n);
 		e->space_used = m->a;
 		e->space_avail = m->b;
+		if (member_settle_claims(n, e) && n->self.nzones == 0)
+			return;
 	}
 	for (uint32_t i = 0; i < m->n; i++)
 		node_learn(n, &m->list[i], false);
@@ -573,20 +575,31 @@ node_takeover_rank(struct node *n, struct nbr *dead)
 	return rank;
 }
 
-/* True when a live node other than dead already holds part of its space. */
-static bool
-node_space_claimed(struct node *n, struct nbr *dead)
+/*
+ * The parts of a dead node's zones that no live node claims (us included):
+ * what a takeover takes.  Its zones may be stale: it may have split one
+ * for a joiner or handed one on just before it died, and a live node may
+ * have taken part over already.  Returns the count in z, or -1 when the
+ * parts do not fit in WIRE_MAX_ZONES zones.
+ */
+static int
+node_unclaimed(struct node *n, struct nbr *dead, struct geom_zone *z)
 {
+	int nz = dead->info.nzones;
 	struct nbr *e;
 
-	if (nbr_nodes_overlap(&dead->info, &n->self, n->cfg.dims))
-		return true;
+	memcpy(z, dead->info.zones, (size_t)nz * sizeof *z);
+	if (claim_subtract(z, &nz, n->self.zones, n->self.nzones,
+	    n->cfg.dims) != 0)
+		return -1;
 	TAILQ_FOREACH(e, &n->nbrs, entry) {
-		if (e != dead && !e->failed &&
-		    nbr_nodes_overlap(&dead->info, &e->info, n->cfg.dims))
-			return true;
+		if (e == dead || e->failed)
+			continue;
+		if (claim_subtract(z, &nz, e->info.zones, e->info.nzones,
+		    n->cfg.dims) != 0)
+			return -1;
 	}
-	return false;
+	return nz;
 }
 
 /* Tell the dead node's neighbours and ours that we took its space. */
@@ -636,7 +649,9 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct nbr *dead = arg;
 	struct node *n = dead->owner;
+	struct geom_zone unclaimed[WIRE_MAX_ZONES];
 	struct wire_node before;
+	int nfree;
 
 	(void)fd;
 	(void)ev;
@@ -649,7 +664,8 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 		    node_idstr(dead->info.id));
 		return;
 	}
-	if (node_space_claimed(n, dead)) {
+	nfree = node_unclaimed(n, dead, unclaimed);
+	if (nfree == 0) {
 		log_info("space of failed %s already taken over",
 		    node_idstr(dead->info.id));
 		node_mark_gone(n, dead->info.id, dead->info.inc);
@@ -657,20 +673,25 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 		node_prune(n);
 		return;
 	}
-	if (n->self.nzones + dead->info.nzones > WIRE_MAX_ZONES) {
+	if (nfree < 0 || n->self.nzones + nfree > WIRE_MAX_ZONES) {
 		log_warnx("cannot take over %s: would hold too many zones",
 		    node_idstr(dead->info.id));
 		return;
 	}
+	if (nfree != dead->info.nzones ||
+	    memcmp(unclaimed, dead->info.zones, (size_t)nfree *
+	    sizeof *unclaimed) != 0)
+		log_info("part of failed %s's space is claimed by live nodes: "
+		    "taking the rest", node_idstr(dead->info.id));
 	before = n->self;
 	if (node_now_ms() - n->last_takeover_ms > node_taken_ttl(n))
 		n->ntaken = 0;
-	for (int i = 0; i < dead->info.nzones; i++) {
-		n->self.zones[n->self.nzones++] = dead->info.zones[i];
+	for (int i = 0; i < nfree; i++) {
+		n->self.zones[n->self.nzones++] = unclaimed[i];
 		if (n->ntaken < WIRE_MAX_ZONES) {
 			struct node_taken *t = &n->taken[n->ntaken++];
 
-			t->zone = dead->info.zones[i];
+			t->zone = unclaimed[i];
 			t->from_id = dead->info.id;
 			t->from_inc = dead->info.inc;
 		}

@@ -864,6 +864,51 @@ test_partition_property(void **state)
 	}
 }
 
+/* outer minus inner: pieces disjoint from inner, tiling outer with it. */
+static void
+test_carve(void **state)
+{
+	struct geom_zone whole, cur, low, high, inner, rest[8], bad;
+	__uint128_t vol;
+
+	(void)state;
+	for (int d = 2; d <= 3; d++) {
+		geom_zone_whole(&whole, d);
+		assert_int_equal(geom_zone_carve(&whole, &whole, d, rest, 8), 0);
+		/* inner: five halvings down, alternating halves */
+		cur = whole;
+		for (int i = 0; i < 5; i++) {
+			assert_int_equal(geom_zone_split(&cur, d, &low, &high),
+			    0);
+			cur = (i % 2) ? low : high;
+		}
+		inner = cur;
+		assert_int_equal(geom_zone_carve(&whole, &inner, d, rest, 8),
+		    5);
+		vol = (__uint128_t)1 << (32 * d - geom_zone_depth(&inner, d));
+		for (int i = 0; i < 5; i++) {
+			assert_false(geom_zone_overlaps(&rest[i], &inner, d));
+			assert_true(geom_zone_within(&rest[i], &whole, d));
+			for (int j = i + 1; j < 5; j++)
+				assert_false(geom_zone_overlaps(&rest[i],
+				    &rest[j], d));
+			vol += (__uint128_t)1 <<
+			    (32 * d - geom_zone_depth(&rest[i], d));
+		}
+		assert_true(vol == (__uint128_t)1 << (32 * d));
+		/* too little room, inner outside, inner straddling a split */
+		assert_int_equal(geom_zone_carve(&whole, &inner, d, rest, 4),
+		    -1);
+		assert_int_equal(geom_zone_carve(&inner, &whole, d, rest, 8),
+		    -1);
+		bad = whole; /* halved along the last dimension first */
+		bad.bits[d - 1] = 31;
+		assert_true(geom_zone_valid(&bad, d));
+		assert_int_equal(geom_zone_carve(&whole, &bad, d, rest, 8),
+		    -1);
+	}
+}
+
 int
 main(void)
 {
@@ -884,6 +929,7 @@ main(void)
 		cmocka_unit_test(test_point_parse),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_partition_property),
+		cmocka_unit_test(test_carve),
 	};
 
 	return cmocka_run_group_tests_name("geom", tests, NULL, NULL);
