@@ -280,6 +280,28 @@ member_add_zones(struct node *n, const struct wire_node *given)
 	return 0;
 }
 
+/*
+ * A repeated join answered twice, the second time overlapping what the
+ * first gave us: its admitter no longer claims the zone it gave, so
+ * ignoring it would leave a hole.  Take what of it we do not hold yet.
+ */
+static int
+member_add_rest(struct node *n, const struct wire_node *given)
+{
+	struct wire_node rest = *given;
+	int nrest = given->nzones;
+
+	if (claim_subtract(rest.zones, &nrest, n->self.zones,
+	    n->self.nzones, n->cfg.dims) != 0)
+		return -1;
+	rest.nzones = (uint8_t)nrest;
+	if (rest.nzones == 0)
+		return 0;
+	log_warnx("a repeated join's accept overlaps the zone we were given: "
+	    "taking the %d piece(s) of it we do not hold", rest.nzones);
+	return member_add_zones(n, &rest);
+}
+
 /* Learn a list of nodes second hand, then drop what is no longer near. */
 static void
 member_learn_list(struct node *n, const struct wire_membership *m)
@@ -313,7 +335,8 @@ member_on_join_accept(struct node *n, const struct wire_membership *m)
 		return;
 	if (n->state != NODE_JOINING && n->state != NODE_ACTIVE)
 		return;
-	if (member_add_zones(n, &m->other) != 0) {
+	if (member_add_zones(n, &m->other) != 0 &&
+	    member_add_rest(n, &m->other) != 0) {
 		log_warnx("join accept from %s overlaps our zones; ignored",
 		    node_idstr(m->self.id));
 		return;
