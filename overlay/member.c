@@ -962,6 +962,36 @@ member_settle_claims(struct node *n, struct nbr *e)
 	return true;
 }
 
+/*
+ * Before we forget our neighbours to join afresh: join through those that
+ * spoke to us lately, then the configured peers (which may have died long
+ * ago: a bootstrap is needed only once).
+ */
+static void
+member_join_through_nbrs(struct node *n)
+{
+	char join[NODE_MAX_JOIN][WIRE_ADDR_MAX];
+	int nj = 0;
+	struct nbr *e;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (nj < NODE_MAX_JOIN && !e->failed && e->heard_ms != 0 &&
+		    e->info.addr[0] != '\0')
+			memcpy(join[nj++], e->info.addr, WIRE_ADDR_MAX);
+	}
+	for (int i = 0; i < n->cfg.njoin && nj < NODE_MAX_JOIN; i++) {
+		bool dup = false;
+
+		for (int j = 0; j < nj; j++)
+			dup = dup || strcmp(join[j], n->cfg.join[i]) == 0;
+		if (!dup)
+			memcpy(join[nj++], n->cfg.join[i], WIRE_ADDR_MAX);
+	}
+	memcpy(n->cfg.join, join, sizeof join);
+	n->cfg.njoin = nj;
+	n->join_next = 0;
+}
+
 /* We hold no zone any more (all given back or given up): join afresh. */
 void
 member_rejoin(struct node *n, const char *why)
@@ -969,6 +999,7 @@ member_rejoin(struct node *n, const char *why)
 	struct nbr *e;
 
 	log_warnx("%s; joining afresh", why);
+	member_join_through_nbrs(n);
 	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)
 		nbr_remove(&n->nbrs, e);
 	n->self.nzones = 0;

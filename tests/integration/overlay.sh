@@ -2,9 +2,10 @@
 # overlay.sh: 16 daemons on loopback (127.0.1.x, a free port) build a CAN overlay, each
 # joining through a random earlier node; then graceful leaves (canctl leave
 # and SIGTERM), single crashes (kill -9), a simultaneous crash of two
-# neighbours, new joins, and a crash-and-restart that rejoins through the
-# saved peers file.  After every step check_overlay.py checks (a) exact
-# tiling and the live set, (b) exact neighbour sets, (c) routing from every
+# neighbours, new joins, a stall past the take-over window (SIGSTOP, so
+# two nodes claim one zone until the overlap rule settles it), and a
+# crash-and-restart that rejoins through the saved peers file.  After
+# every step check_overlay.py checks (a) exact tiling and the live set, (b) exact neighbour sets, (c) routing from every
 # node to 1,000 random points (with and without the routing cache), waiting
 # for the overlay to heal.  The heal time of every step is reported.
 #
@@ -119,6 +120,19 @@ for i in $(seq $((N + 1)) $((N + 4))); do
 	wait_active "$name"
 done
 step_check "4 new joins (from the first start)" "$t0"
+
+# --- a stall longer than the take-over window (SIGSTOP): its neighbours
+# take its zones over and can no longer give them back when it speaks
+# again, so both claim them; the overlap rule (overlay/claim.c) must
+# settle it: exact tiling again, and one owner per zone.
+victim=$(random_alive)
+stall=$(( (4 * 3 * HB + 999) / 1000 + 3 ))
+log "SIGSTOP $victim for ${stall} s (past the take-over window), then SIGCONT"
+t0=$(epoch)
+kill -STOP "${NODE_PID[$victim]}"
+sleep "$stall"
+kill -CONT "${NODE_PID[$victim]}"
+step_check "stall of $victim for ${stall} s" "$t0"
 
 # --- crash and restart with the same data dir, no --join
 victim=$(random_alive)
