@@ -95,7 +95,7 @@ $(BUILD)/tests/frame-fuzz: $(call obj,tests/fuzz/frame_fuzz.c tests/fuzz/fuzz_ma
 	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 
 # The same for the file system's records (inodes, directories).
-$(BUILD)/tests/meta-fuzz: $(call obj,tests/fuzz/meta_fuzz.c tests/fuzz/fuzz_main.c fs/meta.c) $(LIBCOMMON)
+$(BUILD)/tests/meta-fuzz: $(call obj,tests/fuzz/meta_fuzz.c tests/fuzz/fuzz_main.c fs/meta.c fs/lockrec.c) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 
@@ -130,7 +130,7 @@ fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus-meta
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all \
-		tests/fuzz/meta_fuzz.c fs/meta.c $(COMMON_SRC) -o $(BUILD)/fuzz/meta-libfuzzer $(SODIUM) -lpthread -lm
+		tests/fuzz/meta_fuzz.c fs/meta.c fs/lockrec.c $(COMMON_SRC) -o $(BUILD)/fuzz/meta-libfuzzer $(SODIUM) -lpthread -lm
 	$(BUILD)/fuzz/meta-libfuzzer -max_total_time=$${FUZZ_META_SECONDS:-60} \
 		-max_len=8192 $(BUILD)/fuzz/corpus-meta tests/fuzz/corpus-meta
 

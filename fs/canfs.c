@@ -29,6 +29,7 @@
 #include "dir.h"
 #include "inode.h"
 #include "kv.h"
+#include "locks.h"
 #include "log.h"
 #include "meta.h"
 #include "node.h"
@@ -49,6 +50,7 @@ struct canfs_opts {
 	unsigned bg_threads;
 	unsigned readahead;
 	unsigned max_dirty;
+	unsigned lock_lease;	/* seconds */
 	int read_ahead_kb;	/* kernel readahead; -1: our choice */
 	char *chunk_size;
 	char *log_file;
@@ -71,6 +73,7 @@ static const struct fuse_opt canfs_optspec[] = {
 	CANFS_OPT("bg_threads=%u", bg_threads, 0),
 	CANFS_OPT("readahead=%u", readahead, 0),
 	CANFS_OPT("max_dirty=%u", max_dirty, 0),
+	CANFS_OPT("lock_lease=%u", lock_lease, 0),
 	CANFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
 	CANFS_OPT("chunk_size=%s", chunk_size, 0),
 	CANFS_OPT("log=%s", log_file, 0),
@@ -113,6 +116,8 @@ canfs_usage(const char *prog)
 "                           1024, 0 leaves the kernel's 128\n"
 "    -o max_dirty=N         dirty chunk buffers per open file (default 16)\n"
 "    -o chunk_size=BYTES    chunk size of new files, 4K..4M (default 1M)\n"
+"    -o lock_lease=S        seconds a lock outlives a dead or cut-off\n"
+"                           mount, 3..3600 (default 30); see canfs(8)\n"
 "    -o secret_file=PATH    the cluster secret for TCP daemons (also\n"
 "    --secret-file PATH     $CANFS_SECRET_FILE); unix: sources need none\n"
 "    -o log=FILE            log to FILE (in the background: else nowhere)\n"
@@ -182,6 +187,7 @@ canfs_check_opts(const struct canfs_opts *co, struct fs_opts *o)
 	o->bg_threads = (int)co->bg_threads;
 	o->readahead = (int)co->readahead;
 	o->max_dirty = (int)co->max_dirty;
+	o->lock_lease_ms = (int)co->lock_lease * 1000;
 	o->chunk_size = META_CHUNK_DEFAULT;
 	if (co->chunk_size != NULL)
 		o->chunk_size = canfs_parse_size(co->chunk_size);
@@ -196,6 +202,10 @@ canfs_check_opts(const struct canfs_opts *co, struct fs_opts *o)
 	    co->max_dirty < 1 || co->max_dirty > 256) {
 		fprintf(stderr, "canfs: io_timeout 1..3600, conns 1..256, "
 		    "bg_threads 0..64, readahead 0..64, max_dirty 1..256\n");
+		return -1;
+	}
+	if (co->lock_lease < 3 || co->lock_lease > 3600) {
+		fprintf(stderr, "canfs: lock_lease must be 3..3600 seconds\n");
 		return -1;
 	}
 	if (o->chunk_size < META_CHUNK_MIN || o->chunk_size > META_CHUNK_MAX ||
@@ -437,7 +447,8 @@ main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct canfs_opts co = { .entry_timeout = 1.0, .attr_timeout = 1.0,
 	    .io_timeout = 40, .conns = 32, .bg_threads = 16, .readahead = 4,
-	    .max_dirty = 16, .read_ahead_kb = 1024 };
+	    .max_dirty = 16, .read_ahead_kb = 1024,
+	    .lock_lease = LOCKS_LEASE_DEFAULT_MS / 1000 };
 	struct fuse_cmdline_opts fo;
 	struct fs fs;
 	char err[512];
@@ -481,7 +492,15 @@ main(int argc, char **argv)
 	log_info("mounted %s on %s", co.source, fo.mountpoint);
 	fs.bg = bg_start(fs.o.bg_threads);
 	fs.reap = reap_new(&fs);
+	if ((fs.locks = locks_new(&fs, fs.o.lock_lease_ms, err,
+	    sizeof err)) == NULL) {
+		log_error("%s", err);
+		goto out_unmount;
+	}
 	rc = canfs_serve(&fs, &fo) != 0;
+	/* Blocked lock requests get EINTR; our locks go at once. */
+	locks_free(fs.locks);
+	fs.locks = NULL;
 out_unmount:
 	fuse_session_unmount(fs.se);
 out_signals:

@@ -18,6 +18,7 @@ struct kv;
 struct bg;
 struct node_table;
 struct reap;
+struct locks;
 
 /* Options of a mount (see canfs(8)). */
 struct fs_opts {
@@ -30,6 +31,7 @@ struct fs_opts {
 	uint32_t chunk_size;	/* of new files */
 	int readahead;		/* chunks fetched ahead of sequential reads */
 	int max_dirty;		/* dirty chunk buffers per open file */
+	int lock_lease_ms;	/* lease of this mount's locks (locks.h) */
 };
 
 struct fs {
@@ -39,6 +41,7 @@ struct fs {
 	struct reap *reap;	/* chunks of removed files, deleted in the
 				   background (reap.h) */
 	struct node_table *nodes;
+	struct locks *locks;	/* fcntl and flock locks (locks.h) */
 	struct fuse_session *se;
 };
 

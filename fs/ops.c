@@ -99,6 +99,9 @@ const struct fuse_lowlevel_ops ops_table = {
 	.listxattr = ops_listxattr,
 	.removexattr = ops_removexattr,
 	.create = ops_create,
+	.getlk = ops_getlk,
+	.setlk = ops_setlk,
+	.flock = ops_flock,
 };
 
 /* Error reply. */

@@ -22,6 +22,7 @@
 #include "meta.h"
 
 struct node;
+struct data;
 
 /* The handler table given to fuse_session_new(). */
 extern const struct fuse_lowlevel_ops ops_table;
@@ -136,6 +137,16 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi);
 void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* The open-file data behind a file handle. */
+struct data *ops_file_data(const struct fuse_file_info *fi);
+
+/* Locks across every mount (ops_lock.c, locks.h). */
+void ops_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct flock *lock);
+void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct flock *lock, int sleep);
+void ops_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    int op);
 
 void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

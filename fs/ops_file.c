@@ -9,6 +9,7 @@
 
 #include "data.h"
 #include "inode.h"
+#include "locks.h"
 #include "log.h"
 #include "node.h"
 #include "ops.h"
@@ -26,6 +27,13 @@ static struct ops_fh *
 ops_fh(const struct fuse_file_info *fi)
 {
 	return (struct ops_fh *)(uintptr_t)fi->fh;
+}
+
+/* The open-file data behind a handle (for locks, ops_lock.c). */
+struct data *
+ops_file_data(const struct fuse_file_info *fi)
+{
+	return ops_fh(fi)->d;
 }
 
 /* Equal timestamps? */
@@ -236,8 +244,12 @@ ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 void
 ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	ops_reply_status(req, data_flush(ops_fh(fi)->d));
+	int rc = data_flush(ops_fh(fi)->d);
+
+	/* A close drops the closer's fcntl locks on the file (locks.h). */
+	locks_drop_owner(fs_ctx(req)->locks, ino, fi->lock_owner,
+	    LOCKREC_POSIX);
+	ops_reply_status(req, rc);
 }
 
 /* fsync: the store acknowledges writes once replicas hold them. */
@@ -256,6 +268,9 @@ ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int rc = ops_detach(fs_ctx(req), ops_fh(fi));
 
+	if (fi->flock_release)
+		locks_drop_owner(fs_ctx(req)->locks, ino, fi->lock_owner,
+		    LOCKREC_FLOCK);
 	if (rc != 0)
 		log_warnx("inode %" PRIx64 ": writes lost at close: %s",
 		    (uint64_t)ino, strerror(-rc));

@@ -185,9 +185,9 @@ frame 0x0307 0 13 "$tmp/batchrep" >"$out/obj-batch-reply"
 	frame 0x0306 0 6 "$tmp/batch"
 } >"$out/stream"
 
-# The seeds of the record fuzzer (meta-fuzz, fs/meta.h): one inode or
-# directory record per file, in tests/fuzz/corpus-meta/ (or the second
-# directory given).  Rerun after a change to a record's layout.
+# The seeds of the record fuzzer (meta-fuzz, fs/meta.h, fs/lockrec.h):
+# one inode, directory or lock record per file, in tests/fuzz/corpus-meta/
+# (or the second directory given).  Rerun after a change to a record's layout.
 mout=${2:-$(dirname "$0")/corpus-meta}
 mkdir -p "$mout"
 # inode_head VERSION MODE SIZE CHUNK: the fixed fields (uid 1000, gid 100,
@@ -224,3 +224,12 @@ inode_head() {
 	u8 4; u64 2; u8 1; printf 'b'
 } >"$mout/dir"
 { u8 1; u32 0; } >"$mout/dir-empty"
+# lock entry MOUNT OWNER PID KIND TYPE START END EXPIRES (fs/lockrec.h)
+lock_entry() { u64 "$1"; u64 "$2"; u32 "$3"; u8 "$4"; u8 "$5"; u64 "$6"; u64 "$7"; u64 "$8"; }
+{ # lock record: a flock write lock, two fcntl ranges of another mount
+	u8 1; u16 3
+	lock_entry 0x1111 7 100 2 1 0 0x7fffffffffffffff 1700000000000
+	lock_entry 0x2222 9 200 1 0 0 99 1700000000000
+	lock_entry 0x2222 9 200 1 1 200 0x7fffffffffffffff 1700000005000
+} >"$mout/lockrec"
+{ u8 1; u16 0; } >"$mout/lockrec-empty"

@@ -1,0 +1,601 @@
+/* locks.c: cluster-wide fcntl and flock locks (see locks.h). */
+#include <sys/queue.h>
+#include <sys/random.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data.h"
+#include "inode.h"
+#include "kv.h"
+#include "locks.h"
+#include "log.h"
+#include "meta.h"
+#include "node.h"
+#include "xmalloc.h"
+
+#define LOCKS_TRIES 64		/* lost CAS races before giving up (EIO) */
+#define LOCKS_POLL_MIN_MS 20
+
+/* A request waiting for a lock (F_SETLKW, blocking flock). */
+struct locks_waiter {
+	struct locks *l;
+	fuse_req_t req;
+	uint64_t ino;
+	struct lockrec_req q;
+	struct data *d;
+	uint64_t next_ms;	/* monotonic: when to try again */
+	int tries;
+	bool interrupted;	/* the kernel interrupted it (a signal) */
+	TAILQ_ENTRY(locks_waiter) entry;
+};
+TAILQ_HEAD(locks_waiters, locks_waiter);
+
+struct locks {
+	struct fs *fs;
+	uint64_t mount;
+	int lease_ms;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* a waiter came, was interrupted or may go */
+	bool stop;
+	struct locks_waiters waiters;
+	uint64_t *held;		/* inodes this mount holds locks on */
+	size_t nheld, capheld;
+	uint64_t renew_ms;	/* monotonic: next renewal */
+};
+
+/* Milliseconds of a clock. */
+static uint64_t
+locks_clock_ms(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Wall-clock ms: leases are compared across machines. */
+static uint64_t
+locks_wall_ms(void)
+{
+	return locks_clock_ms(CLOCK_REALTIME);
+}
+
+static uint64_t
+locks_mono_ms(void)
+{
+	return locks_clock_ms(CLOCK_MONOTONIC);
+}
+
+/* The key of ino's lock record: "l/<ino hex>". */
+static void
+locks_key(uint64_t ino, struct hash_key *k)
+{
+	char name[META_KEYNAME_MAX];
+	int n = snprintf(name, sizeof name, "l/%" PRIx64, ino);
+
+	hash_key_of(name, (size_t)n, k);
+}
+
+/* Record (or forget) that this mount holds locks on ino (l->mu held). */
+static void
+locks_note_held(struct locks *l, uint64_t ino, bool holds)
+{
+	for (size_t i = 0; i < l->nheld; i++) {
+		if (l->held[i] != ino)
+			continue;
+		if (!holds)
+			l->held[i] = l->held[--l->nheld];
+		return;
+	}
+	if (!holds)
+		return;
+	if (l->nheld == l->capheld) {
+		l->capheld = l->capheld ? 2 * l->capheld : 16;
+		l->held = xreallocarray(l->held, l->capheld, sizeof *l->held);
+	}
+	l->held[l->nheld++] = ino;
+}
+
+/* True when this mount holds locks on ino. */
+static bool
+locks_is_held(struct locks *l, uint64_t ino)
+{
+	bool held = false;
+
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->nheld && !held; i++)
+		held = l->held[i] == ino;
+	pthread_mutex_unlock(&l->mu);
+	return held;
+}
+
+/* Read ino's record: 0 with *ver (0: none yet), or -errno. */
+static int
+locks_read(struct locks *l, uint64_t ino, struct lockrec *r, uint64_t *ver)
+{
+	struct hash_key k;
+	struct kv_value v;
+	int rc;
+
+	locks_key(ino, &k);
+	lockrec_init(r);
+	*ver = 0;
+	if ((rc = kv_get(l->fs->kv, &k, &v)) == -ENOENT)
+		return 0;
+	if (rc != 0)
+		return rc;
+	*ver = v.version;
+	rc = lockrec_decode(v.data, v.len, r);
+	kv_value_free(&v);
+	if (rc != 0) {
+		log_error("inode %" PRIx64 ": malformed lock record", ino);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Write ino's record back, on the version read (none left: delete it). */
+static int
+locks_write(struct locks *l, uint64_t ino, const struct lockrec *r,
+    uint64_t ver)
+{
+	struct hash_key k;
+	struct wbuf w;
+	int rc;
+
+	locks_key(ino, &k);
+	if (r->n == 0)
+		return ver == 0 ? 0 : kv_del(l->fs->kv, &k, WIRE_COND_VERSION,
+		    ver);
+	wbuf_init(&w);
+	lockrec_encode(&w, r);
+	rc = kv_put(l->fs->kv, &k, w.p, w.len, ver == 0 ? WIRE_COND_ABSENT :
+	    WIRE_COND_VERSION, ver, NULL);
+	wbuf_free(&w);
+	return rc;
+}
+
+/*
+ * A change of one record: returns 0 to write r back, 1 when there is
+ * nothing to write, or -errno to stop.
+ */
+typedef int (*locks_fn)(struct lockrec *r, void *arg);
+
+/* Read, change with fn, write on the version read; again on a lost race. */
+static int
+locks_change(struct locks *l, uint64_t ino, locks_fn fn, void *arg)
+{
+	struct lockrec r;
+	uint64_t ver;
+	int rc = -EIO;
+
+	for (int tries = 0; tries < LOCKS_TRIES; tries++) {
+		inode_backoff(tries);
+		if ((rc = locks_read(l, ino, &r, &ver)) != 0)
+			return rc;
+		if ((rc = fn(&r, arg)) == 0)
+			rc = locks_write(l, ino, &r, ver);
+		if (rc == 0 || rc == 1) {
+			pthread_mutex_lock(&l->mu);
+			locks_note_held(l, ino, lockrec_holds(&r, l->mount,
+			    locks_wall_ms()));
+			pthread_mutex_unlock(&l->mu);
+			lockrec_free(&r);
+			return 0;
+		}
+		lockrec_free(&r);
+		if (rc != -KV_ECONFLICT)
+			return rc;
+	}
+	log_warnx("inode %" PRIx64 ": lock record changed %d times under us",
+	    ino, LOCKS_TRIES);
+	return -EIO;
+}
+
+/* Arguments of locks_apply_fn. */
+struct locks_apply {
+	struct locks *l;
+	const struct lockrec_req *q;
+	struct lockrec_entry conflict;
+};
+
+/* Take or free a lock unless someone else's conflicts. */
+static int
+locks_apply_fn(struct lockrec *r, void *arg)
+{
+	struct locks_apply *a = arg;
+	const struct lockrec_entry *c;
+	uint64_t now = locks_wall_ms();
+
+	if (a->q->type != LOCKREC_UNLOCK &&
+	    (c = lockrec_conflict(r, a->q, now)) != NULL) {
+		a->conflict = *c;
+		return -EAGAIN;
+	}
+	if (lockrec_apply(r, a->q, now, now + (uint64_t)a->l->lease_ms) != 0)
+		return -ENOLCK;
+	return 0;
+}
+
+/* Equal timestamps? */
+static bool
+locks_ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/*
+ * A lock was taken: see the file as its last writer left it.  The inode
+ * is read afresh; when it changed since the kernel cached its pages,
+ * they go (with its attributes), and our own cache of its chunks too.
+ */
+static void
+locks_revalidate(struct locks *l, uint64_t ino, struct data *d)
+{
+	struct fs *fs = l->fs;
+	struct node *n = node_get(fs->nodes, ino);
+	struct meta_inode in;
+	bool inval = false;
+
+	meta_inode_init(&in);
+	if (inode_read(fs, n, 0, &in, NULL) == 0) {
+		node_lock(fs->nodes);
+		if (n->kcache && (!locks_ts_eq(&n->kmtime, &in.mtime) ||
+		    n->ksize != in.size)) {
+			inval = true;
+			n->kmtime = in.mtime;
+			n->ksize = in.size;
+		}
+		node_unlock(fs->nodes);
+		if (d != NULL)
+			data_attr(d, &in);
+	}
+	meta_inode_free(&in);
+	node_put(fs->nodes, n);
+	if (inval && fs->se != NULL)
+		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
+/* Waiters on ino may go now: try them at once (this mount freed a lock). */
+static void
+locks_wake(struct locks *l, uint64_t ino)
+{
+	struct locks_waiter *w;
+
+	pthread_mutex_lock(&l->mu);
+	TAILQ_FOREACH(w, &l->waiters, entry) {
+		if (w->ino == ino) {
+			w->next_ms = 0;
+			w->tries = 0;
+		}
+	}
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* One attempt: 0 (done), -EAGAIN with *conflict, or -errno. */
+static int
+locks_try(struct locks *l, uint64_t ino, const struct lockrec_req *q,
+    struct data *d, struct lockrec_entry *conflict)
+{
+	struct locks_apply a = { .l = l, .q = q };
+	int rc;
+
+	if (q->type == LOCKREC_UNLOCK) {
+		/* What we wrote under the lock reaches the next holder. */
+		if (d != NULL && (rc = data_flush(d)) != 0)
+			log_warnx("inode %" PRIx64 ": writes under a lock "
+			    "failed at unlock: %s", ino, strerror(-rc));
+		if (!locks_is_held(l, ino))
+			return 0;
+	}
+	rc = locks_change(l, ino, locks_apply_fn, &a);
+	if (rc == -EAGAIN && conflict != NULL)
+		*conflict = a.conflict;
+	if (rc == 0 && q->type == LOCKREC_UNLOCK)
+		locks_wake(l, ino);
+	else if (rc == 0)
+		locks_revalidate(l, ino, d);
+	return rc;
+}
+
+/* The kernel interrupted a waiter: answer it now (EINTR). */
+static void
+locks_interrupt_cb(fuse_req_t req, void *arg)
+{
+	struct locks_waiter *w = arg;
+	struct locks *l = w->l;
+
+	(void)req;
+	pthread_mutex_lock(&l->mu);
+	w->interrupted = true;
+	w->next_ms = 0;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Answer a waiter and free it (l->mu not held: see locks_interrupt_cb). */
+static void
+locks_finish(struct locks_waiter *w, int rc)
+{
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	fuse_reply_err(w->req, rc < 0 ? -rc : rc);
+	free(w);
+}
+
+int
+locks_set(struct locks *l, fuse_req_t req, uint64_t ino,
+    const struct lockrec_req *q, struct data *d, bool wait)
+{
+	struct locks_waiter *w;
+	int rc;
+
+	rc = locks_try(l, ino, q, d, NULL);
+	if (rc != -EAGAIN || !wait)
+		return rc;
+	w = xcalloc(1, sizeof *w);
+	w->l = l;
+	w->req = req;
+	w->ino = ino;
+	w->q = *q;
+	w->d = d;
+	w->next_ms = locks_mono_ms() + LOCKS_POLL_MIN_MS;
+	/* Registered before the thread can see it (the callback takes mu). */
+	fuse_req_interrupt_func(req, locks_interrupt_cb, w);
+	pthread_mutex_lock(&l->mu);
+	TAILQ_INSERT_TAIL(&l->waiters, w, entry);
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return LOCKS_QUEUED;
+}
+
+int
+locks_test(struct locks *l, uint64_t ino, const struct lockrec_req *q,
+    struct lockrec_entry *out, bool *found)
+{
+	const struct lockrec_entry *c;
+	struct lockrec r;
+	uint64_t ver;
+	int rc;
+
+	*found = false;
+	if ((rc = locks_read(l, ino, &r, &ver)) != 0)
+		return rc;
+	if ((c = lockrec_conflict(&r, q, locks_wall_ms())) != NULL) {
+		*out = *c;
+		*found = true;
+	}
+	lockrec_free(&r);
+	return 0;
+}
+
+/* Arguments of locks_drop_fn. */
+struct locks_drop {
+	uint64_t mount, owner;
+	int kind;		/* 0: every kind and owner of the mount */
+};
+
+static int
+locks_drop_fn(struct lockrec *r, void *arg)
+{
+	struct locks_drop *a = arg;
+	bool any = false;
+
+	if (a->kind != 0)
+		return lockrec_drop_owner(r, a->mount, a->owner, a->kind) ?
+		    0 : 1;
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->e[i].mount == a->mount) {
+			r->e[i--] = r->e[--r->n];
+			any = true;
+		}
+	}
+	return any ? 0 : 1;
+}
+
+void
+locks_drop_owner(struct locks *l, uint64_t ino, uint64_t owner, int kind)
+{
+	struct locks_drop a = { l->mount, owner, kind };
+	int rc;
+
+	if (!locks_is_held(l, ino))
+		return;
+	if ((rc = locks_change(l, ino, locks_drop_fn, &a)) != 0)
+		log_warnx("inode %" PRIx64 ": locks not freed at close (%s); "
+		    "they expire with their lease", ino, strerror(-rc));
+	locks_wake(l, ino);
+}
+
+uint64_t
+locks_mount_id(const struct locks *l)
+{
+	return l->mount;
+}
+
+/* Renew this mount's leases (the thread, every third of the lease). */
+static int
+locks_renew_fn(struct lockrec *r, void *arg)
+{
+	struct locks *l = arg;
+
+	return lockrec_renew(r, l->mount, locks_wall_ms() +
+	    (uint64_t)l->lease_ms) ? 0 : 1;
+}
+
+static void
+locks_renew_all(struct locks *l)
+{
+	uint64_t *inos;
+	size_t n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->nheld;
+	inos = xcalloc(n ? n : 1, sizeof *inos);
+	memcpy(inos, l->held, n * sizeof *inos);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		int rc = locks_change(l, inos[i], locks_renew_fn, l);
+
+		if (rc != 0)
+			log_error("inode %" PRIx64 ": cannot renew our locks "
+			    "(%s): other machines may take them when the "
+			    "lease ends", inos[i], strerror(-rc));
+	}
+	free(inos);
+}
+
+/* The next waiter due by now, taken off the list, or NULL (mu held). */
+static struct locks_waiter *
+locks_due(struct locks *l, uint64_t now, uint64_t *next)
+{
+	struct locks_waiter *w;
+
+	TAILQ_FOREACH(w, &l->waiters, entry) {
+		if (w->next_ms <= now) {
+			TAILQ_REMOVE(&l->waiters, w, entry);
+			return w;
+		}
+		if (w->next_ms < *next)
+			*next = w->next_ms;
+	}
+	return NULL;
+}
+
+/* Try a waiter once: answer it, or put it back with a longer wait. */
+static void
+locks_retry(struct locks *l, struct locks_waiter *w)
+{
+	uint64_t delay;
+	uint32_t r = 0;
+	int rc;
+
+	if (w->interrupted || fuse_req_interrupted(w->req)) {
+		locks_finish(w, -EINTR);
+		return;
+	}
+	rc = locks_try(l, w->ino, &w->q, w->d, NULL);
+	if (rc != -EAGAIN) {
+		locks_finish(w, rc);
+		return;
+	}
+	w->tries++;
+	delay = (uint64_t)LOCKS_POLL_MIN_MS << (w->tries < 6 ? w->tries : 6);
+	if (delay > LOCKS_POLL_MAX_MS)
+		delay = LOCKS_POLL_MAX_MS;
+	if (getrandom(&r, sizeof r, 0) == sizeof r)
+		delay += r % (delay / 4 + 1); /* waiters do not march together */
+	pthread_mutex_lock(&l->mu);
+	if (!w->interrupted)
+		w->next_ms = locks_mono_ms() + delay;
+	TAILQ_INSERT_TAIL(&l->waiters, w, entry);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* The module's thread: waiters' retries and lease renewals. */
+static void *
+locks_main(void *arg)
+{
+	struct locks *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		uint64_t now = locks_mono_ms(), next = l->renew_ms;
+		struct locks_waiter *w;
+		struct timespec ts;
+
+		if (now >= l->renew_ms) {
+			l->renew_ms = now + (uint64_t)l->lease_ms / 3;
+			pthread_mutex_unlock(&l->mu);
+			locks_renew_all(l);
+			pthread_mutex_lock(&l->mu);
+			continue;
+		}
+		if ((w = locks_due(l, now, &next)) != NULL) {
+			pthread_mutex_unlock(&l->mu);
+			locks_retry(l, w);
+			pthread_mutex_lock(&l->mu);
+			continue;
+		}
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000L;
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+struct locks *
+locks_new(struct fs *fs, int lease_ms, char *err, size_t errlen)
+{
+	struct locks *l = xcalloc(1, sizeof *l);
+	pthread_condattr_t ca;
+
+	l->fs = fs;
+	l->lease_ms = lease_ms;
+	if (getrandom(&l->mount, sizeof l->mount, 0) != sizeof l->mount) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		free(l);
+		return NULL;
+	}
+	TAILQ_INIT(&l->waiters);
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	l->renew_ms = locks_mono_ms() + (uint64_t)lease_ms / 3;
+	if ((errno = pthread_create(&l->thread, NULL, locks_main, l)) != 0) {
+		snprintf(err, errlen, "cannot start the lock thread: %s",
+		    strerror(errno));
+		pthread_cond_destroy(&l->cv);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+locks_free(struct locks *l)
+{
+	struct locks_drop a;
+	struct locks_waiter *w;
+	uint64_t *inos;
+	size_t n;
+
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	pthread_join(l->thread, NULL);
+	while ((w = TAILQ_FIRST(&l->waiters)) != NULL) {
+		TAILQ_REMOVE(&l->waiters, w, entry);
+		locks_finish(w, -EINTR);
+	}
+	/* Whatever the kernel did not release: others need not wait out
+	 * the lease. */
+	a.mount = l->mount;
+	a.owner = 0;
+	a.kind = 0;
+	inos = l->held;
+	n = l->nheld;
+	l->held = NULL;
+	l->nheld = l->capheld = 0;
+	for (size_t i = 0; i < n; i++)
+		(void)locks_change(l, inos[i], locks_drop_fn, &a);
+	free(inos);
+	free(l->held);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}

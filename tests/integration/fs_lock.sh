@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# fs_lock.sh: flock and fcntl locks hold across machines (fs/locks.h).
+#
+# Three daemons on loopback (k=2) and three mounts, each through its own
+# daemon (three machines).  tests/lib/locktest.py checks, between mounts
+# A and B: flock is exclusive across machines, LOCK_NB fails with
+# EWOULDBLOCK and a blocked flock wakes when the holder releases; fcntl
+# byte ranges conflict only where they overlap, and F_GETLK names the
+# holder (its pid on the same machine, <= 0 from another: remote); read
+# locks share; an F_SETLKW interrupted by a signal returns EINTR and
+# leaves no lock; closing any descriptor of a file frees the process's
+# locks; and 4 processes on two machines increment one counter file
+# under flock, then under fcntl, and no increment is lost (mutual
+# exclusion plus coherence: the data written under the lock is what the
+# next holder reads).  Last, a lock holder's whole mount dies (kill -9 of
+# mount C's canfs): a waiter on B gets the lock once the lease
+# (lock_lease=4 here) has passed, and not before.
+#
+# Environment: HB, BUILD, KEEP=1, FS_TMPDIR.
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+[ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
+[ -n "${FS_TMPDIR:-}" ] && export TMPDIR=$FS_TMPDIR
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/fs.sh"
+require_tools
+
+fs_cleanup() {
+	local rc=$?
+	trap - EXIT
+	[ -n "${HOLDER:-}" ] && kill -9 "$HOLDER" 2>/dev/null
+	umount_all
+	(exit $rc)
+	cleanup
+}
+trap fs_cleanup EXIT
+
+LEASE=4
+port=$(free_port)
+for i in 1 2 3; do
+	join=""
+	[ "$i" -gt 1 ] && join=127.0.7.1:$port
+	start_node "n$i" "127.0.7.$i:$port" "$join" -s "$T/n$i.sock" -k 2
+	wait_active "n$i"
+done
+for i in 1 2 3; do
+	wait_for 10 test -S "$T/n$i.sock" || fail "n$i made no socket"
+done
+CANFS_OPTS="-o allow_other,lock_lease=$LEASE"
+mount_canfs "$T/a" "unix:$T/n1.sock"
+mount_canfs "$T/b" "unix:$T/n2.sock"
+mount_canfs "$T/c" "unix:$T/n3.sock"
+
+python3 "$LIB/locktest.py" checks "$T/a" "$T/b" || fail "a lock check failed"
+
+# A mount that dies with a lock held: its lease frees the lock.
+python3 "$LIB/locktest.py" hold "$T/c" dead-f >"$T/holder.out" 2>&1 &
+HOLDER=$!
+disown "$HOLDER"
+wait_for 15 grep -q held "$T/holder.out" || fail "mount C did not take the lock"
+python3 - "$T/b/dead-f" <<'PY' || fail "the lock of a live mount C was granted to B"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    sys.exit(0)
+sys.exit(1)
+PY
+cpid=${FS_PIDS[2]}
+log "kill -9 mount C's canfs (pid $cpid) while its process holds a flock"
+t0=$(now_ms)
+kill -9 "$cpid"
+out=$(python3 "$LIB/locktest.py" take "$T/b" dead-f $((LEASE * 5))) ||
+	fail "B did not get the dead mount's lock within $((LEASE * 5)) s"
+waited=$(($(now_ms) - t0))
+log "B took the dead mount's lock $waited ms after the kill ($out)"
+[ "$waited" -ge $((LEASE * 1000 - 1500)) ] ||
+	fail "B took the lock after $waited ms: before the ${LEASE} s lease ran out"
+kill -9 "$HOLDER" 2>/dev/null
+HOLDER=""
+log "PASS"
