@@ -439,7 +439,8 @@ locks_renew_all(struct locks *l)
 	pthread_mutex_lock(&l->mu);
 	n = l->nheld;
 	inos = xcalloc(n ? n : 1, sizeof *inos);
-	memcpy(inos, l->held, n * sizeof *inos);
+	if (n > 0)
+		memcpy(inos, l->held, n * sizeof *inos);
 	pthread_mutex_unlock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
 		int rc = locks_change(l, inos[i], locks_renew_fn, l);
