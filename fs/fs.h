@@ -11,8 +11,11 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "atime.h"
 
 struct kv;
 struct bg;
@@ -30,6 +33,9 @@ struct fs_opts {
 	uint32_t chunk_size;	/* of new files */
 	int readahead;		/* chunks fetched ahead of sequential reads */
 	int max_dirty;		/* dirty chunk buffers per open file */
+	enum atime_mode atime;	/* when reads move atimes (atime.h) */
+	bool nodiratime;	/* ...never for directory listings */
+	bool readonly;		/* mounted ro: reads write nothing */
 };
 
 struct fs {
