@@ -57,11 +57,15 @@ struct canfs_opts {
 	char *log_level;
 	char *secret_file;
 	int no_default_permissions;
+	enum atime_mode atime;	/* relatime, strictatime, noatime */
+	bool nodiratime;
+	bool readonly;		/* ro (or -r) given */
 	int show_help;
 	int show_version;
 };
 
-enum { CANFS_KEY_HELP, CANFS_KEY_VERSION };
+enum { CANFS_KEY_HELP, CANFS_KEY_VERSION, CANFS_KEY_ATIME, CANFS_KEY_RO,
+    CANFS_KEY_RW };
 
 #define CANFS_OPT(t, f, v) { t, offsetof(struct canfs_opts, f), v }
 static const struct fuse_opt canfs_optspec[] = {
@@ -82,6 +86,19 @@ static const struct fuse_opt canfs_optspec[] = {
 	CANFS_OPT("--secret-file=%s", secret_file, 0),
 	CANFS_OPT("--secret-file %s", secret_file, 0),
 	CANFS_OPT("no_default_permissions", no_default_permissions, 1),
+	FUSE_OPT_KEY("relatime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("norelatime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("strictatime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("nostrictatime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("atime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("noatime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("diratime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("nodiratime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("lazytime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("nolazytime", CANFS_KEY_ATIME),
+	FUSE_OPT_KEY("ro", CANFS_KEY_RO),
+	FUSE_OPT_KEY("-r", CANFS_KEY_RO),
+	FUSE_OPT_KEY("rw", CANFS_KEY_RW),
 	FUSE_OPT_KEY("-h", CANFS_KEY_HELP),
 	FUSE_OPT_KEY("--help", CANFS_KEY_HELP),
 	FUSE_OPT_KEY("-V", CANFS_KEY_VERSION),
@@ -122,6 +139,14 @@ canfs_usage(const char *prog)
 "    --secret-file PATH     $CANFS_SECRET_FILE); unix: sources need none\n"
 "    -o log=FILE            log to FILE (in the background: else nowhere)\n"
 "    -o log_level=LEVEL     error, warn, info or debug (default warn)\n"
+"    -o relatime            a read sets a file's or directory's access\n"
+"                           time when it is not newer than the mtime or\n"
+"                           ctime, or a day old (default; written in the\n"
+"                           background)\n"
+"    -o strictatime         a read always sets the access time (the kernel\n"
+"                           then keeps no cached pages across opens)\n"
+"    -o noatime             reads never set it (utimensat(2) still does)\n"
+"    -o nodiratime          listings never set a directory's access time\n"
 "    -o no_default_permissions  no permission checks at all (default:\n"
 "                           the kernel checks modes and owners)\n"
 "    -o allow_other         let other users in (needs user_allow_other in\n"
@@ -151,6 +176,14 @@ canfs_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case CANFS_KEY_VERSION:
 		o->show_version = 1;
 		return 0;
+	case CANFS_KEY_ATIME:
+		(void)atime_option(arg, &o->atime, &o->nodiratime);
+		/* Of these, libfuse 3 passes only (no)atime to the kernel. */
+		return strcmp(arg, "noatime") == 0 || strcmp(arg, "atime") == 0;
+	case CANFS_KEY_RO:
+	case CANFS_KEY_RW:
+		o->readonly = key == CANFS_KEY_RO;
+		return 1; /* for libfuse too: a kernel mount flag */
 	}
 	return 1;
 }
@@ -188,6 +221,9 @@ canfs_check_opts(const struct canfs_opts *co, struct fs_opts *o)
 	o->readahead = (int)co->readahead;
 	o->max_dirty = (int)co->max_dirty;
 	o->lock_lease_ms = (int)co->lock_lease * 1000;
+	o->atime = co->atime;
+	o->nodiratime = co->nodiratime;
+	o->readonly = co->readonly;
 	o->chunk_size = META_CHUNK_DEFAULT;
 	if (co->chunk_size != NULL)
 		o->chunk_size = canfs_parse_size(co->chunk_size);

@@ -11,8 +11,11 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "atime.h"
 
 struct kv;
 struct bg;
@@ -32,6 +35,9 @@ struct fs_opts {
 	int readahead;		/* chunks fetched ahead of sequential reads */
 	int max_dirty;		/* dirty chunk buffers per open file */
 	int lock_lease_ms;	/* lease of this mount's locks (locks.h) */
+	enum atime_mode atime;	/* when reads move atimes (atime.h) */
+	bool nodiratime;	/* ...never for directory listings */
+	bool readonly;		/* mounted ro: reads write nothing */
 };
 
 struct fs {

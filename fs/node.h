@@ -54,6 +54,12 @@ struct node {
 	struct timespec touch_time; /* mtime/ctime to set */
 	struct fs *touch_fs;	/* for the job */
 
+	bool atime_pending;	/* an atime job is queued or running */
+	bool atime_dirty;	/* a read the job has not taken yet */
+	struct timespec atime_when; /* ...its time: the atime to set */
+	uint64_t atime_gen;	/* bumped by an explicit atime change, which
+				   cancels the reads before it */
+
 	bool kcache;		/* the kernel may cache data from... */
 	struct timespec kmtime;	/* ...the file as of this mtime */
 	uint64_t ksize;		/* ...and size */

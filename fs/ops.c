@@ -16,6 +16,7 @@
 #include "log.h"
 #include "node.h"
 #include "ops.h"
+#include "xmalloc.h"
 
 /* Negotiate the connection: big requests, parallel everything. */
 static void
@@ -278,6 +279,143 @@ ops_touch_dir(struct fs *fs, struct node *dir, int nlink_delta)
 	node_unlock(fs->nodes);
 	if (start)
 		bg_submit(fs->bg, NULL, ops_touch_job, dir);
+}
+
+/* A deferred atime update of one node. */
+struct ops_atime {
+	struct fs *fs;
+	struct node *n;		/* held by the job */
+	struct timespec when;	/* the atime to set */
+	uint64_t gen;		/* n->atime_gen when the read was taken */
+	int tries;		/* CAS attempts so far */
+};
+
+/* CAS attempts before an atime update gives up (it is not worth more). */
+#define OPS_ATIME_TRIES 10
+
+/*
+ * Mutation: atime to a->when, if the policy still wants it for this
+ * record (relatime looks at the record's own mtime and ctime) and no
+ * explicit atime change came since the read.  Not a pure function of
+ * the record, but its other inputs only ever turn it into a no-op, so
+ * running it again is safe.  Never touches size, mtime or ctime.
+ */
+static int
+ops_atime_mut(struct meta_inode *in, void *arg)
+{
+	struct ops_atime *a = arg;
+	bool stale;
+
+	if (++a->tries > OPS_ATIME_TRIES)
+		return -EBUSY;
+	node_lock(a->fs->nodes);
+	stale = a->n->atime_gen != a->gen;
+	node_unlock(a->fs->nodes);
+	if (stale || !atime_due(a->fs->o.atime, &in->atime, &in->mtime,
+	    &in->ctime, &a->when))
+		return INODE_UNCHANGED;
+	in->atime = a->when;
+	return 0;
+}
+
+/* Background job: write a node's pending atime until no read is left. */
+static int
+ops_atime_job(void *arg)
+{
+	struct ops_atime *a = arg;
+	struct fs *fs = a->fs;
+	struct node *n = a->n;
+	int rc;
+
+	for (;;) {
+		node_lock(fs->nodes);
+		if (!n->atime_dirty) {
+			n->atime_pending = false;
+			node_unlock(fs->nodes);
+			break;
+		}
+		a->when = n->atime_when;
+		a->gen = n->atime_gen;
+		a->tries = 0;
+		n->atime_dirty = false;
+		node_unlock(fs->nodes);
+		rc = inode_update(fs, n, ops_atime_mut, a, NULL);
+		/* ENOENT: removed meanwhile; anything else: best effort. */
+		if (rc != 0 && rc != -ENOENT)
+			log_info("inode %" PRIx64 ": atime not updated: %s",
+			    n->ino, strerror(-rc));
+	}
+	node_put(fs->nodes, n);
+	free(a);
+	return 0;
+}
+
+/* Does the mount's policy let reads of this kind move atimes at all? */
+static bool
+ops_atime_on(const struct fs *fs, bool dir)
+{
+	return !fs->o.readonly && fs->o.atime != ATIME_NOATIME &&
+	    !(dir && fs->o.nodiratime);
+}
+
+/* Would a read now move the atime of in (see ops.h)? */
+bool
+ops_atime_due(struct fs *fs, const struct meta_inode *in, bool dir)
+{
+	struct timespec now;
+
+	if (!ops_atime_on(fs, dir))
+		return false;
+	ops_now(&now);
+	return atime_due(fs->o.atime, &in->atime, &in->mtime, &in->ctime,
+	    &now);
+}
+
+/*
+ * A read of n (see ops.h).  The cached record (as of the open, at the
+ * latest) rules out most reads at once under relatime, without a store
+ * request; the mutation decides again on the record it writes.
+ */
+void
+ops_atime(struct fs *fs, struct node *n, bool dir)
+{
+	struct ops_atime *a;
+	struct timespec now;
+	bool due = true, start;
+
+	if (!ops_atime_on(fs, dir))
+		return;
+	ops_now(&now);
+	node_lock(fs->nodes);
+	if (!n->atime_pending && n->have_inode)
+		due = atime_due(fs->o.atime, &n->inode.atime,
+		    &n->inode.mtime, &n->inode.ctime, &now);
+	if (due) {
+		n->atime_when = now;
+		n->atime_dirty = true;
+	}
+	start = due && !n->atime_pending;
+	if (start) {
+		n->atime_pending = true;
+		n->refs++; /* the job's hold */
+	}
+	node_unlock(fs->nodes);
+	if (!start)
+		return;
+	a = xcalloc(1, sizeof *a);
+	a->fs = fs;
+	a->n = n;
+	bg_submit(fs->bg, NULL, ops_atime_job, a);
+}
+
+/* An explicit atime change is coming: drop the reads before it. */
+void
+ops_atime_cancel(struct fs *fs, struct node *n)
+{
+	node_lock(fs->nodes);
+	n->atime_gen++;
+	n->atime_dirty = false;
+	node_unlock(fs->nodes);
 }
 
 /* Mutation: one link less. */

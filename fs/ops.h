@@ -63,6 +63,21 @@ int ops_inode(struct fs *fs, struct node *n, int max_age_ms,
 void ops_touch_dir(struct fs *fs, struct node *dir, int nlink_delta);
 
 /*
+ * Access times (atime.h).  ops_atime: n (a directory when dir) was read
+ * through a handle without O_NOATIME; when the mount's policy says so,
+ * its atime is set to now by a background inode update, later reads
+ * meanwhile folded into it.  Never blocks on the store and never fails
+ * the read: a failed update is logged at info level and dropped.
+ * ops_atime_cancel: an explicit atime change (setattr) is on its way;
+ * reads before it must not move atime past it.  ops_atime_due: would a
+ * read now move the atime of record in (for open's keep_cache: a read
+ * served from the kernel's page cache never reaches canfs)?
+ */
+void ops_atime(struct fs *fs, struct node *n, bool dir);
+void ops_atime_cancel(struct fs *fs, struct node *n);
+bool ops_atime_due(struct fs *fs, const struct meta_inode *in, bool dir);
+
+/*
  * Drop one link of n (unlink, rename over it): nlink - 1 and ctime; at 0
  * the inode and its data go, or, while open on this mount, at the last
  * close.  0 or -errno.

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,8 @@ struct ops_dh {
 	uint64_t ino;
 	uint64_t parent;	/* for "..": a parent seen, or ino */
 	struct meta_dir d;	/* snapshot at opendir */
+	bool noatime;		/* opened O_NOATIME */
+	bool accessed;		/* listed: atime taken care of */
 };
 
 /* One inode read of a readdirplus batch. */
@@ -54,6 +57,7 @@ ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	dh->ino = ino;
+	dh->noatime = (fi->flags & O_NOATIME) != 0;
 	rc = dir_read(fs, n, 0, &dh->d, NULL);
 	node_lock(fs->nodes);
 	dh->parent = n->parent != 0 ? n->parent : ino;
@@ -90,6 +94,23 @@ ops_dir_pos(const struct ops_dh *dh, off_t off, char *name,
 	st->st_mode = DTTOIF(dh->d.e[off].type);
 }
 
+/*
+ * A listing reads the directory: its atime, once per handle (the kernel
+ * calls again for each buffer of a long listing).
+ */
+static void
+ops_dir_accessed(struct fs *fs, struct ops_dh *dh)
+{
+	struct node *n;
+
+	if (dh->accessed || dh->noatime)
+		return;
+	dh->accessed = true;
+	n = node_get(fs->nodes, dh->ino);
+	ops_atime(fs, n, true);
+	node_put(fs->nodes, n);
+}
+
 /* Plain listing. */
 void
 ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -112,6 +133,7 @@ ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		used += need;
 	}
+	ops_dir_accessed(fs_ctx(req), dh);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -204,6 +226,7 @@ ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		node_put(fs->nodes, p[i].n);
 	}
 	free(p);
+	ops_dir_accessed(fs, dh);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }

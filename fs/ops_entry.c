@@ -225,6 +225,9 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	node_lock(fs->nodes);
 	d = n->data;
 	node_unlock(fs->nodes);
+	/* An explicit atime wins over reads not yet written. */
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+		ops_atime_cancel(fs, n);
 	/* Earlier writes come first (their mtime, then an explicit one). */
 	if (d != NULL)
 		rc = data_flush(d);

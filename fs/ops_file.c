@@ -20,6 +20,7 @@ struct ops_fh {
 	struct node *n;		/* held until release */
 	struct data *d;		/* n->data, alive while n is open */
 	bool wrote;		/* written through this handle */
+	bool noatime;		/* opened O_NOATIME: reads leave atime */
 };
 
 /* The file handle of fi. */
@@ -46,16 +47,21 @@ ts_eq(const struct timespec *a, const struct timespec *b)
 /*
  * Attach an open handle to n, whose record in was just read from the
  * store (close-to-open).  The kernel keeps its cached pages only when the
- * file is unchanged since they were read; otherwise its attributes are
- * invalidated too, so that it sees the new size.
+ * file is unchanged since they were read, and no read through this handle
+ * is due to move the atime (reads served from those pages never reach
+ * us); otherwise its attributes are invalidated too, so that it sees the
+ * new size.
  */
 static struct ops_fh *
 ops_attach(struct fs *fs, struct node *n, struct meta_inode *in,
     struct fuse_file_info *fi)
 {
 	struct ops_fh *fh = xcalloc(1, sizeof *fh);
-	bool keep, known, existing;
+	bool keep, known, existing, atime;
 
+	fh->noatime = (fi->flags & O_NOATIME) != 0;
+	atime = !fh->noatime && (fi->flags & O_ACCMODE) != O_WRONLY &&
+	    ops_atime_due(fs, in, false);
 	node_lock(fs->nodes);
 	existing = n->data != NULL;
 	if (!existing)
@@ -65,7 +71,8 @@ ops_attach(struct fs *fs, struct node *n, struct meta_inode *in,
 	fh->n = n;
 	fh->d = n->data;
 	known = n->kcache;
-	keep = known && ts_eq(&n->kmtime, &in->mtime) && n->ksize == in->size;
+	keep = known && ts_eq(&n->kmtime, &in->mtime) && n->ksize == in->size &&
+	    !atime;
 	n->kcache = true;
 	n->kmtime = in->mtime;
 	n->ksize = in->size;
@@ -191,11 +198,12 @@ ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		(void)ops_detach(fs, fh);
 }
 
-/* Read. */
+/* Read; the atime goes out in the background. */
 void
 ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_ctx(req);
 	struct ops_fh *fh = ops_fh(fi);
 	char *buf;
 	ssize_t r;
@@ -207,6 +215,9 @@ ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	buf = xmalloc(size ? size : 1);
 	r = data_read(fh->d, buf, size, (uint64_t)off);
+	/* Before the reply: after it, a release may free fh at once. */
+	if (r >= 0 && !fh->noatime)
+		ops_atime(fs, fh->n, false);
 	if (r < 0)
 		ops_reply_err(req, (int)r);
 	else

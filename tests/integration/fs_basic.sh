@@ -19,7 +19,12 @@
 #      directory: all 2,000 listed, exactly, on both;
 #   7. bad input through A, checked on B: names of every byte 1-255 except
 #      '/', 255-byte names (ok) and 256 (ENAMETOOLONG), 100 nested levels,
-#      zero-length files, sparse files up to 5 GiB.
+#      zero-length files, sparse files up to 5 GiB;
+#   8. access times: relatime on A (a read moves an atime older than
+#      mtime, a second read does not; a listing moves a directory's),
+#      strictatime and O_NOATIME on a mount S, noatime on a mount N;
+#      the "no update" checks through a fresh mount once A, S and N have
+#      exited (and so written every queued update).
 # Skips (77) when /dev/fuse or fusermount3 is missing or build/canfs does
 # not exist yet.  Durations of the steps go to the log; the suite's output
 # to tests/results/fs_basic-posix-{ref,canfs}.txt.
@@ -309,11 +314,145 @@ if problems:
 EOF
 step 300 "bad input through A, checked on B" python3 "$T/badinput.py" "$A" "$B"
 
+# --- 8. access times: relatime on A (the default), strictatime on S,
+# noatime on N; B and, at the end, a fresh mount V look.  The negative
+# checks (no update) are made after A, N and S have been unmounted and
+# their processes have exited, which happens only once every queued
+# background update is written: no sleeps, no timing assumptions.
+S=$T/s
+N=$T/n
+V=$T/v
+CANFS_OPTS="${CANFS_OPTS--o allow_other} -o strictatime" mount_canfs "$S" "unix:$T/n2.sock"
+CANFS_OPTS="${CANFS_OPTS--o allow_other} -o noatime" mount_canfs "$N" "unix:$T/n4.sock"
+cat >"$T/atime.py" <<'EOF2'
+"""Access times through mounts with different atime policies."""
+import json, os, sys, time
+
+problems = []
+DAY = 86400 * 10**9
+
+
+def expect(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        problems.append(what)
+
+
+def eventually(pred, what, limit=15.0):
+    end = time.monotonic() + limit
+    while not pred() and time.monotonic() < end:
+        time.sleep(0.1)
+    expect(pred(), what)
+
+
+def atime(path):
+    return os.stat(path).st_atime_ns
+
+
+def read(path, flags=0):
+    fd = os.open(path, os.O_RDONLY | flags)
+    try:
+        os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+
+
+def old_file(path, mtime):
+    """A file whose atime (two days ago) is older than its mtime."""
+    with open(path, "w") as f:
+        f.write("x" * 5000)
+    os.utime(path, ns=(mtime - DAY, mtime))
+    return mtime - DAY
+
+
+def reads(A, B, S, N, state):
+    now = time.time_ns()
+    old = {n: old_file(os.path.join(A, n), now - 3600 * 10**9)
+           for n in ("rel", "strict", "none")}
+    for n, t in old.items():  # an explicit atime (setattr) lands at once
+        eventually(lambda n=n, t=t: atime(os.path.join(B, n)) == t,
+                   "B sees the atime set on A for " + n)
+    mtime = os.stat(os.path.join(B, "rel")).st_mtime_ns
+
+    # relatime: the first read moves atime (older than mtime) ...
+    read(os.path.join(A, "rel"))
+    eventually(lambda: atime(os.path.join(B, "rel")) > mtime,
+               "relatime: a read on A moves atime past mtime (seen on B)")
+    state["rel"] = atime(os.path.join(B, "rel"))
+    eventually(lambda: atime(os.path.join(A, "rel")) == state["rel"],
+               "relatime: A sees the new atime too")
+    # ... the second, within a day, does not (checked at the end).
+    read(os.path.join(A, "rel"))
+
+    # A directory listing counts as a read of the directory.
+    os.mkdir(os.path.join(A, "adir"))
+    open(os.path.join(A, "adir", "x"), "w").close()
+    dm = os.stat(os.path.join(B, "adir")).st_mtime_ns
+    os.listdir(os.path.join(A, "adir"))
+    eventually(lambda: atime(os.path.join(B, "adir")) > dm,
+               "relatime: listing a changed directory moves its atime")
+
+    # strictatime: every read moves it, also when newer than mtime.
+    read(os.path.join(S, "strict"))
+    eventually(lambda: atime(os.path.join(B, "strict")) > mtime,
+               "strictatime: a read on S moves atime")
+    first = atime(os.path.join(B, "strict"))
+    read(os.path.join(S, "strict"))
+    eventually(lambda: atime(os.path.join(B, "strict")) > first,
+               "strictatime: a second read moves it again")
+    state["strict"] = atime(os.path.join(B, "strict"))
+    eventually(lambda: atime(os.path.join(S, "strict")) == state["strict"],
+               "strictatime: S sees its own update")
+    # O_NOATIME: no update, even under strictatime (checked at the end).
+    read(os.path.join(S, "strict"), os.O_NOATIME)
+
+    # noatime: never (checked at the end).
+    read(os.path.join(N, "none"))
+    state["none"] = old["none"]
+
+
+def check(V, state):
+    expect(atime(os.path.join(V, "rel")) == state["rel"],
+           "relatime: the second read within a day left atime")
+    expect(atime(os.path.join(V, "strict")) == state["strict"],
+           "strictatime: an O_NOATIME read left atime")
+    expect(atime(os.path.join(V, "none")) == state["none"],
+           "noatime: a read on N left atime two days old")
+
+
+mode, state_file = sys.argv[1], sys.argv[2]
+if mode == "reads":
+    state = {}
+    reads(*sys.argv[3:7], state)
+    with open(state_file, "w") as f:
+        json.dump(state, f)
+else:
+    with open(state_file) as f:
+        check(sys.argv[3], json.load(f))
+if problems:
+    print("%d problems: %s" % (len(problems), "; ".join(problems)))
+    sys.exit(1)
+EOF2
+step 120 "atime: reads through A (relatime), S (strictatime), N (noatime)" \
+	python3 "$T/atime.py" reads "$T/atime.json" "$A" "$B" "$S" "$N"
+canfs_gone() { ! any_ours "$1"; }
+for i in "${!MOUNTS[@]}"; do
+	case ${MOUNTS[$i]} in "$A"|"$S"|"$N") ;; *) continue ;; esac
+	timeout 20 fusermount3 -u "${MOUNTS[$i]}" || fail "cannot unmount ${MOUNTS[$i]}"
+	wait_for 30 canfs_gone "${FS_PIDS[$i]}" ||
+		fail "canfs of ${MOUNTS[$i]} still running 30 s after its unmount"
+done
+log "unmounted A, S and N: their atime updates are written"
+CANFS_OPTS="${CANFS_OPTS--o allow_other} -o noatime" mount_canfs "$V" "unix:$T/n1.sock"
+step 60 "atime: no update where none is due (through a fresh mount)" \
+	python3 "$T/atime.py" check "$T/atime.json" "$V"
+rm -rf "$V/rel" "$V/strict" "$V/none" "$V/adir"
+
 umount_all
-for m in "$A" "$B"; do
+for m in "$A" "$B" "$V"; do
 	mounted "$m" && fail "$m still mounted after fusermount3 -u"
 done
-log "unmounted A and B"
+log "unmounted B and V"
 for n in n1 n2 n3 n4; do running "$n" || fail "daemon $n died during the run"; done
 
 if [ ${#PROBLEMS[@]} -gt 0 ]; then
