@@ -223,6 +223,7 @@ listen_notify "$NB" "$T/notify-b.out"
 NOTIFY_SOCKET=$NB "$CANFSD" --config "$T/b.conf" -f -d "$T/b" -s none \
 	--heartbeat "$HB" --join "127.0.0.1:$PA" >>"$T/b.log" 2>&1 &
 BPID=$!
+disown "$BPID"	# no "Killed" notice when the trap ends it
 ALL_PIDS+=("$BPID")
 saw "$T/notify-b.out" 'READY=1 \| STATUS=active: 1 zone .*, 1 neighbour \|' 20 ||
 	fail "no READY=1 from the joiner: $(cat "$T/notify-b.out"; tail -5 "$T/b.log")"
