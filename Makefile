@@ -1,5 +1,5 @@
 # canfs: plain Makefile.  `make` builds, `make test` runs every test and ends
-# with "N passed, M failed".  SANITIZE=address,undefined builds into its own
+# with "N passed, M failed", `make deb` builds the Debian package.  SANITIZE=address,undefined builds into its own
 # directory; WERROR=1 turns warnings into errors (CI sets it).
 
 PREFIX ?= /usr/local
@@ -59,7 +59,7 @@ TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz)
 	$(if $(wildcard tests/posix/posix_suite.c),$(BUILD)/tests/posix_suite)
 
 .PHONY: all test check-asan unit fuzz bench bench-overlay bench-store \
-	bench-fs bench-heartbeat soak install uninstall clean format
+	bench-fs bench-heartbeat soak install uninstall deb clean format
 
 all: $(BINS)
 
@@ -161,6 +161,10 @@ install: all
 		install -m 755 $(BUILD)/canfs $(DESTDIR)$(SBINDIR)/canfs; \
 		ln -sf canfs $(DESTDIR)$(SBINDIR)/mount.canfs; fi
 	for m in $(wildcard scripts/man/*.8); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/; done
+
+# The Debian package canfs_VERSION_ARCH.deb, offline (scripts/build-deb.sh).
+deb: all
+	@BUILD=$(BUILD) scripts/build-deb.sh
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/canfsd $(DESTDIR)$(BINDIR)/canctl \

@@ -1,11 +1,15 @@
 /*
- * canfsd.c: the canfs overlay daemon.  Options, data directory, signals,
- * daemonizing, and the event loop; the node does the rest.
+ * canfsd.c: the canfs overlay daemon.  Options (command line and
+ * configuration file), data directory, signals, daemonizing, systemd
+ * notification, and the event loop; the node does the rest.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -17,24 +21,73 @@
 
 #include <event2/event.h>
 
+#include "conf.h"
 #include "conn.h"
 #include "log.h"
+#include "nbr.h"
 #include "node.h"
 #include "secure.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7400"
 #define DEFAULT_DATA "/var/lib/canfs"
 #define DEFAULT_SOCKET "/run/canfs/canfsd.sock"
+#define DEFAULT_CONF "/etc/canfs/canfsd.conf"
 
 static struct event_base *canfsd_base;
 static int canfsd_signals;
 
 /* Options that do not belong to the node's configuration. */
 struct canfsd_extra {
-	const char *secret_file;	/* --secret-file, NULL for none */
+	char secret_file[512];		/* --secret-file, "" for none */
 	gid_t socket_gid;		/* --socket-group */
 	int have_socket_gid;
+	int foreground;			/* --foreground */
+	int level;			/* --log-level */
+	char conf[512];			/* the file read, "" for none */
+	int conf_given;			/* --config on the command line */
+	int join_from_conf;		/* cfg->join came from the file */
 };
+
+enum {
+	OPT_HB = 256, OPT_FAIL, OPT_NODEID, OPT_SOCKMODE, OPT_REPAIR,
+	OPT_TOMB, OPT_RATE, OPT_STORE, OPT_SECRET, OPT_SOCKGROUP
+};
+
+#define CANFSD_SHORTOPTS "c:l:a:j:d:s:D:k:v:fh"
+
+/*
+ * Every option.  The configuration file's keys are the long names but
+ * "config" and "help" (canfsd_conf_keys()).
+ */
+static const struct option canfsd_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "advertise", required_argument, NULL, 'a' },
+	{ "join", required_argument, NULL, 'j' },
+	{ "data", required_argument, NULL, 'd' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKMODE },
+	{ "socket-group", required_argument, NULL, OPT_SOCKGROUP },
+	{ "secret-file", required_argument, NULL, OPT_SECRET },
+	{ "dims", required_argument, NULL, 'D' },
+	{ "replicas", required_argument, NULL, 'k' },
+	{ "heartbeat", required_argument, NULL, OPT_HB },
+	{ "fail-after", required_argument, NULL, OPT_FAIL },
+	{ "node-id", required_argument, NULL, OPT_NODEID },
+	{ "repair-interval", required_argument, NULL, OPT_REPAIR },
+	{ "tombstone-ttl", required_argument, NULL, OPT_TOMB },
+	{ "repair-rate", required_argument, NULL, OPT_RATE },
+	{ "store-size", required_argument, NULL, OPT_STORE },
+	{ "log-level", required_argument, NULL, 'v' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+#define CANFSD_NOPTS (sizeof canfsd_opts / sizeof canfsd_opts[0])
+
+/* Where the option being applied comes from: a file's line, or argv. */
+static const char *canfsd_from_file;	/* NULL: the command line */
+static int canfsd_from_line;
 
 static void
 canfsd_usage(FILE *f)
@@ -46,6 +99,11 @@ canfsd_usage(FILE *f)
 "With no --join and no saved peers, start a new overlay owning the whole\n"
 "key space; otherwise join the overlay through the given peer(s).\n"
 "\n"
+"  -c, --config FILE         settings to read first, lines 'KEY = VALUE'\n"
+"                            with KEY a long option below without its\n"
+"                            dashes; the command line overrides them\n"
+"                            (default %s\n"
+"                            if it exists; 'none' for no file)\n"
 "  -l, --listen HOST:PORT    TCP address to listen on (default %s)\n"
 "  -a, --advertise HOST:PORT address peers should use to reach this node\n"
 "                            (default: the --listen address; required when\n"
@@ -82,7 +140,8 @@ canfsd_usage(FILE *f)
 "      --store-size MIB      largest size of the local store (default 65536;\n"
 "                            sparse: disk is used only as data arrives)\n"
 "  -v, --log-level LEVEL     error, warn, info or debug (default info)\n"
-"  -f, --foreground          stay in the foreground and log to stderr\n"
+"  -f, --foreground          stay in the foreground and log to stderr (in\n"
+"                            the file: foreground = yes)\n"
 "  -h, --help                show this help\n"
 "\n"
 "SIGQUIT stops the node without leaving: it keeps its zones and replicas\n"
@@ -90,23 +149,40 @@ canfsd_usage(FILE *f)
 "for reboots, upgrades, or stopping a whole overlay).\n"
 "SIGTERM or SIGINT (or 'canctl leave') makes the node leave gracefully:\n"
 "its zones are handed to a neighbour before it exits.  A second signal\n"
-"exits at once (neighbours then take over after --fail-after beats).\n",
-	    DEFAULT_LISTEN, NODE_MAX_JOIN, DEFAULT_DATA, DEFAULT_SOCKET,
-	    GEOM_MAX_DIMS);
+"exits at once (neighbours then take over after --fail-after beats).\n"
+"Under systemd (NOTIFY_SOCKET set) the daemon reports READY=1 once it is\n"
+"active in the overlay, and its zones and neighbours in STATUS=.\n",
+	    DEFAULT_CONF, DEFAULT_LISTEN, NODE_MAX_JOIN, DEFAULT_DATA,
+	    DEFAULT_SOCKET, GEOM_MAX_DIMS);
 }
 
-/* Print an error and the usage hint, exit 2. */
+/*
+ * Print an error, prefixed with the file and line when it is about a
+ * setting of the configuration file, and exit 2.
+ */
 static void __attribute__((noreturn, format(printf, 1, 2)))
 canfsd_bad_usage(const char *fmt, ...)
 {
 	va_list ap;
 
 	fprintf(stderr, "canfsd: ");
+	if (canfsd_from_file != NULL)
+		fprintf(stderr, "%s:%d: ", canfsd_from_file, canfsd_from_line);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'canfsd --help'.\n");
+	if (canfsd_from_file == NULL)
+		fprintf(stderr, "\nTry 'canfsd --help'.\n");
+	else
+		fprintf(stderr, "\n");
 	exit(2);
+}
+
+/* How an option is named in messages: "--name" on the command line. */
+static const char *
+canfsd_dash(void)
+{
+	return canfsd_from_file != NULL ? "" : "--";
 }
 
 /* Parse a bounded decimal integer option. */
@@ -119,8 +195,8 @@ canfsd_int(const char *opt, const char *s, int lo, int hi)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-		canfsd_bad_usage("%s must be a number from %d to %d, not '%s'",
-		    opt, lo, hi, s);
+		canfsd_bad_usage("%s%s must be a number from %d to %d, not '%s'",
+		    canfsd_dash(), opt, lo, hi, s);
 	return (int)v;
 }
 
@@ -135,11 +211,11 @@ canfsd_add_join(struct node_config *cfg, const char *arg)
 	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
 	    tok = strtok_r(NULL, ",", &save)) {
 		if (cfg->njoin >= NODE_MAX_JOIN)
-			canfsd_bad_usage("at most %d --join peers",
-			    NODE_MAX_JOIN);
+			canfsd_bad_usage("at most %d %sjoin peers",
+			    NODE_MAX_JOIN, canfsd_dash());
 		if (strlen(tok) >= WIRE_ADDR_MAX || strchr(tok, ':') == NULL)
-			canfsd_bad_usage("--join wants HOST:PORT, not '%s'",
-			    tok);
+			canfsd_bad_usage("%sjoin wants HOST:PORT, not '%s'",
+			    canfsd_dash(), tok);
 		snprintf(cfg->join[cfg->njoin++], WIRE_ADDR_MAX, "%s", tok);
 	}
 	free(copy);
@@ -165,38 +241,10 @@ canfsd_mkdirs(const char *dir, mode_t mode)
 	return 0;
 }
 
-/* Parse the command line into cfg; exits on bad usage. */
+/* The defaults, before the file and the command line. */
 static void
-canfsd_options(int argc, char **argv, struct node_config *cfg,
-    struct canfsd_extra *x, int *foreground, int *level)
+canfsd_defaults(struct node_config *cfg, struct canfsd_extra *x)
 {
-	enum { OPT_HB = 256, OPT_FAIL, OPT_NODEID, OPT_SOCKMODE, OPT_REPAIR,
-	    OPT_TOMB, OPT_RATE, OPT_STORE, OPT_SECRET, OPT_SOCKGROUP };
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "advertise", required_argument, NULL, 'a' },
-		{ "join", required_argument, NULL, 'j' },
-		{ "data", required_argument, NULL, 'd' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "socket-mode", required_argument, NULL, OPT_SOCKMODE },
-		{ "socket-group", required_argument, NULL, OPT_SOCKGROUP },
-		{ "secret-file", required_argument, NULL, OPT_SECRET },
-		{ "dims", required_argument, NULL, 'D' },
-		{ "replicas", required_argument, NULL, 'k' },
-		{ "heartbeat", required_argument, NULL, OPT_HB },
-		{ "fail-after", required_argument, NULL, OPT_FAIL },
-		{ "node-id", required_argument, NULL, OPT_NODEID },
-		{ "repair-interval", required_argument, NULL, OPT_REPAIR },
-		{ "tombstone-ttl", required_argument, NULL, OPT_TOMB },
-		{ "repair-rate", required_argument, NULL, OPT_RATE },
-		{ "store-size", required_argument, NULL, OPT_STORE },
-		{ "log-level", required_argument, NULL, 'v' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
 	memset(cfg, 0, sizeof *cfg);
 	memset(x, 0, sizeof *x);
 	snprintf(cfg->listen, sizeof cfg->listen, "%s", DEFAULT_LISTEN);
@@ -212,122 +260,298 @@ canfsd_options(int argc, char **argv, struct node_config *cfg,
 	cfg->tombstone_sec = 86400;
 	cfg->repair_mbps = 100;
 	cfg->store_map_mb = 65536;
-	while ((ch = getopt_long(argc, argv, "l:a:j:d:s:D:k:v:fh", opts,
+	x->level = LOG_LVL_INFO;
+}
+
+/*
+ * Addresses and paths: --listen, --advertise, --join, --data, --socket,
+ * --secret-file.  A --join on the command line replaces the file's.
+ */
+static void
+canfsd_apply_addr(struct node_config *cfg, struct canfsd_extra *x,
+    const struct option *o, const char *arg)
+{
+	switch (o->val) {
+	case 'l':
+	case 'a':
+		if (strlen(arg) >= WIRE_ADDR_MAX || strchr(arg, ':') == NULL)
+			canfsd_bad_usage("%s%s wants HOST:PORT, not '%s'",
+			    canfsd_dash(), o->name, arg);
+		snprintf(o->val == 'l' ? cfg->listen : cfg->advertise,
+		    WIRE_ADDR_MAX, "%s", arg);
+		break;
+	case 'j':
+		if (canfsd_from_file == NULL && x->join_from_conf)
+			cfg->njoin = 0;
+		x->join_from_conf = canfsd_from_file != NULL;
+		canfsd_add_join(cfg, arg);
+		break;
+	case 'd':
+		if (strlen(arg) >= sizeof cfg->data_dir - 16)
+			canfsd_bad_usage("%sdata path too long", canfsd_dash());
+		snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", arg);
+		break;
+	case 's':
+		if (strlen(arg) >= 100)
+			canfsd_bad_usage("%ssocket path too long (a Unix "
+			    "socket path has 107 bytes)", canfsd_dash());
+		snprintf(cfg->socket_path, sizeof cfg->socket_path, "%s",
+		    strcmp(arg, "none") == 0 ? "" : arg);
+		break;
+	case OPT_SECRET:
+		if (strlen(arg) >= sizeof x->secret_file)
+			canfsd_bad_usage("%ssecret-file path too long",
+			    canfsd_dash());
+		snprintf(x->secret_file, sizeof x->secret_file, "%s", arg);
+		break;
+	}
+}
+
+/* --socket-group: a group name or number. */
+static void
+canfsd_apply_group(struct canfsd_extra *x, const char *arg)
+{
+	struct group *gr = getgrnam(arg);
+	char *end;
+	long gid;
+
+	if (gr != NULL) {
+		x->socket_gid = gr->gr_gid;
+	} else {
+		errno = 0;
+		gid = strtol(arg, &end, 10);
+		if (errno != 0 || end == arg || *end != '\0' || gid < 0)
+			canfsd_bad_usage("%ssocket-group: no group '%s'",
+			    canfsd_dash(), arg);
+		x->socket_gid = (gid_t)gid;
+	}
+	x->have_socket_gid = 1;
+}
+
+/* yes/no for a flag set in the file (the command line has no "no"). */
+static int
+canfsd_bool(const char *opt, const char *arg)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	if (arg == NULL)
+		return 1;
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (strcmp(arg, yes[i]) == 0)
+			return 1;
+		if (strcmp(arg, no[i]) == 0)
+			return 0;
+	}
+	canfsd_bad_usage("%s wants yes or no, not '%s'", opt, arg);
+}
+
+/* --socket-mode, --node-id, --log-level, --foreground. */
+static void
+canfsd_apply_misc(struct node_config *cfg, struct canfsd_extra *x,
+    const struct option *o, const char *arg)
+{
+	char *end;
+
+	switch (o->val) {
+	case OPT_SOCKMODE:
+		errno = 0;
+		cfg->socket_mode = (int)strtol(arg, &end, 8);
+		if (errno != 0 || end == arg || *end != '\0' ||
+		    cfg->socket_mode < 0 || cfg->socket_mode > 0777)
+			canfsd_bad_usage("%ssocket-mode wants an octal mode "
+			    "such as 0660, not '%s'", canfsd_dash(), arg);
+		break;
+	case OPT_SOCKGROUP:
+		canfsd_apply_group(x, arg);
+		break;
+	case OPT_NODEID:
+		errno = 0;
+		cfg->node_id = strtoull(arg, &end, 16);
+		if (errno != 0 || end == arg || *end != '\0' ||
+		    cfg->node_id == 0)
+			canfsd_bad_usage("%snode-id wants a non-zero hex "
+			    "number, not '%s'", canfsd_dash(), arg);
+		break;
+	case 'v':
+		if ((x->level = log_parse_level(arg)) < 0)
+			canfsd_bad_usage("unknown log level '%s'", arg);
+		break;
+	case 'f':
+		x->foreground = canfsd_bool(o->name, arg);
+		break;
+	}
+}
+
+/* The numbers: --dims, --replicas, --heartbeat, ... */
+static void
+canfsd_apply_num(struct node_config *cfg, const struct option *o,
+    const char *arg)
+{
+	switch (o->val) {
+	case 'D':
+		cfg->dims = canfsd_int(o->name, arg, 1, GEOM_MAX_DIMS);
+		break;
+	case 'k':
+		cfg->replicas = canfsd_int(o->name, arg, 1, 16);
+		break;
+	case OPT_HB:
+		cfg->hb_ms = canfsd_int(o->name, arg, 10, 600000);
+		break;
+	case OPT_FAIL:
+		cfg->fail_after = canfsd_int(o->name, arg, 2, 1000);
+		break;
+	case OPT_REPAIR:
+		cfg->repair_sec = canfsd_int(o->name, arg, 1, 86400);
+		break;
+	case OPT_TOMB:
+		cfg->tombstone_sec = canfsd_int(o->name, arg, 1, 365 * 86400);
+		break;
+	case OPT_RATE:
+		cfg->repair_mbps = canfsd_int(o->name, arg, 1, 100000);
+		break;
+	case OPT_STORE:
+		cfg->store_map_mb = (size_t)canfsd_int(o->name, arg, 1,
+		    1 << 30);
+		break;
+	}
+}
+
+/* Apply one option from the command line or the file; exits if bad. */
+static void
+canfsd_apply(struct node_config *cfg, struct canfsd_extra *x,
+    const struct option *o, const char *arg)
+{
+	switch (o->val) {
+	case 'l': case 'a': case 'j': case 'd': case 's': case OPT_SECRET:
+		canfsd_apply_addr(cfg, x, o, arg);
+		break;
+	case OPT_SOCKMODE: case OPT_SOCKGROUP: case OPT_NODEID: case 'v':
+	case 'f':
+		canfsd_apply_misc(cfg, x, o, arg);
+		break;
+	default:
+		canfsd_apply_num(cfg, o, arg);
+		break;
+	}
+}
+
+/* The option whose getopt value is ch (short or long alike). */
+static const struct option *
+canfsd_opt(int ch)
+{
+	for (const struct option *o = canfsd_opts; o->name != NULL; o++) {
+		if (o->val == ch)
+			return o;
+	}
+	return NULL;
+}
+
+/* The option of that long name (a key of the file: always one). */
+static const struct option *
+canfsd_opt_named(const char *name)
+{
+	for (const struct option *o = canfsd_opts; o->name != NULL; o++) {
+		if (strcmp(o->name, name) == 0)
+			return o;
+	}
+	fatalx("no option %s", name);
+}
+
+/*
+ * First pass over argv: --help at once, and which configuration file to
+ * read; the other options wait for the second pass, after the file.
+ */
+static void
+canfsd_prescan(int argc, char **argv, struct canfsd_extra *x)
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, CANFSD_SHORTOPTS, canfsd_opts,
 	    NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-		case 'a':
-			if (strlen(optarg) >= WIRE_ADDR_MAX ||
-			    strchr(optarg, ':') == NULL)
-				canfsd_bad_usage("--%s wants HOST:PORT, not "
-				    "'%s'", ch == 'l' ? "listen" : "advertise",
-				    optarg);
-			snprintf(ch == 'l' ? cfg->listen : cfg->advertise,
-			    WIRE_ADDR_MAX, "%s", optarg);
-			break;
-		case 'j':
-			canfsd_add_join(cfg, optarg);
-			break;
-		case 'd':
-			if (strlen(optarg) >= sizeof cfg->data_dir - 16)
-				canfsd_bad_usage("--data path too long");
-			snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s",
-			    optarg);
-			break;
-		case 's':
-			if (strlen(optarg) >= 100)
-				canfsd_bad_usage("--socket path too long "
-				    "(a Unix socket path has 107 bytes)");
-			snprintf(cfg->socket_path, sizeof cfg->socket_path,
-			    "%s", strcmp(optarg, "none") == 0 ? "" : optarg);
-			break;
-		case OPT_SOCKMODE: {
-			char *end;
-
-			cfg->socket_mode = (int)strtol(optarg, &end, 8);
-			if (*end != '\0' || cfg->socket_mode < 0 ||
-			    cfg->socket_mode > 0777)
-				canfsd_bad_usage("--socket-mode wants an octal "
-				    "mode such as 0660");
-			break;
-		}
-		case OPT_SOCKGROUP: {
-			struct group *gr = getgrnam(optarg);
-			char *end;
-			long gid;
-
-			if (gr != NULL) {
-				x->socket_gid = gr->gr_gid;
-			} else {
-				errno = 0;
-				gid = strtol(optarg, &end, 10);
-				if (errno != 0 || end == optarg || *end != '\0' ||
-				    gid < 0)
-					canfsd_bad_usage("--socket-group: no "
-					    "group '%s'", optarg);
-				x->socket_gid = (gid_t)gid;
-			}
-			x->have_socket_gid = 1;
-			break;
-		}
-		case OPT_SECRET:
-			x->secret_file = optarg;
-			break;
-		case 'D':
-			cfg->dims = canfsd_int("--dims", optarg, 1,
-			    GEOM_MAX_DIMS);
-			break;
-		case 'k':
-			cfg->replicas = canfsd_int("--replicas", optarg, 1, 16);
-			break;
-		case OPT_HB:
-			cfg->hb_ms = canfsd_int("--heartbeat", optarg, 10,
-			    600000);
-			break;
-		case OPT_FAIL:
-			cfg->fail_after = canfsd_int("--fail-after", optarg, 2,
-			    1000);
-			break;
-		case OPT_REPAIR:
-			cfg->repair_sec = canfsd_int("--repair-interval",
-			    optarg, 1, 86400);
-			break;
-		case OPT_TOMB:
-			cfg->tombstone_sec = canfsd_int("--tombstone-ttl",
-			    optarg, 1, 365 * 86400);
-			break;
-		case OPT_RATE:
-			cfg->repair_mbps = canfsd_int("--repair-rate", optarg,
-			    1, 100000);
-			break;
-		case OPT_STORE:
-			cfg->store_map_mb = (size_t)canfsd_int("--store-size",
-			    optarg, 1, 1 << 30);
-			break;
-		case OPT_NODEID: {
-			char *end;
-
-			cfg->node_id = strtoull(optarg, &end, 16);
-			if (*end != '\0' || cfg->node_id == 0)
-				canfsd_bad_usage("--node-id wants a non-zero "
-				    "hex number");
-			break;
-		}
-		case 'v':
-			if ((*level = log_parse_level(optarg)) < 0)
-				canfsd_bad_usage("unknown log level '%s'",
-				    optarg);
-			break;
-		case 'f':
-			*foreground = 1;
-			break;
-		case 'h':
+		if (ch == 'h') {
 			canfsd_usage(stdout);
 			exit(0);
-		default:
+		}
+		if (ch != 'c')
+			continue;
+		if (strlen(optarg) >= sizeof x->conf)
+			canfsd_bad_usage("--config path too long");
+		snprintf(x->conf, sizeof x->conf, "%s", optarg);
+		x->conf_given = 1;
+	}
+	opterr = 1;
+	optind = 0;	/* glibc: start over from scratch */
+}
+
+/*
+ * Read the configuration file and apply its settings: the --config file,
+ * else DEFAULT_CONF when it exists.  A file that cannot be read, a bad
+ * line or a bad value is an error naming the file and line (exit 2).
+ */
+static void
+canfsd_config(struct node_config *cfg, struct canfsd_extra *x)
+{
+	struct conf_key keys[CANFSD_NOPTS];
+	struct conf_file cf;
+	struct stat st;
+	char err[1024];
+	size_t nk = 0;
+
+	if (!x->conf_given) {
+		if (stat(DEFAULT_CONF, &st) != 0 && errno == ENOENT)
+			return;
+		snprintf(x->conf, sizeof x->conf, "%s", DEFAULT_CONF);
+	}
+	if (strcmp(x->conf, "none") == 0) {
+		x->conf[0] = '\0';
+		return;
+	}
+	for (const struct option *o = canfsd_opts; o->name != NULL; o++) {
+		if (o->val == 'c' || o->val == 'h')
+			continue;
+		keys[nk].name = o->name;
+		keys[nk++].flags = o->val == 'j' ? CONF_MULTI : 0;
+	}
+	keys[nk].name = NULL;
+	if (conf_load(&cf, x->conf, keys, err, sizeof err) != 0) {
+		fprintf(stderr, "canfsd: %s\n", err);
+		exit(2);
+	}
+	canfsd_from_file = cf.path;
+	for (size_t i = 0; i < cf.nentries; i++) {
+		canfsd_from_line = cf.entries[i].line;
+		canfsd_apply(cfg, x, canfsd_opt_named(cf.entries[i].key->name),
+		    cf.entries[i].value);
+	}
+	canfsd_from_file = NULL;
+	conf_free(&cf);
+}
+
+/*
+ * The settings: defaults, then the configuration file, then the command
+ * line, each overriding the one before.  Exits on bad usage.
+ */
+static void
+canfsd_options(int argc, char **argv, struct node_config *cfg,
+    struct canfsd_extra *x)
+{
+	const struct option *o;
+	int ch;
+
+	canfsd_defaults(cfg, x);
+	canfsd_prescan(argc, argv, x);
+	canfsd_config(cfg, x);
+	while ((ch = getopt_long(argc, argv, CANFSD_SHORTOPTS, canfsd_opts,
+	    NULL)) != -1) {
+		if (ch == 'c')
+			continue;
+		if ((o = canfsd_opt(ch)) == NULL) {
 			fprintf(stderr, "Try 'canfsd --help'.\n");
 			exit(2);
 		}
+		canfsd_apply(cfg, x, o, optarg);
 	}
 	if (optind < argc)
 		canfsd_bad_usage("unexpected argument '%s'", argv[optind]);
@@ -347,7 +571,7 @@ canfsd_secret(const struct canfsd_extra *x)
 	struct secure_key k;
 	char err[512];
 
-	if (x->secret_file == NULL)
+	if (x->secret_file[0] == '\0')
 		return 0;
 	if (secure_key_load(x->secret_file, &k, err, sizeof err) != 0) {
 		fprintf(stderr, "canfsd: %s\n", err);
@@ -391,6 +615,177 @@ canfsd_socket_group(const struct node_config *cfg,
 	return 0;
 }
 
+/*
+ * systemd's readiness protocol (sd_notify(3), without libsystemd): when
+ * NOTIFY_SOCKET names a Unix datagram socket (a path, or '@' and a name in
+ * the abstract namespace), tell it "READY=1" once the node is active in
+ * the overlay (founded, joined or resumed), "STATUS=..." whenever its
+ * state, zones or neighbours change, and "STOPPING=1" when it stops.  A
+ * timer polls the node: the node itself knows nothing of systemd.
+ */
+struct canfsd_notify {
+	int fd;				/* -1: no NOTIFY_SOCKET */
+	struct sockaddr_un sa;		/* where to send */
+	socklen_t salen;
+	struct event *timer;		/* polls the node's state */
+	struct node *node;
+	int ready;			/* READY=1 sent */
+	int stopping;			/* STOPPING=1 sent: never READY */
+	int failed;			/* a send failed (logged once) */
+	char status[256];		/* the last STATUS= sent */
+};
+static struct canfsd_notify canfsd_sn = { .fd = -1 };
+
+#define CANFSD_NOTIFY_MS 200	/* how often the node's state is looked at */
+
+/* Open a socket toward $NOTIFY_SOCKET, if set.  Returns 0, or -1 logged. */
+static int
+canfsd_notify_open(struct canfsd_notify *sn)
+{
+	const char *e = getenv("NOTIFY_SOCKET");
+	char q[160];
+	size_t len;
+
+	sn->fd = -1;
+	if (e == NULL || *e == '\0')
+		return 0;
+	len = strlen(e);
+	if ((e[0] != '/' && e[0] != '@') || len < 2 ||
+	    len >= sizeof sn->sa.sun_path) {
+		log_warnx("NOTIFY_SOCKET '%s' is no socket address: not "
+		    "notifying", log_escape(e, len, q, sizeof q));
+		return -1;
+	}
+	memset(&sn->sa, 0, sizeof sn->sa);
+	sn->sa.sun_family = AF_UNIX;
+	memcpy(sn->sa.sun_path, e, len);
+	/* Abstract: a leading NUL, and the length says where it ends. */
+	if (e[0] == '@')
+		sn->sa.sun_path[0] = '\0';
+	sn->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
+	    (e[0] == '@' ? 0 : 1));
+	if ((sn->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+		log_warn("NOTIFY_SOCKET: socket");
+		return -1;
+	}
+	return 0;
+}
+
+/* Send one datagram of "KEY=VALUE" lines; a failure is logged once. */
+static void
+canfsd_notify_send(struct canfsd_notify *sn, const char *msg)
+{
+	if (sn->fd < 0)
+		return;
+	if (sendto(sn->fd, msg, strlen(msg), MSG_NOSIGNAL,
+	    (const struct sockaddr *)&sn->sa, sn->salen) < 0 && !sn->failed) {
+		sn->failed = 1;
+		log_warn("cannot notify systemd (NOTIFY_SOCKET)");
+	}
+}
+
+/* The node's state in one line, for STATUS=. */
+static void
+canfsd_notify_describe(const struct node *n, char *buf, size_t len)
+{
+	const struct nbr *nb;
+	int live = 0, nz = n->self.nzones;
+
+	TAILQ_FOREACH(nb, &n->nbrs, entry) {
+		if (!nb->failed)
+			live++;
+	}
+	switch (n->state) {
+	case NODE_JOINING:
+		snprintf(buf, len, "joining the overlay (%d neighbour%s "
+		    "known)", live, live == 1 ? "" : "s");
+		break;
+	case NODE_ACTIVE:
+		snprintf(buf, len, "active%s: %d zone%s (%.3f%% of the key "
+		    "space), %d neighbour%s", node_cut_off(n) ? ", cut off "
+		    "(no neighbour answers)" : "", nz, nz == 1 ? "" : "s",
+		    100.0 * nbr_node_share(&n->self, n->cfg.dims), live,
+		    live == 1 ? "" : "s");
+		break;
+	case NODE_LEAVING:
+		snprintf(buf, len, "leaving: handing %d zone%s over", nz,
+		    nz == 1 ? "" : "s");
+		break;
+	default:
+		snprintf(buf, len, "left the overlay");
+		break;
+	}
+}
+
+/*
+ * Timer: READY=1 on the first look at an active node, then STATUS= on
+ * every change (also while leaving, after STOPPING=1).
+ */
+static void
+canfsd_notify_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct canfsd_notify *sn = arg;
+	char status[sizeof sn->status], msg[sizeof status + 64];
+
+	(void)fd;
+	(void)ev;
+	canfsd_notify_describe(sn->node, status, sizeof status);
+	if (!sn->ready && !sn->stopping && sn->node->state == NODE_ACTIVE) {
+		sn->ready = 1;
+		/* MAINPID: we may have forked (no --foreground). */
+		snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s\nMAINPID=%ld",
+		    status, (long)getpid());
+		log_info("active in the overlay: READY=1 sent to systemd");
+	} else if (strcmp(status, sn->status) != 0) {
+		snprintf(msg, sizeof msg, "STATUS=%s", status);
+	} else {
+		return;
+	}
+	canfsd_notify_send(sn, msg);
+	snprintf(sn->status, sizeof sn->status, "%s", status);
+}
+
+/* Start notifying about node n, if systemd asked; a no-op otherwise. */
+static void
+canfsd_notify_start(struct canfsd_notify *sn, struct node *n)
+{
+	struct timeval tv = { 0, CANFSD_NOTIFY_MS * 1000 };
+
+	if (canfsd_notify_open(sn) != 0 || sn->fd < 0)
+		return;
+	sn->node = n;
+	sn->timer = event_new(n->base, -1, EV_PERSIST, canfsd_notify_cb, sn);
+	if (sn->timer == NULL)
+		fatalx("cannot create the notify timer");
+	evtimer_add(sn->timer, &tv);
+	canfsd_notify_cb(-1, 0, sn);	/* a founder is ready at once */
+}
+
+/* Tell systemd that we are stopping, and why (once). */
+static void
+canfsd_notify_stop(struct canfsd_notify *sn, const char *why)
+{
+	char msg[300];
+
+	if (sn->fd < 0 || sn->stopping)
+		return;
+	snprintf(msg, sizeof msg, "STOPPING=1\nSTATUS=%s", why);
+	canfsd_notify_send(sn, msg);
+	sn->stopping = 1;
+}
+
+/* Release the timer and the socket. */
+static void
+canfsd_notify_free(struct canfsd_notify *sn)
+{
+	if (sn->timer != NULL)
+		event_free(sn->timer);
+	if (sn->fd >= 0)
+		close(sn->fd);
+	sn->timer = NULL;
+	sn->fd = -1;
+}
+
 /* The node has left: stop the loop once the goodbyes are written. */
 static void
 canfsd_on_left(struct node *n)
@@ -399,6 +794,7 @@ canfsd_on_left(struct node *n)
 
 	(void)n;
 	log_info("left the overlay; exiting");
+	canfsd_notify_stop(&canfsd_sn, "left the overlay");
 	event_base_loopexit(canfsd_base, &tv);
 }
 
@@ -415,6 +811,8 @@ canfsd_quit_cb(evutil_socket_t sig, short ev, void *arg)
 	(void)arg;
 	log_info("signal %d: stopping without leaving (zones kept for a "
 	    "restart)", (int)sig);
+	canfsd_notify_stop(&canfsd_sn, "stopping without leaving (zones "
+	    "kept for a restart)");
 	event_base_loopbreak(canfsd_base);
 }
 
@@ -428,10 +826,13 @@ canfsd_signal_cb(evutil_socket_t sig, short ev, void *arg)
 	if (++canfsd_signals > 1) {
 		log_warnx("signal %d again: exiting without handover",
 		    (int)sig);
+		canfsd_notify_stop(&canfsd_sn, "exiting without handover");
 		event_base_loopbreak(canfsd_base);
 		return;
 	}
 	log_info("signal %d: leaving the overlay", (int)sig);
+	canfsd_notify_stop(&canfsd_sn, "leaving the overlay: handing zones "
+	    "over");
 	node_leave(n, canfsd_on_left);
 }
 
@@ -507,43 +908,91 @@ canfsd_new_base(void)
 	return b;
 }
 
+/* Log the settings in force, so that the log shows what the file did. */
+static void
+canfsd_log_settings(const struct node_config *cfg,
+    const struct canfsd_extra *x)
+{
+	log_info("settings%s%s: listen %s, data %s, socket %s, dims %d, "
+	    "replicas %d, heartbeat %d ms, fail-after %d, repair-interval "
+	    "%d s, repair-rate %d MiB/s, tombstone-ttl %d s, store-size %zu "
+	    "MiB, %d join peer%s", x->conf[0] != '\0' ? " from " : "",
+	    x->conf, cfg->listen, cfg->data_dir, cfg->socket_path[0] != '\0' ?
+	    cfg->socket_path : "none", cfg->dims, cfg->replicas, cfg->hb_ms,
+	    cfg->fail_after, cfg->repair_sec, cfg->repair_mbps,
+	    cfg->tombstone_sec, cfg->store_map_mb, cfg->njoin,
+	    cfg->njoin == 1 ? "" : "s");
+}
+
+/*
+ * The data directory (private) and the socket's directory.  Returns 0,
+ * or -1 after printing why.
+ */
+static int
+canfsd_dirs(const struct node_config *cfg)
+{
+	char dir[512], *slash;
+
+	if (canfsd_mkdirs(cfg->data_dir, 0700) != 0 ||
+	    canfsd_private_dir(cfg->data_dir) != 0) {
+		fprintf(stderr, "canfsd: cannot create data directory %s: %s\n",
+		    cfg->data_dir, strerror(errno));
+		return -1;
+	}
+	if (cfg->socket_path[0] == '\0')
+		return 0;
+	snprintf(dir, sizeof dir, "%s", cfg->socket_path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		/* Searchable, so --socket-mode/--socket-group rule. */
+		canfsd_mkdirs(dir, 0755);
+	}
+	return 0;
+}
+
+/* Run the loop until the node leaves or a signal stops it. */
+static void
+canfsd_run(struct node *n)
+{
+	struct event *sigterm, *sigint, *sigquit;
+
+	sigterm = evsignal_new(canfsd_base, SIGTERM, canfsd_signal_cb, n);
+	sigint = evsignal_new(canfsd_base, SIGINT, canfsd_signal_cb, n);
+	sigquit = evsignal_new(canfsd_base, SIGQUIT, canfsd_quit_cb, n);
+	if (sigterm == NULL || sigint == NULL || sigquit == NULL)
+		fatalx("cannot create the signal events");
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigquit, NULL);
+	canfsd_notify_start(&canfsd_sn, n);
+	event_base_dispatch(canfsd_base);
+	canfsd_notify_free(&canfsd_sn);
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(sigquit);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct node_config cfg;
 	struct canfsd_extra x;
-	struct event *sigterm, *sigint, *sigquit;
 	struct node *n;
-	int foreground = 0, level = LOG_LVL_INFO, ready_fd = -1;
+	int ready_fd = -1;
 	char err[512];
 
-	canfsd_options(argc, argv, &cfg, &x, &foreground, &level);
-	log_init("canfsd", level);
+	canfsd_options(argc, argv, &cfg, &x);
+	log_init("canfsd", x.level);
 	signal(SIGPIPE, SIG_IGN);
-	if (canfsd_secret(&x) != 0)
+	if (canfsd_secret(&x) != 0 || canfsd_dirs(&cfg) != 0)
 		return 1;
-	if (canfsd_mkdirs(cfg.data_dir, 0700) != 0 ||
-	    canfsd_private_dir(cfg.data_dir) != 0) {
-		fprintf(stderr, "canfsd: cannot create data directory %s: %s\n",
-		    cfg.data_dir, strerror(errno));
-		return 1;
-	}
-	if (cfg.socket_path[0] != '\0') {
-		char dir[512], *slash;
-
-		snprintf(dir, sizeof dir, "%s", cfg.socket_path);
-		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-			*slash = '\0';
-			/* Searchable, so --socket-mode/--socket-group rule. */
-			canfsd_mkdirs(dir, 0755);
-		}
-	}
-	if (!foreground)
+	if (!x.foreground)
 		ready_fd = canfsd_daemonize(cfg.data_dir);
 	canfsd_base = canfsd_new_base();
 	if (canfsd_base == NULL || event_base_priority_init(canfsd_base, 3) != 0)
 		fatalx("cannot create the event loop");
-	if (x.secret_file == NULL)
+	canfsd_log_settings(&cfg, &x);
+	if (x.secret_file[0] == '\0')
 		log_warnx("WARNING: no --secret-file: this overlay is OPEN. "
 		    "Anyone who can reach %s can join it, read, write and "
 		    "delete every object and disturb routing, and all traffic "
@@ -563,16 +1012,7 @@ main(int argc, char **argv)
 			log_warn("pipe");
 		close(ready_fd);
 	}
-	sigterm = evsignal_new(canfsd_base, SIGTERM, canfsd_signal_cb, n);
-	sigint = evsignal_new(canfsd_base, SIGINT, canfsd_signal_cb, n);
-	sigquit = evsignal_new(canfsd_base, SIGQUIT, canfsd_quit_cb, n);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
-	evsignal_add(sigquit, NULL);
-	event_base_dispatch(canfsd_base);
-	event_free(sigterm);
-	event_free(sigint);
-	event_free(sigquit);
+	canfsd_run(n);
 	node_free(n);
 	event_base_free(canfsd_base);
 	return 0;

@@ -9,6 +9,8 @@ PKGS=(
 	libcmocka-dev
 	clang libclang-rt-14-dev
 	python3 iproute2 nftables procps psmisc util-linux fio jq
+	dpkg-dev	# make deb: dpkg-deb, dpkg-shlibdeps
+	systemd		# lab_pkg.sh: systemd-analyze verify of the unit
 )
 
 missing=()
