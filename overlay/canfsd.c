@@ -26,6 +26,7 @@
 #include "log.h"
 #include "nbr.h"
 #include "node.h"
+#include "sdnotify.h"
 #include "secure.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7400"
@@ -615,176 +616,7 @@ canfsd_socket_group(const struct node_config *cfg,
 	return 0;
 }
 
-/*
- * systemd's readiness protocol (sd_notify(3), without libsystemd): when
- * NOTIFY_SOCKET names a Unix datagram socket (a path, or '@' and a name in
- * the abstract namespace), tell it "READY=1" once the node is active in
- * the overlay (founded, joined or resumed), "STATUS=..." whenever its
- * state, zones or neighbours change, and "STOPPING=1" when it stops.  A
- * timer polls the node: the node itself knows nothing of systemd.
- */
-struct canfsd_notify {
-	int fd;				/* -1: no NOTIFY_SOCKET */
-	struct sockaddr_un sa;		/* where to send */
-	socklen_t salen;
-	struct event *timer;		/* polls the node's state */
-	struct node *node;
-	int ready;			/* READY=1 sent */
-	int stopping;			/* STOPPING=1 sent: never READY */
-	int failed;			/* a send failed (logged once) */
-	char status[256];		/* the last STATUS= sent */
-};
-static struct canfsd_notify canfsd_sn = { .fd = -1 };
-
-#define CANFSD_NOTIFY_MS 200	/* how often the node's state is looked at */
-
-/* Open a socket toward $NOTIFY_SOCKET, if set.  Returns 0, or -1 logged. */
-static int
-canfsd_notify_open(struct canfsd_notify *sn)
-{
-	const char *e = getenv("NOTIFY_SOCKET");
-	char q[160];
-	size_t len;
-
-	sn->fd = -1;
-	if (e == NULL || *e == '\0')
-		return 0;
-	len = strlen(e);
-	if ((e[0] != '/' && e[0] != '@') || len < 2 ||
-	    len >= sizeof sn->sa.sun_path) {
-		log_warnx("NOTIFY_SOCKET '%s' is no socket address: not "
-		    "notifying", log_escape(e, len, q, sizeof q));
-		return -1;
-	}
-	memset(&sn->sa, 0, sizeof sn->sa);
-	sn->sa.sun_family = AF_UNIX;
-	memcpy(sn->sa.sun_path, e, len);
-	/* Abstract: a leading NUL, and the length says where it ends. */
-	if (e[0] == '@')
-		sn->sa.sun_path[0] = '\0';
-	sn->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
-	    (e[0] == '@' ? 0 : 1));
-	if ((sn->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
-		log_warn("NOTIFY_SOCKET: socket");
-		return -1;
-	}
-	return 0;
-}
-
-/* Send one datagram of "KEY=VALUE" lines; a failure is logged once. */
-static void
-canfsd_notify_send(struct canfsd_notify *sn, const char *msg)
-{
-	if (sn->fd < 0)
-		return;
-	if (sendto(sn->fd, msg, strlen(msg), MSG_NOSIGNAL,
-	    (const struct sockaddr *)&sn->sa, sn->salen) < 0 && !sn->failed) {
-		sn->failed = 1;
-		log_warn("cannot notify systemd (NOTIFY_SOCKET)");
-	}
-}
-
-/* The node's state in one line, for STATUS=. */
-static void
-canfsd_notify_describe(const struct node *n, char *buf, size_t len)
-{
-	const struct nbr *nb;
-	int live = 0, nz = n->self.nzones;
-
-	TAILQ_FOREACH(nb, &n->nbrs, entry) {
-		if (!nb->failed)
-			live++;
-	}
-	switch (n->state) {
-	case NODE_JOINING:
-		snprintf(buf, len, "joining the overlay (%d neighbour%s "
-		    "known)", live, live == 1 ? "" : "s");
-		break;
-	case NODE_ACTIVE:
-		snprintf(buf, len, "active%s: %d zone%s (%.3f%% of the key "
-		    "space), %d neighbour%s", node_cut_off(n) ? ", cut off "
-		    "(no neighbour answers)" : "", nz, nz == 1 ? "" : "s",
-		    100.0 * nbr_node_share(&n->self, n->cfg.dims), live,
-		    live == 1 ? "" : "s");
-		break;
-	case NODE_LEAVING:
-		snprintf(buf, len, "leaving: handing %d zone%s over", nz,
-		    nz == 1 ? "" : "s");
-		break;
-	default:
-		snprintf(buf, len, "left the overlay");
-		break;
-	}
-}
-
-/*
- * Timer: READY=1 on the first look at an active node, then STATUS= on
- * every change (also while leaving, after STOPPING=1).
- */
-static void
-canfsd_notify_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct canfsd_notify *sn = arg;
-	char status[sizeof sn->status], msg[sizeof status + 64];
-
-	(void)fd;
-	(void)ev;
-	canfsd_notify_describe(sn->node, status, sizeof status);
-	if (!sn->ready && !sn->stopping && sn->node->state == NODE_ACTIVE) {
-		sn->ready = 1;
-		/* MAINPID: we may have forked (no --foreground). */
-		snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s\nMAINPID=%ld",
-		    status, (long)getpid());
-		log_info("active in the overlay: READY=1 sent to systemd");
-	} else if (strcmp(status, sn->status) != 0) {
-		snprintf(msg, sizeof msg, "STATUS=%s", status);
-	} else {
-		return;
-	}
-	canfsd_notify_send(sn, msg);
-	snprintf(sn->status, sizeof sn->status, "%s", status);
-}
-
-/* Start notifying about node n, if systemd asked; a no-op otherwise. */
-static void
-canfsd_notify_start(struct canfsd_notify *sn, struct node *n)
-{
-	struct timeval tv = { 0, CANFSD_NOTIFY_MS * 1000 };
-
-	if (canfsd_notify_open(sn) != 0 || sn->fd < 0)
-		return;
-	sn->node = n;
-	sn->timer = event_new(n->base, -1, EV_PERSIST, canfsd_notify_cb, sn);
-	if (sn->timer == NULL)
-		fatalx("cannot create the notify timer");
-	evtimer_add(sn->timer, &tv);
-	canfsd_notify_cb(-1, 0, sn);	/* a founder is ready at once */
-}
-
-/* Tell systemd that we are stopping, and why (once). */
-static void
-canfsd_notify_stop(struct canfsd_notify *sn, const char *why)
-{
-	char msg[300];
-
-	if (sn->fd < 0 || sn->stopping)
-		return;
-	snprintf(msg, sizeof msg, "STOPPING=1\nSTATUS=%s", why);
-	canfsd_notify_send(sn, msg);
-	sn->stopping = 1;
-}
-
-/* Release the timer and the socket. */
-static void
-canfsd_notify_free(struct canfsd_notify *sn)
-{
-	if (sn->timer != NULL)
-		event_free(sn->timer);
-	if (sn->fd >= 0)
-		close(sn->fd);
-	sn->timer = NULL;
-	sn->fd = -1;
-}
+static struct sdnotify canfsd_sn = { .fd = -1 };
 
 /* The node has left: stop the loop once the goodbyes are written. */
 static void
@@ -794,7 +626,7 @@ canfsd_on_left(struct node *n)
 
 	(void)n;
 	log_info("left the overlay; exiting");
-	canfsd_notify_stop(&canfsd_sn, "left the overlay");
+	sdnotify_stop(&canfsd_sn, "left the overlay");
 	event_base_loopexit(canfsd_base, &tv);
 }
 
@@ -811,7 +643,7 @@ canfsd_quit_cb(evutil_socket_t sig, short ev, void *arg)
 	(void)arg;
 	log_info("signal %d: stopping without leaving (zones kept for a "
 	    "restart)", (int)sig);
-	canfsd_notify_stop(&canfsd_sn, "stopping without leaving (zones "
+	sdnotify_stop(&canfsd_sn, "stopping without leaving (zones "
 	    "kept for a restart)");
 	event_base_loopbreak(canfsd_base);
 }
@@ -826,12 +658,12 @@ canfsd_signal_cb(evutil_socket_t sig, short ev, void *arg)
 	if (++canfsd_signals > 1) {
 		log_warnx("signal %d again: exiting without handover",
 		    (int)sig);
-		canfsd_notify_stop(&canfsd_sn, "exiting without handover");
+		sdnotify_stop(&canfsd_sn, "exiting without handover");
 		event_base_loopbreak(canfsd_base);
 		return;
 	}
 	log_info("signal %d: leaving the overlay", (int)sig);
-	canfsd_notify_stop(&canfsd_sn, "leaving the overlay: handing zones "
+	sdnotify_stop(&canfsd_sn, "leaving the overlay: handing zones "
 	    "over");
 	node_leave(n, canfsd_on_left);
 }
@@ -964,9 +796,9 @@ canfsd_run(struct node *n)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sigquit, NULL);
-	canfsd_notify_start(&canfsd_sn, n);
+	sdnotify_start(&canfsd_sn, n);
 	event_base_dispatch(canfsd_base);
-	canfsd_notify_free(&canfsd_sn);
+	sdnotify_free(&canfsd_sn);
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sigquit);

@@ -111,7 +111,7 @@ cmd_up() {
 	for i in $(seq 1 "$n"); do
 		local dir=$STATE_ABS/node$i args
 		mkdir -p "$dir"
-		args=(-f -l "127.0.0.1:$((BASE_PORT + i))" -d "$dir"
+		args=(--config none -f -l "127.0.0.1:$((BASE_PORT + i))" -d "$dir"
 			-s "$dir/canfsd.sock" -D "$dims" -k "$replicas"
 			--heartbeat "$hb")
 		if [ "$i" -eq 1 ]; then

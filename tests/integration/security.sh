@@ -121,7 +121,7 @@ expect_fail "init-secret over an existing file" "never overwritten" \
 	"$CANCTL" init-secret "$KEY"
 cp "$KEY" "$LOOSE" && chmod 640 "$LOOSE"
 expect_fail "canfsd with a group-readable key" "group or others" \
-	timeout 10 "$CANFSD" -f -l 127.0.4.8:$P -d "$T/loose" -s none --secret-file "$LOOSE"
+	timeout 10 "$CANFSD" --config none -f -l 127.0.4.8:$P -d "$T/loose" -s none --secret-file "$LOOSE"
 
 # A group other than ours when we may chown to it (root), else our own.
 GROUP=$(getent group nogroup | cut -d: -f3)

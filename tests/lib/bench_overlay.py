@@ -70,7 +70,8 @@ class Cluster:
 
     def start(self, i, join=None):
         ddir = os.path.join(self.dir, "n%d" % i)
-        args = [self.canfsd, "-f", "-l", self.addr(i), "-d", ddir,
+        args = [self.canfsd, "--config", "none", "-f", "-l", self.addr(i),
+                "-d", ddir,
                 "-s", "none", "-D", str(self.d), "--heartbeat",
                 str(self.hb)]
         if join:

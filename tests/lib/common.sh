@@ -132,7 +132,9 @@ start_node() {
 	local name=$1 listen=$2 join=${3:-}
 	shift 2
 	[ $# -gt 0 ] && shift
-	local args=(-f -l "$listen" -d "$T/$name" -s none --heartbeat "$HB")
+	# --config none: a config file of an installed package is not ours.
+	local args=(--config none -f -l "$listen" -d "$T/$name" -s none \
+		--heartbeat "$HB")
 	# shellcheck disable=SC2206
 	args+=(${CANFSD_EXTRA:-})
 	[ -n "$join" ] && args+=(-j "$join")
