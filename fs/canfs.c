@@ -29,6 +29,7 @@
 #include "dir.h"
 #include "inode.h"
 #include "kv.h"
+#include "lease.h"
 #include "log.h"
 #include "meta.h"
 #include "node.h"
@@ -481,6 +482,7 @@ main(int argc, char **argv)
 	log_info("mounted %s on %s", co.source, fo.mountpoint);
 	fs.bg = bg_start(fs.o.bg_threads);
 	fs.reap = reap_new(&fs);
+	fs.lease = lease_new();
 	rc = canfs_serve(&fs, &fo) != 0;
 out_unmount:
 	fuse_session_unmount(fs.se);
@@ -494,6 +496,7 @@ out_session:
 		    "exit", reap_pending(fs.reap));
 	bg_stop(fs.bg);	/* works off the removal queue first */
 	reap_free(fs.reap);
+	lease_free(fs.lease);
 	if (fs.bg != NULL)
 		canfs_log_stats(&fs);
 out_kv:

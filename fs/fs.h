@@ -18,6 +18,7 @@ struct kv;
 struct bg;
 struct node_table;
 struct reap;
+struct lease;
 
 /* Options of a mount (see canfs(8)). */
 struct fs_opts {
@@ -39,6 +40,7 @@ struct fs {
 	struct reap *reap;	/* chunks of removed files, deleted in the
 				   background (reap.h) */
 	struct node_table *nodes;
+	struct lease *lease;	/* the rename lease (lease.h) */
 	struct fuse_session *se;
 };
 
