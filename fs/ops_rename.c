@@ -10,7 +10,28 @@
  *
  * A directory being replaced must be empty: its object is deleted first
  * with a conditional delete of the empty version read (so nothing can be
- * created in it any more), and put back if the rename then fails.
+ * created in it any more), and put back if the rename then fails, or if
+ * the name no longer held it when the rename landed (another machine
+ * moved it away meanwhile: its new name must not lead to nothing).
+ *
+ * Moving a directory to another directory could make a cycle, cut off
+ * from the root, when two machines move two directories into each other
+ * at once: each kernel checks ancestry only in its own cache.  So such
+ * moves (and EXCHANGE of a directory across directories) run one at a
+ * time in the whole filesystem, under the rename lease (lease.h), as
+ * Linux's s_vfs_rename_mutex does on one machine.  Holding it, the move
+ * reads the source afresh and walks the source's tree down from the
+ * store, also afresh (ops_ren_cycle: the store has no parent pointers to
+ * walk up from the target), and fails with EINVAL if the target
+ * directory is in it.  Whichever machine comes second gets EINVAL (or,
+ * if its kernel looked the path up again meanwhile, ENOENT).  The cost:
+ * a CAS to take the lease and one to give it back, plus one batch of
+ * directory reads per level of the subdirectories moved; renames within
+ * one directory and of anything but directories do not take it.  A
+ * mount that dies holding the lease delays the next directory move by
+ * up to its 30 s; a move that cannot get it within io_timeout fails
+ * with EIO.  A crash between the two steps leaves the directory with two
+ * names (no cycle can come of it: the walk sees both).
  */
 #include <sys/stat.h>
 
