@@ -206,7 +206,7 @@ lease_acquire(struct fs *fs, struct lease_hold *h)
 		if (rc == 1)
 			continue;
 		lease_sleep(pause);
-		pause = pause < 200 ? pause * 2 : 250;
+		pause = pause * 2 < 250 ? pause * 2 : 250;
 	}
 	if (rc != 0) {
 		pthread_mutex_unlock(&l->mu);

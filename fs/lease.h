@@ -28,6 +28,8 @@
  *
  * On a mount, one holder at a time (a mutex, held from acquire to
  * release; the kernel serialises cross-directory renames anyway).
+ * Tests only: CANFS_TEST_LEASE_HOLD_MS=N in canfs's environment makes it
+ * sleep N ms after each acquire (fs_rename kills it meanwhile).
  */
 #ifndef CANFS_FS_LEASE_H
 #define CANFS_FS_LEASE_H

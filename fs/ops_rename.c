@@ -540,8 +540,13 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		 * we replaced: another machine may have moved it away
 		 * meanwhile, its name now elsewhere.
 		 */
-		if (r.killed != 0 && (rc != 0 || r.tgt_ino != r.killed))
+		if (r.killed != 0 && (rc != 0 || r.tgt_ino != r.killed)) {
 			(void)dir_create(fs, r.killed);
+			if (rc == 0)
+				log_info("rename: directory %" PRIx64 " was "
+				    "moved away meanwhile: its object put "
+				    "back", r.killed);
+		}
 		if (rc == -OPS_ELEASE && !r.leased)
 			rc = ops_ren_lease(fs, &r);
 		else if (rc != -OPS_ERESTART)

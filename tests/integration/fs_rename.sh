@@ -5,9 +5,9 @@
 # 1, mount B through daemon 3 (and, for step 2, C through daemon 2 and D
 # through daemon 4).
 #   1. Cycle race, RENAME_ROUNDS rounds (default 40): A makes a<i>/fa and
-#      b<i>/fb, B stats both (its kernel caches them), then A renames
-#      a<i> into b<i> while B renames b<i> into a<i>, started together
-#      (tests/lib/renamerace.py go).  In every round exactly one must
+#      b<i>/fb, then A renames a<i> into b<i> while B renames b<i> into
+#      a<i>, started together (tests/lib/renamerace.py go: each looks its
+#      paths up, then waits for a trigger file).  In every round exactly one must
 #      succeed and the other fail with EINVAL (a directory moved into its
 #      own tree, as canfs sees it on fresh reads under the rename lease)
 #      or ENOENT (the loser's kernel looked a path up again after the
@@ -71,17 +71,19 @@ for i in 1 2 3 4; do
 	wait_for 10 test -S "$T/n$i.sock" || fail "n$i made no socket"
 done
 A=$T/a B=$T/b C=$T/c D=$T/d
-mount_canfs "$A" "unix:$T/n1.sock"
+CANFS_OPTS="-o allow_other,log_level=info" mount_canfs "$A" "unix:$T/n1.sock"
 mount_canfs "$B" "unix:$T/n3.sock"
 
-# race AT SRC1 DST1 SRC2 DST2: both renames at AT; sets R1 and R2.
+# race SRC1 DST1 SRC2 DST2: both renames at once; sets R1 and R2.  Each
+# helper looks its paths up first, then waits for the trigger file.
 race() {
-	local at
-	at=$(python3 -c 'import time; print(time.time() + 0.8)')
-	$RR go "$at" "$1" "$2" >"$T/r1" 2>&1 &
+	rm -f "$T/ready1" "$T/ready2" "$T/go"
+	$RR go "$T/ready1" "$T/go" "$1" "$2" >"$T/r1" 2>&1 &
 	local p1=$!
-	$RR go "$at" "$3" "$4" >"$T/r2" 2>&1 &
+	$RR go "$T/ready2" "$T/go" "$3" "$4" >"$T/r2" 2>&1 &
 	local p2=$!
+	wait_for 20 test -e "$T/ready1" -a -e "$T/ready2"
+	touch "$T/go"
 	wait "$p1" "$p2"
 	R1=$(cat "$T/r1") R2=$(cat "$T/r2")
 }
@@ -131,7 +133,7 @@ unset CANFS_TEST_LEASE_HOLD_MS
 CPID=${FS_PIDS[-1]}
 CANFS_OPTS="-o allow_other,io_timeout=5" mount_canfs "$D" "unix:$T/n4.sock"
 stat "$B/m1" "$B/m2" "$D/e1" "$D/e2" >/dev/null || fail "stat"
-$RR go 0 "$C/k1" "$C/k2/k1" >"$T/rc" 2>&1 &
+$RR go - - "$C/k1" "$C/k2/k1" >"$T/rc" 2>&1 &
 lease_taken() {
 	local h
 	h=$(lease_holder)
@@ -143,15 +145,15 @@ held=$(lease_holder)
 log "C holds the lease ($held); kill -9 canfs of C (pid $CPID)"
 our_pid "$CPID" && kill -9 "$CPID"
 t0=$(now_ms)
-timeout 20 $RR go 0 "$B/f1" "$B/m2/f1" >"$T/rf" 2>&1
+timeout 20 $RR go - - "$B/f1" "$B/m2/f1" >"$T/rf" 2>&1
 tf=$(($(now_ms) - t0))
 [ "$(cat "$T/rf")" = OK ] && [ "$tf" -lt 5000 ] ||
 	fail "a file moved across directories: $(cat "$T/rf") after $tf ms"
 log "a file moved across directories meanwhile: OK in $tf ms"
 t0=$(now_ms)
-$RR go 0 "$D/e1" "$D/e2/e1" >"$T/rd" 2>&1 &
+$RR go - - "$D/e1" "$D/e2/e1" >"$T/rd" 2>&1 &
 pd=$!
-timeout 70 $RR go 0 "$B/m1" "$B/m2/m1" >"$T/rb" 2>&1
+timeout 70 $RR go - - "$B/m1" "$B/m2/m1" >"$T/rb" 2>&1
 tb=$(($(now_ms) - t0))
 wait "$pd"
 td=$(cat "$T/rd")
@@ -185,6 +187,9 @@ for k in "${!seen[@]}"; do
 	log "  $k: ${seen[$k]}"
 	outcomes="$outcomes; $k: ${seen[$k]}"
 done
+putback=$(grep -c "moved away meanwhile" "$T/canfs-a.log")
+log "  directory objects put back after a replace met a move: $putback"
+outcomes="$outcomes; put back $putback"
 sleep 2
 for m in "$A" "$B"; do
 	out=$($RR replace "$m" "$RROUNDS") ||

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """renamerace.py: helpers of tests/integration/fs_rename.sh.
 
-  renamerace.py go AT SRC DST      rename(SRC, DST) at time AT (epoch s,
-                                   float); prints OK or the errno name
+  renamerace.py go READY TRIGGER SRC DST
+                                   rename(SRC, DST) once TRIGGER exists
+                                   (after creating READY; TRIGGER "-":
+                                   at once); prints OK or the errno name
   renamerace.py lease HEXVALUE     decode the rename lease record (hex of
                                    'canctl get'): prints the holder in hex
   renamerace.py cycle MNT N        rounds 0..N-1 of the cycle race: prints
@@ -18,19 +20,19 @@ import sys
 import time
 
 
-def go(at, src, dst):
-    """Look both paths up (so that the kernel caches them as a user's mv
-    would have), sleep until at, spin the last bit, rename once."""
+def go(ready, trigger, src, dst):
+    """Look both paths up (so that the kernel caches them, as a user's mv
+    would have), say so by creating the file ready, wait for the file
+    trigger to appear, rename once.  A trigger of "-": at once."""
     for p in (src, os.path.dirname(dst)):
         try:
             os.stat(p)
         except OSError:
             pass
-    while True:
-        left = at - time.time()
-        if left <= 0:
-            break
-        time.sleep(left - 0.002 if left > 0.004 else 0)
+    if trigger != "-":
+        open(ready, "w").close()
+        while not os.path.exists(trigger):
+            time.sleep(0.0005)
     try:
         os.rename(src, dst)
         print("OK")
@@ -108,7 +110,7 @@ def replace(mnt, n):
 def main():
     cmd = sys.argv[1]
     if cmd == "go":
-        go(float(sys.argv[2]), sys.argv[3], sys.argv[4])
+        go(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     elif cmd == "lease":
         v = bytes.fromhex(sys.argv[2]) if len(sys.argv) > 2 else b""
         if len(v) != 13:
