@@ -29,6 +29,7 @@
 #include "dir.h"
 #include "inode.h"
 #include "kv.h"
+#include "lease.h"
 #include "locks.h"
 #include "log.h"
 #include "meta.h"
@@ -528,6 +529,7 @@ main(int argc, char **argv)
 	log_info("mounted %s on %s", co.source, fo.mountpoint);
 	fs.bg = bg_start(fs.o.bg_threads);
 	fs.reap = reap_new(&fs);
+	fs.lease = lease_new();
 	if ((fs.locks = locks_new(&fs, fs.o.lock_lease_ms, err,
 	    sizeof err)) == NULL) {
 		log_error("%s", err);
@@ -549,6 +551,7 @@ out_session:
 		    "exit", reap_pending(fs.reap));
 	bg_stop(fs.bg);	/* works off the removal queue first */
 	reap_free(fs.reap);
+	lease_free(fs.lease);
 	if (fs.bg != NULL)
 		canfs_log_stats(&fs);
 out_kv:

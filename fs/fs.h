@@ -21,6 +21,7 @@ struct kv;
 struct bg;
 struct node_table;
 struct reap;
+struct lease;
 struct locks;
 
 /* Options of a mount (see canfs(8)). */
@@ -48,6 +49,7 @@ struct fs {
 				   background (reap.h) */
 	struct node_table *nodes;
 	struct locks *locks;	/* fcntl and flock locks (locks.h) */
+	struct lease *lease;	/* the rename lease (lease.h) */
 	struct fuse_session *se;
 };
 

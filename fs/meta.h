@@ -6,6 +6,7 @@
  *   "d/<ino hex>"            a directory: all of its entries, sorted
  *   "c/<ino hex>/<index>"    a chunk of file data (index in decimal)
  *   "l/<ino hex>"            the file's locks (fs/lockrec.h, fs/locks.c)
+ *   "r/lease"                the rename lease (fs/lease.h)
  * Inode numbers are random 63-bit values (root = 1), identical on every
  * machine.  Chunks are chunk_size bytes at offset index * chunk_size; a
  * missing chunk, and the bytes past a chunk's stored length, read as zeros.

@@ -10,7 +10,28 @@
  *
  * A directory being replaced must be empty: its object is deleted first
  * with a conditional delete of the empty version read (so nothing can be
- * created in it any more), and put back if the rename then fails.
+ * created in it any more), and put back if the rename then fails, or if
+ * the name no longer held it when the rename landed (another machine
+ * moved it away meanwhile: its new name must not lead to nothing).
+ *
+ * Moving a directory to another directory could make a cycle, cut off
+ * from the root, when two machines move two directories into each other
+ * at once: each kernel checks ancestry only in its own cache.  So such
+ * moves (and EXCHANGE of a directory across directories) run one at a
+ * time in the whole filesystem, under the rename lease (lease.h), as
+ * Linux's s_vfs_rename_mutex does on one machine.  Holding it, the move
+ * reads the source afresh and walks the source's tree down from the
+ * store, also afresh (ops_ren_cycle: the store has no parent pointers to
+ * walk up from the target), and fails with EINVAL if the target
+ * directory is in it.  Whichever machine comes second gets EINVAL (or,
+ * if its kernel looked the path up again meanwhile, ENOENT).  The cost:
+ * a CAS to take the lease and one to give it back, plus one batch of
+ * directory reads per level of the subdirectories moved; renames within
+ * one directory and of anything but directories do not take it.  A
+ * mount that dies holding the lease delays the next directory move by
+ * up to its 30 s; a move that cannot get it within io_timeout fails
+ * with EIO.  A crash between the two steps leaves the directory with two
+ * names (no cycle can come of it: the walk sees both).
  */
 #include <sys/stat.h>
 
@@ -18,16 +39,21 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/fs.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dir.h"
 #include "inode.h"
+#include "kv.h"
+#include "lease.h"
 #include "log.h"
 #include "node.h"
 #include "ops.h"
+#include "xmalloc.h"
 
 #define OPS_RENAME_RESTARTS 8
 #define OPS_ERESTART ERESTART /* internal: the target changed, start over */
+#define OPS_ELEASE ENOLCK     /* internal: take the lease, start over */
 
 /* One rename. */
 struct ops_ren {
@@ -40,6 +66,17 @@ struct ops_ren {
 	uint64_t tgt_ino;	/* what newname named before, or 0 */
 	uint8_t tgt_type;
 	bool same;		/* both names are links to one inode: no-op */
+	bool cross;		/* two directories */
+	bool leased;		/* we hold the rename lease: */
+	struct lease_hold hold;
+	uint64_t checked_tgt;	/* EXCHANGE: the directory target whose
+				   tree was checked, or 0 */
+};
+
+/* A growable list of inode numbers. */
+struct ops_inos {
+	uint64_t *v;
+	size_t n, cap;
 };
 
 /*
@@ -63,6 +100,10 @@ ops_ren_target(struct ops_ren *r, const struct meta_dir *d, long j)
 		r->same = true;
 		return 0;
 	}
+	/* A directory swapped in after ops_ren_guard() looked. */
+	if ((r->flags & RENAME_EXCHANGE) && r->cross &&
+	    r->tgt_type == DT_DIR && r->tgt_ino != r->checked_tgt)
+		return -OPS_ERESTART;
 	if (r->flags & RENAME_EXCHANGE)
 		return 0;
 	if (r->src_type == DT_DIR && r->tgt_type != DT_DIR)
@@ -172,6 +213,151 @@ ops_ren_ctime_mut(struct meta_inode *in, void *arg)
 	return 0;
 }
 
+/* Append ino to l. */
+static void
+ops_inos_push(struct ops_inos *l, uint64_t ino)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap == 0 ? 16 : l->cap * 2;
+		l->v = xreallocarray(l->v, l->cap, sizeof *l->v);
+	}
+	l->v[l->n++] = ino;
+}
+
+/* qsort/bsearch order of inode numbers. */
+static int
+ops_inos_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One level of the walk of ops_ren_cycle(): read the directories lv
+ * (fresh, in batch requests) and add their subdirectories not in seen
+ * (sorted) to next.  -EINVAL when one of them is dir, else 0 or -errno.
+ * A directory object found missing has no subdirectories (it is being
+ * removed, or replaced by a rename).
+ */
+static int
+ops_ren_level(struct fs *fs, const struct ops_inos *lv,
+    const struct ops_inos *seen, uint64_t dir, struct ops_inos *next)
+{
+	struct kv_op *ops = xcalloc(lv->n, sizeof *ops);
+	struct meta_dir d;
+	int rc = 0;
+
+	for (size_t i = 0; i < lv->n; i++) {
+		ops[i].type = WIRE_OBJ_GET;
+		meta_key_dir(lv->v[i], &ops[i].key);
+	}
+	(void)kv_batch(fs->kv, ops, lv->n);
+	for (size_t i = 0; i < lv->n && rc == 0; i++) {
+		if (ops[i].rc != 0) {
+			rc = ops[i].rc == -ENOENT ? 0 : ops[i].rc;
+			continue;
+		}
+		if (meta_dir_decode(ops[i].v.data, ops[i].v.len, &d) != 0) {
+			log_error("directory %" PRIx64 ": object does not "
+			    "decode", lv->v[i]);
+			rc = -EIO;
+			continue;
+		}
+		for (size_t j = 0; j < d.n && rc == 0; j++) {
+			if (d.e[j].type != DT_DIR)
+				continue;
+			if (d.e[j].ino == dir)
+				rc = -EINVAL;
+			else if (bsearch(&d.e[j].ino, seen->v, seen->n,
+			    sizeof *seen->v, ops_inos_cmp) == NULL)
+				ops_inos_push(next, d.e[j].ino);
+		}
+		meta_dir_free(&d);
+	}
+	for (size_t i = 0; i < lv->n; i++)
+		kv_value_free(&ops[i].v);
+	free(ops);
+	return rc;
+}
+
+/*
+ * Would moving directory top into dir make a cycle, i.e. is dir top or
+ * inside top's tree?  -EINVAL if so, 0 if not, or -errno.  Only called
+ * with the rename lease held, so no other move can change the answer
+ * meanwhile.  Walks top's tree down, fresh from the store (caches may
+ * predate another machine's move), one batch request per level: a cost
+ * that follows the subdirectories moved.  The store holds no parent
+ * pointers to walk up from dir instead.  seen guards against a cycle
+ * already there (and a directory with two names after a crash).
+ */
+static int
+ops_ren_cycle(struct fs *fs, uint64_t top, uint64_t dir)
+{
+	struct ops_inos lv = { 0 }, next = { 0 }, seen = { 0 };
+	int rc = 0;
+
+	if (top == dir)
+		return -EINVAL;
+	ops_inos_push(&lv, top);
+	ops_inos_push(&seen, top);
+	while (lv.n > 0 && rc == 0) {
+		next.n = 0;
+		rc = ops_ren_level(fs, &lv, &seen, dir, &next);
+		qsort(next.v, next.n, sizeof *next.v, ops_inos_cmp);
+		lv.n = 0;
+		for (size_t i = 0; i < next.n; i++) {
+			if (i > 0 && next.v[i] == next.v[i - 1])
+				continue;
+			ops_inos_push(&lv, next.v[i]);
+			ops_inos_push(&seen, next.v[i]);
+		}
+		qsort(seen.v, seen.n, sizeof *seen.v, ops_inos_cmp);
+	}
+	if (rc == -EINVAL)
+		log_info("rename: directory %" PRIx64 " is inside %" PRIx64
+		    ": refused (EINVAL)", dir, top);
+	free(lv.v);
+	free(next.v);
+	free(seen.v);
+	return rc;
+}
+
+/*
+ * Before the first change of a move across directories: a directory
+ * moved (either way, for EXCHANGE) needs the lease (-OPS_ELEASE when we
+ * do not hold it), and must not land inside its own tree (-EINVAL).
+ */
+static int
+ops_ren_guard(struct fs *fs, struct node *p1, struct node *p2,
+    struct ops_ren *r)
+{
+	struct meta_dir d;
+	long j;
+	int rc;
+
+	r->checked_tgt = 0;
+	if (r->src_type == DT_DIR) {
+		if (!r->leased)
+			return -OPS_ELEASE;
+		if ((rc = ops_ren_cycle(fs, r->src_ino, p2->ino)) != 0)
+			return rc;
+	}
+	if (!(r->flags & RENAME_EXCHANGE))
+		return 0;
+	if ((rc = dir_read(fs, p2, 0, &d, NULL)) != 0)
+		return rc;
+	j = meta_dir_find(&d, r->newname, r->newlen, NULL);
+	if (j >= 0 && d.e[j].type == DT_DIR)
+		r->checked_tgt = d.e[j].ino;
+	meta_dir_free(&d);
+	if (r->checked_tgt == 0)
+		return 0;
+	if (!r->leased)
+		return -OPS_ELEASE;
+	return ops_ren_cycle(fs, r->checked_tgt, p1->ino);
+}
+
 /*
  * Before replacing: if newname is a directory, remove its (empty) object
  * so nothing can be created in it.  Finds the source on the way.
@@ -232,10 +418,16 @@ ops_ren_move(struct fs *fs, struct node *p1, struct node *p2,
 	meta_dir_free(&d);
 	if (i < 0)
 		return -ENOENT;
+	if ((rc = ops_ren_guard(fs, p1, p2, r)) != 0)
+		return rc;
 	r->tgt_ino = 0;
+	if (r->leased && (rc = lease_check(fs, &r->hold)) != 0)
+		return rc;
 	if ((rc = dir_update(fs, p2, ops_ren_add_mut, r)) != 0 || r->same)
 		return rc;
-	if ((rc = dir_update(fs, p1, ops_ren_del_mut, r)) != 0)
+	if (r->leased)
+		rc = lease_check(fs, &r->hold);
+	if (rc != 0 || (rc = dir_update(fs, p1, ops_ren_del_mut, r)) != 0)
 		(void)dir_update(fs, p2, ops_ren_undo_mut, r);
 	return rc;
 }
@@ -281,6 +473,38 @@ ops_ren_finish(struct fs *fs, struct node *p1, struct node *p2,
 	node_put(fs->nodes, n);
 }
 
+/*
+ * Does this move across directories look like it moves a directory
+ * (the source, or an EXCHANGE target, in the cached directories)?  Then
+ * the lease is taken up front; a wrong guess costs a restart
+ * (ops_ren_guard() decides on fresh reads).
+ */
+static bool
+ops_ren_hint(struct fs *fs, struct node *p1, struct node *p2,
+    const struct ops_ren *r)
+{
+	uint64_t ino;
+	uint8_t type;
+
+	if (node_dir_lookup(fs->nodes, p1, -1, r->name, r->len, &ino,
+	    &type) == 1 && type == DT_DIR)
+		return true;
+	return (r->flags & RENAME_EXCHANGE) && node_dir_lookup(fs->nodes,
+	    p2, -1, r->newname, r->newlen, &ino, &type) == 1 &&
+	    type == DT_DIR;
+}
+
+/* Take the rename lease for r: 0 or -EIO. */
+static int
+ops_ren_lease(struct fs *fs, struct ops_ren *r)
+{
+	int rc;
+
+	if ((rc = lease_acquire(fs, &r->hold)) == 0)
+		r->leased = true;
+	return rc;
+}
+
 /* rename(2), renameat2(2) with NOREPLACE or EXCHANGE. */
 void
 ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -303,16 +527,34 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	p1 = node_get(fs->nodes, parent);
 	p2 = parent == newparent ? p1 : node_get(fs->nodes, newparent);
-	for (tries = 0; tries < OPS_RENAME_RESTARTS; tries++) {
+	r.cross = p1 != p2;
+	rc = 0;
+	if (r.cross && ops_ren_hint(fs, p1, p2, &r))
+		rc = ops_ren_lease(fs, &r);
+	for (tries = 0; rc == 0 && tries < OPS_RENAME_RESTARTS; tries++) {
 		if ((rc = ops_ren_prepare(fs, p1, p2, &r)) != 0)
 			break;
 		rc = ops_ren_move(fs, p1, p2, &r);
-		if (rc != 0 && r.killed != 0)
-			(void)dir_create(fs, r.killed); /* put it back */
-		if (rc != -OPS_ERESTART)
+		/*
+		 * Put a removed empty directory back unless it is what
+		 * we replaced: another machine may have moved it away
+		 * meanwhile, its name now elsewhere.
+		 */
+		if (r.killed != 0 && (rc != 0 || r.tgt_ino != r.killed)) {
+			(void)dir_create(fs, r.killed);
+			if (rc == 0)
+				log_info("rename: directory %" PRIx64 " was "
+				    "moved away meanwhile: its object put "
+				    "back", r.killed);
+		}
+		if (rc == -OPS_ELEASE && !r.leased)
+			rc = ops_ren_lease(fs, &r);
+		else if (rc != -OPS_ERESTART)
 			break;
 	}
-	if (rc == -OPS_ERESTART)
+	if (r.leased)
+		lease_release(fs, &r.hold);
+	if (rc == -OPS_ERESTART || rc == -OPS_ELEASE)
 		rc = -EIO;
 	if (rc == 0 && !r.same)
 		ops_ren_finish(fs, p1, p2, &r);

@@ -17,10 +17,8 @@
 # both; link counts that match the names in the tree (files) and the
 # subdirectories (directories).
 #
-# In shared/ a directory keeps its depth when renamed: two machines moving
-# two directories into each other at once would make a cycle that neither
-# kernel can see (each checks its own dcache) and both directories would
-# be lost; canfs does not prevent that yet.  ESTALE in shared/ is counted
+# In shared/ a directory keeps its depth when renamed (fs_rename tests two
+# machines moving two directories into each other: the rename lease).  ESTALE in shared/ is counted
 # (in the note), not a failure: the kernel retries a path operation that
 # met a vanished inode only once, and a rename fails with it by itself
 # when it meets a directory that another machine moved while this one
