@@ -158,6 +158,27 @@ canfs_usage(const char *prog)
 }
 
 /* Sort positional arguments: SOURCE first, the mountpoint to libfuse. */
+/*
+ * Options of an fstab line meant for mount(8) and systemd, not for the
+ * file system, that mount.fuse3 passes on: dropped here (libfuse would
+ * refuse them and fail the mount).
+ */
+static bool
+canfs_fstab_only(const char *arg)
+{
+	static const char *const words[] = { "defaults", "_netdev",
+	    "nofail", "auto", "noauto", "user", "users", "nouser", "owner",
+	    "group", NULL };
+
+	if (strncmp(arg, "x-", 2) == 0 || strncmp(arg, "comment=", 8) == 0)
+		return true;
+	for (int i = 0; words[i] != NULL; i++) {
+		if (strcmp(arg, words[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int
 canfs_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 {
@@ -185,6 +206,8 @@ canfs_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case CANFS_KEY_RW:
 		o->readonly = key == CANFS_KEY_RO;
 		return 1; /* for libfuse too: a kernel mount flag */
+	case FUSE_OPT_KEY_OPT:
+		return !canfs_fstab_only(arg);
 	}
 	return 1;
 }

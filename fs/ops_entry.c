@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 #include "data.h"
 #include "dir.h"
@@ -12,6 +13,8 @@
 #include "log.h"
 #include "node.h"
 #include "ops.h"
+
+#define OPS_LOOKUP_WAIT_MS 1000
 
 /*
  * Find name in the directory of pn: 1 found, 0 not, or -errno.  The
@@ -41,6 +44,32 @@ ops_find(struct fs *fs, struct node *pn, const char *name, size_t len,
 	}
 	meta_dir_free(&d);
 	return i >= 0;
+}
+
+/*
+ * The inode a name found leads to.  A create elsewhere writes the new
+ * inode and its name at once, in parallel, so the name can be seen a
+ * moment before the inode lands: a name without an inode is read again
+ * for up to OPS_LOOKUP_WAIT_MS before it counts as a crash's leftover
+ * (ENOENT).  (Two machines opening one new name with O_CREAT at once
+ * would otherwise see ESTALE: the loser's create finds the name taken,
+ * and the kernel's retry would find no inode behind it.)
+ */
+static int
+ops_lookup_inode(struct fs *fs, struct node *n, struct meta_inode *in)
+{
+	int rc, waited = 0, step = 5;
+
+	rc = ops_inode(fs, n, fs_ms(fs->o.attr_timeout), in);
+	while (rc == -ENOENT && waited < OPS_LOOKUP_WAIT_MS) {
+		struct timespec ts = { 0, (long)step * 1000000L };
+
+		nanosleep(&ts, NULL);
+		waited += step;
+		step = step * 2 > 200 ? 200 : step * 2;
+		rc = ops_inode(fs, n, 0, in);
+	}
+	return rc;
 }
 
 /* Look a name up. */
@@ -76,7 +105,7 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	cn = node_get(fs->nodes, ino);
-	if ((rc = ops_inode(fs, cn, fs_ms(fs->o.attr_timeout), &in)) != 0) {
+	if ((rc = ops_lookup_inode(fs, cn, &in)) != 0) {
 		node_put(fs->nodes, cn);
 		ops_reply_err(req, rc);
 		return;

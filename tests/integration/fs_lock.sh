@@ -14,7 +14,8 @@
 # exclusion plus coherence: the data written under the lock is what the
 # next holder reads).  Last, a lock holder's whole mount dies (kill -9 of
 # mount C's canfs): a waiter on B gets the lock once the lease
-# (lock_lease=4 here) has passed, and not before.
+# (lock_lease=4 here) has passed, and not before.  First, a fourth mount
+# made as fstab would (mount.fuse3 with _netdev, x-systemd.* options).
 #
 # Environment: HB, BUILD, KEEP=1, FS_TMPDIR.
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
@@ -49,6 +50,18 @@ CANFS_OPTS="-o allow_other,lock_lease=$LEASE"
 mount_canfs "$T/a" "unix:$T/n1.sock"
 mount_canfs "$T/b" "unix:$T/n2.sock"
 mount_canfs "$T/c" "unix:$T/n3.sock"
+
+# An fstab line's options: mount -t fuse.canfs runs mount.fuse3, which
+# passes mount(8)'s and systemd's options (x-systemd.*, defaults) on;
+# canfs must ignore them, not fail.
+mkdir -p "$T/f"
+PATH="$BUILD:$PATH" timeout 20 mount.fuse3 "canfs#unix:$T/n1.sock" "$T/f" \
+	-o _netdev,nofail,noauto,defaults,x-systemd.requires=canfsd.service,comment=lab,allow_other ||
+	fail "a mount with an fstab line's options failed"
+MOUNTS+=("$T/f")
+echo fstab >"$T/f/fstab-f" && [ "$(cat "$T/b/fstab-f")" = fstab ] ||
+	fail "the mount with fstab options does not work"
+log "mount.fuse3 with _netdev,nofail,noauto,defaults,x-systemd.requires=...: mounted and working"
 
 python3 "$LIB/locktest.py" checks "$T/a" "$T/b" || fail "a lock check failed"
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""locktest.py: flock and fcntl locks across two canfs mounts (fs_lock.sh).
+"""locktest.py: flock and fcntl locks across two canfs mounts (fs_lock.sh),
+and, first, one new name created with O_CREAT on both at the same moment.
 
     locktest.py checks MNT_A MNT_B   every check below, A and B being two
                                      mounts of one file system through
@@ -335,9 +336,39 @@ def check_counter(a, b, kind, per=2, rounds=20):
           flush=True)
 
 
+def creator(conn, path, barrier):
+    barrier.wait()
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        os.close(fd)
+        conn.send("ok")
+    except OSError as e:
+        conn.send("error %s" % errno.errorcode.get(e.errno, e.errno))
+
+
+def check_create_race(a, b, rounds=100):
+    """Two machines open(O_CREAT) one new name at the same moment: both
+    must succeed (one creates it, the other opens it), as on one machine."""
+    for i in range(rounds):
+        barrier = mp.Barrier(2)
+        name = "race-%d" % i
+        procs = [run(creator, os.path.join(m, name), barrier)
+                 for m in (a, b)]
+        for (p, c), m in zip(procs, (a, b)):
+            r = recv(c, "create")
+            p.join()
+            if r != "ok":
+                fail("round %d: open(O_CREAT) of a name the other machine "
+                     "created at the same moment, through %s: %s"
+                     % (i, m, r))
+    print("open(O_CREAT) of one new name on two machines at once: both "
+          "succeed, %d rounds" % rounds, flush=True)
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "checks":
         a, b = sys.argv[2], sys.argv[3]
+        check_create_race(a, b)
         check_flock(a, b)
         check_ranges(a, b)
         check_shared(a, b)
