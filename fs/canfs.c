@@ -134,8 +134,8 @@ canfs_usage(const char *prog)
 "                           1024, 0 leaves the kernel's 128\n"
 "    -o max_dirty=N         dirty chunk buffers per open file (default 16)\n"
 "    -o chunk_size=BYTES    chunk size of new files, 4K..4M (default 1M)\n"
-"    -o lock_lease=S        seconds a lock outlives a dead or cut-off\n"
-"                           mount, 3..3600 (default 30); see canfs(8)\n"
+"    -o lock_lease=S        seconds a lock (or the rename lease) outlives\n"
+"                           a dead or cut-off mount, 3..3600 (default 30)\n"
 "    -o secret_file=PATH    the cluster secret for TCP daemons (also\n"
 "    --secret-file PATH     $CANFS_SECRET_FILE); unix: sources need none\n"
 "    -o log=FILE            log to FILE (in the background: else nowhere)\n"
@@ -552,7 +552,7 @@ main(int argc, char **argv)
 	log_info("mounted %s on %s", co.source, fo.mountpoint);
 	fs.bg = bg_start(fs.o.bg_threads);
 	fs.reap = reap_new(&fs);
-	fs.lease = lease_new();
+	fs.lease = lease_new(fs.o.lock_lease_ms);
 	if ((fs.locks = locks_new(&fs, fs.o.lock_lease_ms, err,
 	    sizeof err)) == NULL) {
 		log_error("%s", err);

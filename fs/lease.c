@@ -24,6 +24,7 @@
 struct lease {
 	pthread_mutex_t mu;	/* held from acquire to release */
 	uint64_t id;		/* our holder id: random, never 0 */
+	uint32_t ms;		/* how long our holdings last unrenewed */
 	bool known;		/* the record was free (or absent: 0)... */
 	uint64_t known_version;	/* ...at this version */
 	bool seen;		/* a holding of another mount seen: */
@@ -33,10 +34,13 @@ struct lease {
 
 /* The lease state of a mount. */
 struct lease *
-lease_new(void)
+lease_new(int ms)
 {
 	struct lease *l = xcalloc(1, sizeof *l);
 
+	/* The mount's lock_lease; a waiter would cap a longer one. */
+	l->ms = ms <= 0 ? LEASE_MS : ms > LEASE_MAX_MS ? LEASE_MAX_MS :
+	    (uint32_t)ms;
 	pthread_mutex_init(&l->mu, NULL);
 	while (l->id == 0)
 		if (getrandom(&l->id, sizeof l->id, 0) != sizeof l->id)
@@ -81,7 +85,7 @@ lease_put(struct fs *fs, uint64_t ver, uint64_t holder, struct lease_hold *h)
 	wbuf_init(&w);
 	wbuf_put_u8(&w, LEASE_VERSION);
 	wbuf_put_u64(&w, holder);
-	wbuf_put_u32(&w, LEASE_MS);
+	wbuf_put_u32(&w, fs->lease->ms);
 	clock_gettime(CLOCK_MONOTONIC, &at);
 	rc = kv_put(fs->kv, &k, w.p, w.len,
 	    ver == 0 ? WIRE_COND_ABSENT : WIRE_COND_VERSION, ver, &nver);
@@ -224,7 +228,7 @@ lease_check(struct fs *fs, struct lease_hold *h)
 {
 	int rc;
 
-	if (node_age_ms(&h->at) < LEASE_MS / 2)
+	if (node_age_ms(&h->at) < fs->lease->ms / 2)
 		return 0;
 	if ((rc = lease_put(fs, h->version, fs->lease->id, h)) == 0)
 		return 0;

@@ -49,8 +49,12 @@ struct lease_hold {
 	struct timespec at;	/* monotonic: when that write was sent */
 };
 
-/* The lease state of a mount; free with lease_free (accepts NULL). */
-struct lease *lease_new(void);
+/*
+ * The lease state of a mount whose holdings last ms unrenewed (the
+ * mount's lock_lease, at most 300 s; 0: LEASE_MS); free with lease_free
+ * (accepts NULL).
+ */
+struct lease *lease_new(int ms);
 void lease_free(struct lease *l);
 
 /*

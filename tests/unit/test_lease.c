@@ -108,7 +108,7 @@ setup(void **state)
 	(void)state;
 	memset(&fs, 0, sizeof fs);
 	fs.o.timeout_ms = 300;
-	fs.lease = lease_new();
+	fs.lease = lease_new(LEASE_MS);
 	obj_len = 0;
 	ngets = nputs = 0;
 	return 0;
