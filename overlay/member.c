@@ -633,6 +633,8 @@ static void
 member_handover_failed(struct node *n)
 {
 	n->handing = false;
+	if (n->state != NODE_LEAVING)
+		n->hand_unsure_ms = node_now_ms();
 	if (n->ntried < MEMBER_LEAVE_TRIES)
 		n->tried[n->ntried++] = n->hand_heir_id;
 }
@@ -905,6 +907,44 @@ member_resume_conflict(struct node *n, const struct wire_node *other)
 }
 
 /*
+ * A reassignment that timed out (its acknowledgement lost or late, the
+ * zone's replicas slow to stream) may have landed: the heir took the
+ * zone and merged it with its own.  When the heir's claims show it, the
+ * handover is complete after all: drop the zone, as the acknowledgement
+ * would have.  (Else we would keep it, the finer claim would win it back
+ * from the heir, and the next reassignment would start it all again.)
+ */
+static bool
+member_handover_landed(struct node *n, struct nbr *e)
+{
+	if (n->hand_unsure_ms == 0 || n->handing ||
+	    e->info.id != n->hand_heir_id || e->info.inc != n->hand_heir_inc)
+		return false;
+	if (node_now_ms() - n->hand_unsure_ms > 4 * node_taken_ttl(n)) {
+		n->hand_unsure_ms = 0;
+		return false;
+	}
+	for (int j = 0; j < e->info.nzones; j++) {
+		if (!geom_zone_within(&n->hand_given, &e->info.zones[j],
+		    n->cfg.dims))
+			continue;
+		for (int i = 0; i < n->self.nzones; i++) {
+			if (!geom_zone_equal(&n->self.zones[i], &n->hand_given,
+			    n->cfg.dims))
+				continue;
+			log_warnx("the zone we handed to %s landed after all "
+			    "(its claims hold it): dropping it",
+			    node_idstr(e->info.id));
+			n->self.zones[i] = n->self.zones[--n->self.nzones];
+			n->hand_unsure_ms = 0;
+			node_zones_changed(n, false);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * A neighbour whose zones overlap ours spoke (claim.h).  Membership
  * changes pass through short overlaps (a handover between the heir's
  * taking the zone and the giver's hearing of it), and the specific
@@ -923,6 +963,23 @@ member_settle_claims(struct node *n, struct nbr *e)
 	if (!nbr_nodes_overlap(&e->info, &n->self, n->cfg.dims)) {
 		e->overlap_ms = 0;
 		return false;
+	}
+	/*
+	 * Only early in the overlap: later the heir may already have given
+	 * way by the general rule (ours is the finer claim), and both giving
+	 * way would leave a hole.
+	 */
+	if ((e->overlap_ms == 0 || now - e->overlap_ms <
+	    MEMBER_OVERLAP_FAILS * node_fail_ms(n) / 2) &&
+	    member_handover_landed(n, e)) {
+		e->overlap_ms = 0;
+		if (n->self.nzones == 0) {
+			member_rejoin(n, "no zone left");
+			return true;
+		}
+		node_prune(n);
+		node_heartbeat_all(n);
+		return true;
 	}
 	if (e->overlap_ms == 0) {
 		e->overlap_ms = now;

@@ -80,6 +80,9 @@ struct node {
 	uint64_t hand_heir_id, hand_heir_inc;
 	int hand_zone;		/* zone index given; -1 = all (leave) */
 	struct geom_zone hand_given; /* the zone given (reassignment) */
+	uint64_t hand_unsure_ms;	/* a reassignment failed then: the heir
+					   may have taken it all the same
+					   (member_handover_landed) */
 	uint64_t tried[8];	/* heirs that did not take a handover */
 	int ntried;
 	uint64_t leave_client;	/* conn serial to answer when left */
