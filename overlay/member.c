@@ -19,7 +19,9 @@
 #include "xmalloc.h"
 
 #define MEMBER_JOIN_RETRY_MS 3000
-#define MEMBER_HANDOVER_TIMEOUT_MS 10000
+#define MEMBER_HANDOVER_TIMEOUT_MS 10000	/* a leave's: it tries others */
+#define MEMBER_REASSIGN_TIMEOUT_MS 30000	/* a spare zone's: its replicas
+						   may take long to stream */
 #define MEMBER_LEAVE_TRIES 5
 #define MEMBER_REASSIGN_TICKS 3	/* try reassignment every N heartbeats */
 #define MEMBER_SAVE_TICKS 1	/* save the peers file every N heartbeats */
@@ -382,7 +384,8 @@ static bool member_handover_expired(struct node *n, void *arg,
 /*
  * Send our zone(s) to an heir: all of them (leave) or one (reassign).
  * The handover is a request in the node's table until the heir answers
- * (member_handover_cb), or for MEMBER_HANDOVER_TIMEOUT_MS.
+ * (member_handover_cb), or for MEMBER_HANDOVER_TIMEOUT_MS (a leave) or
+ * MEMBER_REASSIGN_TIMEOUT_MS (a spare zone).
  */
 static void
 member_start_handover(struct node *n, struct nbr *heir, int zone)
@@ -406,8 +409,8 @@ member_start_handover(struct node *n, struct nbr *heir, int zone)
 	}
 	m.list = node_nbr_list(n, &m.n);
 	n->handing = true;
-	reqid = rpc_new(n, member_handover_cb, NULL,
-	    MEMBER_HANDOVER_TIMEOUT_MS);
+	reqid = rpc_new(n, member_handover_cb, NULL, zone < 0 ?
+	    MEMBER_HANDOVER_TIMEOUT_MS : MEMBER_REASSIGN_TIMEOUT_MS);
 	rpc_set_retry(n, reqid, member_handover_expired);
 	n->hand_heir_id = heir->info.id;
 	n->hand_heir_inc = heir->info.inc;
