@@ -9,7 +9,7 @@
 # pwrite with ENOSPC, or EIO on a short write (LMDB's own code for
 # "filesystem full?"), which the store reports as full too.  The store
 # maps without MDB_WRITEMAP, so a full tmpfs is a write error, never a
-# SIGBUS.  Machine 5 runs with --store-size MAP_MB (default 20): its puts
+# SIGBUS.  Machine 5 runs with --store-size MAP_MB (default 16): its puts
 # fail with MDB_MAP_FULL.  A canfs mount on machine 1:
 #   (a) writes PRE files (fsync'd; workload.py manifest) while there is
 #       room;
@@ -29,7 +29,7 @@
 #       two machines).
 #
 # Environment: SEED, HB (ms, default 500), FULL_MB (default 24), MAP_MB
-# (default 20), FREE_MB (default 512), PRE (files, default 40), FILL_S
+# (default 16), FREE_MB (default 512), PRE (files, default 40), FILL_S
 # (s, default 15), FILL_MAX (s, default 90), POST (files, default 40).
 TEST_TIMEOUT=${TEST_TIMEOUT:-400}
 HB=${HB:-500}
@@ -46,7 +46,7 @@ FULL4='the disk or store is full\|store nearly full'
 SEED=${SEED:-$(($$ % 10000))}
 FULL_MB=${FULL_MB:-24}
 FREE_MB=${FREE_MB:-512}
-MAP_MB=${MAP_MB:-20}
+MAP_MB=${MAP_MB:-16}
 PRE=${PRE:-40}
 FILL_S=${FILL_S:-15}
 FILL_MAX=${FILL_MAX:-90}
