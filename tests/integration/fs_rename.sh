@@ -4,7 +4,7 @@
 # Four daemons on 127.0.11.1-4, a free port, k=2; mount A through daemon
 # 1, mount B through daemon 3 (and, for step 2, C through daemon 2 and D
 # through daemon 4).
-#   1. Cycle race, RENAME_ROUNDS rounds (default 40): A makes a<i>/fa and
+#   1. Cycle race, RENAME_ROUNDS rounds (default 20; SOAK=1: 40): A makes a<i>/fa and
 #      b<i>/fb, then A renames a<i> into b<i> while B renames b<i> into
 #      a<i>, started together (tests/lib/renamerace.py go: each looks its
 #      paths up, then waits for a trigger file).  In every round exactly one must
@@ -27,7 +27,7 @@
 #      lease has expired (C mounts with lock_lease=10: 10 s after B first
 #      saw it, 8.3-20 s after the kill).  The lease
 #      is free afterwards.
-#   3. Replace race, REPLACE_ROUNDS rounds (default 20): A renames s<i>/x
+#   3. Replace race, REPLACE_ROUNDS rounds (default 10; SOAK=1: 20): A renames s<i>/x
 #      over s<i>/t while B renames s<i>/t to u<i>/t2; and A renames the
 #      directory S<i>/a (holding fa) over the empty directory S<i>/t while
 #      B moves S<i>/t to U<i>/t2.  Through both mounts: x's data exists
@@ -43,8 +43,9 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 require_tools
 command -v jq >/dev/null || skip "jq is not installed"
 
-ROUNDS=${RENAME_ROUNDS:-40}
-RROUNDS=${REPLACE_ROUNDS:-20}
+# make test keeps it short; make soak (SOAK=1) runs twice the rounds.
+ROUNDS=${RENAME_ROUNDS:-$(( ${SOAK:-0} == 1 ? 40 : 20 ))}
+RROUNDS=${REPLACE_ROUNDS:-$(( ${SOAK:-0} == 1 ? 20 : 10 ))}
 RR="python3 $LIB/renamerace.py"
 LEASE_S=10	# C's lock_lease: how long its rename lease outlives it
 
