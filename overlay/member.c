@@ -947,6 +947,26 @@ member_handover_landed(struct node *n, struct nbr *e)
 	return false;
 }
 
+/* The overlap rule took part of our space: keep keep[0..nkeep). */
+static void
+member_keep_zones(struct node *n, struct nbr *e, const struct geom_zone *keep,
+    int nkeep)
+{
+	memcpy(n->self.zones, keep, (size_t)nkeep * sizeof *keep);
+	n->self.nzones = nkeep;
+	node_space_contested(n, "gave up contested space");
+	route_cache_forget(&n->cache, e->info.id);
+	if (n->self.nzones == 0) {
+		member_rejoin(n, "no zone left");
+		return;
+	}
+	node_zones_changed(n, true);
+	node_prune(n);
+	node_heartbeat_all(n);
+	/* Our copies there are misplaced now: push them to the winner. */
+	repair_request(n);
+}
+
 /*
  * A neighbour whose zones overlap ours spoke (claim.h).  Membership
  * changes pass through short overlaps (a handover between the heir's
@@ -1006,19 +1026,7 @@ member_settle_claims(struct node *n, struct nbr *e)
 	    "giving up %s of ours", node_idstr(e->info.id), e->info.addr,
 	    now - e->overlap_ms, nkeep == 0 ? "all" : "part");
 	e->overlap_ms = 0;
-	memcpy(n->self.zones, keep, (size_t)nkeep * sizeof *keep);
-	n->self.nzones = nkeep;
-	node_space_contested(n, "gave up contested space");
-	route_cache_forget(&n->cache, e->info.id);
-	if (n->self.nzones == 0) {
-		member_rejoin(n, "no zone left");
-		return true;
-	}
-	node_zones_changed(n, true);
-	node_prune(n);
-	node_heartbeat_all(n);
-	/* Our copies there are misplaced now: push them to the winner. */
-	repair_request(n);
+	member_keep_zones(n, e, keep, nkeep);
 	return true;
 }
 
