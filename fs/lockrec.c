@@ -208,7 +208,8 @@ lockrec_apply(struct lockrec *r, const struct lockrec_req *q,
 		if (r->e[i].expires_ms <= now_ms)
 			lockrec_remove(r, i--);
 	}
-	if (r->n + 2 > LOCKREC_MAX)
+	/* A split adds one entry, a lock one more: unlocks fit up to the cap. */
+	if (r->n + (q->type == LOCKREC_UNLOCK ? 1 : 2) > LOCKREC_MAX)
 		return -1;
 	lockrec_reserve(r, 2);
 	lockrec_cut(r, q);

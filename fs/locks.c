@@ -20,6 +20,9 @@
 #include "xmalloc.h"
 
 #define LOCKS_TRIES 64		/* lost CAS races before giving up (EIO) */
+#define LOCKS_STRIPES 64	/* changes of one inode's record, one at a
+				   time on this mount (locks_change) */
+#define LOCKS_DROP_RETRY_MS 1000
 #define LOCKS_POLL_MIN_MS 20
 
 /* A request waiting for a lock (F_SETLKW, blocking flock). */
@@ -48,6 +51,16 @@ struct locks {
 	uint64_t *held;		/* inodes this mount holds locks on */
 	size_t nheld, capheld;
 	uint64_t renew_ms;	/* monotonic: next renewal */
+	pthread_mutex_t stripe[LOCKS_STRIPES];
+	struct locks_drop *drops; /* drops at close that failed: retried */
+	size_t ndrops, capdrops;
+	uint64_t drop_ms;	/* monotonic: next retry of the drops */
+};
+
+/* Locks of an owner to drop (kind 0: every lock of the mount). */
+struct locks_drop {
+	uint64_t ino, mount, owner;
+	int kind;
 };
 
 /* Milliseconds of a clock. */
@@ -168,9 +181,30 @@ locks_write(struct locks *l, uint64_t ino, const struct lockrec *r,
  */
 typedef int (*locks_fn)(struct lockrec *r, void *arg);
 
-/* Read, change with fn, write on the version read; again on a lost race. */
+static int locks_change_locked(struct locks *l, uint64_t ino, locks_fn fn,
+    void *arg);
+
+/*
+ * Read, change with fn, write on the version read; again on a lost race.
+ * Changes of one inode's record on this mount go one at a time, so that
+ * what each notes as held (from the record it wrote) is noted in the
+ * order the records were written.
+ */
 static int
 locks_change(struct locks *l, uint64_t ino, locks_fn fn, void *arg)
+{
+	pthread_mutex_t *stripe = &l->stripe[ino % LOCKS_STRIPES];
+	int rc;
+
+	pthread_mutex_lock(stripe);
+	rc = locks_change_locked(l, ino, fn, arg);
+	pthread_mutex_unlock(stripe);
+	return rc;
+}
+
+/* locks_change(), its inode's stripe held. */
+static int
+locks_change_locked(struct locks *l, uint64_t ino, locks_fn fn, void *arg)
 {
 	struct lockrec r;
 	uint64_t ver;
@@ -204,9 +238,15 @@ struct locks_apply {
 	struct locks *l;
 	const struct lockrec_req *q;
 	struct lockrec_entry conflict;
+	bool conflicted;	/* written, but the lock is not ours */
 };
 
-/* Take or free a lock unless someone else's conflicts. */
+/*
+ * Take or free a lock unless someone else's conflicts.  A flock that
+ * converts (shared to exclusive, or back) and must wait first gives up
+ * the one it holds, as Linux does: else two holders of a shared flock
+ * both asking for it exclusive would wait for each other for ever.
+ */
 static int
 locks_apply_fn(struct lockrec *r, void *arg)
 {
@@ -214,9 +254,16 @@ locks_apply_fn(struct lockrec *r, void *arg)
 	const struct lockrec_entry *c;
 	uint64_t now = locks_wall_ms();
 
+	a->conflicted = false;
 	if (a->q->type != LOCKREC_UNLOCK &&
 	    (c = lockrec_conflict(r, a->q, now)) != NULL) {
 		a->conflict = *c;
+		if (a->q->kind == LOCKREC_FLOCK &&
+		    lockrec_drop_owner(r, a->q->mount, a->q->owner,
+		    LOCKREC_FLOCK)) {
+			a->conflicted = true;
+			return 0;
+		}
 		return -EAGAIN;
 	}
 	if (lockrec_apply(r, a->q, now, now + (uint64_t)a->l->lease_ms) != 0)
@@ -297,6 +344,10 @@ locks_try(struct locks *l, uint64_t ino, const struct lockrec_req *q,
 			return 0;
 	}
 	rc = locks_change(l, ino, locks_apply_fn, &a);
+	if (rc == 0 && a.conflicted) {
+		locks_wake(l, ino);	/* our old flock went */
+		rc = -EAGAIN;
+	}
 	if (rc == -EAGAIN && conflict != NULL)
 		*conflict = a.conflict;
 	if (rc == 0 && q->type == LOCKREC_UNLOCK)
@@ -376,12 +427,6 @@ locks_test(struct locks *l, uint64_t ino, const struct lockrec_req *q,
 	return 0;
 }
 
-/* Arguments of locks_drop_fn. */
-struct locks_drop {
-	uint64_t mount, owner;
-	int kind;		/* 0: every kind and owner of the mount */
-};
-
 static int
 locks_drop_fn(struct lockrec *r, void *arg)
 {
@@ -400,18 +445,68 @@ locks_drop_fn(struct lockrec *r, void *arg)
 	return any ? 0 : 1;
 }
 
+/* True when a drop of (ino, owner, kind) waits for a retry (mu held). */
+static bool
+locks_drop_pending(struct locks *l, uint64_t ino, uint64_t owner, int kind)
+{
+	for (size_t i = 0; i < l->ndrops; i++) {
+		if (l->drops[i].ino == ino && l->drops[i].owner == owner &&
+		    l->drops[i].kind == kind)
+			return true;
+	}
+	return false;
+}
+
 void
 locks_drop_owner(struct locks *l, uint64_t ino, uint64_t owner, int kind)
 {
-	struct locks_drop a = { l->mount, owner, kind };
+	struct locks_drop a = { ino, l->mount, owner, kind };
 	int rc;
 
 	if (!locks_is_held(l, ino))
 		return;
-	if ((rc = locks_change(l, ino, locks_drop_fn, &a)) != 0)
+	if ((rc = locks_change(l, ino, locks_drop_fn, &a)) != 0) {
+		/*
+		 * Retried by the lock thread, and no longer renewed: they
+		 * go at the latest when their lease ends.
+		 */
 		log_warnx("inode %" PRIx64 ": locks not freed at close (%s); "
-		    "they expire with their lease", ino, strerror(-rc));
+		    "trying again", ino, strerror(-rc));
+		pthread_mutex_lock(&l->mu);
+		if (!locks_drop_pending(l, ino, owner, kind)) {
+			if (l->ndrops == l->capdrops) {
+				l->capdrops = l->capdrops ? 2 * l->capdrops : 8;
+				l->drops = xreallocarray(l->drops, l->capdrops,
+				    sizeof *l->drops);
+			}
+			l->drops[l->ndrops++] = a;
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
 	locks_wake(l, ino);
+}
+
+/* The thread: retry the drops that failed at close. */
+static void
+locks_retry_drops(struct locks *l)
+{
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->ndrops; i++) {
+		struct locks_drop a = l->drops[i];
+		int rc;
+
+		pthread_mutex_unlock(&l->mu);
+		rc = locks_change(l, a.ino, locks_drop_fn, &a);
+		if (rc == 0)
+			locks_wake(l, a.ino);
+		pthread_mutex_lock(&l->mu);
+		if (rc == 0) {
+			l->drops[i--] = l->drops[--l->ndrops];
+			log_info("inode %" PRIx64 ": locks freed after all",
+			    a.ino);
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
 }
 
 uint64_t
@@ -420,14 +515,40 @@ locks_mount_id(const struct locks *l)
 	return l->mount;
 }
 
-/* Renew this mount's leases (the thread, every third of the lease). */
+/* Arguments of locks_renew_fn. */
+struct locks_renew {
+	struct locks *l;
+	uint64_t ino;
+};
+
+/*
+ * Renew this mount's leases on one record (the thread, every third of
+ * the lease), but not those of owners whose drop failed at close.
+ */
 static int
 locks_renew_fn(struct lockrec *r, void *arg)
 {
-	struct locks *l = arg;
+	struct locks_renew *a = arg;
+	struct locks *l = a->l;
+	uint64_t until = locks_wall_ms() + (uint64_t)l->lease_ms;
+	bool any = false;
 
-	return lockrec_renew(r, l->mount, locks_wall_ms() +
-	    (uint64_t)l->lease_ms) ? 0 : 1;
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < r->n; i++) {
+		struct lockrec_entry *e = &r->e[i];
+
+		if (e->mount != l->mount ||
+		    locks_drop_pending(l, a->ino, e->owner, e->kind))
+			continue;
+		e->expires_ms = until;
+		any = true;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!any)
+		log_error("inode %" PRIx64 ": this mount's locks on it are "
+		    "gone: their lease ran out before we could renew it (cut "
+		    "off?); other machines may hold them now", a->ino);
+	return any ? 0 : 1;
 }
 
 static void
@@ -443,7 +564,8 @@ locks_renew_all(struct locks *l)
 		memcpy(inos, l->held, n * sizeof *inos);
 	pthread_mutex_unlock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
-		int rc = locks_change(l, inos[i], locks_renew_fn, l);
+		struct locks_renew a = { l, inos[i] };
+		int rc = locks_change(l, inos[i], locks_renew_fn, &a);
 
 		if (rc != 0)
 			log_error("inode %" PRIx64 ": cannot renew our locks "
@@ -483,7 +605,8 @@ locks_retry(struct locks *l, struct locks_waiter *w)
 		return;
 	}
 	rc = locks_try(l, w->ino, &w->q, w->d, NULL);
-	if (rc != -EAGAIN) {
+	/* A waiter rides out the store's failures (EIO): it may wait. */
+	if (rc != -EAGAIN && rc != -EIO) {
 		locks_finish(w, rc);
 		return;
 	}
@@ -519,6 +642,15 @@ locks_main(void *arg)
 			pthread_mutex_lock(&l->mu);
 			continue;
 		}
+		if (l->ndrops > 0 && now >= l->drop_ms) {
+			l->drop_ms = now + LOCKS_DROP_RETRY_MS;
+			pthread_mutex_unlock(&l->mu);
+			locks_retry_drops(l);
+			pthread_mutex_lock(&l->mu);
+			continue;
+		}
+		if (l->ndrops > 0 && l->drop_ms < next)
+			next = l->drop_ms;
 		if ((w = locks_due(l, now, &next)) != NULL) {
 			pthread_mutex_unlock(&l->mu);
 			locks_retry(l, w);
@@ -548,6 +680,8 @@ locks_new(struct fs *fs, int lease_ms, char *err, size_t errlen)
 	}
 	TAILQ_INIT(&l->waiters);
 	pthread_mutex_init(&l->mu, NULL);
+	for (int i = 0; i < LOCKS_STRIPES; i++)
+		pthread_mutex_init(&l->stripe[i], NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->cv, &ca);
@@ -585,6 +719,7 @@ locks_free(struct locks *l)
 	}
 	/* Whatever the kernel did not release: others need not wait out
 	 * the lease. */
+	a.ino = 0;	/* (unused by locks_drop_fn) */
 	a.mount = l->mount;
 	a.owner = 0;
 	a.kind = 0;
@@ -596,6 +731,9 @@ locks_free(struct locks *l)
 		(void)locks_change(l, inos[i], locks_drop_fn, &a);
 	free(inos);
 	free(l->held);
+	free(l->drops);
+	for (int i = 0; i < LOCKS_STRIPES; i++)
+		pthread_mutex_destroy(&l->stripe[i]);
 	pthread_cond_destroy(&l->cv);
 	pthread_mutex_destroy(&l->mu);
 	free(l);

@@ -26,7 +26,16 @@
  *   data protected by a lock is seen whole by the next holder.
  * - Closing a file (FUSE flush) drops its owner's fcntl locks on it, the
  *   last close of an open file description (release) its flock; only
- *   files this mount holds locks on cost a request.
+ *   files this mount holds locks on cost a request.  A drop that fails
+ *   (the daemon unreachable a moment) is retried every second by the
+ *   thread, and those locks are no longer renewed meanwhile.
+ * - A flock converted (shared to exclusive or back) that must wait gives
+ *   its old lock up first, as on Linux.  Changes of one file's record on
+ *   this mount go one at a time (striped mutexes), so the set of files
+ *   this mount holds locks on follows the records it wrote.
+ * - Not done: deadlock detection (EDEADLK) for fcntl locks; open file
+ *   description locks (F_OFD_SETLK) are not dropped at close (FUSE sends
+ *   no owner for them) and last until unmount.
  */
 #ifndef CANFS_FS_LOCKS_H
 #define CANFS_FS_LOCKS_H

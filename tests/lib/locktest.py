@@ -365,11 +365,36 @@ def check_create_race(a, b, rounds=100):
           "succeed, %d rounds" % rounds, flush=True)
 
 
+def upgrader(conn, path, barrier):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    barrier.wait()
+    fcntl.flock(fd, fcntl.LOCK_EX)  # converts: gives the shared one up
+    conn.send("ex")
+    time.sleep(0.3)
+    os.close(fd)
+
+
+def check_flock_upgrade(a, b):
+    """Two holders of a shared flock on two machines both ask for it
+    exclusive: as on Linux, a conversion gives the old lock up first, so
+    one gets it, then the other (no deadlock)."""
+    barrier = mp.Barrier(2)
+    procs = [run(upgrader, os.path.join(m, "upgrade-f"), barrier)
+             for m in (a, b)]
+    for p, c in procs:
+        recv(c, "convert its flock to exclusive")
+        p.join()
+    print("flock: two shared holders on two machines converting to "
+          "exclusive both get it in turn", flush=True)
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "checks":
         a, b = sys.argv[2], sys.argv[3]
         check_create_race(a, b)
         check_flock(a, b)
+        check_flock_upgrade(a, b)
         check_ranges(a, b)
         check_shared(a, b)
         check_eintr(a, b)

@@ -203,6 +203,10 @@ test_owner_lease_cap(void **state)
 	}
 	q = req(1, LOCKREC_MAX, LOCKREC_POSIX, LOCKREC_READ, 0, 0);
 	assert_int_equal(lockrec_apply(&r, &q, 0, 100), -1);
+	/* an unlock still fits at the cap */
+	q = req(1, 0, LOCKREC_POSIX, LOCKREC_UNLOCK, 0, 0);
+	assert_int_equal(lockrec_apply(&r, &q, 0, 100), 0);
+	assert_int_equal(r.n, LOCKREC_MAX - 2);
 	lockrec_free(&r);
 }
 
