@@ -48,14 +48,6 @@ fi
 SUITE=$BUILD/tests/posix_suite
 require_tools
 
-# The EXIT trap: unmount first, then common.sh's cleanup (daemons, logs, $T).
-fs_cleanup() {
-	local rc=$?
-	trap - EXIT
-	umount_all
-	(exit $rc)
-	cleanup
-}
 trap fs_cleanup EXIT
 
 # eventually LIMIT_S WHAT COMMAND...: COMMAND succeeds within LIMIT_S
@@ -76,30 +68,10 @@ build_suite() {
 	fi
 }
 
-# start_cluster PREFIX: four daemons PREFIX.1-4 on a free port, k=2,
-# sockets in $T (a free port, so a developer's run and CI's never collide).
-start_cluster() {
-	local i join port
-	port=$(free_port)
-	for i in 1 2 3 4; do
-		join=""
-		[ "$i" -gt 1 ] && join=$1.1:$port
-		start_node "n$i" "$1.$i:$port" "$join" -s "$T/n$i.sock" -k 2
-		wait_active "n$i"
-	done
-	check_overlay --points 200 --wait 20 >/dev/null || {
-		check_overlay --points 200
-		fail "the overlay is not whole"
-	}
-	for i in 1 2 3 4; do
-		wait_for 10 test -S "$T/n$i.sock" || fail "n$i made no socket"
-	done
-}
-
 # ------------------------------------------------------------ the run
 
 build_suite
-start_cluster 127.0.6
+fs_cluster 127.0.6 4
 A=$T/a
 B=$T/b
 mount_canfs "$A" "unix:$T/n1.sock"

@@ -25,27 +25,10 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 . "$(dirname "$0")/../lib/fs.sh"
 require_tools
 
-fs_cleanup() {
-	local rc=$?
-	trap - EXIT
-	[ -n "${HOLDER:-}" ] && kill -9 "$HOLDER" 2>/dev/null
-	umount_all
-	(exit $rc)
-	cleanup
-}
 trap fs_cleanup EXIT
 
 LEASE=4
-port=$(free_port)
-for i in 1 2 3; do
-	join=""
-	[ "$i" -gt 1 ] && join=127.0.7.1:$port
-	start_node "n$i" "127.0.7.$i:$port" "$join" -s "$T/n$i.sock" -k 2
-	wait_active "n$i"
-done
-for i in 1 2 3; do
-	wait_for 10 test -S "$T/n$i.sock" || fail "n$i made no socket"
-done
+fs_cluster 127.0.7 3
 CANFS_OPTS="-o allow_other,lock_lease=$LEASE"
 mount_canfs "$T/a" "unix:$T/n1.sock"
 mount_canfs "$T/b" "unix:$T/n2.sock"
@@ -69,6 +52,7 @@ python3 "$LIB/locktest.py" checks "$T/a" "$T/b" || fail "a lock check failed"
 python3 "$LIB/locktest.py" hold "$T/c" dead-f >"$T/holder.out" 2>&1 &
 HOLDER=$!
 disown "$HOLDER"
+FS_KILL+=("$HOLDER")
 wait_for 15 grep -q held "$T/holder.out" || fail "mount C did not take the lock"
 python3 - "$T/b/dead-f" <<'PY' || fail "the lock of a live mount C was granted to B"
 import fcntl, os, sys
@@ -90,5 +74,5 @@ log "B took the dead mount's lock $waited ms after the kill ($out)"
 [ "$waited" -ge $((LEASE * 1000 - 1500)) ] ||
 	fail "B took the lock after $waited ms: before the ${LEASE} s lease ran out"
 kill -9 "$HOLDER" 2>/dev/null
-HOLDER=""
+FS_KILL=()
 log "PASS"

@@ -47,30 +47,9 @@ fi
 require_tools
 command -v jq >/dev/null || skip "jq is not installed"
 
-# The EXIT trap: unmount first, then common.sh's cleanup.
-fs_cleanup() {
-	local rc=$?
-	trap - EXIT
-	umount_all
-	(exit $rc)
-	cleanup
-}
 trap fs_cleanup EXIT
 
-port=$(free_port)
-for i in 1 2 3 4; do
-	join=""
-	[ "$i" -gt 1 ] && join=127.0.10.1:$port
-	start_node "n$i" "127.0.10.$i:$port" "$join" -s "$T/n$i.sock" -k 2
-	wait_active "n$i"
-done
-check_overlay --points 200 --wait 20 >/dev/null || {
-	check_overlay --points 200
-	fail "the overlay is not whole"
-}
-for i in 1 2 3 4; do
-	wait_for 10 test -S "$T/n$i.sock" || fail "n$i made no socket"
-done
+fs_cluster 127.0.10 4
 A=$T/a B=$T/b C=$T/c
 CANFS_OPTS="-o allow_other,log_level=info" mount_canfs "$A" "unix:$T/n1.sock"
 mount_canfs "$B" "unix:$T/n3.sock"

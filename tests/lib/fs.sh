@@ -52,6 +52,41 @@ umount_all() {
 	done
 }
 
+# The EXIT trap of a scenario that mounts (trap fs_cleanup EXIT): kill
+# the scenario's own helpers in FS_KILL, unmount, then common.sh's cleanup.
+FS_KILL=()
+fs_cleanup() {
+	local rc=$? p
+	trap - EXIT
+	for p in "${FS_KILL[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	umount_all
+	(exit $rc)
+	cleanup
+}
+
+# fs_cluster PREFIX N: N daemons PREFIX.1-N on a free port (so that a
+# developer's run and CI's never collide), k=2, each with its socket
+# $T/nI.sock; returns once the overlay is whole and every socket is there.
+fs_cluster() {
+	local prefix=$1 n=$2 i join port
+	port=$(free_port)
+	for i in $(seq "$n"); do
+		join=""
+		[ "$i" -gt 1 ] && join=$prefix.1:$port
+		start_node "n$i" "$prefix.$i:$port" "$join" -s "$T/n$i.sock" -k 2
+		wait_active "n$i"
+	done
+	check_overlay --points 200 --wait 20 >/dev/null || {
+		check_overlay --points 200
+		fail "the overlay is not whole"
+	}
+	for i in $(seq "$n"); do
+		wait_for 10 test -S "$T/n$i.sock" || fail "n$i made no socket"
+	done
+}
+
 # step LIMIT_S WHAT COMMAND...: run COMMAND under a time limit, log how
 # long it took, fail the scenario when it fails.
 step() {
