@@ -795,6 +795,8 @@ wire_type_name(uint16_t type)
 	case WIRE_STATFS_REQ: return "STATFS_REQ";
 	case WIRE_STATFS: return "STATFS";
 	case WIRE_PROGRESS: return "PROGRESS";
+	case WIRE_STATS_REQ: return "STATS_REQ";
+	case WIRE_STATS: return "STATS";
 	case WIRE_OK: return "OK";
 	case WIRE_ERROR: return "ERROR";
 	}

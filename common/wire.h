@@ -81,6 +81,9 @@ enum wire_type {
 	WIRE_PROGRESS = 0x020a,	   /* interim reply (same reqid) to a long
 				      request such as LEAVE_REQ: u64 done,
 				      u64 total (replicas handed over) */
+	WIRE_STATS_REQ = 0x020b,   /* empty body */
+	WIRE_STATS = 0x020c,	   /* the daemon's metrics: stats body,
+				      see wire_stats.h */
 	WIRE_OK = 0x02fe,	   /* empty body */
 	WIRE_ERROR = 0x02ff,	   /* error body */
 

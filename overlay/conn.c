@@ -302,6 +302,7 @@ conn_is_request(uint16_t type)
 	case WIRE_LIST_REQ:
 	case WIRE_REPAIR_REQ:
 	case WIRE_STATFS_REQ:
+	case WIRE_STATS_REQ:
 	case WIRE_OBJ_GET:
 	case WIRE_OBJ_PUT:
 	case WIRE_OBJ_DEL:
@@ -321,6 +322,7 @@ conn_is_reply(uint16_t type)
 	case WIRE_LOOKUP_REPLY:
 	case WIRE_LIST:
 	case WIRE_STATFS:
+	case WIRE_STATS:
 	case WIRE_OK:
 	case WIRE_ERROR:
 	case WIRE_OBJ_VALUE:

@@ -19,6 +19,7 @@
 
 #include "geom.h"
 #include "wire.h"
+#include "wire_stats.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -237,6 +238,27 @@ fuzz_batch(const uint8_t *body, size_t len, bool reply)
 	wire_batch_free(&b);
 }
 
+/* Stats body. */
+static void
+fuzz_stats(const uint8_t *body, size_t len)
+{
+	struct wire_stats s;
+	struct wbuf w;
+
+	if (wire_stats_decode(body, len, &s) != 0) {
+		if (s.m != NULL || s.n != 0)
+			abort();
+		return;
+	}
+	if (s.n > WIRE_STATS_MAX)
+		abort();
+	wbuf_init(&w);
+	wire_stats_encode(&w, &s);
+	fuzz_same(&w, body, len);
+	wbuf_free(&w);
+	wire_stats_free(&s);
+}
+
 /* Hand one body to the decoder(s) for its type. */
 static void
 fuzz_body(uint16_t type, const uint8_t *body, size_t len)
@@ -286,6 +308,9 @@ fuzz_body(uint16_t type, const uint8_t *body, size_t len)
 	case WIRE_OBJ_BATCH_REPLY:
 		fuzz_batch(body, len, true);
 		break;
+	case WIRE_STATS:
+		fuzz_stats(body, len);
+		break;
 	default:
 		/* Unknown or bodiless types: every decoder must hold up. */
 		fuzz_membership(body, len);
@@ -297,6 +322,7 @@ fuzz_body(uint16_t type, const uint8_t *body, size_t len)
 		fuzz_want(body, len);
 		fuzz_batch(body, len, false);
 		fuzz_batch(body, len, true);
+		fuzz_stats(body, len);
 		break;
 	}
 }

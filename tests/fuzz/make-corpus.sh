@@ -173,6 +173,18 @@ frame 0x0205 0 12 "$tmp/lreq" >"$out/list-req"
 frame 0x0206 1 12 "$tmp/dig" >"$out/list"
 frame 0x0306 0 13 "$tmp/batch" >"$out/obj-batch"
 frame 0x0307 0 13 "$tmp/batchrep" >"$out/obj-batch-reply"
+{ # STATS: a labelled counter, a gauge (0.125) and a histogram of two
+  # buckets (0.001: 0x3f50624dd2f1a9fc, 0.01: 0x3f847ae147ae147b; sum
+  # 0.5: 0x3fe0000000000000).
+	u32 3
+	str canfs_requests_total; str type; str get; u8 0; u64 12345
+	str canfs_zone_volume; str ""; str ""; u8 1; u64 0x3fc0000000000000
+	str canfs_request_seconds; str type; str put; u8 2; u64 10
+	u64 0x3fe0000000000000; u8 2
+	u64 0x3f50624dd2f1a9fc; u64 2; u64 0x3f847ae147ae147b; u64 7
+} >"$tmp/stats"
+frame 0x020b 0 14 "$tmp/empty" >"$out/stats-req"
+frame 0x020c 0 14 "$tmp/stats" >"$out/stats"
 # A stream: several frames back to back, as one read might see them.
 {
 	frame 0x0201 0 1 "$tmp/empty"

@@ -18,11 +18,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wire.h"
+#include "wire_stats.h"
 #include "xmalloc.h"
 
 /* Allocation seam: counts xcalloc calls (the decoders' list arrays). */
@@ -1579,6 +1581,7 @@ enum body_kind {
 	BODY_WANT,
 	BODY_BATCH,
 	BODY_BATCH_REPLY,
+	BODY_STATS,
 };
 
 /*
@@ -1595,6 +1598,7 @@ decode_kind(enum body_kind kind, const uint8_t *p, size_t len,
 	struct wire_summary sum;
 	struct wire_want wt;
 	struct wire_batch b;
+	struct wire_stats st;
 	struct geom_point pt;
 	uint32_t code;
 	char msg[128];
@@ -1662,6 +1666,14 @@ decode_kind(enum body_kind kind, const uint8_t *p, size_t len,
 		assert_true(b.n >= 1 && b.n <= WIRE_BATCH_MAX);
 		wire_batch_encode(out, &b);
 		wire_batch_free(&b);
+		return 0;
+	case BODY_STATS:
+		if (wire_stats_decode(p, len, &st) != 0) {
+			assert_null(st.m);
+			return -1;
+		}
+		wire_stats_encode(out, &st);
+		wire_stats_free(&st);
 		return 0;
 	}
 	fail();
@@ -1836,6 +1848,114 @@ test_mutation_batch(void **state)
 	assert_true(ok > 0 && ok < 8 * sizeof batch_reply_vec);
 }
 
+/* A counter, a labelled gauge and a histogram. */
+static void
+example_stats(struct wire_stats *s, struct wire_metric *m)
+{
+	memset(m, 0, 3 * sizeof *m);
+	strcpy(m[0].name, "canfs_requests_total");
+	strcpy(m[0].label_key, "type");
+	strcpy(m[0].label_value, "get");
+	m[0].kind = WIRE_STATS_COUNTER;
+	m[0].count = 12345;
+	strcpy(m[1].name, "canfs_zone_volume");
+	m[1].kind = WIRE_STATS_GAUGE;
+	m[1].value = 0.125;
+	strcpy(m[2].name, "canfs_request_seconds");
+	strcpy(m[2].label_key, "type");
+	strcpy(m[2].label_value, "put");
+	m[2].kind = WIRE_STATS_HISTOGRAM;
+	m[2].count = 10;
+	m[2].value = 0.5;
+	m[2].nb = 3;
+	m[2].le[0] = 0.001;
+	m[2].le[1] = 0.01;
+	m[2].le[2] = 0.1;
+	m[2].cum[0] = 2;
+	m[2].cum[1] = 7;
+	m[2].cum[2] = 9;
+	s->n = 3;
+	s->m = m;
+}
+
+/* STATS body: round trip, lookups, and each rule the decoder enforces. */
+static void
+test_stats(void **state)
+{
+	struct wire_metric m[3];
+	struct wire_stats s, got;
+	const struct wire_metric *f;
+	struct wbuf w;
+
+	(void)state;
+	example_stats(&s, m);
+	wbuf_init(&w);
+	wire_stats_encode(&w, &s);
+	assert_int_equal(wire_stats_decode(w.p, w.len, &got), 0);
+	assert_int_equal(got.n, 3);
+	f = wire_stats_find(&got, "canfs_requests_total", "get");
+	assert_non_null(f);
+	assert_true(f->count == 12345);
+	assert_null(wire_stats_find(&got, "canfs_requests_total", "put"));
+	f = wire_stats_find(&got, "canfs_zone_volume", "");
+	assert_non_null(f);
+	assert_true(f->value == 0.125);
+	f = wire_stats_find(&got, "canfs_request_seconds", "put");
+	assert_non_null(f);
+	assert_int_equal(f->nb, 3);
+	assert_true(f->le[1] == 0.01 && f->cum[2] == 9 && f->value == 0.5);
+	wire_stats_free(&got);
+	assert_null(got.m);
+	wbuf_free(&w);
+
+	/* Each broken rule is refused, with nothing left allocated. */
+	for (int bad = 0; bad < 9; bad++) {
+		example_stats(&s, m);
+		switch (bad) {
+		case 0: strcpy(m[0].name, "9lives"); break;
+		case 1: strcpy(m[0].name, "a-b"); break;
+		case 2: strcpy(m[1].label_value, "x"); break;
+		case 3: strcpy(m[0].label_value, "say \"hi\""); break;
+		case 4: m[1].value = NAN; break;
+		case 5: m[2].le[1] = 0.001; break;
+		case 6: m[2].cum[1] = 1; break;
+		case 7: m[2].cum[2] = 11; break;
+		case 8: m[0].kind = 3; break;
+		}
+		wbuf_init(&w);
+		wire_stats_encode(&w, &s);
+		assert_int_equal(wire_stats_decode(w.p, w.len, &got), -1);
+		assert_null(got.m);
+		assert_int_equal(got.n, 0);
+		wbuf_free(&w);
+	}
+	/* A count beyond the bytes: refused before allocating. */
+	wbuf_init(&w);
+	wbuf_put_u32(&w, 2);
+	wbuf_put_u32(&w, 0);
+	xcalloc_calls = 0;
+	assert_int_equal(wire_stats_decode(w.p, w.len, &got), -1);
+	assert_int_equal(xcalloc_calls, 0);
+	wbuf_free(&w);
+}
+
+static void
+test_mutation_stats(void **state)
+{
+	struct wire_metric m[3];
+	struct wire_stats s;
+	struct wbuf w;
+	size_t ok;
+
+	(void)state;
+	example_stats(&s, m);
+	wbuf_init(&w);
+	wire_stats_encode(&w, &s);
+	ok = mutation_pass(BODY_STATS, w.p, w.len, w.len);
+	assert_true(ok > 0 && ok < 8 * w.len);
+	wbuf_free(&w);
+}
+
 int
 main(void)
 {
@@ -1868,6 +1988,8 @@ main(void)
 		cmocka_unit_test(test_mutation_summary),
 		cmocka_unit_test(test_mutation_want),
 		cmocka_unit_test(test_mutation_batch),
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_mutation_stats),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
