@@ -117,6 +117,8 @@ enum wire_routed_type {
 /* Flags of WIRE_HEARTBEAT. */
 #define WIRE_HB_REPLY 0x1 /* answer to a heartbeat; never answered */
 #define WIRE_HB_PROBE 0x2 /* a suspicious neighbour asks: answer at once */
+#define WIRE_HB_MINORITY 0x4 /* the sender is in the minority of a split
+				(quorum.h): check our own side */
 /* Flags of WIRE_ROUTED. */
 #define WIRE_RT_DIRECT 0x1 /* sent straight from the routing cache */
 #define WIRE_RT_HERE 0x2   /* JOIN: the receiver must take it (no forward) */

@@ -24,6 +24,7 @@
 #include "member.h"
 #include "node.h"
 #include "objects.h"
+#include "quorum.h"
 #include "repair.h"
 #include "rpc.h"
 #include "store.h"
@@ -329,6 +330,8 @@ node_heartbeat_to(struct node *n, const char *addr, uint32_t flags)
 	m.a = n->space_used;
 	m.b = n->space_avail;
 	m.list = node_nbr_list(n, &m.n);
+	if (quorum_minority_since(n) != 0)
+		flags |= WIRE_HB_MINORITY;
 	node_send_membership(n, transport_peer(n->transport, addr),
 	    WIRE_HEARTBEAT, flags, 0, &m);
 	free(m.list);
@@ -351,7 +354,7 @@ node_heartbeat_all(struct node *n)
 	struct nbr *e;
 
 	TAILQ_FOREACH(e, &n->nbrs, entry) {
-		if (!e->failed || n->cut_off_ms != 0)
+		if (!e->failed || node_cut_off(n))
 			node_heartbeat_to(n, e->info.addr, 0);
 	}
 }
@@ -359,7 +362,7 @@ node_heartbeat_all(struct node *n)
 bool
 node_cut_off(const struct node *n)
 {
-	return n->cut_off_ms != 0;
+	return n->cut_off_ms != 0 || quorum_minority_since(n) != 0;
 }
 
 /*
@@ -394,27 +397,25 @@ node_begin_cut_off(struct node *n, uint64_t now)
 }
 
 /*
- * Someone speaks to us again after a cut.  Meanwhile the others may have
- * taken our zones over: for a while any overlapping claim makes us yield
- * and join afresh, as after a restart (we accepted no writes, so nothing
- * is lost).  Neighbours still failed get a fresh failure window.
+ * We reach the overlay again after a cut (alone, or in the minority of a
+ * split) that began at since.  Meanwhile the others may have taken our
+ * zones over: for a while any overlapping claim makes us yield and join
+ * afresh, as after a restart (we accepted no writes, so nothing is lost).
+ * Neighbours still failed get a fresh failure window.
  */
 static void
-node_end_cut_off(struct node *n, uint64_t now)
+node_cut_ended(struct node *n, uint64_t since, uint64_t now)
 {
 	uint64_t window = 4 * (uint64_t)n->cfg.fail_after *
 	    (uint64_t)n->cfg.hb_ms;
 	struct nbr *e;
 
-	log_warnx("reconnected after %" PRIu64 " ms cut off",
-	    now - n->cut_off_ms);
 	/*
 	 * A short cut (a blip, or a stall of our own): whoever took our
 	 * zones still gives them back when we speak (node_return_taken).
 	 */
-	if (now - n->cut_off_ms > node_taken_ttl(n) / 2)
+	if (now - since > node_taken_ttl(n) / 2)
 		n->resume_until_ms = now + window;
-	n->cut_off_ms = 0;
 	TAILQ_FOREACH(e, &n->nbrs, entry) {
 		if (!e->failed)
 			continue;
@@ -424,6 +425,23 @@ node_end_cut_off(struct node *n, uint64_t now)
 		if (e->takeover != NULL)
 			evtimer_del(e->takeover);
 	}
+}
+
+/* Someone speaks to us again after a cut of our own. */
+static void
+node_end_cut_off(struct node *n, uint64_t now)
+{
+	log_warnx("reconnected after %" PRIu64 " ms cut off",
+	    now - n->cut_off_ms);
+	node_cut_ended(n, n->cut_off_ms, now);
+	n->cut_off_ms = 0;
+}
+
+/* A survey reaches half of the space again (quorum.c). */
+void
+node_minority_ended(struct node *n, uint64_t since)
+{
+	node_cut_ended(n, since, node_now_ms());
 }
 
 /* How long a neighbour may be silent before it is declared failed. */
@@ -493,6 +511,8 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 		return;
 	if (n->cut_off_ms != 0)
 		node_end_cut_off(n, node_now_ms());
+	if (h->flags & WIRE_HB_MINORITY)
+		quorum_hint(n);
 	if (n->resume_until_ms != 0) {
 		if (node_now_ms() > n->resume_until_ms) {
 			n->resume_until_ms = 0;
@@ -643,6 +663,20 @@ node_announce_takeover(struct node *n, struct nbr *dead,
 	}
 }
 
+static void node_takeover_cb(evutil_socket_t fd, short ev, void *arg);
+
+/* Run the takeover of failed neighbour e in delay ms. */
+static void
+node_takeover_later(struct node *n, struct nbr *e, uint64_t delay)
+{
+	struct timeval tv = { (time_t)(delay / 1000),
+	    (suseconds_t)(delay % 1000) * 1000 };
+
+	if (e->takeover == NULL)
+		e->takeover = evtimer_new(n->base, node_takeover_cb, e);
+	evtimer_add(e->takeover, &tv);
+}
+
 /* Our turn to take a dead neighbour's zones, unless someone did. */
 static void
 node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
@@ -662,6 +696,16 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 		node_begin_cut_off(n, node_now_ms());
 		log_warnx("not taking over %s: no neighbour answers us either",
 		    node_idstr(dead->info.id));
+		return;
+	}
+	if (!quorum_majority(n)) {
+		if (quorum_minority_since(n) != 0) {
+			log_info("not taking over %s: in the minority",
+			    node_idstr(dead->info.id));
+			return;
+		}
+		/* A survey is under way: ask again in a heartbeat. */
+		node_takeover_later(n, dead, (uint64_t)n->cfg.hb_ms);
 		return;
 	}
 	nfree = node_unclaimed(n, dead, unclaimed);
@@ -723,17 +767,13 @@ node_declare_failed(struct node *n, struct nbr *e)
 	int rank = node_takeover_rank(n, e);
 	uint64_t delay = (uint64_t)rank * (uint64_t)n->cfg.hb_ms +
 	    (uint64_t)n->cfg.hb_ms / 4;
-	struct timeval tv = { (time_t)(delay / 1000),
-	    (suseconds_t)(delay % 1000) * 1000 };
 
 	log_warnx("neighbour %s (%s) silent for %" PRIu64 " ms: failed; "
 	    "takeover rank %d", node_idstr(e->info.id), e->info.addr,
 	    now - e->heard_ms, rank);
 	e->failed = true;
 	route_cache_forget(&n->cache, e->info.id);
-	if (e->takeover == NULL)
-		e->takeover = evtimer_new(n->base, node_takeover_cb, e);
-	evtimer_add(e->takeover, &tv);
+	node_takeover_later(n, e, delay);
 }
 
 /*
@@ -917,9 +957,10 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	 */
 	if (!stalled)
 		node_check_neighbours(n, now);
-	if (n->cut_off_ms != 0 &&
+	if (node_cut_off(n) &&
 	    n->ticks % (1 + 1000 / (uint64_t)n->cfg.hb_ms) == 0)
 		node_redial_failed(n);
+	quorum_tick(n, now);
 	if (store_space(n->store, &n->space_used, &n->space_avail) != 0)
 		n->space_used = n->space_avail = 0;
 	node_heartbeat_all(n);
@@ -1009,6 +1050,7 @@ node_start(struct node *n, char *err, size_t errlen)
 	if (objects_init(n, err, errlen) != 0)
 		return -1;
 	repair_init(n);
+	quorum_init(n);
 	if (transport_listen_tcp(n->transport, n->cfg.listen, err,
 	    errlen) != 0)
 		return -1;
@@ -1044,6 +1086,7 @@ node_free(struct node *n)
 	if (n == NULL)
 		return;
 	rpc_fail_all(n);
+	quorum_free(n);
 	repair_free(n);
 	objects_free(n);
 	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)

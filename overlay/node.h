@@ -100,6 +100,7 @@ struct node {
 	struct store *store;	/* local replicas (store.c) */
 	struct objects *objs;	/* object layer state (objects.c) */
 	struct repair *repair;	/* anti-entropy state (repair.c) */
+	struct quorum *quorum;	/* split surveys, minority (quorum.c) */
 
 	uint64_t resume_until_ms; /* resumed saved zones; yield on overlap */
 	/*
@@ -201,8 +202,13 @@ uint64_t node_taken_ttl(const struct node *n);
 void node_forget_old_incarnations(struct node *n, const struct wire_node *x);
 void node_heartbeat_addr(struct node *n, const char *addr);
 void node_heartbeat_all(struct node *n);
-/* True while no neighbour answers: serve no requests (see cut_off_ms). */
+/*
+ * True while no neighbour answers (see cut_off_ms) or while in the
+ * minority of a split (quorum.h): serve no requests.
+ */
 bool node_cut_off(const struct node *n);
+/* A survey found half of the space reachable again (quorum.c). */
+void node_minority_ended(struct node *n, uint64_t since);
 
 /* Routed messages (forward.c). */
 void node_on_routed(struct node *n, struct conn *c,

@@ -22,6 +22,9 @@
 #                       (machine 254 is the operator's: common.sh's checks
 #                       and canctl run there, through NET_EXEC)
 #   net_cut I / net_heal I    pull / restore machine I's cable
+#   net_split "I J" "K L M" / net_unsplit "I J"   drop everything between
+#                       two groups of machines (each group still talks
+#                       within itself, and with the operator's machine)
 #   net_drop I PCT / net_undrop I   drop PCT% of I's packets at random
 #                       (nftables), both directions
 #   net_rate I KBIT     limit I's outgoing rate (tc tbf); net_rate I 0 ends it
@@ -138,6 +141,29 @@ net_overlay() {
 # and reconnect it.
 net_cut() { ip -n "$(ns_name sw)" link set "p$1" down; log "net: machine $1 cut off"; }
 net_heal() { ip -n "$(ns_name sw)" link set "p$1" up; log "net: machine $1 reconnected"; }
+
+# net_split "I J" "K L M": nothing passes between the machines of the first
+# group and those of the second (nftables in the first group's namespaces,
+# both directions); each group still talks within itself.
+net_split() {
+	local i j set=""
+	command -v nft >/dev/null || skip "nft is not installed (nftables)"
+	for j in $2; do set+="${set:+, }$NET.$j"; done
+	for i in $1; do
+		on "$i" nft -f - <<EOF || fail "nft split rules for machine $i"
+table inet canfs_split {
+	chain in { type filter hook input priority 0; ip saddr { $set } drop; }
+	chain out { type filter hook output priority 0; ip daddr { $set } drop; }
+}
+EOF
+	done
+	log "net: split {$1} | {$2}"
+}
+net_unsplit() {
+	local i
+	for i in $1; do on "$i" nft delete table inet canfs_split 2>/dev/null; done
+	log "net: split of {$1} healed"
+}
 
 # Random loss of PCT% of machine I's packets, in and out.
 net_drop() {
