@@ -8,9 +8,9 @@
  * check the decoders make; mutation passes try every truncation and every
  * single-bit flip of an example of each record, which must either be
  * rejected or decode to something that re-encodes to exactly the mutated
- * bytes (the encodings are canonical; a version 1 inode, which has no
- * extents, must re-encode to version 2 with exactly the extent its size
- * implies).  Every decode reads an exactly sized heap copy, so under ASan
+ * bytes (the encodings are canonical; a version 1 or 2 inode, which has
+ * no number, must re-encode to version 3 with the number given, and a
+ * version 1 one with exactly the extent its size implies).  Every decode reads an exactly sized heap copy, so under ASan
  * a read one byte past the end is caught.
  */
 #include <stdarg.h>
