@@ -10,7 +10,7 @@
  *   "r/sweep"                the last background sweep (fs/fsck.h)
  * fsck (fs/fsck.c) takes every object it cannot name from these for an
  * orphan and deletes it after a grace period: a new kind of record must
- * be taught to fsck_known_keys() first.
+ * be taught to fsck_mark_inode() or fsck_mark_fixed() first.
  * Inode numbers are random 63-bit values (root = 1), identical on every
  * machine.  Chunks are chunk_size bytes at offset index * chunk_size; a
  * missing chunk, and the bytes past a chunk's stored length, read as zeros.
