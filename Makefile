@@ -37,7 +37,7 @@ COMMON_SRC := $(wildcard common/*.c)
 OVERLAY_MAINS := overlay/canfsd.c overlay/canctl.c overlay/canctl_obj.c \
 	overlay/canctl_batch.c
 OVERLAY_SRC := $(filter-out $(OVERLAY_MAINS),$(wildcard overlay/*.c))
-FS_MAINS := fs/canfs.c
+FS_MAINS := fs/canfs.c fs/fsck_main.c
 FS_SRC := $(filter-out $(FS_MAINS),$(wildcard fs/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -49,7 +49,7 @@ LIBFS := $(BUILD)/libfs.a
 
 BINS := $(BUILD)/canfsd $(BUILD)/canctl
 ifneq ($(wildcard fs/canfs.c),)
-BINS += $(BUILD)/canfs
+BINS += $(BUILD)/canfs $(BUILD)/canfs-fsck
 endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz) \
@@ -81,6 +81,9 @@ $(BUILD)/canctl: $(call obj,overlay/canctl.c overlay/canctl_obj.c \
 	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 $(BUILD)/canfs: $(call obj,fs/canfs.c) $(LIBFS) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) $(SODIUM) -lpthread -lm
+# The checker "canctl fsck" runs (fs/fsck.h): built from fs/, no FUSE.
+$(BUILD)/canfs-fsck: $(call obj,fs/fsck_main.c) $(LIBFS) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 
 # Unit tests: one cmocka binary per module, linked against all libraries;
 # the archives pull in only the objects a test uses.
@@ -157,6 +160,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BUILD)/canfsd $(DESTDIR)$(SBINDIR)/canfsd
 	install -m 755 $(BUILD)/canctl $(DESTDIR)$(BINDIR)/canctl
+	if [ -f $(BUILD)/canfs-fsck ]; then \
+		install -m 755 $(BUILD)/canfs-fsck $(DESTDIR)$(BINDIR)/canfs-fsck; fi
 	if [ -f $(BUILD)/canfs ]; then \
 		install -m 755 $(BUILD)/canfs $(DESTDIR)$(SBINDIR)/canfs; \
 		ln -sf canfs $(DESTDIR)$(SBINDIR)/mount.canfs; fi
@@ -168,6 +173,7 @@ deb: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/canfsd $(DESTDIR)$(BINDIR)/canctl \
+		$(DESTDIR)$(BINDIR)/canfs-fsck \
 		$(DESTDIR)$(SBINDIR)/canfs $(DESTDIR)$(SBINDIR)/mount.canfs
 
 format:

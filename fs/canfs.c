@@ -338,7 +338,7 @@ canfs_root(struct fs *fs)
 		in.atime = in.ctime = in.mtime;
 		in.chunk_size = META_CHUNK_DEFAULT;
 		wbuf_init(&w);
-		meta_inode_encode(&w, &in);
+		meta_inode_encode(&w, META_ROOT_INO, &in);
 		meta_key_inode(META_ROOT_INO, &k);
 		rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_ABSENT, 0, NULL);
 		wbuf_free(&w);

@@ -189,7 +189,7 @@ inode_create(struct fs *fs, uint64_t ino, const struct meta_inode *in,
 	int rc;
 
 	wbuf_init(&w);
-	meta_inode_encode(&w, in);
+	meta_inode_encode(&w, ino, in);
 	meta_key_inode(ino, &k);
 	rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_ABSENT, 0, version);
 	if (rc == -KV_ECONFLICT) {
@@ -226,7 +226,7 @@ inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
 			break;
 		}
 		w.len = 0;
-		meta_inode_encode(&w, &in);
+		meta_inode_encode(&w, n->ino, &in);
 		rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_VERSION, ver,
 		    &nver);
 		if (rc == 0) {

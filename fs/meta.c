@@ -42,6 +42,16 @@ meta_key_chunk(uint64_t ino, uint64_t index, struct hash_key *k)
 	hash_key_of(name, (size_t)n, k);
 }
 
+/* "l/<ino hex>": the file's lock record (fs/locks.c names it alike). */
+void
+meta_key_lock(uint64_t ino, struct hash_key *k)
+{
+	char name[META_KEYNAME_MAX];
+	int n = snprintf(name, sizeof name, "l/%" PRIx64, ino);
+
+	hash_key_of(name, (size_t)n, k);
+}
+
 /* Check an entry name. */
 int
 meta_name_check(const char *name, size_t len)
@@ -302,14 +312,16 @@ meta_put_time(struct wbuf *w, const struct timespec *ts)
 	wbuf_put_u32(w, (uint32_t)ts->tv_nsec);
 }
 
-/* Encode an inode. */
+/* Encode an inode (version 3, with its number). */
 void
-meta_inode_encode(struct wbuf *w, const struct meta_inode *in)
+meta_inode_encode(struct wbuf *w, uint64_t ino,
+    const struct meta_inode *in)
 {
 	size_t tlen = in->target ? strlen(in->target) : 0;
 	uint16_t next;
 
 	wbuf_put_u8(w, META_INODE_VERSION);
+	wbuf_put_u64(w, ino);
 	wbuf_put_u32(w, in->mode);
 	wbuf_put_u32(w, in->uid);
 	wbuf_put_u32(w, in->gid);
@@ -415,7 +427,7 @@ meta_get_xattrs(struct rbuf *r, struct meta_inode *in)
 }
 
 /*
- * Decode the extents of a version 2 record (after the xattrs): at most
+ * Decode the extents of a version 2 or 3 record (after the xattrs): at most
  * META_EXTENT_MAX, only on regular files, each non-empty, within the
  * chunk indices a u64 size can reach, sorted and never touching.
  */
@@ -450,7 +462,10 @@ meta_get_extents(struct rbuf *r, struct meta_inode *in)
 	}
 }
 
-/* Decode an inode (version 2, or 1 without extents: see meta.h). */
+/*
+ * Decode an inode (version 3; 2 without its number; 1 also without
+ * extents: see meta.h).
+ */
 int
 meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
 {
@@ -462,8 +477,13 @@ meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
 	meta_inode_init(in);
 	rbuf_init(&r, p, len);
 	version = rbuf_get_u8(&r);
-	if (version != META_INODE_VERSION && version != META_INODE_VERSION_V1)
+	if (version != META_INODE_VERSION &&
+	    version != META_INODE_VERSION_V2 &&
+	    version != META_INODE_VERSION_V1)
 		return -1;
+	if (version == META_INODE_VERSION &&
+	    ((in->ino = rbuf_get_u64(&r)) == 0 || r.err))
+		goto fail;
 	in->mode = rbuf_get_u32(&r);
 	in->uid = rbuf_get_u32(&r);
 	in->gid = rbuf_get_u32(&r);
@@ -490,7 +510,7 @@ meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
 	}
 	in->nxattr = rbuf_get_u16(&r);
 	meta_get_xattrs(&r, in);
-	if (version == META_INODE_VERSION)
+	if (version != META_INODE_VERSION_V1)
 		meta_get_extents(&r, in);
 	else if (S_ISREG(in->mode) && in->size > 0)
 		/* Anything may be stored below a v1 file's size. */

@@ -7,6 +7,10 @@
  *   "c/<ino hex>/<index>"    a chunk of file data (index in decimal)
  *   "l/<ino hex>"            the file's locks (fs/lockrec.h, fs/locks.c)
  *   "r/lease"                the rename lease (fs/lease.h)
+ *   "r/sweep"                the last background sweep (fs/fsck.h)
+ * fsck (fs/fsck.c) takes every object it cannot name from these for an
+ * orphan and deletes it after a grace period: a new kind of record must
+ * be taught to fsck_mark_inode() or fsck_mark_fixed() first.
  * Inode numbers are random 63-bit values (root = 1), identical on every
  * machine.  Chunks are chunk_size bytes at offset index * chunk_size; a
  * missing chunk, and the bytes past a chunk's stored length, read as zeros.
@@ -19,8 +23,8 @@
  * lengths, valid field values and (for directories) strictly sorted,
  * well-formed names.  Bump META_*_VERSION on any change of a layout.
  *
- * Inode record (META_INODE_VERSION 2):
- *   u8 version, u32 mode, u32 uid, u32 gid, u32 nlink, u64 size, u64 rdev,
+ * Inode record (META_INODE_VERSION 3):
+ *   u8 version, u64 ino (the inode's own number, never 0), u32 mode, u32 uid, u32 gid, u32 nlink, u64 size, u64 rdev,
  *   3 x (u64 sec (two's complement), u32 nsec) atime, mtime, ctime,
  *   u32 chunk_size,
  *   u16 target_len, target[target_len]           (symlinks only; else 0)
@@ -38,9 +42,12 @@
  * nothing) when the file is truncated over them or removed.  Chunks
  * written but not yet recorded (a crash between a chunk's write and the
  * inode update of the flush, data.h) are orphans: nothing deletes them.
- * Version 1 is the same without the extents; a regular file's v1 record
- * decodes with the single extent [0, meta_nchunks(size)) (anything may be
- * stored below its size) and is written back as version 2.
+ * The ino lets fsck tell an inode record that no directory names (found
+ * by listing the store, where keys are hashes) and give it a name again.
+ * Version 2 is the same without the ino (decoded with ino 0), version 1
+ * also without the extents: a regular file's v1 record decodes with the
+ * single extent [0, meta_nchunks(size)) (anything may be stored below
+ * its size).  Both are written back as version 3.
  * Directory record (META_DIR_VERSION 1):
  *   u8 version, u32 n, n x (u8 type (DT_*), u64 ino, u8 name_len, name)
  */
@@ -55,8 +62,9 @@
 #include "hash.h"
 #include "wire.h"
 
-#define META_INODE_VERSION 2
-#define META_INODE_VERSION_V1 1 /* still decoded (no extents) */
+#define META_INODE_VERSION 3
+#define META_INODE_VERSION_V2 2 /* still decoded (no ino) */
+#define META_INODE_VERSION_V1 1 /* still decoded (no ino, no extents) */
 #define META_DIR_VERSION 1
 
 #define META_ROOT_INO 1
@@ -95,6 +103,8 @@ struct meta_xattr {
 
 /* An inode as decoded.  Owns its symlink target and xattrs. */
 struct meta_inode {
+	uint64_t ino;		/* as decoded from a v3 record, else 0;
+				   the encoder takes the number apart */
 	uint32_t mode;		/* S_IF* | permissions */
 	uint32_t uid, gid;
 	uint32_t nlink;
@@ -129,6 +139,7 @@ struct meta_dir {
 void meta_key_inode(uint64_t ino, struct hash_key *k);
 void meta_key_dir(uint64_t ino, struct hash_key *k);
 void meta_key_chunk(uint64_t ino, uint64_t index, struct hash_key *k);
+void meta_key_lock(uint64_t ino, struct hash_key *k);	/* as locks.c */
 
 /* A name for a directory entry: 0, -ENAMETOOLONG or -EINVAL ("/", NUL,
  * empty, "." or ".."). */
@@ -140,8 +151,9 @@ void meta_inode_init(struct meta_inode *in);
 void meta_inode_free(struct meta_inode *in);
 /* Deep copy of src into dst (dst is overwritten, not freed). */
 void meta_inode_copy(struct meta_inode *dst, const struct meta_inode *src);
-/* Append the record of in to w. */
-void meta_inode_encode(struct wbuf *w, const struct meta_inode *in);
+/* Append the record of in, the inode numbered ino, to w (in->ino unused). */
+void meta_inode_encode(struct wbuf *w, uint64_t ino,
+    const struct meta_inode *in);
 /* Decode a record; 0, or -1 (in left empty) on any malformation. */
 int meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in);
 /* Set the symlink target (copied; NULL clears).  0 or -ENAMETOOLONG. */

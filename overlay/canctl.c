@@ -47,6 +47,8 @@ static const char ctl_help[] =
 "    canctl [--daemon ADDR] [--secret-file PATH] [--json] [--timeout MS]\n"
 "           COMMAND [ARGS]\n"
 CTL_OBJ_HELP_SYNOPSIS
+"    canctl [OPTIONS] fsck [--repair | --sweep] [--grace S] [--interval S]\n"
+"           [--rate OPS] [--quiet]\n"
 "    canctl init-secret PATH\n"
 "\n"
 "DESCRIPTION\n"
@@ -105,6 +107,26 @@ CTL_OBJ_HELP_OPTIONS
 "                dimensions (the slice at 0 in any others) as a 64x32\n"
 "                grid of letters, one per node, with a legend\n"
 CTL_OBJ_HELP_COMMANDS
+"    fsck        check the canfs file system in the store: list every\n"
+"                node's replicas, walk the tree from the root, report\n"
+"                names without inodes, inodes without names, wrong link\n"
+"                counts, chunks outside their file's extents and orphan\n"
+"                objects, with a progress line on stderr.  Problems\n"
+"                whose objects were written within --grace S (default\n"
+"                86400) are shown as recent and not counted.  --repair\n"
+"                fixes them: names without inodes are removed, inodes\n"
+"                without names go to /lost+found as #INO, link counts\n"
+"                are set, chunks are added to their file's extents,\n"
+"                orphans and unlinked inodes are deleted; every change\n"
+"                is conditional on the version read.  --sweep deletes\n"
+"                orphans only, once per --interval S across the cluster\n"
+"                (default 86400), at most --rate OPS (default 500)\n"
+"                store operations per second (what the canfs-sweep timer\n"
+"                runs).  --quiet: no progress, no problem list.  Runs\n"
+"                canfs-fsck (beside canctl, else from PATH); its exit\n"
+"                status is fsck(8)'s: 0 clean, 1 problems fixed, 4\n"
+"                problems left, 8 the check could not be completed, 16\n"
+"                usage error\n"
 "    init-secret PATH\n"
 "                create a new cluster secret: 32 random bytes written\n"
 "                as hex to PATH with mode 0600 (an existing PATH is\n"
@@ -128,6 +150,12 @@ CTL_OBJ_HELP_COMMANDS
 "                {\"n\", \"mean\", \"p99\", \"max\", \"failures\", \"seed\"}\n"
 "    leave:      {\"left\": true}\n"
 CTL_OBJ_HELP_JSON
+"    fsck:       {\"status\", \"nodes\", \"unlisted\", \"objects\",\n"
+"                \"directories\", \"files\", \"chunks\", \"incomplete\",\n"
+"                \"counts\": {KIND: {\"left\", \"fixed\", \"recent\"}},\n"
+"                \"problems\": [{\"kind\", \"outcome\", \"ino\", ...}]}\n"
+"                KIND: noinode, noname, unlinked, nlink, unrecorded,\n"
+"                orphan\n"
 "    map has no JSON form (use zones --json).\n"
 "\n"
 "EXIT STATUS\n"
@@ -138,6 +166,7 @@ CTL_OBJ_HELP_JSON
 "    2   usage error\n"
 "    3   put/rm: the --if-version or --if-absent condition did not hold\n"
 "    4   no such object (get, rm)\n"
+"    fsck has fsck(8)'s statuses (see fsck above)\n"
 "\n"
 "ENVIRONMENT\n"
 "    CANFS_DAEMON  default for --daemon\n"
@@ -156,7 +185,8 @@ CTL_OBJ_HELP_JSON
 "    canctl get greeting > greeting.txt\n"
 "    printf 'put a a.txt\\nput b b.txt\\nrm c\\nget d d.out\\n' |\n"
 "        canctl batch\n"
-"    canctl repair --all && canctl verify --json\n";
+"    canctl repair --all && canctl verify --json\n"
+"    canctl fsck --repair --grace 3600\n";
 
 /* Print a usage error with a hint and exit 2. */
 void
@@ -963,6 +993,67 @@ ctl_check_opts(const struct ctl_opts *o, const char *cmd, int nargs)
 }
 
 /*
+ * The position of the command word in argv (the first operand, skipping
+ * canctl's options and their arguments), or 0 when there is none.
+ */
+static int
+ctl_command_pos(int argc, char **argv)
+{
+	static const char *const witharg[] = { "-d", "--daemon", "-t",
+	    "--timeout", "--secret-file", "-r", "--replica", "-n",
+	    "--random", "-s", "--seed", "--if-version" };
+
+	for (int i = 1; i < argc; i++) {
+		bool skip = false;
+
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1 < argc ? i + 1 : 0;
+		if (argv[i][0] != '-' || argv[i][1] == '\0')
+			return i;
+		for (size_t w = 0; w < sizeof witharg / sizeof witharg[0]; w++)
+			skip |= strcmp(argv[i], witharg[w]) == 0;
+		i += skip;
+	}
+	return 0;
+}
+
+/*
+ * fsck: the checker is built from fs/ (it decodes the file system's
+ * records, which canctl does not know), so run canfs-fsck with the other
+ * arguments, as git runs its subcommands: from canctl's own directory
+ * first, then from PATH.  Its exit status is fsck(8)'s.
+ */
+static int
+ctl_fsck_exec(int argc, char **argv, int pos)
+{
+	char self[4096], path[4096 + 16], *slash;
+	char **args = xcalloc((size_t)argc + 1, sizeof *args);
+	ssize_t n;
+	int j = 0;
+
+	args[j++] = (char *)"canfs-fsck";
+	for (int i = 1; i < argc; i++) {
+		if (i != pos)
+			args[j++] = argv[i];
+	}
+	args[j] = NULL;
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(path, sizeof path, "%s/canfs-fsck", self);
+			execv(path, args);
+		}
+	}
+	execvp("canfs-fsck", args);
+	fprintf(stderr, "canctl: fsck: cannot run canfs-fsck (looked beside "
+	    "canctl and in PATH): %s\n", strerror(errno));
+	free(args);
+	return 8;
+}
+
+/*
  * Options may come anywhere (GNU getopt permutes), so "route --random 10"
  * works; a KEY that starts with '-' goes after "--".
  */
@@ -992,6 +1083,9 @@ main(int argc, char **argv)
 	int nargs;
 
 	log_init("canctl", LOG_LVL_WARN);
+	nargs = ctl_command_pos(argc, argv);
+	if (nargs > 0 && strcmp(argv[nargs], "fsck") == 0)
+		return ctl_fsck_exec(argc, argv, nargs);
 	ctl_parse_opts(argc, argv, &o);
 	if (optind >= argc)
 		ctl_usage("no command given");

@@ -31,7 +31,7 @@ if [ -z "${VERSION:-}" ]; then
 	fi
 fi
 ARCH=$(dpkg --print-architecture)
-for b in canfsd canctl canfs; do
+for b in canfsd canctl canfs canfs-fsck; do
 	[ -x "$BUILD/$b" ] || { echo "build-deb: $BUILD/$b is not built (make all)" >&2; exit 1; }
 done
 
@@ -43,24 +43,29 @@ mkdir -p "$S/DEBIAN"
 
 # The binaries and man pages, as `make install` lays them out.
 make -s install BUILD="$BUILD" PREFIX=/usr DESTDIR="$S" >/dev/null
-for b in "$S"/usr/sbin/canfsd "$S"/usr/sbin/canfs "$S"/usr/bin/canctl; do
+for b in "$S"/usr/sbin/canfsd "$S"/usr/sbin/canfs "$S"/usr/bin/canctl \
+	"$S"/usr/bin/canfs-fsck; do
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note "$b"
 done
 gzip -9n "$S"/usr/share/man/man8/*.8
 
 install -D -m 644 "$DEB/canfsd.service" "$S/lib/systemd/system/canfsd.service"
 install -D -m 644 "$DEB/canfsd.conf" "$S/etc/canfs/canfsd.conf"
+install -D -m 644 "$DEB/canfs-sweep.service" "$S/lib/systemd/system/canfs-sweep.service"
+install -D -m 644 "$DEB/canfs-sweep.timer" "$S/lib/systemd/system/canfs-sweep.timer"
+install -D -m 644 "$DEB/canfs-sweep.default" "$S/etc/default/canfs-sweep"
 install -D -m 644 LICENSE "$S/usr/share/doc/canfs/copyright"
 gzip -9n -c README.md >"$S/usr/share/doc/canfs/README.md.gz"
 chmod 644 "$S/usr/share/doc/canfs/README.md.gz"
 install -m 755 "$DEB/postinst" "$DEB/prerm" "$DEB/postrm" "$S/DEBIAN/"
-echo /etc/canfs/canfsd.conf >"$S/DEBIAN/conffiles"
+printf '%s\n' /etc/canfs/canfsd.conf /etc/default/canfs-sweep >"$S/DEBIAN/conffiles"
 
 # Depends: what the binaries link, then fuse3 for the mount helper.
 if command -v dpkg-shlibdeps >/dev/null; then
 	printf 'Source: canfs\n\nPackage: canfs\nArchitecture: any\n' >"$TMP/debian/control"
 	depends=$(cd "$TMP" && dpkg-shlibdeps -O debian/canfs/usr/sbin/canfsd \
-		debian/canfs/usr/sbin/canfs debian/canfs/usr/bin/canctl |
+		debian/canfs/usr/sbin/canfs debian/canfs/usr/bin/canctl \
+		debian/canfs/usr/bin/canfs-fsck |
 		sed -n 's/^shlibs:Depends=//p')
 	rm -f "$TMP/debian/control"
 else

@@ -60,17 +60,23 @@ fuzz_inode(const uint8_t *data, size_t size)
 	}
 	fuzz_check_extents(&in);
 	wbuf_init(&w);
-	meta_inode_encode(&w, &in);
+	meta_inode_encode(&w, in.ino != 0 ? in.ino : 1, &in);
 	if (data[0] == META_INODE_VERSION) {
-		if (w.len != size || memcmp(w.p, data, size) != 0)
+		if (in.ino == 0 || w.len != size ||
+		    memcmp(w.p, data, size) != 0)
+			abort();
+	} else if (data[0] == META_INODE_VERSION_V2) {
+		/* v2: the number (1 here), then the same bytes. */
+		if (in.ino != 0 || w.len != size + 8 ||
+		    memcmp(w.p + 9, data + 1, size - 1) != 0)
 			abort();
 	} else {
 		/* v1: the same bytes, then the extent of its size. */
 		bool one = S_ISREG(in.mode) && in.size > 0;
 
 		if (data[0] != META_INODE_VERSION_V1 ||
-		    w.len != size + 2 + (one ? 16 : 0) ||
-		    memcmp(w.p + 1, data + 1, size - 1) != 0 ||
+		    w.len != size + 8 + 2 + (one ? 16 : 0) ||
+		    memcmp(w.p + 9, data + 1, size - 1) != 0 ||
 		    in.ext.n != (one ? 1 : 0) || (one &&
 		    (in.ext.v[0].first != 0 || in.ext.v[0].end !=
 		    meta_nchunks(in.size, in.chunk_size))))

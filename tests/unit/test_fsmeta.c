@@ -8,9 +8,9 @@
  * check the decoders make; mutation passes try every truncation and every
  * single-bit flip of an example of each record, which must either be
  * rejected or decode to something that re-encodes to exactly the mutated
- * bytes (the encodings are canonical; a version 1 inode, which has no
- * extents, must re-encode to version 2 with exactly the extent its size
- * implies).  Every decode reads an exactly sized heap copy, so under ASan
+ * bytes (the encodings are canonical; a version 1 or 2 inode, which has
+ * no number, must re-encode to version 3 with the number given, and a
+ * version 1 one with exactly the extent its size implies).  Every decode reads an exactly sized heap copy, so under ASan
  * a read one byte past the end is caught.
  */
 #include <stdarg.h>
@@ -129,28 +129,35 @@ static const uint8_t dir_vec[] = {
 
 static int inode_check(const uint8_t *p, size_t len);
 
+#define TEST_INO 0x0123456789abcdefULL /* re-encoded records' number */
+
 /*
- * A version 1 record decoded to in: it re-encodes as version 2, the same
- * bytes after the version, then the one extent its size implies for a
- * regular file ([0, chunks of the size), none when empty) or none.
+ * A version 1 or 2 record decoded to in (with ino 0): it re-encodes as
+ * version 3, the number, the same bytes after the version, then for
+ * version 1 the one extent its size implies for a regular file ([0,
+ * chunks of the size), none when empty) or none.
  */
 static void
-inode_check_v1(const uint8_t *p, size_t len, const struct meta_inode *in)
+inode_check_old(const uint8_t *p, size_t len, const struct meta_inode *in)
 {
 	uint64_t end = meta_nchunks(in->size, in->chunk_size);
 	bool one = S_ISREG(in->mode) && in->size > 0;
 	struct wbuf w, want;
 
+	assert_true(in->ino == 0);
 	wbuf_init(&want);
 	wbuf_put_u8(&want, META_INODE_VERSION);
+	wbuf_put_u64(&want, TEST_INO);
 	wbuf_put_bytes(&want, p + 1, len - 1);
-	wbuf_put_u16(&want, one ? 1 : 0);
-	if (one) {
-		wbuf_put_u64(&want, 0);
-		wbuf_put_u64(&want, end);
+	if (p[0] == META_INODE_VERSION_V1) {
+		wbuf_put_u16(&want, one ? 1 : 0);
+		if (one) {
+			wbuf_put_u64(&want, 0);
+			wbuf_put_u64(&want, end);
+		}
 	}
 	wbuf_init(&w);
-	meta_inode_encode(&w, in);
+	meta_inode_encode(&w, TEST_INO, in);
 	assert_int_equal(w.len, want.len);
 	assert_memory_equal(w.p, want.p, want.len);
 	assert_int_equal(inode_check(w.p, w.len), 0);
@@ -158,9 +165,18 @@ inode_check_v1(const uint8_t *p, size_t len, const struct meta_inode *in)
 	wbuf_free(&w);
 }
 
+/* Turn a version 3 encoding into version (1 or 2): drop the number. */
+static void
+inode_downgrade(struct wbuf *w, uint8_t version)
+{
+	memmove(w->p + 1, w->p + 9, w->len - 9);
+	w->len -= 8;
+	w->p[0] = version;
+}
+
 /*
  * Decode an exact copy; on success check that it re-encodes to itself
- * (version 2) or to its version 2 form (version 1).
+ * (version 3) or to its version 3 form (versions 1 and 2).
  */
 static int
 inode_check(const uint8_t *p, size_t len)
@@ -170,13 +186,13 @@ inode_check(const uint8_t *p, size_t len)
 	struct wbuf w;
 	int rc = meta_inode_decode(c, len, &in);
 
-	if (rc == 0 && p[0] == META_INODE_VERSION_V1) {
-		inode_check_v1(p, len, &in);
+	if (rc == 0 && p[0] != META_INODE_VERSION) {
+		inode_check_old(p, len, &in);
 		meta_inode_free(&in);
 	} else if (rc == 0) {
-		assert_int_equal(p[0], META_INODE_VERSION);
+		assert_true(in.ino != 0);
 		wbuf_init(&w);
-		meta_inode_encode(&w, &in);
+		meta_inode_encode(&w, in.ino, &in);
 		assert_int_equal(w.len, len);
 		assert_memory_equal(w.p, p, len);
 		wbuf_free(&w);
@@ -270,6 +286,43 @@ test_inode_vector(void **state)
 	assert_int_equal(inode_check(inode2_vec, sizeof inode2_vec), 0);
 }
 
+/*
+ * Version 3 is version 2 with the inode's number after the version byte:
+ * it decodes into ino; a number of 0, or one cut short, is refused.
+ */
+static void
+test_inode_v3(void **state)
+{
+	static const uint8_t ino[] = { 0x88, 0x77, 0x66, 0x55, 0x44, 0x33,
+	    0x22, 0x11 };
+	uint8_t v[sizeof inode2_vec + 8];
+	struct meta_inode in;
+
+	(void)state;
+	v[0] = META_INODE_VERSION;
+	memcpy(v + 1, ino, 8);
+	memcpy(v + 9, inode2_vec + 1, sizeof inode2_vec - 1);
+	assert_int_equal(meta_inode_decode(v, sizeof v, &in), 0);
+	assert_true(in.ino == 0x1122334455667788ULL);
+	assert_int_equal(in.ext.n, 2);
+	meta_inode_free(&in);
+	assert_int_equal(inode_check(v, sizeof v), 0);
+	/* The same bytes as version 2 are one field too long. */
+	v[0] = META_INODE_VERSION_V2;
+	assert_int_equal(inode_check(v, sizeof v), -1);
+	v[0] = META_INODE_VERSION;
+	memset(v + 1, 0, 8);
+	assert_int_equal(inode_check(v, sizeof v), -1);
+	memcpy(v + 1, ino, 8);
+	for (size_t len = 0; len < 9; len++)
+		assert_int_equal(inode_check(v, len), -1);
+	/* Version 2 of it decodes with no number. */
+	assert_int_equal(meta_inode_decode(inode2_vec, sizeof inode2_vec,
+	    &in), 0);
+	assert_true(in.ino == 0);
+	meta_inode_free(&in);
+}
+
 /* Build an inode with everything set, encode, decode, compare. */
 static void
 test_inode_roundtrip(void **state)
@@ -298,7 +351,7 @@ test_inode_roundtrip(void **state)
 	assert_int_equal(meta_xattr_set(&in, "security.x", "", 0, 0), 0);
 	meta_inode_copy(&cp, &in);
 	wbuf_init(&w);
-	meta_inode_encode(&w, &cp);
+	meta_inode_encode(&w, TEST_INO, &cp);
 	assert_int_equal(inode_check(w.p, w.len), 0);
 	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
 	assert_int_equal(out.mode, in.mode);
@@ -520,7 +573,7 @@ test_inode_extent_roundtrip(void **state)
 	assert_true(meta_extents_add(&in.ext, 7, 9));
 	assert_true(meta_extents_add(&in.ext, (1ULL << 52) - 1, 1ULL << 52));
 	wbuf_init(&w);
-	meta_inode_encode(&w, &in);
+	meta_inode_encode(&w, TEST_INO, &in);
 	assert_int_equal(inode_check(w.p, w.len), 0);
 	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
 	assert_int_equal(out.ext.n, 2);
@@ -528,8 +581,8 @@ test_inode_extent_roundtrip(void **state)
 	meta_inode_free(&out);
 	/* The same as version 1: one extent, the whole size. */
 	w.len = 0;
-	meta_inode_encode(&w, &in);
-	w.p[0] = META_INODE_VERSION_V1;
+	meta_inode_encode(&w, TEST_INO, &in);
+	inode_downgrade(&w, META_INODE_VERSION_V1);
 	w.len -= 2 + 2 * 16;
 	assert_int_equal(inode_check(w.p, w.len), 0);
 	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
@@ -540,8 +593,8 @@ test_inode_extent_roundtrip(void **state)
 	/* An empty v1 file has none. */
 	in.size = 0;
 	w.len = 0;
-	meta_inode_encode(&w, &in);
-	w.p[0] = META_INODE_VERSION_V1;
+	meta_inode_encode(&w, TEST_INO, &in);
+	inode_downgrade(&w, META_INODE_VERSION_V1);
 	w.len -= 2 + 2 * 16;
 	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
 	assert_int_equal(out.ext.n, 0);
@@ -549,7 +602,7 @@ test_inode_extent_roundtrip(void **state)
 	/* A directory never carries extents, whatever the struct holds. */
 	in.mode = S_IFDIR | 0755;
 	w.len = 0;
-	meta_inode_encode(&w, &in);
+	meta_inode_encode(&w, TEST_INO, &in);
 	assert_int_equal(inode_check(w.p, w.len), 0);
 	wbuf_free(&w);
 	meta_inode_free(&in);
@@ -966,6 +1019,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inode_vector),
 		cmocka_unit_test(test_inode_roundtrip),
+		cmocka_unit_test(test_inode_v3),
 		cmocka_unit_test(test_inode_rejects),
 		cmocka_unit_test(test_inode_dir_ok),
 		cmocka_unit_test(test_inode_extent_rejects),
