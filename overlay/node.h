@@ -100,6 +100,7 @@ struct node {
 	struct store *store;	/* local replicas (store.c) */
 	struct objects *objs;	/* object layer state (objects.c) */
 	struct repair *repair;	/* anti-entropy state (repair.c) */
+	struct stats *stats;	/* counters and histograms (stats.c) */
 
 	uint64_t resume_until_ms; /* resumed saved zones; yield on overlap */
 	/*
