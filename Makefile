@@ -34,8 +34,9 @@ SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium)
 CMOCKA := -lcmocka
 
 COMMON_SRC := $(wildcard common/*.c)
-OVERLAY_MAINS := overlay/canfsd.c overlay/canctl.c overlay/canctl_obj.c \
-	overlay/canctl_batch.c
+CANCTL_SRC := overlay/canctl.c overlay/canctl_obj.c overlay/canctl_batch.c \
+	overlay/canctl_cluster.c overlay/canctl_health.c overlay/canctl_svg.c
+OVERLAY_MAINS := overlay/canfsd.c $(CANCTL_SRC)
 OVERLAY_SRC := $(filter-out $(OVERLAY_MAINS),$(wildcard overlay/*.c))
 FS_MAINS := fs/canfs.c fs/fsck_main.c
 FS_SRC := $(filter-out $(FS_MAINS),$(wildcard fs/*.c))
@@ -76,8 +77,7 @@ $(LIBFS): $(call obj,$(FS_SRC)) $(LIBCOMMON)
 
 $(BUILD)/canfsd: $(call obj,overlay/canfsd.c) $(LIBOVERLAY) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) $(SODIUM) -lm
-$(BUILD)/canctl: $(call obj,overlay/canctl.c overlay/canctl_obj.c \
-	overlay/canctl_batch.c) $(LIBCOMMON)
+$(BUILD)/canctl: $(call obj,$(CANCTL_SRC)) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SODIUM) -lpthread -lm
 $(BUILD)/canfs: $(call obj,fs/canfs.c) $(LIBFS) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUSE) $(SODIUM) -lpthread -lm
@@ -90,6 +90,16 @@ $(BUILD)/canfs-fsck: $(call obj,fs/fsck_main.c) $(LIBFS) $(LIBCOMMON)
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIBOVERLAY) $(LIBFS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(LIBEVENT) $(LMDB) $(FUSE) $(SODIUM) -lpthread -lm
+
+# canctl's pure modules, which are not in an archive.
+$(BUILD)/tests/test_canctl_health: $(call obj,tests/unit/test_canctl_health.c \
+	overlay/canctl_health.c) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(SODIUM) -lpthread -lm
+$(BUILD)/tests/test_canctl_svg: $(call obj,tests/unit/test_canctl_svg.c \
+	overlay/canctl_svg.c overlay/canctl_health.c) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(SODIUM) -lpthread -lm
 
 # The decoder fuzz target.  Built with libFuzzer under clang (make fuzz);
 # otherwise a standalone driver replays and mutates its corpus.

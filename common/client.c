@@ -1913,6 +1913,12 @@ client_walk(const char *spec, int timeout_ms, size_t max_nodes,
 			    "unreachable (it may be dead): %s", p->id,
 			    log_escape(p->addr, strlen(p->addr), esc,
 			    sizeof esc), why);
+			w->lost = xreallocarray(w->lost, w->unreachable + 1,
+			    sizeof *w->lost);
+			memset(&w->lost[w->unreachable], 0, sizeof *w->lost);
+			w->lost[w->unreachable].id = p->id;
+			memcpy(w->lost[w->unreachable].addr, p->addr,
+			    WIRE_ADDR_MAX);
 			w->unreachable++;
 		}
 	}
@@ -1936,5 +1942,7 @@ client_walk_free(struct client_walk *w)
 {
 	free(w->nodes);
 	w->nodes = NULL;
+	free(w->lost);
+	w->lost = NULL;
 	w->n = 0;
 }

@@ -156,6 +156,9 @@ struct client_walk {
 	struct wire_node *nodes; /* as each node describes itself; by id */
 	size_t n;
 	size_t unreachable;	 /* named by neighbours, not answering */
+	struct wire_node *lost;	 /* those unreachable nodes: id and
+				    address as a neighbour named them, no
+				    zones */
 	uint32_t replicas;	 /* replication factor k (STATUS header
 				    flags) of the first node; others that
 				    differ are warned about */

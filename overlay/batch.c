@@ -13,6 +13,7 @@
 #include "log.h"
 #include "node.h"
 #include "objects.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 /* The outcome of one sub-request. */
@@ -39,6 +40,7 @@ struct batch {
 	struct node *n;
 	uint64_t client;	/* conn serial of the client */
 	uint64_t reqid;		/* its request id */
+	uint64_t started_us;	/* arrival, for its latency (stats.h) */
 	uint32_t count;		/* sub-requests */
 	uint32_t running;	/* not finished yet (+1 while starting) */
 	size_t data;		/* value bytes held for the reply */
@@ -92,6 +94,7 @@ batch_finish(struct batch *b)
 		wbuf_free(&w);
 	}
 	free(rb.items);
+	stats_request(b->n->stats, STATS_BATCH, b->started_us, true);
 	batch_free(b);
 }
 
@@ -158,6 +161,7 @@ batch_client(struct node *n, struct conn *c, const struct wire_header *h,
 		return;
 	}
 	b = xcalloc(1, sizeof *b);
+	b->started_us = stats_now_us();
 	b->n = n;
 	b->client = conn_serial(c);
 	b->reqid = h->reqid;

@@ -18,12 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canctl_cluster.h"
 #include "canctl_obj.h"
 #include "client.h"
 #include "geom.h"
 #include "hash.h"
 #include "json.h"
 #include "log.h"
+#include "progress.h"
 #include "secure.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -46,6 +48,9 @@ static const char ctl_help[] =
 "SYNOPSIS\n"
 "    canctl [--daemon ADDR] [--secret-file PATH] [--json] [--timeout MS]\n"
 "           COMMAND [ARGS]\n"
+"    canctl [OPTIONS] status [--local]\n"
+"    canctl [OPTIONS] map [--svg FILE [--axes I,J] [--slice xI=F,...]]\n"
+"    canctl [OPTIONS] leave [--quiet]\n"
 CTL_OBJ_HELP_SYNOPSIS
 "    canctl [OPTIONS] fsck [--repair | --sweep] [--grace S] [--interval S]\n"
 "           [--rate OPS] [--quiet]\n"
@@ -69,9 +74,30 @@ CTL_OBJ_HELP_SYNOPSIS
 "                        socket needs none (its mode and group decide)\n"
 "    -j, --json          print one JSON value instead of text\n"
 "    -t, --timeout MS    time limit per request in milliseconds, 0 for\n"
-"                        none (default 5000; 120000 for leave).  In zones\n"
-"                        and map it applies to each node visited\n"
+"                        none (default 5000; 120000 for leave).  In\n"
+"                        status, zones and map it applies to each node\n"
+"                        visited\n"
 "    -h, --help          show this text\n"
+"  status only:\n"
+"        --local         the daemon's own node only (the view before the\n"
+"                        cluster summary; no walk)\n"
+"  map only:\n"
+"        --svg FILE      draw the zones as an SVG picture into FILE (-:\n"
+"                        standard output) instead of letters\n"
+"        --axes I,J      the dimensions drawn across and up (1-based,\n"
+"                        default 1,2)\n"
+"        --slice xI=F,...\n"
+"                        for d > 2: the point the picture slices the\n"
+"                        other dimensions at, each a fraction of the\n"
+"                        space from 0 to below 1 (default 0.5, the\n"
+"                        centre, for each one not given)\n"
+"  leave, repair --all and verify:\n"
+"    -q, --quiet         no progress report.  Otherwise progress goes\n"
+"                        to stderr: on a terminal one line redrawn in\n"
+"                        place (\"verify [#####.....] 45% 9/20 nodes,\n"
+"                        ETA 0:12\"), else a plain line every 5 s and a\n"
+"                        final one.  The ETA comes from the rate so far\n"
+"                        (\"ETA -\" until a second has passed)\n"
 "  route only:\n"
 "    -r, --replica I     route to replica I of KEY (default 0)\n"
 "    -k, --key           take the argument as a KEY even if it looks like\n"
@@ -84,8 +110,25 @@ CTL_OBJ_HELP_SYNOPSIS
 CTL_OBJ_HELP_OPTIONS
 "\n"
 "COMMANDS\n"
-"    status      the daemon's node: id, address, dimensions, zones, share\n"
-"                of the key space, neighbours, uptime, requests routed\n"
+"    status      the whole overlay: walk it (as zones), ask every node\n"
+"                for its status and metrics (16 at a time), then print\n"
+"                the health in one word -- healthy; degraded (a node\n"
+"                does not answer, zones overlap, under-replicated\n"
+"                objects or a repair backlog reported, fewer nodes than\n"
+"                k); unavailable (part of the key space has no live\n"
+"                owner) -- with the reasons, the node counts by state,\n"
+"                the zones and how they tile, objects (replicas held,\n"
+"                and about replicas / k objects), bytes stored and\n"
+"                available, under-replicated objects and repair backlog\n"
+"                (sums over the nodes); then one line per node: id,\n"
+"                address, state, zones, volume, replicas, bytes,\n"
+"                backlog, uptime.  A node that gives no metrics (an\n"
+"                older daemon) shows -.  Exit 0 healthy, 5 degraded,\n"
+"                6 unavailable (1: the daemon cannot be asked)\n"
+"    status --local\n"
+"                the daemon's own node: id, address, dimensions, zones,\n"
+"                share of the key space, neighbours, uptime, requests\n"
+"                routed; exit 0 when it answers\n"
 "    neighbours  the daemon's neighbour list: id, address, zones\n"
 "    zones       walk the overlay from the daemon (breadth first through\n"
 "                neighbour lists, asking every node for its status) and\n"
@@ -102,10 +145,20 @@ CTL_OBJ_HELP_OPTIONS
 "                route N uniformly random points; print mean, p99 and\n"
 "                maximum hop counts and the number of failures\n"
 "    leave       ask the daemon to hand its zones and objects over and\n"
-"                leave the overlay; waits until the handover is done\n"
+"                leave the overlay; waits until the handover is done,\n"
+"                reporting the replicas handed over (see --quiet)\n"
 "    map         walk as zones, then draw the zones in the first two\n"
 "                dimensions (the slice at 0 in any others) as a 64x32\n"
 "                grid of letters, one per node, with a legend\n"
+"    map --svg FILE\n"
+"                walk as status, then draw the zones as an SVG picture:\n"
+"                for d = 2 the whole space, for d > 2 the slice of\n"
+"                dimensions 1 and 2 (or --axes) through the centre (or\n"
+"                --slice), as its title says; each zone a rectangle\n"
+"                labelled with its node's id (first 6 hex digits; the\n"
+"                address too when it fits), shaded by the node's bytes\n"
+"                stored (legend: the scale; grey: no metrics, pink: no\n"
+"                owner), with a tooltip giving the zone's bounds\n"
 CTL_OBJ_HELP_COMMANDS
 "    fsck        check the canfs file system in the store: list every\n"
 "                node's replicas, walk the tree from the root, report\n"
@@ -138,7 +191,17 @@ CTL_OBJ_HELP_COMMANDS
 "    Node ids are 16 hex digits in strings.  A zone is {\"lo\": [...],\n"
 "    \"hi\": [...]}: integer coordinates per dimension, hi exclusive (up\n"
 "    to 4294967296).  \"share\" is a fraction of the space (0 to 1).\n"
-"    status:     {\"id\", \"addr\", \"dims\", \"epoch\", \"zones\",\n"
+"    status:     {\"health\", \"reasons\": [...], \"dims\", \"k\", \"nodes\",\n"
+"                \"active\", \"joining\", \"leaving\", \"unreachable\",\n"
+"                \"no_metrics\", \"zones\", \"tiling\" (exact, overlaps or\n"
+"                gaps), \"covered\", \"volume\", \"replicas\", \"objects\",\n"
+"                \"bytes\", \"avail\", \"under_replicated\",\n"
+"                \"repair_backlog\", \"members\": [{\"id\", \"addr\",\n"
+"                \"zones\", \"state\", \"volume\", \"replicas\", \"bytes\",\n"
+"                \"avail\", \"repair_backlog\", \"under_replicated\",\n"
+"                \"uptime_ms\" [, \"error\"]}]}   (unknown metrics: null)\n"
+"    status --local:\n"
+"                {\"id\", \"addr\", \"dims\", \"epoch\", \"zones\",\n"
 "                \"share\", \"uptime_ms\", \"routed\", \"replicas\",\n"
 "                \"neighbours\": [{\"id\", \"addr\", \"zones\"}]}\n"
 "    neighbours: [{\"id\", \"addr\", \"zones\"}]\n"
@@ -166,6 +229,8 @@ CTL_OBJ_HELP_JSON
 "    2   usage error\n"
 "    3   put/rm: the --if-version or --if-absent condition did not hold\n"
 "    4   no such object (get, rm)\n"
+"    5   status: the overlay is degraded\n"
+"    6   status: part of the key space has no live owner\n"
 "    fsck has fsck(8)'s statuses (see fsck above)\n"
 "\n"
 "ENVIRONMENT\n"
@@ -174,6 +239,8 @@ CTL_OBJ_HELP_JSON
 "\n"
 "EXAMPLES\n"
 "    canctl status\n"
+"    canctl status --local --json\n"
+"    canctl map --svg zones.svg --slice x3=0.25\n"
 "    canctl --daemon 10.0.0.5:7400 zones --json\n"
 "    canctl route 1073741824,3221225472\n"
 "    canctl route --replica 2 /home/alice/notes.txt\n"
@@ -294,7 +361,7 @@ ctl_print_neighbours(const struct wire_membership *m, const char *indent)
 	}
 }
 
-/* status: the daemon's own node. */
+/* status --local: the daemon's own node. */
 static int
 cmd_status(const struct ctl_opts *o)
 {
@@ -364,6 +431,15 @@ cmd_neighbours(const struct ctl_opts *o)
 		ctl_print_neighbours(&m, "");
 	wire_membership_free(&m);
 	return CTL_EXIT_OK;
+}
+
+/* A progress reporter on stderr, silent with --quiet (progress.h). */
+void
+ctl_progress_start(const struct ctl_opts *o, struct progress *p,
+    const char *label, const char *unit)
+{
+	progress_init(p, stderr, label, unit, o->quiet ? PROGRESS_QUIET :
+	    PROGRESS_AUTO);
 }
 
 /* Walk warnings go to stderr. */
@@ -773,6 +849,7 @@ static int
 cmd_leave(const struct ctl_opts *o)
 {
 	struct wire_header h;
+	struct progress p;
 	struct client *c;
 	struct json j;
 	uint8_t *body = NULL;
@@ -783,10 +860,8 @@ cmd_leave(const struct ctl_opts *o)
 	if ((c = client_connect(o->daemon, o->timeout_ms, err,
 	    sizeof err)) == NULL)
 		return ctl_fail("leave failed: %s", err);
-	if (!o->json) {
-		printf("leaving...\n");
-		fflush(stdout);
-	}
+	ctl_progress_start(o, &p, "leave", "replicas handed over");
+	progress_update(&p, 0, 0);
 	rc = client_call(c, WIRE_LEAVE_REQ, 0, NULL, 0, &h, &body, &len,
 	    o->timeout_ms);
 	/* Progress frames come first, every heartbeat, then OK or ERROR. */
@@ -797,16 +872,17 @@ cmd_leave(const struct ctl_opts *o)
 		rbuf_init(&r, body, len);
 		done = rbuf_get_u64(&r);
 		total = rbuf_get_u64(&r);
-		if (!o->json && !r.err && total > 0) {
-			printf("handed over %llu of %llu replicas\n",
-			    (unsigned long long)done,
-			    (unsigned long long)total);
-			fflush(stdout);
-		}
+		if (!r.err)
+			progress_update(&p, done, total);
 		free(body);
 		body = NULL;
 		rc = client_more(c, &h, &body, &len, o->timeout_ms);
 	}
+	/* Messages below go on a line of their own. */
+	if (rc == 0 && h.type == WIRE_OK)
+		progress_done(&p);
+	else
+		progress_clear(&p);
 	if (rc == 0 && h.type == WIRE_ERROR) {
 		uint32_t code;
 		char msg[256];
@@ -853,6 +929,11 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 		{ "seed", required_argument, NULL, 's' },
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "secret-file", required_argument, NULL, CTL_OPT_SECRET },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "local", no_argument, NULL, CTL_OPT_LOCAL },
+		{ "svg", required_argument, NULL, CTL_OPT_SVG },
+		{ "axes", required_argument, NULL, CTL_OPT_AXES },
+		{ "slice", required_argument, NULL, CTL_OPT_SLICE },
 		CTL_OBJ_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -866,7 +947,7 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 	o->secret_file = senv != NULL && senv[0] != '\0' ? senv : NULL;
 	o->timeout_ms = -2;
 	opterr = 0; /* our own messages, with the hint */
-	while ((ch = getopt_long(argc, argv, ":d:jt:hr:kn:s:N", longopts,
+	while ((ch = getopt_long(argc, argv, ":d:jt:hr:kn:s:Nq", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -899,6 +980,21 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 			break;
 		case 'N':
 			o->no_cache = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case CTL_OPT_LOCAL:
+			o->local = true;
+			break;
+		case CTL_OPT_SVG:
+			o->svg = optarg;
+			break;
+		case CTL_OPT_AXES:
+			o->axes = optarg;
+			break;
+		case CTL_OPT_SLICE:
+			o->slice = optarg;
 			break;
 		case 'n':
 			if (ctl_number(optarg, 1, CTL_RANDOM_MAX, &v) == -1)
@@ -989,7 +1085,34 @@ ctl_check_opts(const struct ctl_opts *o, const char *cmd, int nargs)
 	if (o->have_random && (o->have_replica || o->force_key))
 		ctl_usage("--replica and --key do not go with --random");
 	if (o->json && strcmp(cmd, "map") == 0)
-		ctl_usage("map has no JSON form; use zones --json");
+		ctl_usage("map has no JSON form; use zones --json or status "
+		    "--json");
+	if (o->local && strcmp(cmd, "status") != 0)
+		ctl_usage("--local goes with status only");
+	if ((o->svg != NULL || o->axes != NULL || o->slice != NULL) &&
+	    strcmp(cmd, "map") != 0)
+		ctl_usage("--svg, --axes and --slice go with map only");
+	if ((o->axes != NULL || o->slice != NULL) && o->svg == NULL)
+		ctl_usage("--axes and --slice go with map --svg FILE");
+	if (o->svg != NULL && o->svg[0] == '\0')
+		ctl_usage("--svg needs a FILE name (- for standard output)");
+	if (o->quiet && strcmp(cmd, "leave") != 0 &&
+	    strcmp(cmd, "repair") != 0 && strcmp(cmd, "verify") != 0)
+		ctl_usage("--quiet goes with leave, repair and verify");
+}
+
+/* status: the whole overlay, or with --local the daemon's node. */
+static int
+cmd_status_any(const struct ctl_opts *o)
+{
+	return o->local ? cmd_status(o) : ctl_cluster_status(o);
+}
+
+/* map: letters, or with --svg a picture. */
+static int
+cmd_map_any(const struct ctl_opts *o)
+{
+	return o->svg != NULL ? ctl_cluster_map_svg(o) : cmd_map(o);
 }
 
 /*
@@ -1064,12 +1187,12 @@ main(int argc, char **argv)
 		const char *name;
 		int (*fn)(const struct ctl_opts *);
 	} cmds[] = {
-		{ "status", cmd_status },
+		{ "status", cmd_status_any },
 		{ "neighbours", cmd_neighbours },
 		{ "neighbors", cmd_neighbours },
 		{ "zones", cmd_zones },
 		{ "leave", cmd_leave },
-		{ "map", cmd_map },
+		{ "map", cmd_map_any },
 		{ "put", ctl_obj_put },
 		{ "get", ctl_obj_get },
 		{ "rm", ctl_obj_rm },

@@ -23,6 +23,7 @@
 #include "client.h"
 #include "hash.h"
 #include "json.h"
+#include "progress.h"
 #include "replset.h"
 #include "resolve.h"
 #include "wire.h"
@@ -381,9 +382,11 @@ int
 ctl_obj_repair(const struct ctl_opts *o)
 {
 	struct client_walk w;
+	struct progress p;
 	struct json j;
 	char err[1024], esc[256];
 	size_t started = 0, failed = 0, nodes = 1;
+	int rc;
 
 	if (!o->all) {
 		if (ctl_obj_repair_at(o->daemon, o->timeout_ms, err,
@@ -399,10 +402,14 @@ ctl_obj_repair(const struct ctl_opts *o)
 		if (ctl_walk(o, &w) == -1)
 			return CTL_EXIT_FAIL;
 		nodes = w.n;
+		ctl_progress_start(o, &p, "repair", "nodes asked");
 		for (size_t i = 0; i < w.n; i++) {
+			progress_update(&p, i, w.n);
 			ctl_esc(w.nodes[i].addr, esc, sizeof esc);
-			if (ctl_obj_repair_at(w.nodes[i].addr, o->timeout_ms,
-			    err, sizeof err) == -1) {
+			rc = ctl_obj_repair_at(w.nodes[i].addr, o->timeout_ms,
+			    err, sizeof err);
+			progress_clear(&p);
+			if (rc == -1) {
 				ctl_fail("repair failed on node %016" PRIx64
 				    " at %s: %s", w.nodes[i].id, esc, err);
 				failed++;
@@ -413,6 +420,9 @@ ctl_obj_repair(const struct ctl_opts *o)
 				printf("repair pass started on %016" PRIx64
 				    "  %s\n", w.nodes[i].id, esc);
 		}
+		progress_note(&p, "%zu started, %zu failed", started, failed);
+		progress_update(&p, w.n, w.n);
+		progress_done(&p);
 		client_walk_free(&w);
 	}
 	if (o->json) {
@@ -432,6 +442,8 @@ struct ctl_obj_census {
 	struct replset_copy *c;
 	size_t n, cap;
 	size_t unlisted;	/* nodes whose listing failed */
+	size_t listed;		/* nodes done, listed or not */
+	struct progress *p;	/* the progress report */
 };
 
 /* A node being listed by verify: its connection and the page asked for. */
@@ -495,10 +507,19 @@ ctl_obj_unlisted(const struct client_walk *w, size_t i,
 {
 	char esc[256];
 
+	progress_clear(cs->p);
 	ctl_fail("verify: cannot list the replicas of node %016" PRIx64
 	    " at %s (they count as missing): %s", w->nodes[i].id,
 	    ctl_esc(w->nodes[i].addr, esc, sizeof esc), err);
 	cs->unlisted++;
+}
+
+/* Report the listing's progress: nodes done, replicas seen. */
+static void
+ctl_obj_list_progress(const struct client_walk *w, struct ctl_obj_census *cs)
+{
+	progress_note(cs->p, "%zu replicas", cs->n);
+	progress_update(cs->p, cs->listed, w->n);
 }
 
 /*
@@ -533,6 +554,7 @@ ctl_obj_list_all(const struct ctl_opts *o, const struct client_walk *w,
 			    o->timeout_ms, err, sizeof err);
 			if (l->m == NULL) { /* the slot stays free */
 				ctl_obj_unlisted(w, l->node, cs, err);
+				cs->listed++;
 				continue;
 			}
 			l->r = client_mux_send_list(l->m, 0, o->timeout_ms);
@@ -552,6 +574,7 @@ ctl_obj_list_all(const struct ctl_opts *o, const struct client_walk *w,
 		if (rc == 1) {
 			l->r = client_mux_send_list(l->m, l->start,
 			    o->timeout_ms);
+			ctl_obj_list_progress(w, cs);
 			continue;
 		}
 		if (rc == -1)
@@ -559,6 +582,8 @@ ctl_obj_list_all(const struct ctl_opts *o, const struct client_walk *w,
 		client_mux_close(l->m);
 		l->m = NULL;
 		active--;
+		cs->listed++;
+		ctl_obj_list_progress(w, cs);
 	}
 }
 
@@ -671,6 +696,7 @@ ctl_obj_verify(const struct ctl_opts *o)
 {
 	struct ctl_obj_census cs = { 0 };
 	struct ctl_obj_problems *pb;
+	struct progress p;
 	struct replset_totals t;
 	struct client_walk w;
 
@@ -681,7 +707,11 @@ ctl_obj_verify(const struct ctl_opts *o)
 		return ctl_fail("verify: the daemon reports no replication "
 		    "factor (k = 0)");
 	}
+	ctl_progress_start(o, &p, "verify", "nodes listed");
+	cs.p = &p;
+	ctl_obj_list_progress(&w, &cs);
 	ctl_obj_list_all(o, &w, &cs);
+	progress_done(&p);
 	if (w.unreachable > 0)
 		ctl_fail("verify: %zu node(s) did not answer the walk; their "
 		    "zones are gaps in the map and the replicas placed there "

@@ -19,6 +19,8 @@ enum {
 	CTL_EXIT_USAGE = 2,
 	CTL_EXIT_CONFLICT = 3,	/* --if-version / --if-absent did not hold */
 	CTL_EXIT_NOTFOUND = 4,	/* no such object */
+	CTL_EXIT_DEGRADED = 5,	/* status: the cluster is degraded */
+	CTL_EXIT_UNAVAILABLE = 6, /* status: part of the space unowned */
 };
 
 /* Parsed command line. */
@@ -40,6 +42,20 @@ struct ctl_opts {
 	bool if_absent;		/* --if-absent */
 	bool meta;		/* get --meta */
 	bool all;		/* repair --all */
+	/* status, map, progress */
+	bool local;		/* status --local: the daemon's node only */
+	bool quiet;		/* --quiet: no progress on stderr */
+	const char *svg;	/* map --svg FILE ("-": stdout) */
+	const char *axes;	/* map --axes I,J */
+	const char *slice;	/* map --slice xI=F,... */
+};
+
+/* Long options of status, map and the progress reports. */
+enum {
+	CTL_OPT_LOCAL = 0x300,
+	CTL_OPT_SVG,
+	CTL_OPT_AXES,
+	CTL_OPT_SLICE,
 };
 
 /* Long options of the object commands (getopt values past any char). */
@@ -63,8 +79,8 @@ enum {
 "    canctl [OPTIONS] get [--meta] [--hex] KEY\n"			\
 "    canctl [OPTIONS] rm [--if-version V] [--hex] KEY\n"		\
 "    canctl [OPTIONS] batch [FILE]\n"					\
-"    canctl [OPTIONS] repair [--all]\n"					\
-"    canctl [OPTIONS] verify\n"
+"    canctl [OPTIONS] repair [--all] [--quiet]\n"					\
+"    canctl [OPTIONS] verify [--quiet]\n"
 
 #define CTL_OBJ_HELP_OPTIONS						\
 "  put, get and rm:\n"							\
@@ -158,6 +174,9 @@ int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_number(const char *s, uint64_t min, uint64_t max, uint64_t *v);
 const char *ctl_esc(const char *s, char *buf, size_t len);
 int ctl_walk(const struct ctl_opts *o, struct client_walk *w);
+struct progress;
+void ctl_progress_start(const struct ctl_opts *o, struct progress *p,
+    const char *label, const char *unit);
 
 /*
  * Take option ch (a CTL_OPT_* value, argument arg) into o.  Returns 0, or

@@ -24,6 +24,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "nbr.h"
 #include "node.h"
 #include "sdnotify.h"
@@ -47,11 +48,12 @@ struct canfsd_extra {
 	char conf[512];			/* the file read, "" for none */
 	int conf_given;			/* --config on the command line */
 	int join_from_conf;		/* cfg->join came from the file */
+	char metrics[WIRE_ADDR_MAX];	/* --metrics HOST:PORT, "" for none */
 };
 
 enum {
 	OPT_HB = 256, OPT_FAIL, OPT_NODEID, OPT_SOCKMODE, OPT_REPAIR,
-	OPT_TOMB, OPT_RATE, OPT_STORE, OPT_SECRET, OPT_SOCKGROUP
+	OPT_TOMB, OPT_RATE, OPT_STORE, OPT_SECRET, OPT_SOCKGROUP, OPT_METRICS
 };
 
 #define CANFSD_SHORTOPTS "c:l:a:j:d:s:D:k:v:fh"
@@ -79,6 +81,7 @@ static const struct option canfsd_opts[] = {
 	{ "tombstone-ttl", required_argument, NULL, OPT_TOMB },
 	{ "repair-rate", required_argument, NULL, OPT_RATE },
 	{ "store-size", required_argument, NULL, OPT_STORE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "log-level", required_argument, NULL, 'v' },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
@@ -140,6 +143,10 @@ canfsd_usage(FILE *f)
 "                            data directory\n"
 "      --store-size MIB      largest size of the local store (default 65536;\n"
 "                            sparse: disk is used only as data arrives)\n"
+"      --metrics HOST:PORT   serve the node's metrics for Prometheus over\n"
+"                            HTTP at http://HOST:PORT/metrics (numeric\n"
+"                            address, e.g. 127.0.0.1:9474; default none:\n"
+"                            off).  Anyone who can reach it can read them\n"
 "  -v, --log-level LEVEL     error, warn, info or debug (default info)\n"
 "  -f, --foreground          stay in the foreground and log to stderr (in\n"
 "                            the file: foreground = yes)\n"
@@ -299,6 +306,17 @@ canfsd_apply_addr(struct node_config *cfg, struct canfsd_extra *x,
 		snprintf(cfg->socket_path, sizeof cfg->socket_path, "%s",
 		    strcmp(arg, "none") == 0 ? "" : arg);
 		break;
+	case OPT_METRICS:
+		if (strcmp(arg, "none") == 0) {
+			x->metrics[0] = '\0';
+			break;
+		}
+		if (strlen(arg) >= sizeof x->metrics || !metrics_addr_ok(arg))
+			canfsd_bad_usage("%smetrics wants a numeric HOST:PORT "
+			    "(port 1-65535) or none, not '%s'", canfsd_dash(),
+			    arg);
+		snprintf(x->metrics, sizeof x->metrics, "%s", arg);
+		break;
 	case OPT_SECRET:
 		if (strlen(arg) >= sizeof x->secret_file)
 			canfsd_bad_usage("%ssecret-file path too long",
@@ -425,6 +443,7 @@ canfsd_apply(struct node_config *cfg, struct canfsd_extra *x,
 {
 	switch (o->val) {
 	case 'l': case 'a': case 'j': case 'd': case 's': case OPT_SECRET:
+	case OPT_METRICS:
 		canfsd_apply_addr(cfg, x, o, arg);
 		break;
 	case OPT_SOCKMODE: case OPT_SOCKGROUP: case OPT_NODEID: case 'v':
@@ -748,11 +767,12 @@ canfsd_log_settings(const struct node_config *cfg,
 	log_info("settings%s%s: listen %s, data %s, socket %s, dims %d, "
 	    "replicas %d, heartbeat %d ms, fail-after %d, repair-interval "
 	    "%d s, repair-rate %d MiB/s, tombstone-ttl %d s, store-size %zu "
-	    "MiB, %d join peer%s", x->conf[0] != '\0' ? " from " : "",
-	    x->conf, cfg->listen, cfg->data_dir, cfg->socket_path[0] != '\0' ?
-	    cfg->socket_path : "none", cfg->dims, cfg->replicas, cfg->hb_ms,
-	    cfg->fail_after, cfg->repair_sec, cfg->repair_mbps,
-	    cfg->tombstone_sec, cfg->store_map_mb, cfg->njoin,
+	    "MiB, metrics %s, %d join peer%s", x->conf[0] != '\0' ? " from " :
+	    "", x->conf, cfg->listen, cfg->data_dir,
+	    cfg->socket_path[0] != '\0' ? cfg->socket_path : "none", cfg->dims,
+	    cfg->replicas, cfg->hb_ms, cfg->fail_after, cfg->repair_sec,
+	    cfg->repair_mbps, cfg->tombstone_sec, cfg->store_map_mb,
+	    x->metrics[0] != '\0' ? x->metrics : "none", cfg->njoin,
 	    cfg->njoin == 1 ? "" : "s");
 }
 
@@ -809,8 +829,9 @@ main(int argc, char **argv)
 {
 	struct node_config cfg;
 	struct canfsd_extra x;
+	struct metrics *metrics = NULL;
 	struct node *n;
-	int ready_fd = -1;
+	int ready_fd = -1, metrics_fd = -1;
 	char err[512];
 
 	canfsd_options(argc, argv, &cfg, &x);
@@ -818,6 +839,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (canfsd_secret(&x) != 0 || canfsd_dirs(&cfg) != 0)
 		return 1;
+	/* Bound now, so that a port in use is reported on the terminal. */
+	if (x.metrics[0] != '\0' &&
+	    (metrics_fd = metrics_listen(x.metrics, err, sizeof err)) == -1) {
+		fprintf(stderr, "canfsd: %s\n", err);
+		return 2;
+	}
 	if (!x.foreground)
 		ready_fd = canfsd_daemonize(cfg.data_dir);
 	canfsd_base = canfsd_new_base();
@@ -833,7 +860,9 @@ main(int argc, char **argv)
 	n = node_new(canfsd_base, &cfg);
 	n->on_left = canfsd_on_left;
 	if (node_start(n, err, sizeof err) != 0 ||
-	    canfsd_socket_group(&cfg, &x, err, sizeof err) != 0) {
+	    canfsd_socket_group(&cfg, &x, err, sizeof err) != 0 ||
+	    (metrics_fd != -1 && (metrics = metrics_start(n, metrics_fd, err,
+	    sizeof err)) == NULL)) {
 		if (ready_fd >= 0 && write(ready_fd, err, strlen(err)) < 0)
 			log_warn("pipe");
 		fprintf(stderr, "canfsd: %s\n", err);
@@ -844,7 +873,10 @@ main(int argc, char **argv)
 			log_warn("pipe");
 		close(ready_fd);
 	}
+	if (metrics != NULL)
+		log_info("metrics at http://%s/metrics", x.metrics);
 	canfsd_run(n);
+	metrics_free(metrics);
 	node_free(n);
 	event_base_free(canfsd_base);
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * control.c: requests from local and remote clients (canctl, canfs):
- * status, route lookups and graceful leave.
+ * status, metrics, route lookups and graceful leave.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +8,8 @@
 #include "conn.h"
 #include "log.h"
 #include "node.h"
+#include "stats.h"
+#include "wire_stats.h"
 
 /* Our node, neighbours, uptime and counters. */
 static void
@@ -25,6 +27,28 @@ control_status(struct node *n, struct conn *c, const struct wire_header *h)
 	node_send_membership(n, c, WIRE_STATUS, (uint32_t)n->cfg.replicas,
 	    h->reqid, &m);
 	free(m.list);
+}
+
+/* Our metrics (stats.h), the same snapshot --metrics serves. */
+static void
+control_stats(struct node *n, struct conn *c, const struct wire_header *h)
+{
+	struct wire_stats s;
+	struct wbuf w;
+
+	if (h->len != 0) {
+		node_send_error(c, h->reqid, WIRE_E_PROTO,
+		    "STATS_REQ has an empty body");
+		return;
+	}
+	stats_snapshot(n, &s);
+	wbuf_init(&w);
+	wire_frame_begin(&w, WIRE_STATS, 0, h->reqid);
+	wire_stats_encode(&w, &s);
+	wire_frame_end(&w);
+	conn_send(c, &w);
+	wbuf_free(&w);
+	wire_stats_free(&s);
 }
 
 /* Route a lookup to a point and answer with the owner and path. */
@@ -118,6 +142,9 @@ control_frame(struct node *n, struct conn *c, const struct wire_header *h,
 		break;
 	case WIRE_STATFS_REQ:
 		control_statfs(n, c, h);
+		break;
+	case WIRE_STATS_REQ:
+		control_stats(n, c, h);
 		break;
 	default:
 		node_send_error(c, h->reqid, WIRE_E_PROTO,

@@ -17,6 +17,7 @@
 #include "objects.h"
 #include "resolve.h"
 #include "rpc.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 #define COORD_REPLICA_TIMEOUT_MS 5000
@@ -75,6 +76,7 @@ struct coord_op {
 	bool nocache;
 	int attempts;
 	uint64_t started_ms;
+	uint64_t started_us;	/* for the latency histogram (stats.h) */
 	struct replset rs;
 	uint64_t version;	/* assigned by the primary */
 	int waiting, acked, failed, stale; /* acked counts slot 0 too */
@@ -113,6 +115,23 @@ coord_set_phase(struct coord_op *op, enum coord_phase p)
 
 /* ---- the coordinator ---------------------------------------------- */
 
+/* Count op's answer in the daemon's metrics; code is WIRE_E_OK or why. */
+static void
+coord_count(struct coord_op *op, uint32_t code, uint32_t len)
+{
+	static const enum stats_req types[] = {
+		[COORD_GET] = STATS_GET,
+		[COORD_PUT] = STATS_PUT,
+		[COORD_DEL] = STATS_DEL,
+	};
+	struct stats *s = op->n->stats;
+
+	/* Not found and a lost compare-and-swap are answers, not failures. */
+	stats_request(s, types[op->kind], op->started_us, code == WIRE_E_OK ||
+	    code == WIRE_E_NOTFOUND || code == WIRE_E_CONFLICT);
+	s->bytes_out += len;
+}
+
 /* Free op once it is finished and nothing refers to it. */
 static void
 coord_release(struct coord_op *op)
@@ -140,6 +159,7 @@ coord_fail(struct coord_op *op, uint32_t code, const char *msg)
 		    wire_error_text(code), op->attempts, op->why ? op->why : "");
 	op->done = true;
 	coord_set_phase(op, COORD_DONE);
+	coord_count(op, code, 0);
 	if (op->done_fn != NULL)
 		op->done_fn(n, op->done_arg, WIRE_ERROR, NULL, code,
 		    msg ? msg : wire_error_text(code));
@@ -162,6 +182,7 @@ coord_reply(struct coord_op *op, uint16_t type, const struct wire_meta *meta,
 		return;
 	op->done = true;
 	coord_set_phase(op, COORD_DONE);
+	coord_count(op, WIRE_E_OK, type == WIRE_OBJ_VALUE ? len : 0);
 	memset(&o, 0, sizeof o);
 	o.key = op->key;
 	o.meta = *meta;
@@ -740,6 +761,7 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
 {
 	struct coord_op *op = xcalloc(1, sizeof *op);
 
+	op->started_us = stats_now_us();
 	op->n = n;
 	op->kind = type == WIRE_OBJ_GET ? COORD_GET :
 	    type == WIRE_OBJ_PUT ? COORD_PUT : COORD_DEL;
@@ -762,6 +784,7 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
 		op->opid.seq = ++n->objs->op_seq;
 	}
 	if (op->kind == COORD_PUT) {
+		n->stats->bytes_in += req->len;
 		op->len = req->len;
 		op->data = xmalloc(req->len ? req->len : 1);
 		memcpy(op->data, req->data, req->len);

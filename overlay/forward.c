@@ -12,6 +12,7 @@
 #include "member.h"
 #include "node.h"
 #include "rpc.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 /* Lookups wait this long for the owner's answer. */
@@ -209,6 +210,7 @@ struct forward_lookup {
 	bool direct;		/* sent straight to the cached owner */
 	char sent_addr[WIRE_ADDR_MAX]; /* that owner, while direct */
 	uint64_t deadline_ms;	/* it fails then (sent again until then) */
+	uint64_t started_us;	/* for its latency (stats.h) */
 	int sends;
 };
 
@@ -225,6 +227,7 @@ forward_lookup_cb(struct node *n, void *arg, const struct wire_header *h,
 	struct wire_membership m;
 	uint32_t code;
 	char msg[256], safe[256];
+	bool ok = false;
 
 	if (h == NULL) {
 		node_send_error(c, l->creqid, WIRE_E_TIMEOUT,
@@ -234,6 +237,8 @@ forward_lookup_cb(struct node *n, void *arg, const struct wire_header *h,
 			node_send_error(c, l->creqid, WIRE_E_PROTO,
 			    "malformed lookup reply");
 		} else {
+			ok = true;
+			stats_hops(n->stats, m.a);
 			if (m.self.id != n->self.id)
 				route_cache_learn(&n->cache, &m.self,
 				    n->cfg.dims);
@@ -249,6 +254,9 @@ forward_lookup_cb(struct node *n, void *arg, const struct wire_header *h,
 		node_send_error(c, l->creqid, WIRE_E_PROTO,
 		    "unexpected answer to a lookup");
 	}
+	/* (A lookup answered by ourselves after a retry was counted then.) */
+	if (l->client != 0)
+		stats_request(n->stats, STATS_ROUTE, l->started_us, ok);
 	free(l);
 }
 
@@ -282,6 +290,7 @@ forward_lookup_retry(struct node *n, void *arg, uint64_t reqid,
 	if (nbr_node_contains(&n->self, &l->target, n->cfg.dims)) {
 		forward_answer_self(n, transport_conn_by_serial(n->transport,
 		    l->client), l->creqid);
+		stats_request(n->stats, STATS_ROUTE, l->started_us, true);
 		l->client = 0;	/* answered: the failure only frees it */
 		return false;
 	}
@@ -320,6 +329,7 @@ node_lookup(struct node *n, struct conn *c, uint64_t creqid,
 	l->creqid = creqid;
 	l->target = *target;
 	l->deadline_ms = node_now_ms() + FORWARD_LOOKUP_TIMEOUT_MS;
+	l->started_us = stats_now_us();
 	l->sends = 1;
 	if (to != NULL) {
 		l->direct = true;

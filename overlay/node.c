@@ -27,6 +27,7 @@
 #include "quorum.h"
 #include "repair.h"
 #include "rpc.h"
+#include "stats.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -269,6 +270,7 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 		if (e->failed) {
 			log_warnx("neighbour %s is alive after all; takeover "
 			    "cancelled", node_idstr(e->info.id));
+			n->stats->false_suspicions++;
 			e->failed = false;
 			if (e->takeover != NULL)
 				evtimer_del(e->takeover);
@@ -334,6 +336,7 @@ node_heartbeat_to(struct node *n, const char *addr, uint32_t flags)
 		flags |= WIRE_HB_MINORITY;
 	node_send_membership(n, transport_peer(n->transport, addr),
 	    WIRE_HEARTBEAT, flags, 0, &m);
+	n->stats->hb_sent++;
 	free(m.list);
 }
 
@@ -495,6 +498,7 @@ node_return_taken(struct node *n, const struct wire_node *x)
 	if (changed) {
 		log_warnx("%s is alive after all: giving back the zones we "
 		    "took over from it", node_idstr(x->id));
+		n->stats->false_suspicions++;
 		node_zones_changed(n, false);
 	}
 	return changed;
@@ -507,6 +511,7 @@ node_on_heartbeat(struct node *n, const struct wire_header *h,
 {
 	struct nbr *e;
 
+	n->stats->hb_received++;
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING)
 		return;
 	if (n->cut_off_ms != 0)
@@ -798,6 +803,7 @@ node_on_takeover(struct node *n, const struct wire_membership *m)
 		 */
 		node_space_contested(n, "a neighbour took over our zones "
 		    "believing us dead");
+		n->stats->taken_for_dead++;
 		node_learn(n, taker, true);
 		node_heartbeat_all(n);
 		if (taker->addr[0] != '\0')
@@ -895,6 +901,7 @@ node_check_neighbours(struct node *n, uint64_t now)
 			    " ms: suspected, probing", node_idstr(e->info.id),
 			    e->info.addr, now - e->heard_ms);
 			e->suspect_ms = now;
+			n->stats->suspicions++;
 			node_heartbeat_to(n, e->info.addr, WIRE_HB_PROBE);
 		} else if (e->heard_ms != 0 && now - e->heard_ms > limit &&
 		    now - e->suspect_ms >= (uint64_t)n->cfg.hb_ms / 2) {
@@ -1030,6 +1037,7 @@ node_new(struct event_base *base, const struct node_config *cfg)
 	n->next_reqid = 1;
 	n->start_ms = node_now_ms();
 	n->hand_zone = -1;
+	n->stats = stats_new();
 	return n;
 }
 
@@ -1094,6 +1102,7 @@ node_free(struct node *n)
 	if (n->tick != NULL)
 		event_free(n->tick);
 	transport_free(n->transport);
+	stats_free(n->stats);
 	free(n);
 }
 

@@ -101,6 +101,7 @@ struct node {
 	struct objects *objs;	/* object layer state (objects.c) */
 	struct repair *repair;	/* anti-entropy state (repair.c) */
 	struct quorum *quorum;	/* split surveys, minority (quorum.c) */
+	struct stats *stats;	/* counters and histograms (stats.c) */
 
 	uint64_t resume_until_ms; /* resumed saved zones; yield on overlap */
 	/*

@@ -48,6 +48,8 @@ struct rep_item {
 	struct store_id id;
 	uint64_t version;
 	bool mine;	/* in the replica set, at this index, in our zone */
+	bool primary;	/* ours is the primary copy (slot 0 of the set) */
+	bool tomb;	/* a tombstone */
 	bool failed;	/* something unconfirmed: keep it */
 	int need, confirms;
 };
@@ -83,7 +85,12 @@ struct repair {
 	bool scan_resume;		/* scan_after is valid */
 	struct store_id scan_after;	/* last record of the previous slice */
 	uint64_t passes, pushed, deleted, expired;
+	uint64_t transferred;		/* replicas sent by transfers */
 	uint64_t xfer_total, xfer_done;	/* transfers since last reset */
+	/* Replicas (not markers) in urgent and in background, for stats. */
+	uint64_t nurgent, nbackground;
+	uint64_t under;			/* see repair_counts() */
+	uint64_t last_pass_ms;		/* how long the last pass took */
 };
 
 static void repair_finish_pass(struct node *n);
@@ -115,6 +122,10 @@ repair_send_one(struct node *n, struct push_list *q, int64_t *budget,
 	if (limited && *budget <= 0)
 		return false;
 	TAILQ_REMOVE(q, p, entry);
+	if (!p->marker && limited)
+		n->repair->nbackground--;
+	else if (!p->marker)
+		n->repair->nurgent--;
 	if (c == NULL) {
 		/* Unparseable address: nothing to do. */
 	} else if (p->marker) {
@@ -122,7 +133,10 @@ repair_send_one(struct node *n, struct push_list *q, int64_t *budget,
 	} else if (store_get(n->store, &p->src, &meta, &data, &len) == 0) {
 		objects_send_xfer(n, c, &p->dst, &meta, data, len);
 		*budget -= (int64_t)len + 64;
-		n->repair->pushed++;
+		if (limited)
+			n->repair->pushed++;
+		else
+			n->repair->transferred++;
 		free(data);
 	}
 	if (!p->marker && !limited)
@@ -165,6 +179,10 @@ repair_queue(struct node *n, bool urgent, const struct store_id *src,
 	snprintf(p->addr, sizeof p->addr, "%s", addr);
 	TAILQ_INSERT_TAIL(urgent ? &n->repair->urgent : &n->repair->background,
 	    p, entry);
+	if (urgent)
+		n->repair->nurgent++;
+	else
+		n->repair->nbackground++;
 	repair_kick(n);
 }
 
@@ -231,6 +249,26 @@ repair_stream_zones(struct node *n, const char *addr,
 	snprintf(p->addr, sizeof p->addr, "%s", addr);
 	TAILQ_INSERT_TAIL(&n->repair->urgent, p, entry);
 	repair_drain_cb(-1, 0, n);
+}
+
+/* Counters and queue lengths (see repair.h). */
+void
+repair_counts(struct node *n, struct repair_counts *rc)
+{
+	struct repair *r = n->repair;
+
+	memset(rc, 0, sizeof *rc);
+	if (r == NULL)
+		return;
+	rc->passes = r->passes;
+	rc->pushed = r->pushed;
+	rc->transferred = r->transferred;
+	rc->deleted = r->deleted;
+	rc->expired = r->expired;
+	rc->backlog = r->nbackground;
+	rc->transfer_backlog = r->nurgent;
+	rc->under_replicated = r->under;
+	rc->last_pass_ms = r->last_pass_ms;
 }
 
 /* Transfers (join, leave, reassignment) queued and sent so far. */
@@ -334,6 +372,9 @@ repair_resolved_cb(struct node *n, void *arg, const struct replset *rs,
 	} else {
 		it->mine = resolve_has(rs, it->id.replica, n->self.id) &&
 		    nbr_node_contains(&n->self, &it->id.point, n->cfg.dims);
+		it->primary = it->mine && rs->n > 0 &&
+		    rs->r[0].id == n->self.id &&
+		    rs->r[0].index == it->id.replica;
 		for (int i = 0; i < rs->n; i++) {
 			const struct replica *m = &rs->r[i];
 
@@ -504,6 +545,7 @@ repair_item_cb(const struct store_id *id, const struct store_meta *meta,
 	memset(it, 0, sizeof *it);
 	it->id = *id;
 	it->version = meta->version;
+	it->tomb = (meta->flags & STORE_F_TOMBSTONE) != 0;
 	return 0;
 }
 
@@ -577,12 +619,17 @@ repair_finish_pass(struct node *n)
 {
 	struct repair *r = n->repair;
 	size_t dropped = 0, queued = 0;
+	uint64_t under = 0;
 	struct push *p;
 
 	for (size_t i = 0; i < r->nitems; i++) {
 		struct rep_item *it = &r->items[i];
 		struct store_meta cur;
 
+		/* Our copy plus those the other members confirmed. */
+		if (it->primary && !it->tomb &&
+		    1 + it->confirms < n->cfg.replicas)
+			under++;
 		if (it->mine || it->failed || it->confirms < it->need)
 			continue;
 		/*
@@ -598,6 +645,8 @@ repair_finish_pass(struct node *n)
 		queued++;
 	r->deleted += dropped;
 	r->passes++;
+	r->under = under;
+	r->last_pass_ms = node_now_ms() - r->pass_start_ms;
 	log_info("repair pass %" PRIu64 ": %zu replicas checked, %zu pushes "
 	    "queued, %zu misplaced copies dropped, %" PRIu64 " ms",
 	    r->passes, r->nitems, queued, dropped,

@@ -40,6 +40,27 @@ void repair_tick(struct node *n, uint64_t now);
 void repair_stream_zones(struct node *n, const char *addr,
     const struct geom_zone *z, int nz, struct wbuf *then);
 
+/* Counters and queue lengths, for the daemon's metrics (stats.c). */
+struct repair_counts {
+	uint64_t passes;		/* anti-entropy passes finished */
+	uint64_t pushed;		/* replicas pushed by repair */
+	uint64_t transferred;		/* replicas streamed to new owners */
+	uint64_t deleted;		/* misplaced copies dropped */
+	uint64_t expired;		/* tombstones dropped past their ttl */
+	uint64_t backlog;		/* repair pushes queued */
+	uint64_t transfer_backlog;	/* transfer pushes queued */
+	/*
+	 * Live objects whose primary copy is ours and for which the last
+	 * pass found fewer than k copies: ours plus the members that
+	 * confirmed holding the version (a member that lacked it, or did
+	 * not answer, is short).  The pass queued pushes for those that
+	 * lacked it, so the number says what the next pass will check.
+	 */
+	uint64_t under_replicated;
+	uint64_t last_pass_ms;		/* duration of the last pass */
+};
+void repair_counts(struct node *n, struct repair_counts *rc);
+
 /* Replicas streamed to new owners so far, of those queued (counters). */
 void repair_transfer_progress(struct node *n, uint64_t *done,
     uint64_t *total);

@@ -18,6 +18,7 @@
 #include "objects.h"
 #include "replica.h"
 #include "resolve.h"
+#include "stats.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -631,12 +632,15 @@ replica_frame(struct node *n, struct conn *c, const struct wire_header *h,
 {
 	switch (h->type) {
 	case WIRE_OBJ_R_GET:
+		n->stats->replica[STATS_R_READ]++;
 		replica_get(n, c, h, o);
 		break;
 	case WIRE_OBJ_R_PUT:
+		n->stats->replica[STATS_R_WRITE]++;
 		replica_put(n, c, h, o);
 		break;
 	case WIRE_OBJ_XFER:
+		n->stats->replica[STATS_R_XFER]++;
 		replica_xfer(n, c, o);
 		break;
 	}

@@ -7,6 +7,7 @@
 #include "node.h"
 #include "resolve.h"
 #include "rpc.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 #define RESOLVE_LOOKUP_TIMEOUT_MS 3000
@@ -32,6 +33,7 @@ struct resolve {
 struct resolve_slot {
 	struct resolve *r;
 	int index;
+	uint64_t sent_us;	/* for its latency (stats.h) */
 };
 
 static void resolve_round(struct resolve *r);
@@ -104,7 +106,10 @@ resolve_lookup_cb(struct node *n, void *arg, const struct wire_header *h,
 	if (h == NULL || h->type != WIRE_LOOKUP_REPLY ||
 	    wire_membership_decode(body, h->len, &m) != 0) {
 		r->failed = true;
+		stats_request(n->stats, STATS_ROUTE, s->sent_us, false);
 	} else {
+		stats_request(n->stats, STATS_ROUTE, s->sent_us, true);
+		stats_hops(n->stats, m.a);
 		r->owner[s->index].id = m.self.id;
 		memcpy(r->owner[s->index].addr, m.self.addr,
 		    sizeof r->owner[0].addr);
@@ -142,6 +147,7 @@ resolve_probe(struct resolve *r, int i)
 	s = xcalloc(1, sizeof *s);
 	s->r = r;
 	s->index = i;
+	s->sent_us = stats_now_us();
 	reqid = rpc_new(n, resolve_lookup_cb, s, RESOLVE_LOOKUP_TIMEOUT_MS);
 	if (node_route_send(n, reqid, WIRE_R_LOOKUP, 0, &p, NULL,
 	    false) != 0) {

@@ -145,7 +145,9 @@ cmd_up() {
 The overlay is up.  Talk to it with canctl:
   export CANFS_DAEMON=unix:$STATE_ABS/node1/canfsd.sock
   $CANCTL zones                 # every node and its zones
-  $CANCTL status                # node 1
+  $CANCTL status                # health of the whole overlay, one line per node
+  $CANCTL status --local        # node 1 alone
+  $CANCTL map --svg zones.svg   # a picture of the zones
   $CANCTL route 12345,67890     # who owns a point, and the path
   $CANCTL --daemon 127.0.0.1:$((BASE_PORT + 2)) leave   # node 2 leaves
 Logs: $STATE_ABS/nodeI/canfsd.log.   Stop: scripts/cluster.sh down

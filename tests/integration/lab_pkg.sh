@@ -206,7 +206,7 @@ saw "$T/notify-a.out" 'READY=1 \| STATUS=active: 1 zone \(100\.000% of the key s
 	fail "no READY=1 with STATUS= from the founder: $(cat "$T/notify-a.out")"
 grep -q "^credentials: $(pid_of a)\$" "$T/notify-a.out" ||
 	fail "the notification did not come from the daemon's pid"
-st=$("$CANCTL" -d "127.0.0.1:$PA" status) || fail "canctl status failed"
+st=$("$CANCTL" -d "127.0.0.1:$PA" status --local) || fail "canctl status --local failed"
 printf '%s\n' "$st" | grep -Eq '^dims +3$' || fail "dims = 3 of the file did not take: $st"
 printf '%s\n' "$st" | grep -Eq '^replicas +5$' || fail "--replicas 5 did not override the file: $st"
 grep -q "settings from $T/a.conf: .*fail-after 4, repair-interval 17 s" "$T/a.log" ||

@@ -299,7 +299,7 @@ mitm() {
 
 # The proxy itself works: an untampered connection through it succeeds.
 mitm pass
-ctl -d "$PROXY" status >/dev/null || fail "status through the proxy failed"
+ctl -d "$PROXY" status --local >/dev/null || fail "status through the proxy failed"
 wait "$MITM_PID"
 
 n0=$(grep -c "record failed authentication" "$T/s1.log")
@@ -318,7 +318,7 @@ wait "$MITM_PID"
 
 sleep 1.1 # past the rate limit of the warning
 mitm replay-up
-ctl -d "$PROXY" status >/dev/null 2>&1 # the first copy may be answered
+ctl -d "$PROXY" status --local >/dev/null 2>&1 # the first copy may be answered
 wait "$MITM_PID"
 sleep 0.3
 n1=$(grep -c "record failed authentication" "$T/s1.log")

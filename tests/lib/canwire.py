@@ -9,6 +9,8 @@ daemon over TCP ("HOST:PORT") or a Unix socket ("unix:PATH"):
     routes(addr, points, nocache) -> list of route results, pipelined
     walk(addr)                    -> every live node reachable by BFS over
                                      neighbour lists
+    stats(addr)                   -> list of metrics (WIRE_STATS, see
+                                     common/wire_stats.h)
     Conn(addr).batch(items)       -> one OBJ_BATCH of GET/PUT/DEL, its
                                      results in order
 
@@ -42,6 +44,8 @@ STATUS_REQ = 0x0201
 STATUS = 0x0202
 ROUTE_REQ = 0x0203
 LEAVE_REQ = 0x0204
+STATS_REQ = 0x020B
+STATS = 0x020C
 OK = 0x02FE
 ERROR = 0x02FF
 OBJ_GET = 0x0301
@@ -263,6 +267,34 @@ def dec_membership(body):
     return m
 
 
+def dec_stats(body):
+    """A STATS body: a list of {name, label (key, value) or None, kind
+    ("counter", "gauge", "histogram"), value} where a histogram's value is
+    {count, sum, buckets: [(le, cumulative count)]}."""
+    r = Reader(body)
+    f64 = struct.Struct("<d")
+    out = []
+    for _ in range(r.u32()):
+        name, lk, lv, kind = r.str(), r.str(), r.str(), r.u8()
+        m = {"name": name, "label": (lk, lv) if lk else None}
+        if kind == 0:
+            m["kind"], m["value"] = "counter", r.u64()
+        elif kind == 1:
+            m["kind"], m["value"] = "gauge", f64.unpack(r.take(8))[0]
+        elif kind == 2:
+            count, total = r.u64(), f64.unpack(r.take(8))[0]
+            buckets = [(f64.unpack(r.take(8))[0], r.u64())
+                       for _ in range(r.u8())]
+            m["kind"] = "histogram"
+            m["value"] = {"count": count, "sum": total, "buckets": buckets}
+        else:
+            raise WireError("metric %s of kind %d" % (name, kind))
+        out.append(m)
+    if r.left():
+        raise WireError("%d trailing bytes after a stats body" % r.left())
+    return out
+
+
 def dec_error(body):
     r = Reader(body)
     code = r.u32()
@@ -374,6 +406,15 @@ class Conn:
                             % (self.addr, rt))
         return _status_dict(dec_membership(body), rf)
 
+    def stats(self):
+        rt, _, body = self.request(STATS_REQ)
+        if rt == ERROR:
+            raise RouteError(*dec_error(body))
+        if rt != STATS:
+            raise WireError("%s: STATS_REQ answered with type %#06x"
+                            % (self.addr, rt))
+        return dec_stats(body)
+
     def route(self, point, nocache=False, timeout=None):
         return self.routes([point], nocache, timeout=timeout)[0]
 
@@ -440,6 +481,12 @@ def status(addr, timeout=5.0):
     (list of node dicts), state, uptime_ms, routed, replicas."""
     with Conn(addr, timeout) as c:
         return c.status()
+
+
+def stats(addr, timeout=5.0):
+    """The daemon's metrics (see dec_stats)."""
+    with Conn(addr, timeout) as c:
+        return c.stats()
 
 
 def route(addr, point, nocache=False, timeout=5.0):
