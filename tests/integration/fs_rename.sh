@@ -4,7 +4,7 @@
 # Four daemons on 127.0.11.1-4, a free port, k=2; mount A through daemon
 # 1, mount B through daemon 3 (and, for step 2, C through daemon 2 and D
 # through daemon 4).
-#   1. Cycle race, RENAME_ROUNDS rounds (default 20; SOAK=1: 40): A makes a<i>/fa and
+#   1. Cycle race, RENAME_ROUNDS rounds (default 20; SOAK=1: 1000): A makes a<i>/fa and
 #      b<i>/fb, then A renames a<i> into b<i> while B renames b<i> into
 #      a<i>, started together (tests/lib/renamerace.py go: each looks its
 #      paths up, then waits for a trigger file).  In every round exactly one must
@@ -27,15 +27,18 @@
 #      lease has expired (C mounts with lock_lease=10: 10 s after B first
 #      saw it, 8.3-20 s after the kill).  The lease
 #      is free afterwards.
-#   3. Replace race, REPLACE_ROUNDS rounds (default 10; SOAK=1: 20): A renames s<i>/x
+#   3. Replace race, REPLACE_ROUNDS rounds (default 10; SOAK=1: 100): A renames s<i>/x
 #      over s<i>/t while B renames s<i>/t to u<i>/t2; and A renames the
 #      directory S<i>/a (holding fa) over the empty directory S<i>/t while
 #      B moves S<i>/t to U<i>/t2.  Through both mounts: x's data exists
 #      exactly once, t's at most once, no name dangles, every directory
 #      lists, fa exists exactly once.
+#   4. canctl fsck --grace 0 of the whole tree is clean (exit 0): no
+#      name without inode, inode without name, wrong link count or
+#      orphan left by the races or by the killed lease holder.
 # Skips (77) without FUSE.  Environment: HB, BUILD, KEEP=1, FS_TMPDIR,
 # RENAME_ROUNDS, REPLACE_ROUNDS.
-TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+TEST_TIMEOUT=${TEST_TIMEOUT:-$(( ${SOAK:-0} == 1 ? 1800 : 300 ))}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
 [ -n "${FS_TMPDIR:-}" ] && export TMPDIR=$FS_TMPDIR
 . "$(dirname "$0")/../lib/common.sh"
@@ -43,9 +46,9 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 require_tools
 command -v jq >/dev/null || skip "jq is not installed"
 
-# make test keeps it short; make soak (SOAK=1) runs twice the rounds.
-ROUNDS=${RENAME_ROUNDS:-$(( ${SOAK:-0} == 1 ? 40 : 20 ))}
-RROUNDS=${REPLACE_ROUNDS:-$(( ${SOAK:-0} == 1 ? 20 : 10 ))}
+# make test keeps it short; make soak (SOAK=1) runs the 1,000 rounds of #12.
+ROUNDS=${RENAME_ROUNDS:-$(( ${SOAK:-0} == 1 ? 1000 : 20 ))}
+RROUNDS=${REPLACE_ROUNDS:-$(( ${SOAK:-0} == 1 ? 100 : 10 ))}
 RR="python3 $LIB/renamerace.py"
 LEASE_S=10	# C's lock_lease: how long its rename lease outlives it
 
@@ -178,6 +181,12 @@ for m in "$A" "$B"; do
 		fail "through $(basename "$m"): data lost: $out"
 	log "through $(basename "$m"): $out"
 done
+# The races and the killed holder left a consistent tree: fsck is clean.
+timeout -k 5 120 "$CANCTL" -d "unix:$T/n2.sock" fsck --grace 0 --json \
+	>"$T/fsck.json" 2>"$T/fsck.err"
+rc=$?
+[ $rc -eq 0 ] || fail "canctl fsck after the races: exit $rc: $(head -c 2000 "$T/fsck.json") $(tail -3 "$T/fsck.err")"
+log "canctl fsck: clean ($(jq -c '{directories, files}' "$T/fsck.json"))"
 result "operations=$((2 * ROUNDS + 4 * RROUNDS + 3))" "faults=kill -9 of a lease holder" \
 	"files=$((2 * ROUNDS + 3 * RROUNDS))" "lost=0" "corrupt=0" \
 	"max_block_ms=$tb" \

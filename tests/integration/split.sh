@@ -13,6 +13,7 @@
 #     a write through the 2-side's mount then fails with EIO within the
 #     documented bound (the daemon's 30 s of retries), not a hang and
 #     never a success;
+#   - the 2-side takes nothing over (it claims the volume it held);
 #   - the 3-side carries on: a write through its mount succeeds during
 #     the split, and its daemons take the 2-side's zones over (they tile
 #     the space alone);
@@ -20,8 +21,9 @@
 #     every object is back to k good copies, every acknowledged file of
 #     either side reads back byte-exact through both mounts, and both
 #     mounts list the same tree.
-# On the code before the quorum rule the 2-side took the rest of the space
-# over and accepted writes: the EIO check fails there.
+# On the code before the quorum rule the 2-side took its 3-side neighbours'
+# zones over (and accepted writes for keys whose replicas all fell in its
+# space): the volume check fails there.
 #
 # Environment: SPLIT_SECONDS (default 60), SEED, HB (ms, default 500).
 TEST_TIMEOUT=${TEST_TIMEOUT:-480}
@@ -122,6 +124,18 @@ for i in $MIN; do alive_del "m$i"; done
 overlay_whole 45 100
 ALIVE=("${SAVED[@]}")
 log "3-side tiles the space alone"
+# ...while the 2-side took nothing over: it claims what it held before.
+now_vol=$(${NET_EXEC:-} python3 - "$(mach_addr "$M1") $(mach_addr "$M2")" <<'PY'
+import sys, canwire
+tot = 0
+for a in sys.argv[1].split():
+    s = canwire.status(a)
+    tot += sum(canwire.zone_volume(z) for z in s["zones"]) / (1 << (32 * s["dims"]))
+print("%.4f" % tot)
+PY
+) || fail "cannot ask the 2-side for its zones"
+[ "$now_vol" = "$VOL" ] ||
+	fail "the 2-side claims volume $now_vol during the split, $VOL before: it took space over"
 
 left=$((SPLIT - ($(now_ms) - t_split) / 1000))
 [ $left -gt 0 ] && sleep $left
