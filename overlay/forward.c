@@ -3,6 +3,7 @@
  * delivery at the owner of the target point, direct replies to the origin,
  * and lookups started on behalf of local clients.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,28 @@ forward_deliver(struct node *n, const struct wire_header *h,
 	}
 }
 
+/*
+ * A routed message met a dead end here.  Normal for a while after a
+ * failure or during a split (quorum surveys look up 16 points every 2 s),
+ * so warn at most every 10 s, with a count of the others.
+ */
+static void
+forward_dead_end_log(const char *origin)
+{
+	static uint64_t last_ms, quiet;
+	uint64_t now = node_now_ms();
+
+	if (last_ms != 0 && now - last_ms < 10000) {
+		quiet++;
+		return;
+	}
+	log_warnx("no neighbour is closer to a routed point; failing request "
+	    "from %s (%" PRIu64 " more dead ends in the last 10 s)", origin,
+	    quiet);
+	last_ms = now;
+	quiet = 0;
+}
+
 /* A routed message arrived: deliver it here or pass it on greedily. */
 void
 node_on_routed(struct node *n, struct conn *c, const struct wire_header *h,
@@ -136,8 +159,7 @@ node_on_routed(struct node *n, struct conn *c, const struct wire_header *h,
 	}
 	next = route_next_hop(&n->nbrs, &n->self, &rt.target, n->cfg.dims);
 	if (next == NULL) {
-		log_warnx("no neighbour is closer to a routed point; failing "
-		    "request from %s", rt.origin);
+		forward_dead_end_log(rt.origin);
 		forward_fail(n, h, &rt, WIRE_E_NOROUTE,
 		    wire_error_text(WIRE_E_NOROUTE));
 		return;

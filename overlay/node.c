@@ -703,6 +703,16 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 		    node_idstr(dead->info.id));
 		return;
 	}
+	if (n->resume_until_ms != 0 && node_now_ms() < n->resume_until_ms) {
+		/*
+		 * Back from a long cut: our view is the stale one, and the
+		 * "dead" node is more likely alive and busy taking our
+		 * return.  Judge it again after the window.
+		 */
+		node_takeover_later(n, dead, n->resume_until_ms -
+		    node_now_ms() + (uint64_t)n->cfg.hb_ms);
+		return;
+	}
 	if (!quorum_majority(n)) {
 		if (quorum_minority_since(n) != 0) {
 			log_info("not taking over %s: in the minority",
