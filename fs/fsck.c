@@ -15,8 +15,6 @@
 #include "fsck.h"
 #include "xmalloc.h"
 
-#define FSCK_PROGRESS_US 5000000 /* between plain progress lines */
-#define FSCK_TTY_US 200000	 /* between redraws on a terminal */
 
 /* Quiet: written more than grace_s before now (the rule in fsck.h). */
 bool
@@ -343,44 +341,25 @@ fsck_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Draw the progress line: one updating line on a terminal. */
-static void
-fsck_progress_draw(struct fsck *f, bool end)
-{
-	uint64_t now = fsck_now_us(), el = now - f->phase_us;
-	char eta[32] = "";
-
-	if (f->o.quiet || f->o.json || f->phase == NULL)
-		return;
-	if (!end && now - f->last_us < (f->tty ? FSCK_TTY_US :
-	    FSCK_PROGRESS_US))
-		return;
-	f->last_us = now;
-	if (f->done > 0 && f->done < f->total)
-		snprintf(eta, sizeof eta, ", ETA %" PRIu64 " s",
-		    (el / f->done * (f->total - f->done)) / 1000000);
-	if (f->tty)
-		fprintf(stderr, "\r\033[Kcanfs-fsck: %s: %" PRIu64 "/%" PRIu64
-		    "%s%s", f->phase, f->done, f->total, eta,
-		    end ? "\n" : "");
-	else
-		fprintf(stderr, "canfs-fsck: %s: %" PRIu64 "/%" PRIu64 "%s\n",
-		    f->phase, f->done, f->total, end ? ", done" : eta);
-}
-
-/* A new phase of total steps (the last one's line is finished). */
+/*
+ * A new phase of total steps, named by what it counts ("objects walked"):
+ * the last phase's line is finished and a new reporter starts, as
+ * "canfs-fsck [####....] 45% 123/270 objects walked, ETA 0:12" (quiet
+ * with --quiet or --json; on stderr in any case).
+ */
 void
 fsck_phase(struct fsck *f, const char *phase, uint64_t total)
 {
 	if (f->phase != NULL)
-		fsck_progress_draw(f, true);
+		progress_done(&f->prog);
 	f->phase = phase;
 	f->done = 0;
 	f->total = total;
-	f->phase_us = fsck_now_us();
-	f->last_us = 0;
-	if (phase != NULL)
-		fsck_progress_draw(f, false);
+	if (phase == NULL)
+		return;
+	progress_init(&f->prog, stderr, "canfs-fsck", phase,
+	    f->o.quiet || f->o.json ? PROGRESS_QUIET : PROGRESS_AUTO);
+	progress_update(&f->prog, 0, total);
 }
 
 /* Steps done in this phase. */
@@ -390,7 +369,7 @@ fsck_step(struct fsck *f, uint64_t done)
 	f->done += done;
 	if (f->done > f->total)
 		f->total = f->done;
-	fsck_progress_draw(f, false);
+	progress_update(&f->prog, f->done, f->total);
 }
 
 /* Keep to --rate operations per second over the whole run. */

@@ -45,6 +45,7 @@
 
 #include "hash.h"
 #include "meta.h"
+#include "progress.h"
 
 #define FSCK_CHUNK_SLACK 1024	   /* chunks past the size scanned */
 #define FSCK_CHUNK_SCAN_MAX (1u << 24) /* chunk keys per file, at most */
@@ -166,11 +167,11 @@ struct fsck {
 	bool incomplete;	/* a read failed: no orphan is collected */
 	bool operr;		/* the check itself failed somewhere */
 	char why[256];		/* the first reason for incomplete */
-	/* Progress and rate. */
+	/* Progress (common/progress.h, one reporter per phase) and rate. */
 	uint64_t ops, ops_start_us;
 	const char *phase;
-	uint64_t done, total, last_us, phase_us;
-	bool tty;
+	uint64_t done, total;
+	struct progress prog;
 };
 
 /* ---- pure helpers (unit tested) ------------------------------------ */

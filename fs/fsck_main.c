@@ -345,7 +345,6 @@ main(int argc, char **argv)
 	log_init("canfs-fsck", LOG_LVL_ERROR);
 	fsck_parse(argc, argv, &f.o, &secret);
 	fsck_secret(secret);
-	f.tty = isatty(STDERR_FILENO) == 1;
 	if ((f.kv = kv_open(f.o.daemon, FSCK_CONNS, f.o.timeout_ms, err,
 	    sizeof err)) == NULL) {
 		fprintf(stderr, "canfs-fsck: %s\n", err);

@@ -427,7 +427,7 @@ fsck_repair(struct fsck *f)
 		due += fsck_due(f, &f->pb[i]);
 	if (due == 0)
 		return;
-	fsck_phase(f, "repairing", due);
+	fsck_phase(f, "repairs done", due);
 	for (size_t i = 0; i < f->npb; i++) {
 		struct fsck_problem *p = &f->pb[i];
 

@@ -95,7 +95,7 @@ fsck_inventory(struct fsck *f)
 		    err);
 		return -1;
 	}
-	fsck_phase(f, "listing the nodes' replicas", w.n);
+	fsck_phase(f, "nodes listed", w.n);
 	for (size_t i = 0; i < w.n; i++) {
 		if (fsck_list_node(f, w.nodes[i].addr, err, sizeof err) == -1) {
 			fprintf(stderr, "canfs-fsck: cannot list the replicas "
@@ -280,7 +280,7 @@ fsck_find_nameless(struct fsck *f)
 		ops[n].key = o->key;
 		ops[n++].len = o->len;
 	}
-	fsck_phase(f, "reading unreached objects", n);
+	fsck_phase(f, "unreached objects read", n);
 	fsck_get_all(f, ops, n);
 	for (size_t i = 0; i < n; i++) {
 		struct meta_inode in;
@@ -442,7 +442,7 @@ fsck_scan(struct fsck *f)
 		f->operr = true;
 		return -1;
 	}
-	fsck_phase(f, "walking the tree", f->objs.n);
+	fsck_phase(f, "objects walked", f->objs.n);
 	root = fsck_ino_add(f, META_ROOT_INO);
 	root->refs = 1;		/* the mount point */
 	fsck_walk_from(f, 0);

@@ -201,6 +201,21 @@ node_mark_gone(struct node *n, uint64_t id, uint64_t inc)
 }
 
 /*
+ * We hear again from a node we took for dead (a cut link healed).  Our own
+ * connection to it may still hold frames queued during the cut, stuck in
+ * TCP's retransmission backoff for up to minutes (seen: 46 s after a split
+ * healed): dial afresh, so that our answers reach it now.  Only outgoing
+ * connections are dropped, never the one this news came on.
+ */
+static void
+node_redial(struct node *n, const char *addr)
+{
+	if (addr[0] != '\0')
+		transport_drop_peer(n->transport, addr,
+		    "heard again after taken for dead: dialling afresh");
+}
+
+/*
  * Take what a message says about node x into the table.  direct means x
  * itself told us (its word is final); second-hand news only wins with a
  * newer epoch.  Unknown nodes are added only when they are adjacent to us
@@ -219,6 +234,7 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 			return NULL; /* stale news of a dead node */
 		/* It speaks: alive after all. */
 		tomb_clear(&n->gone, x->id, x->inc, node_now_ms());
+		node_redial(n, x->addr);
 	}
 	e = nbr_find(&n->nbrs, x->id, x->inc);
 	if (e == NULL) {
@@ -270,6 +286,7 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 		if (e->failed) {
 			log_warnx("neighbour %s is alive after all; takeover "
 			    "cancelled", node_idstr(e->info.id));
+			node_redial(n, x->addr);
 			n->stats->false_suspicions++;
 			e->failed = false;
 			if (e->takeover != NULL)
