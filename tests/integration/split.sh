@@ -87,10 +87,10 @@ sleep 2	# past the mounts' 1 s caches: B sees the directories
 
 STOP=$T/stop
 $WL write "$A/big" "$T/big.man" --root "$A" --seed $((SEED + 1)) \
-	--max-size 1048576 --stop-file "$STOP" >"$T/big.json" 2>"$T/big.err" &
+	--max-size 262144 --stop-file "$STOP" >"$T/big.json" 2>"$T/big.err" &
 WA=$!
 $WL write "$B/small" "$T/small.man" --root "$B" --seed $((SEED + 2)) \
-	--max-size 1048576 --stop-file "$STOP" >"$T/small.json" 2>"$T/small.err" &
+	--max-size 262144 --stop-file "$STOP" >"$T/small.json" 2>"$T/small.err" &
 WB=$!
 sleep 3
 net_split "$MIN" "$MAJ"
