@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "canctl_obj.h"
+#include "canctl_top.h"
 #include "client.h"
 #include "geom.h"
 #include "hash.h"
@@ -47,6 +48,7 @@ static const char ctl_help[] =
 "    canctl [--daemon ADDR] [--secret-file PATH] [--json] [--timeout MS]\n"
 "           COMMAND [ARGS]\n"
 CTL_OBJ_HELP_SYNOPSIS
+CTL_TOP_HELP_SYNOPSIS
 "    canctl init-secret PATH\n"
 "\n"
 "DESCRIPTION\n"
@@ -80,6 +82,7 @@ CTL_OBJ_HELP_SYNOPSIS
 "    -N, --no-cache      route greedily, bypassing the daemons' routing\n"
 "                        caches (to measure pure CAN routing)\n"
 CTL_OBJ_HELP_OPTIONS
+CTL_TOP_HELP_OPTIONS
 "\n"
 "COMMANDS\n"
 "    status      the daemon's node: id, address, dimensions, zones, share\n"
@@ -105,6 +108,7 @@ CTL_OBJ_HELP_OPTIONS
 "                dimensions (the slice at 0 in any others) as a 64x32\n"
 "                grid of letters, one per node, with a legend\n"
 CTL_OBJ_HELP_COMMANDS
+CTL_TOP_HELP_COMMANDS
 "    init-secret PATH\n"
 "                create a new cluster secret: 32 random bytes written\n"
 "                as hex to PATH with mode 0600 (an existing PATH is\n"
@@ -128,6 +132,7 @@ CTL_OBJ_HELP_COMMANDS
 "                {\"n\", \"mean\", \"p99\", \"max\", \"failures\", \"seed\"}\n"
 "    leave:      {\"left\": true}\n"
 CTL_OBJ_HELP_JSON
+CTL_TOP_HELP_JSON
 "    map has no JSON form (use zones --json).\n"
 "\n"
 "EXIT STATUS\n"
@@ -156,7 +161,9 @@ CTL_OBJ_HELP_JSON
 "    canctl get greeting > greeting.txt\n"
 "    printf 'put a a.txt\\nput b b.txt\\nrm c\\nget d d.out\\n' |\n"
 "        canctl batch\n"
-"    canctl repair --all && canctl verify --json\n";
+"    canctl repair --all && canctl verify --json\n"
+"    canctl top --all\n"
+"    canctl top --count 10 --json > samples.jsonl\n";
 
 /* Print a usage error with a hint and exit 2. */
 void
@@ -824,6 +831,7 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "secret-file", required_argument, NULL, CTL_OPT_SECRET },
 		CTL_OBJ_LONGOPTS,
+		CTL_TOP_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env = getenv("CANFS_DAEMON");
@@ -887,7 +895,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 			ctl_usage("option '%s' needs an argument",
 			    argv[optind - 1]);
 		default:
-			if (ctl_obj_option(ch, optarg, o) == 0)
+			if (ctl_obj_option(ch, optarg, o) == 0 ||
+			    ctl_top_option(ch, optarg, o) == 0)
 				break;
 			if (optopt != 0)
 				ctl_usage("unknown option '-%c'", optopt);
@@ -944,6 +953,7 @@ ctl_check_opts(const struct ctl_opts *o, const char *cmd, int nargs)
 	bool route = strcmp(cmd, "route") == 0;
 	bool obj = ctl_obj_check_opts(o, cmd, nargs);
 
+	ctl_top_check_opts(o, cmd);
 	if (!route && (o->have_replica || o->force_key || o->have_random ||
 	    o->have_seed || o->no_cache))
 		ctl_usage("--replica, --key, --random, --seed and --no-cache "
@@ -985,6 +995,7 @@ main(int argc, char **argv)
 		{ "batch", ctl_batch },
 		{ "repair", ctl_obj_repair },
 		{ "verify", ctl_obj_verify },
+		{ "top", ctl_top },
 	};
 	int (*fn)(const struct ctl_opts *) = NULL;
 	struct ctl_opts o;

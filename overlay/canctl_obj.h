@@ -39,7 +39,10 @@ struct ctl_opts {
 	uint64_t if_version;
 	bool if_absent;		/* --if-absent */
 	bool meta;		/* get --meta */
-	bool all;		/* repair --all */
+	bool all;		/* repair --all, top --all */
+	/* top (canctl_top.c) */
+	double interval;	/* --interval SEC; 0: not given */
+	uint64_t count;		/* --count N; 0: not given */
 };
 
 /* Long options of the object commands (getopt values past any char). */
@@ -76,7 +79,7 @@ enum {
 "                        deleted), else exit 3\n"			\
 "        --meta          get: print the version, writer, checksum,\n"	\
 "                        length and time instead of the value\n"	\
-"  repair only:\n"							\
+"  repair and top:\n"							\
 "        --all           ask every node found by a walk, not just the\n"\
 "                        daemon\n"
 
