@@ -35,7 +35,8 @@ CMOCKA := -lcmocka
 
 COMMON_SRC := $(wildcard common/*.c)
 CANCTL_SRC := overlay/canctl.c overlay/canctl_obj.c overlay/canctl_batch.c \
-	overlay/canctl_cluster.c overlay/canctl_health.c overlay/canctl_svg.c
+	overlay/canctl_cluster.c overlay/canctl_health.c overlay/canctl_svg.c \
+	overlay/canctl_top.c
 OVERLAY_MAINS := overlay/canfsd.c $(CANCTL_SRC)
 OVERLAY_SRC := $(filter-out $(OVERLAY_MAINS),$(wildcard overlay/*.c))
 FS_MAINS := fs/canfs.c fs/fsck_main.c
@@ -98,6 +99,12 @@ $(BUILD)/tests/test_canctl_health: $(call obj,tests/unit/test_canctl_health.c \
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(SODIUM) -lpthread -lm
 $(BUILD)/tests/test_canctl_svg: $(call obj,tests/unit/test_canctl_svg.c \
 	overlay/canctl_svg.c overlay/canctl_health.c) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(SODIUM) -lpthread -lm
+# canctl top's arithmetic lives in a canctl file: link it in, before the
+# archives (the test provides the canctl.c helpers it calls).
+$(BUILD)/tests/test_canctl_top: $(call obj,tests/unit/test_canctl_top.c \
+	overlay/canctl_top.c) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA) $(SODIUM) -lpthread -lm
 

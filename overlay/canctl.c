@@ -20,6 +20,7 @@
 
 #include "canctl_cluster.h"
 #include "canctl_obj.h"
+#include "canctl_top.h"
 #include "client.h"
 #include "geom.h"
 #include "hash.h"
@@ -54,6 +55,7 @@ static const char ctl_help[] =
 CTL_OBJ_HELP_SYNOPSIS
 "    canctl [OPTIONS] fsck [--repair | --sweep] [--grace S] [--interval S]\n"
 "           [--rate OPS] [--quiet]\n"
+CTL_TOP_HELP_SYNOPSIS
 "    canctl init-secret PATH\n"
 "\n"
 "DESCRIPTION\n"
@@ -108,6 +110,7 @@ CTL_OBJ_HELP_SYNOPSIS
 "    -N, --no-cache      route greedily, bypassing the daemons' routing\n"
 "                        caches (to measure pure CAN routing)\n"
 CTL_OBJ_HELP_OPTIONS
+CTL_TOP_HELP_OPTIONS
 "\n"
 "COMMANDS\n"
 "    status      the whole overlay: walk it (as zones), ask every node\n"
@@ -180,6 +183,7 @@ CTL_OBJ_HELP_COMMANDS
 "                status is fsck(8)'s: 0 clean, 1 problems fixed, 4\n"
 "                problems left, 8 the check could not be completed, 16\n"
 "                usage error\n"
+CTL_TOP_HELP_COMMANDS
 "    init-secret PATH\n"
 "                create a new cluster secret: 32 random bytes written\n"
 "                as hex to PATH with mode 0600 (an existing PATH is\n"
@@ -219,6 +223,7 @@ CTL_OBJ_HELP_JSON
 "                \"problems\": [{\"kind\", \"outcome\", \"ino\", ...}]}\n"
 "                KIND: noinode, noname, unlinked, nlink, unrecorded,\n"
 "                orphan\n"
+CTL_TOP_HELP_JSON
 "    map has no JSON form (use zones --json).\n"
 "\n"
 "EXIT STATUS\n"
@@ -253,7 +258,9 @@ CTL_OBJ_HELP_JSON
 "    printf 'put a a.txt\\nput b b.txt\\nrm c\\nget d d.out\\n' |\n"
 "        canctl batch\n"
 "    canctl repair --all && canctl verify --json\n"
-"    canctl fsck --repair --grace 3600\n";
+"    canctl fsck --repair --grace 3600\n"
+"    canctl top --all\n"
+"    canctl top --count 10 --json > samples.jsonl\n";
 
 /* Print a usage error with a hint and exit 2. */
 void
@@ -935,6 +942,7 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 		{ "axes", required_argument, NULL, CTL_OPT_AXES },
 		{ "slice", required_argument, NULL, CTL_OPT_SLICE },
 		CTL_OBJ_LONGOPTS,
+		CTL_TOP_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env = getenv("CANFS_DAEMON");
@@ -1013,7 +1021,8 @@ ctl_parse_opts(int argc, char **argv, struct ctl_opts *o)
 			ctl_usage("option '%s' needs an argument",
 			    argv[optind - 1]);
 		default:
-			if (ctl_obj_option(ch, optarg, o) == 0)
+			if (ctl_obj_option(ch, optarg, o) == 0 ||
+			    ctl_top_option(ch, optarg, o) == 0)
 				break;
 			if (optopt != 0)
 				ctl_usage("unknown option '-%c'", optopt);
@@ -1070,6 +1079,7 @@ ctl_check_opts(const struct ctl_opts *o, const char *cmd, int nargs)
 	bool route = strcmp(cmd, "route") == 0;
 	bool obj = ctl_obj_check_opts(o, cmd, nargs);
 
+	ctl_top_check_opts(o, cmd);
 	if (!route && (o->have_replica || o->force_key || o->have_random ||
 	    o->have_seed || o->no_cache))
 		ctl_usage("--replica, --key, --random, --seed and --no-cache "
@@ -1199,6 +1209,7 @@ main(int argc, char **argv)
 		{ "batch", ctl_batch },
 		{ "repair", ctl_obj_repair },
 		{ "verify", ctl_obj_verify },
+		{ "top", ctl_top },
 	};
 	int (*fn)(const struct ctl_opts *) = NULL;
 	struct ctl_opts o;

@@ -94,8 +94,8 @@ ctl_obj_check_opts(const struct ctl_opts *o, const char *cmd, int nargs)
 		ctl_usage("--if-version and --if-absent exclude each other");
 	if (o->meta && !get)
 		ctl_usage("--meta goes with get only");
-	if (o->all && !repair)
-		ctl_usage("--all goes with repair only");
+	if (o->all && !repair && strcmp(cmd, "top") != 0)
+		ctl_usage("--all goes with repair and top only");
 	if ((put || get || rm) && nargs != 1)
 		ctl_usage("%s needs one KEY", cmd);
 	if ((repair || verify) && nargs > 0)

@@ -41,13 +41,16 @@ struct ctl_opts {
 	uint64_t if_version;
 	bool if_absent;		/* --if-absent */
 	bool meta;		/* get --meta */
-	bool all;		/* repair --all */
+	bool all;		/* repair --all, top --all */
 	/* status, map, progress */
 	bool local;		/* status --local: the daemon's node only */
 	bool quiet;		/* --quiet: no progress on stderr */
 	const char *svg;	/* map --svg FILE ("-": stdout) */
 	const char *axes;	/* map --axes I,J */
 	const char *slice;	/* map --slice xI=F,... */
+	/* top (canctl_top.c) */
+	double interval;	/* --interval SEC; 0: not given */
+	uint64_t count;		/* --count N; 0: not given */
 };
 
 /* Long options of status, map and the progress reports. */
@@ -92,7 +95,7 @@ enum {
 "                        deleted), else exit 3\n"			\
 "        --meta          get: print the version, writer, checksum,\n"	\
 "                        length and time instead of the value\n"	\
-"  repair only:\n"							\
+"  repair and top:\n"							\
 "        --all           ask every node found by a walk, not just the\n"\
 "                        daemon\n"
 

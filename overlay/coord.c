@@ -75,8 +75,8 @@ struct coord_op {
 	bool absent_ok;
 	bool nocache;
 	int attempts;
-	uint64_t started_ms;
-	uint64_t started_us;	/* for the latency histogram (stats.h) */
+	uint64_t started_us;	/* monotonic (stats_now_us()): the deadline
+				   and the latency histogram (stats.h) */
 	struct replset rs;
 	uint64_t version;	/* assigned by the primary */
 	int waiting, acked, failed, stale; /* acked counts slot 0 too */
@@ -219,7 +219,8 @@ coord_retry(struct coord_op *op, const char *why)
 
 	op->why = why;
 	if (++op->attempts > COORD_MAX_ATTEMPTS ||
-	    node_now_ms() - op->started_ms > COORD_DEADLINE_MS) {
+	    stats_now_us() - op->started_us >
+	    (uint64_t)COORD_DEADLINE_MS * 1000) {
 		char msg[160];
 
 		snprintf(msg, sizeof msg, "gave up after %d attempts: %s",
@@ -773,7 +774,6 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
 	op->cond = req->cond;
 	op->cond_version = req->cond_version;
 	op->opid = req->meta.op;
-	op->started_ms = node_now_ms();
 	if (n->state != NODE_ACTIVE && n->state != NODE_LEAVING) {
 		coord_fail(op, WIRE_E_UNAVAIL, NULL);
 		return;

@@ -241,12 +241,11 @@ stats_neighbours(struct node *n)
 
 /* The gauges, read from the node now. */
 static void
-stats_gauges(struct node *n, struct wire_stats *out)
+stats_gauges(struct node *n, const struct repair_counts *rc,
+    struct wire_stats *out)
 {
-	struct repair_counts rc;
 	uint64_t objects = 0, bytes = 0;
 
-	repair_counts(n, &rc);
 	if (n->store != NULL && store_stats(n->store, &objects, &bytes) != 0)
 		objects = bytes = 0;
 	stats_gauge(out, "canfs_node_state", (double)n->state);
@@ -264,23 +263,22 @@ stats_gauges(struct node *n, struct wire_stats *out)
 	stats_gauge(out, "canfs_neighbours", (double)stats_neighbours(n));
 	stats_gauge(out, "canfs_connections",
 	    (double)transport_count(n->transport));
-	stats_gauge(out, "canfs_repair_backlog", (double)rc.backlog);
+	stats_gauge(out, "canfs_repair_backlog", (double)rc->backlog);
 	stats_gauge(out, "canfs_transfer_backlog",
-	    (double)rc.transfer_backlog);
+	    (double)rc->transfer_backlog);
 	stats_gauge(out, "canfs_under_replicated",
-	    (double)rc.under_replicated);
+	    (double)rc->under_replicated);
 	stats_gauge(out, "canfs_repair_last_pass_seconds",
-	    (double)rc.last_pass_ms / 1000);
+	    (double)rc->last_pass_ms / 1000);
 }
 
 /* The counters and histograms. */
 static void
-stats_counters(struct node *n, struct wire_stats *out)
+stats_counters(struct node *n, const struct repair_counts *rc,
+    struct wire_stats *out)
 {
 	const struct stats *s = n->stats;
-	struct repair_counts rc;
 
-	repair_counts(n, &rc);
 	for (int t = 0; t < STATS_NREQ; t++)
 		stats_counter(out, "canfs_requests_total", stats_req_names[t],
 		    s->requests[t]);
@@ -307,12 +305,12 @@ stats_counters(struct node *n, struct wire_stats *out)
 	    s->false_suspicions);
 	stats_counter(out, "canfs_taken_for_dead_total", NULL,
 	    s->taken_for_dead);
-	stats_counter(out, "canfs_repair_passes_total", NULL, rc.passes);
-	stats_counter(out, "canfs_repair_pushed_total", NULL, rc.pushed);
-	stats_counter(out, "canfs_transferred_total", NULL, rc.transferred);
-	stats_counter(out, "canfs_repair_dropped_total", NULL, rc.deleted);
+	stats_counter(out, "canfs_repair_passes_total", NULL, rc->passes);
+	stats_counter(out, "canfs_repair_pushed_total", NULL, rc->pushed);
+	stats_counter(out, "canfs_transferred_total", NULL, rc->transferred);
+	stats_counter(out, "canfs_repair_dropped_total", NULL, rc->deleted);
 	stats_counter(out, "canfs_tombstones_expired_total", NULL,
-	    rc.expired);
+	    rc->expired);
 	stats_counter(out, "canfs_store_commits_total", NULL,
 	    n->store != NULL ? store_commits(n->store) : 0);
 }
@@ -321,8 +319,11 @@ stats_counters(struct node *n, struct wire_stats *out)
 void
 stats_snapshot(struct node *n, struct wire_stats *out)
 {
+	struct repair_counts rc;
+
 	memset(out, 0, sizeof *out);
 	out->m = xcalloc(STATS_MAX_METRICS, sizeof *out->m);
-	stats_gauges(n, out);
-	stats_counters(n, out);
+	repair_counts(n, &rc);
+	stats_gauges(n, &rc, out);
+	stats_counters(n, &rc, out);
 }
