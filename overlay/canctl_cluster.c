@@ -61,6 +61,7 @@ ctl_cluster_stats(struct client *c, int timeout_ms, struct ctl_node *x)
 		x->avail = ctl_cluster_metric(&s, "canfs_store_avail_bytes");
 		x->backlog = ctl_cluster_metric(&s, "canfs_repair_backlog");
 		x->under = ctl_cluster_metric(&s, "canfs_under_replicated");
+		x->cut_off = ctl_cluster_metric(&s, "canfs_cut_off");
 		x->have_stats = true;
 		wire_stats_free(&s);
 		rc = 0;
@@ -150,6 +151,7 @@ ctl_cluster_gather(const struct ctl_opts *o, struct ctl_cluster *c)
 		x->n = i < c->w.n ? c->w.nodes[i] : c->w.lost[i - c->w.n];
 		x->state = CTL_NODE_UNKNOWN;
 		x->replicas = x->bytes = x->avail = x->backlog = x->under = -1;
+		x->cut_off = -1;
 		if (i >= c->w.n)
 			snprintf(x->err, sizeof x->err, "named by a neighbour, "
 			    "not answering");

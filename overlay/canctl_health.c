@@ -162,6 +162,7 @@ ctl_health_count(const struct ctl_node *nodes, size_t n, struct ctl_health *h)
 		h->avail += x->avail > 0 ? x->avail : 0;
 		h->backlog += x->backlog > 0 ? x->backlog : 0;
 		h->under += x->under > 0 ? x->under : 0;
+		h->cut_off += x->cut_off > 0;
 	}
 }
 
@@ -183,6 +184,9 @@ ctl_health_summarise(const struct ctl_node *nodes, size_t n, int d,
 	if (h->unreachable > 0)
 		ctl_health_reason(h, "%zu node(s) named by neighbours do not "
 		    "answer", h->unreachable);
+	if (h->cut_off > 0)
+		ctl_health_reason(h, "%zu node(s) cut off or in the minority "
+		    "of a split: they refuse requests", h->cut_off);
 	if (h->under > 0)
 		ctl_health_reason(h, "%.0f under-replicated object(s) "
 		    "reported", h->under);

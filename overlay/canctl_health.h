@@ -51,6 +51,7 @@ struct ctl_node {
 	double avail;		/* canfs_store_avail_bytes */
 	double backlog;		/* canfs_repair_backlog */
 	double under;		/* canfs_under_replicated */
+	double cut_off;		/* canfs_cut_off: 1 alone, 2 minority */
 	char err[256];		/* why it did not answer (escaped) */
 };
 
@@ -76,6 +77,7 @@ struct ctl_health {
 	size_t nodes;		/* live (answered) */
 	size_t active, joining, leaving, left;
 	size_t unreachable;	/* named by neighbours, not answering */
+	size_t cut_off;		/* live but cut off or in a minority */
 	size_t nostats;		/* live but gave no metrics */
 	size_t zones;
 	bool have_stats;	/* some node gave metrics */

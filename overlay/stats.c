@@ -11,6 +11,7 @@
 #include "log.h"
 #include "nbr.h"
 #include "node.h"
+#include "quorum.h"
 #include "repair.h"
 #include "stats.h"
 #include "store.h"
@@ -47,6 +48,9 @@ static const struct {
 	{ "canfs_node_state", "Membership state: 0 joining, 1 active, "
 	    "2 leaving, 3 left." },
 	{ "canfs_uptime_seconds", "Seconds since the daemon started." },
+	{ "canfs_cut_off", "0 serving; 1 cut off (no neighbour answers); 2 in "
+	    "the minority of a split (live owners of less than half of the "
+	    "space reachable). Not 0: requests are refused." },
 	{ "canfs_store_objects", "Replicas held in the local store "
 	    "(tombstones included)." },
 	{ "canfs_store_bytes", "Bytes of object data in the local store." },
@@ -249,6 +253,8 @@ stats_gauges(struct node *n, const struct repair_counts *rc,
 	if (n->store != NULL && store_stats(n->store, &objects, &bytes) != 0)
 		objects = bytes = 0;
 	stats_gauge(out, "canfs_node_state", (double)n->state);
+	stats_gauge(out, "canfs_cut_off", quorum_minority_since(n) != 0 ? 2 :
+	    node_cut_off(n) ? 1 : 0);
 	stats_gauge(out, "canfs_uptime_seconds",
 	    (double)(node_now_ms() - n->start_ms) / 1000);
 	stats_gauge(out, "canfs_store_objects", (double)objects);

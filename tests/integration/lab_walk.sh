@@ -94,7 +94,7 @@ grep -q '^join = ' "$T/conf-joiner" || fail "README's joiner block has no join"
 FSTAB=$(grep -m1 -E '^unix:[^ ]+ /srv/shared fuse\.canfs ' "$LAB") ||
 	fail "README's lab section lost its fstab line"
 for c in 'apt install ./canfs_' 'canctl init-secret /etc/canfs/secret' \
-	'systemctl enable --now canfsd' 'canctl status' \
+	'systemctl enable --now canfsd' 'canctl status --local' \
 	'export CANFS_SECRET_FILE=/etc/canfs/secret' 'canctl zones' \
 	'mount /srv/shared' 'umount /srv/shared' 'canctl leave' \
 	'systemctl disable canfsd' 'canctl repair --all' 'canctl verify' \
@@ -306,11 +306,14 @@ make_conf pc1 "$T/conf-founder"
 start_machine pc1 1
 grep -q 'READY=1 | STATUS=active: 1 zone (100.000% of the key space), 0 neighbours' \
 	"$T/pc1.notify.out" || fail "pc1's first status is not the README's"
-st=$(ctl pc1 status) || fail "canctl status on pc1 failed"
+st=$(ctl pc1 status --local) || fail "canctl status --local on pc1 failed"
 printf '%s\n' "$st" | grep -Eq '^replicas +3$' && printf '%s\n' "$st" | grep -Eq '^share +100%$' &&
 	printf '%s\n' "$st" | grep -Eq '^neighbours +0$' ||
 	fail "canctl status on pc1 is not 'replicas 3, share 100%, neighbours 0': $st"
 log "step 3: canctl status: replicas 3, share 100%, neighbours 0"
+st=$(ctl pc1 status) && fail "canctl status with pc1 alone is healthy: $st"
+grep -q "fewer than k = 3" <<<"$st" ||
+	fail "canctl status with pc1 alone does not say 'fewer than k = 3': $st"
 
 # ------------------------------------------------------------- 4. join
 for i in 2 3; do
@@ -320,6 +323,9 @@ for i in 2 3; do
 	start_machine "pc$i" "$i"
 done
 wait_zones pc3 3
+wait_for 60 ctl pc1 status ||
+	fail "canctl status is not healthy with three machines: $(ctl pc1 status)"
+log "step 4: canctl status: healthy"
 
 # ------------------------------------------------------------- 5. mount
 for i in 1 2 3; do mount_machine "pc$i"; done
@@ -362,7 +368,7 @@ write_files pc4 from-pc4 8
 verify_clean pc1
 
 # ------------------------------------------------------------- 7. death
-ID3=$(ctl pc3 status | awk '$1 == "node" { print $2 }')
+ID3=$(ctl pc3 status --local | awk '$1 == "node" { print $2 }')
 log "step 7: pc3 (node $ID3) dies (kill -9 of its daemon, then the machine is gone)"
 disown "$(pid_of pc3)"	# no "Killed" notice
 kill9 pc3
@@ -383,7 +389,7 @@ make_conf pc3new "$T/conf-joiner" 3
 start_machine pc3new 3
 mount_machine pc3new
 wait_zones pc3new 3
-id_new=$(ctl pc3new status | awk '$1 == "node" { print $2 }')
+id_new=$(ctl pc3new status --local | awk '$1 == "node" { print $2 }')
 [ -n "$id_new" ] && [ "$id_new" != "$ID3" ] ||
 	fail "the replacement's node id '$id_new' is not new (pc3 was $ID3)"
 log "step 8: pc3 was node $ID3, its replacement is node $id_new"

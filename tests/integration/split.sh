@@ -9,7 +9,8 @@
 # A mount on each side writes its own files (workload.py: only files whose
 # write and close succeeded count).  For SPLIT_SECONDS nothing passes
 # between the groups (nftables), then the split heals.  Checked:
-#   - both daemons of the 2-side declare themselves in the minority, and
+#   - both daemons of the 2-side declare themselves in the minority
+#     (their log, and canctl status: degraded, naming the minority), and
 #     a write through the 2-side's mount then fails with EIO within the
 #     documented bound (the daemon's 30 s of retries), not a hang and
 #     never a success;
@@ -102,6 +103,12 @@ for i in $MIN; do
 		fail "machine $i did not declare itself in the minority"
 done
 log "2-side in the minority after $((($(now_ms) - t_split) / 1000)) s"
+# ...and says so: canctl status through a 2-side daemon is not healthy and
+# names the minority (canfs_cut_off).
+st=$(${NET_EXEC:-} timeout 60 "$CANCTL" -d "$(mach_addr "$M1")" status 2>&1)
+rc=$?
+[ $rc -eq 5 ] || [ $rc -eq 6 ] || fail "canctl status during the split: exit $rc, want 5 or 6: $st"
+grep -q "in the minority" <<<"$st" || fail "canctl status does not name the minority: $st"
 
 # A write on the 2-side now fails with EIO, within the daemon's 30 s of
 # retries (plus the mount's own): never a success, never a hang.

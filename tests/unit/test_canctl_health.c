@@ -219,6 +219,25 @@ test_unavailable(void **state)
 	assert_string_equal(ctl_health_name(h.word), "unavailable");
 }
 
+/* A node in the minority of a split degrades the cluster, says why. */
+static void
+test_minority(void **state)
+{
+	struct ctl_node x[4];
+	struct ctl_health h;
+
+	(void)state;
+	quadrants(x);
+	x[2].cut_off = 2;
+	x[3].cut_off = -1;	/* an older daemon: unknown, not counted */
+	ctl_health_summarise(x, 4, 2, 3, &h);
+	assert_int_equal(h.word, CTL_DEGRADED);
+	assert_int_equal(h.cut_off, 1);
+	assert_int_equal(h.nreasons, 1);
+	assert_non_null(strstr(h.reason[0], "1 node(s) cut off or in the "
+	    "minority"));
+}
+
 /* Nodes without metrics (older daemons) count as unknown, not zero. */
 static void
 test_no_metrics(void **state)
@@ -277,6 +296,7 @@ main(void)
 		cmocka_unit_test(test_healthy),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_unavailable),
+		cmocka_unit_test(test_minority),
 		cmocka_unit_test(test_no_metrics),
 		cmocka_unit_test(test_bytes),
 	};
