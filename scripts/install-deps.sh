@@ -10,6 +10,7 @@ PKGS=(
 	clang libclang-rt-14-dev
 	python3 iproute2 nftables procps psmisc util-linux fio jq
 	dpkg-dev	# make deb: dpkg-deb, dpkg-shlibdeps
+	python3-prometheus-client	# metrics.sh: the reference exposition parser
 )
 # Wanted, not required: lab_pkg.sh checks the unit with systemd-analyze
 # when it can, and says so when it cannot.

@@ -256,6 +256,35 @@ mount_machine() {
 }
 shared() { echo "$(root_of "$1")/srv/shared"; }
 
+# mount8 NAME: mount(8) itself, as an administrator types it (`mount -t
+# fuse.canfs`) and from an fstab line (`mount -T FSTAB DIR`), with the
+# README's options, each reading back the first file of the manifest.  In
+# a private mount namespace whose /usr/local/sbin (a tmpfs there) holds
+# the package's canfs: mount(8) runs mount.fuse3, which finds canfs on
+# its PATH, and the host is left as it was.  Both mounts end inside.
+mount8() {
+	local name=$1 src dir type opts sum rel
+	read -r src dir type opts _ <<<"$(to_lab "$FSTAB" "$name")"
+	read -r sum rel <<<"$(head -1 "$T/manifest")"
+	mkdir -p "$T/m8a" "$T/m8b"
+	printf '%s %s %s %s 0 0\n' "$src" "$T/m8b" "$type" "$opts" >"$T/fstab"
+	timeout -k 5 60 unshare -m --propagation private sh -ec '
+		mount -t tmpfs tmpfs /usr/local/sbin
+		ln -s "$1/usr/sbin/canfs" /usr/local/sbin/canfs
+		mount -t fuse.canfs -o "$2" "$3" "$4"
+		cat "$4/$6" >"$7.a" || { umount "$4"; exit 1; }
+		umount "$4"
+		mount -T "$8" "$5"
+		cat "$5/$6" >"$7.b" || { umount "$5"; exit 1; }
+		umount "$5"' sh "$PKG" "$opts" "$src" "$T/m8a" "$T/m8b" "$rel" \
+		"$T/m8" "$T/fstab" || fail "mount -t fuse.canfs / mount -T on $name failed"
+	for f in "$T/m8.a" "$T/m8.b"; do
+		[ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$sum" ] ||
+			fail "$rel read through mount(8) on $name differs"
+	done
+	log "$name: mount -t fuse.canfs and mount -T (fstab) work, $rel byte-exact"
+}
+
 # write_files NAME TAG N: N files of assorted sizes (0 B to 3 MiB) under
 # NAME's /srv/shared/TAG, their sha256 appended to $T/manifest.
 SIZES=(0 1 4095 4096 65537 1048576 1048577 3145735)
@@ -332,6 +361,7 @@ for i in 1 2 3; do mount_machine "pc$i"; done
 write_files pc1 from-pc1 16
 write_files pc2 from-pc2 8
 check_files pc1 pc2 pc3
+mount8 pc2
 
 # ------------------------------------------------------------- 6. retire
 net_add 4

@@ -63,6 +63,29 @@ for i in 1 2 3; do
 	out=$($PROM check "$(murl "$i")") || fail "n$i: /metrics is not valid"
 	log "1. n$i /metrics: $out"
 done
+# The same exposition through the Prometheus project's own parser
+# (python3-prometheus-client, installed by scripts/install-deps.sh).
+# (Debian's python3 has it; a python3 of one's own on PATH may not.)
+PYPC=
+for py in python3 /usr/bin/python3; do
+	"$py" -c 'import prometheus_client' 2>/dev/null && { PYPC=$py; break; }
+done
+if [ -n "$PYPC" ]; then
+	"$PYPC" - "$(murl 1)" <<'PY' || fail "prometheus_client cannot parse /metrics"
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+fams = {f.name: f for f in text_string_to_metric_families(text)}
+for name, kind in (("canfs_requests", "counter"), ("canfs_request_seconds",
+                   "histogram"), ("canfs_store_objects", "gauge")):
+    if name not in fams or fams[name].type != kind:
+        sys.exit("missing or wrong family %s (%s)" % (name, kind))
+print("prometheus_client parsed %d families" % len(fams))
+PY
+	log "1. prometheus_client parses n1's /metrics"
+else
+	log "1. python3-prometheus-client is not installed: our own parser only"
+fi
 [ "$($PROM status "$(murl 1 nothing-here)")" = 404 ] ||
 	fail "another path is not 404"
 if python3 -c 'import socket, sys

@@ -63,6 +63,17 @@ for i in $(seq 2 $N); do
 done
 step_check "16 joins (from the first start)" "$t0"
 
+# canctl map --svg of the 16 nodes: parsed, its rectangles tiling the
+# square, one per zone labelled with its node (check_svg.py, against the
+# zone map of canctl zones --json taken with it).
+"$CANCTL" -d "$(addr_of n01)" zones --json >"$T/zones.json" || fail "canctl zones --json"
+"$CANCTL" -d "$(addr_of n01)" map --svg "$T/map.svg" >/dev/null || fail "canctl map --svg"
+python3 "$LIB/check_svg.py" "$T/map.svg" "$T/zones.json" "" "" "the whole space" ||
+	fail "canctl map --svg of the 16 nodes is wrong"
+n=$(python3 -c "import json, sys; print(len(json.load(open(sys.argv[1]))))" "$T/zones.json")
+[ "$n" = "$N" ] || fail "canctl zones lists $n nodes, not $N"
+log "map --svg: $N nodes, every zone drawn and labelled"
+
 # --- 4 graceful leaves: canctl leave and SIGTERM alternately
 for k in 1 2 3 4; do
 	victim=$(random_alive)
