@@ -86,16 +86,6 @@ locks_mono_ms(void)
 	return locks_clock_ms(CLOCK_MONOTONIC);
 }
 
-/* The key of ino's lock record: "l/<ino hex>". */
-static void
-locks_key(uint64_t ino, struct hash_key *k)
-{
-	char name[META_KEYNAME_MAX];
-	int n = snprintf(name, sizeof name, "l/%" PRIx64, ino);
-
-	hash_key_of(name, (size_t)n, k);
-}
-
 /* Record (or forget) that this mount holds locks on ino (l->mu held). */
 static void
 locks_note_held(struct locks *l, uint64_t ino, bool holds)
@@ -137,7 +127,7 @@ locks_read(struct locks *l, uint64_t ino, struct lockrec *r, uint64_t *ver)
 	struct kv_value v;
 	int rc;
 
-	locks_key(ino, &k);
+	meta_key_lock(ino, &k);
 	lockrec_init(r);
 	*ver = 0;
 	if ((rc = kv_get(l->fs->kv, &k, &v)) == -ENOENT)
@@ -163,7 +153,7 @@ locks_write(struct locks *l, uint64_t ino, const struct lockrec *r,
 	struct wbuf w;
 	int rc;
 
-	locks_key(ino, &k);
+	meta_key_lock(ino, &k);
 	if (r->n == 0)
 		return ver == 0 ? 0 : kv_del(l->fs->kv, &k, WIRE_COND_VERSION,
 		    ver);
