@@ -13,7 +13,8 @@
 # fail with MDB_MAP_FULL.  A canfs mount on machine 1:
 #   (a) writes PRE files (fsync'd; workload.py manifest) while there is
 #       room;
-#   (b) keeps writing for FILL_S seconds, and on until machines 4 and 5
+#   (b) keeps writing (four writers, four directories) for FILL_S
+#       seconds, and on until machines 4 and 5
 #       both logged that they are full (at most FILL_MAX s).  A
 #       write whose primary is full, or whose two other replicas both
 #       are, fails with ENOSPC (at once, not after 30 s of retries); the
@@ -75,7 +76,8 @@ wait_active m5 20
 overlay_whole 30
 wait_for 10 test -S "$T/m1.sock" || fail "m1 made no socket"
 mount_canfs "$T/mnt1" "unix:$T/m1.sock"
-mkdir "$T/mnt1/a" "$T/mnt1/b" "$T/mnt1/c" || fail "mkdir on the mount"
+mkdir "$T/mnt1/a" "$T/mnt1/b0" "$T/mnt1/b1" "$T/mnt1/b2" "$T/mnt1/b3" \
+	"$T/mnt1/c" || fail "mkdir on the mount"
 ops=0 maxb=0
 addup() { # workload JSON: count its operations and its slowest one
 	ops=$((ops + $(jq -r '(.written // 0) + (.failed // 0) + (.checked // 0)' "$1")))
@@ -94,20 +96,41 @@ log "(a) $PRE files written; machine 4's tmpfs has $(tmpfs_free_kb) KiB free"
 # (b) Fill machine 4 up.
 # At least FILL_S seconds, and on until both machines have logged that
 # they are full (how fast each fills depends on where the seed's files
-# land), at most FILL_MAX seconds.
-$WL write "$T/mnt1/b" "$T/b.man" --root "$T/mnt1" --seed $((SEED + 2)) \
-	--seconds "$FILL_MAX" --stop-file "$T/b.stop" --max-size 2097152 \
-	--fsync >"$T/b.json" 2>"$T/b.err" &
-BW=$!
+# land), at most FILL_MAX seconds.  Four writers in four directories: a
+# directory whose primary copy is on a full machine takes no new names
+# (ENOSPC), and with one directory that could stop all writing before
+# the other machine filled (seen: machine 5's map full first, its
+# directory refusing every create, machine 4 left with 8 MiB free).
+BWS=()
+for i in 0 1 2 3; do
+	$WL write "$T/mnt1/b$i" "$T/b$i.man" --root "$T/mnt1" \
+		--seed $((SEED + 2 + 10 * i)) --seconds "$FILL_MAX" \
+		--stop-file "$T/b.stop" --max-size 2097152 --fsync \
+		>"$T/b$i.json" 2>"$T/b$i.err" &
+	BWS+=($!)
+done
+writers_running() {
+	local p
+	for p in "${BWS[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done
+	return 1
+}
 t_fill=$SECONDS
-while kill -0 $BW 2>/dev/null; do
+while writers_running; do
 	sleep 1
 	[ $((SECONDS - t_fill)) -ge "$FILL_S" ] &&
 		grep -q "$FULL4" "$T/m4.log" &&
 		grep -q 'MDB_MAP_FULL\|store nearly full' "$T/m5.log" &&
 		touch "$T/b.stop"
 done
-wait $BW || fail "the writer failed: $(cat "$T/b.err")"
+for i in 0 1 2 3; do
+	wait "${BWS[$i]}" || fail "writer b$i failed: $(cat "$T/b$i.err")"
+done
+cat "$T"/b[0-3].man >"$T/b.man"
+jq -c -s '{written: (map(.written) | add), bytes: (map(.bytes) | add),
+	failed: (map(.failed) | add), max_block_ms: (map(.max_block_ms) | max),
+	errors: ([.[].errors | to_entries[]] | group_by(.key) |
+		map({key: .[0].key, value: (map(.value) | add)}) | from_entries)}' \
+	"$T"/b[0-3].json >"$T/b.json"
 addup "$T/b.json"
 log "(b) $(cat "$T/b.json"); tmpfs free $(tmpfs_free_kb) KiB"
 for n in m1 m2 m3 m4 m5; do running $n || fail "$n exited while the disk was full"; done
