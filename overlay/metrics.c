@@ -277,13 +277,42 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 		log_info("metrics: first scrape answered");
 }
 
-/* A new connection's bufferevent, which we keep a reference to. */
+/*
+ * Drop our reference to the connections evhttp has freed (their
+ * callbacks cleared by bufferevent_free()): that frees them and closes
+ * their sockets.  What is left are the connections still open.
+ */
+static void
+metrics_release(struct metrics *m)
+{
+	bufferevent_data_cb rd, wr;
+	bufferevent_event_cb evcb;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < m->nconns; i++) {
+		struct bufferevent *bev = m->conns[i];
+
+		bufferevent_getcb(bev, &rd, &wr, &evcb, NULL);
+		if (rd == NULL && wr == NULL && evcb == NULL)
+			bufferevent_decref(bev); /* the last reference */
+		else
+			m->conns[kept++] = bev;
+	}
+	m->nconns = kept;
+}
+
+/*
+ * A new connection's bufferevent, which we keep a reference to.  The
+ * closed ones are released first, so that only open connections count
+ * toward the cap.
+ */
 static struct bufferevent *
 metrics_bev_cb(struct event_base *base, void *arg)
 {
 	struct metrics *m = arg;
 	struct bufferevent *bev;
 
+	metrics_release(m);
 	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL; /* evhttp then tries one of its own */
@@ -303,27 +332,15 @@ metrics_bev_cb(struct event_base *base, void *arg)
 	return bev;
 }
 
-/* Release the connections evhttp has freed; resume accepting. */
+/* Every second: release what evhttp let go; resume accepting. */
 static void
 metrics_sweep_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct metrics *m = arg;
-	bufferevent_data_cb rd, wr;
-	bufferevent_event_cb evcb;
-	size_t kept = 0;
 
 	(void)fd;
 	(void)ev;
-	for (size_t i = 0; i < m->nconns; i++) {
-		struct bufferevent *bev = m->conns[i];
-
-		bufferevent_getcb(bev, &rd, &wr, &evcb, NULL);
-		if (rd == NULL && wr == NULL && evcb == NULL)
-			bufferevent_decref(bev); /* the last reference */
-		else
-			m->conns[kept++] = bev;
-	}
-	m->nconns = kept;
+	metrics_release(m);
 	if (m->paused && m->nconns < METRICS_MAX_CONNS) {
 		evconnlistener_enable(m->listener);
 		m->paused = false;

@@ -93,6 +93,22 @@ socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)' \
 	"$MPORT" 2>/dev/null; then
 	fail "metrics answer on 127.0.0.1:$MPORT, not only on 127.0.31.x"
 fi
+# Scrapes one after another, each on a new connection: the closed ones
+# must not count toward the daemon's cap of 32 open connections.
+python3 - "127.0.31.1" "$MPORT" <<'EOF' || fail "sequential scrapes were slow"
+import http.client, sys, time
+worst = 0
+for i in range(200):
+    t = time.monotonic()
+    h = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=5)
+    h.request("GET", "/metrics")
+    r = h.getresponse()
+    r.read()
+    h.close()
+    worst = max(worst, time.monotonic() - t)
+print("200 scrapes on new connections, the slowest %.1f ms" % (worst * 1e3))
+sys.exit(worst > 0.5)
+EOF
 log "1. valid exposition format on all 3; 404 elsewhere; bound to its address only"
 
 # --- 2. puts and gets through n1 show up
