@@ -81,6 +81,7 @@ struct coord_op {
 	uint64_t version;	/* assigned by the primary */
 	int waiting, acked, failed, stale; /* acked counts slot 0 too */
 	int nospace;		/* fan-out replicas that answered NOSPACE */
+	bool saw_nospace;	/* some replica did, in any attempt */
 	bool synced;		/* the others were read this attempt */
 	bool unsure;		/* the primary gained its space lately */
 	bool extended;		/* owners beyond the set were asked too */
@@ -223,9 +224,18 @@ coord_retry(struct coord_op *op, const char *why)
 	    (uint64_t)COORD_DEADLINE_MS * 1000) {
 		char msg[160];
 
-		snprintf(msg, sizeof msg, "gave up after %d attempts: %s",
-		    op->attempts - 1, why);
-		coord_fail(op, WIRE_E_UNAVAIL, msg);
+		snprintf(msg, sizeof msg, "gave up after %d attempts: %s%s",
+		    op->attempts - 1, why, op->saw_nospace ? " (replicas "
+		    "out of space)" : "");
+		/*
+		 * Full disks were among the reasons no majority took it
+		 * (one full, another slow or failing): ENOSPC tells the
+		 * user what to fix, where EIO would not.  Seen in
+		 * disk_full: a write one full replica short, retried for
+		 * 30 s, then EIO.
+		 */
+		coord_fail(op, op->saw_nospace ? WIRE_E_NOSPACE :
+		    WIRE_E_UNAVAIL, msg);
 		return;
 	}
 	log_debug("retrying an object request: %s", why);
@@ -542,8 +552,10 @@ coord_replicate_cb(struct node *n, void *arg, const struct wire_header *h,
 			op->primary_acked = true;
 	} else {
 		op->failed++;
-		if (code == WIRE_E_NOSPACE)
+		if (code == WIRE_E_NOSPACE) {
 			op->nospace++;
+			op->saw_nospace = true;
+		}
 		if (code == WIRE_E_NOSPACE && slot == 0 && !op->durable) {
 			/*
 			 * The primary could not commit what it decided: its
