@@ -566,6 +566,9 @@ member_on_handover(struct node *n, struct conn *c,
 	 * we are unsure until repair has been round (replica.c).
 	 */
 	n->gained_ms = node_now_ms();
+	n->took_from_id = m->self.id;
+	n->took_from_inc = m->self.inc;
+	n->took_ms = node_now_ms();
 	log_info("%s handed us %d zone(s)%s", node_idstr(m->self.id),
 	    m->other.nzones, (h->flags & WIRE_HO_LEAVE) ? " and is leaving" :
 	    "");
@@ -1010,6 +1013,17 @@ member_settle_claims(struct node *n, struct nbr *e)
 	}
 	if (n->state != NODE_ACTIVE || n->handing ||
 	    now - e->overlap_ms < MEMBER_OVERLAP_FAILS * node_fail_ms(n))
+		return false;
+	/*
+	 * It handed us the zone lately and still claims it: our ACK has
+	 * not reached it yet (a giver busy streaming can take seconds).
+	 * Settling now would have us give the zone back as it drops it
+	 * (seen in split: a hole of 1/8 of the space).  Its handover
+	 * times out within MEMBER_REASSIGN_TIMEOUT_MS; then the rule
+	 * applies.
+	 */
+	if (e->info.id == n->took_from_id && e->info.inc == n->took_from_inc &&
+	    now - n->took_ms < MEMBER_REASSIGN_TIMEOUT_MS + node_fail_ms(n))
 		return false;
 	r = claim_settle(&n->self, &e->info, n->cfg.dims, keep, &nkeep);
 	if (r < 0) {

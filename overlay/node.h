@@ -83,6 +83,11 @@ struct node {
 	uint64_t hand_unsure_ms;	/* a reassignment failed then: the heir
 					   may have taken it all the same
 					   (member_handover_landed) */
+	/*
+	 * The last handover we took as heir: until its giver has our ACK
+	 * it still claims the zone, which is no overlap to settle.
+	 */
+	uint64_t took_from_id, took_from_inc, took_ms;
 	uint64_t tried[8];	/* heirs that did not take a handover */
 	int ntried;
 	uint64_t leave_client;	/* conn serial to answer when left */
