@@ -60,7 +60,7 @@ TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz)
 	$(if $(wildcard tests/objtool.c),$(BUILD)/tests/objtool) \
 	$(if $(wildcard tests/posix/posix_suite.c),$(BUILD)/tests/posix_suite)
 
-.PHONY: all test check-asan unit fuzz bench bench-overlay bench-store \
+.PHONY: all test check-symbols check-asan unit fuzz bench bench-overlay bench-store \
 	bench-fs bench-heartbeat soak install uninstall deb clean format
 
 all: $(BINS)
@@ -70,11 +70,11 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(LIBFS): $(call obj,$(FS_SRC)) $(LIBCOMMON)
-	$(AR) rcs $@ $(call obj,$(FS_SRC))
+	rm -f $@ && $(AR) rcs $@ $(call obj,$(FS_SRC))
 
 $(BUILD)/canfsd: $(call obj,overlay/canfsd.c) $(LIBOVERLAY) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBEVENT) $(LMDB) $(SODIUM) -lm
@@ -134,8 +134,15 @@ $(BUILD)/tests/objtool: $(call obj,tests/objtool.c) $(LIBCOMMON)
 
 unit: $(UNIT_BINS)
 
-test: all $(UNIT_BINS) $(TEST_BINS)
+test: all check-symbols $(UNIT_BINS) $(TEST_BINS)
 	@BUILD=$(BUILD) tests/run.sh
+
+# No external symbol may be defined in two modules (the unit tests link
+# every archive: a duplicate would only be hidden by archive laziness).
+check-symbols: $(LIBCOMMON) $(LIBOVERLAY) $(LIBFS)
+	@d=$$(nm -g --defined-only $^ | awk 'NF == 3 && $$2 ~ /^[TDBRV]$$/ {print $$3}' | \
+		sort | uniq -d); \
+	if [ -n "$$d" ]; then echo "defined in two modules: $$d" >&2; exit 1; fi
 
 check-asan:
 	$(MAKE) SANITIZE=address,undefined test

@@ -33,7 +33,7 @@
 #include "locks.h"
 #include "log.h"
 #include "meta.h"
-#include "node.h"
+#include "itab.h"
 #include "ops.h"
 #include "reap.h"
 #include "secure.h"
@@ -318,7 +318,7 @@ canfs_secret(const struct canfs_opts *co)
 static int
 canfs_root(struct fs *fs)
 {
-	struct node *n = node_get(fs->nodes, META_ROOT_INO);
+	struct itab_ent *n = itab_get(fs->nodes, META_ROOT_INO);
 	struct meta_inode in;
 	struct hash_key k;
 	struct wbuf w;
@@ -358,7 +358,7 @@ out:
 	if (rc != 0 && rc != -ENOTDIR)
 		fprintf(stderr, "canfs: cannot set up the root directory: "
 		    "%s\n", strerror(rc == -KV_ECONFLICT ? EIO : -rc));
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	return rc;
 }
 
@@ -529,7 +529,7 @@ main(int argc, char **argv)
 	}
 	if (canfs_secret(&co) != 0)
 		goto out_args;
-	fs.nodes = node_table_new();
+	fs.nodes = itab_new();
 	if ((fs.kv = kv_open(co.source, fs.o.conns, fs.o.timeout_ms, err,
 	    sizeof err)) == NULL) {
 		fprintf(stderr, "canfs: %s\n", err);
@@ -580,7 +580,7 @@ out_session:
 out_kv:
 	kv_close(fs.kv);
 out_nodes:
-	node_table_free(fs.nodes);
+	itab_free(fs.nodes);
 	if (logfd != -1)
 		close(logfd);
 out_args:

@@ -15,7 +15,7 @@
 #include "inode.h"
 #include "kv.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "reap.h"
 #include "xmalloc.h"
 
@@ -44,7 +44,7 @@ struct rent {
 
 struct data {
 	struct fs *fs;
-	struct node *node;	/* held by the open count */
+	struct itab_ent *node;	/* held by the open count */
 	uint64_t ino;
 	uint32_t chunk;
 	pthread_mutex_t mu;
@@ -577,7 +577,7 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 
 /* Open-file state. */
 struct data *
-data_new(struct fs *fs, struct node *n, const struct meta_inode *in)
+data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 {
 	struct data *d = xcalloc(1, sizeof *d);
 
@@ -748,7 +748,7 @@ int
 data_flush(struct data *d)
 {
 	struct data_flushattr fa = { .d = d };
-	struct node *n = d->node;
+	struct itab_ent *n = d->node;
 	int rc;
 
 	pthread_mutex_lock(&d->mu);
@@ -792,9 +792,9 @@ data_flush(struct data *d)
 		 * the kernel's pages hold our bytes where the store may hold
 		 * its.  A size no file has makes the next open drop them.
 		 */
-		node_lock(d->fs->nodes);
+		itab_lock(d->fs->nodes);
 		n->ksize = UINT64_MAX;
-		node_unlock(d->fs->nodes);
+		itab_unlock(d->fs->nodes);
 	}
 	meta_extents_free(&fa.ext);
 	meta_inode_free(&fa.out);

@@ -46,11 +46,11 @@
 #include "meta.h"
 
 struct fs;
-struct node;
+struct itab_ent;
 struct data;
 
 /* Open-file state for n, from its freshly read inode. */
-struct data *data_new(struct fs *fs, struct node *n,
+struct data *data_new(struct fs *fs, struct itab_ent *n,
     const struct meta_inode *in);
 /* Free it; everything must have been flushed (data_flush). */
 void data_free(struct data *d);

@@ -10,11 +10,11 @@
 #include "inode.h"
 #include "kv.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 
 /* Read and decode the directory object of n, caching it. */
 static int
-dir_fetch(struct fs *fs, struct node *n, struct meta_dir *d,
+dir_fetch(struct fs *fs, struct itab_ent *n, struct meta_dir *d,
     uint64_t *version)
 {
 	struct hash_key k;
@@ -32,13 +32,13 @@ dir_fetch(struct fs *fs, struct node *n, struct meta_dir *d,
 	}
 	*version = v.version;
 	kv_value_free(&v);
-	node_dir_store(fs->nodes, n, d, *version);
+	itab_dir_store(fs->nodes, n, d, *version);
 	return 0;
 }
 
 /* Read a directory (see inode.h). */
 int
-dir_read(struct fs *fs, struct node *n, int max_age_ms, struct meta_dir *d,
+dir_read(struct fs *fs, struct itab_ent *n, int max_age_ms, struct meta_dir *d,
     uint64_t *version)
 {
 	uint64_t ver;
@@ -47,7 +47,7 @@ dir_read(struct fs *fs, struct node *n, int max_age_ms, struct meta_dir *d,
 	if (version == NULL)
 		version = &ver;
 	if (max_age_ms != 0 &&
-	    node_dir_cached(fs->nodes, n, max_age_ms, d, version))
+	    itab_dir_cached(fs->nodes, n, max_age_ms, d, version))
 		return 0;
 	return dir_fetch(fs, n, d, version);
 }
@@ -72,7 +72,7 @@ dir_create(struct fs *fs, uint64_t ino)
 
 /* Read-modify-CAS of a directory. */
 int
-dir_update(struct fs *fs, struct node *n, dir_fn fn, void *arg)
+dir_update(struct fs *fs, struct itab_ent *n, dir_fn fn, void *arg)
 {
 	struct meta_dir d;
 	struct hash_key k;
@@ -81,7 +81,7 @@ dir_update(struct fs *fs, struct node *n, dir_fn fn, void *arg)
 	int rc = 0, tries;
 
 	meta_key_dir(n->ino, &k);
-	if (!node_dir_cached(fs->nodes, n, -1, &d, &ver) &&
+	if (!itab_dir_cached(fs->nodes, n, -1, &d, &ver) &&
 	    (rc = dir_fetch(fs, n, &d, &ver)) != 0)
 		return rc;
 	wbuf_init(&w);
@@ -101,7 +101,7 @@ dir_update(struct fs *fs, struct node *n, dir_fn fn, void *arg)
 		rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_VERSION, ver,
 		    &nver);
 		if (rc == 0) {
-			node_dir_store(fs->nodes, n, &d, nver);
+			itab_dir_store(fs->nodes, n, &d, nver);
 			break;
 		}
 		meta_dir_free(&d);
@@ -127,7 +127,7 @@ dir_update(struct fs *fs, struct node *n, dir_fn fn, void *arg)
 
 /* Delete an empty directory object atomically. */
 int
-dir_remove_empty(struct fs *fs, struct node *n)
+dir_remove_empty(struct fs *fs, struct itab_ent *n)
 {
 	struct meta_dir d;
 	struct hash_key k;
@@ -146,7 +146,7 @@ dir_remove_empty(struct fs *fs, struct node *n)
 		/* After a conflict the next read finds it gone or not. */
 		if (rc != -KV_ECONFLICT) {
 			if (rc == 0)
-				node_forget_cache(fs->nodes, n);
+				itab_forget_cache(fs->nodes, n);
 			return rc;
 		}
 		inode_backoff(tries);

@@ -17,7 +17,7 @@
 #include "meta.h"
 
 struct fs;
-struct node;
+struct itab_ent;
 
 typedef int (*dir_fn)(struct meta_dir *d, void *arg);
 
@@ -27,7 +27,7 @@ typedef int (*dir_fn)(struct meta_dir *d, void *arg);
  * filled (free with meta_dir_free) and *version (may be NULL), -ENOENT,
  * or -EIO.  *d is initialised either way.
  */
-int dir_read(struct fs *fs, struct node *n, int max_age_ms,
+int dir_read(struct fs *fs, struct itab_ent *n, int max_age_ms,
     struct meta_dir *d, uint64_t *version);
 
 /* Create an empty directory object for ino (if absent).  0 or -errno. */
@@ -37,13 +37,13 @@ int dir_create(struct fs *fs, uint64_t ino);
  * Apply fn to the directory of n and write it back under CAS, as
  * inode_update().  -ENOSPC when the directory would exceed one object.
  */
-int dir_update(struct fs *fs, struct node *n, dir_fn fn, void *arg);
+int dir_update(struct fs *fs, struct itab_ent *n, dir_fn fn, void *arg);
 
 /*
  * Delete the directory object of n if it is empty, atomically (a
  * conditional delete of the empty version read).  0, -ENOTEMPTY, -ENOENT
  * or -errno.
  */
-int dir_remove_empty(struct fs *fs, struct node *n);
+int dir_remove_empty(struct fs *fs, struct itab_ent *n);
 
 #endif

@@ -19,7 +19,7 @@
 
 struct kv;
 struct bg;
-struct node_table;
+struct itab;
 struct reap;
 struct lease;
 struct locks;
@@ -47,7 +47,7 @@ struct fs {
 	struct bg *bg;
 	struct reap *reap;	/* chunks of removed files, deleted in the
 				   background (reap.h) */
-	struct node_table *nodes;
+	struct itab *nodes;
 	struct locks *locks;	/* fcntl and flock locks (locks.h) */
 	struct lease *lease;	/* the rename lease (lease.h) */
 	struct fuse_session *se;

@@ -12,7 +12,7 @@
 #include "inode.h"
 #include "kv.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "xmalloc.h"
 
 
@@ -62,19 +62,19 @@ inode_get(struct fs *fs, const struct hash_key *k, bool seen,
 
 /* Does the cache of n hold the inode (or, with dir, the directory)? */
 bool
-inode_seen(struct fs *fs, struct node *n, bool dir)
+inode_seen(struct fs *fs, struct itab_ent *n, bool dir)
 {
 	bool seen;
 
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	seen = dir ? n->dir != NULL : n->have_inode;
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	return seen;
 }
 
 /* Read and decode the inode of n from the store, caching it. */
 static int
-inode_fetch(struct fs *fs, struct node *n, struct meta_inode *in,
+inode_fetch(struct fs *fs, struct itab_ent *n, struct meta_inode *in,
     uint64_t *version)
 {
 	struct hash_key k;
@@ -84,7 +84,7 @@ inode_fetch(struct fs *fs, struct node *n, struct meta_inode *in,
 	meta_key_inode(n->ino, &k);
 	if ((rc = inode_get(fs, &k, inode_seen(fs, n, false), &v)) != 0) {
 		if (rc == -ENOENT)
-			node_forget_cache(fs->nodes, n);
+			itab_forget_cache(fs->nodes, n);
 		return rc;
 	}
 	if (meta_inode_decode(v.data, v.len, in) != 0) {
@@ -95,13 +95,13 @@ inode_fetch(struct fs *fs, struct node *n, struct meta_inode *in,
 	}
 	*version = v.version;
 	kv_value_free(&v);
-	node_inode_store(fs->nodes, n, in, *version);
+	itab_inode_store(fs->nodes, n, in, *version);
 	return 0;
 }
 
 /* Read an inode (see inode.h). */
 int
-inode_read(struct fs *fs, struct node *n, int max_age_ms,
+inode_read(struct fs *fs, struct itab_ent *n, int max_age_ms,
     struct meta_inode *in, uint64_t *version)
 {
 	uint64_t ver;
@@ -110,18 +110,18 @@ inode_read(struct fs *fs, struct node *n, int max_age_ms,
 	if (version == NULL)
 		version = &ver;
 	if (max_age_ms != 0 &&
-	    node_inode_cached(fs->nodes, n, max_age_ms, in, version))
+	    itab_inode_cached(fs->nodes, n, max_age_ms, in, version))
 		return 0;
 	return inode_fetch(fs, n, in, version);
 }
 
 /* Read and cache the inodes not cached fresh enough (see inode.h). */
 void
-inode_prefetch(struct fs *fs, struct node *const *nodes, size_t n,
+inode_prefetch(struct fs *fs, struct itab_ent *const *nodes, size_t n,
     int max_age_ms)
 {
 	struct kv_op *ops;
-	struct node **who;
+	struct itab_ent **who;
 	struct meta_inode in;
 	size_t k = 0;
 
@@ -130,16 +130,16 @@ inode_prefetch(struct fs *fs, struct node *const *nodes, size_t n,
 	ops = xcalloc(n, sizeof *ops);
 	who = xcalloc(n, sizeof *who);
 	for (size_t i = 0; i < n; i++) {
-		struct node *nd = nodes[i];
+		struct itab_ent *nd = nodes[i];
 		bool skip;
 
 		if (nd == NULL)
 			continue;
-		node_lock(fs->nodes);
+		itab_lock(fs->nodes);
 		skip = nd->touch_pending || (nd->have_inode &&
 		    (max_age_ms < 0 ||
-		    node_age_ms(&nd->inode_at) < max_age_ms));
-		node_unlock(fs->nodes);
+		    itab_age_ms(&nd->inode_at) < max_age_ms));
+		itab_unlock(fs->nodes);
 		if (skip)
 			continue;
 		ops[k].type = WIRE_OBJ_GET;
@@ -154,7 +154,7 @@ inode_prefetch(struct fs *fs, struct node *const *nodes, size_t n,
 			meta_inode_init(&in);
 			if (meta_inode_decode(ops[i].v.data, ops[i].v.len,
 			    &in) == 0)
-				node_inode_store(fs->nodes, who[i], &in,
+				itab_inode_store(fs->nodes, who[i], &in,
 				    ops[i].v.version);
 			meta_inode_free(&in);
 		}
@@ -203,7 +203,7 @@ inode_create(struct fs *fs, uint64_t ino, const struct meta_inode *in,
 
 /* Read-modify-CAS of an inode. */
 int
-inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
+inode_update(struct fs *fs, struct itab_ent *n, inode_fn fn, void *arg,
     struct meta_inode *out)
 {
 	struct meta_inode in;
@@ -214,7 +214,7 @@ inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
 
 	meta_key_inode(n->ino, &k);
 	meta_inode_init(&in);
-	if (!node_inode_cached(fs->nodes, n, -1, &in, &ver) &&
+	if (!itab_inode_cached(fs->nodes, n, -1, &in, &ver) &&
 	    (rc = inode_fetch(fs, n, &in, &ver)) != 0)
 		return rc;
 	wbuf_init(&w);
@@ -230,7 +230,7 @@ inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
 		rc = kv_put(fs->kv, &k, w.p, w.len, WIRE_COND_VERSION, ver,
 		    &nver);
 		if (rc == 0) {
-			node_inode_store(fs->nodes, n, &in, nver);
+			itab_inode_store(fs->nodes, n, &in, nver);
 			break;
 		}
 		meta_inode_free(&in);
@@ -256,13 +256,13 @@ inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
 
 /* Delete an inode object. */
 int
-inode_remove(struct fs *fs, struct node *n)
+inode_remove(struct fs *fs, struct itab_ent *n)
 {
 	struct hash_key k;
 	int rc;
 
 	meta_key_inode(n->ino, &k);
 	rc = kv_del(fs->kv, &k, WIRE_COND_NONE, 0);
-	node_forget_cache(fs->nodes, n);
+	itab_forget_cache(fs->nodes, n);
 	return rc;
 }

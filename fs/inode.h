@@ -19,7 +19,7 @@
 #include "meta.h"
 
 struct fs;
-struct node;
+struct itab_ent;
 
 /* Returned by a mutation when the record needs no change. */
 #define INODE_UNCHANGED 1
@@ -33,7 +33,7 @@ typedef int (*inode_fn)(struct meta_inode *in, void *arg);
  * not decode).  *in is initialised either way: free it with
  * meta_inode_free.
  */
-int inode_read(struct fs *fs, struct node *n, int max_age_ms,
+int inode_read(struct fs *fs, struct itab_ent *n, int max_age_ms,
     struct meta_inode *in, uint64_t *version);
 
 /*
@@ -45,7 +45,7 @@ int inode_read(struct fs *fs, struct node *n, int max_age_ms,
  * usual retries.  Directories with a pending touch are skipped (their
  * touch must land first).
  */
-void inode_prefetch(struct fs *fs, struct node *const *nodes, size_t n,
+void inode_prefetch(struct fs *fs, struct itab_ent *const *nodes, size_t n,
     int max_age_ms);
 
 /* A fresh random inode number: 63 bits, never 0 or the root's. */
@@ -65,11 +65,11 @@ int inode_create(struct fs *fs, uint64_t ino, const struct meta_inode *in,
  * in *out when out is non-NULL.  Returns 0 or -errno (-ENOENT when the
  * inode is gone).
  */
-int inode_update(struct fs *fs, struct node *n, inode_fn fn, void *arg,
+int inode_update(struct fs *fs, struct itab_ent *n, inode_fn fn, void *arg,
     struct meta_inode *out);
 
 /* Delete the inode object of n. */
-int inode_remove(struct fs *fs, struct node *n);
+int inode_remove(struct fs *fs, struct itab_ent *n);
 
 /* CAS attempts before an update gives up with EIO. */
 #define INODE_MAX_TRIES 200
@@ -86,7 +86,7 @@ struct kv_value;
 struct hash_key;
 int inode_get(struct fs *fs, const struct hash_key *k, bool seen,
     struct kv_value *v);
-bool inode_seen(struct fs *fs, struct node *n, bool dir);
+bool inode_seen(struct fs *fs, struct itab_ent *n, bool dir);
 void inode_backoff(int tries);
 
 #endif

@@ -13,7 +13,7 @@
 #include "kv.h"
 #include "lease.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -154,7 +154,7 @@ lease_look(struct fs *fs, struct lease *l)
 			clock_gettime(CLOCK_MONOTONIC, &l->seen_at);
 			return 0;
 		}
-		if (node_age_ms(&l->seen_at) < ms)
+		if (itab_age_ms(&l->seen_at) < ms)
 			return 0;
 		log_warnx("rename lease: taking it over from %" PRIx64
 		    " (unchanged for %d ms)", holder, ms);
@@ -199,7 +199,7 @@ lease_acquire(struct fs *fs, struct lease_hold *h)
 			if (rc != -KV_ECONFLICT)
 				break;
 		}
-		if (node_age_ms(&t0) >= fs->o.timeout_ms) {
+		if (itab_age_ms(&t0) >= fs->o.timeout_ms) {
 			log_warnx("rename lease: still held after %d ms",
 			    fs->o.timeout_ms);
 			rc = -EIO;
@@ -228,7 +228,7 @@ lease_check(struct fs *fs, struct lease_hold *h)
 {
 	int rc;
 
-	if (node_age_ms(&h->at) < fs->lease->ms / 2)
+	if (itab_age_ms(&h->at) < fs->lease->ms / 2)
 		return 0;
 	if ((rc = lease_put(fs, h->version, fs->lease->id, h)) == 0)
 		return 0;

@@ -16,7 +16,7 @@
 #include "locks.h"
 #include "log.h"
 #include "meta.h"
-#include "node.h"
+#include "itab.h"
 #include "xmalloc.h"
 
 #define LOCKS_TRIES 64		/* lost CAS races before giving up (EIO) */
@@ -277,25 +277,25 @@ static void
 locks_revalidate(struct locks *l, uint64_t ino, struct data *d)
 {
 	struct fs *fs = l->fs;
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	struct meta_inode in;
 	bool inval = false;
 
 	meta_inode_init(&in);
 	if (inode_read(fs, n, 0, &in, NULL) == 0) {
-		node_lock(fs->nodes);
+		itab_lock(fs->nodes);
 		if (n->kcache && (!locks_ts_eq(&n->kmtime, &in.mtime) ||
 		    n->ksize != in.size)) {
 			inval = true;
 			n->kmtime = in.mtime;
 			n->ksize = in.size;
 		}
-		node_unlock(fs->nodes);
+		itab_unlock(fs->nodes);
 		if (d != NULL)
 			data_attr(d, &in);
 	}
 	meta_inode_free(&in);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	if (inval && fs->se != NULL)
 		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }

@@ -14,7 +14,7 @@
 #include "inode.h"
 #include "kv.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "ops.h"
 #include "xmalloc.h"
 
@@ -51,16 +51,16 @@ static void
 ops_destroy(void *userdata)
 {
 	struct fs *fs = userdata;
-	struct node **v;
+	struct itab_ent **v;
 	size_t n;
 	int rc;
 
-	v = node_open_files(fs->nodes, &n);
+	v = itab_open_files(fs->nodes, &n);
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = data_flush(v[i]->data)) != 0)
 			log_error("inode %" PRIx64 ": writes lost at unmount: "
 			    "%s", v[i]->ino, strerror(-rc));
-		node_put(fs->nodes, v[i]);
+		itab_put(fs->nodes, v[i]);
 	}
 	free(v);
 	if (n > 0)
@@ -132,7 +132,7 @@ ops_stale(struct fs *fs, int rc)
 {
 	if (rc != -ENOENT)
 		return rc;
-	node_stale_dirs(fs->nodes);
+	itab_stale_dirs(fs->nodes);
 	return -ESTALE;
 }
 
@@ -164,7 +164,7 @@ ops_stat(uint64_t ino, const struct meta_inode *in, struct stat *st)
 
 /* An entry for n, counting the kernel's new reference. */
 void
-ops_entry(struct fs *fs, struct node *n, const struct meta_inode *in,
+ops_entry(struct fs *fs, struct itab_ent *n, const struct meta_inode *in,
     struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
@@ -173,12 +173,12 @@ ops_entry(struct fs *fs, struct node *n, const struct meta_inode *in,
 	ops_stat(n->ino, in, &e->attr);
 	e->attr_timeout = fs->o.attr_timeout;
 	e->entry_timeout = fs->o.entry_timeout;
-	node_lookup(fs->nodes, n);
+	itab_lookup(fs->nodes, n);
 }
 
 /* The inode for getattr, merged with unflushed writes. */
 int
-ops_inode(struct fs *fs, struct node *n, int max_age_ms,
+ops_inode(struct fs *fs, struct itab_ent *n, int max_age_ms,
     struct meta_inode *in)
 {
 	struct data *d;
@@ -188,16 +188,16 @@ ops_inode(struct fs *fs, struct node *n, int max_age_ms,
 	 * A directory's pending touch lands first (times, link count);
 	 * workers must not wait for jobs queued behind them.
 	 */
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	while (n->touch_pending && !bg_worker())
-		node_wait(fs->nodes);
-	node_unlock(fs->nodes);
+		itab_wait(fs->nodes);
+	itab_unlock(fs->nodes);
 	if ((rc = inode_read(fs, n, max_age_ms, in, NULL)) != 0)
 		return rc;
 	/* n->data lives while the file is open; our caller holds n. */
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	d = n->data;
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	if (d != NULL)
 		data_attr(d, in);
 	return 0;
@@ -228,31 +228,31 @@ ops_touch_mut(struct meta_inode *in, void *arg)
 static int
 ops_touch_job(void *arg)
 {
-	struct node *n = arg;
+	struct itab_ent *n = arg;
 	struct fs *fs = n->touch_fs;
 	struct ops_touch t;
 	int rc;
 
 	for (;;) {
-		node_lock(fs->nodes);
+		itab_lock(fs->nodes);
 		if (!n->touch_dirty) {
 			n->touch_pending = false;
-			node_broadcast(fs->nodes);
-			node_unlock(fs->nodes);
+			itab_broadcast(fs->nodes);
+			itab_unlock(fs->nodes);
 			break;
 		}
 		t.delta = n->touch_delta;
 		t.when = n->touch_time;
 		n->touch_delta = 0;
 		n->touch_dirty = false;
-		node_unlock(fs->nodes);
+		itab_unlock(fs->nodes);
 		rc = inode_update(fs, n, ops_touch_mut, &t, NULL);
 		/* ENOENT: removed meanwhile (rm -r), nothing to update. */
 		if (rc != 0 && rc != -ENOENT)
 			log_warnx("directory %" PRIx64 ": cannot update its "
 			    "times: %s", n->ino, strerror(-rc));
 	}
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	return 0;
 }
 
@@ -262,11 +262,11 @@ ops_touch_job(void *arg)
  * write, so a burst of creates in one directory costs few writes.
  */
 void
-ops_touch_dir(struct fs *fs, struct node *dir, int nlink_delta)
+ops_touch_dir(struct fs *fs, struct itab_ent *dir, int nlink_delta)
 {
 	bool start;
 
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	dir->touch_delta += nlink_delta;
 	ops_now(&dir->touch_time);
 	dir->touch_dirty = true;
@@ -276,7 +276,7 @@ ops_touch_dir(struct fs *fs, struct node *dir, int nlink_delta)
 		dir->touch_fs = fs;
 		dir->refs++; /* the job's hold */
 	}
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	if (start)
 		bg_submit(fs->bg, NULL, ops_touch_job, dir);
 }
@@ -284,7 +284,7 @@ ops_touch_dir(struct fs *fs, struct node *dir, int nlink_delta)
 /* A deferred atime update of one node. */
 struct ops_atime {
 	struct fs *fs;
-	struct node *n;		/* held by the job */
+	struct itab_ent *n;		/* held by the job */
 	struct timespec when;	/* the atime to set */
 	uint64_t gen;		/* n->atime_gen when the read was taken */
 	int tries;		/* CAS attempts so far */
@@ -308,9 +308,9 @@ ops_atime_mut(struct meta_inode *in, void *arg)
 
 	if (++a->tries > OPS_ATIME_TRIES)
 		return -EBUSY;
-	node_lock(a->fs->nodes);
+	itab_lock(a->fs->nodes);
 	stale = a->n->atime_gen != a->gen;
-	node_unlock(a->fs->nodes);
+	itab_unlock(a->fs->nodes);
 	if (stale || !atime_due(a->fs->o.atime, &in->atime, &in->mtime,
 	    &in->ctime, &a->when))
 		return INODE_UNCHANGED;
@@ -324,28 +324,28 @@ ops_atime_job(void *arg)
 {
 	struct ops_atime *a = arg;
 	struct fs *fs = a->fs;
-	struct node *n = a->n;
+	struct itab_ent *n = a->n;
 	int rc;
 
 	for (;;) {
-		node_lock(fs->nodes);
+		itab_lock(fs->nodes);
 		if (!n->atime_dirty) {
 			n->atime_pending = false;
-			node_unlock(fs->nodes);
+			itab_unlock(fs->nodes);
 			break;
 		}
 		a->when = n->atime_when;
 		a->gen = n->atime_gen;
 		a->tries = 0;
 		n->atime_dirty = false;
-		node_unlock(fs->nodes);
+		itab_unlock(fs->nodes);
 		rc = inode_update(fs, n, ops_atime_mut, a, NULL);
 		/* ENOENT: removed meanwhile; anything else: best effort. */
 		if (rc != 0 && rc != -ENOENT)
 			log_info("inode %" PRIx64 ": atime not updated: %s",
 			    n->ino, strerror(-rc));
 	}
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	free(a);
 	return 0;
 }
@@ -377,7 +377,7 @@ ops_atime_due(struct fs *fs, const struct meta_inode *in, bool dir)
  * request; the mutation decides again on the record it writes.
  */
 void
-ops_atime(struct fs *fs, struct node *n, bool dir)
+ops_atime(struct fs *fs, struct itab_ent *n, bool dir)
 {
 	struct ops_atime *a;
 	struct timespec now;
@@ -386,7 +386,7 @@ ops_atime(struct fs *fs, struct node *n, bool dir)
 	if (!ops_atime_on(fs, dir))
 		return;
 	ops_now(&now);
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	if (!n->atime_pending && n->have_inode)
 		due = atime_due(fs->o.atime, &n->inode.atime,
 		    &n->inode.mtime, &n->inode.ctime, &now);
@@ -399,7 +399,7 @@ ops_atime(struct fs *fs, struct node *n, bool dir)
 		n->atime_pending = true;
 		n->refs++; /* the job's hold */
 	}
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	if (!start)
 		return;
 	a = xcalloc(1, sizeof *a);
@@ -410,12 +410,12 @@ ops_atime(struct fs *fs, struct node *n, bool dir)
 
 /* An explicit atime change is coming: drop the reads before it. */
 void
-ops_atime_cancel(struct fs *fs, struct node *n)
+ops_atime_cancel(struct fs *fs, struct itab_ent *n)
 {
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	n->atime_gen++;
 	n->atime_dirty = false;
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 }
 
 /* Mutation: one link less. */
@@ -431,7 +431,7 @@ ops_link_dec(struct meta_inode *in, void *arg)
 
 /* Remove an inode now, and its data in the background. */
 int
-ops_remove_inode(struct fs *fs, struct node *n, const struct meta_inode *in)
+ops_remove_inode(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 {
 	int rc = inode_remove(fs, n);
 
@@ -452,7 +452,7 @@ ops_remove_inode(struct fs *fs, struct node *n, const struct meta_inode *in)
  * path, or -errno.
  */
 static int
-ops_drop_last(struct fs *fs, struct node *n)
+ops_drop_last(struct fs *fs, struct itab_ent *n)
 {
 	struct meta_inode in;
 	struct hash_key k;
@@ -460,17 +460,17 @@ ops_drop_last(struct fs *fs, struct node *n)
 	bool open;
 	int rc;
 
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	open = n->opens > 0;
-	node_unlock(fs->nodes);
-	if (open || !node_inode_cached(fs->nodes, n, -1, &in, &ver))
+	itab_unlock(fs->nodes);
+	if (open || !itab_inode_cached(fs->nodes, n, -1, &in, &ver))
 		return 0;
 	rc = 0;
 	if (in.nlink == 1 && !S_ISDIR(in.mode)) {
 		meta_key_inode(n->ino, &k);
 		rc = kv_del(fs->kv, &k, WIRE_COND_VERSION, ver);
 		if (rc == 0) {
-			node_forget_cache(fs->nodes, n);
+			itab_forget_cache(fs->nodes, n);
 			/* That version's extents: exactly what is stored. */
 			data_remove_async(fs, n->ino, &in);
 			rc = 1;
@@ -483,7 +483,7 @@ ops_drop_last(struct fs *fs, struct node *n)
 
 /* Drop a link (see ops.h). */
 int
-ops_drop_link(struct fs *fs, struct node *n)
+ops_drop_link(struct fs *fs, struct itab_ent *n)
 {
 	struct meta_inode in;
 	bool open;
@@ -497,11 +497,11 @@ ops_drop_link(struct fs *fs, struct node *n)
 	if (rc != 0)
 		return rc;
 	if (in.nlink == 0) {
-		node_lock(fs->nodes);
+		itab_lock(fs->nodes);
 		open = n->opens > 0;
 		if (open)
 			n->unlinked = true;
-		node_unlock(fs->nodes);
+		itab_unlock(fs->nodes);
 		if (!open)
 			rc = ops_remove_inode(fs, n, &in);
 	}
@@ -598,13 +598,13 @@ ops_newobj_job(void *arg)
  */
 int
 ops_make(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk,
-    struct fuse_entry_param *e, struct node **out)
+    struct fuse_entry_param *e, struct itab_ent **out)
 {
 	struct fs *fs = fs_ctx(req);
 	struct ops_dirop op = { .name = mk->name, .len = strlen(mk->name) };
 	struct ops_newobj no = { .fs = fs };
 	struct meta_inode pin, in;
-	struct node *pn, *cn = NULL;
+	struct itab_ent *pn, *cn = NULL;
 	struct bg_group grp;
 	int rc;
 
@@ -612,7 +612,7 @@ ops_make(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk,
 		return rc;
 	if (mk->target != NULL && strlen(mk->target) > META_SYMLINK_MAX)
 		return -ENAMETOOLONG;
-	pn = node_get(fs->nodes, parent);
+	pn = itab_get(fs->nodes, parent);
 	meta_inode_init(&in);
 	if ((rc = inode_read(fs, pn, fs_ms(fs->o.attr_timeout), &pin,
 	    NULL)) != 0)
@@ -626,7 +626,7 @@ ops_make(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk,
 	no.ino = op.ino = inode_new_ino();
 	no.in = &in;
 	op.type = (uint8_t)IFTODT(in.mode);
-	cn = node_get(fs->nodes, no.ino);
+	cn = itab_get(fs->nodes, no.ino);
 	bg_group_init(&grp);
 	bg_submit(fs->bg, &grp, ops_newobj_job, &no);
 	rc = dir_update(fs, pn, ops_dir_add, &op);
@@ -645,16 +645,16 @@ ops_make(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk,
 		goto out;
 	}
 	ops_touch_dir(fs, pn, S_ISDIR(in.mode) ? 1 : 0);
-	node_inode_store(fs->nodes, cn, &in, no.version);
-	node_lock(fs->nodes);
+	itab_inode_store(fs->nodes, cn, &in, no.version);
+	itab_lock(fs->nodes);
 	cn->parent = parent;
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	ops_entry(fs, cn, &in, e);
 	*out = cn;
 	cn = NULL;
 out:
-	node_put(fs->nodes, cn);
-	node_put(fs->nodes, pn);
+	itab_put(fs->nodes, cn);
+	itab_put(fs->nodes, pn);
 	meta_inode_free(&in);
 	return rc;
 }

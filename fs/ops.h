@@ -21,7 +21,7 @@
 #include "fs.h"
 #include "meta.h"
 
-struct node;
+struct itab_ent;
 struct data;
 
 /* The handler table given to fuse_session_new(). */
@@ -42,7 +42,7 @@ int ops_stale(struct fs *fs, int rc);
 /* Attributes of ino from its record. */
 void ops_stat(uint64_t ino, const struct meta_inode *in, struct stat *st);
 /* Fill an entry for n and count the kernel reference it carries. */
-void ops_entry(struct fs *fs, struct node *n, const struct meta_inode *in,
+void ops_entry(struct fs *fs, struct itab_ent *n, const struct meta_inode *in,
     struct fuse_entry_param *e);
 /* Current wall-clock time. */
 void ops_now(struct timespec *ts);
@@ -52,7 +52,7 @@ void ops_now(struct timespec *ts);
  * cache is younger than max_age_ms, merged with this mount's unflushed
  * writes.  0 or -errno; free *in with meta_inode_free.
  */
-int ops_inode(struct fs *fs, struct node *n, int max_age_ms,
+int ops_inode(struct fs *fs, struct itab_ent *n, int max_age_ms,
     struct meta_inode *in);
 
 /*
@@ -60,7 +60,7 @@ int ops_inode(struct fs *fs, struct node *n, int max_age_ms,
  * to its link count (subdirectories).  Failures are logged, not returned:
  * the change itself is done.
  */
-void ops_touch_dir(struct fs *fs, struct node *dir, int nlink_delta);
+void ops_touch_dir(struct fs *fs, struct itab_ent *dir, int nlink_delta);
 
 /*
  * Access times (atime.h).  ops_atime: n (a directory when dir) was read
@@ -73,8 +73,8 @@ void ops_touch_dir(struct fs *fs, struct node *dir, int nlink_delta);
  * read now move the atime of record in (for open's keep_cache: a read
  * served from the kernel's page cache never reaches canfs)?
  */
-void ops_atime(struct fs *fs, struct node *n, bool dir);
-void ops_atime_cancel(struct fs *fs, struct node *n);
+void ops_atime(struct fs *fs, struct itab_ent *n, bool dir);
+void ops_atime_cancel(struct fs *fs, struct itab_ent *n);
 bool ops_atime_due(struct fs *fs, const struct meta_inode *in, bool dir);
 
 /*
@@ -82,11 +82,11 @@ bool ops_atime_due(struct fs *fs, const struct meta_inode *in, bool dir);
  * the inode and its data go, or, while open on this mount, at the last
  * close.  0 or -errno.
  */
-int ops_drop_link(struct fs *fs, struct node *n);
+int ops_drop_link(struct fs *fs, struct itab_ent *n);
 /* Inode mutation: nlink - 1 (not below 0), ctime now. */
 int ops_link_dec(struct meta_inode *in, void *arg);
 /* Remove the inode of n and all of its data now. */
-int ops_remove_inode(struct fs *fs, struct node *n,
+int ops_remove_inode(struct fs *fs, struct itab_ent *n,
     const struct meta_inode *in);
 
 /* Arguments of the directory mutations below. */
@@ -114,10 +114,10 @@ struct ops_make {
 };
 /*
  * Create and link a new inode; on success *e is the entry (one kernel
- * reference counted) and *out the node with a hold (node_put).
+ * reference counted) and *out the node with a hold (itab_put).
  */
 int ops_make(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk,
-    struct fuse_entry_param *e, struct node **out);
+    struct fuse_entry_param *e, struct itab_ent **out);
 
 /* Handlers. */
 void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);

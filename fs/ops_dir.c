@@ -19,7 +19,7 @@
 #include "bg.h"
 #include "dir.h"
 #include "inode.h"
-#include "node.h"
+#include "itab.h"
 #include "ops.h"
 #include "xmalloc.h"
 
@@ -35,7 +35,7 @@ struct ops_dh {
 /* One inode read of a readdirplus batch. */
 struct ops_plus {
 	struct fs *fs;
-	struct node *n;
+	struct itab_ent *n;
 	struct meta_inode in;
 	int rc;
 };
@@ -52,17 +52,17 @@ void
 ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_ctx(req);
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	struct ops_dh *dh = xcalloc(1, sizeof *dh);
 	int rc;
 
 	dh->ino = ino;
 	dh->noatime = (fi->flags & O_NOATIME) != 0;
 	rc = dir_read(fs, n, 0, &dh->d, NULL);
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	dh->parent = n->parent != 0 ? n->parent : ino;
-	node_unlock(fs->nodes);
-	node_put(fs->nodes, n);
+	itab_unlock(fs->nodes);
+	itab_put(fs->nodes, n);
 	if (rc != 0) {
 		free(dh);
 		ops_reply_err(req, ops_stale(fs, rc));
@@ -101,14 +101,14 @@ ops_dir_pos(const struct ops_dh *dh, off_t off, char *name,
 static void
 ops_dir_accessed(struct fs *fs, struct ops_dh *dh)
 {
-	struct node *n;
+	struct itab_ent *n;
 
 	if (dh->accessed || dh->noatime)
 		return;
 	dh->accessed = true;
-	n = node_get(fs->nodes, dh->ino);
+	n = itab_get(fs->nodes, dh->ino);
 	ops_atime(fs, n, true);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 }
 
 /* Plain listing. */
@@ -178,7 +178,7 @@ ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t count = ops_plus_count(req, dh, size, off), used = 0, i;
 	char *buf = xmalloc(size ? size : 1), name[META_NAME_MAX + 1];
 	struct ops_plus *p = xcalloc(count + 1, sizeof *p);
-	struct node **nodes;
+	struct itab_ent **nodes;
 	struct bg_group grp;
 
 	(void)ino;
@@ -187,7 +187,7 @@ ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (off + (off_t)i < 2)
 			continue;
 		p[i].fs = fs;
-		p[i].n = node_get(fs->nodes, dh->d.e[off + (off_t)i - 2].ino);
+		p[i].n = itab_get(fs->nodes, dh->d.e[off + (off_t)i - 2].ino);
 		nodes[i] = p[i].n;
 	}
 	/* The inodes not cached: one batch request, not one each. */
@@ -219,11 +219,11 @@ ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		used += need;
 		if (e.ino != 0)
-			node_lookup(fs->nodes, p[i].n);
+			itab_lookup(fs->nodes, p[i].n);
 	}
 	for (i = 0; i < count; i++) {
 		meta_inode_free(&p[i].in);
-		node_put(fs->nodes, p[i].n);
+		itab_put(fs->nodes, p[i].n);
 	}
 	free(p);
 	ops_dir_accessed(fs, dh);

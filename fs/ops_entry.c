@@ -11,7 +11,7 @@
 #include "dir.h"
 #include "inode.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "ops.h"
 
 #define OPS_LOOKUP_WAIT_MS 1000
@@ -23,16 +23,16 @@
  * must show up at once (close-to-open starts with the lookup).
  */
 static int
-ops_find(struct fs *fs, struct node *pn, const char *name, size_t len,
+ops_find(struct fs *fs, struct itab_ent *pn, const char *name, size_t len,
     int max_age_ms, int neg_age_ms, uint64_t *ino, uint8_t *type)
 {
 	struct meta_dir d;
 	long i;
 	int rc;
 
-	rc = node_dir_lookup(fs->nodes, pn, max_age_ms, name, len, ino, type);
+	rc = itab_dir_lookup(fs->nodes, pn, max_age_ms, name, len, ino, type);
 	if (rc == 1 || (rc == 0 && neg_age_ms > 0 &&
-	    node_dir_lookup(fs->nodes, pn, neg_age_ms, name, len, ino,
+	    itab_dir_lookup(fs->nodes, pn, neg_age_ms, name, len, ino,
 	    type) == 0))
 		return rc;
 	if ((rc = dir_read(fs, pn, 0, &d, NULL)) != 0)
@@ -56,7 +56,7 @@ ops_find(struct fs *fs, struct node *pn, const char *name, size_t len,
  * and the kernel's retry would find no inode behind it.)
  */
 static int
-ops_lookup_inode(struct fs *fs, struct node *n, struct meta_inode *in)
+ops_lookup_inode(struct fs *fs, struct itab_ent *n, struct meta_inode *in)
 {
 	int rc, waited = 0, step = 5;
 
@@ -79,7 +79,7 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_ctx(req);
 	struct fuse_entry_param e;
 	struct meta_inode in;
-	struct node *pn, *cn;
+	struct itab_ent *pn, *cn;
 	size_t len = strlen(name);
 	uint64_t ino = 0;
 	uint8_t type = 0;
@@ -89,10 +89,10 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	pn = node_get(fs->nodes, parent);
+	pn = itab_get(fs->nodes, parent);
 	rc = ops_find(fs, pn, name, len, fs_ms(fs->o.entry_timeout),
 	    fs_ms(fs->o.negative_timeout), &ino, &type);
-	node_put(fs->nodes, pn);
+	itab_put(fs->nodes, pn);
 	if (rc < 0) {
 		ops_reply_err(req, rc);
 		return;
@@ -104,20 +104,20 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	cn = node_get(fs->nodes, ino);
+	cn = itab_get(fs->nodes, ino);
 	if ((rc = ops_lookup_inode(fs, cn, &in)) != 0) {
-		node_put(fs->nodes, cn);
+		itab_put(fs->nodes, cn);
 		ops_reply_err(req, rc);
 		return;
 	}
 	if (type == DT_DIR) {
-		node_lock(fs->nodes);
+		itab_lock(fs->nodes);
 		cn->parent = parent;
-		node_unlock(fs->nodes);
+		itab_unlock(fs->nodes);
 	}
 	ops_entry(fs, cn, &in, &e);
 	meta_inode_free(&in);
-	node_put(fs->nodes, cn);
+	itab_put(fs->nodes, cn);
 	fuse_reply_entry(req, &e);
 }
 
@@ -125,7 +125,7 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 void
 ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	node_forget(fs_ctx(req)->nodes, ino, nlookup);
+	itab_forget(fs_ctx(req)->nodes, ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -137,7 +137,7 @@ ops_forget_multi(fuse_req_t req, size_t count,
 	struct fs *fs = fs_ctx(req);
 
 	for (size_t i = 0; i < count; i++)
-		node_forget(fs->nodes, forgets[i].ino, forgets[i].nlookup);
+		itab_forget(fs->nodes, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -146,14 +146,14 @@ void
 ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_ctx(req);
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	struct meta_inode in;
 	struct stat st;
 	int rc;
 
 	(void)fi;
 	rc = ops_inode(fs, n, 0, &in);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	if (rc != 0) {
 		ops_reply_err(req, ops_stale(fs, rc));
 		return;
@@ -216,7 +216,7 @@ ops_setattr_mut(struct meta_inode *in, void *arg)
  * the inode read afresh records them; *t says what went (data.h).
  */
 static int
-ops_truncate(struct fs *fs, struct node *n, uint64_t size,
+ops_truncate(struct fs *fs, struct itab_ent *n, uint64_t size,
     struct data_trunc *t)
 {
 	struct meta_inode in;
@@ -241,7 +241,7 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 {
 	struct fs *fs = fs_ctx(req);
 	struct ops_setattr_arg a = { .attr = attr, .to_set = to_set };
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	struct data_trunc tr = { 0 };
 	struct meta_inode in;
 	struct data *d;
@@ -251,9 +251,9 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	(void)fi;
 	ops_now(&a.now);
 	meta_inode_init(&in);
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	d = n->data;
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	/* An explicit atime wins over reads not yet written. */
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
 		ops_atime_cancel(fs, n);
@@ -274,7 +274,7 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		data_set_size(d, in.size);
 	if (rc == 0 && d != NULL)
 		data_attr(d, &in);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	if (rc != 0) {
 		ops_reply_err(req, ops_stale(fs, rc));
 		return;
@@ -289,12 +289,12 @@ void
 ops_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_ctx(req);
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	struct meta_inode in;
 	int rc;
 
 	rc = inode_read(fs, n, -1, &in, NULL);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	if (rc == 0 && in.target == NULL)
 		rc = -EINVAL;
 	if (rc != 0)
@@ -309,7 +309,7 @@ static void
 ops_make_reply(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk)
 {
 	struct fuse_entry_param e;
-	struct node *n = NULL;
+	struct itab_ent *n = NULL;
 	int rc;
 
 	rc = ops_make(req, parent, mk, &e, &n);
@@ -317,7 +317,7 @@ ops_make_reply(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk)
 		ops_reply_err(req, rc);
 		return;
 	}
-	node_put(fs_ctx(req)->nodes, n);
+	itab_put(fs_ctx(req)->nodes, n);
 	fuse_reply_entry(req, &e);
 }
 
@@ -393,7 +393,7 @@ ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct ops_dirop op = { .name = newname, .len = strlen(newname),
 	    .ino = ino };
 	struct fuse_entry_param e;
-	struct node *n, *pn;
+	struct itab_ent *n, *pn;
 	struct meta_inode in;
 	int rc;
 
@@ -401,8 +401,8 @@ ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		ops_reply_err(req, rc);
 		return;
 	}
-	n = node_get(fs->nodes, ino);
-	pn = node_get(fs->nodes, newparent);
+	n = itab_get(fs->nodes, ino);
+	pn = itab_get(fs->nodes, newparent);
 	meta_inode_init(&in);
 	rc = inode_update(fs, n, ops_link_mut, NULL, &in);
 	if (rc == 0) {
@@ -416,8 +416,8 @@ ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		ops_entry(fs, n, &in, &e);
 	}
 	meta_inode_free(&in);
-	node_put(fs->nodes, pn);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, pn);
+	itab_put(fs->nodes, n);
 	if (rc != 0)
 		ops_reply_err(req, rc);
 	else
@@ -431,20 +431,20 @@ ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_ctx(req);
 	struct ops_dirop op = { .name = name, .len = strlen(name),
 	    .no_dirs = true };
-	struct node *pn = node_get(fs->nodes, parent), *cn;
+	struct itab_ent *pn = itab_get(fs->nodes, parent), *cn;
 	int rc;
 
 	rc = dir_update(fs, pn, ops_dir_remove, &op);
 	if (rc == 0)
 		ops_touch_dir(fs, pn, 0);
-	node_put(fs->nodes, pn);
+	itab_put(fs->nodes, pn);
 	if (rc != 0) {
 		ops_reply_err(req, rc);
 		return;
 	}
-	cn = node_get(fs->nodes, op.found_ino);
+	cn = itab_get(fs->nodes, op.found_ino);
 	rc = ops_drop_link(fs, cn);
-	node_put(fs->nodes, cn);
+	itab_put(fs->nodes, cn);
 	if (rc != 0)
 		log_warnx("inode %" PRIx64 ": unlinked but not released: %s",
 		    op.found_ino, strerror(-rc));
@@ -462,7 +462,7 @@ ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_ctx(req);
 	struct ops_dirop op = { .name = name, .len = strlen(name),
 	    .only_dirs = true };
-	struct node *pn = node_get(fs->nodes, parent), *cn = NULL;
+	struct itab_ent *pn = itab_get(fs->nodes, parent), *cn = NULL;
 	uint64_t ino;
 	uint8_t type;
 	int rc;
@@ -473,7 +473,7 @@ ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	else if (rc == 1)
 		rc = type == DT_DIR ? 0 : -ENOTDIR;
 	if (rc == 0) {
-		cn = node_get(fs->nodes, ino);
+		cn = itab_get(fs->nodes, ino);
 		rc = dir_remove_empty(fs, cn);
 		if (rc == -ENOENT) /* half removed before: finish */
 			rc = 0;
@@ -488,7 +488,7 @@ ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ops_touch_dir(fs, pn, -1);
 		(void)inode_remove(fs, cn);
 	}
-	node_put(fs->nodes, cn);
-	node_put(fs->nodes, pn);
+	itab_put(fs->nodes, cn);
+	itab_put(fs->nodes, pn);
 	ops_reply_status(req, rc);
 }

@@ -11,13 +11,13 @@
 #include "inode.h"
 #include "locks.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "ops.h"
 #include "xmalloc.h"
 
 /* An open file handle (fi->fh). */
 struct ops_fh {
-	struct node *n;		/* held until release */
+	struct itab_ent *n;		/* held until release */
 	struct data *d;		/* n->data, alive while n is open */
 	bool wrote;		/* written through this handle */
 	bool noatime;		/* opened O_NOATIME: reads leave atime */
@@ -53,7 +53,7 @@ ts_eq(const struct timespec *a, const struct timespec *b)
  * new size.
  */
 static struct ops_fh *
-ops_attach(struct fs *fs, struct node *n, struct meta_inode *in,
+ops_attach(struct fs *fs, struct itab_ent *n, struct meta_inode *in,
     struct fuse_file_info *fi)
 {
 	struct ops_fh *fh = xcalloc(1, sizeof *fh);
@@ -62,7 +62,7 @@ ops_attach(struct fs *fs, struct node *n, struct meta_inode *in,
 	fh->noatime = (fi->flags & O_NOATIME) != 0;
 	atime = !fh->noatime && (fi->flags & O_ACCMODE) != O_WRONLY &&
 	    ops_atime_due(fs, in, false);
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	existing = n->data != NULL;
 	if (!existing)
 		n->data = data_new(fs, n, in);
@@ -76,7 +76,7 @@ ops_attach(struct fs *fs, struct node *n, struct meta_inode *in,
 	n->kcache = true;
 	n->kmtime = in->mtime;
 	n->ksize = in->size;
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	if (existing)
 		data_attr(fh->d, in);
 	fi->keep_cache = keep;
@@ -94,14 +94,14 @@ ops_attach(struct fs *fs, struct node *n, struct meta_inode *in,
 static int
 ops_detach(struct fs *fs, struct ops_fh *fh)
 {
-	struct node *n = fh->n;
+	struct itab_ent *n = fh->n;
 	struct data *d = NULL;
 	struct meta_inode in;
 	bool unlinked = false;
 	int rc;
 
 	rc = data_flush(fh->d);
-	node_lock(fs->nodes);
+	itab_lock(fs->nodes);
 	if (rc == 0 && fh->wrote && n->have_inode && n->ksize != UINT64_MAX) {
 		/*
 		 * The kernel's pages hold what we wrote: they stay valid,
@@ -116,7 +116,7 @@ ops_detach(struct fs *fs, struct ops_fh *fh)
 		unlinked = n->unlinked;
 		n->unlinked = false;
 	}
-	node_unlock(fs->nodes);
+	itab_unlock(fs->nodes);
 	if (d != NULL)
 		data_free(d);
 	if (unlinked && inode_read(fs, n, 0, &in, NULL) == 0) {
@@ -124,7 +124,7 @@ ops_detach(struct fs *fs, struct ops_fh *fh)
 			(void)ops_remove_inode(fs, n, &in);
 		meta_inode_free(&in);
 	}
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	free(fh);
 	return rc;
 }
@@ -140,7 +140,7 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e;
 	struct meta_inode in;
 	struct ops_fh *fh;
-	struct node *n;
+	struct itab_ent *n;
 	uint64_t ver;
 	int rc;
 
@@ -156,16 +156,16 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		ops_reply_err(req, rc);
 		return;
 	}
-	if (!node_inode_cached(fs->nodes, n, -1, &in, &ver)) {
+	if (!itab_inode_cached(fs->nodes, n, -1, &in, &ver)) {
 		/* Cannot happen: ops_make cached it.  Fail safely. */
-		node_forget(fs->nodes, n->ino, 1);
-		node_put(fs->nodes, n);
+		itab_forget(fs->nodes, n->ino, 1);
+		itab_put(fs->nodes, n);
 		fuse_reply_err(req, EIO);
 		return;
 	}
 	fh = ops_attach(fs, n, &in, fi);
 	meta_inode_free(&in);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	if (fuse_reply_create(req, &e, fi) != 0)
 		(void)ops_detach(fs, fh); /* interrupted: no release comes */
 }
@@ -175,7 +175,7 @@ void
 ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_ctx(req);
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	struct meta_inode in;
 	struct ops_fh *fh;
 	int rc;
@@ -187,13 +187,13 @@ ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = -ENXIO; /* FIFOs and devices are opened by the kernel */
 	if (rc != 0) {
 		meta_inode_free(&in);
-		node_put(fs->nodes, n);
+		itab_put(fs->nodes, n);
 		ops_reply_err(req, ops_stale(fs, rc));
 		return;
 	}
 	fh = ops_attach(fs, n, &in, fi);
 	meta_inode_free(&in);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	if (fuse_reply_open(req, fi) != 0)
 		(void)ops_detach(fs, fh);
 }

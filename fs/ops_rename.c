@@ -47,7 +47,7 @@
 #include "kv.h"
 #include "lease.h"
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "ops.h"
 #include "xmalloc.h"
 
@@ -329,7 +329,7 @@ ops_ren_cycle(struct fs *fs, uint64_t top, uint64_t dir)
  * do not hold it), and must not land inside its own tree (-EINVAL).
  */
 static int
-ops_ren_guard(struct fs *fs, struct node *p1, struct node *p2,
+ops_ren_guard(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     struct ops_ren *r)
 {
 	struct meta_dir d;
@@ -363,11 +363,11 @@ ops_ren_guard(struct fs *fs, struct node *p1, struct node *p2,
  * so nothing can be created in it.  Finds the source on the way.
  */
 static int
-ops_ren_prepare(struct fs *fs, struct node *p1, struct node *p2,
+ops_ren_prepare(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     struct ops_ren *r)
 {
 	struct meta_dir d;
-	struct node *tn;
+	struct itab_ent *tn;
 	long i;
 	int rc;
 
@@ -386,12 +386,12 @@ ops_ren_prepare(struct fs *fs, struct node *p1, struct node *p2,
 		return rc;
 	i = meta_dir_find(&d, r->newname, r->newlen, NULL);
 	if (i >= 0 && d.e[i].type == DT_DIR && r->src_type == DT_DIR) {
-		tn = node_get(fs->nodes, d.e[i].ino);
+		tn = itab_get(fs->nodes, d.e[i].ino);
 		rc = dir_remove_empty(fs, tn);
 		if (rc == 0 || rc == -ENOENT)
 			r->killed = tn->ino;
 		rc = rc == -ENOENT ? 0 : rc;
-		node_put(fs->nodes, tn);
+		itab_put(fs->nodes, tn);
 	}
 	meta_dir_free(&d);
 	return rc;
@@ -399,7 +399,7 @@ ops_ren_prepare(struct fs *fs, struct node *p1, struct node *p2,
 
 /* The directory changes of one attempt. */
 static int
-ops_ren_move(struct fs *fs, struct node *p1, struct node *p2,
+ops_ren_move(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     struct ops_ren *r)
 {
 	struct meta_dir d;
@@ -434,11 +434,11 @@ ops_ren_move(struct fs *fs, struct node *p1, struct node *p2,
 
 /* After the move: link counts, times, the replaced inode. */
 static void
-ops_ren_finish(struct fs *fs, struct node *p1, struct node *p2,
+ops_ren_finish(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     const struct ops_ren *r)
 {
 	int d1 = 0, d2 = 0;
-	struct node *n;
+	struct itab_ent *n;
 
 	if (p1 != p2 && r->src_type == DT_DIR) {
 		d1--;
@@ -452,17 +452,17 @@ ops_ren_finish(struct fs *fs, struct node *p1, struct node *p2,
 	ops_touch_dir(fs, p1, p1 == p2 ? d1 + d2 : d1);
 	if (p1 != p2)
 		ops_touch_dir(fs, p2, d2);
-	n = node_get(fs->nodes, r->src_ino);
+	n = itab_get(fs->nodes, r->src_ino);
 	(void)inode_update(fs, n, ops_ren_ctime_mut, NULL, NULL);
 	if (r->src_type == DT_DIR) {
-		node_lock(fs->nodes);
+		itab_lock(fs->nodes);
 		n->parent = p2->ino;
-		node_unlock(fs->nodes);
+		itab_unlock(fs->nodes);
 	}
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	if (r->tgt_ino == 0)
 		return;
-	n = node_get(fs->nodes, r->tgt_ino);
+	n = itab_get(fs->nodes, r->tgt_ino);
 	if (r->flags & RENAME_EXCHANGE)
 		(void)inode_update(fs, n, ops_ren_ctime_mut, NULL, NULL);
 	else if (r->tgt_type == DT_DIR)
@@ -470,7 +470,7 @@ ops_ren_finish(struct fs *fs, struct node *p1, struct node *p2,
 	else if (ops_drop_link(fs, n) != 0)
 		log_warnx("inode %" PRIx64 ": replaced by rename but not "
 		    "released", r->tgt_ino);
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 }
 
 /*
@@ -480,16 +480,16 @@ ops_ren_finish(struct fs *fs, struct node *p1, struct node *p2,
  * (ops_ren_guard() decides on fresh reads).
  */
 static bool
-ops_ren_hint(struct fs *fs, struct node *p1, struct node *p2,
+ops_ren_hint(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     const struct ops_ren *r)
 {
 	uint64_t ino;
 	uint8_t type;
 
-	if (node_dir_lookup(fs->nodes, p1, -1, r->name, r->len, &ino,
+	if (itab_dir_lookup(fs->nodes, p1, -1, r->name, r->len, &ino,
 	    &type) == 1 && type == DT_DIR)
 		return true;
-	return (r->flags & RENAME_EXCHANGE) && node_dir_lookup(fs->nodes,
+	return (r->flags & RENAME_EXCHANGE) && itab_dir_lookup(fs->nodes,
 	    p2, -1, r->newname, r->newlen, &ino, &type) == 1 &&
 	    type == DT_DIR;
 }
@@ -513,7 +513,7 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs *fs = fs_ctx(req);
 	struct ops_ren r = { .name = name, .newname = newname,
 	    .len = strlen(name), .newlen = strlen(newname), .flags = flags };
-	struct node *p1, *p2;
+	struct itab_ent *p1, *p2;
 	int rc, tries;
 
 	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
@@ -525,8 +525,8 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ops_reply_err(req, rc);
 		return;
 	}
-	p1 = node_get(fs->nodes, parent);
-	p2 = parent == newparent ? p1 : node_get(fs->nodes, newparent);
+	p1 = itab_get(fs->nodes, parent);
+	p2 = parent == newparent ? p1 : itab_get(fs->nodes, newparent);
 	r.cross = p1 != p2;
 	rc = 0;
 	if (r.cross && ops_ren_hint(fs, p1, p2, &r))
@@ -559,7 +559,7 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == 0 && !r.same)
 		ops_ren_finish(fs, p1, p2, &r);
 	if (p2 != p1)
-		node_put(fs->nodes, p2);
-	node_put(fs->nodes, p1);
+		itab_put(fs->nodes, p2);
+	itab_put(fs->nodes, p1);
 	ops_reply_status(req, rc);
 }

@@ -15,7 +15,7 @@
 
 #include "inode.h"
 #include "kv.h"
-#include "node.h"
+#include "itab.h"
 #include "ops.h"
 #include "xmalloc.h"
 
@@ -48,10 +48,10 @@ static void
 ops_xattr_change(fuse_req_t req, fuse_ino_t ino, struct ops_xattr_arg *a)
 {
 	struct fs *fs = fs_ctx(req);
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	int rc = inode_update(fs, n, ops_xattr_mut, a, NULL);
 
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	ops_reply_status(req, ops_stale(fs, rc));
 }
 
@@ -88,10 +88,10 @@ static int
 ops_xattr_inode(fuse_req_t req, fuse_ino_t ino, struct meta_inode *in)
 {
 	struct fs *fs = fs_ctx(req);
-	struct node *n = node_get(fs->nodes, ino);
+	struct itab_ent *n = itab_get(fs->nodes, ino);
 	int rc = inode_read(fs, n, fs_ms(fs->o.attr_timeout), in, NULL);
 
-	node_put(fs->nodes, n);
+	itab_put(fs->nodes, n);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
- * node.h: the in-memory table of inodes this mount knows about.
+ * itab.h: the mount's inode table: the inodes this mount knows about.
  *
- * A node exists while the kernel holds references to the inode (its
+ * An entry exists while the kernel holds references to the inode (its
  * lookup count, taken by every entry reply and dropped by forget), while
  * it is open on this mount, or while a request is using it.  It caches
  * the last inode record and directory object seen with their versions:
@@ -16,8 +16,8 @@
  * for short copies, never across a store request.  The open-file state
  * (n->data) has its own lock (data.h).
  */
-#ifndef CANFS_FS_NODE_H
-#define CANFS_FS_NODE_H
+#ifndef CANFS_FS_ITAB_H
+#define CANFS_FS_ITAB_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,7 +29,7 @@ struct data;
 struct fs;
 
 /* One inode known to this mount. */
-struct node {
+struct itab_ent {
 	uint64_t ino;
 	uint64_t nlookup;	/* kernel references (lookup count) */
 	int refs;		/* holds by running requests */
@@ -44,7 +44,7 @@ struct node {
 	struct timespec inode_at; /* monotonic time it was read/written */
 
 	struct meta_dir *dir;	/* last directory object, or NULL */
-	uint64_t dir_epoch;	/* node_stale_dirs() count when cached */
+	uint64_t dir_epoch;	/* itab_stale_dirs() count when cached */
 	uint64_t dir_version;
 	struct timespec dir_at;
 
@@ -65,62 +65,62 @@ struct node {
 	uint64_t ksize;		/* ...and size */
 
 	struct data *data;	/* open-file state while opens > 0 */
-	struct node *next;	/* hash chain */
+	struct itab_ent *next;	/* hash chain */
 };
 
-struct node_table;
+struct itab;
 
-struct node_table *node_table_new(void);
+struct itab *itab_new(void);
 /* Free every node (at unmount). */
-void node_table_free(struct node_table *nt);
+void itab_free(struct itab *nt);
 
-/* The node of ino, made if needed, with a request hold (node_put). */
-struct node *node_get(struct node_table *nt, uint64_t ino);
+/* The node of ino, made if needed, with a request hold (itab_put). */
+struct itab_ent *itab_get(struct itab *nt, uint64_t ino);
 /* Drop a request hold; the node goes when nothing refers to it. */
-void node_put(struct node_table *nt, struct node *n);
+void itab_put(struct itab *nt, struct itab_ent *n);
 /* The kernel got an entry for n: one more lookup reference. */
-void node_lookup(struct node_table *nt, struct node *n);
+void itab_lookup(struct itab *nt, struct itab_ent *n);
 /* The kernel dropped count references to ino. */
-void node_forget(struct node_table *nt, uint64_t ino, uint64_t count);
+void itab_forget(struct itab *nt, uint64_t ino, uint64_t count);
 /*
- * The open-file states of every open node, each node held (node_put);
+ * The open-file states of every open node, each node held (itab_put);
  * *n gets the count.  For the final flush at unmount.  Free the array.
  */
-struct node **node_open_files(struct node_table *nt, size_t *n);
+struct itab_ent **itab_open_files(struct itab *nt, size_t *n);
 /* Nodes in the table (for tests and logs). */
-size_t node_count(struct node_table *nt);
+size_t itab_count(struct itab *nt);
 
 /* Lock the table to read or change node fields directly. */
-void node_lock(struct node_table *nt);
-void node_unlock(struct node_table *nt);
-/* With the lock held: wait for node_broadcast(); wake all waiters. */
-void node_wait(struct node_table *nt);
-void node_broadcast(struct node_table *nt);
+void itab_lock(struct itab *nt);
+void itab_unlock(struct itab *nt);
+/* With the lock held: wait for itab_broadcast(); wake all waiters. */
+void itab_wait(struct itab *nt);
+void itab_broadcast(struct itab *nt);
 
 /*
  * Copy the cached inode of n into *in (caller frees with
  * meta_inode_free) and its version into *version, if there is one younger
  * than max_age_ms (negative: any age).  Returns true when copied.
  */
-bool node_inode_cached(struct node_table *nt, struct node *n, int max_age_ms,
+bool itab_inode_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
     struct meta_inode *in, uint64_t *version);
 /* Cache a record of n at version (ignored when older than the cache). */
-void node_inode_store(struct node_table *nt, struct node *n,
+void itab_inode_store(struct itab *nt, struct itab_ent *n,
     const struct meta_inode *in, uint64_t version);
 /* Forget the cached inode and directory (the object is gone). */
-void node_forget_cache(struct node_table *nt, struct node *n);
+void itab_forget_cache(struct itab *nt, struct itab_ent *n);
 
-/* As node_inode_cached / node_inode_store, for directory objects. */
-bool node_dir_cached(struct node_table *nt, struct node *n, int max_age_ms,
+/* As itab_inode_cached / itab_inode_store, for directory objects. */
+bool itab_dir_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
     struct meta_dir *d, uint64_t *version);
-void node_dir_store(struct node_table *nt, struct node *n,
+void itab_dir_store(struct itab *nt, struct itab_ent *n,
     const struct meta_dir *d, uint64_t version);
 /*
  * Look name up in the cached directory of n, if younger than max_age_ms:
  * 1 with *ino and *type when there, 0 when not, -1 when no cache is fresh
  * enough.
  */
-int node_dir_lookup(struct node_table *nt, struct node *n, int max_age_ms,
+int itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
     const char *name, size_t len, uint64_t *ino, uint8_t *type);
 
 /*
@@ -128,9 +128,9 @@ int node_dir_lookup(struct node_table *nt, struct node *n, int max_age_ms,
  * that is gone: some directory changed elsewhere).  Updates still start
  * from the cached copies; reads fetch afresh.
  */
-void node_stale_dirs(struct node_table *nt);
+void itab_stale_dirs(struct itab *nt);
 
 /* Milliseconds since a monotonic time stamp. */
-int64_t node_age_ms(const struct timespec *at);
+int64_t itab_age_ms(const struct timespec *at);
 
 #endif

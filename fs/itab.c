@@ -1,24 +1,24 @@
-/* node.c: the in-memory inode table (see node.h). */
+/* itab.c: the mount's inode table (see itab.h). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "node.h"
+#include "itab.h"
 #include "xmalloc.h"
 
-struct node_table {
+struct itab {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;	/* a node's background work finished */
-	struct node **buckets;
+	struct itab_ent **buckets;
 	size_t nbuckets;	/* a power of two */
 	size_t n;
-	uint64_t dir_epoch;	/* bumped by node_stale_dirs() */
+	uint64_t dir_epoch;	/* bumped by itab_stale_dirs() */
 };
 
 /* Milliseconds since at (monotonic). */
 int64_t
-node_age_ms(const struct timespec *at)
+itab_age_ms(const struct timespec *at)
 {
 	struct timespec now;
 
@@ -29,17 +29,17 @@ node_age_ms(const struct timespec *at)
 
 /* Bucket of ino. */
 static size_t
-node_slot(const struct node_table *nt, uint64_t ino)
+itab_slot(const struct itab *nt, uint64_t ino)
 {
 	return (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 20) &
 	    (nt->nbuckets - 1);
 }
 
 /* New empty table. */
-struct node_table *
-node_table_new(void)
+struct itab *
+itab_new(void)
 {
-	struct node_table *nt = xcalloc(1, sizeof *nt);
+	struct itab *nt = xcalloc(1, sizeof *nt);
 
 	pthread_mutex_init(&nt->mu, NULL);
 	pthread_cond_init(&nt->cv, NULL);
@@ -50,7 +50,7 @@ node_table_new(void)
 
 /* Free one node's caches and the node. */
 static void
-node_free(struct node *n)
+itab_ent_free(struct itab_ent *n)
 {
 	meta_inode_free(&n->inode);
 	meta_dir_free(n->dir);
@@ -60,16 +60,16 @@ node_free(struct node *n)
 
 /* Free the table. */
 void
-node_table_free(struct node_table *nt)
+itab_free(struct itab *nt)
 {
 	if (nt == NULL)
 		return;
 	for (size_t i = 0; i < nt->nbuckets; i++) {
-		struct node *n, *next;
+		struct itab_ent *n, *next;
 
 		for (n = nt->buckets[i]; n != NULL; n = next) {
 			next = n->next;
-			node_free(n);
+			itab_ent_free(n);
 		}
 	}
 	free(nt->buckets);
@@ -80,16 +80,16 @@ node_table_free(struct node_table *nt)
 
 /* Double the buckets (caller holds mu). */
 static void
-node_grow(struct node_table *nt)
+itab_grow(struct itab *nt)
 {
-	struct node_table big = { .nbuckets = nt->nbuckets * 2 };
+	struct itab big = { .nbuckets = nt->nbuckets * 2 };
 
 	big.buckets = xcalloc(big.nbuckets, sizeof *big.buckets);
 	for (size_t i = 0; i < nt->nbuckets; i++) {
-		struct node *n, *next;
+		struct itab_ent *n, *next;
 
 		for (n = nt->buckets[i]; n != NULL; n = next) {
-			size_t s = node_slot(&big, n->ino);
+			size_t s = itab_slot(&big, n->ino);
 
 			next = n->next;
 			n->next = big.buckets[s];
@@ -102,12 +102,12 @@ node_grow(struct node_table *nt)
 }
 
 /* Find ino (caller holds mu). */
-static struct node *
-node_find(struct node_table *nt, uint64_t ino)
+static struct itab_ent *
+itab_find(struct itab *nt, uint64_t ino)
 {
-	struct node *n;
+	struct itab_ent *n;
 
-	for (n = nt->buckets[node_slot(nt, ino)]; n != NULL; n = n->next) {
+	for (n = nt->buckets[itab_slot(nt, ino)]; n != NULL; n = n->next) {
 		if (n->ino == ino)
 			return n;
 	}
@@ -116,39 +116,39 @@ node_find(struct node_table *nt, uint64_t ino)
 
 /* Unlink and free n if nothing refers to it (caller holds mu). */
 static void
-node_maybe_free(struct node_table *nt, struct node *n)
+itab_maybe_free(struct itab *nt, struct itab_ent *n)
 {
-	struct node **pp;
+	struct itab_ent **pp;
 
 	if (n->nlookup > 0 || n->refs > 0 || n->opens > 0)
 		return;
 	if (n->data != NULL)
 		fatalx("node %llx freed with open-file state",
 		    (unsigned long long)n->ino);
-	for (pp = &nt->buckets[node_slot(nt, n->ino)]; *pp != n;
+	for (pp = &nt->buckets[itab_slot(nt, n->ino)]; *pp != n;
 	    pp = &(*pp)->next)
 		;
 	*pp = n->next;
 	nt->n--;
-	node_free(n);
+	itab_ent_free(n);
 }
 
 /* Find or make the node of ino, with a hold. */
-struct node *
-node_get(struct node_table *nt, uint64_t ino)
+struct itab_ent *
+itab_get(struct itab *nt, uint64_t ino)
 {
-	struct node *n;
+	struct itab_ent *n;
 
 	pthread_mutex_lock(&nt->mu);
-	if ((n = node_find(nt, ino)) == NULL) {
+	if ((n = itab_find(nt, ino)) == NULL) {
 		if (nt->n >= 2 * nt->nbuckets)
-			node_grow(nt);
+			itab_grow(nt);
 		n = xcalloc(1, sizeof *n);
 		n->ino = ino;
 		/* The root is never forgotten: pin it with a reference. */
 		n->nlookup = ino == META_ROOT_INO ? 1 : 0;
-		n->next = nt->buckets[node_slot(nt, ino)];
-		nt->buckets[node_slot(nt, ino)] = n;
+		n->next = nt->buckets[itab_slot(nt, ino)];
+		nt->buckets[itab_slot(nt, ino)] = n;
 		nt->n++;
 	}
 	n->refs++;
@@ -158,7 +158,7 @@ node_get(struct node_table *nt, uint64_t ino)
 
 /* Drop a hold. */
 void
-node_put(struct node_table *nt, struct node *n)
+itab_put(struct itab *nt, struct itab_ent *n)
 {
 	if (n == NULL)
 		return;
@@ -167,13 +167,13 @@ node_put(struct node_table *nt, struct node *n)
 		fatalx("node %llx: hold count underflow",
 		    (unsigned long long)n->ino);
 	n->refs--;
-	node_maybe_free(nt, n);
+	itab_maybe_free(nt, n);
 	pthread_mutex_unlock(&nt->mu);
 }
 
 /* One more kernel reference. */
 void
-node_lookup(struct node_table *nt, struct node *n)
+itab_lookup(struct itab *nt, struct itab_ent *n)
 {
 	pthread_mutex_lock(&nt->mu);
 	n->nlookup++;
@@ -182,12 +182,12 @@ node_lookup(struct node_table *nt, struct node *n)
 
 /* The kernel forgot count references. */
 void
-node_forget(struct node_table *nt, uint64_t ino, uint64_t count)
+itab_forget(struct itab *nt, uint64_t ino, uint64_t count)
 {
-	struct node *n;
+	struct itab_ent *n;
 
 	pthread_mutex_lock(&nt->mu);
-	if ((n = node_find(nt, ino)) == NULL) {
+	if ((n = itab_find(nt, ino)) == NULL) {
 		log_warnx("forget of unknown inode %llx",
 		    (unsigned long long)ino);
 	} else {
@@ -199,21 +199,21 @@ node_forget(struct node_table *nt, uint64_t ino, uint64_t count)
 			count = n->nlookup;
 		}
 		n->nlookup -= count;
-		node_maybe_free(nt, n);
+		itab_maybe_free(nt, n);
 	}
 	pthread_mutex_unlock(&nt->mu);
 }
 
 /* Every node with open-file state, held. */
-struct node **
-node_open_files(struct node_table *nt, size_t *count)
+struct itab_ent **
+itab_open_files(struct itab *nt, size_t *count)
 {
-	struct node **v = NULL;
+	struct itab_ent **v = NULL;
 	size_t n = 0, cap = 0;
 
 	pthread_mutex_lock(&nt->mu);
 	for (size_t i = 0; i < nt->nbuckets; i++) {
-		for (struct node *e = nt->buckets[i]; e != NULL; e = e->next) {
+		for (struct itab_ent *e = nt->buckets[i]; e != NULL; e = e->next) {
 			if (e->data == NULL)
 				continue;
 			if (n == cap) {
@@ -231,7 +231,7 @@ node_open_files(struct node_table *nt, size_t *count)
 
 /* Nodes in the table. */
 size_t
-node_count(struct node_table *nt)
+itab_count(struct itab *nt)
 {
 	size_t n;
 
@@ -243,42 +243,42 @@ node_count(struct node_table *nt)
 
 /* Take the table lock. */
 void
-node_lock(struct node_table *nt)
+itab_lock(struct itab *nt)
 {
 	pthread_mutex_lock(&nt->mu);
 }
 
 /* Release the table lock. */
 void
-node_unlock(struct node_table *nt)
+itab_unlock(struct itab *nt)
 {
 	pthread_mutex_unlock(&nt->mu);
 }
 
-/* Wait for a node_broadcast() (lock held). */
+/* Wait for a itab_broadcast() (lock held). */
 void
-node_wait(struct node_table *nt)
+itab_wait(struct itab *nt)
 {
 	pthread_cond_wait(&nt->cv, &nt->mu);
 }
 
-/* Wake every node_wait(). */
+/* Wake every itab_wait(). */
 void
-node_broadcast(struct node_table *nt)
+itab_broadcast(struct itab *nt)
 {
 	pthread_cond_broadcast(&nt->cv);
 }
 
 /* Copy the cached inode if fresh enough. */
 bool
-node_inode_cached(struct node_table *nt, struct node *n, int max_age_ms,
+itab_inode_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
     struct meta_inode *in, uint64_t *version)
 {
 	bool ok;
 
 	pthread_mutex_lock(&nt->mu);
 	ok = n->have_inode &&
-	    (max_age_ms < 0 || node_age_ms(&n->inode_at) < max_age_ms);
+	    (max_age_ms < 0 || itab_age_ms(&n->inode_at) < max_age_ms);
 	if (ok) {
 		meta_inode_copy(in, &n->inode);
 		*version = n->inode_version;
@@ -289,7 +289,7 @@ node_inode_cached(struct node_table *nt, struct node *n, int max_age_ms,
 
 /* Cache an inode record unless the cache holds a newer one. */
 void
-node_inode_store(struct node_table *nt, struct node *n,
+itab_inode_store(struct itab *nt, struct itab_ent *n,
     const struct meta_inode *in, uint64_t version)
 {
 	pthread_mutex_lock(&nt->mu);
@@ -305,7 +305,7 @@ node_inode_store(struct node_table *nt, struct node *n,
 
 /* Forget the caches of a removed object. */
 void
-node_forget_cache(struct node_table *nt, struct node *n)
+itab_forget_cache(struct itab *nt, struct itab_ent *n)
 {
 	pthread_mutex_lock(&nt->mu);
 	n->have_inode = false;
@@ -318,7 +318,7 @@ node_forget_cache(struct node_table *nt, struct node *n)
 
 /* Copy the cached directory if fresh enough. */
 bool
-node_dir_cached(struct node_table *nt, struct node *n, int max_age_ms,
+itab_dir_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
     struct meta_dir *d, uint64_t *version)
 {
 	bool ok;
@@ -326,7 +326,7 @@ node_dir_cached(struct node_table *nt, struct node *n, int max_age_ms,
 	pthread_mutex_lock(&nt->mu);
 	ok = n->dir != NULL && (max_age_ms < 0 ||
 	    (n->dir_epoch == nt->dir_epoch &&
-	    node_age_ms(&n->dir_at) < max_age_ms));
+	    itab_age_ms(&n->dir_at) < max_age_ms));
 	if (ok) {
 		meta_dir_copy(d, n->dir);
 		*version = n->dir_version;
@@ -337,7 +337,7 @@ node_dir_cached(struct node_table *nt, struct node *n, int max_age_ms,
 
 /* Cache a directory object unless the cache holds a newer one. */
 void
-node_dir_store(struct node_table *nt, struct node *n,
+itab_dir_store(struct itab *nt, struct itab_ent *n,
     const struct meta_dir *d, uint64_t version)
 {
 	pthread_mutex_lock(&nt->mu);
@@ -356,7 +356,7 @@ node_dir_store(struct node_table *nt, struct node *n,
 
 /* Distrust cached directories. */
 void
-node_stale_dirs(struct node_table *nt)
+itab_stale_dirs(struct itab *nt)
 {
 	pthread_mutex_lock(&nt->mu);
 	nt->dir_epoch++;
@@ -365,7 +365,7 @@ node_stale_dirs(struct node_table *nt)
 
 /* Look a name up in the cached directory. */
 int
-node_dir_lookup(struct node_table *nt, struct node *n, int max_age_ms,
+itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
     const char *name, size_t len, uint64_t *ino, uint8_t *type)
 {
 	long i;
@@ -374,7 +374,7 @@ node_dir_lookup(struct node_table *nt, struct node *n, int max_age_ms,
 	pthread_mutex_lock(&nt->mu);
 	if (n->dir != NULL && (max_age_ms < 0 ||
 	    (n->dir_epoch == nt->dir_epoch &&
-	    node_age_ms(&n->dir_at) < max_age_ms))) {
+	    itab_age_ms(&n->dir_at) < max_age_ms))) {
 		i = meta_dir_find(n->dir, name, len, NULL);
 		rc = i >= 0;
 		if (i >= 0) {
