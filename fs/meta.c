@@ -277,6 +277,7 @@ meta_inode_free(struct meta_inode *in)
 	}
 	free(in->xattr);
 	free(in->target);
+	free(in->inl);
 	meta_extents_free(&in->ext);
 	meta_inode_init(in);
 }
@@ -289,6 +290,11 @@ meta_inode_copy(struct meta_inode *dst, const struct meta_inode *src)
 	dst->target = src->target ? xstrdup(src->target) : NULL;
 	dst->xattr = NULL;
 	meta_extents_copy(&dst->ext, &src->ext);
+	dst->inl = NULL;
+	if (src->inl_len > 0) {
+		dst->inl = xmalloc(src->inl_len);
+		memcpy(dst->inl, src->inl, src->inl_len);
+	}
 	if (src->nxattr == 0)
 		return;
 	dst->xattr = xcalloc(src->nxattr, sizeof *dst->xattr);
@@ -312,7 +318,7 @@ meta_put_time(struct wbuf *w, const struct timespec *ts)
 	wbuf_put_u32(w, (uint32_t)ts->tv_nsec);
 }
 
-/* Encode an inode (version 3, with its number). */
+/* Encode an inode (version 4, with its number). */
 void
 meta_inode_encode(struct wbuf *w, uint64_t ino,
     const struct meta_inode *in)
@@ -351,6 +357,12 @@ meta_inode_encode(struct wbuf *w, uint64_t ino,
 		wbuf_put_u64(w, in->ext.v[i].first);
 		wbuf_put_u64(w, in->ext.v[i].end);
 	}
+	/* Inline data only without extents (the decoder insists). */
+	if (S_ISREG(in->mode) && next == 0 && in->inl_len > 0) {
+		wbuf_put_u32(w, in->inl_len);
+		wbuf_put_bytes(w, in->inl, in->inl_len);
+	} else
+		wbuf_put_u32(w, 0);
 }
 
 /* Read a timestamp; a bad nanosecond count sets the error. */
@@ -463,8 +475,32 @@ meta_get_extents(struct rbuf *r, struct meta_inode *in)
 }
 
 /*
- * Decode an inode (version 3; 2 without its number; 1 also without
- * extents: see meta.h).
+ * Decode the inline data of a version 4 record (after the extents): only
+ * on a regular file without extents, within META_INLINE_MAX, its size and
+ * its chunk size.
+ */
+static void
+meta_get_inline(struct rbuf *r, struct meta_inode *in)
+{
+	uint32_t n = rbuf_get_u32(r);
+	const uint8_t *p;
+
+	if (r->err || n == 0)
+		return;
+	if (!S_ISREG(in->mode) || in->ext.n > 0 || n > META_INLINE_MAX ||
+	    n > in->size || n > in->chunk_size ||
+	    (p = rbuf_get_bytes(r, n)) == NULL) {
+		r->err = true;
+		return;
+	}
+	in->inl = xmalloc(n);
+	memcpy(in->inl, p, n);
+	in->inl_len = n;
+}
+
+/*
+ * Decode an inode (version 4; 3 without inline data; 2 also without its
+ * number; 1 also without extents: see meta.h).
  */
 int
 meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
@@ -478,10 +514,12 @@ meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
 	rbuf_init(&r, p, len);
 	version = rbuf_get_u8(&r);
 	if (version != META_INODE_VERSION &&
+	    version != META_INODE_VERSION_V3 &&
 	    version != META_INODE_VERSION_V2 &&
 	    version != META_INODE_VERSION_V1)
 		return -1;
-	if (version == META_INODE_VERSION &&
+	if ((version == META_INODE_VERSION ||
+	    version == META_INODE_VERSION_V3) &&
 	    ((in->ino = rbuf_get_u64(&r)) == 0 || r.err))
 		goto fail;
 	in->mode = rbuf_get_u32(&r);
@@ -516,12 +554,50 @@ meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in)
 		/* Anything may be stored below a v1 file's size. */
 		meta_extents_add(&in->ext, 0,
 		    meta_nchunks(in->size, in->chunk_size));
+	if (version == META_INODE_VERSION)
+		meta_get_inline(&r, in);
 	if (r.err || rbuf_left(&r) != 0)
 		goto fail;
 	return 0;
 fail:
 	meta_inode_free(in);
 	return -1;
+}
+
+/* Write into the inline data (see meta.h). */
+void
+meta_inline_write(struct meta_inode *in, uint32_t off, const void *p,
+    uint32_t len)
+{
+	uint32_t end = off + len;
+
+	if (end > in->inl_len) {
+		in->inl = xreallocarray(in->inl, end, 1);
+		memset(in->inl + in->inl_len, 0, end - in->inl_len);
+		in->inl_len = end;
+	}
+	if (len > 0)
+		memcpy(in->inl + off, p, len);
+}
+
+/* Cut the inline data (see meta.h). */
+void
+meta_inline_trim(struct meta_inode *in, uint64_t len)
+{
+	if (len >= in->inl_len)
+		return;
+	in->inl_len = (uint32_t)len;
+	if (len == 0)
+		meta_inline_clear(in);
+}
+
+/* Drop the inline data (see meta.h). */
+void
+meta_inline_clear(struct meta_inode *in)
+{
+	free(in->inl);
+	in->inl = NULL;
+	in->inl_len = 0;
 }
 
 /* Set or clear the symlink target. */

@@ -23,13 +23,20 @@
  * lengths, valid field values and (for directories) strictly sorted,
  * well-formed names.  Bump META_*_VERSION on any change of a layout.
  *
- * Inode record (META_INODE_VERSION 3):
+ * Inode record (META_INODE_VERSION 4):
  *   u8 version, u64 ino (the inode's own number, never 0), u32 mode, u32 uid, u32 gid, u32 nlink, u64 size, u64 rdev,
  *   3 x (u64 sec (two's complement), u32 nsec) atime, mtime, ctime,
  *   u32 chunk_size,
  *   u16 target_len, target[target_len]           (symlinks only; else 0)
  *   u16 nxattr, nxattr x (u8 name_len, name, u32 value_len, value)
  *   u16 nextent, nextent x (u64 first, u64 end)  (regular files only)
+ *   u32 inline_len, inline[inline_len]           (regular files only)
+ * Inline data: the first inline_len bytes of a small regular file, kept
+ * in its inode so that creating, writing and closing it (and reading it
+ * after an open, which reads the inode anyway) costs no chunk object.
+ * Only a file with no extents holds inline data; its bytes past
+ * inline_len (up to its size) read as zeros, as a missing chunk's do.
+ * inline_len is at most META_INLINE_MAX, the size and the chunk size.
  * The extents are the chunk indices [first, end) that may hold data: a
  * superset of the chunks stored, so that truncate and unlink delete only
  * those (their cost follows the data, not the size).  They are sorted,
@@ -44,10 +51,11 @@
  * inode update of the flush, data.h) are orphans: nothing deletes them.
  * The ino lets fsck tell an inode record that no directory names (found
  * by listing the store, where keys are hashes) and give it a name again.
- * Version 2 is the same without the ino (decoded with ino 0), version 1
- * also without the extents: a regular file's v1 record decodes with the
- * single extent [0, meta_nchunks(size)) (anything may be stored below
- * its size).  Both are written back as version 3.
+ * Version 3 is the same without inline data, version 2 also without the
+ * ino (decoded with ino 0), version 1 also without the extents: a regular
+ * file's v1 record decodes with the single extent [0, meta_nchunks(size))
+ * (anything may be stored below its size).  All are written back as
+ * version 4.
  * Directory record (META_DIR_VERSION 1):
  *   u8 version, u32 n, n x (u8 type (DT_*), u64 ino, u8 name_len, name)
  */
@@ -62,7 +70,8 @@
 #include "hash.h"
 #include "wire.h"
 
-#define META_INODE_VERSION 3
+#define META_INODE_VERSION 4
+#define META_INODE_VERSION_V3 3 /* still decoded (no inline data) */
 #define META_INODE_VERSION_V2 2 /* still decoded (no ino) */
 #define META_INODE_VERSION_V1 1 /* still decoded (no ino, no extents) */
 #define META_DIR_VERSION 1
@@ -78,6 +87,7 @@
 #define META_CHUNK_MAX WIRE_MAX_VALUE /* 4 MiB: one object */
 #define META_KEYNAME_MAX 48
 #define META_EXTENT_MAX 128	   /* extents in one inode record */
+#define META_INLINE_MAX 65536	   /* bytes of inline data in an inode */
 
 /* Chunk indices [first, end) of a file that may hold data. */
 struct meta_extent {
@@ -117,6 +127,8 @@ struct meta_inode {
 	struct meta_xattr *xattr; /* sorted by name; owned */
 	struct meta_extents ext; /* chunks that may hold data (regular
 				    files; empty for the rest) */
+	uint8_t *inl;		/* inline data (owned; NULL when none) */
+	uint32_t inl_len;	/* its bytes; 0 whenever ext.n > 0 */
 };
 
 /* One directory entry: the name is in the directory's name arena. */
@@ -158,6 +170,17 @@ void meta_inode_encode(struct wbuf *w, uint64_t ino,
 int meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in);
 /* Set the symlink target (copied; NULL clears).  0 or -ENAMETOOLONG. */
 int meta_inode_set_target(struct meta_inode *in, const char *target);
+/*
+ * Write len bytes at off into the inline data, growing it (with zeros
+ * between its old end and off); the caller keeps off + len within
+ * META_INLINE_MAX, and sets the size.
+ */
+void meta_inline_write(struct meta_inode *in, uint32_t off, const void *p,
+    uint32_t len);
+/* Cut the inline data to len bytes (a truncate). */
+void meta_inline_trim(struct meta_inode *in, uint64_t len);
+/* Drop the inline data (it moved to chunk 0). */
+void meta_inline_clear(struct meta_inode *in);
 
 /* Chunks of chunk bytes that hold size bytes: ceil(size / chunk). */
 uint64_t meta_nchunks(uint64_t size, uint32_t chunk);

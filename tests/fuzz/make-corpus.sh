@@ -230,6 +230,26 @@ inode_head() {
 { # v2 directory (no extents)
 	inode_head 2 0x41ed 0 0x100000; u16 0; u16 0; u16 0
 } >"$mout/inode-v2-dir"
+# inode_head_ino VERSION INO MODE SIZE CHUNK: as inode_head, for versions
+# 3 and 4 (the inode's own number after the version).
+inode_head_ino() {
+	u8 "$1"; u64 "$2"; u32 "$3"; u32 1000; u32 100; u32 1; u64 "$4"; u64 0
+	u64 1234567890; u32 500000000; u64 1700000000; u32 0; u64 0; u32 0
+	u32 "$5"
+}
+{ # v3 regular file: extent [0, 1)
+	inode_head_ino 3 0x1122334455667788 0x81a4 0x100 0x100000; u16 0; u16 0
+	u16 1; u64 0; u64 1
+} >"$mout/inode-v3"
+{ # v4 small file of 10 bytes, 6 of them inline ("hello\n"), an xattr
+	inode_head_ino 4 0x1122334455667788 0x81a4 10 0x100000; u16 0
+	u16 1; u8 6; printf 'user.a'; u32 2; printf 'hi'
+	u16 0; u32 6; printf 'hello\n'
+} >"$mout/inode-v4-inline"
+{ # v4 regular file with extents and no inline data
+	inode_head_ino 4 0x1122334455667788 0x81a4 0x140000000 0x100000
+	u16 0; u16 0; u16 2; u64 0; u64 1; u64 4096; u64 4100; u32 0
+} >"$mout/inode-v4"
 { # directory: "a" -> 0x1122334455667788 (file), "b" -> 2 (dir)
 	u8 1; u32 2
 	u8 8; u64 0x1122334455667788; u8 1; printf 'a'

@@ -1,6 +1,6 @@
 /*
  * meta_fuzz.c: fuzz target for the file system's record decoders
- * (fs/meta.c): inode records (versions 1 and 2, with their extents) and
+ * (fs/meta.c): inode records (versions 1 to 4: extents, inline data) and
  * directory objects; and lock records (fs/lockrec.c), with the lock rules
  * applied to what decodes.
  *
@@ -9,8 +9,10 @@
  * (so ASan sees a read one byte past the end).  A record that decodes
  * must hold only valid values (extents sorted, disjoint, never touching,
  * within the cap and on regular files only; directory names valid and
- * sorted) and re-encode to exactly its own bytes; a version 1 inode
- * re-encodes as version 2 with the single extent its size implies.
+ * sorted; inline data only without extents, within its bounds) and
+ * re-encode to exactly its own bytes (older versions: as version 4, with
+ * what they lack); a version 1 inode
+ * gets the single extent its size implies.
  * Anything else is a decoder bug and aborts.  A record that does not
  * decode must leave nothing allocated (LeakSanitizer).
  *
@@ -54,20 +56,31 @@ fuzz_inode(const uint8_t *data, size_t size)
 	struct wbuf w;
 
 	if (meta_inode_decode(data, size, &in) != 0) {
-		if (in.xattr != NULL || in.target != NULL || in.ext.v != NULL)
+		if (in.xattr != NULL || in.target != NULL ||
+		    in.ext.v != NULL || in.inl != NULL || in.inl_len != 0)
 			abort();
 		return;
 	}
 	fuzz_check_extents(&in);
+	/* Inline data: bounded, only without extents, within the size. */
+	if ((in.inl == NULL) != (in.inl_len == 0) ||
+	    in.inl_len > META_INLINE_MAX || in.inl_len > in.size ||
+	    (in.inl_len > 0 && (in.ext.n > 0 || !S_ISREG(in.mode))))
+		abort();
 	wbuf_init(&w);
 	meta_inode_encode(&w, in.ino != 0 ? in.ino : 1, &in);
 	if (data[0] == META_INODE_VERSION) {
 		if (in.ino == 0 || w.len != size ||
 		    memcmp(w.p, data, size) != 0)
 			abort();
+	} else if (data[0] == META_INODE_VERSION_V3) {
+		/* v3: the same bytes, then no inline data. */
+		if (in.ino == 0 || w.len != size + 4 ||
+		    memcmp(w.p + 1, data + 1, size - 1) != 0)
+			abort();
 	} else if (data[0] == META_INODE_VERSION_V2) {
 		/* v2: the number (1 here), then the same bytes. */
-		if (in.ino != 0 || w.len != size + 8 ||
+		if (in.ino != 0 || w.len != size + 8 + 4 ||
 		    memcmp(w.p + 9, data + 1, size - 1) != 0)
 			abort();
 	} else {
@@ -75,7 +88,7 @@ fuzz_inode(const uint8_t *data, size_t size)
 		bool one = S_ISREG(in.mode) && in.size > 0;
 
 		if (data[0] != META_INODE_VERSION_V1 ||
-		    w.len != size + 8 + 2 + (one ? 16 : 0) ||
+		    w.len != size + 8 + 2 + (one ? 16 : 0) + 4 ||
 		    memcmp(w.p + 9, data + 1, size - 1) != 0 ||
 		    in.ext.n != (one ? 1 : 0) || (one &&
 		    (in.ext.v[0].first != 0 || in.ext.v[0].end !=

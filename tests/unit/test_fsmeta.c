@@ -132,10 +132,11 @@ static int inode_check(const uint8_t *p, size_t len);
 #define TEST_INO 0x0123456789abcdefULL /* re-encoded records' number */
 
 /*
- * A version 1 or 2 record decoded to in (with ino 0): it re-encodes as
- * version 3, the number, the same bytes after the version, then for
- * version 1 the one extent its size implies for a regular file ([0,
- * chunks of the size), none when empty) or none.
+ * A version 1, 2 or 3 record decoded to in (with ino 0 for 1 and 2): it
+ * re-encodes as version 4: the number (given, for 1 and 2), the same
+ * bytes after the version (and number), for version 1 the one extent its
+ * size implies for a regular file ([0, chunks of the size), none when
+ * empty) or none, then no inline data.
  */
 static void
 inode_check_old(const uint8_t *p, size_t len, const struct meta_inode *in)
@@ -144,10 +145,14 @@ inode_check_old(const uint8_t *p, size_t len, const struct meta_inode *in)
 	bool one = S_ISREG(in->mode) && in->size > 0;
 	struct wbuf w, want;
 
-	assert_true(in->ino == 0);
+	uint64_t ino = p[0] == META_INODE_VERSION_V3 ? in->ino : TEST_INO;
+
+	assert_true(p[0] == META_INODE_VERSION_V3 ? in->ino != 0 :
+	    in->ino == 0);
 	wbuf_init(&want);
 	wbuf_put_u8(&want, META_INODE_VERSION);
-	wbuf_put_u64(&want, TEST_INO);
+	if (p[0] != META_INODE_VERSION_V3)
+		wbuf_put_u64(&want, TEST_INO);
 	wbuf_put_bytes(&want, p + 1, len - 1);
 	if (p[0] == META_INODE_VERSION_V1) {
 		wbuf_put_u16(&want, one ? 1 : 0);
@@ -156,8 +161,9 @@ inode_check_old(const uint8_t *p, size_t len, const struct meta_inode *in)
 			wbuf_put_u64(&want, end);
 		}
 	}
+	wbuf_put_u32(&want, 0);
 	wbuf_init(&w);
-	meta_inode_encode(&w, TEST_INO, in);
+	meta_inode_encode(&w, ino, in);
 	assert_int_equal(w.len, want.len);
 	assert_memory_equal(w.p, want.p, want.len);
 	assert_int_equal(inode_check(w.p, w.len), 0);
@@ -165,18 +171,24 @@ inode_check_old(const uint8_t *p, size_t len, const struct meta_inode *in)
 	wbuf_free(&w);
 }
 
-/* Turn a version 3 encoding into version (1 or 2): drop the number. */
+/*
+ * Turn a version 4 encoding without inline data into version (1, 2 or
+ * 3): drop the inline length, and for 1 and 2 the number.
+ */
 static void
 inode_downgrade(struct wbuf *w, uint8_t version)
 {
-	memmove(w->p + 1, w->p + 9, w->len - 9);
-	w->len -= 8;
+	w->len -= 4;
+	if (version != META_INODE_VERSION_V3) {
+		memmove(w->p + 1, w->p + 9, w->len - 9);
+		w->len -= 8;
+	}
 	w->p[0] = version;
 }
 
 /*
  * Decode an exact copy; on success check that it re-encodes to itself
- * (version 3) or to its version 3 form (versions 1 and 2).
+ * (version 4) or to its version 4 form (versions 1 to 3).
  */
 static int
 inode_check(const uint8_t *p, size_t len)
@@ -204,6 +216,8 @@ inode_check(const uint8_t *p, size_t len)
 		assert_int_equal(in.nxattr, 0);
 		assert_null(in.ext.v);
 		assert_int_equal(in.ext.n, 0);
+		assert_null(in.inl);
+		assert_int_equal(in.inl_len, 0);
 	}
 	free(c);
 	return rc;
@@ -299,7 +313,7 @@ test_inode_v3(void **state)
 	struct meta_inode in;
 
 	(void)state;
-	v[0] = META_INODE_VERSION;
+	v[0] = META_INODE_VERSION_V3;
 	memcpy(v + 1, ino, 8);
 	memcpy(v + 9, inode2_vec + 1, sizeof inode2_vec - 1);
 	assert_int_equal(meta_inode_decode(v, sizeof v, &in), 0);
@@ -310,7 +324,10 @@ test_inode_v3(void **state)
 	/* The same bytes as version 2 are one field too long. */
 	v[0] = META_INODE_VERSION_V2;
 	assert_int_equal(inode_check(v, sizeof v), -1);
+	/* ...and as version 4 one field too short (no inline length). */
 	v[0] = META_INODE_VERSION;
+	assert_int_equal(inode_check(v, sizeof v), -1);
+	v[0] = META_INODE_VERSION_V3;
 	memset(v + 1, 0, 8);
 	assert_int_equal(inode_check(v, sizeof v), -1);
 	memcpy(v + 1, ino, 8);
@@ -604,6 +621,103 @@ test_inode_extent_roundtrip(void **state)
 	w.len = 0;
 	meta_inode_encode(&w, TEST_INO, &in);
 	assert_int_equal(inode_check(w.p, w.len), 0);
+	wbuf_free(&w);
+	meta_inode_free(&in);
+}
+
+/*
+ * Inline data (version 4): it round-trips, grows with zeros, trims and
+ * clears; the decoder refuses it on a file with extents, on other types,
+ * past the size, the chunk size or META_INLINE_MAX, and cut short.
+ */
+static void
+test_inode_inline(void **state)
+{
+	struct meta_inode in, out;
+	struct wbuf w;
+	uint8_t *big;
+
+	(void)state;
+	meta_inode_init(&in);
+	in.mode = S_IFREG | 0644;
+	in.nlink = 1;
+	in.chunk_size = META_CHUNK_DEFAULT;
+	meta_inline_write(&in, 3, "abc", 3);
+	assert_int_equal(in.inl_len, 6);
+	assert_memory_equal(in.inl, "\0\0\0abc", 6);
+	meta_inline_write(&in, 0, "xy", 2);
+	assert_memory_equal(in.inl, "xy\0abc", 6);
+	in.size = 10;
+	wbuf_init(&w);
+	meta_inode_encode(&w, TEST_INO, &in);
+	assert_int_equal(inode_check(w.p, w.len), 0);
+	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
+	assert_int_equal(out.inl_len, 6);
+	assert_memory_equal(out.inl, "xy\0abc", 6);
+	meta_inode_free(&out);
+	/* Every cut of the record is refused. */
+	for (size_t len = 0; len < w.len; len++)
+		assert_int_equal(inode_check(w.p, len), -1);
+	/* Past the size. */
+	in.size = 5;
+	w.len = 0;
+	meta_inode_encode(&w, TEST_INO, &in);
+	assert_int_equal(inode_check(w.p, w.len), -1);
+	in.size = 10;
+	/* With extents the encoder writes none; forged, it is refused. */
+	assert_true(meta_extents_add(&in.ext, 0, 1));
+	w.len = 0;
+	meta_inode_encode(&w, TEST_INO, &in);
+	assert_int_equal(meta_inode_decode(w.p, w.len, &out), 0);
+	assert_int_equal(out.inl_len, 0);
+	assert_int_equal(out.ext.n, 1);
+	meta_inode_free(&out);
+	w.len -= 4;
+	wbuf_put_u32(&w, 2);
+	wbuf_put_bytes(&w, "xy", 2);
+	assert_int_equal(inode_check(w.p, w.len), -1);
+	meta_extents_free(&in.ext);
+	/* A directory never carries it; forged, refused. */
+	in.mode = S_IFDIR | 0755;
+	w.len = 0;
+	meta_inode_encode(&w, TEST_INO, &in);
+	assert_int_equal(inode_check(w.p, w.len), 0);
+	w.len -= 4;
+	wbuf_put_u32(&w, 2);
+	wbuf_put_bytes(&w, "xy", 2);
+	assert_int_equal(inode_check(w.p, w.len), -1);
+	in.mode = S_IFREG | 0644;
+	/* The cap, and the chunk size. */
+	big = calloc(1, META_INLINE_MAX + 1);
+	assert_non_null(big);
+	meta_inline_clear(&in);
+	meta_inline_write(&in, 0, big, META_INLINE_MAX);
+	in.size = 1ULL << 30;
+	w.len = 0;
+	meta_inode_encode(&w, TEST_INO, &in);
+	assert_int_equal(inode_check(w.p, w.len), 0);
+	in.chunk_size = META_CHUNK_MIN;
+	w.len = 0;
+	meta_inode_encode(&w, TEST_INO, &in);
+	assert_int_equal(inode_check(w.p, w.len), -1);
+	in.chunk_size = META_CHUNK_DEFAULT;
+	meta_inline_write(&in, META_INLINE_MAX, big, 1);
+	w.len = 0;
+	meta_inode_encode(&w, TEST_INO, &in);
+	assert_int_equal(inode_check(w.p, w.len), -1);
+	free(big);
+	/* Trim and clear; a copy is deep. */
+	meta_inline_trim(&in, 4);
+	assert_int_equal(in.inl_len, 4);
+	meta_inode_copy(&out, &in);
+	assert_ptr_not_equal(out.inl, in.inl);
+	assert_int_equal(out.inl_len, 4);
+	meta_inode_free(&out);
+	meta_inline_trim(&in, 9);
+	assert_int_equal(in.inl_len, 4);
+	meta_inline_trim(&in, 0);
+	assert_null(in.inl);
+	assert_int_equal(in.inl_len, 0);
 	wbuf_free(&w);
 	meta_inode_free(&in);
 }
@@ -1024,6 +1138,7 @@ main(void)
 		cmocka_unit_test(test_inode_dir_ok),
 		cmocka_unit_test(test_inode_extent_rejects),
 		cmocka_unit_test(test_inode_extent_roundtrip),
+		cmocka_unit_test(test_inode_inline),
 		cmocka_unit_test(test_extents_ops),
 		cmocka_unit_test(test_extents_cap),
 		cmocka_unit_test(test_extents_model),
