@@ -61,6 +61,16 @@ struct data {
 				   inode's extents may lack: merged into
 				   them by the next flush */
 
+	bool inl;		/* inline mode: the record we know has no
+				   extents, and our writes stay within
+				   data_inline_limit(): they go into the
+				   inode's inline data at flush, chunk 0's
+				   buffer being their only dirty buffer */
+	bool iflushing;		/* an inline flush is in flight: writers
+				   wait */
+	uint8_t *ibuf;		/* the inline bytes of the record we know */
+	uint32_t ilen;
+
 	struct cbuf *dirty;
 	int ndirty;
 	int inflight;		/* background writes running */
@@ -132,6 +142,9 @@ chunk_store(struct fs *fs, uint64_t ino, uint64_t idx, const void *p,
 	meta_key_chunk(ino, idx, &k);
 	return kv_put(fs->kv, &k, p, len, WIRE_COND_NONE, 0, NULL);
 }
+
+static struct cbuf *cbuf_find(struct data *, uint64_t);
+static void cbuf_merge_base(struct cbuf *, const uint8_t *, uint32_t);
 
 /* ---- the read cache (d->mu held) ----------------------------------- */
 
@@ -260,6 +273,8 @@ data_prefetch_job(void *arg)
 static void
 data_readahead(struct data *d, uint64_t idx)
 {
+	if (d->inl)
+		return;	/* no chunks */
 	for (int i = 1; i <= d->fs->o.readahead; i++) {
 		uint64_t j = idx + (uint64_t)i;
 		struct data_pjob *pj;
@@ -288,6 +303,18 @@ data_read_chunk(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 	struct rent *r;
 	int rc;
 
+	if (d->inl) {
+		/* Inline mode: chunk 0 is the inline bytes (and our
+		 * buffer over them); no other chunk is stored. */
+		struct cbuf *cb = idx == 0 ? cbuf_find(d, 0) : NULL;
+
+		if (cb != NULL && !cb->have_base)
+			cbuf_merge_base(cb, d->ibuf, d->ilen);
+		v.data = cb != NULL ? cb->buf : idx == 0 ? d->ibuf : NULL;
+		v.len = cb != NULL ? d->chunk : idx == 0 ? d->ilen : 0;
+		rent_copy(&v, coff, n, out);
+		return 0;
+	}
 	for (;;) {
 		r = rent_find(d, idx);
 		if (r != NULL && r->ready) {
@@ -375,32 +402,95 @@ cbuf_done(struct data *d, struct cbuf *cb, int rc)
 }
 
 /*
+ * Merge len stored bytes p of cb's chunk around its dirty range.  Bytes
+ * never written are zero in cb->buf already.
+ */
+static void
+cbuf_merge_base(struct cbuf *cb, const uint8_t *p, uint32_t len)
+{
+	if (len == 0) {
+		/* A hole: the zeros are there already. */
+	} else if (cb->lo == cb->hi) {
+		memcpy(cb->buf, p, len);
+	} else {
+		memcpy(cb->buf, p, len < cb->lo ? len : cb->lo);
+		if (len > cb->hi)
+			memcpy(cb->buf + cb->hi, p + cb->hi, len - cb->hi);
+	}
+	cb->base_len = len;
+	cb->have_base = true;
+}
+
+/*
  * Merge the stored chunk around the dirty range of cb (cb busy, d->mu not
- * held).  Bytes never written are zero in cb->buf already.
+ * held; in inline mode d->mu held: the inline bytes are chunk 0).
  */
 static int
 cbuf_load_base(struct data *d, struct cbuf *cb)
 {
 	struct kv_value v;
-	uint32_t len;
 	int rc;
 
+	if (d->inl) {
+		if (cb->index == 0)
+			cbuf_merge_base(cb, d->ibuf, d->ilen);
+		else
+			cbuf_merge_base(cb, NULL, 0);
+		return 0;
+	}
 	if ((rc = chunk_fetch(d->fs, d->ino, cb->index, d->chunk, &v)) != 0)
 		return rc;
-	len = (uint32_t)v.len;
-	if (len == 0) {
-		/* A hole: the zeros are there already. */
-	} else if (cb->lo == cb->hi) {
-		memcpy(cb->buf, v.data, len);
-	} else {
-		memcpy(cb->buf, v.data, len < cb->lo ? len : cb->lo);
-		if (len > cb->hi)
-			memcpy(cb->buf + cb->hi, v.data + cb->hi, len - cb->hi);
-	}
-	cb->base_len = len;
-	cb->have_base = true;
+	cbuf_merge_base(cb, v.data, (uint32_t)v.len);
 	kv_value_free(&v);
 	return 0;
+}
+
+/* ---- inline data (d->mu held) ---------------------------------------- */
+
+/* Bytes a file may keep inline: the mount's limit, within chunk 0. */
+static uint32_t
+data_inline_limit(const struct data *d)
+{
+	uint32_t lim = d->fs->o.inline_max;
+
+	if (lim > META_INLINE_MAX)
+		lim = META_INLINE_MAX;
+	return lim < d->chunk ? lim : d->chunk;
+}
+
+/* Take the inline state of a record we read or wrote. */
+static void
+data_inline_take(struct data *d, const struct meta_inode *in)
+{
+	if (in->inl_omitted)
+		return;	/* a cached copy without them: keep ours */
+	d->inl = S_ISREG(in->mode) && in->ext.n == 0;
+	free(d->ibuf);
+	d->ibuf = NULL;
+	d->ilen = d->inl ? in->inl_len : 0;
+	if (d->ilen > 0) {
+		d->ibuf = xmalloc(d->ilen);
+		memcpy(d->ibuf, in->inl, d->ilen);
+	}
+}
+
+/*
+ * Leave inline mode (a write past the limit): the inline bytes become
+ * chunk 0's buffer, written like any chunk, and the flush that records
+ * the chunks drops them from the record.
+ */
+static void
+data_inline_move(struct data *d)
+{
+	struct cbuf *cb;
+
+	if (d->ilen > 0) {
+		if ((cb = cbuf_find(d, 0)) == NULL)
+			cb = cbuf_new(d, 0);
+		if (!cb->have_base)
+			(void)cbuf_load_base(d, cb);
+	}
+	d->inl = false;	/* the flush recording chunk 0 drops them */
 }
 
 /*
@@ -546,6 +636,9 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 	int rc;
 
 	if (!cb->have_base && cb->lo != cb->hi &&
+	    (coff > cb->hi || coff + n < cb->lo) && d->inl)
+		(void)cbuf_load_base(d, cb);
+	if (!cb->have_base && cb->lo != cb->hi &&
 	    (coff > cb->hi || coff + n < cb->lo)) {
 		/* A gap between dirty ranges: merge the stored chunk. */
 		cb->busy = true;
@@ -568,7 +661,7 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 			cb->hi = coff + n;
 	}
 	rent_drop(d, idx);
-	if (cb->lo == 0 && cb->hi == d->chunk)
+	if (cb->lo == 0 && cb->hi == d->chunk && !d->inl)
 		data_write_async(d, cb);
 	return 0;
 }
@@ -588,6 +681,7 @@ data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 	d->size = in->size;
 	d->mtime = in->mtime;
 	d->maxcache = fs->o.readahead + 4;
+	data_inline_take(d, in);
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
 	return d;
@@ -613,6 +707,7 @@ data_free(struct data *d)
 		    "delete them", d->ino, meta_extents_count(&d->wrote));
 	meta_extents_free(&d->wrote);
 	rent_drop_all(d);
+	free(d->ibuf);
 	pthread_mutex_unlock(&d->mu);
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);
@@ -631,8 +726,9 @@ data_read(struct data *d, char *buf, size_t size, uint64_t off)
 		return 0;
 	pthread_mutex_lock(&d->mu);
 	first = off / d->chunk;
-	/* Our own unflushed writes must be read back. */
-	if (d->ndirty > 0)
+	/* Our own unflushed writes must be read back (inline mode reads
+	 * them from chunk 0's buffer). */
+	if (d->ndirty > 0 && !d->inl)
 		data_writeout(d, first, (off + size - 1) / d->chunk);
 	if (off >= d->size) {
 		pthread_mutex_unlock(&d->mu);
@@ -669,11 +765,15 @@ data_write(struct data *d, const char *buf, size_t size, uint64_t off)
 	if (size == 0)
 		return 0;
 	pthread_mutex_lock(&d->mu);
+	while (d->iflushing)
+		pthread_cond_wait(&d->cv, &d->mu);
 	if (d->err != 0) {
 		rc = d->err;
 		pthread_mutex_unlock(&d->mu);
 		return rc;
 	}
+	if (d->inl && off + size > data_inline_limit(d))
+		data_inline_move(d);
 	while (done < size) {
 		uint64_t pos = off + done;
 		uint32_t coff = (uint32_t)(pos % d->chunk);
@@ -707,6 +807,11 @@ struct data_flushattr {
 	struct timespec wtime;
 	struct timespec base;	/* the mtime our writes started from */
 	struct meta_extents ext; /* chunks written since the last flush */
+	bool inl;		/* an inline flush: cb's dirty bytes go into
+				   the record's inline data */
+	const struct cbuf *cb;	/* ...chunk 0's buffer, or NULL */
+	bool fallback;		/* ...the record has extents now (another
+				   mount wrote chunks): flush as chunks */
 	bool foreign;		/* the record had another mtime: someone
 				   else changed the file meanwhile */
 	struct meta_inode out;	/* the record written */
@@ -715,14 +820,31 @@ struct data_flushattr {
 
 /*
  * Inode mutation of a flush: grow the size, set the times, and record
- * the chunks written in the extents, all in one compare-and-swap.
+ * the chunks written in the extents (which drops inline data: chunk 0
+ * holds it now), or, for an inline flush, write our bytes into the
+ * inline data, all in one compare-and-swap.  Only the range we wrote is
+ * copied, so another mount's writes elsewhere in a small file stay.
  */
 static int
 data_flush_mut(struct meta_inode *in, void *arg)
 {
 	struct data_flushattr *fa = arg;
-	bool changed = meta_extents_merge(&in->ext, &fa->ext);
+	bool changed;
 
+	if (fa->inl) {
+		if (in->ext.n > 0) {
+			fa->fallback = true;
+			return -EAGAIN;
+		}
+		if (fa->cb != NULL && fa->cb->hi > fa->cb->lo)
+			meta_inline_write(in, fa->cb->lo,
+			    fa->cb->buf + fa->cb->lo, fa->cb->hi - fa->cb->lo);
+	}
+	changed = meta_extents_merge(&in->ext, &fa->ext);
+	if (in->ext.n > 0 && in->inl_len > 0) {
+		meta_inline_clear(in);
+		changed = true;
+	}
 	if (!fa->grow)
 		return changed ? 0 : INODE_UNCHANGED;
 	fa->foreign = ts_cmp(&in->mtime, &fa->base) != 0;
@@ -744,14 +866,90 @@ data_flush_mut(struct meta_inode *in, void *arg)
  * between leaves new bytes under the old size and mtime (as a lost write
  * would), in chunks the extents may lack: orphans no removal deletes.
  */
+/*
+ * Another mount wrote (or truncated) the file while we did: the kernel's
+ * pages hold our bytes where the store may hold its.  A size no file has
+ * makes the next open drop them.
+ */
+static void
+data_foreign(struct data *d)
+{
+	itab_lock(d->fs->nodes);
+	d->node->ksize = UINT64_MAX;
+	itab_unlock(d->fs->nodes);
+}
+
+/*
+ * Flush in inline mode (d->mu held; dropped while writing): our bytes,
+ * the size and times in one inode update, with no chunk at all.  Returns
+ * 0 or -errno, or -EAGAIN when the record has extents now: the caller
+ * flushes the chunk way (this left inline mode).
+ */
+static int
+data_flush_inline(struct data *d)
+{
+	struct data_flushattr fa = { .d = d, .inl = true, .grow = true };
+	struct cbuf *cb = cbuf_find(d, 0);
+
+	fa.wend = d->wend;
+	fa.wtime = d->wtime;
+	fa.base = d->mtime;
+	fa.cb = cb;
+	d->pending = false;
+	d->wend = 0;
+	d->iflushing = true;	/* cb is ours until the update is done */
+	pthread_mutex_unlock(&d->mu);
+	meta_inode_init(&fa.out);
+	fa.rc = inode_update(d->fs, d->node, data_flush_mut, &fa, &fa.out);
+	pthread_mutex_lock(&d->mu);
+	d->iflushing = false;
+	pthread_cond_broadcast(&d->cv);
+	if (fa.rc == 0) {
+		if (cb != NULL)
+			cbuf_done(d, cb, 0);
+		d->mtime = fa.out.mtime;
+		data_inline_take(d, &fa.out);
+		if (fa.foreign)
+			data_foreign(d);
+	} else {
+		d->pending = true;
+		if (fa.wend > d->wend)
+			d->wend = fa.wend;
+		if (fa.fallback) {
+			/* Chunk 0 is stored now: its base comes from there. */
+			d->inl = false;
+			if (cb != NULL) {
+				cb->have_base = false;
+				cb->base_len = 0;
+			}
+			fa.rc = -EAGAIN;
+		}
+	}
+	meta_inode_free(&fa.out);
+	return fa.rc;
+}
+
 int
 data_flush(struct data *d)
 {
 	struct data_flushattr fa = { .d = d };
-	struct itab_ent *n = d->node;
 	int rc;
 
 	pthread_mutex_lock(&d->mu);
+	while (d->iflushing)
+		pthread_cond_wait(&d->cv, &d->mu);
+	if (d->inl) {
+		rc = d->err;
+		d->err = 0;
+		if (rc != 0 || !d->pending) {
+			pthread_mutex_unlock(&d->mu);
+			return rc;
+		}
+		if ((rc = data_flush_inline(d)) != -EAGAIN) {
+			pthread_mutex_unlock(&d->mu);
+			return rc;
+		}
+	}
 	data_writeout(d, 0, UINT64_MAX);
 	while (d->inflight > 0)
 		pthread_cond_wait(&d->cv, &d->mu);
@@ -771,7 +969,7 @@ data_flush(struct data *d)
 	if (!fa.grow && fa.ext.n == 0)
 		return rc;
 	meta_inode_init(&fa.out);
-	fa.rc = inode_update(d->fs, n, data_flush_mut, &fa, &fa.out);
+	fa.rc = inode_update(d->fs, d->node, data_flush_mut, &fa, &fa.out);
 	pthread_mutex_lock(&d->mu);
 	if (fa.rc != 0) {
 		/* Try the inode again at the next flush. */
@@ -783,19 +981,15 @@ data_flush(struct data *d)
 		(void)meta_extents_merge(&d->wrote, &fa.ext);
 		if (rc == 0)
 			rc = fa.rc;
-	} else if (fa.grow && !d->pending)
-		d->mtime = fa.out.mtime;
-	pthread_mutex_unlock(&d->mu);
-	if (fa.rc == 0 && fa.grow && fa.foreign) {
-		/*
-		 * Another mount wrote (or truncated) the file while we did:
-		 * the kernel's pages hold our bytes where the store may hold
-		 * its.  A size no file has makes the next open drop them.
-		 */
-		itab_lock(d->fs->nodes);
-		n->ksize = UINT64_MAX;
-		itab_unlock(d->fs->nodes);
+	} else {
+		if (fa.grow && !d->pending)
+			d->mtime = fa.out.mtime;
+		if (d->ndirty == 0 && d->inflight == 0 && !d->pending)
+			data_inline_take(d, &fa.out);
 	}
+	pthread_mutex_unlock(&d->mu);
+	if (fa.rc == 0 && fa.grow && fa.foreign)
+		data_foreign(d);
 	meta_extents_free(&fa.ext);
 	meta_inode_free(&fa.out);
 	return rc;
@@ -813,11 +1007,13 @@ data_attr(struct data *d, struct meta_inode *in)
 			in->mtime = d->wtime;
 			in->ctime = d->wtime;
 		}
-	} else if (in->size != d->size || ts_cmp(&in->mtime, &d->mtime)) {
+	} else if (!d->iflushing && (in->size != d->size ||
+	    ts_cmp(&in->mtime, &d->mtime))) {
 		/* Changed elsewhere: what we cached is old. */
 		rent_drop_all(d);
 		d->size = in->size;
 		d->mtime = in->mtime;
+		data_inline_take(d, in);
 	}
 	pthread_mutex_unlock(&d->mu);
 }
@@ -830,6 +1026,8 @@ data_set_size(struct data *d, uint64_t size)
 	d->size = size;
 	if (d->wend > size)
 		d->wend = size;
+	if (d->ilen > size)
+		d->ilen = (uint32_t)size;	/* as the record's (meta.h) */
 	rent_drop_all(d);
 	pthread_mutex_unlock(&d->mu);
 }

@@ -214,9 +214,13 @@ inode_update(struct fs *fs, struct itab_ent *n, inode_fn fn, void *arg,
 
 	meta_key_inode(n->ino, &k);
 	meta_inode_init(&in);
-	if (!itab_inode_cached(fs->nodes, n, -1, &in, &ver) &&
-	    (rc = inode_fetch(fs, n, &in, &ver)) != 0)
-		return rc;
+	if (!itab_inode_cached(fs->nodes, n, -1, &in, &ver) ||
+	    in.inl_omitted) {
+		/* A copy without its inline data must not be written back. */
+		meta_inode_free(&in);
+		if ((rc = inode_fetch(fs, n, &in, &ver)) != 0)
+			return rc;
+	}
 	wbuf_init(&w);
 	for (tries = 0; tries < INODE_MAX_TRIES; tries++) {
 		if ((rc = fn(&in, arg)) < 0)

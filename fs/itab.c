@@ -296,11 +296,63 @@ itab_inode_store(struct itab *nt, struct itab_ent *n,
 	if (!n->have_inode || version >= n->inode_version) {
 		meta_inode_free(&n->inode);
 		meta_inode_copy(&n->inode, in);
+		if (n->opens == 0 && n->inode.inl_len > 0) {
+			/* Only open files keep their inline bytes here. */
+			meta_inline_clear(&n->inode);
+			n->inode.inl_omitted = true;
+		}
 		n->inode_version = version;
 		n->have_inode = true;
 		clock_gettime(CLOCK_MONOTONIC, &n->inode_at);
 	}
 	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Add a touch's link count change to in (never below 0). */
+static void
+itab_touch_apply(struct meta_inode *in, int delta,
+    const struct timespec *when)
+{
+	if (delta < 0 && in->nlink < (uint32_t)-delta)
+		in->nlink = 0;
+	else
+		in->nlink = (uint32_t)((int64_t)in->nlink + delta);
+	if (when->tv_sec > in->mtime.tv_sec ||
+	    (when->tv_sec == in->mtime.tv_sec &&
+	    when->tv_nsec > in->mtime.tv_nsec))
+		in->mtime = in->ctime = *when;
+}
+
+/* A directory's attributes with its pending touches (see itab.h). */
+bool
+itab_touch_view(struct itab_ent *n, int max_age_ms, struct meta_inode *in)
+{
+	if (!n->have_inode || max_age_ms <= 0 ||
+	    itab_age_ms(&n->inode_at) >= max_age_ms || n->inode.inl_omitted)
+		return false;
+	meta_inode_copy(in, &n->inode);
+	/* The cache holds the flying touch once its write is done. */
+	if (n->touch_flying && n->inode_version == n->touch_fly_base)
+		itab_touch_apply(in, n->touch_fly_delta, &n->touch_fly_time);
+	if (n->touch_dirty)
+		itab_touch_apply(in, n->touch_delta, &n->touch_time);
+	return true;
+}
+
+/* Give the cached inode its inline bytes back (see itab.h). */
+void
+itab_inode_fill(struct itab_ent *n, const struct meta_inode *in)
+{
+	if (!n->have_inode || !n->inode.inl_omitted || in->inl_omitted ||
+	    n->inode.size != in->size ||
+	    n->inode.mtime.tv_sec != in->mtime.tv_sec ||
+	    n->inode.mtime.tv_nsec != in->mtime.tv_nsec ||
+	    n->inode.ext.n != 0 || in->ext.n != 0)
+		return;
+	meta_inline_clear(&n->inode);
+	if (in->inl_len > 0)
+		meta_inline_write(&n->inode, 0, in->inl, in->inl_len);
+	n->inode.inl_omitted = false;
 }
 
 /* Forget the caches of a removed object. */

@@ -53,6 +53,11 @@ struct itab_ent {
 	int touch_delta;	/* nlink change to apply */
 	struct timespec touch_time; /* mtime/ctime to set */
 	struct fs *touch_fs;	/* for the job */
+	bool touch_flying;	/* the job is writing a touch... */
+	int touch_fly_delta;	/* ...of this nlink change... */
+	struct timespec touch_fly_time; /* ...and time... */
+	uint64_t touch_fly_base; /* ...on the cached record of this
+				   version (itab_touch_view) */
 
 	bool atime_pending;	/* an atime job is queued or running */
 	bool atime_dirty;	/* a read the job has not taken yet */
@@ -107,6 +112,13 @@ bool itab_inode_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
 /* Cache a record of n at version (ignored when older than the cache). */
 void itab_inode_store(struct itab *nt, struct itab_ent *n,
     const struct meta_inode *in, uint64_t version);
+/*
+ * The cache keeps the inline data of open files only (a copy made while
+ * n is closed has it left out, inl_omitted: bounded memory whatever the
+ * kernel remembers).  At open, with the table locked, give it back from
+ * the full record in that open read, when it is the same record.
+ */
+void itab_inode_fill(struct itab_ent *n, const struct meta_inode *in);
 /* Forget the cached inode and directory (the object is gone). */
 void itab_forget_cache(struct itab *nt, struct itab_ent *n);
 
@@ -129,6 +141,16 @@ int itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
  * from the cached copies; reads fetch afresh.
  */
 void itab_stale_dirs(struct itab *nt);
+
+/*
+ * With the table locked: the attributes a directory with pending touches
+ * will have, for a getattr that would otherwise wait for them: its cached
+ * inode, if younger than max_age_ms, with the touch being written and
+ * the touches queued applied (times, link count).  True when *in got it
+ * (free it with meta_inode_free).
+ */
+bool itab_touch_view(struct itab_ent *n, int max_age_ms,
+    struct meta_inode *in);
 
 /* Milliseconds since a monotonic time stamp. */
 int64_t itab_age_ms(const struct timespec *at);

@@ -129,6 +129,9 @@ struct meta_inode {
 				    files; empty for the rest) */
 	uint8_t *inl;		/* inline data (owned; NULL when none) */
 	uint32_t inl_len;	/* its bytes; 0 whenever ext.n > 0 */
+	bool inl_omitted;	/* a cached copy whose inline data was left
+				   out (itab.h): attributes only, never
+				   to be encoded */
 };
 
 /* One directory entry: the name is in the directory's name arena. */

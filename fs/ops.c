@@ -189,8 +189,20 @@ ops_inode(struct fs *fs, struct itab_ent *n, int max_age_ms,
 	 * workers must not wait for jobs queued behind them.
 	 */
 	itab_lock(fs->nodes);
-	while (n->touch_pending && !bg_worker())
+	while (n->touch_pending && !bg_worker()) {
+		/*
+		 * A fresh read would wait for our own touches: what they
+		 * will write is known, so a cache younger than the kernel's
+		 * own attribute time answers (the kernel asks after every
+		 * create in a directory: this saves two round trips each).
+		 */
+		if (max_age_ms == 0 && itab_touch_view(n,
+		    fs_ms(fs->o.attr_timeout), in)) {
+			itab_unlock(fs->nodes);
+			return 0;
+		}
 		itab_wait(fs->nodes);
+	}
 	itab_unlock(fs->nodes);
 	if ((rc = inode_read(fs, n, max_age_ms, in, NULL)) != 0)
 		return rc;
@@ -245,8 +257,15 @@ ops_touch_job(void *arg)
 		t.when = n->touch_time;
 		n->touch_delta = 0;
 		n->touch_dirty = false;
+		n->touch_flying = true;
+		n->touch_fly_delta = t.delta;
+		n->touch_fly_time = t.when;
+		n->touch_fly_base = n->inode_version;
 		itab_unlock(fs->nodes);
 		rc = inode_update(fs, n, ops_touch_mut, &t, NULL);
+		itab_lock(fs->nodes);
+		n->touch_flying = false;
+		itab_unlock(fs->nodes);
 		/* ENOENT: removed meanwhile (rm -r), nothing to update. */
 		if (rc != 0 && rc != -ENOENT)
 			log_warnx("directory %" PRIx64 ": cannot update its "

@@ -194,6 +194,8 @@ ops_setattr_mut(struct meta_inode *in, void *arg)
 		in->gid = (uint32_t)st->st_gid;
 	if ((set & FUSE_SET_ATTR_SIZE) && a->trunc != NULL)
 		data_truncate_trim(in, a->trunc);
+	if (set & FUSE_SET_ATTR_SIZE)
+		meta_inline_trim(in, (uint64_t)st->st_size);
 	if ((set & FUSE_SET_ATTR_SIZE) && in->size != (uint64_t)st->st_size) {
 		in->size = (uint64_t)st->st_size;
 		if (!(set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))

@@ -66,6 +66,7 @@ ops_attach(struct fs *fs, struct itab_ent *n, struct meta_inode *in,
 	existing = n->data != NULL;
 	if (!existing)
 		n->data = data_new(fs, n, in);
+	itab_inode_fill(n, in);
 	n->opens++;
 	n->refs++; /* the handle's hold, dropped at release */
 	fh->n = n;
