@@ -313,10 +313,7 @@ static void
 itab_touch_apply(struct meta_inode *in, int delta,
     const struct timespec *when)
 {
-	if (delta < 0 && in->nlink < (uint32_t)-delta)
-		in->nlink = 0;
-	else
-		in->nlink = (uint32_t)((int64_t)in->nlink + delta);
+	meta_inode_nlink_add(in, delta);
 	if (when->tv_sec > in->mtime.tv_sec ||
 	    (when->tv_sec == in->mtime.tv_sec &&
 	    when->tv_nsec > in->mtime.tv_nsec))

@@ -564,6 +564,16 @@ fail:
 	return -1;
 }
 
+/* Change the link count (see meta.h). */
+void
+meta_inode_nlink_add(struct meta_inode *in, int delta)
+{
+	if (delta < 0 && in->nlink < (uint32_t)-delta)
+		in->nlink = 0;
+	else
+		in->nlink = (uint32_t)((int64_t)in->nlink + delta);
+}
+
 /* Write into the inline data (see meta.h). */
 void
 meta_inline_write(struct meta_inode *in, uint32_t off, const void *p,

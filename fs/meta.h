@@ -171,6 +171,8 @@ void meta_inode_encode(struct wbuf *w, uint64_t ino,
     const struct meta_inode *in);
 /* Decode a record; 0, or -1 (in left empty) on any malformation. */
 int meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in);
+/* Change the link count by delta, never below 0. */
+void meta_inode_nlink_add(struct meta_inode *in, int delta);
 /* Set the symlink target (copied; NULL clears).  0 or -ENAMETOOLONG. */
 int meta_inode_set_target(struct meta_inode *in, const char *target);
 /*

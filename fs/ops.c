@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -191,13 +192,16 @@ ops_inode(struct fs *fs, struct itab_ent *n, int max_age_ms,
 	itab_lock(fs->nodes);
 	while (n->touch_pending && !bg_worker()) {
 		/*
-		 * A fresh read would wait for our own touches: what they
-		 * will write is known, so a cache younger than the kernel's
-		 * own attribute time answers (the kernel asks after every
-		 * create in a directory: this saves two round trips each).
+		 * A read would wait for our own touches: what they will
+		 * write is known, so a cache younger than the caller's limit
+		 * (for a fresh read: the kernel's own attribute time)
+		 * answers.  The kernel asks after every create in a
+		 * directory: this saves two round trips each.
 		 */
-		if (max_age_ms == 0 && itab_touch_view(n,
-		    fs_ms(fs->o.attr_timeout), in)) {
+		int lim = max_age_ms == 0 ? fs_ms(fs->o.attr_timeout) :
+		    max_age_ms < 0 ? INT_MAX : max_age_ms;
+
+		if (itab_touch_view(n, lim, in)) {
 			itab_unlock(fs->nodes);
 			return 0;
 		}
@@ -215,6 +219,9 @@ ops_inode(struct fs *fs, struct itab_ent *n, int max_age_ms,
 	return 0;
 }
 
+/* Wait of a directory touch for more changes to fold into its write. */
+#define OPS_TOUCH_GATHER_MS 10
+
 /* What a directory touch writes. */
 struct ops_touch {
 	int delta;
@@ -229,10 +236,7 @@ ops_touch_mut(struct meta_inode *in, void *arg)
 
 	in->mtime = t->when;
 	in->ctime = t->when;
-	if (t->delta < 0 && in->nlink < (uint32_t)-t->delta)
-		in->nlink = 0;
-	else
-		in->nlink = (uint32_t)((int64_t)in->nlink + t->delta);
+	meta_inode_nlink_add(in, t->delta);
 	return 0;
 }
 
@@ -243,8 +247,11 @@ ops_touch_job(void *arg)
 	struct itab_ent *n = arg;
 	struct fs *fs = n->touch_fs;
 	struct ops_touch t;
+	struct timespec gather = { 0, OPS_TOUCH_GATHER_MS * 1000000L };
 	int rc;
 
+	/* Let a burst of changes gather into one write. */
+	nanosleep(&gather, NULL);
 	for (;;) {
 		itab_lock(fs->nodes);
 		if (!n->touch_dirty) {
