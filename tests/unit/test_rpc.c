@@ -159,7 +159,9 @@ test_timeout(void **state)
 	(void)state;
 	rpc_new(n, seen_cb, &s, 60);
 	run_for(n, 20);
-	assert_int_equal(s.calls, 0);
+	/* (Unless a loaded machine kept us away past the deadline.) */
+	if (node_now_ms() - t0 < 55)
+		assert_int_equal(s.calls, 0);
 	run_until_called(n, &s, 2000);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.replies, 0);
@@ -237,7 +239,11 @@ test_reply_beats_close(void **state)
 /*
  * The hook resends a request whose connection closed, binding it to a
  * new one; it keeps its first deadline, then the hook is asked again
- * (timeout) and lets it fail.
+ * (timeout) and lets it fail.  The resend comes 600 ms after the start,
+ * so a deadline started afresh there would fire 600 ms late: the bound
+ * below leaves the test 600 ms of scheduling delay on a loaded machine
+ * (and the check between skips itself when the machine stalled us past
+ * the deadline already).
  */
 static void
 test_retry_on_close_keeps_deadline(void **state)
@@ -247,23 +253,28 @@ test_retry_on_close_keeps_deadline(void **state)
 	uint64_t t0 = node_now_ms(), id;
 
 	(void)state;
-	id = rpc_new_on(n, 7, seen_cb, &s, 150);
+	id = rpc_new_on(n, 7, seen_cb, &s, 1000);
 	rpc_set_retry(n, id, seen_retry);
+	run_for(n, 600);
 	rpc_conn_closed(n, 7);
 	run_for(n, 30);
-	assert_int_equal(s.retries, 1);
-	assert_int_equal(s.last, RPC_CLOSED);
-	assert_int_equal(s.calls, 0);
-	rpc_conn_closed(n, 7);		/* no longer bound to 7 */
-	run_for(n, 30);
-	assert_int_equal(s.retries, 1);
-	run_until_called(n, &s, 2000);
+	assert_true(s.retries >= 1);
+	if (node_now_ms() - t0 < 950) {
+		assert_int_equal(s.retries, 1);
+		assert_int_equal(s.last, RPC_CLOSED);
+		assert_int_equal(s.calls, 0);
+		rpc_conn_closed(n, 7);	/* no longer bound to 7 */
+		run_for(n, 30);
+		if (node_now_ms() - t0 < 950)
+			assert_int_equal(s.retries, 1);
+	}
+	run_until_called(n, &s, 4000);
 	assert_int_equal(s.retries, 2);
 	assert_int_equal(s.last, RPC_TIMEOUT);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.replies, 0);
-	assert_true(s.at_ms - t0 >= 145);
-	assert_true(s.at_ms - t0 < 1000);
+	assert_true(s.at_ms - t0 >= 995);
+	assert_true(s.at_ms - t0 < 1600);
 	node_fake_free(n);
 	assert_int_equal(s.calls, 1);
 }
