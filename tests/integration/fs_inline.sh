@@ -19,12 +19,16 @@
 #      writes bytes [0, 4096) and B [8192, 12288), then both close: both
 #      ranges are there, through A, B and C (the second close merges its
 #      range into the record the first one wrote).
-#   4. canctl fsck --grace 0 of the tree is clean (exit 0).
+#   4. canctl fsck --grace 0 of the tree is clean (exit 0); a chunk 0
+#      put beside an inline file (what a move to chunks cut short by a
+#      crash leaves) is repaired as an orphan (deleted, exit 1), and the
+#      file still reads byte-exact.
 # Skips (77) without FUSE.  Environment: HB, BUILD, KEEP=1.
 TEST_TIMEOUT=${TEST_TIMEOUT:-240}
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/fs.sh"
 require_tools
+command -v jq >/dev/null || skip "jq is not installed"
 
 trap fs_cleanup EXIT
 
@@ -123,4 +127,19 @@ timeout -k 5 120 "$CANCTL" -d "unix:$T/n1.sock" fsck --grace 0 --json \
 	>"$T/fsck.json" 2>"$T/fsck.err"
 rc=$?
 [ $rc -eq 0 ] || fail "canctl fsck: exit $rc: $(head -c 2000 "$T/fsck.json") $(tail -3 "$T/fsck.err")"
+# What a move to chunks cut short by a crash leaves: chunk 0 beside the
+# inline data.  fsck calls it an orphan (not a chunk to add to the
+# extents, which would drop the inline bytes) and --repair deletes it.
+ino=$(stat -c %i "$A/s4095")
+head -c 5000 /dev/urandom | timeout 20 "$CANCTL" -d "unix:$T/n1.sock" \
+	put "$(printf 'c/%x/0' "$ino")" >/dev/null || fail "put of a leftover chunk"
+timeout -k 5 120 "$CANCTL" -d "unix:$T/n1.sock" fsck --repair --grace 0 \
+	--json >"$T/fsck2.json" 2>"$T/fsck2.err"
+rc=$?
+[ $rc -eq 1 ] || fail "fsck --repair of a leftover chunk: exit $rc (want 1): $(head -c 2000 "$T/fsck2.json")"
+jq -e '.counts.orphan.fixed == 1 and .counts.unrecorded.fixed == 0' "$T/fsck2.json" \
+	>/dev/null || fail "the leftover chunk was not repaired as an orphan: $(head -c 2000 "$T/fsck2.json")"
+has_chunk0 "$A/s4095" && fail "the leftover chunk is still there"
+same "an inline file beside a leftover chunk" "$SRC/s4095" "$B/s4095" "$C/s4095"
+log "a leftover chunk beside inline data is an orphan, deleted; the file is intact"
 log "PASS"
