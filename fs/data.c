@@ -883,10 +883,11 @@ data_foreign(struct data *d)
  * Flush in inline mode (d->mu held; dropped while writing): our bytes,
  * the size and times in one inode update, with no chunk at all.  Returns
  * 0 or -errno, or -EAGAIN when the record has extents now: the caller
- * flushes the chunk way (this left inline mode).
+ * flushes the chunk way (this left inline mode).  *foreign: another
+ * mount had changed the file (data_foreign(), once d->mu is dropped).
  */
 static int
-data_flush_inline(struct data *d)
+data_flush_inline(struct data *d, bool *foreign)
 {
 	struct data_flushattr fa = { .d = d, .inl = true, .grow = true };
 	struct cbuf *cb = cbuf_find(d, 0);
@@ -909,8 +910,7 @@ data_flush_inline(struct data *d)
 			cbuf_done(d, cb, 0);
 		d->mtime = fa.out.mtime;
 		data_inline_take(d, &fa.out);
-		if (fa.foreign)
-			data_foreign(d);
+		*foreign = fa.foreign;
 	} else {
 		d->pending = true;
 		if (fa.wend > d->wend)
@@ -933,6 +933,7 @@ int
 data_flush(struct data *d)
 {
 	struct data_flushattr fa = { .d = d };
+	bool foreign = false;
 	int rc;
 
 	pthread_mutex_lock(&d->mu);
@@ -945,8 +946,10 @@ data_flush(struct data *d)
 			pthread_mutex_unlock(&d->mu);
 			return rc;
 		}
-		if ((rc = data_flush_inline(d)) != -EAGAIN) {
+		if ((rc = data_flush_inline(d, &foreign)) != -EAGAIN) {
 			pthread_mutex_unlock(&d->mu);
+			if (foreign)
+				data_foreign(d);
 			return rc;
 		}
 	}
