@@ -12,6 +12,7 @@
 #include "bg.h"
 #include "data.h"
 #include "fs.h"
+#include "held.h"
 #include "inode.h"
 #include "kv.h"
 #include "log.h"
@@ -44,7 +45,10 @@ struct rent {
 
 struct data {
 	struct fs *fs;
-	struct itab_ent *node;	/* held by the open count */
+	struct itab_ent *node;	/* held by this state (itab_put at free) */
+	int refs;		/* references (data_hold/data_put): n->data
+				   while open, and each user that took it
+				   from there; atomic */
 	uint64_t ino;
 	uint32_t chunk;
 	pthread_mutex_t mu;
@@ -96,6 +100,22 @@ ts_cmp(const struct timespec *a, const struct timespec *b)
 	if (a->tv_nsec != b->tv_nsec)
 		return a->tv_nsec < b->tv_nsec ? -1 : 1;
 	return 0;
+}
+
+/* Take d->mu, counted for the lock-order check (held.h). */
+static void
+data_lock(struct data *d)
+{
+	pthread_mutex_lock(&d->mu);
+	held_take();
+}
+
+/* Drop d->mu. */
+static void
+data_unlock(struct data *d)
+{
+	held_drop();
+	pthread_mutex_unlock(&d->mu);
 }
 
 /* ---- chunks in the store ------------------------------------------- */
@@ -247,20 +267,34 @@ data_prefetch_job(void *arg)
 	int rc;
 
 	rc = chunk_fetch(d->fs, d->ino, j->r->index, d->chunk, &v);
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	rent_loaded(d, j->r, rc, &v);
 	d->prefetching--;
 	pthread_cond_broadcast(&d->cv);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	free(j);
 	return 0;
 }
 
-/* Start readahead of the chunks after idx (d->mu held). */
+/* Readahead jobs set up under d->mu, submitted once it is dropped. */
+struct data_ra {
+	struct data_pjob *j[64];	/* at most readahead (0..64) */
+	int n;
+};
+
+/*
+ * Set up readahead of the chunks after idx (d->mu held): cache entries
+ * marked loading, and their jobs in *ra for data_readahead_go().  None
+ * when the pool runs jobs in their submitter: the reader would fetch
+ * chunks it has not asked for before its own reply.
+ */
 static void
-data_readahead(struct data *d, uint64_t idx)
+data_readahead(struct data *d, uint64_t idx, struct data_ra *ra)
 {
-	for (int i = 1; i <= d->fs->o.readahead; i++) {
+	ra->n = 0;
+	if (bg_inline(d->fs->bg))
+		return;
+	for (int i = 1; i <= d->fs->o.readahead && ra->n < 64; i++) {
 		uint64_t j = idx + (uint64_t)i;
 		struct data_pjob *pj;
 
@@ -272,8 +306,16 @@ data_readahead(struct data *d, uint64_t idx)
 		pj->d = d;
 		pj->r = rent_new(d, j);
 		d->prefetching++;
-		bg_submit(d->fs->bg, NULL, data_prefetch_job, pj);
+		ra->j[ra->n++] = pj;
 	}
+}
+
+/* Submit the readahead jobs of *ra (d->mu not held: see fs.h). */
+static void
+data_readahead_go(struct data *d, struct data_ra *ra)
+{
+	for (int i = 0; i < ra->n; i++)
+		bg_submit(d->fs->bg, NULL, data_prefetch_job, ra->j[i]);
 }
 
 /*
@@ -300,9 +342,9 @@ data_read_chunk(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 		pthread_cond_wait(&d->cv, &d->mu); /* someone is loading it */
 	}
 	r = rent_new(d, idx);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	rc = chunk_fetch(d->fs, d->ino, idx, d->chunk, &v);
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	if (rc == 0)
 		rent_copy(&v, coff, n, out);
 	if (r->stale && rc == 0) {
@@ -436,15 +478,19 @@ data_wjob_run(void *arg)
 	j->rc = cbuf_write(d, j->cb, j->size);
 	if (!j->async)
 		return j->rc;
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	cbuf_done(d, j->cb, j->rc);
 	d->inflight--;
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	free(j);
 	return 0;
 }
 
-/* Send a full buffer out in the background (d->mu held). */
+/*
+ * Send a full buffer out in the background (d->mu held, dropped while
+ * submitting: a pool without threads runs the job here, and the job
+ * takes d->mu to finish).  cb is the job's from here on.
+ */
 static void
 data_write_async(struct data *d, struct cbuf *cb)
 {
@@ -459,7 +505,9 @@ data_write_async(struct data *d, struct cbuf *cb)
 	j->async = true;
 	cb->busy = true;
 	d->inflight++;
+	data_unlock(d);
 	bg_submit(d->fs->bg, NULL, data_wjob_run, j);
+	data_lock(d);
 }
 
 /*
@@ -497,14 +545,14 @@ data_writeout(struct data *d, uint64_t first, uint64_t last)
 			pthread_cond_wait(&d->cv, &d->mu);
 			continue;
 		}
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		bg_group_init(&grp);
 		for (int i = 1; i < n; i++)
 			bg_submit(d->fs->bg, &grp, data_wjob_run, &jobs[i]);
 		(void)data_wjob_run(&jobs[0]);
 		(void)bg_group_wait(&grp);
 		bg_group_destroy(&grp);
-		pthread_mutex_lock(&d->mu);
+		data_lock(d);
 		for (int i = 0; i < n; i++)
 			cbuf_done(d, jobs[i].cb, jobs[i].rc);
 		free(jobs);
@@ -549,9 +597,9 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 	    (coff > cb->hi || coff + n < cb->lo)) {
 		/* A gap between dirty ranges: merge the stored chunk. */
 		cb->busy = true;
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		rc = cbuf_load_base(d, cb);
-		pthread_mutex_lock(&d->mu);
+		data_lock(d);
 		cb->busy = false;
 		pthread_cond_broadcast(&d->cv);
 		if (rc != 0)
@@ -575,7 +623,7 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 
 /* ---- the interface ------------------------------------------------- */
 
-/* Open-file state. */
+/* Open-file state, with one reference and a hold on n (table locked). */
 struct data *
 data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 {
@@ -583,6 +631,8 @@ data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 
 	d->fs = fs;
 	d->node = n;
+	n->refs++; /* ours, dropped at the free */
+	d->refs = 1;
 	d->ino = n->ino;
 	d->chunk = in->chunk_size;
 	d->size = in->size;
@@ -593,13 +643,14 @@ data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 	return d;
 }
 
-/* Free open-file state (after data_flush). */
-void
+/* Free open-file state: its last reference went (see data_put). */
+static void
 data_free(struct data *d)
 {
-	if (d == NULL)
-		return;
-	pthread_mutex_lock(&d->mu);
+	struct itab_ent *n = d->node;
+	struct fs *fs = d->fs;
+
+	data_lock(d);
 	while (d->prefetching > 0 || d->inflight > 0)
 		pthread_cond_wait(&d->cv, &d->mu);
 	if (d->dirty != NULL)
@@ -613,29 +664,70 @@ data_free(struct data *d)
 		    "delete them", d->ino, meta_extents_count(&d->wrote));
 	meta_extents_free(&d->wrote);
 	rent_drop_all(d);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
+	itab_put(fs->nodes, n);
+}
+
+/* One more reference (see data.h). */
+void
+data_hold(struct data *d)
+{
+	if (__atomic_fetch_add(&d->refs, 1, __ATOMIC_RELAXED) <= 0)
+		fatalx("inode %" PRIx64 ": open-file state held after its "
+		    "free", d->ino);
+}
+
+/* Drop a reference; the last one frees (see data.h). */
+void
+data_put(struct data *d)
+{
+	int left;
+
+	if (d == NULL)
+		return;
+	held_check("freeing open-file state");
+	left = __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL);
+	if (left < 0)
+		fatalx("inode %" PRIx64 ": open-file state reference count "
+		    "underflow", d->ino);
+	if (left == 0)
+		data_free(d);
+}
+
+/* The open-file state of n with a reference, or NULL (see data.h). */
+struct data *
+data_get(struct fs *fs, struct itab_ent *n)
+{
+	struct data *d;
+
+	itab_lock(fs->nodes);
+	if ((d = n->data) != NULL)
+		data_hold(d);
+	itab_unlock(fs->nodes);
+	return d;
 }
 
 /* Read (see data.h). */
 ssize_t
 data_read(struct data *d, char *buf, size_t size, uint64_t off)
 {
+	struct data_ra ra;
 	uint64_t idx = 0, first, end;
 	size_t done = 0;
 	int rc = 0;
 
 	if (size == 0)
 		return 0;
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	first = off / d->chunk;
 	/* Our own unflushed writes must be read back. */
 	if (d->ndirty > 0)
 		data_writeout(d, first, (off + size - 1) / d->chunk);
 	if (off >= d->size) {
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		return 0;
 	}
 	end = off + size < d->size ? off + size : d->size;
@@ -651,11 +743,13 @@ data_read(struct data *d, char *buf, size_t size, uint64_t off)
 			break;
 		done += n;
 	}
+	ra.n = 0;
 	if (rc == 0 && (off == 0 || first == d->last_index ||
 	    first == d->last_index + 1))
-		data_readahead(d, idx);
+		data_readahead(d, idx, &ra);
 	d->last_index = idx;
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
+	data_readahead_go(d, &ra);
 	return rc != 0 ? rc : (ssize_t)done;
 }
 
@@ -668,10 +762,10 @@ data_write(struct data *d, const char *buf, size_t size, uint64_t off)
 
 	if (size == 0)
 		return 0;
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	if (d->err != 0) {
 		rc = d->err;
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		return rc;
 	}
 	while (done < size) {
@@ -695,7 +789,7 @@ data_write(struct data *d, const char *buf, size_t size, uint64_t off)
 		d->pending = true;
 		clock_gettime(CLOCK_REALTIME, &d->wtime);
 	}
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	return done > 0 ? (ssize_t)done : rc;
 }
 
@@ -751,7 +845,7 @@ data_flush(struct data *d)
 	struct itab_ent *n = d->node;
 	int rc;
 
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	data_writeout(d, 0, UINT64_MAX);
 	while (d->inflight > 0)
 		pthread_cond_wait(&d->cv, &d->mu);
@@ -767,12 +861,12 @@ data_flush(struct data *d)
 	}
 	fa.ext = d->wrote;
 	memset(&d->wrote, 0, sizeof d->wrote);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	if (!fa.grow && fa.ext.n == 0)
 		return rc;
 	meta_inode_init(&fa.out);
 	fa.rc = inode_update(d->fs, n, data_flush_mut, &fa, &fa.out);
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	if (fa.rc != 0) {
 		/* Try the inode again at the next flush. */
 		if (fa.grow) {
@@ -785,7 +879,7 @@ data_flush(struct data *d)
 			rc = fa.rc;
 	} else if (fa.grow && !d->pending)
 		d->mtime = fa.out.mtime;
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	if (fa.rc == 0 && fa.grow && fa.foreign) {
 		/*
 		 * Another mount wrote (or truncated) the file while we did:
@@ -805,7 +899,7 @@ data_flush(struct data *d)
 void
 data_attr(struct data *d, struct meta_inode *in)
 {
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	if (d->pending || d->ndirty > 0 || d->inflight > 0) {
 		if (d->size > in->size)
 			in->size = d->size;
@@ -819,19 +913,19 @@ data_attr(struct data *d, struct meta_inode *in)
 		d->size = in->size;
 		d->mtime = in->mtime;
 	}
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 }
 
 /* After a truncate. */
 void
 data_set_size(struct data *d, uint64_t size)
 {
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	d->size = size;
 	if (d->wend > size)
 		d->wend = size;
 	rent_drop_all(d);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 }
 
 /* Store work of a truncate (see data.h). */
