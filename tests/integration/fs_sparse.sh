@@ -35,6 +35,16 @@
 #      D must fail with EIO, not hang (its removal's deletes time out and
 #      are dropped, reported in D's log as chunks left behind); after
 #      SIGCONT daemon 4 rejoins and D works again.
+#   5. Mount Z without background threads (bg_threads=0: every job runs
+#      in the request that submits it) and 64 KiB chunks, through daemon
+#      1: a 3 MiB file written and read back (also in 1 MiB O_DIRECT
+#      reads, 16 chunks each), patched in the middle of chunks, 50 files
+#      written, half removed, some renamed, the big one truncated; Z and
+#      B then read the same names and bytes (tests/lib/inline_io.py).
+#   6. On A, two threads open, write and close one file in a loop while
+#      others truncate and stat it (tests/lib/closerace.py): a last close
+#      must not free open-file state a setattr still uses (an ASan build,
+#      BUILD=build-san, aborts on it); every mount is still alive after.
 # Skips (77) without FUSE.  Environment: HB, BUILD, KEEP=1, FS_TMPDIR.
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 if [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] &&
@@ -247,8 +257,25 @@ wait_for 90 touch "$D/resumed" || fail "D does not work again after n4 was resum
 log "D works again: $(grep -c "left behind" "$T/canfs-d.log") removal(s) reported left behind"
 step 60 "D: rm resumed" rm "$D/resumed"
 
+# --- 5. no background threads: every job runs in its submitter
+Z=$T/z
+CANFS_OPTS="-o allow_other,bg_threads=0,chunk_size=65536" \
+	mount_canfs "$Z" "unix:$T/n1.sock"
+step 30 "Z (bg_threads=0): 3 MiB written and read back, patched, 50 files, renames, a truncate" \
+	python3 "$LIB/inline_io.py" write "$Z" "$B"
+sleep 2 # B's kernel caches of z (1 s)
+step 30 "Z and B: the bytes and names Z left" python3 "$LIB/inline_io.py" check "$Z" "$B"
+step 30 "Z: rm -r z" rm -r "$Z/z"
+
+# --- 6. a last close racing getattr and setattr on its open-file state
+step 30 "A: open/write/close against truncate and stat, 6 s" \
+	python3 "$LIB/closerace.py" "$A" "$B" 6
+for i in "${!MOUNTS[@]}"; do
+	any_ours "${FS_PIDS[$i]}" || fail "canfs of ${MOUNTS[$i]} died (see its log)"
+done
+
 umount_all
-for m in "$A" "$B" "$C" "$D"; do
+for m in "$A" "$B" "$C" "$D" "$Z"; do
 	mounted "$m" && fail "$m still mounted after fusermount3 -u"
 done
 # dels_of NAME: the delete requests a mount counted (logged at unmount).
