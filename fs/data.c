@@ -21,6 +21,8 @@
 #include "xmalloc.h"
 
 #define DATA_MAX_INFLIGHT 4	/* background chunk writes per file, at least (bg_threads) */
+#define DATA_RA_MAX 64		/* chunks of one readahead: the readahead
+				   option's maximum (canfs.c) */
 
 /* A dirty chunk buffer. */
 struct cbuf {
@@ -278,7 +280,7 @@ data_prefetch_job(void *arg)
 
 /* Readahead jobs set up under d->mu, submitted once it is dropped. */
 struct data_ra {
-	struct data_pjob *j[64];	/* at most readahead (0..64) */
+	struct data_pjob *j[DATA_RA_MAX];
 	int n;
 };
 
@@ -294,7 +296,8 @@ data_readahead(struct data *d, uint64_t idx, struct data_ra *ra)
 	ra->n = 0;
 	if (bg_inline(d->fs->bg))
 		return;
-	for (int i = 1; i <= d->fs->o.readahead && ra->n < 64; i++) {
+	for (int i = 1; i <= d->fs->o.readahead && ra->n < DATA_RA_MAX;
+	    i++) {
 		uint64_t j = idx + (uint64_t)i;
 		struct data_pjob *pj;
 
