@@ -1,8 +1,12 @@
-"""race.py A B SECONDS: open-file state against a racing last close.
-Two threads open, write and close one file on mount A in a loop while
-two others truncate it (setattr) and stat it (getattr); the last close
-frees the state a setattr may still be using (an ASan build of canfs
-aborts on that).  Then a known content, read back through B."""
+#!/usr/bin/env python3
+"""closerace.py A B SECONDS: a helper of tests/integration/fs_sparse.sh.
+
+Open-file state against a racing last close: two threads open, write and
+close one file on mount A in a loop while a third truncates it (setattr)
+and a fourth stats it (getattr).  canfs's last close used to free the
+state a setattr was still using (an ASan build aborts on that).  Then a
+known content, read back through mount B.  Exits non-zero on any error.
+"""
 import os, sys, threading, time
 
 A, B, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])

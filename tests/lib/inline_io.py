@@ -1,5 +1,11 @@
-"""inline.py STEP Z B: files larger than a chunk (64 KiB) through a
-mount without background threads (Z), checked through B."""
+#!/usr/bin/env python3
+"""inline_io.py STEP Z B: a helper of tests/integration/fs_sparse.sh.
+
+Files larger than a chunk (64 KiB) through a mount without background
+threads (Z, bg_threads=0), checked through mount B.  STEP "write" makes
+them (and reads them back through Z), "check" compares what Z and B
+read with what was written.  Exits non-zero on any difference.
+"""
 import os, sys
 
 step, Z, B = sys.argv[1], sys.argv[2], sys.argv[3]
