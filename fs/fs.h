@@ -27,7 +27,8 @@
  *    deadlock on it.
  * 3. Short locks, each guarding memory only:
  *    - the inode table's mutex (itab.c): the table, every itab_ent field
- *      and n->data; its cv: a directory's touch job finished;
+ *      (counts, caches, n->data, the state of a node's touch and atime
+ *      jobs, ops.c); its cv: a directory's touch job finished;
  *    - data.mu of one open file (data.c): its buffers, read cache, size
  *      and counts; its cv: a buffer or cache entry changed state; it is
  *      dropped around every chunk fetch or store and every submission;
@@ -49,6 +50,11 @@
  *    data.mu per thread and stops the mount (fatal, with the place) when
  *    a store request, submission or data_put() comes under them.
  *    Logging takes no lock and may be used under any of them.
+ *
+ * Waits: a thread waits on data.cv or the table's cv only for work that
+ * never waits for it in turn (a background chunk write or readahead of
+ * that file; a directory's touch job, which workers never wait for: see
+ * ops_inode).  A worker never waits for jobs queued behind it (bg.h).
  *
  * What stays alive without a lock: an itab_ent while a hold on it is
  * taken (itab_get/itab_put, n->refs; a kernel reference; an open); the
