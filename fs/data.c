@@ -674,6 +674,14 @@ data_free(struct data *d)
 	itab_put(fs->nodes, n);
 }
 
+/* data_free() as a background job. */
+static int
+data_free_job(void *arg)
+{
+	data_free(arg);
+	return 0;
+}
+
 /* One more reference (see data.h). */
 void
 data_hold(struct data *d)
@@ -683,7 +691,13 @@ data_hold(struct data *d)
 		    "free", d->ino);
 }
 
-/* Drop a reference; the last one frees (see data.h). */
+/*
+ * Drop a reference; the last one frees (see data.h).  In a worker (the
+ * inode reads of readdirplus reach open files' state) the free goes to
+ * the tail of the queue: it waits for d's readahead and chunk writes,
+ * which may be queued behind this worker, and all of them were queued
+ * before it, since only a reference holder starts them.
+ */
 void
 data_put(struct data *d)
 {
@@ -696,7 +710,8 @@ data_put(struct data *d)
 	if (left < 0)
 		fatalx("inode %" PRIx64 ": open-file state reference count "
 		    "underflow", d->ino);
-	if (left == 0)
+	if (left == 0 && !(bg_worker() && bg_defer(d->fs->bg, data_free_job,
+	    d)))
 		data_free(d);
 }
 

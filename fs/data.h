@@ -71,8 +71,9 @@ struct data *data_get(struct fs *fs, struct itab_ent *n);
 void data_hold(struct data *d);
 /*
  * Drop a reference (NULL: nothing).  The last one waits for d's
- * background jobs and frees d, so the caller must hold no lock (fs.h);
- * everything must have been flushed (data_flush) by then.
+ * background jobs and frees d (in a worker thread: a job queued behind
+ * them does), so the caller must hold no lock (fs.h); everything must
+ * have been flushed (data_flush) by then.
  */
 void data_put(struct data *d);
 

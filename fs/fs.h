@@ -54,7 +54,9 @@
  * Waits: a thread waits on data.cv or the table's cv only for work that
  * never waits for it in turn (a background chunk write or readahead of
  * that file; a directory's touch job, which workers never wait for: see
- * ops_inode).  A worker never waits for jobs queued behind it (bg.h).
+ * ops_inode).  A worker never waits for jobs queued behind it (bg.h):
+ * freeing open-file state waits for its jobs, so a worker that drops the
+ * last reference queues the free behind them (data_put).
  *
  * What stays alive without a lock: an itab_ent while a hold on it is
  * taken (itab_get/itab_put, n->refs; a kernel reference; an open); the
