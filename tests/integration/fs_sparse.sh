@@ -263,14 +263,14 @@ step 60 "D: rm resumed" rm "$D/resumed"
 Z=$T/z
 CANFS_OPTS="-o allow_other,bg_threads=0,chunk_size=65536" \
 	mount_canfs "$Z" "unix:$T/n1.sock"
-step 30 "Z (bg_threads=0): 3 MiB written and read back, patched, 50 files, renames, a truncate" \
+step 120 "Z (bg_threads=0): 3 MiB written and read back, patched, 50 files, renames, a truncate" \
 	python3 "$LIB/inline_io.py" write "$Z" "$B"
 sleep 2 # B's kernel caches of z (1 s)
-step 30 "Z and B: the bytes and names Z left" python3 "$LIB/inline_io.py" check "$Z" "$B"
+step 60 "Z and B: the bytes and names Z left" python3 "$LIB/inline_io.py" check "$Z" "$B"
 step 30 "Z: rm -r z" rm -r "$Z/z"
 
 # --- 6. a last close racing getattr and setattr on its open-file state
-step 30 "B: open/write/close against truncate and stat, 6 s" \
+step 60 "B: open/write/close against truncate and stat, 6 s" \
 	python3 "$LIB/closerace.py" "$B" "$A" 6
 for i in "${!MOUNTS[@]}"; do
 	any_ours "${FS_PIDS[$i]}" || fail "canfs of ${MOUNTS[$i]} died (see its log)"
