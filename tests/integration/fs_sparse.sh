@@ -41,12 +41,6 @@
 #      reads, 16 chunks each), patched in the middle of chunks, 50 files
 #      written, half removed, some renamed, the big one truncated; Z and
 #      B then read the same names and bytes (tests/lib/inline_io.py).
-#   6. On B, two threads open, write and close one file in a loop while
-#      others truncate and stat it (tests/lib/closerace.py), then A reads
-#      what B wrote last: a last close must not free open-file state a
-#      setattr still uses (an ASan build, BUILD=build-san, aborts on it);
-#      every mount is still alive after.  (Not on A: its deletes are
-#      counted below.)
 # Skips (77) without FUSE.  Environment: HB, BUILD, KEEP=1, FS_TMPDIR.
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 if [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] &&
@@ -268,13 +262,6 @@ step 120 "Z (bg_threads=0): 3 MiB written and read back, patched, 50 files, rena
 sleep 2 # B's kernel caches of z (1 s)
 step 60 "Z and B: the bytes and names Z left" python3 "$LIB/inline_io.py" check "$Z" "$B"
 step 30 "Z: rm -r z" rm -r "$Z/z"
-
-# --- 6. a last close racing getattr and setattr on its open-file state
-step 60 "B: open/write/close against truncate and stat, 6 s" \
-	python3 "$LIB/closerace.py" "$B" "$A" 6
-for i in "${!MOUNTS[@]}"; do
-	any_ours "${FS_PIDS[$i]}" || fail "canfs of ${MOUNTS[$i]} died (see its log)"
-done
 
 umount_all
 for m in "$A" "$B" "$C" "$D" "$Z"; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""closerace.py A B SECONDS: a helper of tests/integration/fs_sparse.sh.
+"""closerace.py A B SECONDS: a helper of tests/integration/fs_lock.sh.
 
 Open-file state against a racing last close: two threads open, write and
 close one file on mount A in a loop while a third truncates it (setattr)
