@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "bg.h"
+#include "held.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -131,12 +132,13 @@ bg_enqueue(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg)
 void
 bg_submit(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg)
 {
+	held_check("bg_submit");
 	if (grp != NULL) {
 		pthread_mutex_lock(&grp->mu);
 		grp->pending++;
 		pthread_mutex_unlock(&grp->mu);
 	}
-	if (bg == NULL || bg->nthreads == 0 || bg_in_worker) {
+	if (bg_inline(bg)) {
 		bg_group_done(grp, fn(arg));
 		return;
 	}
@@ -147,10 +149,18 @@ bg_submit(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg)
 bool
 bg_defer(struct bg *bg, bg_fn fn, void *arg)
 {
+	held_check("bg_defer");
 	if (bg == NULL || bg->nthreads == 0)
 		return false;
 	bg_enqueue(bg, NULL, fn, arg);
 	return true;
+}
+
+/* Would bg_submit run a job in its caller? */
+bool
+bg_inline(const struct bg *bg)
+{
+	return bg == NULL || bg->nthreads == 0 || bg_in_worker;
 }
 
 /* True in a worker. */

@@ -8,7 +8,8 @@
  * a caller waits on (bg_group_wait) to collect the first error.  A job
  * submitted from a worker thread (or to a pool that has no threads) runs
  * at once in the caller, so waiting on a group can never deadlock the
- * pool.
+ * pool.  Submit with no lock held (fs.h, "Locking"): a job that runs
+ * inline and takes the caller's lock would deadlock.
  */
 #ifndef CANFS_FS_BG_H
 #define CANFS_FS_BG_H
@@ -46,6 +47,13 @@ void bg_submit(struct bg *bg, struct bg_group *grp, bg_fn fn, void *arg);
  * does the work itself).
  */
 bool bg_defer(struct bg *bg, bg_fn fn, void *arg);
+
+/*
+ * True when bg_submit would run a job at once in its caller (a pool
+ * without threads, or a worker): work that only pays when it runs beside
+ * the caller (readahead) is better skipped.
+ */
+bool bg_inline(const struct bg *bg);
 
 /* True in a worker thread (which must never wait for other jobs). */
 bool bg_worker(void);

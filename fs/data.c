@@ -12,6 +12,7 @@
 #include "bg.h"
 #include "data.h"
 #include "fs.h"
+#include "held.h"
 #include "inode.h"
 #include "kv.h"
 #include "log.h"
@@ -20,6 +21,8 @@
 #include "xmalloc.h"
 
 #define DATA_MAX_INFLIGHT 4	/* background chunk writes per file, at least (bg_threads) */
+#define DATA_RA_MAX 64		/* chunks of one readahead: the readahead
+				   option's maximum (canfs.c) */
 
 /* A dirty chunk buffer. */
 struct cbuf {
@@ -44,7 +47,10 @@ struct rent {
 
 struct data {
 	struct fs *fs;
-	struct itab_ent *node;	/* held by the open count */
+	struct itab_ent *node;	/* held by this state (itab_put at free) */
+	int refs;		/* references (data_hold/data_put): n->data
+				   while open, and each user that took it
+				   from there; atomic */
 	uint64_t ino;
 	uint32_t chunk;
 	pthread_mutex_t mu;
@@ -106,6 +112,22 @@ ts_cmp(const struct timespec *a, const struct timespec *b)
 	if (a->tv_nsec != b->tv_nsec)
 		return a->tv_nsec < b->tv_nsec ? -1 : 1;
 	return 0;
+}
+
+/* Take d->mu, counted for the lock-order check (held.h). */
+static void
+data_lock(struct data *d)
+{
+	pthread_mutex_lock(&d->mu);
+	held_take();
+}
+
+/* Drop d->mu. */
+static void
+data_unlock(struct data *d)
+{
+	held_drop();
+	pthread_mutex_unlock(&d->mu);
 }
 
 /* ---- chunks in the store ------------------------------------------- */
@@ -260,22 +282,35 @@ data_prefetch_job(void *arg)
 	int rc;
 
 	rc = chunk_fetch(d->fs, d->ino, j->r->index, d->chunk, &v);
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	rent_loaded(d, j->r, rc, &v);
 	d->prefetching--;
 	pthread_cond_broadcast(&d->cv);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	free(j);
 	return 0;
 }
 
-/* Start readahead of the chunks after idx (d->mu held). */
+/* Readahead jobs set up under d->mu, submitted once it is dropped. */
+struct data_ra {
+	struct data_pjob *j[DATA_RA_MAX];
+	int n;
+};
+
+/*
+ * Set up readahead of the chunks after idx (d->mu held): cache entries
+ * marked loading, and their jobs in *ra for data_readahead_go().  None
+ * when the pool runs jobs in their submitter: the reader would fetch
+ * chunks it has not asked for before its own reply.
+ */
 static void
-data_readahead(struct data *d, uint64_t idx)
+data_readahead(struct data *d, uint64_t idx, struct data_ra *ra)
 {
-	if (d->inl)
-		return;	/* no chunks */
-	for (int i = 1; i <= d->fs->o.readahead; i++) {
+	ra->n = 0;
+	if (bg_inline(d->fs->bg) || d->inl)	/* inline: no chunks */
+		return;
+	for (int i = 1; i <= d->fs->o.readahead && ra->n < DATA_RA_MAX;
+	    i++) {
 		uint64_t j = idx + (uint64_t)i;
 		struct data_pjob *pj;
 
@@ -287,8 +322,16 @@ data_readahead(struct data *d, uint64_t idx)
 		pj->d = d;
 		pj->r = rent_new(d, j);
 		d->prefetching++;
-		bg_submit(d->fs->bg, NULL, data_prefetch_job, pj);
+		ra->j[ra->n++] = pj;
 	}
+}
+
+/* Submit the readahead jobs of *ra (d->mu not held: see fs.h). */
+static void
+data_readahead_go(struct data *d, struct data_ra *ra)
+{
+	for (int i = 0; i < ra->n; i++)
+		bg_submit(d->fs->bg, NULL, data_prefetch_job, ra->j[i]);
 }
 
 /*
@@ -327,9 +370,9 @@ data_read_chunk(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 		pthread_cond_wait(&d->cv, &d->mu); /* someone is loading it */
 	}
 	r = rent_new(d, idx);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	rc = chunk_fetch(d->fs, d->ino, idx, d->chunk, &v);
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	if (rc == 0)
 		rent_copy(&v, coff, n, out);
 	if (r->stale && rc == 0) {
@@ -526,15 +569,19 @@ data_wjob_run(void *arg)
 	j->rc = cbuf_write(d, j->cb, j->size);
 	if (!j->async)
 		return j->rc;
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	cbuf_done(d, j->cb, j->rc);
 	d->inflight--;
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	free(j);
 	return 0;
 }
 
-/* Send a full buffer out in the background (d->mu held). */
+/*
+ * Send a full buffer out in the background (d->mu held, dropped while
+ * submitting: a pool without threads runs the job here, and the job
+ * takes d->mu to finish).  cb is the job's from here on.
+ */
 static void
 data_write_async(struct data *d, struct cbuf *cb)
 {
@@ -549,7 +596,9 @@ data_write_async(struct data *d, struct cbuf *cb)
 	j->async = true;
 	cb->busy = true;
 	d->inflight++;
+	data_unlock(d);
 	bg_submit(d->fs->bg, NULL, data_wjob_run, j);
+	data_lock(d);
 }
 
 /*
@@ -587,14 +636,14 @@ data_writeout(struct data *d, uint64_t first, uint64_t last)
 			pthread_cond_wait(&d->cv, &d->mu);
 			continue;
 		}
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		bg_group_init(&grp);
 		for (int i = 1; i < n; i++)
 			bg_submit(d->fs->bg, &grp, data_wjob_run, &jobs[i]);
 		(void)data_wjob_run(&jobs[0]);
 		(void)bg_group_wait(&grp);
 		bg_group_destroy(&grp);
-		pthread_mutex_lock(&d->mu);
+		data_lock(d);
 		for (int i = 0; i < n; i++)
 			cbuf_done(d, jobs[i].cb, jobs[i].rc);
 		free(jobs);
@@ -642,9 +691,9 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 	    (coff > cb->hi || coff + n < cb->lo)) {
 		/* A gap between dirty ranges: merge the stored chunk. */
 		cb->busy = true;
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		rc = cbuf_load_base(d, cb);
-		pthread_mutex_lock(&d->mu);
+		data_lock(d);
 		cb->busy = false;
 		pthread_cond_broadcast(&d->cv);
 		if (rc != 0)
@@ -668,7 +717,7 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 
 /* ---- the interface ------------------------------------------------- */
 
-/* Open-file state. */
+/* Open-file state, with one reference and a hold on n (table locked). */
 struct data *
 data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 {
@@ -676,6 +725,8 @@ data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 
 	d->fs = fs;
 	d->node = n;
+	n->refs++; /* ours, dropped at the free */
+	d->refs = 1;
 	d->ino = n->ino;
 	d->chunk = in->chunk_size;
 	d->size = in->size;
@@ -687,13 +738,14 @@ data_new(struct fs *fs, struct itab_ent *n, const struct meta_inode *in)
 	return d;
 }
 
-/* Free open-file state (after data_flush). */
-void
+/* Free open-file state: its last reference went (see data_put). */
+static void
 data_free(struct data *d)
 {
-	if (d == NULL)
-		return;
-	pthread_mutex_lock(&d->mu);
+	struct itab_ent *n = d->node;
+	struct fs *fs = d->fs;
+
+	data_lock(d);
 	while (d->prefetching > 0 || d->inflight > 0)
 		pthread_cond_wait(&d->cv, &d->mu);
 	if (d->dirty != NULL)
@@ -708,30 +760,86 @@ data_free(struct data *d)
 	meta_extents_free(&d->wrote);
 	rent_drop_all(d);
 	free(d->ibuf);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
+	itab_put(fs->nodes, n);
+}
+
+/* data_free() as a background job. */
+static int
+data_free_job(void *arg)
+{
+	data_free(arg);
+	return 0;
+}
+
+/* One more reference (see data.h). */
+void
+data_hold(struct data *d)
+{
+	if (__atomic_fetch_add(&d->refs, 1, __ATOMIC_RELAXED) <= 0)
+		fatalx("inode %" PRIx64 ": open-file state held after its "
+		    "free", d->ino);
+}
+
+/*
+ * Drop a reference; the last one frees (see data.h).  In a worker (the
+ * inode reads of readdirplus reach open files' state) the free goes to
+ * the tail of the queue: it waits for d's readahead and chunk writes,
+ * which may be queued behind this worker, and all of them were queued
+ * before it, since only a reference holder starts them.
+ */
+void
+data_put(struct data *d)
+{
+	int left;
+
+	if (d == NULL)
+		return;
+	held_check("freeing open-file state");
+	left = __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL);
+	if (left < 0)
+		fatalx("inode %" PRIx64 ": open-file state reference count "
+		    "underflow", d->ino);
+	if (left == 0 && !(bg_worker() && bg_defer(d->fs->bg, data_free_job,
+	    d)))
+		data_free(d);
+}
+
+/* The open-file state of n with a reference, or NULL (see data.h). */
+struct data *
+data_get(struct fs *fs, struct itab_ent *n)
+{
+	struct data *d;
+
+	itab_lock(fs->nodes);
+	if ((d = n->data) != NULL)
+		data_hold(d);
+	itab_unlock(fs->nodes);
+	return d;
 }
 
 /* Read (see data.h). */
 ssize_t
 data_read(struct data *d, char *buf, size_t size, uint64_t off)
 {
+	struct data_ra ra;
 	uint64_t idx = 0, first, end;
 	size_t done = 0;
 	int rc = 0;
 
 	if (size == 0)
 		return 0;
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	first = off / d->chunk;
 	/* Our own unflushed writes must be read back (inline mode reads
 	 * them from chunk 0's buffer). */
 	if (d->ndirty > 0 && !d->inl)
 		data_writeout(d, first, (off + size - 1) / d->chunk);
 	if (off >= d->size) {
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		return 0;
 	}
 	end = off + size < d->size ? off + size : d->size;
@@ -747,11 +855,13 @@ data_read(struct data *d, char *buf, size_t size, uint64_t off)
 			break;
 		done += n;
 	}
+	ra.n = 0;
 	if (rc == 0 && (off == 0 || first == d->last_index ||
 	    first == d->last_index + 1))
-		data_readahead(d, idx);
+		data_readahead(d, idx, &ra);
 	d->last_index = idx;
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
+	data_readahead_go(d, &ra);
 	return rc != 0 ? rc : (ssize_t)done;
 }
 
@@ -764,12 +874,12 @@ data_write(struct data *d, const char *buf, size_t size, uint64_t off)
 
 	if (size == 0)
 		return 0;
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	while (d->iflushing)
 		pthread_cond_wait(&d->cv, &d->mu);
 	if (d->err != 0) {
 		rc = d->err;
-		pthread_mutex_unlock(&d->mu);
+		data_unlock(d);
 		return rc;
 	}
 	if (d->inl && off + size > data_inline_limit(d))
@@ -795,7 +905,7 @@ data_write(struct data *d, const char *buf, size_t size, uint64_t off)
 		d->pending = true;
 		clock_gettime(CLOCK_REALTIME, &d->wtime);
 	}
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	return done > 0 ? (ssize_t)done : rc;
 }
 
@@ -899,10 +1009,10 @@ data_flush_inline(struct data *d, bool *foreign)
 	d->pending = false;
 	d->wend = 0;
 	d->iflushing = true;	/* cb is ours until the update is done */
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	meta_inode_init(&fa.out);
 	fa.rc = inode_update(d->fs, d->node, data_flush_mut, &fa, &fa.out);
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	d->iflushing = false;
 	pthread_cond_broadcast(&d->cv);
 	if (fa.rc == 0) {
@@ -936,18 +1046,18 @@ data_flush(struct data *d)
 	bool foreign = false;
 	int rc;
 
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	while (d->iflushing)
 		pthread_cond_wait(&d->cv, &d->mu);
 	if (d->inl) {
 		rc = d->err;
 		d->err = 0;
 		if (rc != 0 || !d->pending) {
-			pthread_mutex_unlock(&d->mu);
+			data_unlock(d);
 			return rc;
 		}
 		if ((rc = data_flush_inline(d, &foreign)) != -EAGAIN) {
-			pthread_mutex_unlock(&d->mu);
+			data_unlock(d);
 			if (foreign)
 				data_foreign(d);
 			return rc;
@@ -968,12 +1078,12 @@ data_flush(struct data *d)
 	}
 	fa.ext = d->wrote;
 	memset(&d->wrote, 0, sizeof d->wrote);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	if (!fa.grow && fa.ext.n == 0)
 		return rc;
 	meta_inode_init(&fa.out);
 	fa.rc = inode_update(d->fs, d->node, data_flush_mut, &fa, &fa.out);
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	if (fa.rc != 0) {
 		/* Try the inode again at the next flush. */
 		if (fa.grow) {
@@ -990,7 +1100,7 @@ data_flush(struct data *d)
 		if (d->ndirty == 0 && d->inflight == 0 && !d->pending)
 			data_inline_take(d, &fa.out);
 	}
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 	if (fa.rc == 0 && fa.grow && fa.foreign)
 		data_foreign(d);
 	meta_extents_free(&fa.ext);
@@ -1002,7 +1112,7 @@ data_flush(struct data *d)
 void
 data_attr(struct data *d, struct meta_inode *in)
 {
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	if (d->pending || d->ndirty > 0 || d->inflight > 0) {
 		if (d->size > in->size)
 			in->size = d->size;
@@ -1018,21 +1128,21 @@ data_attr(struct data *d, struct meta_inode *in)
 		d->mtime = in->mtime;
 		data_inline_take(d, in);
 	}
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 }
 
 /* After a truncate. */
 void
 data_set_size(struct data *d, uint64_t size)
 {
-	pthread_mutex_lock(&d->mu);
+	data_lock(d);
 	d->size = size;
 	if (d->wend > size)
 		d->wend = size;
 	if (d->ilen > size)
 		d->ilen = (uint32_t)size;	/* as the record's (meta.h) */
 	rent_drop_all(d);
-	pthread_mutex_unlock(&d->mu);
+	data_unlock(d);
 }
 
 /* Store work of a truncate (see data.h). */

@@ -49,11 +49,33 @@ struct fs;
 struct itab_ent;
 struct data;
 
-/* Open-file state for n, from its freshly read inode. */
+/*
+ * Open-file state for n, from its freshly read inode, with the table
+ * locked (itab_lock): it takes a hold on n, dropped when it is freed, and
+ * starts with one reference, the one n->data stands for.
+ *
+ * References: whoever uses the state after letting go of the table lock
+ * (a request reaching it through n->data, a file handle, a lock waiter)
+ * holds a reference, taken with data_get() or data_hold() and dropped
+ * with data_put().  The last close on this mount flushes, sets n->data
+ * to NULL and drops n->data's reference; the state is freed when the
+ * last reference goes, so a getattr or setattr racing that close keeps
+ * using live memory (a state no longer in n->data, but flushed and still
+ * consistent).  A new open meanwhile starts a fresh state.
+ */
 struct data *data_new(struct fs *fs, struct itab_ent *n,
     const struct meta_inode *in);
-/* Free it; everything must have been flushed (data_flush). */
-void data_free(struct data *d);
+/* n->data with a reference (data_put), or NULL when n is not open. */
+struct data *data_get(struct fs *fs, struct itab_ent *n);
+/* One more reference to d (the caller holds one already). */
+void data_hold(struct data *d);
+/*
+ * Drop a reference (NULL: nothing).  The last one waits for d's
+ * background jobs and frees d (in a worker thread: a job queued behind
+ * them does), so the caller must hold no lock (fs.h); everything must
+ * have been flushed (data_flush) by then.
+ */
+void data_put(struct data *d);
 
 /* Read up to size bytes at off into buf: bytes read (0 at EOF) or -errno. */
 ssize_t data_read(struct data *d, char *buf, size_t size, uint64_t off);

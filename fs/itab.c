@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "held.h"
 #include "log.h"
 #include "itab.h"
 #include "xmalloc.h"
@@ -15,6 +16,22 @@ struct itab {
 	size_t n;
 	uint64_t dir_epoch;	/* bumped by itab_stale_dirs() */
 };
+
+/* Take the table's mutex, counted for the lock-order check (held.h). */
+static void
+itab_mu_lock(struct itab *nt)
+{
+	pthread_mutex_lock(&nt->mu);
+	held_take();
+}
+
+/* Drop the table's mutex. */
+static void
+itab_mu_unlock(struct itab *nt)
+{
+	held_drop();
+	pthread_mutex_unlock(&nt->mu);
+}
 
 /* Milliseconds since at (monotonic). */
 int64_t
@@ -139,7 +156,7 @@ itab_get(struct itab *nt, uint64_t ino)
 {
 	struct itab_ent *n;
 
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	if ((n = itab_find(nt, ino)) == NULL) {
 		if (nt->n >= 2 * nt->nbuckets)
 			itab_grow(nt);
@@ -152,7 +169,7 @@ itab_get(struct itab *nt, uint64_t ino)
 		nt->n++;
 	}
 	n->refs++;
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 	return n;
 }
 
@@ -162,22 +179,22 @@ itab_put(struct itab *nt, struct itab_ent *n)
 {
 	if (n == NULL)
 		return;
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	if (n->refs <= 0)
 		fatalx("node %llx: hold count underflow",
 		    (unsigned long long)n->ino);
 	n->refs--;
 	itab_maybe_free(nt, n);
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* One more kernel reference. */
 void
 itab_lookup(struct itab *nt, struct itab_ent *n)
 {
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	n->nlookup++;
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* The kernel forgot count references. */
@@ -186,7 +203,7 @@ itab_forget(struct itab *nt, uint64_t ino, uint64_t count)
 {
 	struct itab_ent *n;
 
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	if ((n = itab_find(nt, ino)) == NULL) {
 		log_warnx("forget of unknown inode %llx",
 		    (unsigned long long)ino);
@@ -201,7 +218,7 @@ itab_forget(struct itab *nt, uint64_t ino, uint64_t count)
 		n->nlookup -= count;
 		itab_maybe_free(nt, n);
 	}
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* Every node with open-file state, held. */
@@ -211,7 +228,7 @@ itab_open_files(struct itab *nt, size_t *count)
 	struct itab_ent **v = NULL;
 	size_t n = 0, cap = 0;
 
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	for (size_t i = 0; i < nt->nbuckets; i++) {
 		for (struct itab_ent *e = nt->buckets[i]; e != NULL; e = e->next) {
 			if (e->data == NULL)
@@ -224,7 +241,7 @@ itab_open_files(struct itab *nt, size_t *count)
 			v[n++] = e;
 		}
 	}
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 	*count = n;
 	return v;
 }
@@ -235,9 +252,9 @@ itab_count(struct itab *nt)
 {
 	size_t n;
 
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	n = nt->n;
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 	return n;
 }
 
@@ -245,14 +262,14 @@ itab_count(struct itab *nt)
 void
 itab_lock(struct itab *nt)
 {
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 }
 
 /* Release the table lock. */
 void
 itab_unlock(struct itab *nt)
 {
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* Wait for a itab_broadcast() (lock held). */
@@ -276,14 +293,14 @@ itab_inode_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
 {
 	bool ok;
 
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	ok = n->have_inode &&
 	    (max_age_ms < 0 || itab_age_ms(&n->inode_at) < max_age_ms);
 	if (ok) {
 		meta_inode_copy(in, &n->inode);
 		*version = n->inode_version;
 	}
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 	return ok;
 }
 
@@ -292,7 +309,7 @@ void
 itab_inode_store(struct itab *nt, struct itab_ent *n,
     const struct meta_inode *in, uint64_t version)
 {
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	if (!n->have_inode || version >= n->inode_version) {
 		meta_inode_free(&n->inode);
 		meta_inode_copy(&n->inode, in);
@@ -305,7 +322,7 @@ itab_inode_store(struct itab *nt, struct itab_ent *n,
 		n->have_inode = true;
 		clock_gettime(CLOCK_MONOTONIC, &n->inode_at);
 	}
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* Add a touch's link count change to in (never below 0). */
@@ -356,13 +373,13 @@ itab_inode_fill(struct itab_ent *n, const struct meta_inode *in)
 void
 itab_forget_cache(struct itab *nt, struct itab_ent *n)
 {
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	n->have_inode = false;
 	meta_inode_free(&n->inode);
 	meta_dir_free(n->dir);
 	free(n->dir);
 	n->dir = NULL;
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* Copy the cached directory if fresh enough. */
@@ -372,7 +389,7 @@ itab_dir_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
 {
 	bool ok;
 
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	ok = n->dir != NULL && (max_age_ms < 0 ||
 	    (n->dir_epoch == nt->dir_epoch &&
 	    itab_age_ms(&n->dir_at) < max_age_ms));
@@ -380,7 +397,7 @@ itab_dir_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
 		meta_dir_copy(d, n->dir);
 		*version = n->dir_version;
 	}
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 	return ok;
 }
 
@@ -389,7 +406,7 @@ void
 itab_dir_store(struct itab *nt, struct itab_ent *n,
     const struct meta_dir *d, uint64_t version)
 {
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	if (n->dir == NULL || version >= n->dir_version) {
 		if (n->dir == NULL)
 			n->dir = xcalloc(1, sizeof *n->dir);
@@ -400,16 +417,16 @@ itab_dir_store(struct itab *nt, struct itab_ent *n,
 		n->dir_epoch = nt->dir_epoch;
 		clock_gettime(CLOCK_MONOTONIC, &n->dir_at);
 	}
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* Distrust cached directories. */
 void
 itab_stale_dirs(struct itab *nt)
 {
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	nt->dir_epoch++;
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 }
 
 /* Look a name up in the cached directory. */
@@ -420,7 +437,7 @@ itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
 	long i;
 	int rc = -1;
 
-	pthread_mutex_lock(&nt->mu);
+	itab_mu_lock(nt);
 	if (n->dir != NULL && (max_age_ms < 0 ||
 	    (n->dir_epoch == nt->dir_epoch &&
 	    itab_age_ms(&n->dir_at) < max_age_ms))) {
@@ -431,6 +448,6 @@ itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
 			*type = n->dir->e[i].type;
 		}
 	}
-	pthread_mutex_unlock(&nt->mu);
+	itab_mu_unlock(nt);
 	return rc;
 }

@@ -13,8 +13,10 @@
  * filled from, to decide keep_cache at open.
  *
  * Locking: one mutex for the table and every node's fields, held only
- * for short copies, never across a store request.  The open-file state
- * (n->data) has its own lock (data.h).
+ * for short copies, never across a store request or a submission (fs.h,
+ * "Locking").  The open-file state (n->data) has its own lock and a
+ * reference count (data.h): read n->data with data_get(), never by
+ * hand, when the state is used after the table lock is dropped.
  */
 #ifndef CANFS_FS_ITAB_H
 #define CANFS_FS_ITAB_H

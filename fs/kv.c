@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "client_batch.h"
+#include "held.h"
 #include "kv.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -314,6 +315,7 @@ kv_acquire(struct kv *kv, char *err, size_t errlen)
 	bool late = false;
 	int ndead;
 
+	held_check("a store request");
 	kv_now(&dl);
 	dl.tv_sec += kv->timeout_ms / 1000;
 	dl.tv_nsec += (long)(kv->timeout_ms % 1000) * 1000000L;

@@ -31,7 +31,8 @@ struct locks_waiter {
 	fuse_req_t req;
 	uint64_t ino;
 	struct lockrec_req q;
-	struct data *d;
+	struct data *d;		/* referenced (its descriptor may be closed
+				   while we wait), or NULL */
 	uint64_t next_ms;	/* monotonic: when to try again */
 	int tries;
 	bool interrupted;	/* the kernel interrupted it (a signal) */
@@ -368,6 +369,7 @@ locks_finish(struct locks_waiter *w, int rc)
 {
 	fuse_req_interrupt_func(w->req, NULL, NULL);
 	fuse_reply_err(w->req, rc < 0 ? -rc : rc);
+	data_put(w->d);
 	free(w);
 }
 
@@ -387,6 +389,8 @@ locks_set(struct locks *l, fuse_req_t req, uint64_t ino,
 	w->ino = ino;
 	w->q = *q;
 	w->d = d;
+	if (d != NULL)
+		data_hold(d);
 	w->next_ms = locks_mono_ms() + LOCKS_POLL_MIN_MS;
 	/* Registered before the thread can see it (the callback takes mu). */
 	fuse_req_interrupt_func(req, locks_interrupt_cb, w);

@@ -58,9 +58,12 @@ ops_destroy(void *userdata)
 
 	v = itab_open_files(fs->nodes, &n);
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = data_flush(v[i]->data)) != 0)
+		struct data *d = data_get(fs, v[i]);
+
+		if (d != NULL && (rc = data_flush(d)) != 0)
 			log_error("inode %" PRIx64 ": writes lost at unmount: "
 			    "%s", v[i]->ino, strerror(-rc));
+		data_put(d);
 		itab_put(fs->nodes, v[i]);
 	}
 	free(v);
@@ -210,12 +213,11 @@ ops_inode(struct fs *fs, struct itab_ent *n, int max_age_ms,
 	itab_unlock(fs->nodes);
 	if ((rc = inode_read(fs, n, max_age_ms, in, NULL)) != 0)
 		return rc;
-	/* n->data lives while the file is open; our caller holds n. */
-	itab_lock(fs->nodes);
-	d = n->data;
-	itab_unlock(fs->nodes);
-	if (d != NULL)
+	/* Referenced: a last close meanwhile must not free it under us. */
+	if ((d = data_get(fs, n)) != NULL) {
 		data_attr(d, in);
+		data_put(d);
+	}
 	return 0;
 }
 

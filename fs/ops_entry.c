@@ -253,9 +253,8 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	(void)fi;
 	ops_now(&a.now);
 	meta_inode_init(&in);
-	itab_lock(fs->nodes);
-	d = n->data;
-	itab_unlock(fs->nodes);
+	/* Referenced: a racing last close must not free it under us. */
+	d = data_get(fs, n);
 	/* An explicit atime wins over reads not yet written. */
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
 		ops_atime_cancel(fs, n);
@@ -276,6 +275,7 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		data_set_size(d, in.size);
 	if (rc == 0 && d != NULL)
 		data_attr(d, &in);
+	data_put(d);
 	itab_put(fs->nodes, n);
 	if (rc != 0) {
 		ops_reply_err(req, ops_stale(fs, rc));

@@ -18,7 +18,7 @@
 /* An open file handle (fi->fh). */
 struct ops_fh {
 	struct itab_ent *n;		/* held until release */
-	struct data *d;		/* n->data, alive while n is open */
+	struct data *d;		/* n->data, referenced until release */
 	bool wrote;		/* written through this handle */
 	bool noatime;		/* opened O_NOATIME: reads leave atime */
 };
@@ -71,6 +71,7 @@ ops_attach(struct fs *fs, struct itab_ent *n, struct meta_inode *in,
 	n->refs++; /* the handle's hold, dropped at release */
 	fh->n = n;
 	fh->d = n->data;
+	data_hold(fh->d); /* the handle's reference */
 	known = n->kcache;
 	keep = known && ts_eq(&n->kmtime, &in->mtime) && n->ksize == in->size &&
 	    !atime;
@@ -88,9 +89,10 @@ ops_attach(struct fs *fs, struct itab_ent *n, struct meta_inode *in,
 }
 
 /*
- * Detach a handle: flush, and at the last close on this mount free the
- * open-file state and, if the file was unlinked meanwhile, remove it.
- * Returns the flush's result.
+ * Detach a handle: flush, drop its reference to the open-file state, and
+ * at the last close on this mount take the state out of n->data (freed
+ * with its last reference) and, if the file was unlinked meanwhile,
+ * remove it.  Returns the flush's result.
  */
 static int
 ops_detach(struct fs *fs, struct ops_fh *fh)
@@ -112,14 +114,15 @@ ops_detach(struct fs *fs, struct ops_fh *fh)
 		n->ksize = n->inode.size;
 	}
 	if (--n->opens == 0) {
-		d = n->data;
+		d = n->data; /* its reference is ours to drop now */
 		n->data = NULL;
 		unlinked = n->unlinked;
 		n->unlinked = false;
 	}
 	itab_unlock(fs->nodes);
-	if (d != NULL)
-		data_free(d);
+	/* Freed here unless a racing getattr or setattr still holds it. */
+	data_put(d);
+	data_put(fh->d);
 	if (unlinked && inode_read(fs, n, 0, &in, NULL) == 0) {
 		if (in.nlink == 0)
 			(void)ops_remove_inode(fs, n, &in);

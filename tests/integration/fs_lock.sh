@@ -16,6 +16,11 @@
 # mount C's canfs): a waiter on B gets the lock once the lease
 # (lock_lease=4 here) has passed, and not before.  First, a fourth mount
 # made as fstab would (mount.fuse3 with _netdev, x-systemd.* options).
+# Between the lock checks and the kill, two threads open, write and close
+# one file on A in a loop while others truncate and stat it
+# (tests/lib/closerace.py), then B reads what A wrote last: a last close
+# must not free the open-file state a setattr still uses (the old code's
+# use after free aborts an ASan build within a second).
 #
 # Environment: HB, BUILD, KEEP=1, FS_TMPDIR.
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
@@ -47,6 +52,12 @@ echo fstab >"$T/f/fstab-f" && [ "$(cat "$T/b/fstab-f")" = fstab ] ||
 log "mount.fuse3 with _netdev,nofail,noauto,defaults,x-systemd.requires=...: mounted and working"
 
 python3 "$LIB/locktest.py" checks "$T/a" "$T/b" || fail "a lock check failed"
+
+# The open-file state against a racing last close (the ASan run of this
+# scenario aborts on a use after free).
+step 60 "A: open/write/close against truncate and stat, 6 s" \
+	python3 "$LIB/closerace.py" "$T/a" "$T/b" 6
+any_ours "${FS_PIDS[0]}" || fail "canfs of A died (see its log)"
 
 # A mount that dies with a lock held: its lease frees the lock.
 python3 "$LIB/locktest.py" hold "$T/c" dead-f >"$T/holder.out" 2>&1 &

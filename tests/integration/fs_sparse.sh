@@ -35,6 +35,12 @@
 #      D must fail with EIO, not hang (its removal's deletes time out and
 #      are dropped, reported in D's log as chunks left behind); after
 #      SIGCONT daemon 4 rejoins and D works again.
+#   5. Mount Z without background threads (bg_threads=0: every job runs
+#      in the request that submits it) and 64 KiB chunks, through daemon
+#      1: a 3 MiB file written and read back (also in 1 MiB O_DIRECT
+#      reads, 16 chunks each), patched in the middle of chunks, 50 files
+#      written, half removed, some renamed, the big one truncated; Z and
+#      B then read the same names and bytes (tests/lib/inline_io.py).
 # Skips (77) without FUSE.  Environment: HB, BUILD, KEEP=1, FS_TMPDIR.
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 if [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] &&
@@ -247,8 +253,18 @@ wait_for 90 touch "$D/resumed" || fail "D does not work again after n4 was resum
 log "D works again: $(grep -c "left behind" "$T/canfs-d.log") removal(s) reported left behind"
 step 60 "D: rm resumed" rm "$D/resumed"
 
+# --- 5. no background threads: every job runs in its submitter
+Z=$T/z
+CANFS_OPTS="-o allow_other,bg_threads=0,chunk_size=65536" \
+	mount_canfs "$Z" "unix:$T/n1.sock"
+step 120 "Z (bg_threads=0): 3 MiB written and read back, patched, 50 files, renames, a truncate" \
+	python3 "$LIB/inline_io.py" write "$Z" "$B"
+sleep 2 # B's kernel caches of z (1 s)
+step 60 "Z and B: the bytes and names Z left" python3 "$LIB/inline_io.py" check "$Z" "$B"
+step 30 "Z: rm -r z" rm -r "$Z/z"
+
 umount_all
-for m in "$A" "$B" "$C" "$D"; do
+for m in "$A" "$B" "$C" "$D" "$Z"; do
 	mounted "$m" && fail "$m still mounted after fusermount3 -u"
 done
 # dels_of NAME: the delete requests a mount counted (logged at unmount).
