@@ -440,6 +440,7 @@ tar cf "$TARBALL" -C "$(dirname "$TREE")" "$(basename "$TREE")" ||
 TREE_DESC="$TREE ($(du -sh "$TREE" | cut -f1), $(find "$TREE" | wc -l) entries)"
 
 t0=$(now_ms)
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 for t in "${TARGETS[@]}"; do bench "$t"; done
 log "all targets measured in $(secs $(($(now_ms) - t0))) s"
 
@@ -523,7 +524,9 @@ report() {
 	local n
 	echo "$(date -u '+%F %H:%M UTC'), $(nproc) CPUs, Linux $(uname -r)," \
 		"local disk: $(stat -f -c %T "$T") ($(df --output=source "$T" | tail -1))$(
-		[ "$QUICK" = 1 ] && echo ', quick run (BENCH_QUICK=1)')."
+		[ "$QUICK" = 1 ] && echo ', quick run (BENCH_QUICK=1)'), load average $LOAD0 at" \
+		"the start, $(cut -d' ' -f1 /proc/loadavg) at the end (other work on the machine" \
+		"slows every column; the ratios are of one sitting)."
 	echo "canfs: 4 canfsd daemons on loopback, k=2, heartbeat $HB ms, mount through" \
 		"daemon 1's Unix socket with ${CANFS_OPTS--o allow_other}; their data" \
 		"dirs are on the same local disk.  Passthrough: build/tests/passthrough" \
