@@ -512,7 +512,12 @@ targets() {
 	goal "cp -r (time)" pt cp "<=" 3 "≤ 3× the passthrough's time"
 	goal "rm -rf (time)" pt rm "<=" 3 "≤ 3× the passthrough's time"
 	goal "tar x (time)" pt tar "<=" 3 "≤ 3× the passthrough's time"
-	goal "ls -l of $LS_FILES entries (s)" abs ls "<=" 3 "≤ 3 s (at 100,000 entries)"
+	if [ "$LS_FILES" -ge 100000 ]; then
+		goal "ls -l of $LS_FILES entries (s)" abs ls "<=" 3 "≤ 3 s (at 100,000 entries)"
+	else
+		printf '| ls -l of %s entries (s) | %s | - | %s | ≤ 3 s (at 100,000 entries) | n/a (LS_FILES < 100000) |\n' \
+			"$LS_FILES" "$(cell canfs ls)" "$(cell canfs ls)"
+	fi
 	goal "4 KiB random read" pt rr ">=" 0.333 "≥ 1/3 of the passthrough"
 	goal "4 KiB random write (IOPS)" abs rw ">=" 8000 "≥ 8,000 IOPS"
 	goal "sequential write" disk seqw ">=" 0.9 "≥ 90 % of the local disk's rate / k"
