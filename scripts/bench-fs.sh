@@ -232,12 +232,16 @@ def creates(paths):
         os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
 
 def worker(i, go, done):
-    sub = "%s/par/d%d" % (top, i)
-    os.mkdir(sub)
-    paths = ["%s/f%06d" % (sub, j) for j in range(i, n, par)]
-    go.wait()
-    creates(paths)
-    done.put(time.perf_counter())
+    try:
+        sub = "%s/par/d%d" % (top, i)
+        os.mkdir(sub)
+        paths = ["%s/f%06d" % (sub, j) for j in range(i, n, par)]
+        go.wait()
+        creates(paths)
+        done.put(time.perf_counter())
+    except OSError as e:
+        done.put(None)   # the parent must not wait for us
+        sys.exit("create8 worker %d: %s" % (i, e))
 
 if phase == "create8":
     os.mkdir(top + "/par")
@@ -248,11 +252,12 @@ if phase == "create8":
     time.sleep(0.5)
     t = time.perf_counter()
     go.set()
-    end = max(done.get() for _ in procs)
+    ends = [done.get() for _ in procs]
     for p in procs:
         p.join()
-    if any(p.exitcode != 0 for p in procs):
+    if None in ends or any(p.exitcode != 0 for p in procs):
         sys.exit(1)
+    end = max(ends)
     print("%.0f" % (n / (end - t)))
     sys.exit(0)
 if phase in ("create", "mkfiles"):
