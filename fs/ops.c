@@ -19,7 +19,29 @@
 #include "ops.h"
 #include "xmalloc.h"
 
-/* Negotiate the connection: big requests, parallel everything. */
+/*
+ * Negotiate the connection: big requests, parallel everything.
+ *
+ * max_write 1 MiB also sets max_pages: libfuse asks the kernel for
+ * (max_write - 1) / page size + 1 = 256 pages per request (FUSE_MAX_PAGES,
+ * the kernel's own limit), so reads and writes travel in 1 MiB requests.
+ * Left off, each for a reason (README "Performance"):
+ * - splice: our data is in memory (a chunk from the network), not in a
+ *   file descriptor, so splicing a reply costs a vmsplice and a splice
+ *   for the copy writev does in one call, and splice-reading writes makes
+ *   libfuse copy them out of its pipe again; measured no better.
+ * - writeback_cache: the kernel then trusts its cached size and mtime of
+ *   a regular file over ours, so a mount that cached a file never sees
+ *   another machine grow or shrink it: close-to-open across mounts breaks
+ *   (fs_stress failed every run with it).
+ * - atomic O_TRUNC: our truncate is a setattr like any other.
+ * - HANDLE_KILLPRIV: with it the kernel leaves clearing set-uid/set-gid
+ *   on a write by another uid to us; without it, it sends a setattr of
+ *   the mode, rare and correct (posix_suite's killpriv section).  Its V2,
+ *   which would also spare the getxattr of security.capability before
+ *   each write, is beyond libfuse 3.14's API; ops_getxattr answers that
+ *   one from the cached inode.
+ */
 static void
 ops_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -33,15 +55,15 @@ ops_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
-	/* Our own attribute logic decides; no kernel write cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
-	log_info("FUSE protocol %u.%u, max_write %u, max_readahead %u",
-	    conn->proto_major, conn->proto_minor, conn->max_write,
-	    conn->max_readahead);
+	log_info("FUSE protocol %u.%u, max_write %u, max_readahead %u, "
+	    "capable 0x%x, want 0x%x", conn->proto_major, conn->proto_minor,
+	    conn->max_write, conn->max_readahead, conn->capable, conn->want);
 }
 
 /*

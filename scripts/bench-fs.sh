@@ -1,50 +1,90 @@
 #!/usr/bin/env bash
-# bench-fs.sh: file system benchmark (`make bench-fs`).
+# bench-fs.sh: file system benchmark (`make bench-fs`), the proof of issue
+# #11's targets.
 #
-# In one run, on three targets side by side:
+# In one run, on up to four targets side by side:
 #   local       a directory on the local disk (the work dir's file system);
 #   passthrough build/tests/passthrough mirroring a local directory: the
-#               cost of FUSE itself;
+#               cost of FUSE itself, the baseline of every ratio;
+#   bindfs      bindfs(1) mirroring a local directory (when installed);
 #   canfs       build/canfs through daemon 1 of four canfsd daemons on
-#               127.0.62.1-4:7400 (k=2, heartbeat $HB ms, default 1000),
+#               127.0.62.1-4 on a free port (k=2, heartbeat $HB ms, default 1000),
 #               whose data dirs are on the same local disk.
-# it measures:
-#   - sequential write of a 1 GiB file (dd bs=1M conv=fsync, from random
-#     data in /dev/shm) and sequential read of it with cold caches;
-#   - 4 KiB random read and random write IOPS on that file (fio, psync,
-#     one job, buffered, $FIO_SECONDS s each; the write job ends with fsync);
-#   - create, stat (cold) and delete of 5,000 empty files in one
-#     directory, in ops/s, and `ls -l` of the 5,000 entries (cold);
-#   - cp -r /usr/include into the target, then syncfs.
+# it measures, one function each (m_*, named in $MEASURE):
+#   seqw    sequential write of a $SIZE_MIB MiB file (dd bs=1M conv=fsync,
+#           from random data in /dev/shm), MiB/s;
+#   seqr    sequential read of it with cold caches, MiB/s;
+#   rr, rw  4 KiB random read / write IOPS on that file (fio, psync,
+#           O_DIRECT, queue depth 1, $FIO_SECONDS s each; the write job
+#           ends with fsync);
+#   create  creates of $NFILES empty files in one directory, one process;
+#   create8 the same number of creates by $PAR processes, each in its own
+#           directory (the aggregate rate);
+#   stat    cold stat of the $NFILES files; delete: unlink of them, ops/s;
+#   ls      ls -l of $LS_FILES entries in one directory, cold, s;
+#   cp, rm, tar  cp -r $TREE into the target + syncfs; rm -rf of that copy;
+#           tar x of a tarball of $TREE (in /dev/shm) + syncfs; s.
+# (m_seqw measures seqw, m_seqr seqr, m_randread rr, m_randwrite rw, m_meta
+# create, create8, stat and delete, m_ls ls, m_cp_rm cp and rm, m_tar tar;
+# seqr, randread and randwrite use the file seqw wrote.)
 # "Cold" means: sync, echo 3 > /proc/sys/vm/drop_caches (as root), and for
 # the FUSE targets an unmount and a fresh mount.  The Markdown table goes
-# to tests/results/bench-fs.md ($OUT) and is printed.  canfs missing (or
-# /dev/fuse missing) leaves its column "n/a"; a failed measurement shows
-# as "error" and the run goes on.
+# to tests/results/bench-fs.md ($OUT) and is printed, followed by issue
+# #11's targets: each canfs figure as a ratio to the passthrough's (or to
+# the local disk, or absolute, as the target says) and whether it is met.
+# A full run also writes both tables into README.md between the lines
+# "<!-- bench-fs:begin -->" and "<!-- bench-fs:end -->".  A missing target
+# (no FUSE, canfs not built, bindfs not installed) leaves its column
+# "n/a"; a failed measurement shows as "error" and the run goes on.
 #
-# Environment: BUILD, HB, FIO_SECONDS (default 20), NFILES (default 5000),
-# SIZE_MIB (default 1024), OUT, KEEP=1, CANFS_OPTS (canfs mount options,
-# default "-o allow_other"), ONLY (targets to run, e.g. "canfs"; default
-# all three).  When a measurement fails, the logs of the daemons, the
-# mounts and fio go to tests/results/bench-fs-logs/.
+# Environment: BUILD, HB, FIO_SECONDS (default 20), NFILES (default
+# 5000), LS_FILES (default 100000), PAR (default 8), SIZE_MIB (default
+# 1024), TREE (default /usr/include), OUT, KEEP=1, CANFS_OPTS (canfs mount
+# options, default "-o allow_other"), ONLY (targets to run, e.g. "canfs";
+# default "local passthrough bindfs canfs"), BENCH_QUICK=1 (a run of a few
+# minutes: SIZE_MIB 256, FIO_SECONDS 5, NFILES 2000, LS_FILES 5000, TREE
+# /usr/include/linux; the knobs above still win), MEASURE (the
+# measurements to run, default "seqw seqr randread randwrite meta ls cp_rm
+# tar"), BENCH_README (1: write the tables into README.md; default 1 for a
+# full run of every target and measurement, 0 otherwise).  When a
+# measurement fails, the logs of the daemons, the mounts and fio go to
+# tests/results/bench-fs-logs/.
 TEST_NAME=bench-fs
-TEST_TIMEOUT=${TEST_TIMEOUT:-5400}
+TEST_TIMEOUT=${TEST_TIMEOUT:-7200}
 # canfsd's default heartbeat, not the scenarios' fast 200 ms: with the data
 # on a slow disk, 200 ms beats under this load end in false takeovers.
 HB=${HB:-1000}
 . "$(dirname "$0")/../tests/lib/common.sh"
 
+QUICK=${BENCH_QUICK:-0}
+q() { [ "$QUICK" = 1 ] && echo "$1" || echo "$2"; } # QUICK_VALUE FULL_VALUE
 CANFS=$BUILD/canfs
 PASSTHROUGH=$BUILD/tests/passthrough
-FIO_SECONDS=${FIO_SECONDS:-20}
-NFILES=${NFILES:-5000}
-SIZE_MIB=${SIZE_MIB:-1024}
+FIO_SECONDS=${FIO_SECONDS:-$(q 5 20)}
+NFILES=${NFILES:-$(q 2000 5000)}
+LS_FILES=${LS_FILES:-$(q 5000 100000)}
+PAR=${PAR:-8}
+SIZE_MIB=${SIZE_MIB:-$(q 256 1024)}
+TREE=${TREE:-$(q /usr/include/linux /usr/include)}
 OUT=${OUT:-$RESULTS/bench-fs.md}
+ALL_TARGETS="local passthrough bindfs canfs"
+ALL_MEASURES="seqw seqr randread randwrite meta ls cp_rm tar"
+MEASURE=${MEASURE:-$ALL_MEASURES}
+for m in $MEASURE; do
+	[[ " $ALL_MEASURES " == *" $m "* ]] || fail "MEASURE: no measurement '$m' (of: $ALL_MEASURES)"
+done
+ONLY=${ONLY:-$ALL_TARGETS}
+if [ -z "${BENCH_README:-}" ]; then
+	BENCH_README=0
+	[ "$QUICK" = 0 ] && [ "$ONLY" = "$ALL_TARGETS" ] &&
+		[ "$MEASURE" = "$ALL_MEASURES" ] && BENCH_README=1
+fi
 declare -A R=()		# "target:metric" -> the cell
 ERRORS=()		# "target metric" of every failed measurement
 NOTES=()
 
 require_tools
+[ -d "$TREE" ] || fail "TREE=$TREE is not a directory"
 [ "$(id -u)" -eq 0 ] || NOTES+=("not run as root: caches were not dropped, so 'cold' reads may be warm.")
 FUSE_OK=1
 if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
@@ -81,6 +121,7 @@ fuse_mount() {
 # is gone and the mount only answers ENOTCONN).
 mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
 
+# Unmount MNT and wait for (or end) the FUSE process we started there.
 fuse_umount() {
 	local mnt=$1 pid=${MNT_PID[$1]:-}
 	if mounted "$mnt"; then
@@ -104,7 +145,7 @@ bench_cleanup() {
 	local rc=$? m
 	trap - EXIT
 	for m in "${!MNT_PID[@]}"; do fuse_umount "$m"; done
-	rm -f "${RAND:-}"
+	rm -f "${RAND:-}" "${TARBALL:-}"
 	if [ ${#ERRORS[@]} -gt 0 ]; then
 		mkdir -p "$RESULTS/bench-fs-logs"
 		cp "$T"/*.log "$T"/*.err "$RESULTS/bench-fs-logs/" 2>/dev/null
@@ -121,10 +162,16 @@ trap bench_cleanup EXIT
 cold() { # TARGET
 	timeout 300 sync
 	[ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
-	case $1 in
-	passthrough | canfs) fuse_remount "${DIR[$1]}" || return 1 ;;
-	esac
+	[ "$1" = local ] || fuse_remount "${DIR[$1]}" || return 1
 	return 0
+}
+
+# ready TARGET: cold caches, and the target is (still) mounted; a failed
+# remount must not send the measurements to the empty mountpoint dir.
+ready() {
+	cold "$1" || { log "$1: the remount failed"; return 1; }
+	[ "$1" = local ] || mountpoint -q "${DIR[$1]}" ||
+		{ log "$1: not mounted any more"; return 1; }
 }
 
 # timed LIMIT_S CMD...: run CMD under a time limit; MS = its duration.
@@ -151,34 +198,73 @@ put() {
 	return 0
 }
 
-# fio_iops DIR RW -> IOPS of a 4 KiB $RW job on DIR/big.
+# fio_iops DIR RW TARGET -> IOPS of a 4 KiB O_DIRECT queue-depth-1 $RW job on
+# DIR/big.
 fio_iops() {
 	local extra=()
 	[ "$2" = randwrite ] && extra=(--end_fsync=1)
 	timeout -k 5 $((FIO_SECONDS + 300)) fio --name=bench --filename="$1/big" \
 		--rw="$2" --bs=4k --size="${SIZE_MIB}M" --ioengine=psync --iodepth=1 \
-		--numjobs=1 --runtime="$FIO_SECONDS" --time_based --invalidate=1 \
-		--fallocate=none "${extra[@]}" --output-format=json >"$T/fio-$2.json" \
-		2>"$T/fio-$2.err" || return 1
+		--direct=1 --numjobs=1 --runtime="$FIO_SECONDS" --time_based \
+		--fallocate=none "${extra[@]}" --output-format=json >"$T/fio-$3-$2.json" \
+		2>"$T/fio-$3-$2.err" || return 1
 	python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
 side = "read" if sys.argv[2] == "randread" else "write"
-print("%.0f" % j[side]["iops"])' "$T/fio-$2.json" "$2"
+print("%.0f" % j[side]["iops"])' "$T/fio-$3-$2.json" "$2"
 }
 
-# The metadata phases, one Python process each (startup not timed).
-meta() { # PHASE DIR -> ops/s or seconds
-	timeout -k 5 600 python3 - "$1" "$2" "$NFILES" <<'EOF'
-import os, subprocess, sys, time
-phase, d, n = sys.argv[1], sys.argv[2] + "/meta", int(sys.argv[3])
-names = ["%s/f%05d" % (d, i) for i in range(n)]
-if phase == "create":
+# meta PHASE DIR [N] -> ops/s (or s for "ls"): one Python process per
+# phase, its startup not timed.  Phases: create (N files in DIR/meta),
+# create8 (N files in $PAR directories DIR/par/dI, one process each, the
+# aggregate rate), stat, delete (of DIR/meta), mkfiles (N files in DIR/ls,
+# untimed), ls (ls -l of DIR/ls).
+meta() {
+	timeout -k 5 1800 python3 - "$1" "$2" "${3:-$NFILES}" "$PAR" <<'PY'
+import multiprocessing as mp, os, subprocess, sys, time
+phase, top, n, par = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+d = top + ("/ls" if phase in ("mkfiles", "ls") else "/meta")
+names = ["%s/f%06d" % (d, i) for i in range(n)]
+
+def creates(paths):
+    for p in paths:
+        os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+
+def worker(i, go, done):
+    try:
+        sub = "%s/par/d%d" % (top, i)
+        os.mkdir(sub)
+        paths = ["%s/f%06d" % (sub, j) for j in range(i, n, par)]
+        go.wait()
+        creates(paths)
+        done.put(time.perf_counter())
+    except OSError as e:
+        done.put(None)   # the parent must not wait for us
+        sys.exit("create8 worker %d: %s" % (i, e))
+
+if phase == "create8":
+    os.mkdir(top + "/par")
+    go, done = mp.Event(), mp.Queue()
+    procs = [mp.Process(target=worker, args=(i, go, done)) for i in range(par)]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)
+    t = time.perf_counter()
+    go.set()
+    ends = [done.get() for _ in procs]
+    for p in procs:
+        p.join()
+    if None in ends or any(p.exitcode != 0 for p in procs):
+        sys.exit(1)
+    end = max(ends)
+    print("%.0f" % (n / (end - t)))
+    sys.exit(0)
+if phase in ("create", "mkfiles"):
     os.mkdir(d)
 t = time.perf_counter()
-if phase == "create":
-    for p in names:
-        os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+if phase in ("create", "mkfiles"):
+    creates(names)
 elif phase == "stat":
     for p in names:
         os.stat(p)
@@ -191,80 +277,146 @@ t = time.perf_counter() - t
 if phase == "delete":
     os.rmdir(d)
 print("%.2f" % t if phase == "ls" else "%.0f" % (n / t))
-EOF
+PY
 }
 
-# ready TARGET: cold caches, and the target is (still) mounted; a failed
-# remount must not send the measurements to the empty mountpoint dir.
-ready() {
-	cold "$1" || { log "$1: the remount failed"; return 1; }
-	[ "$1" = local ] || mountpoint -q "${DIR[$1]}" ||
-		{ log "$1: not mounted any more"; return 1; }
-}
+# --------------------------------------------------------- measurements
+# Each m_* takes TARGET and stores its cells with put.
 
-# bench TARGET: every measurement on DIR[TARGET].
-bench() {
-	local t=$1 d=${DIR[$1]} v
-	log "=== $t: $d"
-	if ready "$t" && timed 900 dd if="$RAND" of="$d/big" bs=1M \
+m_seqw() {
+	if ready "$1" && timed 900 dd if="$RAND" of="${DIR[$1]}/big" bs=1M \
 		count="$SIZE_MIB" conv=fsync status=none; then
-		put "$t" seqw "$(rate "$SIZE_MIB" "$MS")"
+		put "$1" seqw "$(rate "$SIZE_MIB" "$MS")"
 	else
-		put "$t" seqw error
+		put "$1" seqw error
 	fi
-	if ready "$t" && timed 900 dd if="$d/big" of=/dev/null bs=1M status=none; then
-		put "$t" seqr "$(rate "$SIZE_MIB" "$MS")"
+}
+
+m_seqr() {
+	if ready "$1" && timed 900 dd if="${DIR[$1]}/big" of=/dev/null bs=1M \
+		status=none; then
+		put "$1" seqr "$(rate "$SIZE_MIB" "$MS")"
 	else
-		put "$t" seqr error
+		put "$1" seqr error
 	fi
-	if [ $HAVE_FIO -eq 1 ]; then
-		ready "$t" && v=$(fio_iops "$d" randread) || v=error
-		put "$t" rr "$v"
-		ready "$t" && v=$(fio_iops "$d" randwrite) || v=error
-		put "$t" rw "$v"
-	fi
-	rm -f "$d/big"
-	ready "$t" && v=$(meta create "$d") || v=error
-	put "$t" create "$v"
-	ready "$t" && v=$(meta stat "$d") || v=error
-	put "$t" stat "$v"
-	ready "$t" && v=$(meta ls "$d") || v=error
-	put "$t" ls "$v"
+}
+
+m_randread() {
+	local v
+	ready "$1" && v=$(fio_iops "${DIR[$1]}" randread "$1") || v=error
+	put "$1" rr "$v"
+}
+
+m_randwrite() {
+	local v
+	ready "$1" && v=$(fio_iops "${DIR[$1]}" randwrite "$1") || v=error
+	put "$1" rw "$v"
+}
+
+# The metadata phases, in order: create, create8, stat, delete.
+m_meta() {
+	local d=${DIR[$1]} v
+	ready "$1" && v=$(meta create "$d") || v=error
+	put "$1" create "$v"
+	ready "$1" && v=$(meta create8 "$d") || v=error
+	put "$1" create8 "$v"
+	timeout 900 rm -rf "$d/par"
+	ready "$1" && v=$(meta stat "$d") || v=error
+	put "$1" stat "$v"
 	v=$(meta delete "$d") || v=error
-	put "$t" delete "$v"
-	if ready "$t" && timed 900 bash -c 'cp -r /usr/include "$1/" &&
-		sync -f "$1/include"' _ "$d"; then
-		put "$t" cp "$(secs "$MS")"
+	put "$1" delete "$v"
+	timeout 900 rm -rf "$d/meta"
+}
+
+m_ls() {
+	local d=${DIR[$1]} v
+	if meta mkfiles "$d" "$LS_FILES" >/dev/null && ready "$1"; then
+		v=$(meta ls "$d" "$LS_FILES") || v=error
 	else
-		put "$t" cp error
+		v=error
 	fi
-	timeout 600 rm -rf "$d/include" "$d/meta"
+	put "$1" ls "$v"
+	timeout 1800 rm -rf "$d/ls"
+}
+
+# cp -r of the tree, then rm -rf of the copy (both from cold caches).
+m_cp_rm() {
+	local d=${DIR[$1]}
+	if ready "$1" && timed 1800 bash -c 'cp -r "$1" "$2/tree" &&
+		sync -f "$2/tree"' _ "$TREE" "$d"; then
+		put "$1" cp "$(secs "$MS")"
+	else
+		put "$1" cp error
+	fi
+	if ready "$1" && timed 1800 rm -rf "$d/tree"; then
+		put "$1" rm "$(secs "$MS")"
+	else
+		put "$1" rm error
+	fi
+	timeout 900 rm -rf "$d/tree"
+}
+
+m_tar() {
+	local d=${DIR[$1]}
+	if ready "$1" && timed 1800 bash -c 'mkdir "$2/tarx" &&
+		tar xf "$1" -C "$2/tarx" && sync -f "$2/tarx"' _ "$TARBALL" "$d"; then
+		put "$1" tar "$(secs "$MS")"
+	else
+		put "$1" tar error
+	fi
+	timeout 1800 rm -rf "$d/tarx"
+}
+
+# bench TARGET: every measurement of $MEASURE on DIR[TARGET].
+bench() {
+	local m
+	log "=== $1: ${DIR[$1]}"
+	for m in $MEASURE; do
+		case $m in
+		randread | randwrite) [ $HAVE_FIO -eq 1 ] || continue ;;
+		esac
+		"m_$m" "$1"
+	done
+	rm -f "${DIR[$1]}/big"
 }
 
 # ------------------------------------------------------------ the run
 
 declare -A DIR=()
-ONLY=${ONLY:-local passthrough canfs}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 TARGETS=()
 DIR[local]=$T/local
 mkdir -p "$T/local"
 want local && TARGETS+=(local)
-if [ $FUSE_OK -eq 1 ] && want passthrough; then
-	mkdir -p "$T/ptsrc"
-	DIR[passthrough]=$T/pt
-	if fuse_mount "$T/pt" "$T/pt.log" "$PASSTHROUGH" -f "$T/ptsrc" "$T/pt"; then
-		TARGETS+=(passthrough)
+# mirror NAME CMD...: mount a FUSE mirror of $T/NAME.src at $T/NAME.
+mirror() {
+	local name=$1
+	shift
+	mkdir -p "$T/$name.src"
+	DIR[$name]=$T/$name
+	if fuse_mount "$T/$name" "$T/$name.log" "$@" "$T/$name.src" "$T/$name"; then
+		TARGETS+=("$name")
 	else
-		NOTES+=("the passthrough file system did not mount (see its log).")
+		NOTES+=("$name did not mount (see its log).")
+	fi
+}
+if [ $FUSE_OK -eq 1 ] && want passthrough; then
+	mirror passthrough "$PASSTHROUGH" -f
+fi
+if [ $FUSE_OK -eq 1 ] && want bindfs; then
+	if command -v bindfs >/dev/null; then
+		mirror bindfs bindfs -f
+	else
+		NOTES+=("bindfs is not installed (scripts/install-deps.sh): its column is n/a.")
 	fi
 fi
 if [ $FUSE_OK -eq 1 ] && want canfs; then
 	if [ -x "$CANFS" ]; then
+		port=$(free_port)
 		for i in 1 2 3 4; do
 			join=""
-			[ "$i" -gt 1 ] && join=127.0.62.1:7400
-			start_node "n$i" "127.0.62.$i:7400" "$join" -s "$T/n$i.sock" -k 2
+			[ "$i" -gt 1 ] && join=127.0.62.1:$port
+			start_node "n$i" "127.0.62.$i:$port" "$join" -s "$T/n$i.sock" -k 2
 			wait_active "n$i"
 		done
 		check_overlay --points 200 --wait 20 >/dev/null || fail "the overlay is not whole"
@@ -285,44 +437,136 @@ fi
 SHM=/dev/shm
 [ -d "$SHM" ] && [ -w "$SHM" ] || SHM=$T
 RAND=$SHM/canfs-bench-fs.$$.rand
-log "making ${SIZE_MIB} MiB of random data in $RAND"
+TARBALL=$SHM/canfs-bench-fs.$$.tar
+log "making ${SIZE_MIB} MiB of random data in $RAND, a tarball of $TREE"
 head -c "$((SIZE_MIB << 20))" /dev/urandom >"$RAND" || fail "cannot make $RAND"
+tar cf "$TARBALL" -C "$(dirname "$TREE")" "$(basename "$TREE")" ||
+	fail "cannot make $TARBALL"
+TREE_DESC="$TREE ($(du -sh "$TREE" | cut -f1), $(find "$TREE" | wc -l) entries)"
 
 t0=$(now_ms)
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 for t in "${TARGETS[@]}"; do bench "$t"; done
 log "all targets measured in $(secs $(($(now_ms) - t0))) s"
 
 # ------------------------------------------------------------ the report
 
 cell() { echo "${R[$1:$2]:-n/a}"; }
-{
-	echo "# canfs file system benchmark"
+num() { [[ $1 =~ ^[0-9.]+$ ]]; }
+
+# table: the measurements, one column per target.
+table() {
+	local t
+	printf '| measurement |'
+	for t in $ALL_TARGETS; do printf ' %s |' "$t"; done
+	printf '\n|---|'
+	for t in $ALL_TARGETS; do printf -- '---:|'; done
 	echo
-	echo "$(date -u '+%F %H:%M UTC'), $(nproc) CPUs, Linux $(uname -r)," \
-		"local disk: $(stat -f -c %T "$T") ($(df --output=source "$T" | tail -1))."
-	echo "canfs: 4 canfsd daemons on loopback, k=2, heartbeat $HB ms, mount through" \
-		"daemon 1's Unix socket; their data dirs are on the same local disk."
-	echo "Passthrough: build/tests/passthrough (libfuse3 high-level API, default" \
-		"1 s attribute/entry timeouts)."
-	echo
-	echo "| measurement | local disk | FUSE passthrough | canfs |"
-	echo "|---|---:|---:|---:|"
 	row() { # LABEL METRIC
-		printf '| %s | %s | %s | %s |\n' "$1" "$(cell local "$2")" \
-			"$(cell passthrough "$2")" "$(cell canfs "$2")"
+		printf '| %s |' "$1"
+		for t in $ALL_TARGETS; do printf ' %s |' "$(cell "$t" "$2")"; done
+		echo
 	}
-	row "sequential write, ${SIZE_MIB} MiB, dd bs=1M conv=fsync (MiB/s)" seqw
-	row "sequential read, ${SIZE_MIB} MiB, cold (MiB/s)" seqr
-	row "random read 4 KiB, fio psync, ${FIO_SECONDS} s, cold (IOPS)" rr
-	row "random write 4 KiB, fio psync, ${FIO_SECONDS} s + fsync (IOPS)" rw
-	row "create ${NFILES} empty files in one directory (ops/s)" create
-	row "stat ${NFILES} files, cold (ops/s)" stat
-	row "ls -l of ${NFILES} entries, cold (s)" ls
-	row "delete ${NFILES} files (ops/s)" delete
-	row "cp -r /usr/include ($(du -sh /usr/include | cut -f1), $(find /usr/include | wc -l) entries) + syncfs, cold source (s)" cp
+	row "creates of empty files, one process, one directory (/s)" create
+	row "creates of empty files, $PAR processes in $PAR directories (/s)" create8
+	row "stat, cold (/s)" stat
+	row "deletes (/s)" delete
+	row "cp -r of the tree + syncfs (s)" cp
+	row "rm -rf of the copy (s)" rm
+	row "tar x of the tree + syncfs (s)" tar
+	row "ls -l of $LS_FILES entries in one directory, cold (s)" ls
+	row "4 KiB random read, fio O_DIRECT QD1, ${FIO_SECONDS} s (IOPS)" rr
+	row "4 KiB random write, fio O_DIRECT QD1, ${FIO_SECONDS} s + fsync (IOPS)" rw
+	row "sequential write ${SIZE_MIB} MiB, dd bs=1M conv=fsync (MiB/s)" seqw
+	row "sequential read ${SIZE_MIB} MiB, cold (MiB/s)" seqr
+}
+
+# goal LABEL KIND METRIC OP LIMIT GOAL_TEXT: one row of the targets
+# table.  KIND says what canfs's figure is set against: pt (the
+# passthrough's figure: canfs / passthrough), self (canfs's one-process
+# create rate), disk (the local disk's figure divided by k=2), abs
+# (nothing: the figure itself).  Met when value OP LIMIT.
+goal() {
+	local label=$1 kind=$2 m=$3 op=$4 lim=$5 text=$6 c b="" v met
+	c=$(cell canfs "$m")
+	case $kind in
+	pt) b=$(cell passthrough "$m") ;;
+	self) b=$(cell canfs create) ;;
+	disk) b=$(cell local "$m"); num "$b" && b=$(awk -v x="$b" 'BEGIN { printf "%.1f", x / 2 }') ;;
+	esac
+	if ! num "$c" || { [ "$kind" != abs ] && ! num "$b"; }; then
+		v=n/a met=n/a
+	elif [ "$lim" = - ]; then
+		v=$(awk -v c="$c" -v b="$b" 'BEGIN { printf "%.2f", c / b }') met=-
+	else
+		v=$(awk -v c="$c" -v b="${b:-1}" -v k="$kind" \
+			'BEGIN { if (k == "abs") printf "%s", c; else printf "%.2f", c / b }')
+		met=$(awk -v v="$v" -v l="$lim" -v op="$op" 'BEGIN {
+			ok = op == ">=" ? v >= l : v <= l; print ok ? "yes" : "**no**" }')
+	fi
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$c" "${b:--}" "$v" "$text" "$met"
+}
+
+targets() {
+	echo "| issue #11 target | canfs | against | ratio or value | goal | met |"
+	echo "|---|---:|---:|---:|---|---|"
+	goal "creates, one process" pt create ">=" 0.333 "≥ 1/3 of the passthrough"
+	goal "creates, $PAR processes" self create8 ">=" 1 "scales: ≥ canfs's one-process rate"
+	goal "stat, cold" pt stat ">=" 0.5 "≥ 1/2 of the passthrough"
+	goal "deletes" pt delete - - "(no target)"
+	goal "cp -r (time)" pt cp "<=" 3 "≤ 3× the passthrough's time"
+	goal "rm -rf (time)" pt rm "<=" 3 "≤ 3× the passthrough's time"
+	goal "tar x (time)" pt tar "<=" 3 "≤ 3× the passthrough's time"
+	if [ "$LS_FILES" -ge 100000 ]; then
+		goal "ls -l of $LS_FILES entries (s)" abs ls "<=" 3 "≤ 3 s (at 100,000 entries)"
+	else
+		printf '| ls -l of %s entries (s) | %s | - | %s | ≤ 3 s (at 100,000 entries) | n/a (LS_FILES < 100000) |\n' \
+			"$LS_FILES" "$(cell canfs ls)" "$(cell canfs ls)"
+	fi
+	goal "4 KiB random read" pt rr ">=" 0.333 "≥ 1/3 of the passthrough"
+	goal "4 KiB random write (IOPS)" abs rw ">=" 8000 "≥ 8,000 IOPS"
+	goal "sequential write" disk seqw ">=" 0.9 "≥ 90 % of the local disk's rate / k"
+	goal "sequential read, cold (MiB/s)" abs seqr ">=" 1000 "≥ 1,000 MiB/s"
+}
+
+# The report: setup, the measurements, the targets, notes.
+report() {
+	local n
+	echo "$(date -u '+%F %H:%M UTC'), $(nproc) CPUs, Linux $(uname -r)," \
+		"local disk: $(stat -f -c %T "$T") ($(df --output=source "$T" | tail -1))$(
+		[ "$QUICK" = 1 ] && echo ', quick run (BENCH_QUICK=1)'), load average $LOAD0 at" \
+		"the start, $(cut -d' ' -f1 /proc/loadavg) at the end (other work on the machine" \
+		"slows every column; the ratios are of one sitting)."
+	echo "canfs: 4 canfsd daemons on loopback, k=2, heartbeat $HB ms, mount through" \
+		"daemon 1's Unix socket with ${CANFS_OPTS--o allow_other}; their data" \
+		"dirs are on the same local disk.  Passthrough: build/tests/passthrough" \
+		"(libfuse3 high-level API, 1 s attribute/entry timeouts); bindfs" \
+		"$(bindfs --version 2>/dev/null | head -1 | awk '{ print $2 }') with its defaults." \
+		"The tree: $TREE_DESC.  Cold: sync, drop_caches, and for the FUSE" \
+		"targets a fresh mount."
 	echo
-	echo "Cold: sync, drop_caches, and for the FUSE targets a fresh mount."
-	for n in "${NOTES[@]}"; do echo "Note: $n"; done
-} >"$OUT"
+	table
+	echo
+	targets
+	for n in "${NOTES[@]}"; do echo; echo "Note: $n"; done
+}
+
+mkdir -p "$(dirname "$OUT")"
+report >"$OUT"
 echo
 cat "$OUT"
+
+# Replace what lies between README.md's bench-fs markers with the report.
+if [ "$BENCH_README" = 1 ]; then
+	python3 - "$ROOT/README.md" "$OUT" <<'PY' || fail "cannot write README.md"
+import sys
+readme, out = sys.argv[1], sys.argv[2]
+text, rep = open(readme).read(), open(out).read()
+b, e = "<!-- bench-fs:begin -->\n", "<!-- bench-fs:end -->"
+i, j = text.find(b), text.find(e)
+if i < 0 or j < i:
+    sys.exit("README.md has no bench-fs markers")
+open(readme, "w").write(text[:i + len(b)] + rep + text[j:])
+PY
+	log "the tables are in README.md"
+fi

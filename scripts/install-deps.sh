@@ -9,6 +9,7 @@ PKGS=(
 	libcmocka-dev
 	clang libclang-rt-14-dev
 	python3 iproute2 nftables procps psmisc util-linux fio jq
+	bindfs		# make bench-fs: a second FUSE file system to compare
 	dpkg-dev	# make deb: dpkg-deb, dpkg-shlibdeps
 	python3-prometheus-client	# metrics.sh: the reference exposition parser
 )

@@ -13,6 +13,9 @@
  * (hard_remove).  The mount gets default_permissions, so the kernel checks
  * access, and allow_other when run as root; as root, new nodes are given
  * to the caller (uid, and gid unless the parent directory is set-gid).
+ * O_DIRECT is honoured by the kernel (every read and write of such a file
+ * is a FUSE request) but not passed to SOURCE_DIR: libfuse's buffers are
+ * not aligned as the local disk's O_DIRECT wants (EINVAL).
  */
 #define FUSE_USE_VERSION 35
 
@@ -250,7 +253,8 @@ pt_utimens(const char *path, const struct timespec ts[2],
 static int
 pt_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	int fd = openat(src_fd, rel(path), fi->flags | O_CREAT, mode);
+	int fd = openat(src_fd, rel(path), (fi->flags & ~O_DIRECT) | O_CREAT,
+	    mode);
 
 	if (fd == -1)
 		return -errno;
@@ -262,7 +266,7 @@ pt_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 static int
 pt_open(const char *path, struct fuse_file_info *fi)
 {
-	int fd = openat(src_fd, rel(path), fi->flags & ~O_NOFOLLOW);
+	int fd = openat(src_fd, rel(path), fi->flags & ~(O_NOFOLLOW | O_DIRECT));
 
 	if (fd == -1)
 		return -errno;

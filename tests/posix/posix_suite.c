@@ -20,7 +20,7 @@
  * binary runs on a local directory as the reference and on canfs, and the
  * two outputs must agree line for line, "allowed" lines aside.
  *
- * As root, the sections owner, sticky and perms fork children that drop
+ * As root, the sections owner, sticky, perms and killpriv fork children that drop
  * to other uids with setegid/seteuid; on a FUSE mount that needs the
  * allow_other option.  The only sleep is one 1.1 s pause in "times", so
  * that timestamps of any granularity up to a second must move.
@@ -1454,6 +1454,72 @@ t_perms(void)
 	has("r644", "x", "another's file is intact");
 }
 
+/* Write to and truncate root's set-uid/set-gid files as another uid. */
+static void
+killpriv_child(void)
+{
+	int fd;
+
+	fd = open("sx", O_WRONLY | O_APPEND);
+	if (ok(fd, "write-open another's 06777 file")) {
+		ok(write(fd, "y", 1) == 1 ? 0 : -1, "write to it");
+		close(fd);
+	}
+	ok(truncate("st", 1), "truncate another's 06777 file");
+	fd = open("sg", O_WRONLY | O_APPEND);
+	if (ok(fd, "write-open another's 02666 file")) {
+		ok(write(fd, "y", 1) == 1 ? 0 : -1, "write to it");
+		close(fd);
+	}
+}
+
+/*
+ * A write or truncate by a process without CAP_FSETID clears set-uid, and
+ * set-gid when the group may execute (else set-gid marks mandatory
+ * locking and stays, at least for a writer in the file's group: newer
+ * kernels clear it for others, FUSE's own rule does not); root's own
+ * writes keep both.
+ */
+static void
+t_killpriv(void)
+{
+	struct stat st;
+	int fd;
+
+	if (!is_root) {
+		skipped("set-uid/set-gid cleared by another's write", "needs root");
+		return;
+	}
+	put("sx", "x");
+	chmod("sx", 06777);
+	put("st", "xx");
+	chmod("st", 06777);
+	put("sg", "x");
+	chown("sg", 0, GID_A);	/* the writer is in its group */
+	chmod("sg", 02666);
+	put("sr", "x");
+	chmod("sr", 06777);
+	as_user(UID_A, GID_A, killpriv_child);
+	if (ok(stat("sx", &st), "stat the file written"))
+		eq_mode(st.st_mode & 07777, 0777,
+		    "a write by another uid clears set-uid and set-gid");
+	has("sx", "xy", "and its bytes are there");
+	if (ok(stat("st", &st), "stat the file truncated"))
+		eq_mode(st.st_mode & 07777, 0777,
+		    "a truncate by another uid clears set-uid and set-gid");
+	if (ok(stat("sg", &st), "stat the 02666 file written"))
+		eq_mode(st.st_mode & 07777, 02666,
+		    "set-gid without group execute stays (writer in its group)");
+	fd = open("sr", O_WRONLY | O_APPEND);
+	if (ok(fd, "write-open one's own 06777 file as root")) {
+		ok(write(fd, "y", 1) == 1 ? 0 : -1, "write to it");
+		close(fd);
+	}
+	if (ok(stat("sr", &st), "stat it"))
+		eq_mode(st.st_mode & 07777, 06777,
+		    "root's write (CAP_FSETID) keeps set-uid and set-gid");
+}
+
 /* Does the NUL-separated list of n bytes hold name exactly once? */
 static int
 list_count(const char *list, ssize_t n, const char *name)
@@ -1960,6 +2026,7 @@ static const struct section {
 	{ "owner", t_owner },
 	{ "sticky", t_sticky },
 	{ "perms", t_perms },
+	{ "killpriv", t_killpriv },
 	{ "xattr", t_xattr },
 	{ "names", t_names },
 	{ "bytes", t_bytes },
