@@ -54,6 +54,7 @@ struct canfs_opts {
 	unsigned lock_lease;	/* seconds */
 	int read_ahead_kb;	/* kernel readahead; -1: our choice */
 	char *chunk_size;
+	char *dir_shard_size;
 	char *log_file;
 	char *log_level;
 	char *secret_file;
@@ -81,6 +82,7 @@ static const struct fuse_opt canfs_optspec[] = {
 	CANFS_OPT("lock_lease=%u", lock_lease, 0),
 	CANFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
 	CANFS_OPT("chunk_size=%s", chunk_size, 0),
+	CANFS_OPT("dir_shard_size=%s", dir_shard_size, 0),
 	CANFS_OPT("log=%s", log_file, 0),
 	CANFS_OPT("log_level=%s", log_level, 0),
 	CANFS_OPT("secret_file=%s", secret_file, 0),
@@ -134,6 +136,8 @@ canfs_usage(const char *prog)
 "                           1024, 0 leaves the kernel's 128\n"
 "    -o max_dirty=N         dirty chunk buffers per open file (default 16)\n"
 "    -o chunk_size=BYTES    chunk size of new files, 4K..4M (default 1M)\n"
+"    -o dir_shard_size=BYTES  a directory shard splits when a change would\n"
+"                           make it larger, 1K..4M (default 64K)\n"
 "    -o lock_lease=S        seconds a lock (or the rename lease) outlives\n"
 "                           a dead or cut-off mount, 3..3600 (default 30)\n"
 "    -o secret_file=PATH    the cluster secret for TCP daemons (also\n"
@@ -251,6 +255,14 @@ canfs_check_opts(const struct canfs_opts *co, struct fs_opts *o)
 	o->chunk_size = META_CHUNK_DEFAULT;
 	if (co->chunk_size != NULL)
 		o->chunk_size = canfs_parse_size(co->chunk_size);
+	o->dir_shard_size = DIR_SHARD_SIZE_DEFAULT;
+	if (co->dir_shard_size != NULL)
+		o->dir_shard_size = canfs_parse_size(co->dir_shard_size);
+	if (o->dir_shard_size < DIR_SHARD_SIZE_MIN ||
+	    o->dir_shard_size > WIRE_MAX_VALUE) {
+		fprintf(stderr, "canfs: dir_shard_size must be 1K..4M\n");
+		return -1;
+	}
 	if (o->entry_timeout < 0 || o->entry_timeout > 3600 ||
 	    o->negative_timeout < 0 || o->negative_timeout > 3600 ||
 	    o->attr_timeout < 0 || o->attr_timeout > 3600) {
@@ -587,6 +599,7 @@ out_args:
 	free(fo.mountpoint);
 	free(co.source);
 	free(co.chunk_size);
+	free(co.dir_shard_size);
 	free(co.log_file);
 	free(co.log_level);
 	free(co.secret_file);

@@ -48,13 +48,23 @@ itab_new(void)
 	return nt;
 }
 
+/* Drop the cached shards of n. */
+static void
+itab_shards_free(struct itab_ent *n)
+{
+	for (size_t i = 0; i < n->nshards; i++)
+		meta_dir_free(&n->shards[i].d);
+	free(n->shards);
+	n->shards = NULL;
+	n->nshards = n->capshards = 0;
+}
+
 /* Free one node's caches and the node. */
 static void
 itab_ent_free(struct itab_ent *n)
 {
 	meta_inode_free(&n->inode);
-	meta_dir_free(n->dir);
-	free(n->dir);
+	itab_shards_free(n);
 	free(n);
 }
 
@@ -310,47 +320,118 @@ itab_forget_cache(struct itab *nt, struct itab_ent *n)
 	pthread_mutex_lock(&nt->mu);
 	n->have_inode = false;
 	meta_inode_free(&n->inode);
-	meta_dir_free(n->dir);
-	free(n->dir);
-	n->dir = NULL;
+	itab_shards_free(n);
 	pthread_mutex_unlock(&nt->mu);
 }
 
-/* Copy the cached directory if fresh enough. */
-bool
-itab_dir_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
-    struct meta_dir *d, uint64_t *version)
+/* The cached shard id of n (table locked), or NULL. */
+static struct itab_shard *
+itab_shard_find(struct itab_ent *n, uint64_t id, size_t *where)
 {
+	size_t lo = 0, hi = n->nshards;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (n->shards[mid].id == id)
+			return &n->shards[mid];
+		if (n->shards[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (where != NULL)
+		*where = lo;
+	return NULL;
+}
+
+/* Is cached shard s young enough (table locked)? */
+static bool
+itab_shard_fresh(const struct itab *nt, const struct itab_shard *s,
+    int max_age_ms)
+{
+	return max_age_ms < 0 || (s->epoch == nt->dir_epoch &&
+	    itab_age_ms(&s->at) < max_age_ms);
+}
+
+/* Copy a cached shard if fresh enough. */
+bool
+itab_shard_cached(struct itab *nt, struct itab_ent *n, uint64_t id,
+    int max_age_ms, struct meta_dir *d, uint64_t *version)
+{
+	struct itab_shard *s;
 	bool ok;
 
 	pthread_mutex_lock(&nt->mu);
-	ok = n->dir != NULL && (max_age_ms < 0 ||
-	    (n->dir_epoch == nt->dir_epoch &&
-	    itab_age_ms(&n->dir_at) < max_age_ms));
+	s = itab_shard_find(n, id, NULL);
+	ok = s != NULL && itab_shard_fresh(nt, s, max_age_ms);
 	if (ok) {
-		meta_dir_copy(d, n->dir);
-		*version = n->dir_version;
+		meta_dir_copy(d, &s->d);
+		*version = s->version;
 	}
 	pthread_mutex_unlock(&nt->mu);
 	return ok;
 }
 
-/* Cache a directory object unless the cache holds a newer one. */
+/* Cache a shard unless the cache holds a newer one. */
 void
-itab_dir_store(struct itab *nt, struct itab_ent *n,
+itab_shard_store(struct itab *nt, struct itab_ent *n,
     const struct meta_dir *d, uint64_t version)
 {
+	uint64_t id = meta_shard_id(d->depth, d->prefix);
+	struct itab_shard *s;
+	size_t at;
+
 	pthread_mutex_lock(&nt->mu);
-	if (n->dir == NULL || version >= n->dir_version) {
-		if (n->dir == NULL)
-			n->dir = xcalloc(1, sizeof *n->dir);
-		else
-			meta_dir_free(n->dir);
-		meta_dir_copy(n->dir, d);
-		n->dir_version = version;
-		n->dir_epoch = nt->dir_epoch;
-		clock_gettime(CLOCK_MONOTONIC, &n->dir_at);
+	if ((s = itab_shard_find(n, id, &at)) == NULL) {
+		if (n->nshards == n->capshards) {
+			n->capshards = n->capshards ? 2 * n->capshards : 4;
+			n->shards = xreallocarray(n->shards, n->capshards,
+			    sizeof *n->shards);
+		}
+		memmove(&n->shards[at + 1], &n->shards[at],
+		    (n->nshards - at) * sizeof *n->shards);
+		n->nshards++;
+		s = &n->shards[at];
+		memset(s, 0, sizeof *s);
+		s->id = id;
+	} else if (version < s->version) {
+		pthread_mutex_unlock(&nt->mu);
+		return;
 	}
+	meta_dir_free(&s->d);
+	meta_dir_copy(&s->d, d);
+	s->version = version;
+	s->epoch = nt->dir_epoch;
+	clock_gettime(CLOCK_MONOTONIC, &s->at);
+	pthread_mutex_unlock(&nt->mu);
+}
+
+/* Descend through cached SPLIT shards (table locked). */
+static struct itab_shard *
+itab_shard_descend(struct itab_ent *n, uint64_t h, uint8_t *depth,
+    uint64_t *prefix)
+{
+	struct itab_shard *s;
+
+	*depth = 0;
+	*prefix = 0;
+	while ((s = itab_shard_find(n, meta_shard_id(*depth, *prefix),
+	    NULL)) != NULL && s->d.state == META_SHARD_SPLIT &&
+	    *depth < META_SHARD_DEPTH_MAX) {
+		*prefix = meta_shard_child(*depth, *prefix, h);
+		(*depth)++;
+	}
+	return s;
+}
+
+/* The leaf for h, as far as the cache knows. */
+void
+itab_shard_leaf(struct itab *nt, struct itab_ent *n, uint64_t h,
+    uint8_t *depth, uint64_t *prefix)
+{
+	pthread_mutex_lock(&nt->mu);
+	(void)itab_shard_descend(n, h, depth, prefix);
 	pthread_mutex_unlock(&nt->mu);
 }
 
@@ -363,23 +444,26 @@ itab_stale_dirs(struct itab *nt)
 	pthread_mutex_unlock(&nt->mu);
 }
 
-/* Look a name up in the cached directory. */
+/* Look a name up in the cached shards. */
 int
 itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
-    const char *name, size_t len, uint64_t *ino, uint8_t *type)
+    const char *name, size_t len, uint64_t h, uint64_t *ino, uint8_t *type)
 {
+	struct itab_shard *s;
+	uint64_t prefix;
+	uint8_t depth;
 	long i;
 	int rc = -1;
 
 	pthread_mutex_lock(&nt->mu);
-	if (n->dir != NULL && (max_age_ms < 0 ||
-	    (n->dir_epoch == nt->dir_epoch &&
-	    itab_age_ms(&n->dir_at) < max_age_ms))) {
-		i = meta_dir_find(n->dir, name, len, NULL);
+	s = itab_shard_descend(n, h, &depth, &prefix);
+	if (s != NULL && s->d.state != META_SHARD_SPLIT &&
+	    itab_shard_fresh(nt, s, max_age_ms)) {
+		i = meta_dir_find(&s->d, name, len, NULL);
 		rc = i >= 0;
 		if (i >= 0) {
-			*ino = n->dir->e[i].ino;
-			*type = n->dir->e[i].type;
+			*ino = s->d.e[i].ino;
+			*type = s->d.e[i].type;
 		}
 	}
 	pthread_mutex_unlock(&nt->mu);
