@@ -244,6 +244,14 @@ fsck_mark_inode(struct fsck *f, const struct fsck_ino *i)
 	if (S_ISDIR(i->in.mode)) {
 		meta_key_dir(i->ino, &k);
 		(void)fsck_known(f, &k, 0);
+		for (size_t s = 0; s < i->nshards; s++) {
+			uint64_t prefix;
+			uint8_t depth;
+
+			meta_shard_of_id(i->shards[s], &depth, &prefix);
+			meta_key_shard(i->ino, depth, prefix, &k);
+			(void)fsck_known(f, &k, 0);
+		}
 	}
 	if (!S_ISREG(i->in.mode))
 		return;
@@ -297,8 +305,10 @@ void
 fsck_free(struct fsck *f)
 {
 	fsck_objs_free(&f->objs);
-	for (size_t i = 0; i < f->ninos; i++)
+	for (size_t i = 0; i < f->ninos; i++) {
 		meta_inode_free(&f->inos[i].in);
+		free(f->inos[i].shards);
+	}
 	free(f->inos);
 	free(f->ino_tab);
 	for (size_t i = 0; i < f->npb; i++)

@@ -115,6 +115,7 @@ struct fsck_problem {
 	uint8_t type;		/* NOINODE: the entry's DT_* */
 	uint64_t ino;		/* the inode concerned (ORPHAN: 0) */
 	uint64_t parent;	/* NOINODE: the directory */
+	uint64_t shard;		/* NOINODE: ...its shard (meta_shard_id) */
 	uint64_t index;		/* UNRECORDED: the chunk */
 	uint32_t have, want;	/* NLINK */
 	struct hash_key key;	/* ORPHAN, UNRECORDED: the object */
@@ -127,7 +128,10 @@ struct fsck_ino {
 	uint64_t ino;
 	struct meta_inode in;	/* when have */
 	uint64_t version;	/* of the inode record */
-	uint64_t dir_version;	/* of the directory record (dirs) */
+	uint64_t dir_version;	/* of the directory's newest shard (dirs) */
+	uint64_t *shards;	/* its shards below the root (meta_shard_id),
+				   owned: their keys are known */
+	size_t nshards, capshards;
 	uint64_t parents_version; /* newest version of a dir naming it */
 	uint32_t refs;		/* entries naming it */
 	uint32_t subdirs;	/* entries of it that are directories */

@@ -86,6 +86,14 @@ meta_shard_id(uint8_t depth, uint64_t prefix)
 	return (uint64_t)depth << 58 | prefix;
 }
 
+/* Depth and prefix of a meta_shard_id(). */
+void
+meta_shard_of_id(uint64_t id, uint8_t *depth, uint64_t *prefix)
+{
+	*depth = (uint8_t)(id >> 58);
+	*prefix = id & ((UINT64_C(1) << 58) - 1);
+}
+
 /* Readdir offset of a hash. */
 uint64_t
 meta_dir_cookie(uint64_t h)

@@ -183,8 +183,10 @@ uint64_t meta_shard_child(uint8_t depth, uint64_t prefix, uint64_t h);
  * shard reaches the end of the hash space (no hash past it).
  */
 bool meta_shard_end(uint8_t depth, uint64_t prefix, uint64_t *end);
-/* One number for a shard: depth in the top 6 bits, prefix below. */
+/* One number for a shard: depth in the top 6 bits, prefix below; and
+ * back. */
 uint64_t meta_shard_id(uint8_t depth, uint64_t prefix);
+void meta_shard_of_id(uint64_t id, uint8_t *depth, uint64_t *prefix);
 /*
  * The readdir offset of a name of hash h: monotonic in h, >= 3 (0, 1 and
  * 2 are the listing's start, ".", ".."), < 2^62 + 3.
