@@ -790,6 +790,9 @@ void
 meta_dir_copy(struct meta_dir *dst, const struct meta_dir *src)
 {
 	meta_dir_init(dst);
+	dst->state = src->state;
+	dst->depth = src->depth;
+	dst->prefix = src->prefix;
 	if (src->n == 0)
 		return;
 	dst->cap = src->n;
@@ -800,9 +803,6 @@ meta_dir_copy(struct meta_dir *dst, const struct meta_dir *src)
 		    src->e[i].len);
 	}
 	dst->n = src->n;
-	dst->state = src->state;
-	dst->depth = src->depth;
-	dst->prefix = src->prefix;
 }
 
 /* One half of a shard being split. */
