@@ -445,38 +445,45 @@ dir_rm_each(const struct meta_dir *d, uint64_t version, void *arg)
 
 /*
  * Set the empty leaves of r to state (DEAD to freeze them, LIVE to give
- * them back), each "if" its version, which is updated.  Stops at the
- * first that changed meanwhile (-KV_ECONFLICT: a create landed) when
- * freezing; *done is how many were set.
+ * them back), each "if" its version, in batch requests; the states and
+ * versions of r follow what landed.  0, or the first failure
+ * (-KV_ECONFLICT: a leaf changed meanwhile, a create landed).
  */
 static int
-dir_rm_mark(struct fs *fs, uint64_t ino, struct dir_rm *r, uint8_t state,
-    size_t *done)
+dir_rm_mark(struct fs *fs, uint64_t ino, struct dir_rm *r, uint8_t state)
 {
-	int rc = 0;
+	struct kv_op *ops = xcalloc(r->n + 1, sizeof *ops);
+	struct wbuf *w = xcalloc(r->n + 1, sizeof *w);
+	size_t *idx = xcalloc(r->n + 1, sizeof *idx), n = 0;
+	int rc;
 
-	*done = 0;
 	for (size_t i = 0; i < r->n; i++) {
-		int one;
+		struct meta_dir d = r->leaf[i];
 
-		if (r->leaf[i].state == state) {
-			(*done)++;
+		if (d.state == state)
 			continue;
-		}
-		r->leaf[i].state = state;
-		one = dir_put(fs, NULL, ino, &r->leaf[i], WIRE_COND_VERSION,
-		    r->ver[i], &r->ver[i]);
-		if (one != 0) {
-			r->leaf[i].state = state == META_SHARD_DEAD ?
-			    META_SHARD_LIVE : META_SHARD_DEAD;
-			if (rc == 0)
-				rc = one;
-			if (state == META_SHARD_DEAD)
-				break;
-			continue;
-		}
-		(*done)++;
+		d.state = state;
+		wbuf_init(&w[n]);
+		meta_dir_encode(&w[n], &d);
+		ops[n].type = WIRE_OBJ_PUT;
+		ops[n].cond = WIRE_COND_VERSION;
+		ops[n].cond_version = r->ver[i];
+		ops[n].data = w[n].p;
+		ops[n].len = w[n].len;
+		meta_key_shard(ino, d.depth, d.prefix, &ops[n].key);
+		idx[n++] = i;
 	}
+	rc = kv_batch(fs->kv, ops, n);
+	for (size_t j = 0; j < n; j++) {
+		if (ops[j].rc == 0) {
+			r->leaf[idx[j]].state = state;
+			r->ver[idx[j]] = ops[j].version;
+		}
+		wbuf_free(&w[j]);
+	}
+	free(idx);
+	free(w);
+	free(ops);
 	return rc;
 }
 
@@ -488,12 +495,11 @@ dir_remove_sharded(struct fs *fs, struct itab_ent *n,
 	struct dir_rm r = { 0 };
 	struct hash_key k;
 	struct kv_op *ops;
-	size_t done;
 	int rc;
 
 	rc = dir_scan(fs, n->ino, root, dir_rm_each, &r);
 	if (rc == 0 && !r.full &&
-	    (rc = dir_rm_mark(fs, n->ino, &r, META_SHARD_DEAD, &done)) == 0) {
+	    (rc = dir_rm_mark(fs, n->ino, &r, META_SHARD_DEAD)) == 0) {
 		meta_key_dir(n->ino, &k);
 		rc = kv_del(fs->kv, &k, WIRE_COND_VERSION, rver);
 	}
@@ -501,7 +507,7 @@ dir_remove_sharded(struct fs *fs, struct itab_ent *n,
 		rc = -ENOTEMPTY;
 	if (rc != 0) {
 		/* Give back what we froze (and what a dead rmdir left). */
-		(void)dir_rm_mark(fs, n->ino, &r, META_SHARD_LIVE, &done);
+		(void)dir_rm_mark(fs, n->ino, &r, META_SHARD_LIVE);
 		goto out;
 	}
 	itab_forget_cache(fs->nodes, n);
