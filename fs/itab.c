@@ -52,7 +52,7 @@ itab_new(void)
 static void
 itab_shards_free(struct itab_ent *n)
 {
-	for (size_t i = 0; i < n->nshards; i++)
+	for (size_t i = 0; i < n->capshards; i++)
 		meta_dir_free(&n->shards[i].d);
 	free(n->shards);
 	n->shards = NULL;
@@ -324,25 +324,56 @@ itab_forget_cache(struct itab *nt, struct itab_ent *n)
 	pthread_mutex_unlock(&nt->mu);
 }
 
-/* The cached shard id of n (table locked), or NULL. */
-static struct itab_shard *
-itab_shard_find(struct itab_ent *n, uint64_t id, size_t *where)
+/* Slot of shard id in a table of cap (a power of 2) slots. */
+static size_t
+itab_shard_hash(uint64_t id, size_t cap)
 {
-	size_t lo = 0, hi = n->nshards;
+	return (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) &
+	    (cap - 1);
+}
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+/*
+ * The cached shard id of n (table locked), or NULL; with add, a new empty
+ * slot for it when absent.  Open addressing, never more than 3/4 full:
+ * a directory of 1,000,000 names has some 40,000 shards.
+ */
+static struct itab_shard *
+itab_shard_find(struct itab_ent *n, uint64_t id, bool add)
+{
+	struct itab_shard *s;
+	size_t i;
 
-		if (n->shards[mid].id == id)
-			return &n->shards[mid];
-		if (n->shards[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (add && (n->nshards + 1) * 4 > n->capshards * 3) {
+		struct itab_shard *old = n->shards;
+		size_t oldcap = n->capshards;
+
+		n->capshards = oldcap ? 2 * oldcap : 8;
+		n->shards = xcalloc(n->capshards, sizeof *n->shards);
+		for (size_t j = 0; j < oldcap; j++) {
+			if (!old[j].used)
+				continue;
+			i = itab_shard_hash(old[j].id, n->capshards);
+			while (n->shards[i].used)
+				i = (i + 1) & (n->capshards - 1);
+			n->shards[i] = old[j];
+		}
+		free(old);
 	}
-	if (where != NULL)
-		*where = lo;
-	return NULL;
+	if (n->capshards == 0)
+		return NULL;
+	i = itab_shard_hash(id, n->capshards);
+	for (; n->shards[i].used; i = (i + 1) & (n->capshards - 1)) {
+		if (n->shards[i].id == id)
+			return &n->shards[i];
+	}
+	if (!add)
+		return NULL;
+	s = &n->shards[i];
+	memset(s, 0, sizeof *s);
+	s->used = true;
+	s->id = id;
+	n->nshards++;
+	return s;
 }
 
 /* Is cached shard s young enough (table locked)? */
@@ -363,7 +394,7 @@ itab_shard_cached(struct itab *nt, struct itab_ent *n, uint64_t id,
 	bool ok;
 
 	pthread_mutex_lock(&nt->mu);
-	s = itab_shard_find(n, id, NULL);
+	s = itab_shard_find(n, id, false);
 	ok = s != NULL && itab_shard_fresh(nt, s, max_age_ms);
 	if (ok) {
 		meta_dir_copy(d, &s->d);
@@ -380,22 +411,10 @@ itab_shard_store(struct itab *nt, struct itab_ent *n,
 {
 	uint64_t id = meta_shard_id(d->depth, d->prefix);
 	struct itab_shard *s;
-	size_t at;
 
 	pthread_mutex_lock(&nt->mu);
-	if ((s = itab_shard_find(n, id, &at)) == NULL) {
-		if (n->nshards == n->capshards) {
-			n->capshards = n->capshards ? 2 * n->capshards : 4;
-			n->shards = xreallocarray(n->shards, n->capshards,
-			    sizeof *n->shards);
-		}
-		memmove(&n->shards[at + 1], &n->shards[at],
-		    (n->nshards - at) * sizeof *n->shards);
-		n->nshards++;
-		s = &n->shards[at];
-		memset(s, 0, sizeof *s);
-		s->id = id;
-	} else if (version < s->version) {
+	s = itab_shard_find(n, id, true);
+	if (version < s->version) {	/* a new slot has version 0 */
 		pthread_mutex_unlock(&nt->mu);
 		return;
 	}
@@ -417,7 +436,7 @@ itab_shard_descend(struct itab_ent *n, uint64_t h, uint8_t *depth,
 	*depth = 0;
 	*prefix = 0;
 	while ((s = itab_shard_find(n, meta_shard_id(*depth, *prefix),
-	    NULL)) != NULL && s->d.state == META_SHARD_SPLIT &&
+	    false)) != NULL && s->d.state == META_SHARD_SPLIT &&
 	    *depth < META_SHARD_DEPTH_MAX) {
 		*prefix = meta_shard_child(*depth, *prefix, h);
 		(*depth)++;

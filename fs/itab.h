@@ -34,6 +34,7 @@ struct fs;
  * to descend.
  */
 struct itab_shard {
+	bool used;		/* the slot holds a shard */
 	uint64_t id;		/* meta_shard_id() */
 	struct meta_dir d;
 	uint64_t version;
@@ -56,7 +57,8 @@ struct itab_ent {
 	uint64_t inode_version;
 	struct timespec inode_at; /* monotonic time it was read/written */
 
-	struct itab_shard *shards; /* cached directory shards, by id */
+	struct itab_shard *shards; /* cached directory shards: a hash table
+				      of capshards slots, by id */
 	size_t nshards, capshards;
 
 	bool touch_pending;	/* a directory touch job is queued/running */

@@ -2,14 +2,15 @@
  * ops_rename.c: rename, within and across directories, replacing, with
  * RENAME_NOREPLACE and RENAME_EXCHANGE.
  *
- * Within one directory a rename is one CAS of that directory: atomic.
- * Across directories it takes two: the new name is added first, then the
- * old one removed (checking it still names the same inode; if not, the
- * first step is undone and the rename fails with ENOENT).  A crash in
- * between leaves two names for the inode, never none.
+ * Within one directory a rename is one CAS of the shard that holds both
+ * names (dir.h): atomic.  Across directories, or between two shards of
+ * one, it takes two: the new name is added first, then the old one
+ * removed (checking it still names the same inode; if not, the first step
+ * is undone and the rename fails with ENOENT).  A crash in between leaves
+ * two names for the inode, never none.
  *
- * A directory being replaced must be empty: its object is deleted first
- * with a conditional delete of the empty version read (so nothing can be
+ * A directory being replaced must be empty: its object is deleted first,
+ * atomically with the emptiness check (dir_remove_empty(): nothing can be
  * created in it any more), and put back if the rename then fails, or if
  * the name no longer held it when the rename landed (another machine
  * moved it away meanwhile: its new name must not lead to nothing).
