@@ -6,19 +6,22 @@
 # few hundred names make many splits).  Every step under a timeout:
 #   1. 300 files made from A in d (several levels of shards); both mounts
 #      list exactly those;
-#   2. at once: A creates 400 names a*, B creates 400 names b* and removes
+#   2. a directory of 50 names rewritten into the store as a version 1
+#      record (one object, from before shards): both mounts list it, and
+#      50 more creates convert and split it;
+#   3. at once: A creates 400 names a*, B creates 400 names b* and removes
 #      100 of the first 300, and a lister on A lists d again and again
 #      (each listing many readdir calls while shards split): every
 #      listing has no name twice and holds every one of the 200 first
 #      names nobody removed; afterwards A and B list exactly the expected
 #      set, and stat every name of it from B;
-#   3. renames: 100 names from d into e (another sharded directory) from
+#   4. renames: 100 names from d into e (another sharded directory) from
 #      B, 100 within d from A (most land in another shard); both list the
 #      expected sets; the moved files keep their inode numbers;
-#   4. rmdir of the non-empty sharded d fails with ENOTEMPTY, and d still
+#   5. rmdir of the non-empty sharded d fails with ENOTEMPTY, and d still
 #      takes new names; rm of every file of e then rmdir e succeeds, and
 #      e is gone on both mounts;
-#   5. canctl fsck --grace 0: clean (no problem, no orphan shard), and it
+#   6. canctl fsck --grace 0: clean (no problem, no orphan shard), and it
 #      reaches every file.
 # Skips (77) when /dev/fuse, fusermount3 or build/canfs is missing.
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
@@ -62,7 +65,29 @@ seq 1 300 | sed 's/^/p/' | sort >"$T/want"
 same_list "d from A" "$A/d" "$T/want"
 same_list "d from B" "$B/d" "$T/want"
 
-# --- 2. two mounts creating and removing while a third lists
+# --- 2. a version 1 directory (before shards) is read, then converted
+mkdir "$A/old" || fail "mkdir old"
+bash -c "$MK" _ "$A/old" o 1 50 || fail "creates in old"
+OLD=d/$(printf '%x' "$(stat -c %i "$A/old")")
+timeout 30 "$CANCTL" -d "$D" get "$OLD" >"$T/old.v2" || fail "get $OLD"
+# version 2: u8 2, u8 state, u8 depth, u64 prefix, then u32 n and the
+# entries, which version 1 has right after its version byte
+python3 -c 'import sys
+b = open(sys.argv[1], "rb").read()
+assert b[0] == 2 and b[1] == 0 and b[2] == 0, "not a LIVE root shard"
+open(sys.argv[2], "wb").write(b"\x01" + b[11:])' "$T/old.v2" "$T/old.v1" ||
+	fail "old is not one LIVE root shard"
+timeout 30 "$CANCTL" -d "$D" put "$OLD" <"$T/old.v1" >/dev/null || fail "put $OLD"
+seq 1 50 | sed 's/^/o/' | sort >"$T/want"
+same_list "version 1 old from B" "$B/old" "$T/want"
+bash -c "$MK" _ "$A/old" n 1 50 || fail "creates in the version 1 old"
+{ seq 1 50 | sed 's/^/o/'; seq 1 50 | sed 's/^/n/'; } | sort >"$T/want"
+same_list "old, converted and split, from A" "$A/old" "$T/want"
+same_list "old, converted and split, from B" "$B/old" "$T/want"
+v=$(timeout 30 "$CANCTL" -d "$D" get "$OLD" | head -c 3 | od -An -tu1 | tr -s ' ')
+[ "$v" = " 2 2 0" ] || fail "old's root is not a SPLIT version 2 header: $v"
+
+# --- 3. two mounts creating and removing while a third lists
 cat >"$T/lister.py" <<'EOF'
 import os, sys
 d, stop, stable = sys.argv[1], sys.argv[2], set(open(sys.argv[3]).read().split())
@@ -109,7 +134,7 @@ same_list "d from B after" "$B/d" "$T/want"
 step 60 "stat of every name from B" bash -c \
 	'cd "$1" && xargs stat -c %i <"$2" >/dev/null' _ "$B/d" "$T/want"
 
-# --- 3. renames across and within sharded directories
+# --- 4. renames across and within sharded directories
 make_files "$A/e" x 1 50 || fail "creates in e"
 for i in $(seq 101 200); do echo "$(stat -c %i "$A/d/p$i") p$i"; done >"$T/inos"
 step 60 "100 renames from d into e (B)" bash -c \
@@ -129,7 +154,7 @@ while read -r ino name; do
 		fail "e/q${name#p} is not the inode p${name#p} was"
 done <"$T/inos"
 
-# --- 4. rmdir of sharded directories
+# --- 5. rmdir of sharded directories
 if rmdir "$A/d" 2>"$T/rmdir.err"; then fail "rmdir of a non-empty sharded d succeeded"; fi
 grep -q "not empty" "$T/rmdir.err" || fail "rmdir d: $(cat "$T/rmdir.err")"
 : >"$B/d/after-rmdir" || fail "d takes no names after a refused rmdir"
@@ -139,7 +164,7 @@ sleep 1.2
 [ -e "$B/e" ] && fail "e is still there on B"
 [ -e "$A/e" ] && fail "e is still there on A"
 
-# --- 5. fsck
+# --- 6. fsck
 for m in "$A" "$B"; do stat "$m" "$m/d" >/dev/null; done	# link counts land
 sleep 1
 step 120 "canctl fsck --grace 0" bash -c \
@@ -150,6 +175,6 @@ log "fsck: exit $(cat "$T/fsck.json.rc"): $(jq -c .counts "$T/fsck.json")"
 [ "$(jq '[.counts[] | .left + .fixed + .recent] | add' "$T/fsck.json")" -eq 0 ] ||
 	fail "fsck found problems: $(jq -c .counts "$T/fsck.json")"
 files=$(jq .files "$T/fsck.json")
-[ "$files" -ge 901 ] || fail "fsck reached $files files, want 901"
+[ "$files" -ge 1001 ] || fail "fsck reached $files files, want 1001"
 for n in n1 n2 n3; do running "$n" || fail "daemon $n died during the run"; done
 log "fs_shard passed"
