@@ -51,6 +51,9 @@ struct ops_dh {
 				   -1: where q[qi] continues */
 	uint64_t next_h;	/* first hash not read into q yet */
 	bool end;		/* ...none: q holds the rest */
+	struct meta_dir first;	/* the first leaf, read by opendir, for the
+				   first call (owned; taken when used) */
+	bool have_first;
 };
 
 /* One inode read of a readdirplus batch. */
@@ -101,9 +104,14 @@ ops_dh_leaf(struct fs *fs, struct ops_dh *dh, off_t after)
 	struct itab_ent *n = itab_get(fs->nodes, dh->ino);
 	struct meta_dir d;
 	size_t first;
-	int rc;
+	int rc = 0;
 
-	rc = dir_leaf(fs, n, dh->next_h, 0, &d, NULL);
+	if (dh->have_first && dh->next_h == 0) {
+		d = dh->first;	/* moved: read a moment ago by opendir */
+		dh->have_first = false;
+		meta_dir_init(&dh->first);
+	} else
+		rc = dir_leaf(fs, n, dh->next_h, 0, &d, NULL);
 	itab_put(fs->nodes, n);
 	if (rc != 0)
 		return rc;
@@ -199,15 +207,17 @@ ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_ctx(req);
 	struct itab_ent *n = itab_get(fs->nodes, ino);
 	struct ops_dh *dh = xcalloc(1, sizeof *dh);
-	struct meta_dir d;
 	int rc;
 
 	dh->ino = ino;
 	dh->noatime = (fi->flags & O_NOATIME) != 0;
 	dh->last = -1;
-	/* The root shard now: ENOENT for a directory gone. */
-	rc = dir_leaf(fs, n, 0, 0, &d, NULL);
-	meta_dir_free(&d);
+	/*
+	 * The first leaf in hash order now: ENOENT for a directory gone, and
+	 * the whole of a small directory for the first readdir.
+	 */
+	rc = dir_leaf(fs, n, 0, 0, &dh->first, NULL);
+	dh->have_first = rc == 0;
 	itab_lock(fs->nodes);
 	dh->parent = n->parent != 0 ? n->parent : ino;
 	itab_unlock(fs->nodes);
@@ -218,8 +228,10 @@ ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)dh;
-	if (fuse_reply_open(req, fi) != 0)
+	if (fuse_reply_open(req, fi) != 0) {
+		meta_dir_free(&dh->first);
 		free(dh);
+	}
 }
 
 /* A position as readdir reports it. */
@@ -398,6 +410,7 @@ ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ops_dh *dh = ops_dh(fi);
 
 	(void)ino;
+	meta_dir_free(&dh->first);
 	free(dh->q);
 	free(dh);
 	fuse_reply_err(req, 0);
