@@ -323,7 +323,7 @@ fsck_kind_name(enum fsck_kind kind)
 	static const char *const names[FSCK_P_NKINDS] = {
 		"name without inode", "inode without name",
 		"unlinked inode without name", "wrong link count",
-		"unrecorded chunk", "orphan object",
+		"unrecorded chunk", "orphan object", "frozen directory shard",
 	};
 
 	return kind < FSCK_P_NKINDS ? names[kind] : "?";
@@ -335,7 +335,7 @@ fsck_kind_label(enum fsck_kind kind)
 {
 	static const char *const labels[FSCK_P_NKINDS] = {
 		"noinode", "noname", "unlinked", "nlink", "unrecorded",
-		"orphan",
+		"orphan", "frozen",
 	};
 
 	return kind < FSCK_P_NKINDS ? labels[kind] : "?";

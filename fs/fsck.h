@@ -95,6 +95,8 @@ enum fsck_kind {
 	FSCK_P_NLINK,		/* wrong link count */
 	FSCK_P_UNRECORDED,	/* chunk outside its file's extents */
 	FSCK_P_ORPHAN,		/* object no name reaches */
+	FSCK_P_FROZEN,		/* directory shard left DEAD by an rmdir
+				   that died (dir.h) */
 	FSCK_P_NKINDS,
 };
 
@@ -115,7 +117,8 @@ struct fsck_problem {
 	uint8_t type;		/* NOINODE: the entry's DT_* */
 	uint64_t ino;		/* the inode concerned (ORPHAN: 0) */
 	uint64_t parent;	/* NOINODE: the directory */
-	uint64_t shard;		/* NOINODE: ...its shard (meta_shard_id) */
+	uint64_t shard;		/* NOINODE, FROZEN: ...its shard
+				   (meta_shard_id) */
 	uint64_t index;		/* UNRECORDED: the chunk */
 	uint32_t have, want;	/* NLINK */
 	struct hash_key key;	/* ORPHAN, UNRECORDED: the object */

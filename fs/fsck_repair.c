@@ -413,6 +413,22 @@ fsck_fix_noname(struct fsck *f, struct fsck_problem *p, uint64_t *lf)
 	meta_inode_free(&in);
 }
 
+/*
+ * A shard an rmdir froze and left (its canfs died): LIVE and empty again,
+ * on the version read, so an rmdir that is only slow (past the grace!)
+ * keeps its freeze.
+ */
+static void
+fsck_fix_frozen(struct fsck *f, struct fsck_problem *p)
+{
+	struct meta_dir d;
+
+	meta_dir_init(&d);
+	meta_shard_of_id(p->shard, &d.depth, &d.prefix);
+	if (fsck_put_dir(f, p->ino, &d, p->version) == 0)
+		p->outcome = FSCK_R_FIXED;
+}
+
 /* An unlinked inode nobody holds: delete it, then its chunks. */
 static void
 fsck_fix_unlinked(struct fsck *f, struct fsck_problem *p)
@@ -493,6 +509,9 @@ fsck_repair(struct fsck *f)
 			break;
 		case FSCK_P_UNLINKED:
 			fsck_fix_unlinked(f, p);
+			break;
+		case FSCK_P_FROZEN:
+			fsck_fix_frozen(f, p);
 			break;
 		default:
 			continue;	/* orphans below, in batches */

@@ -241,6 +241,17 @@ fsck_dir_shard(struct fsck *f, size_t di, const struct meta_dir *d,
 		    d->prefix };
 		return;
 	}
+	if (d->state == META_SHARD_DEAD) {
+		struct fsck_problem *p = fsck_problem_add(f, FSCK_P_FROZEN,
+		    f->inos[di].ino);
+
+		p->shard = meta_shard_id(d->depth, d->prefix);
+		p->version = version;
+		meta_key_shard(f->inos[di].ino, d->depth, d->prefix, &p->key);
+		if (!fsck_quiet(version, f->now_us, f->o.grace_s))
+			p->outcome = FSCK_R_RECENT;	/* an rmdir under way */
+		return;
+	}
 	if (d->state == META_SHARD_SPLITTING) {
 		for (uint64_t bit = 0; bit < 2; bit++)
 			fsck_shard_add(f, di, (uint8_t)(d->depth + 1),

@@ -22,7 +22,11 @@
 #      takes new names; rm of every file of e then rmdir e succeeds, and
 #      e is gone on both mounts;
 #   6. canctl fsck --grace 0: clean (no problem, no orphan shard), and it
-#      reaches every file.
+#      reaches every file;
+#   7. a leaf of the emptied version 1 directory set DEAD in the store (as
+#      an rmdir whose canfs died leaves it): fsck reports one frozen
+#      shard (exit 4), --repair thaws it (exit 1; LIVE again); frozen
+#      again, rmdir removes the directory, and fsck is clean again.
 # Skips (77) when /dev/fuse, fusermount3 or build/canfs is missing.
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
@@ -165,16 +169,61 @@ sleep 1.2
 [ -e "$A/e" ] && fail "e is still there on A"
 
 # --- 6. fsck
-for m in "$A" "$B"; do stat "$m" "$m/d" >/dev/null; done	# link counts land
+# shard_fsck WANT_RC ARGS...: canctl fsck --json --grace 0 ARGS; exit WANT_RC.
+shard_fsck() {
+	local want=$1 rc
+	shift
+	timeout -k 5 120 "$CANCTL" -d "$D" fsck --json --grace 0 "$@" \
+		>"$T/fsck.json" 2>>"$T/fsck.err"
+	rc=$?
+	log "fsck $*: exit $rc: $(jq -c .counts "$T/fsck.json")"
+	[ "$rc" = "$want" ] || fail "fsck $*: exit $rc, want $want: $(cat "$T/fsck.json")"
+}
+for m in "$A" "$B"; do stat "$m" "$m/d" "$m/old" >/dev/null; done	# link counts land
 sleep 1
-step 120 "canctl fsck --grace 0" bash -c \
-	'"$1" -d "$2" fsck --json --grace 0 >"$3" 2>"$3.err"; echo $? >"$3.rc"' \
-	_ "$CANCTL" "$D" "$T/fsck.json"
-log "fsck: exit $(cat "$T/fsck.json.rc"): $(jq -c .counts "$T/fsck.json")"
-[ "$(cat "$T/fsck.json.rc")" = 0 ] || fail "fsck of the sharded tree: $(cat "$T/fsck.json")"
+shard_fsck 0
 [ "$(jq '[.counts[] | .left + .fixed + .recent] | add' "$T/fsck.json")" -eq 0 ] ||
 	fail "fsck found problems: $(jq -c .counts "$T/fsck.json")"
 files=$(jq .files "$T/fsck.json")
 [ "$files" -ge 1001 ] || fail "fsck reached $files files, want 1001"
+
+# --- 7. a shard frozen by an rmdir whose canfs died: fsck thaws it, and
+#        an rmdir removes a directory left so
+rm -f "$A"/old/* || fail "rm old/*"
+OLDK=d/$(printf '%x' "$(stat -c %i "$A/old")")
+# freeze: set an empty LIVE leaf of old (1/0 or 1/1) to DEAD, as an rmdir
+# does first; FROZEN is its key.
+freeze() {
+	local k v
+	for k in "$OLDK/1/0" "$OLDK/1/1"; do
+		timeout 30 "$CANCTL" -d "$D" get "$k" >"$T/leaf" || fail "get $k"
+		python3 -c 'import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+if not (b[0] == 2 and b[1] == 0 and b[11:15] == bytes(4)):
+    sys.exit(1)		# not an empty LIVE leaf
+b[1] = 3
+open(sys.argv[1], "wb").write(b)' "$T/leaf" || continue
+		v=$(timeout 30 "$CANCTL" -d "$D" get --json "$k" | jq -r .version)
+		timeout 30 "$CANCTL" -d "$D" put --if-version "$v" "$k" \
+			<"$T/leaf" >/dev/null || fail "put $k"
+		FROZEN=$k
+		return 0
+	done
+	fail "old has no empty LIVE leaf at depth 1"
+}
+freeze
+shard_fsck 4
+[ "$(jq .counts.frozen.left "$T/fsck.json")" = 1 ] || fail "fsck did not find the frozen shard"
+shard_fsck 1 --repair
+[ "$(jq .counts.frozen.fixed "$T/fsck.json")" = 1 ] || fail "fsck did not thaw the frozen shard"
+v=$(timeout 30 "$CANCTL" -d "$D" get "$FROZEN" | head -c 2 | od -An -tu1 | tr -s ' ')
+[ "$v" = " 2 0" ] || fail "$FROZEN is not LIVE after the repair: $v"
+freeze
+step 30 "rmdir of a directory with a frozen shard (A)" rmdir "$A/old"
+sleep 1.2
+[ -e "$B/old" ] && fail "old is still there on B"
+shard_fsck 0
+[ "$(jq '[.counts[] | .left + .fixed + .recent] | add' "$T/fsck.json")" -eq 0 ] ||
+	fail "fsck after the rmdir found problems (orphan shards?): $(jq -c .counts "$T/fsck.json")"
 for n in n1 n2 n3; do running "$n" || fail "daemon $n died during the run"; done
 log "fs_shard passed"
