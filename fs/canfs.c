@@ -137,7 +137,7 @@ canfs_usage(const char *prog)
 "    -o max_dirty=N         dirty chunk buffers per open file (default 16)\n"
 "    -o chunk_size=BYTES    chunk size of new files, 4K..4M (default 1M)\n"
 "    -o dir_shard_size=BYTES  a directory shard splits when a change would\n"
-"                           make it larger, 1K..4M (default 64K)\n"
+"                           make it larger, 1K..4M (default 32K)\n"
 "    -o lock_lease=S        seconds a lock (or the rename lease) outlives\n"
 "                           a dead or cut-off mount, 3..3600 (default 30)\n"
 "    -o secret_file=PATH    the cluster secret for TCP daemons (also\n"

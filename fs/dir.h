@@ -9,9 +9,9 @@
  * entries whose two children, at depth 1, hold the names whose hash
  * starts with a 0 bit and a 1 bit; and so on down.  A shard splits when
  * a change would make its record larger than the mount's dir_shard_size
- * (default 64 KiB, about 2,000 entries of 20-byte names): small
+ * (default 32 KiB, about 1,000 entries of 20-byte names): small
  * directories stay one object read in one request, and a create in a
- * large one rewrites one shard of 32-64 KiB, not the whole directory.
+ * large one rewrites one shard of 16-32 KiB, not the whole directory.
  * Shards are not merged when entries go: a directory that was large
  * stays split (its empty shards cost one small object each).
  *
@@ -56,7 +56,7 @@
 
 #include "meta.h"
 
-#define DIR_SHARD_SIZE_DEFAULT (64u << 10)
+#define DIR_SHARD_SIZE_DEFAULT (32u << 10)
 #define DIR_SHARD_SIZE_MIN 1024u
 
 struct fs;

@@ -335,7 +335,8 @@ itab_shard_hash(uint64_t id, size_t cap)
 /*
  * The cached shard id of n (table locked), or NULL; with add, a new empty
  * slot for it when absent.  Open addressing, never more than 3/4 full:
- * a directory of 1,000,000 names has some 40,000 shards.
+ * a directory of 1,000,000 names has some 2,500 shards (32 KiB), and
+ * a mount with dir_shard_size=1K far more.
  */
 static struct itab_shard *
 itab_shard_find(struct itab_ent *n, uint64_t id, bool add)

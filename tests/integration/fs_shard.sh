@@ -21,12 +21,11 @@
 #   5. rmdir of the non-empty sharded d fails with ENOTEMPTY, and d still
 #      takes new names; rm of every file of e then rmdir e succeeds, and
 #      e is gone on both mounts;
-#   6. canctl fsck --grace 0: clean (no problem, no orphan shard), and it
-#      reaches every file;
-#   7. a leaf of the emptied version 1 directory set DEAD in the store (as
-#      an rmdir whose canfs died leaves it): fsck reports one frozen
-#      shard (exit 4), --repair thaws it (exit 1; LIVE again); frozen
-#      again, rmdir removes the directory, and fsck is clean again.
+#   6. a leaf of the emptied version 1 directory set DEAD in the store (as
+#      an rmdir whose canfs died leaves it): canctl fsck --grace 0 finds
+#      that frozen shard and nothing else (exit 4) and reaches every file;
+#      --repair thaws it (exit 1; LIVE again); frozen again, rmdir removes
+#      the directory, and fsck is clean (no problem, no orphan shard).
 # Skips (77) when /dev/fuse, fusermount3 or build/canfs is missing.
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
@@ -61,6 +60,17 @@ same_list() {
 # bash -c "$MK" _ DIR PREFIX FIRST LAST: create DIR/PREFIX<i>.
 MK='for i in $(seq "$3" "$4"); do : >"$1/$2$i" || exit 1; done'
 make_files() { bash -c "$MK" _ "$@"; }
+
+# shard_fsck WANT_RC ARGS...: canctl fsck --json --grace 0 ARGS; exit WANT_RC.
+shard_fsck() {
+	local want=$1 rc
+	shift
+	timeout -k 5 120 "$CANCTL" -d "$D" fsck --json --grace 0 "$@" \
+		>"$T/fsck.json" 2>>"$T/fsck.err"
+	rc=$?
+	log "fsck $*: exit $rc: $(jq -c .counts "$T/fsck.json")"
+	[ "$rc" = "$want" ] || fail "fsck $*: exit $rc, want $want: $(cat "$T/fsck.json")"
+}
 
 # --- 1. a directory of several levels of shards
 mkdir "$A/d" "$A/e" || fail "mkdir"
@@ -167,27 +177,8 @@ sleep 1.2
 [ -e "$B/e" ] && fail "e is still there on B"
 [ -e "$A/e" ] && fail "e is still there on A"
 
-# --- 6. fsck
-# shard_fsck WANT_RC ARGS...: canctl fsck --json --grace 0 ARGS; exit WANT_RC.
-shard_fsck() {
-	local want=$1 rc
-	shift
-	timeout -k 5 120 "$CANCTL" -d "$D" fsck --json --grace 0 "$@" \
-		>"$T/fsck.json" 2>>"$T/fsck.err"
-	rc=$?
-	log "fsck $*: exit $rc: $(jq -c .counts "$T/fsck.json")"
-	[ "$rc" = "$want" ] || fail "fsck $*: exit $rc, want $want: $(cat "$T/fsck.json")"
-}
-for m in "$A" "$B"; do stat "$m" "$m/d" "$m/old" >/dev/null; done	# link counts land
-sleep 1
-shard_fsck 0
-[ "$(jq '[.counts[] | .left + .fixed + .recent] | add' "$T/fsck.json")" -eq 0 ] ||
-	fail "fsck found problems: $(jq -c .counts "$T/fsck.json")"
-files=$(jq .files "$T/fsck.json")
-[ "$files" -ge 1001 ] || fail "fsck reached $files files, want 1001"
-
-# --- 7. a shard frozen by an rmdir whose canfs died: fsck thaws it, and
-#        an rmdir removes a directory left so
+# --- 6. a shard frozen by an rmdir whose canfs died: fsck finds it (and
+#        nothing else), thaws it, and an rmdir removes a directory left so
 rm -f "$A"/old/* || fail "rm old/*"
 OLDK=d/$(printf '%x' "$(stat -c %i "$A/old")")
 # freeze: set an empty LIVE leaf of old (1/0 or 1/1) to DEAD, as an rmdir
@@ -211,8 +202,14 @@ open(sys.argv[1], "wb").write(b)' "$T/leaf" || continue
 	fail "old has no empty LIVE leaf at depth 1"
 }
 freeze
+for m in "$A" "$B"; do stat "$m" "$m/d" "$m/old" >/dev/null; done	# link counts land
+sleep 1
 shard_fsck 4
 [ "$(jq .counts.frozen.left "$T/fsck.json")" = 1 ] || fail "fsck did not find the frozen shard"
+[ "$(jq '[.counts[] | .left + .fixed + .recent] | add' "$T/fsck.json")" -eq 1 ] ||
+	fail "fsck found other problems: $(jq -c .counts "$T/fsck.json")"
+files=$(jq .files "$T/fsck.json")
+[ "$files" -ge 901 ] || fail "fsck reached $files files, want 901"
 shard_fsck 1 --repair
 [ "$(jq .counts.frozen.fixed "$T/fsck.json")" = 1 ] || fail "fsck did not thaw the frozen shard"
 v=$(timeout 30 "$CANCTL" -d "$D" get "$FROZEN" | head -c 2 | od -An -tu1 | tr -s ' ')
