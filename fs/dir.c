@@ -83,6 +83,7 @@ dir_leaf(struct fs *fs, struct itab_ent *n, uint64_t h, int max_age_ms,
     struct meta_dir *d, uint64_t *version)
 {
 	uint64_t prefix, ver;
+	bool again = false;
 	uint8_t depth;
 	int rc;
 
@@ -90,8 +91,21 @@ dir_leaf(struct fs *fs, struct itab_ent *n, uint64_t h, int max_age_ms,
 		version = &ver;
 	itab_shard_leaf(fs->nodes, n, h, &depth, &prefix);
 	for (;;) {
-		if ((rc = dir_get(fs, n, depth, prefix, max_age_ms, d,
-		    version)) != 0)
+		rc = dir_get(fs, n, depth, prefix, max_age_ms, d, version);
+		if (rc == -ENOENT && depth > 0 && !again) {
+			/*
+			 * The shape we knew is gone: the directory was removed,
+			 * or removed and put back (a rename over it that
+			 * failed).  Start again from its root, read afresh.
+			 */
+			itab_forget_cache(fs->nodes, n);
+			depth = 0;
+			prefix = 0;
+			again = true;
+			max_age_ms = 0;
+			continue;
+		}
+		if (rc != 0)
 			return rc;
 		if (d->state != META_SHARD_SPLIT)
 			return 0;
