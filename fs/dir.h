@@ -30,7 +30,9 @@
  * to step 3, in a child from then on.  A SPLIT shard never changes
  * again, so each mount caches the split shards it saw forever
  * (itab.h) and finds the shard of a name in one read; a stale cache only
- * costs a read that finds a SPLIT shard and descends.
+ * costs a read that finds a SPLIT shard and descends (or, when the
+ * directory was removed and put back, a missing shard: the cache is
+ * dropped and the descent starts again from the root).
  *
  * Listing walks the shards in hash order, which splits do not change:
  * readdir offsets are meta_dir_cookie() of the name's hash, so a listing
@@ -38,8 +40,9 @@
  * that shard split meanwhile (ops_dir.c).
  *
  * Removing a split directory marks every empty leaf shard DEAD (a CAS on
- * its empty version: frozen, nothing can be created in it), deletes the
- * root "if unchanged", then the other shards.  A leaf that is not empty
+ * its empty version, all of them in batch requests: frozen, nothing can
+ * be created in it), deletes the root "if unchanged", then the other
+ * shards.  A leaf that is not empty
  * stops it: the shards marked go back to LIVE and rmdir fails with
  * ENOTEMPTY.  A change that finds a DEAD shard waits for the rmdir: the
  * root gone means ENOENT.
