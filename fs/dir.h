@@ -45,7 +45,9 @@
  * shards.  A leaf that is not empty
  * stops it: the shards marked go back to LIVE and rmdir fails with
  * ENOTEMPTY.  A change that finds a DEAD shard waits for the rmdir: the
- * root gone means ENOENT.
+ * root gone means ENOENT; still DEAD after DIR_MAX_PASSES tries (a few
+ * seconds: the rmdir's canfs died), EIO.  rmdir again takes DEAD leaves
+ * for empty and finishes; canctl fsck --repair thaws them.
  *
  * Mutations may run several times and must be pure functions of the
  * shard they are given; they return 0 (write), INODE_UNCHANGED (done, no
