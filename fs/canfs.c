@@ -63,6 +63,7 @@ struct canfs_opts {
 	int read_ahead_kb;	/* kernel readahead; -1: our choice */
 	char *chunk_size;
 	char *inline_max;
+	char *dir_shard_size;
 	char *log_file;
 	char *log_level;
 	char *secret_file;
@@ -91,6 +92,7 @@ static const struct fuse_opt canfs_optspec[] = {
 	CANFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
 	CANFS_OPT("chunk_size=%s", chunk_size, 0),
 	CANFS_OPT("inline_max=%s", inline_max, 0),
+	CANFS_OPT("dir_shard_size=%s", dir_shard_size, 0),
 	CANFS_OPT("log=%s", log_file, 0),
 	CANFS_OPT("log_level=%s", log_level, 0),
 	CANFS_OPT("secret_file=%s", secret_file, 0),
@@ -147,6 +149,8 @@ canfs_usage(const char *prog)
 "    -o chunk_size=BYTES    chunk size of new files, 4K..4M (default 1M)\n"
 "    -o inline_max=BYTES    small files up to this size keep their data in\n"
 "                           their inode, 0..64K (default 64K; 0: never)\n"
+"    -o dir_shard_size=BYTES  a directory shard splits when a change would\n"
+"                           make it larger, 1K..4M (default 32K)\n"
 "    -o lock_lease=S        seconds a lock (or the rename lease) outlives\n"
 "                           a dead or cut-off mount, 3..3600 (default 30)\n"
 "    -o secret_file=PATH    the cluster secret for TCP daemons (also\n"
@@ -264,6 +268,14 @@ canfs_check_opts(const struct canfs_opts *co, struct fs_opts *o)
 	o->chunk_size = META_CHUNK_DEFAULT;
 	if (co->chunk_size != NULL)
 		o->chunk_size = canfs_parse_size(co->chunk_size);
+	o->dir_shard_size = DIR_SHARD_SIZE_DEFAULT;
+	if (co->dir_shard_size != NULL)
+		o->dir_shard_size = canfs_parse_size(co->dir_shard_size);
+	if (o->dir_shard_size < DIR_SHARD_SIZE_MIN ||
+	    o->dir_shard_size > WIRE_MAX_VALUE) {
+		fprintf(stderr, "canfs: dir_shard_size must be 1K..4M\n");
+		return -1;
+	}
 	if (o->entry_timeout < 0 || o->entry_timeout > 3600 ||
 	    o->negative_timeout < 0 || o->negative_timeout > 3600 ||
 	    o->attr_timeout < 0 || o->attr_timeout > 3600) {
@@ -610,6 +622,7 @@ out_args:
 	free(fo.mountpoint);
 	free(co.source);
 	free(co.chunk_size);
+	free(co.dir_shard_size);
 	free(co.log_file);
 	free(co.log_level);
 	free(co.secret_file);

@@ -93,6 +93,8 @@ struct fs_opts {
 	int bg_threads;		/* background workers */
 	uint32_t chunk_size;	/* of new files */
 	uint32_t inline_max;	/* bytes a small file keeps in its inode */
+	uint32_t dir_shard_size; /* bytes past which a directory shard
+				    splits (dir.h) */
 	int readahead;		/* chunks fetched ahead of sequential reads */
 	int max_dirty;		/* dirty chunk buffers per open file */
 	int lock_lease_ms;	/* lease of this mount's locks (locks.h) */

@@ -252,6 +252,14 @@ fsck_mark_inode(struct fsck *f, const struct fsck_ino *i)
 	if (S_ISDIR(i->in.mode)) {
 		meta_key_dir(i->ino, &k);
 		(void)fsck_known(f, &k, 0);
+		for (size_t s = 0; s < i->nshards; s++) {
+			uint64_t prefix;
+			uint8_t depth;
+
+			meta_shard_of_id(i->shards[s], &depth, &prefix);
+			meta_key_shard(i->ino, depth, prefix, &k);
+			(void)fsck_known(f, &k, 0);
+		}
 	}
 	if (!S_ISREG(i->in.mode))
 		return;
@@ -305,8 +313,10 @@ void
 fsck_free(struct fsck *f)
 {
 	fsck_objs_free(&f->objs);
-	for (size_t i = 0; i < f->ninos; i++)
+	for (size_t i = 0; i < f->ninos; i++) {
 		meta_inode_free(&f->inos[i].in);
+		free(f->inos[i].shards);
+	}
 	free(f->inos);
 	free(f->ino_tab);
 	for (size_t i = 0; i < f->npb; i++)
@@ -321,7 +331,7 @@ fsck_kind_name(enum fsck_kind kind)
 	static const char *const names[FSCK_P_NKINDS] = {
 		"name without inode", "inode without name",
 		"unlinked inode without name", "wrong link count",
-		"unrecorded chunk", "orphan object",
+		"unrecorded chunk", "orphan object", "frozen directory shard",
 	};
 
 	return kind < FSCK_P_NKINDS ? names[kind] : "?";
@@ -333,7 +343,7 @@ fsck_kind_label(enum fsck_kind kind)
 {
 	static const char *const labels[FSCK_P_NKINDS] = {
 		"noinode", "noname", "unlinked", "nlink", "unrecorded",
-		"orphan",
+		"orphan", "frozen",
 	};
 
 	return kind < FSCK_P_NKINDS ? labels[kind] : "?";

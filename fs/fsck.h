@@ -95,6 +95,8 @@ enum fsck_kind {
 	FSCK_P_NLINK,		/* wrong link count */
 	FSCK_P_UNRECORDED,	/* chunk outside its file's extents */
 	FSCK_P_ORPHAN,		/* object no name reaches */
+	FSCK_P_FROZEN,		/* directory shard left DEAD by an rmdir
+				   that died (dir.h) */
 	FSCK_P_NKINDS,
 };
 
@@ -115,6 +117,8 @@ struct fsck_problem {
 	uint8_t type;		/* NOINODE: the entry's DT_* */
 	uint64_t ino;		/* the inode concerned (ORPHAN: 0) */
 	uint64_t parent;	/* NOINODE: the directory */
+	uint64_t shard;		/* NOINODE, FROZEN: ...its shard
+				   (meta_shard_id) */
 	uint64_t index;		/* UNRECORDED: the chunk */
 	uint32_t have, want;	/* NLINK */
 	struct hash_key key;	/* ORPHAN, UNRECORDED: the object */
@@ -127,7 +131,10 @@ struct fsck_ino {
 	uint64_t ino;
 	struct meta_inode in;	/* when have */
 	uint64_t version;	/* of the inode record */
-	uint64_t dir_version;	/* of the directory record (dirs) */
+	uint64_t dir_version;	/* of the directory's newest shard (dirs) */
+	uint64_t *shards;	/* its shards below the root (meta_shard_id),
+				   owned: their keys are known */
+	size_t nshards, capshards;
 	uint64_t parents_version; /* newest version of a dir naming it */
 	uint32_t refs;		/* entries naming it */
 	uint32_t subdirs;	/* entries of it that are directories */

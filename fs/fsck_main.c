@@ -202,6 +202,11 @@ fsck_print_problem(const struct fsck_problem *p)
 	case FSCK_P_ORPHAN:
 		printf("key %s", hash_key_format(&p->key, hex));
 		break;
+	case FSCK_P_FROZEN:
+		printf("directory %" PRIu64 " shard %u/%" PRIx64, p->ino,
+		    (unsigned)(p->shard >> 58),
+		    p->shard & ((UINT64_C(1) << 58) - 1));
+		break;
 	default:
 		printf("inode %" PRIu64, p->ino);
 	}
@@ -307,7 +312,8 @@ fsck_report_json(const struct fsck *f, int status)
 		}
 		if (p->kind == FSCK_P_UNRECORDED)
 			json_key_uint(&j, "index", p->index);
-		if (p->kind == FSCK_P_ORPHAN || p->kind == FSCK_P_UNRECORDED)
+		if (p->kind == FSCK_P_ORPHAN || p->kind == FSCK_P_UNRECORDED ||
+		    p->kind == FSCK_P_FROZEN)
 			json_key_string(&j, "key", hash_key_format(&p->key,
 			    hex));
 		json_end_object(&j);

@@ -60,27 +60,62 @@ fsck_put_inode(struct fsck *f, uint64_t ino, const struct meta_inode *in,
 	return rc;
 }
 
-/* Read and decode the directory of ino. */
+/* Read and decode shard id (meta_shard_id) of directory ino. */
 static int
-fsck_get_dir(struct fsck *f, uint64_t ino, struct meta_dir *d,
+fsck_get_dir(struct fsck *f, uint64_t ino, uint64_t id, struct meta_dir *d,
     uint64_t *version)
 {
 	struct kv_value v;
 	struct hash_key k;
+	uint64_t prefix;
+	uint8_t depth;
 	int rc;
 
 	meta_dir_init(d);
-	meta_key_dir(ino, &k);
+	meta_shard_of_id(id, &depth, &prefix);
+	meta_key_shard(ino, depth, prefix, &k);
 	fsck_throttle(f, 1);
 	if ((rc = kv_get(f->kv, &k, &v)) != 0)
 		return rc;
 	*version = v.version;
-	rc = meta_dir_decode(v.data, v.len, d) == 0 ? 0 : -EIO;
+	rc = meta_dir_decode(v.data, v.len, d) == 0 && d->depth == depth &&
+	    d->prefix == prefix ? 0 : -EIO;
+	if (rc != 0)
+		meta_dir_free(d);
 	kv_value_free(&v);
 	return rc;
 }
 
-/* Write the directory of ino under the same condition as fsck_put_inode. */
+/*
+ * The leaf shard of directory ino that holds name: 0, -EAGAIN when it is
+ * being split or removed (a live mount is at it: next run), or -errno.
+ */
+static int
+fsck_get_leaf(struct fsck *f, uint64_t ino, const char *name,
+    struct meta_dir *d, uint64_t *version)
+{
+	uint64_t h = meta_name_hash(name, strlen(name)), prefix = 0;
+	uint8_t depth = 0;
+	int rc;
+
+	for (;;) {
+		rc = fsck_get_dir(f, ino, meta_shard_id(depth, prefix), d,
+		    version);
+		if (rc != 0 || d->state == META_SHARD_LIVE)
+			return rc;
+		if (d->state != META_SHARD_SPLIT ||
+		    depth == META_SHARD_DEPTH_MAX) {
+			meta_dir_free(d);
+			return -EAGAIN;
+		}
+		meta_dir_free(d);
+		prefix = meta_shard_child(depth, prefix, h);
+		depth++;
+	}
+}
+
+/* Write shard d of directory ino under the same condition as
+ * fsck_put_inode. */
 static int
 fsck_put_dir(struct fsck *f, uint64_t ino, const struct meta_dir *d,
     uint64_t version)
@@ -89,7 +124,7 @@ fsck_put_dir(struct fsck *f, uint64_t ino, const struct meta_dir *d,
 	struct wbuf w;
 	int rc;
 
-	meta_key_dir(ino, &k);
+	meta_key_shard(ino, d->depth, d->prefix, &k);
 	wbuf_init(&w);
 	meta_dir_encode(&w, d);
 	fsck_throttle(f, 1);
@@ -118,26 +153,34 @@ fsck_due(const struct fsck *f, const struct fsck_problem *p)
 	return f->o.repair;
 }
 
+/* Is problem p a name without inode in shard of directory parent? */
+static bool
+fsck_noinode_in(const struct fsck_problem *p, uint64_t parent,
+    uint64_t shard)
+{
+	return p->kind == FSCK_P_NOINODE && p->parent == parent &&
+	    p->shard == shard;
+}
+
 /*
- * Names without inode in one directory: remove them in one CAS on the
- * version the scan read (entries re-checked: same name, same ino).
+ * Names without inode in one directory shard: remove them in one CAS on
+ * the version the scan read (entries re-checked: same name, same ino).
  */
 static void
 fsck_fix_noinode(struct fsck *f, size_t first)
 {
 	uint64_t parent = f->pb[first].parent, ver = f->pb[first].version;
-	uint64_t now;
+	uint64_t shard = f->pb[first].shard, now;
 	struct meta_dir d;
 	bool ok;
 
-	if (fsck_get_dir(f, parent, &d, &now) != 0 || now != ver)
+	if (fsck_get_dir(f, parent, shard, &d, &now) != 0 || now != ver)
 		goto out;
 	for (size_t i = first; i < f->npb; i++) {
 		struct fsck_problem *p = &f->pb[i];
 		long at;
 
-		if (p->kind != FSCK_P_NOINODE || p->parent != parent ||
-		    !fsck_due(f, p))
+		if (!fsck_noinode_in(p, parent, shard) || !fsck_due(f, p))
 			continue;
 		at = meta_dir_find(&d, p->name, strlen(p->name), NULL);
 		if (at >= 0 && d.e[at].ino == p->ino)
@@ -145,17 +188,16 @@ fsck_fix_noinode(struct fsck *f, size_t first)
 	}
 	ok = fsck_put_dir(f, parent, &d, ver) == 0;
 	for (size_t i = first; i < f->npb && ok; i++) {
-		if (f->pb[i].kind == FSCK_P_NOINODE &&
-		    f->pb[i].parent == parent && fsck_due(f, &f->pb[i]))
+		if (fsck_noinode_in(&f->pb[i], parent, shard) &&
+		    fsck_due(f, &f->pb[i]))
 			f->pb[i].outcome = FSCK_R_FIXED;
 	}
 out:
 	meta_dir_free(&d);
 	/* The others of this directory are settled either way. */
 	for (size_t i = first; i < f->npb; i++) {
-		if (f->pb[i].kind == FSCK_P_NOINODE &&
-		    f->pb[i].parent == parent && f->pb[i].outcome ==
-		    FSCK_R_LEFT)
+		if (fsck_noinode_in(&f->pb[i], parent, shard) &&
+		    f->pb[i].outcome == FSCK_R_LEFT)
 			f->pb[i].outcome = FSCK_R_TRIED;
 	}
 }
@@ -225,8 +267,10 @@ fsck_new_ino(void)
 }
 
 /*
- * Add name -> ino (type) to directory dir, retrying on conflicts with a
- * fresh copy.  0; -EEXIST with *had the ino already there; -errno.
+ * Add name -> ino (type) to directory dir (its shard for name; fsck does
+ * not split one that grows past the bound: the next create on a mount
+ * does), retrying on conflicts with a fresh copy.  0; -EEXIST with *had
+ * the ino already there; -errno.
  */
 static int
 fsck_dir_add(struct fsck *f, uint64_t dir, const char *name, uint64_t ino,
@@ -238,7 +282,7 @@ fsck_dir_add(struct fsck *f, uint64_t dir, const char *name, uint64_t ino,
 	int rc = -EIO;
 
 	for (int t = 0; t < FSCK_TRIES; t++) {
-		if ((rc = fsck_get_dir(f, dir, &d, &ver)) != 0)
+		if ((rc = fsck_get_leaf(f, dir, name, &d, &ver)) != 0)
 			break;
 		if ((at = meta_dir_find(&d, name, strlen(name), NULL)) >= 0) {
 			*had = d.e[at].ino;
@@ -291,7 +335,8 @@ fsck_lost_found(struct fsck *f, uint64_t *ino)
 	long at;
 	int rc;
 
-	if ((rc = fsck_get_dir(f, META_ROOT_INO, &root, &ver)) != 0)
+	if ((rc = fsck_get_leaf(f, META_ROOT_INO, FSCK_LOST_FOUND, &root,
+	    &ver)) != 0)
 		return rc;
 	at = meta_dir_find(&root, FSCK_LOST_FOUND, strlen(FSCK_LOST_FOUND),
 	    NULL);
@@ -366,6 +411,22 @@ fsck_fix_noname(struct fsck *f, struct fsck_problem *p, uint64_t *lf)
 	if (rc == 0)
 		p->outcome = FSCK_R_FIXED;
 	meta_inode_free(&in);
+}
+
+/*
+ * A shard an rmdir froze and left (its canfs died): LIVE and empty again,
+ * on the version read, so an rmdir that is only slow (past the grace!)
+ * keeps its freeze.
+ */
+static void
+fsck_fix_frozen(struct fsck *f, struct fsck_problem *p)
+{
+	struct meta_dir d;
+
+	meta_dir_init(&d);
+	meta_shard_of_id(p->shard, &d.depth, &d.prefix);
+	if (fsck_put_dir(f, p->ino, &d, p->version) == 0)
+		p->outcome = FSCK_R_FIXED;
 }
 
 /* An unlinked inode nobody holds: delete it, then its chunks. */
@@ -448,6 +509,9 @@ fsck_repair(struct fsck *f)
 			break;
 		case FSCK_P_UNLINKED:
 			fsck_fix_unlinked(f, p);
+			break;
+		case FSCK_P_FROZEN:
+			fsck_fix_frozen(f, p);
 			break;
 		default:
 			continue;	/* orphans below, in batches */

@@ -156,11 +156,12 @@ fsck_read_inodes(struct fsck *f, const size_t *idx, size_t n)
 	free(ops);
 }
 
-/* Take the entries of directory d (at index di) into the tables. */
+/* Take the entries of shard d of directory di into the tables. */
 static void
 fsck_dir_entries(struct fsck *f, size_t di, const struct meta_dir *d,
     uint64_t version)
 {
+	uint64_t shard = meta_shard_id(d->depth, d->prefix);
 	uint64_t parent = f->inos[di].ino;
 
 	for (size_t e = 0; e < d->n; e++) {
@@ -179,6 +180,7 @@ fsck_dir_entries(struct fsck *f, size_t di, const struct meta_dir *d,
 			    FSCK_P_NOINODE, d->e[e].ino);
 
 			p->parent = parent;
+			p->shard = shard;
 			p->type = d->e[e].type;
 			p->version = version;
 			p->name = xmalloc((size_t)d->e[e].len + 1);
@@ -188,11 +190,124 @@ fsck_dir_entries(struct fsck *f, size_t di, const struct meta_dir *d,
 	}
 }
 
-/* Read the directory records of inos idx[0, n). */
+/* A SPLIT shard whose children fsck_read_dirs() reads next. */
+struct fsck_split {
+	size_t di;		/* the directory's index in f->inos */
+	uint8_t depth;
+	uint64_t prefix;
+};
+
+/* A list of SPLIT shards. */
+struct fsck_splits {
+	struct fsck_split *v;
+	size_t n, cap;
+};
+
+/* Note shard (depth, prefix) of directory di: its key is known. */
+static void
+fsck_shard_add(struct fsck *f, size_t di, uint8_t depth, uint64_t prefix)
+{
+	struct fsck_ino *in = &f->inos[di];
+
+	if (in->nshards == in->capshards) {
+		in->capshards = in->capshards ? 2 * in->capshards : 8;
+		in->shards = xreallocarray(in->shards, in->capshards,
+		    sizeof *in->shards);
+	}
+	in->shards[in->nshards++] = meta_shard_id(depth, prefix);
+}
+
+/*
+ * Take shard d of directory di, read at version, into the tables: its
+ * entries, or (SPLIT) its children onto next.  A SPLITTING shard holds
+ * the entries; children written for it so far are copies, known but not
+ * counted.
+ */
+static void
+fsck_dir_shard(struct fsck *f, size_t di, const struct meta_dir *d,
+    uint64_t version, struct fsck_splits *next)
+{
+	if (d->depth > 0)
+		fsck_shard_add(f, di, d->depth, d->prefix);
+	if (version > f->inos[di].dir_version)
+		f->inos[di].dir_version = version;
+	if (d->state == META_SHARD_SPLIT) {
+		if (next->n == next->cap) {
+			next->cap = next->cap ? 2 * next->cap : 16;
+			next->v = xreallocarray(next->v, next->cap,
+			    sizeof *next->v);
+		}
+		next->v[next->n++] = (struct fsck_split){ di, d->depth,
+		    d->prefix };
+		return;
+	}
+	if (d->state == META_SHARD_DEAD) {
+		struct fsck_problem *p = fsck_problem_add(f, FSCK_P_FROZEN,
+		    f->inos[di].ino);
+
+		p->shard = meta_shard_id(d->depth, d->prefix);
+		p->version = version;
+		meta_key_shard(f->inos[di].ino, d->depth, d->prefix, &p->key);
+		if (!fsck_quiet(version, f->now_us, f->o.grace_s))
+			p->outcome = FSCK_R_RECENT;	/* an rmdir under way */
+		return;
+	}
+	if (d->state == META_SHARD_SPLITTING) {
+		for (uint64_t bit = 0; bit < 2; bit++)
+			fsck_shard_add(f, di, (uint8_t)(d->depth + 1),
+			    d->prefix << 1 | bit);
+	}
+	fsck_dir_entries(f, di, d, version);
+}
+
+/* Read the children of the SPLIT shards lv, one batch; SPLIT ones among
+ * them go onto next. */
+static void
+fsck_read_shards(struct fsck *f, const struct fsck_splits *lv,
+    struct fsck_splits *next)
+{
+	struct kv_op *ops = xcalloc(2 * lv->n + 1, sizeof *ops);
+	size_t n = 2 * lv->n;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct fsck_split *p = &lv->v[i / 2];
+
+		ops[i].type = WIRE_OBJ_GET;
+		meta_key_shard(f->inos[p->di].ino, (uint8_t)(p->depth + 1),
+		    p->prefix << 1 | (i & 1), &ops[i].key);
+	}
+	fsck_get_all(f, ops, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct fsck_split *p = &lv->v[i / 2];
+		uint64_t ino = f->inos[p->di].ino;
+		struct meta_dir d;
+
+		if (ops[i].rc != 0)
+			fsck_incomplete(f, "directory %" PRIx64 ": shard %u/%"
+			    PRIx64 ": %s", ino, (unsigned)p->depth + 1,
+			    p->prefix << 1 | (i & 1), strerror(-ops[i].rc));
+		else if (meta_dir_decode(ops[i].v.data, ops[i].v.len,
+		    &d) != 0 || d.depth != p->depth + 1 ||
+		    d.prefix != (p->prefix << 1 | (i & 1))) {
+			meta_dir_free(&d);
+			fsck_incomplete(f, "directory %" PRIx64 ": a shard "
+			    "record does not decode", ino);
+		} else {
+			fsck_dir_shard(f, p->di, &d, ops[i].v.version, next);
+			meta_dir_free(&d);
+		}
+		kv_value_free(&ops[i].v);
+	}
+	free(ops);
+}
+
+/* Read the directories of inos idx[0, n): root shards, then the rest
+ * level by level. */
 static void
 fsck_read_dirs(struct fsck *f, const size_t *idx, size_t n)
 {
 	struct kv_op *ops = xcalloc(n ? n : 1, sizeof *ops);
+	struct fsck_splits lv = { 0 }, next = { 0 }, t;
 
 	for (size_t i = 0; i < n; i++) {
 		ops[i].type = WIRE_OBJ_GET;
@@ -206,18 +321,28 @@ fsck_read_dirs(struct fsck *f, const size_t *idx, size_t n)
 		if (ops[i].rc != 0)
 			fsck_incomplete(f, "directory %" PRIx64 ": %s", ino,
 			    strerror(-ops[i].rc));
-		else if (meta_dir_decode(ops[i].v.data, ops[i].v.len, &d) != 0)
+		else if (meta_dir_decode(ops[i].v.data, ops[i].v.len, &d) != 0
+		    || d.depth != 0) {
+			meta_dir_free(&d);
 			fsck_incomplete(f, "directory %" PRIx64 ": the record "
 			    "does not decode", ino);
-		else {
+		} else {
 			f->inos[idx[i]].dir_read = true;
-			f->inos[idx[i]].dir_version = ops[i].v.version;
-			fsck_dir_entries(f, idx[i], &d, ops[i].v.version);
+			fsck_dir_shard(f, idx[i], &d, ops[i].v.version, &lv);
 			meta_dir_free(&d);
 		}
 		kv_value_free(&ops[i].v);
 	}
 	free(ops);
+	while (lv.n > 0) {
+		next.n = 0;
+		fsck_read_shards(f, &lv, &next);
+		t = lv;
+		lv = next;
+		next = t;
+	}
+	free(lv.v);
+	free(next.v);
 }
 
 /*

@@ -67,7 +67,7 @@ inode_seen(struct fs *fs, struct itab_ent *n, bool dir)
 	bool seen;
 
 	itab_lock(fs->nodes);
-	seen = dir ? n->dir != NULL : n->have_inode;
+	seen = dir ? n->nshards > 0 : n->have_inode;
 	itab_unlock(fs->nodes);
 	return seen;
 }

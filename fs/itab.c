@@ -65,13 +65,23 @@ itab_new(void)
 	return nt;
 }
 
+/* Drop the cached shards of n. */
+static void
+itab_shards_free(struct itab_ent *n)
+{
+	for (size_t i = 0; i < n->capshards; i++)
+		meta_dir_free(&n->shards[i].d);
+	free(n->shards);
+	n->shards = NULL;
+	n->nshards = n->capshards = 0;
+}
+
 /* Free one node's caches and the node. */
 static void
 itab_ent_free(struct itab_ent *n)
 {
 	meta_inode_free(&n->inode);
-	meta_dir_free(n->dir);
-	free(n->dir);
+	itab_shards_free(n);
 	free(n);
 }
 
@@ -376,47 +386,138 @@ itab_forget_cache(struct itab *nt, struct itab_ent *n)
 	itab_mu_lock(nt);
 	n->have_inode = false;
 	meta_inode_free(&n->inode);
-	meta_dir_free(n->dir);
-	free(n->dir);
-	n->dir = NULL;
+	itab_shards_free(n);
 	itab_mu_unlock(nt);
 }
 
-/* Copy the cached directory if fresh enough. */
-bool
-itab_dir_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
-    struct meta_dir *d, uint64_t *version)
+/* Slot of shard id in a table of cap (a power of 2) slots. */
+static size_t
+itab_shard_hash(uint64_t id, size_t cap)
 {
+	return (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) &
+	    (cap - 1);
+}
+
+/*
+ * The cached shard id of n (table locked), or NULL; with add, a new empty
+ * slot for it when absent.  Open addressing, never more than 3/4 full:
+ * a directory of 1,000,000 names has some 2,500 shards (32 KiB), and
+ * a mount with dir_shard_size=1K far more.
+ */
+static struct itab_shard *
+itab_shard_find(struct itab_ent *n, uint64_t id, bool add)
+{
+	struct itab_shard *s;
+	size_t i;
+
+	if (add && (n->nshards + 1) * 4 > n->capshards * 3) {
+		struct itab_shard *old = n->shards;
+		size_t oldcap = n->capshards;
+
+		n->capshards = oldcap ? 2 * oldcap : 8;
+		n->shards = xcalloc(n->capshards, sizeof *n->shards);
+		for (size_t j = 0; j < oldcap; j++) {
+			if (!old[j].used)
+				continue;
+			i = itab_shard_hash(old[j].id, n->capshards);
+			while (n->shards[i].used)
+				i = (i + 1) & (n->capshards - 1);
+			n->shards[i] = old[j];
+		}
+		free(old);
+	}
+	if (n->capshards == 0)
+		return NULL;
+	i = itab_shard_hash(id, n->capshards);
+	for (; n->shards[i].used; i = (i + 1) & (n->capshards - 1)) {
+		if (n->shards[i].id == id)
+			return &n->shards[i];
+	}
+	if (!add)
+		return NULL;
+	s = &n->shards[i];
+	memset(s, 0, sizeof *s);
+	s->used = true;
+	s->id = id;
+	n->nshards++;
+	return s;
+}
+
+/* Is cached shard s young enough (table locked)? */
+static bool
+itab_shard_fresh(const struct itab *nt, const struct itab_shard *s,
+    int max_age_ms)
+{
+	return max_age_ms < 0 || (s->epoch == nt->dir_epoch &&
+	    itab_age_ms(&s->at) < max_age_ms);
+}
+
+/* Copy a cached shard if fresh enough. */
+bool
+itab_shard_cached(struct itab *nt, struct itab_ent *n, uint64_t id,
+    int max_age_ms, struct meta_dir *d, uint64_t *version)
+{
+	struct itab_shard *s;
 	bool ok;
 
 	itab_mu_lock(nt);
-	ok = n->dir != NULL && (max_age_ms < 0 ||
-	    (n->dir_epoch == nt->dir_epoch &&
-	    itab_age_ms(&n->dir_at) < max_age_ms));
+	s = itab_shard_find(n, id, false);
+	ok = s != NULL && itab_shard_fresh(nt, s, max_age_ms);
 	if (ok) {
-		meta_dir_copy(d, n->dir);
-		*version = n->dir_version;
+		meta_dir_copy(d, &s->d);
+		*version = s->version;
 	}
 	itab_mu_unlock(nt);
 	return ok;
 }
 
-/* Cache a directory object unless the cache holds a newer one. */
+/* Cache a shard unless the cache holds a newer one. */
 void
-itab_dir_store(struct itab *nt, struct itab_ent *n,
+itab_shard_store(struct itab *nt, struct itab_ent *n,
     const struct meta_dir *d, uint64_t version)
 {
+	uint64_t id = meta_shard_id(d->depth, d->prefix);
+	struct itab_shard *s;
+
 	itab_mu_lock(nt);
-	if (n->dir == NULL || version >= n->dir_version) {
-		if (n->dir == NULL)
-			n->dir = xcalloc(1, sizeof *n->dir);
-		else
-			meta_dir_free(n->dir);
-		meta_dir_copy(n->dir, d);
-		n->dir_version = version;
-		n->dir_epoch = nt->dir_epoch;
-		clock_gettime(CLOCK_MONOTONIC, &n->dir_at);
+	s = itab_shard_find(n, id, true);
+	if (version < s->version) {	/* a new slot has version 0 */
+		itab_mu_unlock(nt);
+		return;
 	}
+	meta_dir_free(&s->d);
+	meta_dir_copy(&s->d, d);
+	s->version = version;
+	s->epoch = nt->dir_epoch;
+	clock_gettime(CLOCK_MONOTONIC, &s->at);
+	itab_mu_unlock(nt);
+}
+
+/* Descend through cached SPLIT shards (table locked). */
+static struct itab_shard *
+itab_shard_descend(struct itab_ent *n, uint64_t h, uint8_t *depth,
+    uint64_t *prefix)
+{
+	struct itab_shard *s;
+
+	*depth = 0;
+	*prefix = 0;
+	while ((s = itab_shard_find(n, meta_shard_id(*depth, *prefix),
+	    false)) != NULL && s->d.state == META_SHARD_SPLIT &&
+	    *depth < META_SHARD_DEPTH_MAX) {
+		*prefix = meta_shard_child(*depth, *prefix, h);
+		(*depth)++;
+	}
+	return s;
+}
+
+/* The leaf for h, as far as the cache knows. */
+void
+itab_shard_leaf(struct itab *nt, struct itab_ent *n, uint64_t h,
+    uint8_t *depth, uint64_t *prefix)
+{
+	itab_mu_lock(nt);
+	(void)itab_shard_descend(n, h, depth, prefix);
 	itab_mu_unlock(nt);
 }
 
@@ -429,23 +530,26 @@ itab_stale_dirs(struct itab *nt)
 	itab_mu_unlock(nt);
 }
 
-/* Look a name up in the cached directory. */
+/* Look a name up in the cached shards. */
 int
 itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
-    const char *name, size_t len, uint64_t *ino, uint8_t *type)
+    const char *name, size_t len, uint64_t h, uint64_t *ino, uint8_t *type)
 {
+	struct itab_shard *s;
+	uint64_t prefix;
+	uint8_t depth;
 	long i;
 	int rc = -1;
 
 	itab_mu_lock(nt);
-	if (n->dir != NULL && (max_age_ms < 0 ||
-	    (n->dir_epoch == nt->dir_epoch &&
-	    itab_age_ms(&n->dir_at) < max_age_ms))) {
-		i = meta_dir_find(n->dir, name, len, NULL);
+	s = itab_shard_descend(n, h, &depth, &prefix);
+	if (s != NULL && s->d.state != META_SHARD_SPLIT &&
+	    itab_shard_fresh(nt, s, max_age_ms)) {
+		i = meta_dir_find(&s->d, name, len, NULL);
 		rc = i >= 0;
 		if (i >= 0) {
-			*ino = n->dir->e[i].ino;
-			*type = n->dir->e[i].type;
+			*ino = s->d.e[i].ino;
+			*type = s->d.e[i].type;
 		}
 	}
 	itab_mu_unlock(nt);

@@ -30,6 +30,20 @@
 struct data;
 struct fs;
 
+/*
+ * A directory shard as last read or written.  A SPLIT shard never
+ * changes again (shards are not merged), so it tells at any age which way
+ * to descend.
+ */
+struct itab_shard {
+	bool used;		/* the slot holds a shard */
+	uint64_t id;		/* meta_shard_id() */
+	struct meta_dir d;
+	uint64_t version;
+	uint64_t epoch;		/* itab_stale_dirs() count when cached */
+	struct timespec at;	/* monotonic time it was read/written */
+};
+
 /* One inode known to this mount. */
 struct itab_ent {
 	uint64_t ino;
@@ -45,10 +59,9 @@ struct itab_ent {
 	uint64_t inode_version;
 	struct timespec inode_at; /* monotonic time it was read/written */
 
-	struct meta_dir *dir;	/* last directory object, or NULL */
-	uint64_t dir_epoch;	/* itab_stale_dirs() count when cached */
-	uint64_t dir_version;
-	struct timespec dir_at;
+	struct itab_shard *shards; /* cached directory shards: a hash table
+				      of capshards slots, by id */
+	size_t nshards, capshards;
 
 	bool touch_pending;	/* a directory touch job is queued/running */
 	bool touch_dirty;	/* changes the job has not taken yet */
@@ -124,18 +137,26 @@ void itab_inode_fill(struct itab_ent *n, const struct meta_inode *in);
 /* Forget the cached inode and directory (the object is gone). */
 void itab_forget_cache(struct itab *nt, struct itab_ent *n);
 
-/* As itab_inode_cached / itab_inode_store, for directory objects. */
-bool itab_dir_cached(struct itab *nt, struct itab_ent *n, int max_age_ms,
-    struct meta_dir *d, uint64_t *version);
-void itab_dir_store(struct itab *nt, struct itab_ent *n,
+/* As itab_inode_cached / itab_inode_store, for the directory shard id
+ * of n. */
+bool itab_shard_cached(struct itab *nt, struct itab_ent *n, uint64_t id,
+    int max_age_ms, struct meta_dir *d, uint64_t *version);
+void itab_shard_store(struct itab *nt, struct itab_ent *n,
     const struct meta_dir *d, uint64_t version);
 /*
- * Look name up in the cached directory of n, if younger than max_age_ms:
- * 1 with *ino and *type when there, 0 when not, -1 when no cache is fresh
- * enough.
+ * The deepest shard of the directory n that may hold hash h, as far as
+ * the cached SPLIT shards tell: (0, 0) when nothing is cached.
+ */
+void itab_shard_leaf(struct itab *nt, struct itab_ent *n, uint64_t h,
+    uint8_t *depth, uint64_t *prefix);
+/*
+ * Look name (of hash h) up in the cached shards of n, if the shard that
+ * holds it is younger than max_age_ms: 1 with *ino and *type when there,
+ * 0 when not, -1 when no cache is fresh enough.
  */
 int itab_dir_lookup(struct itab *nt, struct itab_ent *n, int max_age_ms,
-    const char *name, size_t len, uint64_t *ino, uint8_t *type);
+    const char *name, size_t len, uint64_t h, uint64_t *ino,
+    uint8_t *type);
 
 /*
  * Distrust every cached directory from now on (a name led to an inode

@@ -31,6 +31,88 @@ meta_key_dir(uint64_t ino, struct hash_key *k)
 	hash_key_of(name, (size_t)n, k);
 }
 
+/* Key of a directory shard: "d/<ino hex>/<depth>/<prefix hex>". */
+void
+meta_key_shard(uint64_t ino, uint8_t depth, uint64_t prefix,
+    struct hash_key *k)
+{
+	char name[META_KEYNAME_MAX];
+	int n;
+
+	if (depth == 0) {
+		meta_key_dir(ino, k);
+		return;
+	}
+	n = snprintf(name, sizeof name, "d/%" PRIx64 "/%u/%" PRIx64, ino,
+	    (unsigned)depth, prefix);
+	hash_key_of(name, (size_t)n, k);
+}
+
+/* xxh3-64 of the name: stable across machines and versions. */
+uint64_t
+meta_name_hash(const char *name, size_t len)
+{
+	return hash_checksum(name, len);
+}
+
+/* Top depth bits of h equal prefix (any h at depth 0). */
+bool
+meta_shard_has(uint8_t depth, uint64_t prefix, uint64_t h)
+{
+	return depth == 0 || (h >> (64 - depth)) == prefix;
+}
+
+/* Append the next bit of h to the prefix. */
+uint64_t
+meta_shard_child(uint8_t depth, uint64_t prefix, uint64_t h)
+{
+	return (prefix << 1) | ((h >> (63 - depth)) & 1);
+}
+
+/* End of the shard's hash range. */
+bool
+meta_shard_end(uint8_t depth, uint64_t prefix, uint64_t *end)
+{
+	if (depth == 0 || prefix + 1 == (UINT64_C(1) << depth))
+		return false;
+	*end = (prefix + 1) << (64 - depth);
+	return true;
+}
+
+/* Depth and prefix in one number (prefix < 2^58 for depth <= 40). */
+uint64_t
+meta_shard_id(uint8_t depth, uint64_t prefix)
+{
+	return (uint64_t)depth << 58 | prefix;
+}
+
+/* Depth and prefix of a meta_shard_id(). */
+void
+meta_shard_of_id(uint64_t id, uint8_t *depth, uint64_t *prefix)
+{
+	*depth = (uint8_t)(id >> 58);
+	*prefix = id & ((UINT64_C(1) << 58) - 1);
+}
+
+/* Readdir offset of a hash. */
+uint64_t
+meta_dir_cookie(uint64_t h)
+{
+	return (h >> 2) + 3;
+}
+
+/* Inverse of meta_dir_cookie() for "entries after off". */
+bool
+meta_dir_cookie_next(uint64_t off, uint64_t *h)
+{
+	uint64_t c = off < 3 ? 0 : off - 2;	/* first (h >> 2) wanted */
+
+	if (c >= (UINT64_C(1) << 62))
+		return false;
+	*h = c << 2;
+	return true;
+}
+
 /* Key of chunk index of ino: "c/<ino hex>/<index>". */
 void
 meta_key_chunk(uint64_t ino, uint64_t index, struct hash_key *k)
@@ -794,6 +876,9 @@ void
 meta_dir_copy(struct meta_dir *dst, const struct meta_dir *src)
 {
 	meta_dir_init(dst);
+	dst->state = src->state;
+	dst->depth = src->depth;
+	dst->prefix = src->prefix;
 	if (src->n == 0)
 		return;
 	dst->cap = src->n;
@@ -804,6 +889,31 @@ meta_dir_copy(struct meta_dir *dst, const struct meta_dir *src)
 		    src->e[i].len);
 	}
 	dst->n = src->n;
+}
+
+/* One half of a shard being split. */
+void
+meta_dir_split_part(struct meta_dir *dst, const struct meta_dir *src,
+    uint64_t prefix)
+{
+	uint8_t depth = (uint8_t)(src->depth + 1);
+
+	meta_dir_init(dst);
+	dst->depth = depth;
+	dst->prefix = prefix;
+	for (size_t i = 0; i < src->n; i++) {
+		const char *name = meta_dir_name(src, i);
+
+		if (!meta_shard_has(depth, prefix,
+		    meta_name_hash(name, src->e[i].len)))
+			continue;
+		/* In order already: appending keeps the sort. */
+		meta_dir_grow(dst);
+		dst->e[dst->n] = src->e[i];
+		dst->e[dst->n].off = meta_dir_arena_add(dst, name,
+		    src->e[i].len);
+		dst->n++;
+	}
 }
 
 /* Order of two names: bytes first, then the shorter one. */
@@ -875,7 +985,7 @@ meta_dir_remove_at(struct meta_dir *d, size_t i)
 size_t
 meta_dir_encoded_len(const struct meta_dir *d)
 {
-	size_t len = 5;
+	size_t len = 15;
 
 	for (size_t i = 0; i < d->n; i++)
 		len += 10 + (size_t)d->e[i].len;
@@ -887,6 +997,9 @@ void
 meta_dir_encode(struct wbuf *w, const struct meta_dir *d)
 {
 	wbuf_put_u8(w, META_DIR_VERSION);
+	wbuf_put_u8(w, d->state);
+	wbuf_put_u8(w, d->depth);
+	wbuf_put_u64(w, d->prefix);
 	wbuf_put_u32(w, (uint32_t)d->n);
 	for (size_t i = 0; i < d->n; i++) {
 		wbuf_put_u8(w, d->e[i].type);
@@ -909,13 +1022,27 @@ int
 meta_dir_decode(const uint8_t *p, size_t len, struct meta_dir *d)
 {
 	struct rbuf r;
+	uint8_t version;
 	uint32_t n;
 
 	meta_dir_init(d);
 	rbuf_init(&r, p, len);
-	if (rbuf_get_u8(&r) != META_DIR_VERSION)
+	version = rbuf_get_u8(&r);
+	if (version != META_DIR_VERSION && version != META_DIR_VERSION_V1)
 		return -1;
+	if (version == META_DIR_VERSION) {
+		d->state = rbuf_get_u8(&r);
+		d->depth = rbuf_get_u8(&r);
+		d->prefix = rbuf_get_u64(&r);
+		if (d->state > META_SHARD_DEAD ||
+		    d->depth > META_SHARD_DEPTH_MAX ||
+		    d->prefix >> d->depth != 0)
+			goto fail;
+	}
 	n = rbuf_get_u32(&r);
+	if (n > 0 && (d->state == META_SHARD_SPLIT ||
+	    d->state == META_SHARD_DEAD))
+		goto fail;
 	/* An entry takes at least 11 bytes. */
 	if (r.err || (size_t)n > rbuf_left(&r) / 11)
 		return -1;
@@ -934,7 +1061,9 @@ meta_dir_decode(const uint8_t *p, size_t len, struct meta_dir *d)
 		e->len = rbuf_get_u8(&r);
 		name = (const char *)rbuf_get_bytes(&r, e->len);
 		if (name == NULL || !meta_dtype_valid(e->type) || e->ino == 0 ||
-		    meta_name_check(name, e->len) != 0)
+		    meta_name_check(name, e->len) != 0 ||
+		    !meta_shard_has(d->depth, d->prefix,
+		    meta_name_hash(name, e->len)))
 			goto fail;
 		e->off = meta_dir_arena_add(d, name, e->len);
 		d->n = i + 1;

@@ -3,7 +3,8 @@
  *
  * Every object is named by hash_key_of() of a short string:
  *   "i/<ino hex>"            the inode: attributes, symlink target, xattrs
- *   "d/<ino hex>"            a directory: all of its entries, sorted
+ *   "d/<ino hex>"            a directory: its root shard (see below)
+ *   "d/<ino hex>/<depth>/<prefix hex>"  a shard of a large directory
  *   "c/<ino hex>/<index>"    a chunk of file data (index in decimal)
  *   "l/<ino hex>"            the file's locks (fs/lockrec.h, fs/locks.c)
  *   "r/lease"                the rename lease (fs/lease.h)
@@ -56,8 +57,21 @@
  * file's v1 record decodes with the single extent [0, meta_nchunks(size))
  * (anything may be stored below its size).  All are written back as
  * version 4.
- * Directory record (META_DIR_VERSION 1):
- *   u8 version, u32 n, n x (u8 type (DT_*), u64 ino, u8 name_len, name)
+ * Directory shard record (META_DIR_VERSION 2):
+ *   u8 version, u8 state (META_SHARD_*), u8 depth, u64 prefix, u32 n,
+ *   n x (u8 type (DT_*), u64 ino, u8 name_len, name)
+ * A directory is a tree of shards over the 64-bit hash of its names
+ * (meta_name_hash(), xxh3-64): the shard (depth, prefix) holds the names
+ * whose hash has prefix as its top depth bits (depth 0: every name; it is
+ * the root shard, "d/<ino hex>").  A LIVE shard holds its entries; a
+ * SPLIT one holds none, and its two children at depth + 1 hold them; a
+ * SPLITTING one still holds (and answers with) its entries while its
+ * children are being written; a DEAD one is empty and frozen by an rmdir
+ * under way.  fs/dir.h has the protocol.  The decoder insists on depth <=
+ * META_SHARD_DEPTH_MAX, prefix < 2^depth, no entry in a SPLIT or DEAD
+ * shard, and every entry's hash inside the shard.
+ * Version 1 (before shards) is u8 version, u32 n, entries: it decodes as
+ * a LIVE root shard and is written back as version 2.
  */
 #ifndef CANFS_FS_META_H
 #define CANFS_FS_META_H
@@ -74,7 +88,8 @@
 #define META_INODE_VERSION_V3 3 /* still decoded (no inline data) */
 #define META_INODE_VERSION_V2 2 /* still decoded (no ino) */
 #define META_INODE_VERSION_V1 1 /* still decoded (no ino, no extents) */
-#define META_DIR_VERSION 1
+#define META_DIR_VERSION 2
+#define META_DIR_VERSION_V1 1 /* still decoded (one object, no shards) */
 
 #define META_ROOT_INO 1
 #define META_NAME_MAX 255	   /* bytes in a directory entry's name */
@@ -88,6 +103,13 @@
 #define META_KEYNAME_MAX 48
 #define META_EXTENT_MAX 128	   /* extents in one inode record */
 #define META_INLINE_MAX 65536	   /* bytes of inline data in an inode */
+#define META_SHARD_DEPTH_MAX 40	   /* levels of directory shards */
+
+/* States of a directory shard (see the record format above). */
+#define META_SHARD_LIVE 0
+#define META_SHARD_SPLITTING 1
+#define META_SHARD_SPLIT 2
+#define META_SHARD_DEAD 3
 
 /* Chunk indices [first, end) of a file that may hold data. */
 struct meta_extent {
@@ -142,8 +164,14 @@ struct meta_dirent {
 	uint8_t type;		/* DT_* */
 };
 
-/* A directory: entries sorted by name (bytes, then length). */
+/*
+ * A directory shard: entries sorted by name (bytes, then length).  An
+ * unsharded directory is its LIVE root shard (depth 0).
+ */
 struct meta_dir {
+	uint8_t state;		/* META_SHARD_* */
+	uint8_t depth;		/* 0..META_SHARD_DEPTH_MAX */
+	uint64_t prefix;	/* < 2^depth: the names' top hash bits */
 	struct meta_dirent *e;	/* owned */
 	size_t n, cap;
 	char *names;		/* owned arena; names are not NUL-terminated */
@@ -155,6 +183,32 @@ void meta_key_inode(uint64_t ino, struct hash_key *k);
 void meta_key_dir(uint64_t ino, struct hash_key *k);
 void meta_key_chunk(uint64_t ino, uint64_t index, struct hash_key *k);
 void meta_key_lock(uint64_t ino, struct hash_key *k);	/* as locks.c */
+/* Key of shard (depth, prefix) of directory ino; depth 0: meta_key_dir. */
+void meta_key_shard(uint64_t ino, uint8_t depth, uint64_t prefix,
+    struct hash_key *k);
+
+/* The 64-bit hash of a name that places it in a shard. */
+uint64_t meta_name_hash(const char *name, size_t len);
+/* Does shard (depth, prefix) cover hash h? */
+bool meta_shard_has(uint8_t depth, uint64_t prefix, uint64_t h);
+/* Prefix of the child (at depth + 1) of (depth, prefix) covering h. */
+uint64_t meta_shard_child(uint8_t depth, uint64_t prefix, uint64_t h);
+/*
+ * The first hash past shard (depth, prefix) into *end; false when the
+ * shard reaches the end of the hash space (no hash past it).
+ */
+bool meta_shard_end(uint8_t depth, uint64_t prefix, uint64_t *end);
+/* One number for a shard: depth in the top 6 bits, prefix below; and
+ * back. */
+uint64_t meta_shard_id(uint8_t depth, uint64_t prefix);
+void meta_shard_of_id(uint64_t id, uint8_t *depth, uint64_t *prefix);
+/*
+ * The readdir offset of a name of hash h: monotonic in h, >= 3 (0, 1 and
+ * 2 are the listing's start, ".", ".."), < 2^62 + 3.
+ */
+uint64_t meta_dir_cookie(uint64_t h);
+/* The first hash whose cookie is > off (off >= 2); false when none. */
+bool meta_dir_cookie_next(uint64_t off, uint64_t *h);
 
 /* A name for a directory entry: 0, -ENAMETOOLONG or -EINVAL ("/", NUL,
  * empty, "." or ".."). */
@@ -245,10 +299,15 @@ void meta_dir_init(struct meta_dir *d);
 void meta_dir_free(struct meta_dir *d);
 /* Deep copy (dst is overwritten, not freed); names are compacted. */
 void meta_dir_copy(struct meta_dir *dst, const struct meta_dir *src);
+/* The entries of src that child (src depth + 1, prefix) covers, into dst
+ * (overwritten), a LIVE shard. */
+void meta_dir_split_part(struct meta_dir *dst, const struct meta_dir *src,
+    uint64_t prefix);
 void meta_dir_encode(struct wbuf *w, const struct meta_dir *d);
 /* Bytes meta_dir_encode() would write. */
 size_t meta_dir_encoded_len(const struct meta_dir *d);
-/* Decode; 0, or -1 (d left empty) on any malformation. */
+/* Decode (versions 1 and 2); 0, or -1 (d left empty) on any
+ * malformation. */
 int meta_dir_decode(const uint8_t *p, size_t len, struct meta_dir *d);
 /* Position of name, or -1 (then *where is where it would go). */
 long meta_dir_find(const struct meta_dir *d, const char *name, size_t len,

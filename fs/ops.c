@@ -679,7 +679,7 @@ ops_make(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk,
 	cn = itab_get(fs->nodes, no.ino);
 	bg_group_init(&grp);
 	bg_submit(fs->bg, &grp, ops_newobj_job, &no);
-	rc = dir_update(fs, pn, ops_dir_add, &op);
+	rc = dir_update(fs, pn, op.name, op.len, ops_dir_add, &op);
 	(void)bg_group_wait(&grp);
 	bg_group_destroy(&grp);
 	if (rc == 0 && (no.rc_inode != 0 || no.rc_dir != 0)) {
@@ -687,7 +687,8 @@ ops_make(fuse_req_t req, fuse_ino_t parent, const struct ops_make *mk,
 		rc = no.rc_inode != 0 ? no.rc_inode : no.rc_dir;
 		if (rc == -EEXIST)
 			rc = -EIO; /* a 63-bit collision: never in practice */
-		(void)dir_update(fs, pn, ops_dir_remove, &op);
+		(void)dir_update(fs, pn, op.name, op.len, ops_dir_remove,
+		    &op);
 	}
 	if (rc != 0) {
 		if (no.rc_inode == 0)

@@ -17,36 +17,6 @@
 #define OPS_LOOKUP_WAIT_MS 1000
 
 /*
- * Find name in the directory of pn: 1 found, 0 not, or -errno.  The
- * cached directory answers when younger than max_age_ms, but a miss is
- * believed only when younger than neg_age_ms: names created elsewhere
- * must show up at once (close-to-open starts with the lookup).
- */
-static int
-ops_find(struct fs *fs, struct itab_ent *pn, const char *name, size_t len,
-    int max_age_ms, int neg_age_ms, uint64_t *ino, uint8_t *type)
-{
-	struct meta_dir d;
-	long i;
-	int rc;
-
-	rc = itab_dir_lookup(fs->nodes, pn, max_age_ms, name, len, ino, type);
-	if (rc == 1 || (rc == 0 && neg_age_ms > 0 &&
-	    itab_dir_lookup(fs->nodes, pn, neg_age_ms, name, len, ino,
-	    type) == 0))
-		return rc;
-	if ((rc = dir_read(fs, pn, 0, &d, NULL)) != 0)
-		return rc;
-	i = meta_dir_find(&d, name, len, NULL);
-	if (i >= 0) {
-		*ino = d.e[i].ino;
-		*type = d.e[i].type;
-	}
-	meta_dir_free(&d);
-	return i >= 0;
-}
-
-/*
  * The inode a name found leads to.  A create elsewhere writes the new
  * inode and its name at once, in parallel, so the name can be seen a
  * moment before the inode lands: a name without an inode is read again
@@ -90,7 +60,7 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	pn = itab_get(fs->nodes, parent);
-	rc = ops_find(fs, pn, name, len, fs_ms(fs->o.entry_timeout),
+	rc = dir_find(fs, pn, name, len, fs_ms(fs->o.entry_timeout),
 	    fs_ms(fs->o.negative_timeout), &ino, &type);
 	itab_put(fs->nodes, pn);
 	if (rc < 0) {
@@ -409,7 +379,7 @@ ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	rc = inode_update(fs, n, ops_link_mut, NULL, &in);
 	if (rc == 0) {
 		op.type = (uint8_t)IFTODT(in.mode);
-		rc = dir_update(fs, pn, ops_dir_add, &op);
+		rc = dir_update(fs, pn, op.name, op.len, ops_dir_add, &op);
 		if (rc != 0)
 			(void)inode_update(fs, n, ops_link_dec, NULL, NULL);
 	}
@@ -436,7 +406,7 @@ ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct itab_ent *pn = itab_get(fs->nodes, parent), *cn;
 	int rc;
 
-	rc = dir_update(fs, pn, ops_dir_remove, &op);
+	rc = dir_update(fs, pn, op.name, op.len, ops_dir_remove, &op);
 	if (rc == 0)
 		ops_touch_dir(fs, pn, 0);
 	itab_put(fs->nodes, pn);
@@ -469,7 +439,7 @@ ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint8_t type;
 	int rc;
 
-	rc = ops_find(fs, pn, op.name, op.len, 0, 0, &ino, &type);
+	rc = dir_find(fs, pn, op.name, op.len, 0, 0, &ino, &type);
 	if (rc == 0)
 		rc = -ENOENT;
 	else if (rc == 1)
@@ -482,7 +452,7 @@ ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (rc == 0) {
 		op.ino = ino;
-		rc = dir_update(fs, pn, ops_dir_remove, &op);
+		rc = dir_update(fs, pn, op.name, op.len, ops_dir_remove, &op);
 		if (rc != 0) /* the name moved: put the directory back */
 			(void)dir_create(fs, ino);
 	}

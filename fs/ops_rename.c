@@ -2,14 +2,15 @@
  * ops_rename.c: rename, within and across directories, replacing, with
  * RENAME_NOREPLACE and RENAME_EXCHANGE.
  *
- * Within one directory a rename is one CAS of that directory: atomic.
- * Across directories it takes two: the new name is added first, then the
- * old one removed (checking it still names the same inode; if not, the
- * first step is undone and the rename fails with ENOENT).  A crash in
- * between leaves two names for the inode, never none.
+ * Within one directory a rename is one CAS of the shard that holds both
+ * names (dir.h): atomic.  Across directories, or between two shards of
+ * one, it takes two: the new name is added first, then the old one
+ * removed (checking it still names the same inode; if not, the first step
+ * is undone and the rename fails with ENOENT).  A crash in between leaves
+ * two names for the inode, never none.
  *
- * A directory being replaced must be empty: its object is deleted first
- * with a conditional delete of the empty version read (so nothing can be
+ * A directory being replaced must be empty: its object is deleted first,
+ * atomically with the emptiness check (dir_remove_empty(): nothing can be
  * created in it any more), and put back if the rename then fails, or if
  * the name no longer held it when the rename landed (another machine
  * moved it away meanwhile: its new name must not lead to nothing).
@@ -233,18 +234,46 @@ ops_inos_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* What ops_ren_level() looks for in the shards of one directory. */
+struct ops_ren_scan {
+	const struct ops_inos *seen;
+	uint64_t dir;
+	struct ops_inos *next;
+};
+
+/* dir_scan callback: the subdirectories named in one shard. */
+static int
+ops_ren_scan_cb(const struct meta_dir *d, uint64_t version, void *arg)
+{
+	struct ops_ren_scan *s = arg;
+
+	(void)version;
+	for (size_t j = 0; j < d->n; j++) {
+		if (d->e[j].type != DT_DIR)
+			continue;
+		if (d->e[j].ino == s->dir)
+			return -EINVAL;
+		if (bsearch(&d->e[j].ino, s->seen->v, s->seen->n,
+		    sizeof *s->seen->v, ops_inos_cmp) == NULL)
+			ops_inos_push(s->next, d->e[j].ino);
+	}
+	return 0;
+}
+
 /*
  * One level of the walk of ops_ren_cycle(): read the directories lv
- * (fresh, in batch requests) and add their subdirectories not in seen
- * (sorted) to next.  -EINVAL when one of them is dir, else 0 or -errno.
- * A directory object found missing has no subdirectories (it is being
- * removed, or replaced by a rename).
+ * (fresh, their root shards in batch requests, the shards below of a
+ * large one in a batch request per level) and add their subdirectories
+ * not in seen (sorted) to next.  -EINVAL when one of them is dir, else 0
+ * or -errno.  A directory object found missing has no subdirectories (it
+ * is being removed, or replaced by a rename).
  */
 static int
 ops_ren_level(struct fs *fs, const struct ops_inos *lv,
     const struct ops_inos *seen, uint64_t dir, struct ops_inos *next)
 {
 	struct kv_op *ops = xcalloc(lv->n, sizeof *ops);
+	struct ops_ren_scan sc = { .seen = seen, .dir = dir, .next = next };
 	struct meta_dir d;
 	int rc = 0;
 
@@ -264,15 +293,12 @@ ops_ren_level(struct fs *fs, const struct ops_inos *lv,
 			rc = -EIO;
 			continue;
 		}
-		for (size_t j = 0; j < d.n && rc == 0; j++) {
-			if (d.e[j].type != DT_DIR)
-				continue;
-			if (d.e[j].ino == dir)
-				rc = -EINVAL;
-			else if (bsearch(&d.e[j].ino, seen->v, seen->n,
-			    sizeof *seen->v, ops_inos_cmp) == NULL)
-				ops_inos_push(next, d.e[j].ino);
-		}
+		if (d.state == META_SHARD_SPLIT)
+			rc = dir_scan(fs, lv->v[i], &d, ops_ren_scan_cb, &sc);
+		else
+			rc = ops_ren_scan_cb(&d, 0, &sc);
+		if (rc == -ENOENT)
+			rc = 0;
 		meta_dir_free(&d);
 	}
 	for (size_t i = 0; i < lv->n; i++)
@@ -332,8 +358,8 @@ static int
 ops_ren_guard(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     struct ops_ren *r)
 {
-	struct meta_dir d;
-	long j;
+	uint64_t ino;
+	uint8_t type;
 	int rc;
 
 	r->checked_tgt = 0;
@@ -345,12 +371,11 @@ ops_ren_guard(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
 	}
 	if (!(r->flags & RENAME_EXCHANGE))
 		return 0;
-	if ((rc = dir_read(fs, p2, 0, &d, NULL)) != 0)
+	if ((rc = dir_find(fs, p2, r->newname, r->newlen, 0, 0, &ino,
+	    &type)) < 0)
 		return rc;
-	j = meta_dir_find(&d, r->newname, r->newlen, NULL);
-	if (j >= 0 && d.e[j].type == DT_DIR)
-		r->checked_tgt = d.e[j].ino;
-	meta_dir_free(&d);
+	if (rc == 1 && type == DT_DIR)
+		r->checked_tgt = ino;
 	if (r->checked_tgt == 0)
 		return 0;
 	if (!r->leased)
@@ -366,34 +391,29 @@ static int
 ops_ren_prepare(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     struct ops_ren *r)
 {
-	struct meta_dir d;
 	struct itab_ent *tn;
-	long i;
+	uint64_t ino;
+	uint8_t type;
 	int rc;
 
 	r->killed = 0;
 	if (r->flags & (RENAME_EXCHANGE | RENAME_NOREPLACE))
 		return 0;
-	if ((rc = dir_read(fs, p1, 0, &d, NULL)) != 0)
+	if ((rc = dir_find(fs, p1, r->name, r->len, 0, 0, &ino,
+	    &r->src_type)) <= 0)
+		return rc == 0 ? -ENOENT : rc;
+	if ((rc = dir_find(fs, p2, r->newname, r->newlen, 0, 0, &ino,
+	    &type)) <= 0)
 		return rc;
-	i = meta_dir_find(&d, r->name, r->len, NULL);
-	if (i >= 0)
-		r->src_type = d.e[i].type;
-	meta_dir_free(&d);
-	if (i < 0)
-		return -ENOENT;
-	if ((rc = dir_read(fs, p2, 0, &d, NULL)) != 0)
-		return rc;
-	i = meta_dir_find(&d, r->newname, r->newlen, NULL);
-	if (i >= 0 && d.e[i].type == DT_DIR && r->src_type == DT_DIR) {
-		tn = itab_get(fs->nodes, d.e[i].ino);
+	rc = 0;
+	if (type == DT_DIR && r->src_type == DT_DIR) {
+		tn = itab_get(fs->nodes, ino);
 		rc = dir_remove_empty(fs, tn);
 		if (rc == 0 || rc == -ENOENT)
 			r->killed = tn->ino;
 		rc = rc == -ENOENT ? 0 : rc;
 		itab_put(fs->nodes, tn);
 	}
-	meta_dir_free(&d);
 	return rc;
 }
 
@@ -402,33 +422,32 @@ static int
 ops_ren_move(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
     struct ops_ren *r)
 {
-	struct meta_dir d;
-	long i;
 	int rc;
 
-	if (p1 == p2)
-		return dir_update(fs, p1, ops_ren_same_mut, r);
-	if ((rc = dir_read(fs, p1, 0, &d, NULL)) != 0)
-		return rc;
-	i = meta_dir_find(&d, r->name, r->len, NULL);
-	if (i >= 0) {
-		r->src_ino = d.e[i].ino;
-		r->src_type = d.e[i].type;
+	if (p1 == p2) {
+		/* One CAS when both names are in one shard. */
+		rc = dir_update_pair(fs, p1, r->name, r->len, r->newname,
+		    r->newlen, ops_ren_same_mut, r);
+		if (rc != -EXDEV)
+			return rc;
 	}
-	meta_dir_free(&d);
-	if (i < 0)
-		return -ENOENT;
-	if ((rc = ops_ren_guard(fs, p1, p2, r)) != 0)
+	if ((rc = dir_find(fs, p1, r->name, r->len, 0, 0, &r->src_ino,
+	    &r->src_type)) <= 0)
+		return rc == 0 ? -ENOENT : rc;
+	if (p1 != p2 && (rc = ops_ren_guard(fs, p1, p2, r)) != 0)
 		return rc;
 	r->tgt_ino = 0;
 	if (r->leased && (rc = lease_check(fs, &r->hold)) != 0)
 		return rc;
-	if ((rc = dir_update(fs, p2, ops_ren_add_mut, r)) != 0 || r->same)
+	if ((rc = dir_update(fs, p2, r->newname, r->newlen, ops_ren_add_mut,
+	    r)) != 0 || r->same)
 		return rc;
 	if (r->leased)
 		rc = lease_check(fs, &r->hold);
-	if (rc != 0 || (rc = dir_update(fs, p1, ops_ren_del_mut, r)) != 0)
-		(void)dir_update(fs, p2, ops_ren_undo_mut, r);
+	if (rc != 0 || (rc = dir_update(fs, p1, r->name, r->len,
+	    ops_ren_del_mut, r)) != 0)
+		(void)dir_update(fs, p2, r->newname, r->newlen,
+		    ops_ren_undo_mut, r);
 	return rc;
 }
 
@@ -486,11 +505,13 @@ ops_ren_hint(struct fs *fs, struct itab_ent *p1, struct itab_ent *p2,
 	uint64_t ino;
 	uint8_t type;
 
-	if (itab_dir_lookup(fs->nodes, p1, -1, r->name, r->len, &ino,
-	    &type) == 1 && type == DT_DIR)
+	if (itab_dir_lookup(fs->nodes, p1, -1, r->name, r->len,
+	    meta_name_hash(r->name, r->len), &ino, &type) == 1 &&
+	    type == DT_DIR)
 		return true;
 	return (r->flags & RENAME_EXCHANGE) && itab_dir_lookup(fs->nodes,
-	    p2, -1, r->newname, r->newlen, &ino, &type) == 1 &&
+	    p2, -1, r->newname, r->newlen,
+	    meta_name_hash(r->newname, r->newlen), &ino, &type) == 1 &&
 	    type == DT_DIR;
 }
 

@@ -37,6 +37,14 @@
 # (no FUSE, canfs not built, bindfs not installed) leaves its column
 # "n/a"; a failed measurement shows as "error" and the run goes on.
 #
+# Large directories (issue 11, sharded directories; bench_bigdir below):
+#   - create rate in one directory of about 100 entries and of about
+#     $BIG_MAX (default 1,000,000), from one process, $BIG_WINDOW (500)
+#     creates each, the directory filled in between by 8 processes; and
+#     their ratio;
+#   - `ls -l` (cold) of the directory at $BIG_LS (100,000) entries.
+# BIG_MAX=0 skips them; BIG_ONLY=1 runs only them.
+#
 # Environment: BUILD, HB, FIO_SECONDS (default 20), NFILES (default
 # 5000), LS_FILES (default 100000), PAR (default 8), SIZE_MIB (default
 # 1024), TREE (default /usr/include), OUT, KEEP=1, CANFS_OPTS (canfs mount
@@ -380,6 +388,72 @@ bench() {
 	rm -f "${DIR[$1]}/big"
 }
 
+# ------------------------------------------------- large directories
+# (sharded directories, issue 11 item 2; kept apart from bench() above)
+
+BIG_MAX=${BIG_MAX:-1000000}
+BIG_LS=${BIG_LS:-100000}
+BIG_WINDOW=${BIG_WINDOW:-500}
+
+# bigdir PHASE DIR FROM TO: "fill" creates DIR/b<i> for i in [FROM, TO)
+# with 8 processes; "window" creates DIR/w<i> for i in [FROM, TO) from one
+# process and prints the rate (ops/s).
+bigdir() {
+	timeout -k 5 7200 python3 - "$@" <<'EOF'
+import os, sys, time
+from multiprocessing import Pool
+phase, d, lo, hi = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def make(r):
+    for i in range(*r):
+        os.close(os.open("%s/b%07d" % (d, i), os.O_CREAT | os.O_WRONLY, 0o644))
+if phase == "fill":
+    if hi > lo:
+        step = max(1, (hi - lo + 63) // 64)
+        with Pool(8) as p:
+            p.map(make, [(a, min(a + step, hi)) for a in range(lo, hi, step)])
+else:
+    t = time.perf_counter()
+    for i in range(lo, hi):
+        os.close(os.open("%s/w%07d" % (d, i), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    print("%.0f" % ((hi - lo) / (time.perf_counter() - t)))
+EOF
+}
+
+# bench_bigdir TARGET: the large-directory measurements on DIR[TARGET].
+bench_bigdir() {
+	local t=$1 d=${DIR[$1]}/bigdir small big n
+	[ "$BIG_MAX" -gt 0 ] || return 0
+	[ "$BIG_LS" -le "$BIG_MAX" ] || BIG_LS=$BIG_MAX
+	log "=== $t: large directory, up to $BIG_MAX entries"
+	mkdir -p "$d" || { put "$t" bigsmall error; return 0; }
+	n=$((100 - BIG_WINDOW / 2))
+	[ "$n" -gt 0 ] || n=0
+	if bigdir fill "$d" 0 "$n" && small=$(bigdir window "$d" 0 "$BIG_WINDOW"); then
+		put "$t" bigsmall "$small"
+	else
+		put "$t" bigsmall error
+	fi
+	n=$((n + BIG_WINDOW))
+	if bigdir fill "$d" "$n" "$BIG_LS" && ready "$t" &&
+		timed 3600 bash -c 'ls -l "$1" >/dev/null' _ "$d"; then
+		put "$t" bigls "$(secs "$MS")"
+	else
+		put "$t" bigls error
+	fi
+	n=$((BIG_MAX - BIG_WINDOW / 2 - BIG_WINDOW))
+	if bigdir fill "$d" "$BIG_LS" "$n" &&
+		big=$(bigdir window "$d" "$BIG_WINDOW" $((2 * BIG_WINDOW))); then
+		put "$t" bigmax "$big"
+		[ "${R[$t:bigsmall]}" != error ] &&
+			put "$t" bigratio "$(awk -v a="$big" -v b="$small" \
+				'BEGIN { printf "%.2f", a / b }')"
+	else
+		put "$t" bigmax error
+	fi
+	# canfs's cluster goes with the run; removing 10^6 names is not timed.
+	[ "$t" = canfs ] || timeout 1800 rm -rf "$d"
+}
+
 # ------------------------------------------------------------ the run
 
 declare -A DIR=()
@@ -446,7 +520,10 @@ TREE_DESC="$TREE ($(du -sh "$TREE" | cut -f1), $(find "$TREE" | wc -l) entries)"
 
 t0=$(now_ms)
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
-for t in "${TARGETS[@]}"; do bench "$t"; done
+for t in "${TARGETS[@]}"; do
+	[ "${BIG_ONLY:-0}" = 1 ] || bench "$t"
+	bench_bigdir "$t"
+done
 log "all targets measured in $(secs $(($(now_ms) - t0))) s"
 
 # ------------------------------------------------------------ the report
@@ -479,6 +556,11 @@ table() {
 	row "4 KiB random write, fio O_DIRECT QD1, ${FIO_SECONDS} s + fsync (IOPS)" rw
 	row "sequential write ${SIZE_MIB} MiB, dd bs=1M conv=fsync (MiB/s)" seqw
 	row "sequential read ${SIZE_MIB} MiB, cold (MiB/s)" seqr
+	# Large directories (bench_bigdir).
+	row "create rate in a directory of ~100 entries, ${BIG_WINDOW} creates (ops/s)" bigsmall
+	row "create rate in a directory of ~${BIG_MAX} entries, ${BIG_WINDOW} creates (ops/s)" bigmax
+	row "the rate at ~${BIG_MAX} entries / the rate at ~100" bigratio
+	row "ls -l of ${BIG_LS} entries in one directory, cold (s)" bigls
 }
 
 # goal LABEL KIND METRIC OP LIMIT GOAL_TEXT: one row of the targets

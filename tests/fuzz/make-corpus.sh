@@ -250,12 +250,26 @@ inode_head_ino() {
 	inode_head_ino 4 0x1122334455667788 0x81a4 0x140000000 0x100000
 	u16 0; u16 0; u16 2; u64 0; u64 1; u64 4096; u64 4100; u32 0
 } >"$mout/inode-v4"
-{ # directory: "a" -> 0x1122334455667788 (file), "b" -> 2 (dir)
-	u8 1; u32 2
+{ # directory (a LIVE root shard): "a" -> 0x1122334455667788 (file),
+  # "b" -> 2 (dir)
+	u8 2; u8 0; u8 0; u64 0; u32 2
 	u8 8; u64 0x1122334455667788; u8 1; printf 'a'
 	u8 4; u64 2; u8 1; printf 'b'
 } >"$mout/dir"
-{ u8 1; u32 0; } >"$mout/dir-empty"
+{ u8 2; u8 0; u8 0; u64 0; u32 0; } >"$mout/dir-empty"
+{ # the same root shard being split (SPLITTING)
+	u8 2; u8 1; u8 0; u64 0; u32 2
+	u8 8; u64 0x1122334455667788; u8 1; printf 'a'
+	u8 4; u64 2; u8 1; printf 'b'
+} >"$mout/dir-splitting"
+{ u8 2; u8 2; u8 3; u64 5; u32 0; } >"$mout/dir-split"	# a header, 3/5
+{ u8 2; u8 3; u8 1; u64 1; u32 0; } >"$mout/dir-dead"	# DEAD shard 1/1
+{ # version 1 (before shards): decodes, re-encodes as version 2
+	u8 1; u32 2
+	u8 8; u64 0x1122334455667788; u8 1; printf 'a'
+	u8 4; u64 2; u8 1; printf 'b'
+} >"$mout/dir-v1"
+{ u8 1; u32 0; } >"$mout/dir-empty-v1"
 # lock entry MOUNT OWNER PID KIND TYPE START END EXPIRES (fs/lockrec.h)
 lock_entry() { u64 "$1"; u64 "$2"; u32 "$3"; u8 "$4"; u8 "$5"; u64 "$6"; u64 "$7"; u64 "$8"; }
 { # lock record: a flock write lock, two fcntl ranges of another mount

@@ -111,15 +111,26 @@ fuzz_dir(const uint8_t *data, size_t size)
 			abort();
 		return;
 	}
+	if (d.depth > META_SHARD_DEPTH_MAX || d.prefix >> d.depth != 0 ||
+	    d.state > META_SHARD_DEAD || (d.n > 0 &&
+	    (d.state == META_SHARD_SPLIT || d.state == META_SHARD_DEAD)))
+		abort();
 	for (size_t i = 0; i < d.n; i++) {
 		if (meta_name_check(meta_dir_name(&d, i), d.e[i].len) != 0 ||
-		    d.e[i].ino == 0)
+		    d.e[i].ino == 0 || !meta_shard_has(d.depth, d.prefix,
+		    meta_name_hash(meta_dir_name(&d, i), d.e[i].len)))
 			abort();
 	}
 	wbuf_init(&w);
 	meta_dir_encode(&w, &d);
-	if (w.len != size || meta_dir_encoded_len(&d) != size ||
-	    memcmp(w.p, data, size) != 0)
+	if (meta_dir_encoded_len(&d) != w.len)
+		abort();
+	if (data[0] == META_DIR_VERSION_V1) {
+		/* Version 1 comes back as a LIVE root shard of version 2. */
+		if (w.len != size + 10 || w.p[0] != META_DIR_VERSION ||
+		    memcmp(w.p + 11, data + 1, size - 1) != 0)
+			abort();
+	} else if (w.len != size || memcmp(w.p, data, size) != 0)
 		abort();
 	wbuf_free(&w);
 	meta_dir_free(&d);

@@ -98,8 +98,11 @@ if what == "nlink":
     assert b[0] in (3, 4)  # inode record with its number (fs/meta.h)
     b = b[:21] + struct.pack("<I", int(arg)) + b[25:]
 else:
-    n, = struct.unpack_from("<I", b, 1)
-    off, out, kept = 5, [], 0
+    # a LIVE root shard (fs/meta.h): u8 2, u8 state, u8 depth, u64
+    # prefix, u32 n, entries
+    assert b[0] == 2 and b[1] == 0 and b[2] == 0
+    n, = struct.unpack_from("<I", b, 11)
+    off, out, kept = 15, [], 0
     for _ in range(n):
         ln = b[off + 9]
         e = b[off:off + 10 + ln]
@@ -107,7 +110,7 @@ else:
         if e[10:].decode() != arg:
             out.append(e)
     assert len(out) == n - 1
-    b = bytes([1]) + struct.pack("<I", n - 1) + b"".join(out)
+    b = b[:11] + struct.pack("<I", n - 1) + b"".join(out)
 sys.stdout.buffer.write(b)
 EOF
 # edit KEY WHAT ARG: rewrite the object under compare-and-swap.

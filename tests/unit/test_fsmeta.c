@@ -117,6 +117,21 @@ static const uint8_t symlink_vec[] = {
 
 /* A directory with "a" -> 0x1122334455667788 (file), "b" -> 2 (dir). */
 static const uint8_t dir_vec[] = {
+	0x02,				/* version */
+	0x00,				/* state: LIVE */
+	0x00,				/* depth 0: the root shard */
+	0, 0, 0, 0, 0, 0, 0, 0,		/* prefix 0 */
+	0x02, 0x00, 0x00, 0x00,		/* two entries */
+	DT_REG,
+	0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+	0x01, 'a',
+	DT_DIR,
+	0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x01, 'b',
+};
+
+/* The same directory as version 1 wrote it (before shards). */
+static const uint8_t dir_v1_vec[] = {
 	0x01,				/* version */
 	0x02, 0x00, 0x00, 0x00,		/* two entries */
 	DT_REG,
@@ -238,6 +253,35 @@ dir_check(const uint8_t *p, size_t len)
 		assert_int_equal(w.len, len);
 		assert_int_equal(meta_dir_encoded_len(&d), len);
 		assert_memory_equal(w.p, p, len);
+		wbuf_free(&w);
+		meta_dir_free(&d);
+	} else {
+		assert_null(d.e);
+		assert_int_equal(d.n, 0);
+	}
+	free(c);
+	return rc;
+}
+
+/*
+ * A version 1 directory record: when it decodes, it re-encodes as
+ * version 2, a LIVE root shard with the same entries.
+ */
+static int
+dir_v1_check(const uint8_t *p, size_t len)
+{
+	static const uint8_t head[11] = { 0x02 };
+	uint8_t *c = dup_exact(p, len);
+	struct meta_dir d;
+	struct wbuf w;
+	int rc = meta_dir_decode(c, len, &d);
+
+	if (rc == 0) {
+		wbuf_init(&w);
+		meta_dir_encode(&w, &d);
+		assert_int_equal(w.len, len + 10);
+		assert_memory_equal(w.p, head, sizeof head);
+		assert_memory_equal(w.p + 11, p + 1, len - 1);
 		wbuf_free(&w);
 		meta_dir_free(&d);
 	} else {
@@ -940,10 +984,154 @@ test_dir_vector(void **state)
 	assert_memory_equal(meta_dir_name(&d, 0), "a", 1);
 	assert_true(d.e[1].ino == 2);
 	assert_int_equal(d.e[1].type, DT_DIR);
+	assert_int_equal(d.state, META_SHARD_LIVE);
+	assert_int_equal(d.depth, 0);
 	meta_dir_free(&d);
 	assert_int_equal(dir_check(dir_vec, sizeof dir_vec), 0);
-	/* The empty directory is five bytes. */
-	assert_int_equal(dir_check((const uint8_t *)"\x01\0\0\0\0", 5), 0);
+	/* The empty directory is 15 bytes. */
+	assert_int_equal(dir_check((const uint8_t *)"\x02\0\0\0\0\0\0\0\0"
+	    "\0\0\0\0\0\0", 15), 0);
+	/* Version 1 still decodes, the same entries, and is written back
+	 * as version 2. */
+	assert_int_equal(dir_v1_check(dir_v1_vec, sizeof dir_v1_vec), 0);
+	assert_int_equal(meta_dir_decode(dir_v1_vec, sizeof dir_v1_vec, &d),
+	    0);
+	assert_int_equal(d.n, 2);
+	assert_memory_equal(meta_dir_name(&d, 1), "b", 1);
+	assert_int_equal(d.state, META_SHARD_LIVE);
+	meta_dir_free(&d);
+	assert_int_equal(dir_v1_check((const uint8_t *)"\x01\0\0\0\0", 5),
+	    0);
+	/* A SPLIT header at depth 2, prefix 3: no entries. */
+	assert_int_equal(dir_check((const uint8_t *)"\x02\x02\x02\x03\0\0\0"
+	    "\0\0\0\0\0\0\0\0", 15), 0);
+}
+
+/*
+ * The record of half p of a root shard of 40 names split in two (w
+ * initialised here; the caller frees it).
+ */
+static void
+shard_half(uint64_t p, struct wbuf *w)
+{
+	struct meta_dir d, half;
+	char name[16];
+
+	meta_dir_init(&d);
+	for (int k = 0; k < 40; k++) {
+		snprintf(name, sizeof name, "name%d", k);
+		assert_int_equal(meta_dir_insert(&d, name, strlen(name),
+		    (uint64_t)k + 1, DT_REG), 0);
+	}
+	meta_dir_split_part(&half, &d, p);
+	wbuf_init(w);
+	meta_dir_encode(w, &half);
+	meta_dir_free(&half);
+	meta_dir_free(&d);
+}
+
+/*
+ * Shard math: which shard holds a hash, the children, the ranges, ids,
+ * keys, readdir cookies; a split puts every entry in exactly one half,
+ * in order, and each half decodes as the shard it is.
+ */
+static void
+test_shard_math(void **state)
+{
+	const uint64_t top = UINT64_C(1) << 63;
+	struct meta_dir d, half[2];
+	struct hash_key a, b;
+	uint64_t end, h, prefix;
+	uint8_t depth;
+	struct wbuf w;
+	char name[16];
+
+	(void)state;
+	assert_true(meta_shard_has(0, 0, 12345));
+	assert_true(meta_shard_has(1, 1, top));
+	assert_false(meta_shard_has(1, 0, top));
+	assert_true(meta_shard_has(3, 5, UINT64_C(5) << 61 | 77));
+	assert_int_equal(meta_shard_child(0, 0, top), 1);
+	assert_int_equal(meta_shard_child(0, 0, top - 1), 0);
+	assert_int_equal(meta_shard_child(2, 3, UINT64_C(7) << 61), 7);
+	assert_false(meta_shard_end(0, 0, &end));
+	assert_true(meta_shard_end(1, 0, &end));
+	assert_true(end == top);
+	assert_false(meta_shard_end(1, 1, &end));
+	assert_true(meta_shard_end(2, 2, &end));
+	assert_true(end == UINT64_C(3) << 62);
+	assert_true(meta_shard_end(40, 5, &end));
+	assert_true(end == UINT64_C(6) << 24);
+	meta_shard_of_id(meta_shard_id(40, (UINT64_C(1) << 40) - 1), &depth,
+	    &prefix);
+	assert_int_equal(depth, 40);
+	assert_true(prefix == (UINT64_C(1) << 40) - 1);
+	assert_true(meta_shard_id(1, 0) != meta_shard_id(0, 0));
+	/* Keys: the root shard is the directory's old key. */
+	meta_key_shard(0xabc, 0, 0, &a);
+	meta_key_dir(0xabc, &b);
+	assert_memory_equal(&a, &b, sizeof a);
+	meta_key_shard(0xabc, 1, 0, &b);
+	assert_memory_not_equal(&a, &b, sizeof a);
+	meta_key_shard(0xabc, 1, 1, &a);
+	assert_memory_not_equal(&a, &b, sizeof a);
+	/* Cookies: past "." and "..", monotonic, and the way back. */
+	assert_true(meta_dir_cookie(0) == 3);
+	assert_true(meta_dir_cookie(UINT64_MAX) == (UINT64_C(1) << 62) + 2);
+	assert_true(meta_dir_cookie(4) > meta_dir_cookie(3));
+	assert_true(meta_dir_cookie_next(2, &h) && h == 0);
+	assert_true(meta_dir_cookie_next(meta_dir_cookie(1000), &h));
+	assert_true(meta_dir_cookie(h) == meta_dir_cookie(1000) + 1);
+	assert_true(meta_dir_cookie(h - 1) == meta_dir_cookie(1000));
+	assert_false(meta_dir_cookie_next(meta_dir_cookie(UINT64_MAX), &h));
+	/* A copy keeps the shard's state and place, also with no entries. */
+	meta_dir_init(&d);
+	d.state = META_SHARD_SPLIT;
+	d.depth = 7;
+	d.prefix = 99;
+	meta_dir_copy(&half[0], &d);
+	assert_int_equal(half[0].state, META_SHARD_SPLIT);
+	assert_int_equal(half[0].depth, 7);
+	assert_int_equal(half[0].prefix, 99);
+	meta_dir_free(&half[0]);
+	/* A split. */
+	meta_dir_init(&d);
+	for (int k = 0; k < 200; k++) {
+		snprintf(name, sizeof name, "f%d", k);
+		assert_int_equal(meta_dir_insert(&d, name, strlen(name),
+		    (uint64_t)k + 1, DT_REG), 0);
+	}
+	meta_dir_split_part(&half[0], &d, 0);
+	meta_dir_split_part(&half[1], &d, 1);
+	assert_int_equal(half[0].n + half[1].n, 200);
+	assert_true(half[0].n > 50 && half[1].n > 50);
+	for (int p = 0; p < 2; p++) {
+		struct meta_dir back;
+
+		assert_int_equal(half[p].depth, 1);
+		assert_int_equal(half[p].prefix, p);
+		assert_int_equal(half[p].state, META_SHARD_LIVE);
+		for (size_t i = 0; i < half[p].n; i++) {
+			const char *nm = meta_dir_name(&half[p], i);
+
+			assert_true(meta_shard_has(1, (uint64_t)p,
+			    meta_name_hash(nm, half[p].e[i].len)));
+			assert_true(meta_dir_find(&d, nm, half[p].e[i].len,
+			    NULL) >= 0);
+		}
+		wbuf_init(&w);
+		meta_dir_encode(&w, &half[p]);
+		assert_int_equal(dir_check(w.p, w.len), 0);
+		assert_int_equal(meta_dir_decode(w.p, w.len, &back), 0);
+		assert_int_equal(back.n, half[p].n);
+		meta_dir_free(&back);
+		/* Under the other prefix, its names are outside. */
+		w.p[3] ^= 1;
+		assert_int_equal(dir_check(w.p, w.len), -1);
+		wbuf_free(&w);
+		meta_dir_free(&half[p]);
+	}
+	meta_dir_free(&d);
 }
 
 /* Insert keeps order, find reports where, remove and copy. */
@@ -1009,33 +1197,51 @@ test_dir_rejects(void **state)
 	if (dir_check(v, n) != -1)					\
 		fail_msg("directory with %s decoded", why);		\
 } while (0)
-	DIR_TRY(0, 2, "version 2");
-	DIR_TRY(1, 3, "a count of 3");
-	DIR_TRY(1, 1, "a count of 1 (trailing bytes)");
-	DIR_TRY(5, 3, "type 3");
-	DIR_TRY(5, 0, "type 0");
-	DIR_TRY(15, 'b', "a duplicate name");
-	DIR_TRY(15, '/', "'/' in a name");
-	DIR_TRY(15, '\0', "a NUL in a name");
-	DIR_TRY(15, '.', "the name \".\"");
-	DIR_TRY(26, '0', "names out of order");
+	DIR_TRY(0, 3, "version 3");
+	DIR_TRY(1, 4, "state 4");
+	DIR_TRY(1, META_SHARD_SPLIT, "entries in a SPLIT shard");
+	DIR_TRY(1, META_SHARD_DEAD, "entries in a DEAD shard");
+	DIR_TRY(2, META_SHARD_DEPTH_MAX + 1, "a depth past the deepest");
+	DIR_TRY(3, 1, "prefix 1 at depth 0");
+	DIR_TRY(11, 3, "a count of 3");
+	DIR_TRY(11, 1, "a count of 1 (trailing bytes)");
+	DIR_TRY(15, 3, "type 3");
+	DIR_TRY(15, 0, "type 0");
+	DIR_TRY(25, 'b', "a duplicate name");
+	DIR_TRY(25, '/', "'/' in a name");
+	DIR_TRY(25, '\0', "a NUL in a name");
+	DIR_TRY(25, '.', "the name \".\"");
+	DIR_TRY(36, '0', "names out of order");
 	/* Inode 0. */
 	memcpy(v, dir_vec, n);
-	memset(v + 17, 0, 8);
+	memset(v + 27, 0, 8);
 	assert_int_equal(dir_check(v, n), -1);
 	/* An empty name: length 0. */
 	memcpy(v, dir_vec, n);
-	v[25] = 0;
+	v[35] = 0;
 	assert_int_equal(dir_check(v, n - 1), -1);
 	/* ".." */
 	memcpy(v, dir_vec, n);
-	v[25] = 2;
-	v[26] = '.';
-	v[27] = '.';
+	v[35] = 2;
+	v[36] = '.';
+	v[37] = '.';
 	assert_int_equal(dir_check(v, n + 1), -1);
 	/* A huge count in a short body is refused before any allocation. */
+	memcpy(v, "\x02\0\0\0\0\0\0\0\0\0\0\xff\xff\xff\xff", 15);
+	assert_int_equal(dir_check(v, 15), -1);
 	memcpy(v, "\x01\xff\xff\xff\xff", 5);
 	assert_int_equal(dir_check(v, 5), -1);
+	/* Names outside the shard: "a" and "b" at depth 1, under both
+	 * prefixes (one of the two holds at most one of them). */
+	for (uint8_t p = 0; p < 2; p++) {
+		memcpy(v, dir_vec, n);
+		v[2] = 1;
+		v[3] = p;
+		if (meta_shard_has(1, p, meta_name_hash("a", 1)) &&
+		    meta_shard_has(1, p, meta_name_hash("b", 1)))
+			continue;
+		assert_int_equal(dir_check(v, n), -1);
+	}
 #undef DIR_TRY
 }
 
@@ -1115,7 +1321,8 @@ test_mutation_inode(void **state)
 	assert_true(ok > 0 && ok < 8 * sizeof inode2_vec);
 }
 
-/* Mutation pass over the directory vector. */
+/* Mutation passes over the directory vectors (both versions), and over
+ * shards made by a split. */
 static void
 test_mutation_dir(void **state)
 {
@@ -1124,6 +1331,17 @@ test_mutation_dir(void **state)
 	(void)state;
 	ok = mutation_pass(dir_check, dir_vec, sizeof dir_vec);
 	assert_true(ok > 0 && ok < 8 * sizeof dir_vec);
+	ok = mutation_pass(dir_v1_check, dir_v1_vec, sizeof dir_v1_vec);
+	assert_true(ok > 0 && ok < 8 * sizeof dir_v1_vec);
+	/* Both halves of a split shard (depth 1). */
+	for (uint64_t p = 0; p < 2; p++) {
+		struct wbuf w;
+
+		shard_half(p, &w);
+		ok = mutation_pass(dir_check, w.p, w.len);
+		assert_true(ok > 0 && ok < 8 * w.len);
+		wbuf_free(&w);
+	}
 }
 
 /* The fsmeta test group. */
@@ -1146,6 +1364,7 @@ main(void)
 		cmocka_unit_test(test_dir_vector),
 		cmocka_unit_test(test_dir_ops),
 		cmocka_unit_test(test_dir_rejects),
+		cmocka_unit_test(test_shard_math),
 		cmocka_unit_test(test_names_and_keys),
 		cmocka_unit_test(test_mutation_inode),
 		cmocka_unit_test(test_mutation_dir),
