@@ -119,6 +119,10 @@ echo "== integration scenarios"
 if [ "${SOAK:-0}" != 1 ]; then
 	export NOBJ=${NOBJ:-400}
 	export READERS=${READERS:-5}	# store.sh: readers per step, in turn
+	# workload.py writers (crash_load, partition, shrink, split): 4 MiB/s
+	# each, not as fast as they can (1-2 GB to read back per mount).
+	export WRITE_RATE=${WRITE_RATE:-4194304}
+	export SPLIT_SECONDS=${SPLIT_SECONDS:-40}	# split.sh
 fi
 rm -f "$RESULTS"/scenario-*.txt
 SCENARIOS=(tests/integration/*.sh)
