@@ -126,12 +126,13 @@ SRC=/usr/include
 if [ "${FS_TREE_MAX:-0}" -gt 0 ]; then
 	SRC=$T/src/include
 	mkdir -p "$SRC" || fail "mkdir $SRC"
-	for e in /usr/include/* /usr/include/.[!.]*; do
-		[ -e "$e" ] || [ -L "$e" ] || continue
-		[ -d "$e" ] && [ ! -L "$e" ] &&
-			[ "$(find "$e" | wc -l)" -gt "$FS_TREE_MAX" ] && continue
-		cp -a "$e" "$SRC/" || fail "cannot copy $e"
-	done
+	# Entries per top-level name (a file or link counts 1), the small ones.
+	find /usr/include -mindepth 1 -printf '%P\n' | cut -d/ -f1 | sort |
+		uniq -c | awk -v max="$FS_TREE_MAX" \
+		'$1 <= max { sub(/^ *[0-9]+ /, ""); print }' \
+		>"$T/src.list"
+	(cd /usr/include && xargs -d '\n' cp -a -t "$SRC" <"$T/src.list") ||
+		fail "cannot copy /usr/include's smaller directories"
 fi
 log "the tree: $SRC, $(find "$SRC" | wc -l) entries, $(du -sh "$SRC" | cut -f1)"
 # A directory of it, for the other mount to see after a move.
