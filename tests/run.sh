@@ -62,7 +62,9 @@ done
 SANMAKE=(make -s SANITIZE=address,undefined BUILD=build-san)
 [[ ${MAKEFLAGS:-} == *jobserver* ]] || SANMAKE+=(-j2)
 echo "== unit tests under ASan+UBSan"
+start=$(date +%s)
 if "${SANMAKE[@]}" unit >"$RESULTS/asan-build.log" 2>&1; then
+	echo "(ASan+UBSan build of the unit tests: $(($(date +%s) - start))s)"
 	for t in build-san/tests/test_*; do
 		[ -x "$t" ] && run_unit "$t" "asan $(basename "$t")"
 	done
@@ -168,6 +170,7 @@ if [ "${SOAK:-0}" != 1 ]; then
 	# fs_basic.sh: /usr/include without its top-level directories of
 	# over 500 entries (a third of it here).
 	export FS_TREE_MAX=${FS_TREE_MAX:-500}
+	export STRESS_SECONDS=${STRESS_SECONDS:-40}	# fs_stress.sh (60 alone)
 fi
 rm -f "$RESULTS"/scenario-*.txt
 # PAIRED: scenarios that run two at a time (JOBS, default 2; JOBS=1: one
@@ -213,8 +216,10 @@ fi
 echo "== integration scenarios under ASan+UBSan"
 ASAN_SCENARIOS=${ASAN_SCENARIOS:-badinput overlay store_cas fs_lock}
 [ "${SOAK:-0}" = 1 ] && ASAN_SCENARIOS=$(cd tests/integration && ls -- *.sh | sed 's/\.sh$//')
+start=$(date +%s)
 if "${SANMAKE[@]}" all build-san/tests/objtool build-san/tests/posix_suite \
 	>>"$RESULTS/asan-build.log" 2>&1; then
+	echo "(ASan+UBSan build of the daemons and tools: $(($(date +%s) - start))s)"
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	export CANFS_SANITIZED=1	# memory limits in the scenarios allow for ASan
