@@ -170,7 +170,7 @@ if [ "${SOAK:-0}" != 1 ]; then
 	# fs_basic.sh: /usr/include without its top-level directories of
 	# over 500 entries (a third of it here).
 	export FS_TREE_MAX=${FS_TREE_MAX:-500}
-	export STRESS_SECONDS=${STRESS_SECONDS:-40}	# fs_stress.sh (60 alone)
+	export STRESS_SECONDS=${STRESS_SECONDS:-40}	# fs_stress.sh (60 run directly)
 fi
 rm -f "$RESULTS"/scenario-*.txt
 # PAIRED: scenarios that run two at a time (JOBS, default 2; JOBS=1: one
@@ -188,7 +188,7 @@ for s in "${SCENARIOS[@]}"; do
 	[[ " $PAIRED " == *" $(basename "$s" .sh) "* ]] || ALONE+=("$s")
 done
 [ "${SOAK:-0}" = 1 ] && JOBS=${JOBS:-1}
-read -ra paired <<<"$PAIRED"
+read -ra paired -d "" <<<"$PAIRED"
 run_scenarios "${JOBS:-2}" "$BUILD" "" "${paired[@]}"
 run_scenarios 1 "$BUILD" "" "${ALONE[@]}"
 
@@ -226,7 +226,7 @@ if "${SANMAKE[@]}" all build-san/tests/objtool build-san/tests/posix_suite \
 	# ASan slows the daemons 2-3x: beat at 500 ms, or its stalls read as
 	# failures.
 	export HB=${ASAN_HB:-500}
-	read -ra asan <<<"$ASAN_SCENARIOS"
+	read -ra asan -d "" <<<"$ASAN_SCENARIOS"
 	run_scenarios 1 build-san asan- "${asan[@]}"
 else
 	record "asan build (daemons)" fail 0
