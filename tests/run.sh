@@ -10,7 +10,9 @@
 # crash_load", through tests/repeat.sh), ONLY=pattern to run just the
 # integration scripts matching it (asan-NAME for the ASan+UBSan runs),
 # ASAN_SCENARIOS (names run under ASan+UBSan), FUZZ_SECONDS (default 20),
-# FUZZ_META_SECONDS (the fs record fuzzer, default 5).
+# FUZZ_META_SECONDS (the fs record fuzzer, default 5), PAIRED (scenarios
+# run two at a time, see below) and JOBS (how many at a time, default 2;
+# 1 with SOAK=1).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -56,9 +58,13 @@ for t in "$BUILD"/tests/test_*; do
 done
 
 # BUILD is set in our environment; name the sanitizer build dir explicitly.
+# Two jobs, unless make already shares its own (make -jN test).
 SANMAKE=(make -s SANITIZE=address,undefined BUILD=build-san)
+[[ ${MAKEFLAGS:-} == *jobserver* ]] || SANMAKE+=(-j2)
 echo "== unit tests under ASan+UBSan"
+start=$(date +%s)
 if "${SANMAKE[@]}" unit >"$RESULTS/asan-build.log" 2>&1; then
+	echo "(ASan+UBSan build of the unit tests: $(($(date +%s) - start))s)"
 	for t in build-san/tests/test_*; do
 		[ -x "$t" ] && run_unit "$t" "asan $(basename "$t")"
 	done
@@ -86,15 +92,36 @@ run_fuzz frame-fuzz tests/fuzz/corpus "fuzz frame decoders" "${FUZZ_SECONDS:-20}
 run_fuzz meta-fuzz tests/fuzz/corpus-meta "fuzz fs record decoders" \
 	"${FUZZ_META_SECONDS:-5}"
 
-# run_scenario SCRIPT BUILD_DIR NAME: one integration scenario, logged to
-# tests/results/NAME.log.
-run_scenario() {
-	local s=$1 build=$2 name=$3 start rc secs log
-	start=$(date +%s)
-	log=$RESULTS/$name.log
-	BUILD=$build TEST_NAME=$name timeout -k 10 "$LIMIT" bash "$s" >"$log" 2>&1
+# start_scenario SCRIPT BUILD_DIR NAME: one integration scenario started in
+# the background, logged to tests/results/NAME.log; RUNNING[pid]=NAME.
+declare -A RUNNING=() STARTED=()
+# Interrupted: end the running scenarios (timeout passes the TERM on; each
+# scenario's trap cleans up after itself) before exiting.
+stop_scenarios() {
+	local pid
+	trap - INT TERM
+	for pid in "${!RUNNING[@]}"; do kill -TERM "$pid"; done
+	wait
+	exit 130
+}
+trap stop_scenarios INT TERM
+start_scenario() {
+	local s=$1 build=$2 name=$3
+	BUILD=$build TEST_NAME=$name timeout -k 10 "$LIMIT" bash "$s" \
+		>"$RESULTS/$name.log" 2>&1 &
+	RUNNING[$!]=$name
+	STARTED[$!]=$(date +%s)
+}
+
+# end_scenario: wait for one of the running scenarios to end, and record it.
+end_scenario() {
+	local pid rc name secs log
+	wait -n -p pid "${!RUNNING[@]}"
 	rc=$?
-	secs=$(($(date +%s) - start))
+	name=${RUNNING[$pid]}
+	secs=$(($(date +%s) - STARTED[$pid]))
+	unset "RUNNING[$pid]" "STARTED[$pid]"
+	log=$RESULTS/$name.log
 	if [ $rc -eq 0 ]; then
 		record "$name" pass $secs
 	elif [ $rc -eq 77 ]; then
@@ -108,6 +135,23 @@ run_scenario() {
 	fi
 }
 
+# run_scenarios JOBS BUILD_DIR PREFIX NAME...: tests/integration/NAME.sh
+# (or a path) for those selected by ONLY (as PREFIX+name), up to JOBS of
+# them at once, each recorded as it ends.
+run_scenarios() {
+	local jobs=$1 build=$2 prefix=$3 s name
+	shift 3
+	for s in "$@"; do
+		[[ $s == */* ]] || s=tests/integration/$s.sh
+		[ -e "$s" ] || continue
+		name=$prefix$(basename "$s" .sh)
+		selected "$name" || continue
+		while [ ${#RUNNING[@]} -ge "$jobs" ]; do end_scenario; done
+		start_scenario "$s" "$build" "$name"
+	done
+	while [ ${#RUNNING[@]} -gt 0 ]; do end_scenario; done
+}
+
 # Each scenario's own watchdog is shorter; this is the last resort.
 LIMIT=900
 [ "${SOAK:-0}" = 1 ] && LIMIT=1800
@@ -119,15 +163,34 @@ echo "== integration scenarios"
 if [ "${SOAK:-0}" != 1 ]; then
 	export NOBJ=${NOBJ:-400}
 	export READERS=${READERS:-5}	# store.sh: readers per step, in turn
+	# workload.py writers (crash_load, partition, shrink, split): 4 MiB/s
+	# each, not as fast as they can (1-2 GB to read back per mount).
+	export WRITE_RATE=${WRITE_RATE:-4194304}
+	export SPLIT_SECONDS=${SPLIT_SECONDS:-40}	# split.sh
+	# fs_basic.sh: /usr/include without its top-level directories of
+	# over 500 entries (a third of it here).
+	export FS_TREE_MAX=${FS_TREE_MAX:-500}
+	export STRESS_SECONDS=${STRESS_SECONDS:-40}	# fs_stress.sh (60 run directly)
 fi
 rm -f "$RESULTS"/scenario-*.txt
+# PAIRED: scenarios that run two at a time (JOBS, default 2; JOBS=1: one
+# after the other), longest first: fs_basic beside the others in turn.
+# None of them times how soon a failure is noticed or bounds how long
+# anything takes, and only fs_basic keeps both cores busy: a neighbour
+# slows them, it cannot fail them.  (Not fs_fsck: its sweep checks a 4 s
+# grace; not fs_stress: two busy 200 ms-heartbeat overlays side by side.)
+# Every other scenario runs alone, after them.
+PAIRED=${PAIRED-fs_basic store_cas badinput fs_sparse lab_walk store_batch lab_pkg ctl_status}
 SCENARIOS=(tests/integration/*.sh)
 [ "${SOAK:-0}" = 1 ] && SCENARIOS+=(tests/soak/*.sh)
+ALONE=()
 for s in "${SCENARIOS[@]}"; do
-	[ -e "$s" ] || continue
-	name=$(basename "$s" .sh)
-	selected "$name" && run_scenario "$s" "$BUILD" "$name"
+	[[ " $PAIRED " == *" $(basename "$s" .sh) "* ]] || ALONE+=("$s")
 done
+[ "${SOAK:-0}" = 1 ] && JOBS=${JOBS:-1}
+read -ra paired -d "" <<<"$PAIRED"
+run_scenarios "${JOBS:-2}" "$BUILD" "" "${paired[@]}"
+run_scenarios 1 "$BUILD" "" "${ALONE[@]}"
 
 # make soak: fs_resilience and crash_load again and again, at their make
 # test size (SOAK_ROUNDS runs each, default 30; tests/repeat.sh), with a
@@ -153,19 +216,18 @@ fi
 echo "== integration scenarios under ASan+UBSan"
 ASAN_SCENARIOS=${ASAN_SCENARIOS:-badinput overlay store_cas fs_lock}
 [ "${SOAK:-0}" = 1 ] && ASAN_SCENARIOS=$(cd tests/integration && ls -- *.sh | sed 's/\.sh$//')
+start=$(date +%s)
 if "${SANMAKE[@]}" all build-san/tests/objtool build-san/tests/posix_suite \
 	>>"$RESULTS/asan-build.log" 2>&1; then
+	echo "(ASan+UBSan build of the daemons and tools: $(($(date +%s) - start))s)"
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	export CANFS_SANITIZED=1	# memory limits in the scenarios allow for ASan
 	# ASan slows the daemons 2-3x: beat at 500 ms, or its stalls read as
 	# failures.
 	export HB=${ASAN_HB:-500}
-	for name in $ASAN_SCENARIOS; do
-		s=tests/integration/$name.sh
-		[ -e "$s" ] || continue
-		selected "asan-$name" && run_scenario "$s" build-san "asan-$name"
-	done
+	read -ra asan -d "" <<<"$ASAN_SCENARIOS"
+	run_scenarios 1 build-san asan- "${asan[@]}"
 else
 	record "asan build (daemons)" fail 0
 	tail -20 "$RESULTS/asan-build.log"

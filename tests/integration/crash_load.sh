@@ -13,7 +13,8 @@
 # every object.
 #
 # Environment: SECONDS_LOAD (default 75; make soak: 600), SEED, HB (ms,
-# default 500), MAX_SIZE (bytes, default 8 MiB).
+# default 500), MAX_SIZE (bytes, default 8 MiB), WRITE_RATE (bytes/s per
+# writer, default no limit; make test: 4 MiB/s, run.sh).
 TEST_TIMEOUT=${TEST_TIMEOUT:-$(( ${SOAK:-0} == 1 ? 1700 : 850 ))}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
 export TMPDIR=${FS_TMPDIR:-/tmp}
@@ -49,10 +50,12 @@ mkdir "$T/mnt1/w1" "$T/mnt2/w2" || fail "mkdir on the mounts"
 # The load.
 STOP=$T/stop
 $WL write "$T/mnt1/w1" "$T/w1.man" --root "$T/mnt1" --seed $((SEED + 1)) \
-	--stop-file "$STOP" --max-size "${MAX_SIZE:-8388608}" >"$T/w1.json" 2>"$T/w1.err" &
+	--stop-file "$STOP" --max-size "${MAX_SIZE:-8388608}" \
+	--max-rate "${WRITE_RATE:-0}" >"$T/w1.json" 2>"$T/w1.err" &
 W1=$!
 $WL write "$T/mnt2/w2" "$T/w2.man" --root "$T/mnt2" --seed $((SEED + 2)) \
-	--stop-file "$STOP" --max-size "${MAX_SIZE:-8388608}" >"$T/w2.json" 2>"$T/w2.err" &
+	--stop-file "$STOP" --max-size "${MAX_SIZE:-8388608}" \
+	--max-rate "${WRITE_RATE:-0}" >"$T/w2.json" 2>"$T/w2.err" &
 W2=$!
 $WL reread "$T/mnt3" "$T/w1.man" "$T/w2.man" --stop-file "$STOP" \
 	>"$T/r3.json" 2>"$T/r3.err" &

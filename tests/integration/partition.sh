@@ -19,7 +19,8 @@
 #     hybrid timestamps (see README, "Partitions").
 #
 # Environment: PART_SECONDS (default 30), LOSSY_SECONDS (default 15), LOSS
-# (percent, default 5), SEED, HB (ms, default 500).
+# (percent, default 5), SEED, HB (ms, default 500), WRITE_RATE (bytes/s
+# per writer, default no limit; make test: 4 MiB/s, run.sh).
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
 export TMPDIR=${FS_TMPDIR:-/tmp}
@@ -53,10 +54,12 @@ sleep 2	# past the mounts' 1 s caches: B sees the directories
 # Both sides write while machine 5 is cut off.
 STOP=$T/stop
 $WL write "$A/side1" "$T/s1.man" --root "$A" --seed $((SEED + 1)) \
-	--max-size 2097152 --stop-file "$STOP" >"$T/s1.json" 2>"$T/s1.err" &
+	--max-size 2097152 --max-rate "${WRITE_RATE:-0}" --stop-file "$STOP" \
+	>"$T/s1.json" 2>"$T/s1.err" &
 W1=$!
 $WL write "$B/side5" "$T/s5.man" --root "$B" --seed $((SEED + 5)) \
-	--max-size 2097152 --stop-file "$STOP" >"$T/s5.json" 2>"$T/s5.err" &
+	--max-size 2097152 --max-rate "${WRITE_RATE:-0}" --stop-file "$STOP" \
+	>"$T/s5.json" 2>"$T/s5.err" &
 W5=$!
 # First bad links, not cut ones: machine 3 loses LOSS% of its packets,
 # machine 2 is rate-limited, machine 4 delayed (where the kernel has

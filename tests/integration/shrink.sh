@@ -12,7 +12,8 @@
 # six machines left.
 #
 # Environment: SEED, HB (ms, default 500), MAX_SIZE (bytes, default 4 MiB),
-# LEAVE_GAP (s between leaves, default 4).
+# LEAVE_GAP (s between leaves, default 4), WRITE_RATE (bytes/s per writer,
+# default no limit; make test: 4 MiB/s, run.sh).
 TEST_TIMEOUT=${TEST_TIMEOUT:-700}
 [ -z "${FS_TMPDIR:-}" ] && [ -w /dev/shm ] && FS_TMPDIR=/dev/shm
 export TMPDIR=${FS_TMPDIR:-/tmp}
@@ -44,6 +45,7 @@ STOP=$T/stop
 for i in 1 2; do
 	$WL write "$T/mnt$i/w$i" "$T/w$i.man" --root "$T/mnt$i" --seed $((SEED + i)) \
 		--max-size "${MAX_SIZE:-4194304}" --stop-file "$STOP" \
+		--max-rate "${WRITE_RATE:-0}" \
 		>"$T/w$i.json" 2>"$T/w$i.err" &
 	eval "W$i=$!"
 done

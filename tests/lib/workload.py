@@ -2,13 +2,16 @@
 """workload.py: file workloads with a record of what was acknowledged.
 
   write DIR MANIFEST [--seed S] [--seconds N | --files N] [--max-size B]
-      [--stop-file F] [--fsync]
+      [--stop-file F] [--fsync] [--max-rate B]
       Make files DIR/fNNNNNN of random sizes (most small, some up to
       --max-size) with seeded random content.  A file goes into MANIFEST
       ("name size sha256", one per line, flushed) only after its write and
       close (and fsync, with --fsync) all returned success: the manifest
       is the list of acknowledged files.  A failed file is counted and
-      retried under a new name.
+      retried under a new name.  --max-rate B (bytes per second, 0: no
+      limit) pauses after each file until it has taken size/B seconds:
+      the same kinds of files through the same faults, but fewer to read
+      back (make test's short runs).
 
   verify ROOT MANIFEST...
       Read back every file of the manifests under ROOT and compare size
@@ -50,6 +53,20 @@ def stop_now(args, t_end):
     if args.stop_file and os.path.exists(args.stop_file):
         return True
     return t_end is not None and time.monotonic() >= t_end
+
+
+def pace(args, t_end, t0, size):
+    """Sleep until a file of `size` bytes begun at t0 has taken its time
+    at --max-rate (no credit saved up while writes were blocked: no burst
+    after a fault), waking early for the stop file or the end time."""
+    if not args.max_rate:
+        return
+    due = t0 + size / args.max_rate
+    while not stop_now(args, t_end):
+        left = due - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.2))
 
 
 def cmd_write(args):
@@ -95,6 +112,7 @@ def cmd_write(args):
             man.flush()
             stats["written"] += 1
             stats["bytes"] += size
+            pace(args, t_end, t0, size)
     print(json.dumps(stats))
     return 0
 
@@ -193,6 +211,8 @@ def main():
     w.add_argument("--max-size", type=int, default=8 * MIB)
     w.add_argument("--stop-file")
     w.add_argument("--fsync", action="store_true")
+    w.add_argument("--max-rate", type=int, default=0,
+                   help="bytes per second, 0: no limit")
     v = sub.add_parser("verify")
     v.add_argument("root")
     v.add_argument("manifest", nargs="+")
