@@ -187,6 +187,7 @@ lease_acquire(struct fs *fs, struct lease_hold *h)
 	struct lease *l = fs->lease;
 	struct timespec t0;
 	const char *hold;
+	bool looked = false;
 	int rc, pause = 10;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -199,12 +200,15 @@ lease_acquire(struct fs *fs, struct lease_hold *h)
 			if (rc != -KV_ECONFLICT)
 				break;
 		}
-		if (itab_age_ms(&t0) >= fs->o.timeout_ms) {
+		/* (The record is read at least once, however long the
+		 * local lock took on a loaded machine.) */
+		if (looked && itab_age_ms(&t0) >= fs->o.timeout_ms) {
 			log_warnx("rename lease: still held after %d ms",
 			    fs->o.timeout_ms);
 			rc = -EIO;
 			break;
 		}
+		looked = true;
 		if ((rc = lease_look(fs, l)) < 0)
 			break;
 		if (rc == 1)
