@@ -770,6 +770,19 @@ store_ops_prune(struct store *s)
 	MDB_val k, v;
 	int rc, n = 0;
 
+	/*
+	 * Most batches have nothing to drop: look first, without the
+	 * nested transaction (LMDB allocates and merges page lists for
+	 * each one).
+	 */
+	if ((rc = mdb_cursor_open(s->wtxn, s->opstime, &c)) != 0)
+		return rc;
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size == 24 && get_be(k.mv_data, 8) >= cutoff)
+		rc = MDB_NOTFOUND; /* the oldest is young enough */
+	mdb_cursor_close(c);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
 	/* Nested: a failure (a full map) must not spoil the batch. */
 	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0)
 		return rc;
