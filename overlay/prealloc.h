@@ -7,10 +7,11 @@
  * commit the journal (new blocks, new size): measured on this project's
  * VM, a commit's data fdatasync cost 1 to 2 ms that way against 0.3 to
  * 0.8 ms for the meta page written in place.  So the store's commit
- * thread, between commits, writes zeros a little ahead of the file's
- * last used page (PREALLOC_SLICE at a time, keeping up to PREALLOC_AHEAD
- * ready) and syncs them once: the following commits only overwrite
- * allocated blocks, and their fdatasync flushes data alone.
+ * thread, between commits when nothing is queued, writes zeros a little
+ * ahead of the file's last used page (PREALLOC_SLICE at a time, keeping
+ * up to PREALLOC_AHEAD ready) and syncs them once: the following commits
+ * only overwrite allocated blocks, and their fdatasync flushes data
+ * alone.
  *
  * Safe for LMDB: the zeros go only beyond the last page of the last
  * commit, which no reader maps and no writer uses until a later commit

@@ -1117,10 +1117,17 @@ store_committer(void *arg)
 		/* Wake the loop (an eventfd counter cannot overflow here). */
 		if (write(s->efd, &one, sizeof one) == -1 && errno != EAGAIN)
 			log_warn("store: eventfd");
-		pthread_mutex_unlock(&s->mu);
-		/* Between commits, after the replies: see prealloc.h. */
-		store_prep(s);
-		pthread_mutex_lock(&s->mu);
+		/*
+		 * Between commits, after the replies, and only with nothing
+		 * queued (prealloc.h): no batch, nor a store_commit() of the
+		 * loop (joins, handovers), waits behind the zeros unless it
+		 * came while they were written.
+		 */
+		if (s->qhead == NULL && !s->stop) {
+			pthread_mutex_unlock(&s->mu);
+			store_prep(s);
+			pthread_mutex_lock(&s->mu);
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
