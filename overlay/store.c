@@ -35,6 +35,7 @@
 #include <lmdb.h>
 
 #include "log.h"
+#include "prealloc.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -104,6 +105,8 @@ struct store {
 	uint64_t bytes;	      /* [c] sum of data lengths, batch included */
 	uint64_t batch_bytes; /* [c] bytes put in the batch */
 	uint64_t bytes_saved; /* [atomic] the same, committed state */
+	struct prealloc prep; /* [c] zeros ahead of the data file's end */
+	unsigned psize;	      /* LMDB's page size */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work;  /* [mu] queue non-empty or stopping */
@@ -581,6 +584,8 @@ store_open(const char *dir, int dims, size_t map_size, char *err,
     size_t errlen)
 {
 	struct store *s;
+	MDB_stat st;
+	mdb_filehandle_t fd;
 	int rc, dead;
 
 	if (dims < 1 || dims > GEOM_MAX_DIMS) {
@@ -638,6 +643,11 @@ store_open(const char *dir, int dims, size_t map_size, char *err,
 		log_info("store: cleared %d stale reader slots", dead);
 	if (store_init_dbs(s, err, errlen) == -1)
 		goto fail;
+	if ((rc = mdb_env_stat(s->env, &st)) != 0 ||
+	    (rc = mdb_env_get_fd(s->env, &fd)) != 0)
+		goto lmdb;
+	s->psize = st.ms_psize;
+	prealloc_init(&s->prep, fd, map_size);
 	if (store_start(s, err, errlen) == -1)
 		goto fail;
 	log_debug("store: opened %s, d=%d, map %zu MiB, %" PRIu64
@@ -760,6 +770,19 @@ store_ops_prune(struct store *s)
 	MDB_val k, v;
 	int rc, n = 0;
 
+	/*
+	 * Most batches have nothing to drop: look first, without the
+	 * nested transaction (LMDB allocates and merges page lists for
+	 * each one).
+	 */
+	if ((rc = mdb_cursor_open(s->wtxn, s->opstime, &c)) != 0)
+		return rc;
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size == 24 && get_be(k.mv_data, 8) >= cutoff)
+		rc = MDB_NOTFOUND; /* the oldest is young enough */
+	mdb_cursor_close(c);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
 	/* Nested: a failure (a full map) must not spoil the batch. */
 	if ((rc = mdb_txn_begin(s->env, s->wtxn, 0, &txn)) != 0)
 		return rc;
@@ -1024,6 +1047,22 @@ again:
 				w->rc = rc;
 }
 
+/*
+ * Committer, between commits: keep written space ahead of the data
+ * file's last used page, so that the next commits' fdatasync does not
+ * also commit the filesystem's journal (prealloc.h).
+ */
+static void
+store_prep(struct store *s)
+{
+	MDB_envinfo info;
+
+	if (s->prep.off || mdb_env_info(s->env, &info) != 0)
+		return;
+	(void)prealloc_run(&s->prep,
+	    ((uint64_t)info.me_last_pgno + 1) * s->psize);
+}
+
 /* Committer: take the queue's head up to the batch bounds (mu held). */
 static struct store_wr *
 store_take_batch(struct store *s)
@@ -1078,6 +1117,17 @@ store_committer(void *arg)
 		/* Wake the loop (an eventfd counter cannot overflow here). */
 		if (write(s->efd, &one, sizeof one) == -1 && errno != EAGAIN)
 			log_warn("store: eventfd");
+		/*
+		 * Between commits, after the replies, and only with nothing
+		 * queued (prealloc.h): no batch, nor a store_commit() of the
+		 * loop (joins, handovers), waits behind the zeros unless it
+		 * came while they were written.
+		 */
+		if (s->qhead == NULL && !s->stop) {
+			pthread_mutex_unlock(&s->mu);
+			store_prep(s);
+			pthread_mutex_lock(&s->mu);
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -1661,7 +1711,9 @@ store_space(struct store *s, uint64_t *used, uint64_t *avail)
 	if (freepg * st.ms_psize > top)
 		freepg = 0;
 	mapleft = info.me_mapsize > top ? info.me_mapsize - top : 0;
-	fsleft = (uint64_t)sv.f_bavail * sv.f_frsize;
+	/* Zeros written ahead (prealloc.h) are room for the store too. */
+	fsleft = (uint64_t)sv.f_bavail * sv.f_frsize +
+	    prealloc_ready(&s->prep, top);
 	if (used != NULL)
 		*used = top - freepg * st.ms_psize;
 	if (avail != NULL)

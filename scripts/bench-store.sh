@@ -3,6 +3,12 @@
 #
 # With real canfsd daemons on loopback and tests/objtool (many requests in
 # flight over several connections):
+# The latency and throughput clusters are measured once every daemon is
+# past its settle window (canfsd: a node that gained space checks its
+# copies against the other replicas' for two repair intervals plus 5 s,
+# which costs every write there two more round trips): the bench waits
+# SETTLE seconds (default 2 x 30 + 6, the --repair-interval used here)
+# after the cluster formed; SETTLE=0 measures the just-formed cluster.
 #   0. latency: 4 daemons, k=3, one connection with one request in flight
 #      (objtool lat): LAT_N PUTs then GETs of 4 KiB, median and p99 in
 #      microseconds, beside the cost of one 4 KiB write + fdatasync on the
@@ -36,7 +42,8 @@
 # WINDOW_LARGE=4, BATCH_SMALL=16 WINDOW_BATCH_SMALL=2 BATCH_LARGE=4
 # WINDOW_BATCH_LARGE=2 CONNS_BATCH=4, TPUT_NODES="4 16" TPUT_K="1 2 3" (the
 # throughput clusters), REREP_MIB=2048 REREP_NODES=6, MEM_OBJECTS=1000000
-# MEM_SECONDS=300 MEM_SIZE=16, HB=1000, PORT (default: a free one),
+# MEM_SECONDS=300 MEM_SIZE=16, HB=1000, SETTLE=66, PORT (default: a free
+# one),
 # SKIP="lat,tput,batch,rerep,mem" (parts to leave out), BENCH_TIMEOUT=7200,
 # BENCH_OUT (default tests/results/bench-store.md), BUILD, KEEP=1.
 # BENCH_QUICK=1 is a short run for development (a few minutes): LAT_N=500
@@ -89,6 +96,8 @@ MEM_OBJECTS=${MEM_OBJECTS:-1000000}
 MEM_SECONDS=${MEM_SECONDS:-300}
 MEM_SIZE=${MEM_SIZE:-16}
 SKIP=${SKIP:-}
+REPAIR=30	# --repair-interval of the latency and throughput clusters
+SETTLE=${SETTLE:-$((2 * REPAIR + 6))}
 OUT=${BENCH_OUT:-$RESULTS/bench-store.md}
 MD=$T/bench.md
 : >"$MD.notes"
@@ -134,6 +143,14 @@ start_cluster() {
 		cat "$T/overlay.out"
 		fail "cluster $CLUSTER ($nodes nodes) did not settle"
 	}
+}
+
+# settle: wait until every daemon of the cluster just formed is past its
+# settle window (see the top), unless SETTLE=0.
+settle() {
+	[ "$SETTLE" -gt 0 ] || return 0
+	log "  waiting ${SETTLE}s: the joiners' settle window"
+	sleep "$SETTLE"
 }
 
 # stop_cluster: kill -9 the current cluster and remove its data.
@@ -266,7 +283,8 @@ run_latency() {
 	LOAD_LAT=$(loadavg)
 	run_fsync
 	log "latency: 4 daemons, k=3, one request in flight (load $LOAD_LAT)"
-	start_cluster 4 3 --repair-interval 30 --store-size 8192
+	start_cluster 4 3 --repair-interval "$REPAIR" --store-size 8192
+	settle
 	lat put
 	lat get
 	LAT_TAKEOVERS=$(takeovers)
@@ -290,8 +308,9 @@ run_throughput() {
 	for nodes in $TPUT_NODES; do
 		for k in $TPUT_K; do
 			log "throughput: $nodes daemons, k=$k (load $(loadavg))"
-			start_cluster "$nodes" "$k" --repair-interval 30 \
-				--store-size 8192
+			start_cluster "$nodes" "$k" --repair-interval \
+				"$REPAIR" --store-size 8192
+			settle
 			for size in 4096 1048576; do
 				[ "$k" -eq 2 ] && [ "$size" -eq 4096 ] && continue
 				if [ "$size" -eq 4096 ]; then
@@ -473,7 +492,8 @@ skipped mem || run_memory
 			"at a time (\`objtool lat\`), $LAT_WARMUP unmeasured" \
 			"first: each PUT goes client → that daemon → the key's" \
 			"primary (when another) → its k-1 replicas, every copy" \
-			"committed to disk, and back. GETs read what the PUTs" \
+			"committed to disk, and back$([ "$SETTLE" -gt 0 ] &&
+				echo ", measured ${SETTLE} s after the cluster formed (past the settle window)"). GETs read what the PUTs" \
 			"wrote. The fdatasync rows were measured in this run" \
 			"just before that cluster started, on the same" \
 			"filesystem as the data dirs ($DISK_DESC), by" \

@@ -16,6 +16,7 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1867,6 +1869,75 @@ test_op_ids(void **state)
 	store_close(s);
 }
 
+/*
+ * The wall clock the store reads for op id expiry, moved forward by
+ * clock_skew_ms (test_op_expiry): this definition takes the place of
+ * libc's for the store linked into this test; other clocks are left
+ * alone (libevent and the commit thread's waits use their own).
+ */
+static volatile int64_t clock_skew_ms;
+
+int
+clock_gettime(clockid_t id, struct timespec *ts)
+{
+	int64_t ns;
+
+	if (syscall(SYS_clock_gettime, id, ts) == -1)
+		return -1;
+	if (id == CLOCK_REALTIME && clock_skew_ms != 0) {
+		ns = (int64_t)ts->tv_nsec + clock_skew_ms % 1000 * 1000000;
+		ts->tv_sec += clock_skew_ms / 1000 + ns / 1000000000;
+		ts->tv_nsec = ns % 1000000000;
+	}
+	return 0;
+}
+
+/*
+ * Op ids are answered until STORE_OPS_TTL_MS have passed, then dropped
+ * by a later batch (the batch's look at the oldest id, then the nested
+ * delete); a younger one stays.
+ */
+static void
+test_op_expiry(void **state)
+{
+	struct tstate *t = *state;
+	struct store_meta m;
+	struct store_id id[3];
+	struct store *s;
+	uint64_t v;
+
+	s = open_ok(t->db, 2, 0);
+	for (int i = 0; i < 3; i++)
+		mkid("exp", (uint64_t)i, 0, 2, &id[i]);
+	m = mkmeta(5);
+	m.ops[0].client = 0xe1;
+	m.ops[0].seq = 1;
+	m.nops = 1;
+	assert_int_equal(store_put(s, &id[0], &m, "a", 1), 0);
+	assert_int_equal(store_commit(s), 0);
+	/* Not yet expired: another batch keeps it. */
+	clock_skew_ms = STORE_OPS_TTL_MS / 2;
+	m = mkmeta(6);
+	m.ops[0].client = 0xe1;
+	m.ops[0].seq = 2;
+	m.nops = 1;
+	assert_int_equal(store_put(s, &id[1], &m, "b", 1), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_op_lookup(s, 0xe1, 1, &id[0].key, &v), 0);
+	assert_int_equal(v, 5);
+	/* Past the first one's time, not the second's. */
+	clock_skew_ms = STORE_OPS_TTL_MS + 1000;
+	m = mkmeta(7);
+	assert_int_equal(store_put(s, &id[2], &m, "c", 1), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_op_lookup(s, 0xe1, 1, &id[0].key, &v),
+	    STORE_NOTFOUND);
+	assert_int_equal(store_op_lookup(s, 0xe1, 2, &id[1].key, &v), 0);
+	assert_int_equal(v, 6);
+	clock_skew_ms = 0;
+	store_close(s);
+}
+
 #define GS_N 3000
 #define GS_LEN 64
 
@@ -2236,6 +2307,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_format1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_op_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_op_expiry, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_stream,
 		    setup, teardown),
 	};
