@@ -28,6 +28,7 @@ LIB=$ROOT/tests/lib
 CHECK="python3 $LIB/check_overlay.py"
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 RESULTS=$ROOT/tests/results
+mkdir -p "$RESULTS"	# a scenario run alone on a fresh clone writes there too
 HB=${HB:-200}
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 
