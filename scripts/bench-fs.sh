@@ -556,7 +556,8 @@ table() {
 	row "4 KiB random write, fio O_DIRECT QD1, ${FIO_SECONDS} s + fsync (IOPS)" rw
 	row "sequential write ${SIZE_MIB} MiB, dd bs=1M conv=fsync (MiB/s)" seqw
 	row "sequential read ${SIZE_MIB} MiB, cold (MiB/s)" seqr
-	# Large directories (bench_bigdir).
+	# Large directories (bench_bigdir; none with BIG_MAX=0).
+	[ "${BIG_MAX:-1}" = 0 ] && return
 	row "create rate in a directory of ~100 entries, ${BIG_WINDOW} creates (ops/s)" bigsmall
 	row "create rate in a directory of ~${BIG_MAX} entries, ${BIG_WINDOW} creates (ops/s)" bigmax
 	row "the rate at ~${BIG_MAX} entries / the rate at ~100" bigratio
