@@ -103,17 +103,6 @@ struct data_pjob {
 	struct rent *r;
 };
 
-/* Order of two timestamps (-1, 0, 1). */
-static int
-ts_cmp(const struct timespec *a, const struct timespec *b)
-{
-	if (a->tv_sec != b->tv_sec)
-		return a->tv_sec < b->tv_sec ? -1 : 1;
-	if (a->tv_nsec != b->tv_nsec)
-		return a->tv_nsec < b->tv_nsec ? -1 : 1;
-	return 0;
-}
-
 /* Take d->mu, counted for the lock-order check (held.h). */
 static void
 data_lock(struct data *d)
@@ -957,7 +946,7 @@ data_flush_mut(struct meta_inode *in, void *arg)
 	}
 	if (!fa->grow)
 		return changed ? 0 : INODE_UNCHANGED;
-	fa->foreign = ts_cmp(&in->mtime, &fa->base) != 0;
+	fa->foreign = meta_ts_cmp(&in->mtime, &fa->base) != 0;
 	if (fa->wend > in->size)
 		in->size = fa->wend;
 	in->mtime = fa->wtime;
@@ -1121,7 +1110,7 @@ data_attr(struct data *d, struct meta_inode *in)
 			in->ctime = d->wtime;
 		}
 	} else if (!d->iflushing && (in->size != d->size ||
-	    ts_cmp(&in->mtime, &d->mtime))) {
+	    meta_ts_cmp(&in->mtime, &d->mtime))) {
 		/* Changed elsewhere: what we cached is old. */
 		rent_drop_all(d);
 		d->size = in->size;

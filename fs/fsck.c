@@ -209,14 +209,6 @@ fsck_mark_chunk(struct fsck *f, const struct fsck_ino *i, uint64_t idx)
 	struct fsck_obj *o;
 	struct fsck_problem *p;
 
-	/*
-	 * A file with inline data stores no chunk: one beside it is what
-	 * a move to chunks left when it was cut short (data.c), never
-	 * recorded, so an orphan, not an unrecorded chunk to adopt (that
-	 * would drop the inline bytes).
-	 */
-	if (i->in.inl_len > 0)
-		return;
 	meta_key_chunk(i->ino, idx, &k);
 	if ((o = fsck_objs_find(&f->objs, &k)) == NULL || o->tomb ||
 	    o->state != FSCK_O_UNSEEN)
@@ -261,7 +253,13 @@ fsck_mark_inode(struct fsck *f, const struct fsck_ino *i)
 			(void)fsck_known(f, &k, 0);
 		}
 	}
-	if (!S_ISREG(i->in.mode))
+	/*
+	 * A file with inline data stores no chunk: one beside it is what
+	 * a move to chunks left when it was cut short (data.c), never
+	 * recorded, so an orphan, not an unrecorded chunk to adopt (that
+	 * would drop the inline bytes).  No chunk key is computed.
+	 */
+	if (!S_ISREG(i->in.mode) || i->in.inl_len > 0)
 		return;
 	for (uint16_t e = 0; e < x->n; e++) {
 		for (uint64_t c = x->v[e].first; c < x->v[e].end; c++) {

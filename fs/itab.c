@@ -341,9 +341,7 @@ itab_touch_apply(struct meta_inode *in, int delta,
     const struct timespec *when)
 {
 	meta_inode_nlink_add(in, delta);
-	if (when->tv_sec > in->mtime.tv_sec ||
-	    (when->tv_sec == in->mtime.tv_sec &&
-	    when->tv_nsec > in->mtime.tv_nsec))
+	if (meta_ts_cmp(when, &in->mtime) > 0)
 		in->mtime = in->ctime = *when;
 }
 
@@ -369,8 +367,7 @@ itab_inode_fill(struct itab_ent *n, const struct meta_inode *in)
 {
 	if (!n->have_inode || !n->inode.inl_omitted || in->inl_omitted ||
 	    n->inode.size != in->size ||
-	    n->inode.mtime.tv_sec != in->mtime.tv_sec ||
-	    n->inode.mtime.tv_nsec != in->mtime.tv_nsec ||
+	    meta_ts_cmp(&n->inode.mtime, &in->mtime) != 0 ||
 	    n->inode.ext.n != 0 || in->ext.n != 0)
 		return;
 	meta_inline_clear(&n->inode);

@@ -262,13 +262,6 @@ locks_apply_fn(struct lockrec *r, void *arg)
 	return 0;
 }
 
-/* Equal timestamps? */
-static bool
-locks_ts_eq(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
 /*
  * A lock was taken: see the file as its last writer left it.  The inode
  * is read afresh; when it changed since the kernel cached its pages,
@@ -285,7 +278,7 @@ locks_revalidate(struct locks *l, uint64_t ino, struct data *d)
 	meta_inode_init(&in);
 	if (inode_read(fs, n, 0, &in, NULL) == 0) {
 		itab_lock(fs->nodes);
-		if (n->kcache && (!locks_ts_eq(&n->kmtime, &in.mtime) ||
+		if (n->kcache && (meta_ts_cmp(&n->kmtime, &in.mtime) != 0 ||
 		    n->ksize != in.size)) {
 			inval = true;
 			n->kmtime = in.mtime;

@@ -646,6 +646,17 @@ fail:
 	return -1;
 }
 
+/* Order of two timestamps (see meta.h). */
+int
+meta_ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	if (a->tv_nsec != b->tv_nsec)
+		return a->tv_nsec < b->tv_nsec ? -1 : 1;
+	return 0;
+}
+
 /* Change the link count (see meta.h). */
 void
 meta_inode_nlink_add(struct meta_inode *in, int delta)

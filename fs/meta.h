@@ -225,6 +225,8 @@ void meta_inode_encode(struct wbuf *w, uint64_t ino,
     const struct meta_inode *in);
 /* Decode a record; 0, or -1 (in left empty) on any malformation. */
 int meta_inode_decode(const uint8_t *p, size_t len, struct meta_inode *in);
+/* Order of two timestamps: -1, 0 or 1. */
+int meta_ts_cmp(const struct timespec *a, const struct timespec *b);
 /* Change the link count by delta, never below 0. */
 void meta_inode_nlink_add(struct meta_inode *in, int delta);
 /* Set the symlink target (copied; NULL clears).  0 or -ENAMETOOLONG. */

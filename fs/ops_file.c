@@ -37,13 +37,6 @@ ops_file_data(const struct fuse_file_info *fi)
 	return ops_fh(fi)->d;
 }
 
-/* Equal timestamps? */
-static bool
-ts_eq(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
 /*
  * Attach an open handle to n, whose record in was just read from the
  * store (close-to-open).  The kernel keeps its cached pages only when the
@@ -73,7 +66,7 @@ ops_attach(struct fs *fs, struct itab_ent *n, struct meta_inode *in,
 	fh->d = n->data;
 	data_hold(fh->d); /* the handle's reference */
 	known = n->kcache;
-	keep = known && ts_eq(&n->kmtime, &in->mtime) && n->ksize == in->size &&
+	keep = known && meta_ts_cmp(&n->kmtime, &in->mtime) == 0 && n->ksize == in->size &&
 	    !atime;
 	n->kcache = true;
 	n->kmtime = in->mtime;
