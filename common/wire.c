@@ -787,6 +787,7 @@ wire_type_name(uint16_t type)
 	case WIRE_OBJ_DEL: return "OBJ_DEL";
 	case WIRE_OBJ_BATCH: return "OBJ_BATCH";
 	case WIRE_OBJ_BATCH_REPLY: return "OBJ_BATCH_REPLY";
+	case WIRE_OBJ_PATCH: return "OBJ_PATCH";
 	case WIRE_OBJ_R_GET: return "OBJ_R_GET";
 	case WIRE_OBJ_R_PUT: return "OBJ_R_PUT";
 	case WIRE_OBJ_XFER: return "OBJ_XFER";
@@ -826,4 +827,49 @@ wire_error_text(uint32_t code)
 	case WIRE_E_TOOBIG: return "value too large";
 	}
 	return "unknown error";
+}
+
+/* ---- patches ------------------------------------------------------ */
+
+/* Split a patch into its offset and bytes (see wire.h). */
+int
+wire_patch_split(const uint8_t *data, uint32_t len, uint32_t *off,
+    const uint8_t **bytes, uint32_t *n)
+{
+	struct rbuf r;
+
+	rbuf_init(&r, data, len);
+	*off = rbuf_get_u32(&r);
+	if (r.err)
+		return -1;
+	*n = (uint32_t)rbuf_left(&r);
+	*bytes = data + WIRE_PATCH_HDR;
+	/* Both within the limit first: the sum cannot wrap. */
+	if (*off > WIRE_MAX_VALUE || *n > WIRE_MAX_VALUE ||
+	    *off + *n > WIRE_MAX_VALUE)
+		return -1;
+	return 0;
+}
+
+/* Apply a patch to a value (see wire.h). */
+int
+wire_patch_apply(const uint8_t *base, uint32_t blen, const uint8_t *patch,
+    uint32_t plen, uint8_t **out, uint32_t *olen)
+{
+	const uint8_t *bytes;
+	uint32_t off, n, len;
+	uint8_t *p;
+
+	if (wire_patch_split(patch, plen, &off, &bytes, &n) != 0 ||
+	    blen > WIRE_MAX_VALUE)
+		return -1;
+	len = off + n > blen ? off + n : blen;
+	p = xcalloc(1, len > 0 ? len : 1);
+	if (blen > 0)
+		memcpy(p, base, blen);
+	if (n > 0)
+		memcpy(p + off, bytes, n);
+	*out = p;
+	*olen = len;
+	return 0;
 }

@@ -26,7 +26,7 @@
 #include "hash.h"
 
 #define WIRE_MAGIC 0x464e4143u /* "CANF" as little-endian bytes */
-#define WIRE_VERSION 3
+#define WIRE_VERSION 4
 #define WIRE_HEADER_LEN 24
 #define WIRE_MAX_BODY (8u << 20) /* 4 MiB values plus room to spare */
 #define WIRE_ADDR_MAX 64	 /* "HOST:PORT" or "unix:PATH" */
@@ -100,6 +100,8 @@ enum wire_type {
 				      OBJ_BATCH_REPLY (see below) */
 	WIRE_OBJ_BATCH_REPLY = 0x0307, /* batch body: one result per
 				      sub-request, in the same order */
+	WIRE_OBJ_PATCH = 0x0308,   /* key, cond, data = patch (below) ->
+				      OBJ_DONE: write bytes inside a value */
 	WIRE_OBJ_R_GET = 0x0311,   /* replica read -> OBJ_VALUE / ERROR */
 	WIRE_OBJ_R_PUT = 0x0312,   /* replica write, flags WIRE_RP_*; every
 				      write carries its meta.op (idempotence) */
@@ -137,9 +139,18 @@ enum wire_routed_type {
 #define WIRE_RP_CONFIRM 0x8   /* primary: no data; answer OBJ_DONE once
 				 meta.version (which it decided) is durable
 				 here, ERROR MISSING if it is not here */
+#define WIRE_RP_PATCH 0x10    /* data is a patch (wire_patch_split): the
+				 primary applies it to its newest copy (the
+				 condition checked as for a PUT); a secondary
+				 applies it to version cond_version, checks
+				 the result against meta.checksum, and
+				 answers ERROR MISSING without that base */
 /* Flags of WIRE_OBJ_DONE. */
 #define WIRE_OD_DECIDED 0x1   /* a primary's decision (meta.version), sent
 				 before its own commit: not yet durable */
+#define WIRE_OD_PATCHED 0x2   /* a primary applied a patch: meta.checksum
+				 is the result's, cond_version the version
+				 patched (0: none), for the secondaries */
 /* Flags of WIRE_OBJ_VALUE. */
 #define WIRE_OV_UNSURE 0x1    /* the sender gained zones lately: its copy
 				 may be older than the other replicas' */
@@ -314,6 +325,24 @@ struct wire_opid {
 	uint64_t client; /* random per client process */
 	uint64_t seq;	 /* the client's sequence number */
 };
+
+/*
+ * A patch (the data of OBJ_PATCH and of R_PUT with WIRE_RP_PATCH):
+ *   u32 off, bytes[rest]
+ * The value becomes the old one (empty when absent) with the bytes
+ * written at off, zeros filling any gap past its end; its length is the
+ * larger of the old length and off + the bytes', at most WIRE_MAX_VALUE.
+ */
+#define WIRE_PATCH_HDR 4
+/* Split a patch: 0, or -1 when malformed or reaching past the limit. */
+int wire_patch_split(const uint8_t *data, uint32_t len, uint32_t *off,
+    const uint8_t **bytes, uint32_t *n);
+/*
+ * Apply a well-formed patch to base (blen bytes; NULL when 0): a malloc'd
+ * result in *out (never NULL) of *olen bytes.  0, or -1 when malformed.
+ */
+int wire_patch_apply(const uint8_t *base, uint32_t blen,
+    const uint8_t *patch, uint32_t plen, uint8_t **out, uint32_t *olen);
 
 /* Version, writer, checksum, flags and write id of a stored value. */
 struct wire_meta {

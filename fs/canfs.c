@@ -59,6 +59,7 @@ struct canfs_opts {
 	unsigned bg_threads;
 	unsigned readahead;
 	unsigned max_dirty;
+	unsigned patch;		/* partial chunk writes as patches */
 	unsigned lock_lease;	/* seconds */
 	int read_ahead_kb;	/* kernel readahead; -1: our choice */
 	char *chunk_size;
@@ -88,6 +89,7 @@ static const struct fuse_opt canfs_optspec[] = {
 	CANFS_OPT("bg_threads=%u", bg_threads, 0),
 	CANFS_OPT("readahead=%u", readahead, 0),
 	CANFS_OPT("max_dirty=%u", max_dirty, 0),
+	CANFS_OPT("patch=%u", patch, 0),
 	CANFS_OPT("lock_lease=%u", lock_lease, 0),
 	CANFS_OPT("read_ahead_kb=%d", read_ahead_kb, 0),
 	CANFS_OPT("chunk_size=%s", chunk_size, 0),
@@ -146,6 +148,9 @@ canfs_usage(const char *prog)
 "                           /sys/class/bdi when we may (root); default\n"
 "                           1024, 0 leaves the kernel's 128\n"
 "    -o max_dirty=N         dirty chunk buffers per open file (default 16)\n"
+"    -o patch=0|1           send a partial chunk write as its changed bytes\n"
+"                           (default 1; 0: read the chunk, merge, write it\n"
+"                           whole, for daemons older than 0.9)\n"
 "    -o chunk_size=BYTES    chunk size of new files, 4K..4M (default 1M)\n"
 "    -o inline_max=BYTES    small files up to this size keep their data in\n"
 "                           their inode, 0..64K (default 64K; 0: never)\n"
@@ -261,6 +266,7 @@ canfs_check_opts(const struct canfs_opts *co, struct fs_opts *o)
 	o->bg_threads = (int)co->bg_threads;
 	o->readahead = (int)co->readahead;
 	o->max_dirty = (int)co->max_dirty;
+	o->patch = co->patch != 0;
 	o->lock_lease_ms = (int)co->lock_lease * 1000;
 	o->atime = co->atime;
 	o->nodiratime = co->nodiratime;
@@ -284,9 +290,10 @@ canfs_check_opts(const struct canfs_opts *co, struct fs_opts *o)
 	}
 	if (co->io_timeout < 1 || co->io_timeout > 3600 || co->conns < 1 ||
 	    co->conns > 256 || co->bg_threads > 64 || co->readahead > 64 ||
-	    co->max_dirty < 1 || co->max_dirty > 256) {
+	    co->max_dirty < 1 || co->max_dirty > 256 || co->patch > 1) {
 		fprintf(stderr, "canfs: io_timeout 1..3600, conns 1..256, "
-		    "bg_threads 0..64, readahead 0..64, max_dirty 1..256\n");
+		    "bg_threads 0..64, readahead 0..64, max_dirty 1..256, "
+		    "patch 0..1\n");
 		return -1;
 	}
 	if (co->lock_lease < 3 || co->lock_lease > 3600) {
@@ -542,7 +549,7 @@ main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct canfs_opts co = { .entry_timeout = 1.0, .attr_timeout = 1.0,
 	    .io_timeout = 40, .conns = 32, .bg_threads = 16, .readahead = 4,
-	    .max_dirty = 16, .read_ahead_kb = 1024,
+	    .max_dirty = 16, .patch = 1, .read_ahead_kb = 1024,
 	    .lock_lease = LOCKS_LEASE_DEFAULT_MS / 1000 };
 	struct fuse_cmdline_opts fo;
 	struct fs fs;

@@ -154,6 +154,17 @@ chunk_store(struct fs *fs, uint64_t ino, uint64_t idx, const void *p,
 	return kv_put(fs->kv, &k, p, len, WIRE_COND_NONE, 0, NULL);
 }
 
+/* PATCH len bytes at off inside chunk idx (kv_patch()). */
+static int
+chunk_patch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t off,
+    const void *p, size_t len)
+{
+	struct hash_key k;
+
+	meta_key_chunk(ino, idx, &k);
+	return kv_patch(fs->kv, &k, off, p, len);
+}
+
 static struct cbuf *cbuf_find(struct data *, uint64_t);
 static void cbuf_merge_base(struct cbuf *, const uint8_t *, uint32_t);
 
@@ -529,7 +540,11 @@ data_inline_move(struct data *d)
  * Write cb to the store (cb busy, d->mu not held).  size is the file size:
  * when the dirty range starts the chunk and reaches the chunk's end or
  * the end of the file, nothing stored survives and the old contents are
- * not needed.
+ * not needed.  Any other range goes out as a patch of its bytes alone
+ * (-o patch, the default): the daemon applies it to the stored chunk, so
+ * nothing is read here and a concurrent patch of another range of the
+ * chunk, from any mount, keeps its bytes too.  Without patches (or with
+ * the stored chunk merged already) the whole chunk is written.
  */
 static int
 cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
@@ -540,6 +555,9 @@ cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
 	uint32_t len;
 	int rc;
 
+	if (!cb->have_base && !whole && d->fs->o.patch && !d->inl)
+		return chunk_patch(d->fs, d->ino, cb->index, cb->lo,
+		    cb->buf + cb->lo, cb->hi - cb->lo);
 	if (!cb->have_base && !whole && (rc = cbuf_load_base(d, cb)) != 0)
 		return rc;
 	len = cb->hi;
@@ -676,6 +694,12 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 	if (!cb->have_base && cb->lo != cb->hi &&
 	    (coff > cb->hi || coff + n < cb->lo) && d->inl)
 		(void)cbuf_load_base(d, cb);
+	if (!cb->have_base && cb->lo != cb->hi &&
+	    (coff > cb->hi || coff + n < cb->lo) && d->fs->o.patch) {
+		/* A gap between dirty ranges: patch the first one now. */
+		data_writeout(d, idx, idx);
+		cb = data_buffer(d, idx);
+	}
 	if (!cb->have_base && cb->lo != cb->hi &&
 	    (coff > cb->hi || coff + n < cb->lo)) {
 		/* A gap between dirty ranges: merge the stored chunk. */

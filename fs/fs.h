@@ -97,6 +97,7 @@ struct fs_opts {
 				    splits (dir.h) */
 	int readahead;		/* chunks fetched ahead of sequential reads */
 	int max_dirty;		/* dirty chunk buffers per open file */
+	bool patch;		/* partial chunk writes as patches (data.h) */
 	int lock_lease_ms;	/* lease of this mount's locks (locks.h) */
 	enum atime_mode atime;	/* when reads move atimes (atime.h) */
 	bool nodiratime;	/* ...never for directory listings */

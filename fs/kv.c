@@ -618,6 +618,33 @@ kv_put(struct kv *kv, const struct hash_key *k, const void *data, size_t len,
 	return rc;
 }
 
+/* PATCH: len bytes at off inside the value (see kv.h). */
+int
+kv_patch(struct kv *kv, const struct hash_key *k, uint32_t off,
+    const void *data, size_t len)
+{
+	struct wire_obj req, reply;
+	struct timespec t0;
+	struct wbuf w;
+	uint8_t *buf = NULL;
+	int rc;
+
+	if (len > WIRE_MAX_VALUE || off > WIRE_MAX_VALUE - len)
+		return -EFBIG;
+	kv_now(&t0);
+	wbuf_init(&w);
+	wbuf_put_u32(&w, off);
+	wbuf_put_bytes(&w, data, len);
+	kv_write_req(kv, &req, k, WIRE_COND_NONE, 0);
+	req.data = w.p;
+	req.len = (uint32_t)w.len;
+	rc = kv_call(kv, WIRE_OBJ_PATCH, &req, WIRE_OBJ_DONE, &reply, &buf);
+	free(buf);
+	wbuf_free(&w);
+	kv_account(kv, &kv->st.puts, &kv->st.put_us, &t0, rc, 0, len);
+	return rc;
+}
+
 /* DELETE. */
 int
 kv_del(struct kv *kv, const struct hash_key *k, int cond,

@@ -91,6 +91,16 @@ void kv_value_free(struct kv_value *v);
 int kv_put(struct kv *kv, const struct hash_key *k, const void *data,
     size_t len, int cond, uint64_t cond_version, uint64_t *version);
 
+/*
+ * PATCH: write len bytes at off inside the value of k (created when
+ * absent; zeros fill any gap past its end), without sending or reading
+ * the rest.  Concurrent patches of disjoint ranges all land: the primary
+ * replica applies them one after the other.  0 or -errno as kv_put()
+ * (counted as a PUT).  Needs a canfsd that knows OBJ_PATCH (0.9 on).
+ */
+int kv_patch(struct kv *kv, const struct hash_key *k, uint32_t off,
+    const void *data, size_t len);
+
 /* DELETE (a tombstone) under a condition; as kv_put(). */
 int kv_del(struct kv *kv, const struct hash_key *k, int cond,
     uint64_t cond_version);

@@ -306,6 +306,7 @@ conn_is_request(uint16_t type)
 	case WIRE_OBJ_GET:
 	case WIRE_OBJ_PUT:
 	case WIRE_OBJ_DEL:
+	case WIRE_OBJ_PATCH:
 	case WIRE_OBJ_BATCH:
 		return 1;
 	default:

@@ -24,7 +24,7 @@
 #define COORD_MAX_ATTEMPTS 10
 #define COORD_DEADLINE_MS 30000
 
-enum coord_kind { COORD_GET, COORD_PUT, COORD_DEL };
+enum coord_kind { COORD_GET, COORD_PUT, COORD_DEL, COORD_PATCH };
 
 /*
  * Where a coordinated request stands.  A write goes RESOLVING ->
@@ -34,6 +34,13 @@ enum coord_kind { COORD_GET, COORD_PUT, COORD_DEL };
  * when the primary has no copy it trusts.  Once the primary has
  * confirmed, a retry only replicates the decided version again: the
  * condition is never decided twice.
+ *
+ * A PATCH is decided like a PUT, the primary applying it to its newest
+ * copy; the other replicas get the patch with the version it applied to
+ * and the result's checksum (WIRE_RP_PATCH).  One that lacks that version
+ * answers MISSING: if the write then falls short of a majority, the
+ * coordinator reads the primary's whole value (FETCHING) and replicates
+ * that instead.
  */
 enum coord_phase {
 	COORD_RESOLVING,	 /* looking up the replica set */
@@ -42,13 +49,14 @@ enum coord_phase {
 	COORD_WRITING_BACK, /* installing the newest copy at the primary */
 	COORD_DECIDING,	 /* write: the primary checks and versions it */
 	COORD_REPLICATING, /* write: commit at the primary, store elsewhere */
+	COORD_FETCHING,	 /* patch: reading the primary's whole value */
 	COORD_BACKOFF,	 /* waiting to try again */
 	COORD_DONE,
 };
 
 static const char *const coord_phase_names[] = {
 	"resolving", "reading", "syncing", "writing-back", "deciding",
-	"replicating", "backoff", "done",
+	"replicating", "fetching", "backoff", "done",
 };
 
 /* One client request being coordinated. */
@@ -92,6 +100,16 @@ struct coord_op {
 	uint32_t best_len;
 	struct event *retry;
 	const char *why;	/* last reason for a retry */
+
+	/* PATCH (op->data is the patch). */
+	bool full;		/* replicate the whole value full_data */
+	uint8_t *full_data;
+	uint32_t full_len;
+	bool patched;		/* the primary told us base and checksum */
+	uint64_t base_version;	/* the version the primary patched */
+	uint64_t result_checksum; /* the checksum of what it made */
+	int patch_missed;	/* replicas that lack the base, this round */
+	struct wire_meta full_meta; /* of the whole value (full) */
 };
 
 /* Per-request context: which op, which replica. */
@@ -102,6 +120,8 @@ struct coord_call {
 
 static void coord_start(struct coord_op *op);
 static void coord_write_primary(struct coord_op *op);
+static void coord_replicate(struct coord_op *op);
+static void coord_fetch_full(struct coord_op *op);
 
 /* Move op to phase p (logged: the one place a phase changes). */
 static void
@@ -124,6 +144,7 @@ coord_count(struct coord_op *op, uint32_t code, uint32_t len)
 		[COORD_GET] = STATS_GET,
 		[COORD_PUT] = STATS_PUT,
 		[COORD_DEL] = STATS_DEL,
+		[COORD_PATCH] = STATS_PUT,
 	};
 	struct stats *s = op->n->stats;
 
@@ -142,6 +163,7 @@ coord_release(struct coord_op *op)
 	if (op->retry != NULL)
 		event_free(op->retry);
 	free(op->data);
+	free(op->full_data);
 	free(op->best_data);
 	free(op);
 }
@@ -532,6 +554,47 @@ coord_ack(struct coord_op *op)
 	coord_reply(op, WIRE_OBJ_DONE, &meta, NULL, 0);
 }
 
+/* The primary answered the read of the value a patch made. */
+static void
+coord_fetch_cb(struct node *n, void *arg, const struct wire_header *h,
+    const uint8_t *body)
+{
+	struct wire_obj o;
+	struct coord_op *op;
+	int slot;
+
+	(void)n;
+	if ((op = coord_answer(arg, &slot)) == NULL)
+		return;
+	if (!coord_good_value(h, body, &o) || o.meta.version < op->version) {
+		/* Not committed there yet, or the primary moved: again. */
+		coord_retry(op, "the patched value could not be read back");
+		return;
+	}
+	/*
+	 * This version or a later one (decided after ours, so it holds our
+	 * bytes unless they were overwritten): what the others should have.
+	 */
+	free(op->full_data);
+	op->full_len = o.len;
+	op->full_data = xmalloc(o.len ? o.len : 1);
+	memcpy(op->full_data, o.data, o.len);
+	op->full_meta = o.meta;
+	op->full = true;
+	coord_replicate(op);
+}
+
+/* Read the primary's whole value of a patched key (see COORD_FETCHING). */
+static void
+coord_fetch_full(struct coord_op *op)
+{
+	struct wire_obj o;
+
+	coord_set_phase(op, COORD_FETCHING);
+	coord_body(op, 0, &o);
+	coord_call(op, 0, WIRE_OBJ_R_GET, 0, &o, coord_fetch_cb);
+}
+
 /* A replica answered the replication of the decided version. */
 static void
 coord_replicate_cb(struct node *n, void *arg, const struct wire_header *h,
@@ -552,6 +615,8 @@ coord_replicate_cb(struct node *n, void *arg, const struct wire_header *h,
 			op->primary_acked = true;
 	} else {
 		op->failed++;
+		if (code == WIRE_E_MISSING && slot > 0 && !op->full)
+			op->patch_missed++;
 		if (code == WIRE_E_NOSPACE) {
 			op->nospace++;
 			op->saw_nospace = true;
@@ -586,6 +651,11 @@ coord_replicate_cb(struct node *n, void *arg, const struct wire_header *h,
 		    "the write");
 		return;
 	}
+	if (op->durable && op->patch_missed > 0) {
+		/* Replicas without the patched version: send the value. */
+		coord_fetch_full(op);
+		return;
+	}
 	/*
 	 * Not durable at the primary: the decision may be lost with it, so
 	 * decide again (the op id makes a decision that did land answer
@@ -606,10 +676,11 @@ static void
 coord_replicate(struct coord_op *op)
 {
 	struct wire_obj o;
+	uint32_t flags;
 
 	coord_set_phase(op, COORD_REPLICATING);
 	op->waiting = op->rs.n;
-	op->acked = op->failed = op->nospace = 0;
+	op->acked = op->failed = op->nospace = op->patch_missed = 0;
 	op->primary_acked = false;
 	for (int i = 0; i < op->rs.n && !op->done; i++) {
 		bool confirm = i == 0 && !op->durable;
@@ -621,14 +692,25 @@ coord_replicate(struct coord_op *op)
 		o.meta.mtime_ms = objects_wall_ms();
 		o.meta.flags = op->kind == COORD_DEL ? WIRE_OBJ_TOMBSTONE : 0;
 		o.meta.op = op->opid;
-		if (!confirm) {
+		if (confirm) {
+			o.meta.checksum = hash_checksum(NULL, 0);
+		} else if (op->full) {
+			o.meta = op->full_meta;
+			o.data = op->full_data;
+			o.len = op->full_len;
+		} else {
 			o.data = op->data;
 			o.len = op->len;
-		} else {
-			o.meta.checksum = hash_checksum(NULL, 0);
 		}
-		coord_call(op, i, WIRE_OBJ_R_PUT, confirm ? WIRE_RP_CONFIRM : 0,
-		    &o, coord_replicate_cb);
+		if (!confirm && !op->full && op->kind == COORD_PATCH) {
+			o.cond_version = op->base_version;
+			o.meta.checksum = op->result_checksum;
+			flags = WIRE_RP_PATCH;
+		} else {
+			flags = confirm ? WIRE_RP_CONFIRM : 0;
+		}
+		coord_call(op, i, WIRE_OBJ_R_PUT, flags, &o,
+		    coord_replicate_cb);
 	}
 }
 
@@ -654,6 +736,21 @@ coord_primary_write_cb(struct node *n, void *arg, const struct wire_header *h,
 			return;
 		}
 		op->version = o.meta.version;
+		if (op->kind == COORD_PATCH && !op->full) {
+			op->patched = (h->flags & WIRE_OD_PATCHED) != 0;
+			op->base_version = o.cond_version;
+			op->result_checksum = o.meta.checksum;
+			if (!op->patched) {
+				/*
+				 * Applied by an earlier attempt: the base is
+				 * unknown, so the value itself goes out once
+				 * the primary has committed it.
+				 */
+				op->durable = false;
+				coord_fetch_full(op);
+				return;
+			}
+		}
 		coord_replicate(op);
 		return;
 	}
@@ -699,6 +796,8 @@ coord_write_primary(struct coord_op *op)
 		flags |= WIRE_RP_ABSENT_OK;
 	if (op->synced)
 		flags |= WIRE_RP_SYNCED;
+	if (op->kind == COORD_PATCH)
+		flags |= WIRE_RP_PATCH;
 	o.cond = op->cond;
 	o.cond_version = op->cond_version;
 	o.meta.checksum = op->checksum;
@@ -773,11 +872,14 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
     struct conn *c, uint64_t reqid, coord_done_fn done, void *arg)
 {
 	struct coord_op *op = xcalloc(1, sizeof *op);
+	const uint8_t *pbytes;
+	uint32_t poff, plen;
 
 	op->started_us = stats_now_us();
 	op->n = n;
 	op->kind = type == WIRE_OBJ_GET ? COORD_GET :
-	    type == WIRE_OBJ_PUT ? COORD_PUT : COORD_DEL;
+	    type == WIRE_OBJ_PUT ? COORD_PUT :
+	    type == WIRE_OBJ_PATCH ? COORD_PATCH : COORD_DEL;
 	op->done_fn = done;
 	op->done_arg = arg;
 	op->client = c != NULL ? conn_serial(c) : 0;
@@ -795,14 +897,20 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
 		op->opid.client = n->self.id != 0 ? n->self.id : 1;
 		op->opid.seq = ++n->objs->op_seq;
 	}
-	if (op->kind == COORD_PUT) {
+	if (op->kind == COORD_PATCH && wire_patch_split(req->data, req->len,
+	    &poff, &pbytes, &plen) != 0) {
+		coord_fail(op, WIRE_E_PROTO, "malformed patch");
+		return;
+	}
+	if (op->kind == COORD_PUT || op->kind == COORD_PATCH) {
 		n->stats->bytes_in += req->len;
 		op->len = req->len;
 		op->data = xmalloc(req->len ? req->len : 1);
 		memcpy(op->data, req->data, req->len);
 	}
 	op->checksum = hash_checksum(op->data, op->len);
-	if (op->kind == COORD_PUT && req->meta.checksum != 0 &&
+	if ((op->kind == COORD_PUT || op->kind == COORD_PATCH) &&
+	    req->meta.checksum != 0 &&
 	    req->meta.checksum != op->checksum) {
 		/* The client said what it sent; this is not it. */
 		coord_fail(op, WIRE_E_CORRUPT,

@@ -143,6 +143,7 @@ objects_frame(struct node *n, struct conn *c, const struct wire_header *h,
 	case WIRE_OBJ_GET:
 	case WIRE_OBJ_PUT:
 	case WIRE_OBJ_DEL:
+	case WIRE_OBJ_PATCH:
 		coord_client(n, c, h, &o);
 		break;
 	case WIRE_OBJ_R_GET:

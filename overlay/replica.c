@@ -409,16 +409,50 @@ replica_op_in(const struct store_meta *m, const struct wire_opid *op)
 }
 
 /*
+ * A patch applied to the copy at *base (newest state; NULL: absent or a
+ * tombstone, the patch applies to nothing): o's data becomes the result
+ * (malloc'd, the caller frees it), and *res gets its checksum.  0 or a
+ * wire error.
+ */
+static uint32_t
+replica_patch_base(struct node *n, const struct store_id *base,
+    const struct wire_obj *req, struct wire_obj *o, struct wire_obj *res)
+{
+	void *old = NULL;
+	size_t olen = 0;
+	uint8_t *out;
+	uint32_t len;
+	int rc;
+
+	if (base != NULL &&
+	    (rc = store_peek(n->store, base, NULL, &old, &olen)) != 0)
+		return rc == STORE_NOTFOUND || rc == STORE_CORRUPT ?
+		    WIRE_E_MISSING : WIRE_E_INTERNAL;
+	rc = wire_patch_apply(old, (uint32_t)olen, req->data, req->len, &out,
+	    &len);
+	free(old);
+	if (rc != 0)
+		return WIRE_E_PROTO;
+	o->data = out;
+	o->len = len;
+	res->meta.checksum = hash_checksum(out, len);
+	return 0;
+}
+
+/*
  * The primary decides a write: check the condition against the newest
  * state (the open batch included: writes queued before this one come
  * first), assign the new version, queue it.  A write this node already
  * applied (same op id) is not decided again: *version is the version it
- * made.  Returns 0 with *version set, or a wire error code.
+ * made.  A patch (WIRE_RP_PATCH) is applied to the newest copy; when it
+ * was applied now (*applied), *patched gets the result's checksum and the
+ * version it was applied to (see WIRE_OD_PATCHED).  Returns 0 with
+ * *version set, or a wire error code.
  */
 static uint32_t
 replica_decide(struct node *n, const struct store_id *id,
     const struct wire_obj *req, uint32_t flags, uint64_t *version,
-    char *why, size_t whylen)
+    struct wire_obj *patched, bool *applied, char *why, size_t whylen)
 {
 	struct store_meta cur;
 	struct store_id found;
@@ -456,8 +490,12 @@ replica_decide(struct node *n, const struct store_id *id,
 		return WIRE_E_NOSPACE;
 	}
 	live = exists && !(cur.flags & STORE_F_TOMBSTONE);
-	if (!exists && req->cond != WIRE_COND_NONE &&
-	    !(flags & WIRE_RP_ABSENT_OK))
+	/*
+	 * A patch keeps the bytes around it, so "absent here" must be true
+	 * everywhere before it counts, as for a condition.
+	 */
+	if (!exists && (req->cond != WIRE_COND_NONE ||
+	    (flags & WIRE_RP_PATCH)) && !(flags & WIRE_RP_ABSENT_OK))
 		return WIRE_E_MISSING;
 	if ((req->cond == WIRE_COND_VERSION && (!live ||
 	    cur.version != req->cond_version)) ||
@@ -476,7 +514,17 @@ replica_decide(struct node *n, const struct store_id *id,
 		o.meta.version = cur.version + 1;
 	o.meta.writer = n->self.id;
 	o.meta.mtime_ms = objects_wall_ms();
+	if (flags & WIRE_RP_PATCH) {
+		uint32_t err = replica_patch_base(n, live ? &found : NULL,
+		    req, &o, patched);
+		if (err != 0)
+			return err;
+		patched->cond_version = exists ? cur.version : 0;
+		*applied = true;
+	}
 	rc = replica_put_local(n, id, &o);
+	if (flags & WIRE_RP_PATCH)
+		free((void *)o.data);
 	if (rc != 0)
 		return objects_wire_error(rc);
 	replica_seen_add(n->objs->rep, &req->meta.op, &req->key,
@@ -541,6 +589,50 @@ replica_confirm(struct node *n, struct conn *c, const struct wire_header *h,
 }
 
 /*
+ * A secondary's patch (WIRE_RP_PATCH): apply it to the version the
+ * primary patched (req->cond_version; 0: it had none, nor may we) and
+ * store the result as req's version if it matches the primary's checksum.
+ * Without that base, ERROR MISSING: the coordinator sends the whole value.
+ */
+static void
+replica_patch(struct node *n, struct conn *c, const struct wire_header *h,
+    const struct wire_obj *req, const struct store_id *id)
+{
+	struct store_meta cur;
+	struct wire_obj o = *req;
+	struct wire_obj res;
+	int rc = store_peek_meta(n->store, id, &cur);
+	bool have = rc == 0;
+
+	if ((rc != 0 && rc != STORE_NOTFOUND) ||
+	    (have ? cur.version != req->cond_version :
+	    req->cond_version != 0)) {
+		node_send_error(c, h->reqid, WIRE_E_MISSING,
+		    "the version patched is not here");
+		return;
+	}
+	memset(&res, 0, sizeof res);
+	if (replica_patch_base(n, have && !(cur.flags & STORE_F_TOMBSTONE) ?
+	    id : NULL, req, &o, &res) != 0 ||
+	    res.meta.checksum != req->meta.checksum) {
+		free((void *)o.data);
+		node_send_error(c, h->reqid, WIRE_E_MISSING,
+		    "the patch does not give the primary's value");
+		return;
+	}
+	rc = replica_put_local(n, id, &o);
+	free((void *)o.data);
+	if (rc != 0) {
+		node_send_error(c, h->reqid, objects_wire_error(rc),
+		    wire_error_text(objects_wire_error(rc)));
+		return;
+	}
+	replica_seen_add(n->objs->rep, &req->meta.op, &req->key,
+	    req->meta.version);
+	replica_done_when_durable(n, c, h->reqid, req, id, false);
+}
+
+/*
  * Replica write: as primary (versioning, CAS; the decision is answered
  * at once, durability with CONFIRM), as a secondary (answered when
  * durable), or CONFIRM.
@@ -565,7 +657,9 @@ replica_put(struct node *n, struct conn *c, const struct wire_header *h,
 		replica_confirm(n, c, h, req, &id);
 		return;
 	}
-	if (hash_checksum(req->data, req->len) != req->meta.checksum) {
+	/* A secondary's patch is checked by its result (replica_patch). */
+	if ((!(h->flags & WIRE_RP_PATCH) || (h->flags & WIRE_RP_PRIMARY)) &&
+	    hash_checksum(req->data, req->len) != req->meta.checksum) {
 		log_warnx("%s: write with a bad checksum refused",
 		    conn_name(c));
 		node_send_error(c, h->reqid, WIRE_E_CORRUPT,
@@ -573,19 +667,21 @@ replica_put(struct node *n, struct conn *c, const struct wire_header *h,
 		return;
 	}
 	if (h->flags & WIRE_RP_PRIMARY) {
+		bool applied = false;
+
 		done = *req;
 		done.data = NULL;
 		done.len = 0;
 		err = replica_decide(n, &id, req, h->flags,
-		    &done.meta.version, why, sizeof why);
+		    &done.meta.version, &done, &applied, why, sizeof why);
 		if (err != 0) {
 			node_send_error(c, h->reqid, err,
 			    why[0] ? why : wire_error_text(err));
 			return;
 		}
 		/* The decision now; its commit overlaps the fan-out. */
-		objects_send_obj(c, WIRE_OBJ_DONE, WIRE_OD_DECIDED, h->reqid,
-		    &done);
+		objects_send_obj(c, WIRE_OBJ_DONE, WIRE_OD_DECIDED |
+		    (applied ? WIRE_OD_PATCHED : 0), h->reqid, &done);
 		return;
 	}
 	if (store_peek_meta(n->store, &id, &cur) == 0 &&
@@ -594,6 +690,10 @@ replica_put(struct node *n, struct conn *c, const struct wire_header *h,
 		replica_done_when_durable(n, c, h->reqid, req, &id,
 		    store_get_meta(n->store, &id, &cur) == 0 &&
 		    cur.version >= req->meta.version);
+		return;
+	}
+	if (h->flags & WIRE_RP_PATCH) {
+		replica_patch(n, c, h, req, &id);
 		return;
 	}
 	if ((rc = replica_put_local(n, &id, req)) != 0) {

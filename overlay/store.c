@@ -1501,6 +1501,31 @@ store_peek_meta(struct store *s, const struct store_id *id,
 	return store_meta_view(s, id, meta, true);
 }
 
+/* store_get() of the newest state (see store.h). */
+int
+store_peek(struct store *s, const struct store_id *id,
+    struct store_meta *meta, void **data, size_t *len)
+{
+	for (struct store_wr *w = *store_pend_bucket(s, id); w != NULL;
+	    w = w->hnext) {
+		if (!store_id_equal(&w->id, id))
+			continue;
+		if (w->del)
+			return STORE_NOTFOUND;
+		if (meta != NULL)
+			*meta = w->meta;
+		if (data != NULL) {
+			*data = xmalloc(w->len > 0 ? w->len : 1);
+			if (w->len > 0)
+				memcpy(*data, w->data, w->len);
+		}
+		if (len != NULL)
+			*len = w->len;
+		return 0;
+	}
+	return store_get(s, id, meta, data, len);
+}
+
 /*
  * Walk the cursor from its current record while dim 0 is below hi0,
  * calling cb on records inside z.  Returns 0 or an LMDB error.

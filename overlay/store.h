@@ -246,6 +246,14 @@ int store_op_lookup(struct store *s, uint64_t client, uint64_t seq,
  */
 int store_peek_meta(struct store *s, const struct store_id *id,
     struct store_meta *meta);
+/*
+ * store_get() of the newest state, as store_peek_meta() chooses it: a
+ * queued write's data is copied from the queue (its checksum was computed
+ * from it there), a committed one is read and verified.  For applying a
+ * patch to what the next commit will hold; the same rules of use.
+ */
+int store_peek(struct store *s, const struct store_id *id,
+    struct store_meta *meta, void **data, size_t *len);
 
 /*
  * Call cb for every record whose point lies in zone z, in key order (by

@@ -28,7 +28,7 @@ empty_node() { node 0 0 0 "" 0; }
 # frame TYPE FLAGS REQID BODYFILE: header with the body's length, then body.
 frame() {
 	u32 0x464e4143 # "CANF"
-	u16 3          # WIRE_VERSION
+	u16 4          # WIRE_VERSION
 	u16 "$1"
 	u32 "$2"
 	u32 "$(wc -c <"$4")"
@@ -128,6 +128,13 @@ objtail() {
 } >"$tmp/dig"
 # Batch bodies: u16 n, then n x (u16 type, u32 len, body).
 item() { u16 "$1"; u32 "$(wc -c <"$2")"; cat "$2"; }
+{ # client PATCH: 5 bytes at offset 4096 (the data: u32 off, bytes)
+	u8 0
+	u64 0x0102030405060708; u64 0x1112131415161718; u8 0; u8 0; u64 0
+	u64 0; u64 0; u64 0; u64 0; u32 0
+	u64 0x5eed; u64 43 # op.client, op.seq
+	u32 9; u32 4096; printf canfs
+} >"$tmp/patch"
 { # a client GET: no point, no condition, no data
 	u8 0
 	objtail 0x21 0x22 0 0 0 0 0 0 0 0 ""
@@ -167,6 +174,7 @@ frame 0x0203 0 7 "$tmp/pt" >"$out/route-req"
 frame 0x0201 0 8 "$tmp/empty" >"$out/status-req"
 frame 0x0303 0 9 "$tmp/put" >"$out/obj-put"
 frame 0x0302 0 10 "$tmp/val" >"$out/obj-value"
+frame 0x0308 0 9 "$tmp/patch" >"$out/obj-patch"
 frame 0x0314 0 11 "$tmp/dig" >"$out/obj-digest"
 frame 0x0315 0 11 "$tmp/want" >"$out/obj-want"
 frame 0x0205 0 12 "$tmp/lreq" >"$out/list-req"

@@ -2270,6 +2270,57 @@ test_big_value(void **state)
 	store_close(s);
 }
 
+/* store_peek: the queued write's data first, else the committed one. */
+static void
+test_peek(void **state)
+{
+	struct tstate *t = *state;
+	struct store *s = open_ok(t->db, 2, 0);
+	struct store_meta m = mkmeta(5), got;
+	struct store_id id, other;
+	void *data;
+	size_t len;
+
+	mkid("peek", 1, 0, 2, &id);
+	mkid("peek", 2, 0, 2, &other);
+	assert_int_equal(store_peek(s, &id, &got, &data, &len),
+	    STORE_NOTFOUND);
+	assert_int_equal(store_put(s, &id, &m, "first", 5), 0);
+	/* Queued: store_get does not see it, store_peek does. */
+	assert_int_equal(store_get(s, &id, NULL, NULL, NULL), STORE_NOTFOUND);
+	assert_int_equal(store_peek(s, &id, &got, &data, &len), 0);
+	assert_int_equal(got.version, 5);
+	assert_int_equal(len, 5);
+	assert_memory_equal(data, "first", 5);
+	free(data);
+	assert_int_equal(store_commit(s), 0);
+	/* Committed, and a newer write queued on top: the newer one. */
+	m = mkmeta(6);
+	assert_int_equal(store_put(s, &id, &m, "second!", 7), 0);
+	assert_int_equal(store_peek(s, &id, &got, &data, &len), 0);
+	assert_int_equal(got.version, 6);
+	assert_int_equal(len, 7);
+	assert_memory_equal(data, "second!", 7);
+	free(data);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_peek(s, &id, &got, &data, &len), 0);
+	assert_int_equal(got.version, 6);
+	assert_memory_equal(data, "second!", 7);
+	free(data);
+	/* A queued physical delete hides the committed record. */
+	assert_int_equal(store_delete(s, &id), 0);
+	assert_int_equal(store_peek(s, &id, NULL, NULL, NULL), STORE_NOTFOUND);
+	/* An empty value: a non-NULL buffer of length 0. */
+	m = mkmeta(1);
+	assert_int_equal(store_put(s, &other, &m, NULL, 0), 0);
+	assert_int_equal(store_peek(s, &other, NULL, &data, &len), 0);
+	assert_non_null(data);
+	assert_int_equal(len, 0);
+	free(data);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -2307,6 +2358,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_format1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_op_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peek, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_op_expiry, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_stream,

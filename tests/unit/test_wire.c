@@ -211,7 +211,7 @@ example_routed(struct wire_routed *rt)
 static const uint8_t routed_vec[] = {
 	/* header */
 	0x43, 0x41, 0x4e, 0x46,			/* magic "CANF" */
-	0x03, 0x00,				/* version 3 */
+	0x04, 0x00,				/* version 4 */
 	0x07, 0x01,				/* type 0x0107 ROUTED */
 	0x01, 0x00, 0x00, 0x00,			/* flags WIRE_RT_DIRECT */
 	0x2d, 0x00, 0x00, 0x00,			/* body length 45 */
@@ -456,7 +456,7 @@ test_header(void **state)
 {
 	static const uint8_t want[WIRE_HEADER_LEN] = {
 		0x43, 0x41, 0x4e, 0x46,		/* magic */
-		0x03, 0x00,			/* version */
+		0x04, 0x00,			/* version */
 		0xff, 0x02,			/* type WIRE_ERROR */
 		0x04, 0x03, 0x02, 0x01,		/* flags */
 		0x05, 0x00, 0x00, 0x00,		/* len */
@@ -492,7 +492,7 @@ test_header(void **state)
 		assert_string_equal(why, "bad magic");
 	}
 	/* Older and newer versions, and a byte-swapped one. */
-	static const uint16_t bad_versions[] = { 0, 1, 2, 4, 0x0301 };
+	static const uint16_t bad_versions[] = { 0, 1, 2, 3, 5, 0x0401 };
 	for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0];
 	    i++) {
 		memcpy(buf, want, sizeof buf);
@@ -1956,6 +1956,83 @@ test_mutation_stats(void **state)
 	wbuf_free(&w);
 }
 
+/* A patch as kv_patch() builds it: u32 off, then the bytes. */
+static void
+mkpatch(struct wbuf *w, uint32_t off, const char *bytes, size_t n)
+{
+	wbuf_init(w);
+	wbuf_put_u32(w, off);
+	wbuf_put_bytes(w, bytes, n);
+}
+
+/* Patches split and apply; bad ones are refused. */
+static void
+test_patch(void **state)
+{
+	const uint8_t *bytes;
+	uint32_t off, n, olen;
+	uint8_t *out;
+	struct wbuf w;
+
+	(void)state;
+	/* Inside the base: the bytes around are kept. */
+	mkpatch(&w, 2, "XY", 2);
+	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
+	    &n), 0);
+	assert_int_equal(off, 2);
+	assert_int_equal(n, 2);
+	assert_memory_equal(bytes, "XY", 2);
+	assert_int_equal(wire_patch_apply((const uint8_t *)"abcdef", 6, w.p,
+	    (uint32_t)w.len, &out, &olen), 0);
+	assert_int_equal(olen, 6);
+	assert_memory_equal(out, "abXYef", 6);
+	free(out);
+	wbuf_free(&w);
+
+	/* Past the end: zeros fill the gap, the value grows. */
+	mkpatch(&w, 5, "Z", 1);
+	assert_int_equal(wire_patch_apply((const uint8_t *)"ab", 2, w.p,
+	    (uint32_t)w.len, &out, &olen), 0);
+	assert_int_equal(olen, 6);
+	assert_memory_equal(out, "ab\0\0\0Z", 6);
+	free(out);
+	/* Onto nothing (an absent value). */
+	assert_int_equal(wire_patch_apply(NULL, 0, w.p, (uint32_t)w.len, &out,
+	    &olen), 0);
+	assert_int_equal(olen, 6);
+	assert_memory_equal(out, "\0\0\0\0\0Z", 6);
+	free(out);
+	wbuf_free(&w);
+
+	/* An empty patch at 0 of nothing: an empty value, never NULL. */
+	mkpatch(&w, 0, "", 0);
+	assert_int_equal(wire_patch_apply(NULL, 0, w.p, (uint32_t)w.len, &out,
+	    &olen), 0);
+	assert_non_null(out);
+	assert_int_equal(olen, 0);
+	free(out);
+	wbuf_free(&w);
+
+	/* Too short for the offset. */
+	assert_int_equal(wire_patch_split((const uint8_t *)"abc", 3, &off,
+	    &bytes, &n), -1);
+	assert_int_equal(wire_patch_apply(NULL, 0, (const uint8_t *)"abc", 3,
+	    &out, &olen), -1);
+	/* Reaching past the value limit, and an offset that would wrap. */
+	mkpatch(&w, WIRE_MAX_VALUE, "A", 1);
+	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
+	    &n), -1);
+	wbuf_free(&w);
+	mkpatch(&w, UINT32_MAX, "A", 1);
+	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
+	    &n), -1);
+	wbuf_free(&w);
+	mkpatch(&w, WIRE_MAX_VALUE - 1, "A", 1);
+	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
+	    &n), 0);
+	wbuf_free(&w);
+}
+
 int
 main(void)
 {
@@ -1990,6 +2067,7 @@ main(void)
 		cmocka_unit_test(test_mutation_batch),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_mutation_stats),
+		cmocka_unit_test(test_patch),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
