@@ -831,24 +831,63 @@ wire_error_text(uint32_t code)
 
 /* ---- patches ------------------------------------------------------ */
 
-/* Split a patch into its offset and bytes (see wire.h). */
-int
-wire_patch_split(const uint8_t *data, uint32_t len, uint32_t *off,
-    const uint8_t **bytes, uint32_t *n)
+/* Start a patch of n ranges (see wire.h). */
+void
+wire_patch_begin(struct wbuf *w, uint16_t n)
+{
+	wbuf_put_u16(w, n);
+}
+
+/* One range of a patch. */
+void
+wire_patch_range(struct wbuf *w, uint32_t off, const void *p, uint32_t len)
+{
+	wbuf_put_u32(w, off);
+	wbuf_put_u32(w, len);
+	wbuf_put_bytes(w, p, len);
+}
+
+/*
+ * Walk a patch: check it and, when out is not NULL, write each range
+ * into out.  0 with the furthest end in *end, or -1.
+ */
+static int
+wire_patch_walk(const uint8_t *data, uint32_t len, uint8_t *out,
+    uint32_t *end)
 {
 	struct rbuf r;
+	uint32_t n, far = 0;
 
 	rbuf_init(&r, data, len);
-	*off = rbuf_get_u32(&r);
-	if (r.err)
+	n = rbuf_get_u16(&r);
+	if (r.err || n == 0 || n > WIRE_PATCH_RANGES)
 		return -1;
-	*n = (uint32_t)rbuf_left(&r);
-	*bytes = data + WIRE_PATCH_HDR;
-	/* Both within the limit first: the sum cannot wrap. */
-	if (*off > WIRE_MAX_VALUE || *n > WIRE_MAX_VALUE ||
-	    *off + *n > WIRE_MAX_VALUE)
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t off = rbuf_get_u32(&r), rlen = rbuf_get_u32(&r);
+		const uint8_t *p;
+
+		/* Each within the limit first: the sum cannot wrap. */
+		if (r.err || off > WIRE_MAX_VALUE || rlen > WIRE_MAX_VALUE ||
+		    off + rlen > WIRE_MAX_VALUE ||
+		    (p = rbuf_get_bytes(&r, rlen)) == NULL)
+			return -1;
+		if (out != NULL && rlen > 0)
+			memcpy(out + off, p, rlen);
+		if (off + rlen > far)
+			far = off + rlen;
+	}
+	if (rbuf_left(&r) != 0)
 		return -1;
+	if (end != NULL)
+		*end = far;
 	return 0;
+}
+
+/* Check a patch (see wire.h). */
+int
+wire_patch_check(const uint8_t *data, uint32_t len, uint32_t *end)
+{
+	return wire_patch_walk(data, len, NULL, end);
 }
 
 /* Apply a patch to a value (see wire.h). */
@@ -856,19 +895,16 @@ int
 wire_patch_apply(const uint8_t *base, uint32_t blen, const uint8_t *patch,
     uint32_t plen, uint8_t **out, uint32_t *olen)
 {
-	const uint8_t *bytes;
-	uint32_t off, n, len;
+	uint32_t far, len;
 	uint8_t *p;
 
-	if (wire_patch_split(patch, plen, &off, &bytes, &n) != 0 ||
-	    blen > WIRE_MAX_VALUE)
+	if (blen > WIRE_MAX_VALUE || wire_patch_check(patch, plen, &far) != 0)
 		return -1;
-	len = off + n > blen ? off + n : blen;
+	len = far > blen ? far : blen;
 	p = xcalloc(1, len > 0 ? len : 1);
 	if (blen > 0)
 		memcpy(p, base, blen);
-	if (n > 0)
-		memcpy(p + off, bytes, n);
+	(void)wire_patch_walk(patch, plen, p, NULL);
 	*out = p;
 	*olen = len;
 	return 0;

@@ -328,18 +328,26 @@ struct wire_opid {
 
 /*
  * A patch (the data of OBJ_PATCH and of R_PUT with WIRE_RP_PATCH):
- *   u32 off, bytes[rest]
- * The value becomes the old one (empty when absent) with the bytes
- * written at off, zeros filling any gap past its end; its length is the
- * larger of the old length and off + the bytes', at most WIRE_MAX_VALUE.
+ *   u16 n (1..WIRE_PATCH_RANGES), n x (u32 off, u32 len, bytes[len])
+ * filling the data exactly.  The value becomes the old one (empty when
+ * absent) with each range's bytes written at its offset, in order, zeros
+ * filling any gap past its end; its length is the larger of the old
+ * length and the largest off + len, at most WIRE_MAX_VALUE.
  */
-#define WIRE_PATCH_HDR 4
-/* Split a patch: 0, or -1 when malformed or reaching past the limit. */
-int wire_patch_split(const uint8_t *data, uint32_t len, uint32_t *off,
-    const uint8_t **bytes, uint32_t *n);
+#define WIRE_PATCH_RANGES 256
+/* Start a patch of n ranges in w; then wire_patch_range() n times. */
+void wire_patch_begin(struct wbuf *w, uint16_t n);
+void wire_patch_range(struct wbuf *w, uint32_t off, const void *p,
+    uint32_t len);
 /*
- * Apply a well-formed patch to base (blen bytes; NULL when 0): a malloc'd
- * result in *out (never NULL) of *olen bytes.  0, or -1 when malformed.
+ * Check a patch: 0 with the end of its furthest range in *end (may be
+ * NULL), or -1 when malformed or reaching past WIRE_MAX_VALUE.
+ */
+int wire_patch_check(const uint8_t *data, uint32_t len, uint32_t *end);
+/*
+ * Apply a patch to base (blen bytes; NULL when 0): a malloc'd result in
+ * *out (never NULL) of *olen bytes.  0, or -1 when the patch is malformed
+ * or base longer than WIRE_MAX_VALUE.
  */
 int wire_patch_apply(const uint8_t *base, uint32_t blen,
     const uint8_t *patch, uint32_t plen, uint8_t **out, uint32_t *olen);

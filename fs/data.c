@@ -24,11 +24,22 @@
 #define DATA_RA_MAX 64		/* chunks of one readahead: the readahead
 				   option's maximum (canfs.c) */
 
+#define DATA_PATCH_RANGES 64	/* dirty ranges a buffer keeps apart */
+
+/* A dirty range of a chunk buffer. */
+struct cbuf_range {
+	uint32_t lo, hi;
+};
+
 /* A dirty chunk buffer. */
 struct cbuf {
 	uint64_t index;
 	uint8_t *buf;		/* chunk bytes; zero where never written */
-	uint32_t lo, hi;	/* dirty range [lo, hi) (empty: lo == hi) */
+	uint32_t lo, hi;	/* dirty range [lo, hi) (empty: lo == hi);
+				   with several ranges, their envelope */
+	struct cbuf_range rg[DATA_PATCH_RANGES]; /* -o patch: the dirty
+				   ranges, sorted, apart; none: [lo, hi) */
+	int nrg;
 	uint32_t base_len;	/* stored bytes merged in (with have_base) */
 	bool have_base;		/* the stored chunk is merged around [lo,hi) */
 	bool busy;		/* being written out: hands off */
@@ -154,15 +165,15 @@ chunk_store(struct fs *fs, uint64_t ino, uint64_t idx, const void *p,
 	return kv_put(fs->kv, &k, p, len, WIRE_COND_NONE, 0, NULL);
 }
 
-/* PATCH len bytes at off inside chunk idx (kv_patch()). */
+/* PATCH ranges of chunk idx (kv_patch()). */
 static int
-chunk_patch(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t off,
-    const void *p, size_t len)
+chunk_patch(struct fs *fs, uint64_t ino, uint64_t idx,
+    const struct kv_range *r, int n)
 {
 	struct hash_key k;
 
 	meta_key_chunk(ino, idx, &k);
-	return kv_patch(fs->kv, &k, off, p, len);
+	return kv_patch(fs->kv, &k, r, n);
 }
 
 static struct cbuf *cbuf_find(struct data *, uint64_t);
@@ -536,6 +547,50 @@ data_inline_move(struct data *d)
 	d->inl = false;	/* the flush recording chunk 0 drops them */
 }
 
+/* Is what cb will write one range (or the merged whole chunk)? */
+static bool
+cbuf_contiguous(const struct cbuf *cb)
+{
+	return cb->have_base || cb->nrg <= 1;
+}
+
+/*
+ * Add [lo, hi) to cb's dirty ranges (-o patch), merging the ones it
+ * overlaps or touches.  False, with nothing changed, when that would
+ * make more than DATA_PATCH_RANGES.
+ */
+static bool
+cbuf_range_add(struct cbuf *cb, uint32_t lo, uint32_t hi)
+{
+	struct cbuf_range out[DATA_PATCH_RANGES + 1];
+	int n = 0, i = 0;
+
+	if (cb->nrg == 0 && cb->lo != cb->hi) {
+		/* Written before ranges were kept (inline mode). */
+		cb->rg[0].lo = cb->lo;
+		cb->rg[0].hi = cb->hi;
+		cb->nrg = 1;
+	}
+	for (; i < cb->nrg && cb->rg[i].hi < lo; i++)
+		out[n++] = cb->rg[i];
+	out[n].lo = lo;
+	out[n].hi = hi;
+	for (; i < cb->nrg && cb->rg[i].lo <= hi; i++) {
+		if (cb->rg[i].lo < out[n].lo)
+			out[n].lo = cb->rg[i].lo;
+		if (cb->rg[i].hi > out[n].hi)
+			out[n].hi = cb->rg[i].hi;
+	}
+	n++;
+	if (n + (cb->nrg - i) > DATA_PATCH_RANGES)
+		return false;
+	for (; i < cb->nrg; i++)
+		out[n++] = cb->rg[i];
+	memcpy(cb->rg, out, (size_t)n * sizeof *out);
+	cb->nrg = n;
+	return true;
+}
+
 /*
  * Write cb to the store (cb busy, d->mu not held).  size is the file size:
  * when the dirty range starts the chunk and reaches the chunk's end or
@@ -550,14 +605,28 @@ static int
 cbuf_write(struct data *d, struct cbuf *cb, uint64_t size)
 {
 	uint64_t start = cb->index * d->chunk;
-	bool whole = cb->lo == 0 &&
+	bool whole = cbuf_contiguous(cb) && cb->lo == 0 &&
 	    (cb->hi == d->chunk || start + cb->hi >= size);
 	uint32_t len;
 	int rc;
 
-	if (!cb->have_base && !whole && d->fs->o.patch && !d->inl)
-		return chunk_patch(d->fs, d->ino, cb->index, cb->lo,
-		    cb->buf + cb->lo, cb->hi - cb->lo);
+	if (!cb->have_base && !whole && d->fs->o.patch && !d->inl) {
+		struct kv_range r[DATA_PATCH_RANGES];
+		int n = cb->nrg;
+
+		if (n == 0) {
+			r[0].off = cb->lo;
+			r[0].len = cb->hi - cb->lo;
+			n = 1;
+		}
+		for (int i = 0; i < cb->nrg; i++) {
+			r[i].off = cb->rg[i].lo;
+			r[i].len = cb->rg[i].hi - cb->rg[i].lo;
+		}
+		for (int i = 0; i < n; i++)
+			r[i].data = cb->buf + r[i].off;
+		return chunk_patch(d->fs, d->ino, cb->index, r, n);
+	}
 	if (!cb->have_base && !whole && (rc = cbuf_load_base(d, cb)) != 0)
 		return rc;
 	len = cb->hi;
@@ -694,13 +763,14 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 	if (!cb->have_base && cb->lo != cb->hi &&
 	    (coff > cb->hi || coff + n < cb->lo) && d->inl)
 		(void)cbuf_load_base(d, cb);
-	if (!cb->have_base && cb->lo != cb->hi &&
-	    (coff > cb->hi || coff + n < cb->lo) && d->fs->o.patch) {
-		/* A gap between dirty ranges: patch the first one now. */
+	if (!cb->have_base && d->fs->o.patch && !d->inl &&
+	    !cbuf_range_add(cb, coff, coff + n)) {
+		/* Too many ranges apart: write them out, start afresh. */
 		data_writeout(d, idx, idx);
 		cb = data_buffer(d, idx);
+		(void)cbuf_range_add(cb, coff, coff + n);
 	}
-	if (!cb->have_base && cb->lo != cb->hi &&
+	if (!cb->have_base && cb->lo != cb->hi && !d->fs->o.patch &&
 	    (coff > cb->hi || coff + n < cb->lo)) {
 		/* A gap between dirty ranges: merge the stored chunk. */
 		cb->busy = true;
@@ -723,7 +793,8 @@ data_write_piece(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 			cb->hi = coff + n;
 	}
 	rent_drop(d, idx);
-	if (cb->lo == 0 && cb->hi == d->chunk && !d->inl)
+	if (cb->lo == 0 && cb->hi == d->chunk && !d->inl &&
+	    cbuf_contiguous(cb))
 		data_write_async(d, cb);
 	return 0;
 }

@@ -618,30 +618,41 @@ kv_put(struct kv *kv, const struct hash_key *k, const void *data, size_t len,
 	return rc;
 }
 
-/* PATCH: len bytes at off inside the value (see kv.h). */
+/* PATCH: ranges of bytes inside the value (see kv.h). */
 int
-kv_patch(struct kv *kv, const struct hash_key *k, uint32_t off,
-    const void *data, size_t len)
+kv_patch(struct kv *kv, const struct hash_key *k,
+    const struct kv_range *r, int n)
 {
 	struct wire_obj req, reply;
 	struct timespec t0;
 	struct wbuf w;
 	uint8_t *buf = NULL;
+	size_t bytes = 0;
 	int rc;
 
-	if (len > WIRE_MAX_VALUE || off > WIRE_MAX_VALUE - len)
+	if (n < 1 || n > WIRE_PATCH_RANGES)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		if (r[i].len > WIRE_MAX_VALUE ||
+		    r[i].off > WIRE_MAX_VALUE - r[i].len)
+			return -EFBIG;
+		bytes += r[i].len;
+	}
+	/* Headers: u16 n, then two u32 per range. */
+	if (bytes + 2 + 8 * (size_t)n > WIRE_MAX_VALUE)
 		return -EFBIG;
 	kv_now(&t0);
 	wbuf_init(&w);
-	wbuf_put_u32(&w, off);
-	wbuf_put_bytes(&w, data, len);
+	wire_patch_begin(&w, (uint16_t)n);
+	for (int i = 0; i < n; i++)
+		wire_patch_range(&w, r[i].off, r[i].data, r[i].len);
 	kv_write_req(kv, &req, k, WIRE_COND_NONE, 0);
 	req.data = w.p;
 	req.len = (uint32_t)w.len;
 	rc = kv_call(kv, WIRE_OBJ_PATCH, &req, WIRE_OBJ_DONE, &reply, &buf);
 	free(buf);
 	wbuf_free(&w);
-	kv_account(kv, &kv->st.puts, &kv->st.put_us, &t0, rc, 0, len);
+	kv_account(kv, &kv->st.puts, &kv->st.put_us, &t0, rc, 0, bytes);
 	return rc;
 }
 

@@ -91,15 +91,22 @@ void kv_value_free(struct kv_value *v);
 int kv_put(struct kv *kv, const struct hash_key *k, const void *data,
     size_t len, int cond, uint64_t cond_version, uint64_t *version);
 
+/* One range of a patch: len bytes at off. */
+struct kv_range {
+	uint32_t off;
+	uint32_t len;
+	const void *data;
+};
+
 /*
- * PATCH: write len bytes at off inside the value of k (created when
- * absent; zeros fill any gap past its end), without sending or reading
- * the rest.  Concurrent patches of disjoint ranges all land: the primary
- * replica applies them one after the other.  0 or -errno as kv_put()
- * (counted as a PUT).  Needs a canfsd that knows OBJ_PATCH (0.9 on).
+ * PATCH: write n ranges of bytes (1..WIRE_PATCH_RANGES, applied in
+ * order) inside the value of k, created when absent, zeros filling any
+ * gap past its end, without sending or reading the rest.  Concurrent
+ * patches of disjoint ranges all land: the primary replica applies them
+ * one after the other.  0 or -errno as kv_put() (counted as a PUT).
  */
-int kv_patch(struct kv *kv, const struct hash_key *k, uint32_t off,
-    const void *data, size_t len);
+int kv_patch(struct kv *kv, const struct hash_key *k,
+    const struct kv_range *r, int n);
 
 /* DELETE (a tombstone) under a condition; as kv_put(). */
 int kv_del(struct kv *kv, const struct hash_key *k, int cond,

@@ -872,8 +872,6 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
     struct conn *c, uint64_t reqid, coord_done_fn done, void *arg)
 {
 	struct coord_op *op = xcalloc(1, sizeof *op);
-	const uint8_t *pbytes;
-	uint32_t poff, plen;
 
 	op->started_us = stats_now_us();
 	op->n = n;
@@ -897,8 +895,8 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
 		op->opid.client = n->self.id != 0 ? n->self.id : 1;
 		op->opid.seq = ++n->objs->op_seq;
 	}
-	if (op->kind == COORD_PATCH && wire_patch_split(req->data, req->len,
-	    &poff, &pbytes, &plen) != 0) {
+	if (op->kind == COORD_PATCH &&
+	    wire_patch_check(req->data, req->len, NULL) != 0) {
 		coord_fail(op, WIRE_E_PROTO, "malformed patch");
 		return;
 	}

@@ -160,32 +160,37 @@ fuzz_obj(const uint8_t *body, size_t len)
 }
 
 /*
- * A patch (OBJ_PATCH, R_PUT with WIRE_RP_PATCH): a split that succeeds
- * stays within the value limit, and applying it to a base of the
- * fuzzer's choosing (the patch itself) keeps the base around the bytes.
+ * A patch (OBJ_PATCH, R_PUT with WIRE_RP_PATCH): a patch that checks
+ * stays within the value limit and applies to any base (here: the
+ * patch's own bytes), giving at least that base's length with the base's
+ * bytes before the first range kept; one that does not check never
+ * applies.
  */
 static void
 fuzz_patch(const uint8_t *body, size_t len)
 {
-	const uint8_t *bytes;
 	struct wire_obj o;
-	uint32_t off, n, olen;
+	uint32_t end, olen, first;
 	uint8_t *out;
 
 	if (wire_obj_decode(body, len, &o) != 0)
 		return;
-	if (wire_patch_split(o.data, o.len, &off, &bytes, &n) != 0) {
+	if (wire_patch_check(o.data, o.len, &end) != 0) {
 		if (wire_patch_apply(NULL, 0, o.data, o.len, &out, &olen) == 0)
 			abort();
 		return;
 	}
-	if ((uint64_t)off + n > WIRE_MAX_VALUE || bytes + n != o.data + o.len)
+	if (end > WIRE_MAX_VALUE || o.len < 2 + 8)
 		abort();
 	if (wire_patch_apply(o.data, o.len, o.data, o.len, &out, &olen) != 0)
 		abort();
-	if (olen != (off + n > o.len ? off + n : o.len) ||
-	    memcmp(out + off, bytes, n) != 0 ||
-	    (off > 0 && memcmp(out, o.data, off < o.len ? off : o.len) != 0))
+	if (olen != (end > o.len ? end : o.len))
+		abort();
+	/* The first range's offset (u16 n, then u32 off). */
+	first = (uint32_t)o.data[2] | (uint32_t)o.data[3] << 8 |
+	    (uint32_t)o.data[4] << 16 | (uint32_t)o.data[5] << 24;
+	if (o.data[0] == 1 && o.data[1] == 0 && first > 0 &&
+	    memcmp(out, o.data, first < o.len ? first : o.len) != 0)
 		abort();
 	free(out);
 }

@@ -128,12 +128,12 @@ objtail() {
 } >"$tmp/dig"
 # Batch bodies: u16 n, then n x (u16 type, u32 len, body).
 item() { u16 "$1"; u32 "$(wc -c <"$2")"; cat "$2"; }
-{ # client PATCH: 5 bytes at offset 4096 (the data: u32 off, bytes)
+{ # client PATCH: 2 ranges, 5 bytes at 4096 and 4 at 0 (wire.h)
 	u8 0
 	u64 0x0102030405060708; u64 0x1112131415161718; u8 0; u8 0; u64 0
 	u64 0; u64 0; u64 0; u64 0; u32 0
 	u64 0x5eed; u64 43 # op.client, op.seq
-	u32 9; u32 4096; printf canfs
+	u32 25; u16 2; u32 4096; u32 5; printf canfs; u32 0; u32 4; printf fsys
 } >"$tmp/patch"
 { # a client GET: no point, no condition, no data
 	u8 0

@@ -25,7 +25,22 @@ import struct
 import time
 
 MAGIC = 0x464E4143
-VERSION = 3
+
+
+def _wire_version():
+    """WIRE_VERSION from common/wire.h, so the two never drift apart."""
+    import os
+    import re
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "..", "..", "common", "wire.h")
+    with open(path, encoding="utf-8") as f:
+        m = re.search(r"^#define WIRE_VERSION (\d+)", f.read(), re.M)
+    if m is None:
+        raise RuntimeError("no WIRE_VERSION in " + path)
+    return int(m.group(1))
+
+
+VERSION = _wire_version()
 HEADER_LEN = 24
 MAX_BODY = 8 << 20
 SPACE = 1 << 32

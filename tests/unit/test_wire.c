@@ -1956,32 +1956,28 @@ test_mutation_stats(void **state)
 	wbuf_free(&w);
 }
 
-/* A patch as kv_patch() builds it: u32 off, then the bytes. */
+/* A patch of one range, as kv_patch() builds it. */
 static void
 mkpatch(struct wbuf *w, uint32_t off, const char *bytes, size_t n)
 {
 	wbuf_init(w);
-	wbuf_put_u32(w, off);
-	wbuf_put_bytes(w, bytes, n);
+	wire_patch_begin(w, 1);
+	wire_patch_range(w, off, bytes, (uint32_t)n);
 }
 
-/* Patches split and apply; bad ones are refused. */
+/* Patches check and apply; bad ones are refused. */
 static void
 test_patch(void **state)
 {
-	const uint8_t *bytes;
-	uint32_t off, n, olen;
+	uint32_t end, olen;
 	uint8_t *out;
 	struct wbuf w;
 
 	(void)state;
 	/* Inside the base: the bytes around are kept. */
 	mkpatch(&w, 2, "XY", 2);
-	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
-	    &n), 0);
-	assert_int_equal(off, 2);
-	assert_int_equal(n, 2);
-	assert_memory_equal(bytes, "XY", 2);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, &end), 0);
+	assert_int_equal(end, 4);
 	assert_int_equal(wire_patch_apply((const uint8_t *)"abcdef", 6, w.p,
 	    (uint32_t)w.len, &out, &olen), 0);
 	assert_int_equal(olen, 6);
@@ -2004,7 +2000,31 @@ test_patch(void **state)
 	free(out);
 	wbuf_free(&w);
 
-	/* An empty patch at 0 of nothing: an empty value, never NULL. */
+	/* Several ranges, in order: a later one wins where they overlap. */
+	wbuf_init(&w);
+	wire_patch_begin(&w, 3);
+	wire_patch_range(&w, 0, "AAAA", 4);
+	wire_patch_range(&w, 8, "BB", 2);
+	wire_patch_range(&w, 2, "C", 1);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, &end), 0);
+	assert_int_equal(end, 10);
+	assert_int_equal(wire_patch_apply((const uint8_t *)"0123456789xy",
+	    12, w.p, (uint32_t)w.len, &out, &olen), 0);
+	assert_int_equal(olen, 12);
+	assert_memory_equal(out, "AACA4567BBxy", 12);
+	free(out);
+	/* Every truncation of it is refused (the data must be exact). */
+	for (size_t cut = 0; cut < w.len; cut++) {
+		assert_int_equal(wire_patch_check(w.p, (uint32_t)cut, NULL), -1);
+		assert_int_equal(wire_patch_apply(NULL, 0, w.p, (uint32_t)cut,
+		    &out, &olen), -1);
+	}
+	/* A byte too many, too. */
+	wbuf_put_u8(&w, 0);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, NULL), -1);
+	wbuf_free(&w);
+
+	/* An empty range at 0 of nothing: an empty value, never NULL. */
 	mkpatch(&w, 0, "", 0);
 	assert_int_equal(wire_patch_apply(NULL, 0, w.p, (uint32_t)w.len, &out,
 	    &olen), 0);
@@ -2013,23 +2033,35 @@ test_patch(void **state)
 	free(out);
 	wbuf_free(&w);
 
-	/* Too short for the offset. */
-	assert_int_equal(wire_patch_split((const uint8_t *)"abc", 3, &off,
-	    &bytes, &n), -1);
-	assert_int_equal(wire_patch_apply(NULL, 0, (const uint8_t *)"abc", 3,
-	    &out, &olen), -1);
+	/* No ranges, and more than allowed. */
+	wbuf_init(&w);
+	wire_patch_begin(&w, 0);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, NULL), -1);
+	wbuf_free(&w);
+	wbuf_init(&w);
+	wire_patch_begin(&w, WIRE_PATCH_RANGES + 1);
+	for (int i = 0; i <= WIRE_PATCH_RANGES; i++)
+		wire_patch_range(&w, (uint32_t)i, "x", 1);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, NULL), -1);
+	wbuf_free(&w);
+
 	/* Reaching past the value limit, and an offset that would wrap. */
 	mkpatch(&w, WIRE_MAX_VALUE, "A", 1);
-	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
-	    &n), -1);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, NULL), -1);
 	wbuf_free(&w);
 	mkpatch(&w, UINT32_MAX, "A", 1);
-	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
-	    &n), -1);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, NULL), -1);
 	wbuf_free(&w);
 	mkpatch(&w, WIRE_MAX_VALUE - 1, "A", 1);
-	assert_int_equal(wire_patch_split(w.p, (uint32_t)w.len, &off, &bytes,
-	    &n), 0);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, &end), 0);
+	assert_int_equal(end, WIRE_MAX_VALUE);
+	wbuf_free(&w);
+	/* A length that claims more bytes than there are. */
+	wbuf_init(&w);
+	wire_patch_begin(&w, 1);
+	wbuf_put_u32(&w, 0);
+	wbuf_put_u32(&w, 0xffffffffu);
+	assert_int_equal(wire_patch_check(w.p, (uint32_t)w.len, NULL), -1);
 	wbuf_free(&w);
 }
 
