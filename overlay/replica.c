@@ -607,6 +607,7 @@ replica_patch(struct node *n, struct conn *c, const struct wire_header *h,
 	if ((rc != 0 && rc != STORE_NOTFOUND) ||
 	    (have ? cur.version != req->cond_version :
 	    req->cond_version != 0)) {
+		n->stats->replica[STATS_R_PATCH_MISS]++;
 		node_send_error(c, h->reqid, WIRE_E_MISSING,
 		    "the version patched is not here");
 		return;
@@ -616,6 +617,7 @@ replica_patch(struct node *n, struct conn *c, const struct wire_header *h,
 	    id : NULL, req, &o, &res) != 0 ||
 	    res.meta.checksum != req->meta.checksum) {
 		free((void *)o.data);
+		n->stats->replica[STATS_R_PATCH_MISS]++;
 		node_send_error(c, h->reqid, WIRE_E_MISSING,
 		    "the patch does not give the primary's value");
 		return;
@@ -627,6 +629,7 @@ replica_patch(struct node *n, struct conn *c, const struct wire_header *h,
 		    wire_error_text(objects_wire_error(rc)));
 		return;
 	}
+	n->stats->replica[STATS_R_PATCH]++;
 	replica_seen_add(n->objs->rep, &req->meta.op, &req->key,
 	    req->meta.version);
 	replica_done_when_durable(n, c, h->reqid, req, id, false);

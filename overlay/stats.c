@@ -37,7 +37,7 @@ static const char *const stats_req_names[STATS_NREQ] = {
 	"get", "put", "del", "batch", "route",
 };
 static const char *const stats_replica_names[STATS_NREPLICA] = {
-	"read", "write", "xfer",
+	"read", "write", "xfer", "patch", "patch_miss",
 };
 
 /* Every metric of the snapshot, with its HELP text. */

@@ -46,6 +46,8 @@ enum stats_replica {
 	STATS_R_READ,		/* OBJ_R_GET */
 	STATS_R_WRITE,		/* OBJ_R_PUT: decisions, stores, confirms */
 	STATS_R_XFER,		/* OBJ_XFER received: transfers, repair */
+	STATS_R_PATCH,		/* patches applied as a secondary */
+	STATS_R_PATCH_MISS,	/* ...refused: the version patched not here */
 	STATS_NREPLICA
 };
 

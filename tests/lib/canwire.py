@@ -70,6 +70,7 @@ OBJ_DONE = 0x0304
 OBJ_DEL = 0x0305
 OBJ_BATCH = 0x0306
 OBJ_BATCH_REPLY = 0x0307
+OBJ_PATCH = 0x0308
 
 COND_NONE, COND_VERSION, COND_ABSENT = 0, 1, 2
 BATCH_MAX = 256
@@ -151,6 +152,15 @@ def enc_obj(key, cond=COND_NONE, cond_version=0, data=b"", op=(0, 0),
     return struct.pack("<BQQBBQQQQQIQQI", 0, key[0], key[1], 0, cond,
                        cond_version, version, 0, checksum, 0, 0, op[0],
                        op[1], len(data)) + data
+
+
+def enc_patch(ranges, count=None):
+    """A patch (the data of OBJ_PATCH) of (offset, bytes) ranges; count
+    forges the range count."""
+    out = struct.pack("<H", len(ranges) if count is None else count)
+    for off, b in ranges:
+        out += struct.pack("<II", off, len(b)) + b
+    return out
 
 
 def key_of_hex(hexkey):
