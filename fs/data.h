@@ -8,11 +8,15 @@
  * - dirty chunk buffers: writes are copied into a buffer per chunk and
  *   reach the store when the chunk fills (at once, in the background, so
  *   sequential writers stream), when too many buffers are dirty, and on
- *   flush/fsync/release (close-to-open).  A buffer remembers the dirty
- *   range only; the chunk's old contents are fetched and merged only when
- *   the range does not cover what is stored (a hole inside the chunk, or
- *   old bytes after it).  The first error of a background write is kept
- *   and returned by the next write or flush.
+ *   flush/fsync/release (close-to-open).  A buffer remembers its dirty
+ *   ranges (up to 64 apart).  One range covering the chunk, or the chunk
+ *   up to the end of the file, is written whole; anything else goes out
+ *   as a patch of those ranges (kv_patch(), -o patch), which the daemons
+ *   apply to the stored chunk: nothing is read, and concurrent writers
+ *   of disjoint ranges all keep their bytes.  With -o patch=0 the chunk's
+ *   old contents are fetched and merged instead, and the whole chunk is
+ *   written.  The first error of a background write is kept and returned
+ *   by the next write or flush.
  * - a small cache of clean chunks, filled by reads and by readahead:
  *   reads that continue where the last one stopped fetch the next few
  *   chunks in parallel.  Any write or truncate of a chunk drops it.
@@ -25,8 +29,9 @@
  * At flush the inode's size (never lowered: the larger of the stored one
  * and our end of writes), mtime/ctime and the chunks written (merged into
  * the inode's extents) are written in one CAS.  Two machines writing the
- * same chunk of one file concurrently: the last writer of that chunk
- * wins.
+ * same bytes of one file concurrently: the last to reach the store wins;
+ * disjoint bytes all land (patches; a whole-chunk write replaces the
+ * chunk).
  *
  * The extents are what truncate and removal delete (reap.h), so their
  * cost follows the chunks stored, not the size: a truncate to 1 PiB and
