@@ -180,7 +180,7 @@ rm -f "$RESULTS"/scenario-*.txt
 # slows them, it cannot fail them.  (Not fs_fsck: its sweep checks a 4 s
 # grace; not fs_stress: two busy 200 ms-heartbeat overlays side by side.)
 # Every other scenario runs alone, after them.
-PAIRED=${PAIRED-fs_basic store_cas badinput fs_sparse lab_walk store_batch lab_pkg ctl_status}
+PAIRED=${PAIRED-fs_basic store_cas badinput fs_sparse lab_walk store_batch lab_pkg ctl_status fs_patch store_patch}
 SCENARIOS=(tests/integration/*.sh)
 [ "${SOAK:-0}" = 1 ] && SCENARIOS+=(tests/soak/*.sh)
 ALONE=()
@@ -214,7 +214,7 @@ fi
 # (security.sh's floods are sized for the plain build: under ASan they
 # stall the daemon for seconds, so it runs there only with SOAK=1.)
 echo "== integration scenarios under ASan+UBSan"
-ASAN_SCENARIOS=${ASAN_SCENARIOS:-badinput overlay store_cas fs_lock}
+ASAN_SCENARIOS=${ASAN_SCENARIOS:-badinput overlay store_cas fs_lock store_patch}
 [ "${SOAK:-0}" = 1 ] && ASAN_SCENARIOS=$(cd tests/integration && ls -- *.sh | sed 's/\.sh$//')
 start=$(date +%s)
 if "${SANMAKE[@]}" all build-san/tests/objtool build-san/tests/posix_suite \
