@@ -829,6 +829,38 @@ wire_error_text(uint32_t code)
 	return "unknown error";
 }
 
+/* ---- ranges ------------------------------------------------------- */
+
+/* A range (see wire.h). */
+void
+wire_range_encode(struct wbuf *w, uint32_t off, uint32_t len)
+{
+	wbuf_put_u32(w, off);
+	wbuf_put_u32(w, len);
+}
+
+/* Decode a range. */
+int
+wire_range_decode(const uint8_t *data, uint32_t dlen, uint32_t *off,
+    uint32_t *len)
+{
+	struct rbuf r;
+
+	rbuf_init(&r, data, dlen);
+	*off = rbuf_get_u32(&r);
+	*len = rbuf_get_u32(&r);
+	return r.err || rbuf_left(&r) != 0 ? -1 : 0;
+}
+
+/* Clip a range to a value of vlen bytes. */
+void
+wire_range_clip(uint32_t off, uint32_t len, uint32_t vlen, uint32_t *pos,
+    uint32_t *n)
+{
+	*pos = off < vlen ? off : vlen;
+	*n = vlen - *pos < len ? vlen - *pos : len;
+}
+
 /* ---- patches ------------------------------------------------------ */
 
 /* Start a patch of n ranges (see wire.h). */

@@ -91,7 +91,8 @@ enum wire_type {
 	 * Objects.  All but DIGEST/WANT use the object body.  0x030x come
 	 * from clients (point and index unused), 0x031x from peers.
 	 */
-	WIRE_OBJ_GET = 0x0301,	   /* key -> OBJ_VALUE or ERROR NOTFOUND */
+	WIRE_OBJ_GET = 0x0301,	   /* key, data empty or a range (below) ->
+				      OBJ_VALUE or ERROR NOTFOUND */
 	WIRE_OBJ_VALUE = 0x0302,   /* meta and data */
 	WIRE_OBJ_PUT = 0x0303,	   /* key, cond, data -> OBJ_DONE */
 	WIRE_OBJ_DONE = 0x0304,	   /* meta.version = version written */
@@ -102,7 +103,8 @@ enum wire_type {
 				      sub-request, in the same order */
 	WIRE_OBJ_PATCH = 0x0308,   /* key, cond, data = patch (below) ->
 				      OBJ_DONE: write bytes inside a value */
-	WIRE_OBJ_R_GET = 0x0311,   /* replica read -> OBJ_VALUE / ERROR */
+	WIRE_OBJ_R_GET = 0x0311,   /* replica read (data empty or a range)
+				      -> OBJ_VALUE / ERROR */
 	WIRE_OBJ_R_PUT = 0x0312,   /* replica write, flags WIRE_RP_*; every
 				      write carries its meta.op (idempotence) */
 	WIRE_OBJ_XFER = 0x0313,	   /* one-way: a replica moving here */
@@ -154,6 +156,8 @@ enum wire_routed_type {
 /* Flags of WIRE_OBJ_VALUE. */
 #define WIRE_OV_UNSURE 0x1    /* the sender gained zones lately: its copy
 				 may be older than the other replicas' */
+#define WIRE_OV_RANGE 0x2     /* the data is the range asked for (its
+				 bytes that exist), meta.checksum theirs */
 /* Flags of WIRE_HANDOVER. */
 #define WIRE_HO_LEAVE 0x1 /* the giver is leaving the overlay */
 
@@ -325,6 +329,21 @@ struct wire_opid {
 	uint64_t client; /* random per client process */
 	uint64_t seq;	 /* the client's sequence number */
 };
+
+/*
+ * A range (the data of a GET or R_GET that wants part of a value):
+ *   u32 off, u32 len
+ * The answer holds the value's bytes [off, off + len) that exist: fewer
+ * (none) when the value ends before.
+ */
+#define WIRE_RANGE_LEN 8
+void wire_range_encode(struct wbuf *w, uint32_t off, uint32_t len);
+/* 0, or -1 when data is not a range. */
+int wire_range_decode(const uint8_t *data, uint32_t dlen, uint32_t *off,
+    uint32_t *len);
+/* The part [*pos, *pos + *n) of a value of vlen bytes a range selects. */
+void wire_range_clip(uint32_t off, uint32_t len, uint32_t vlen,
+    uint32_t *pos, uint32_t *n);
 
 /*
  * A patch (the data of OBJ_PATCH and of R_PUT with WIRE_RP_PATCH):

@@ -97,6 +97,7 @@ struct data {
 	uint64_t clock;
 	int prefetching;	/* readahead jobs running */
 	uint64_t last_index;	/* chunk of the last read */
+	uint64_t last_end;	/* where the last read ended */
 };
 
 /* A chunk write for the background pool. */
@@ -163,6 +164,34 @@ chunk_store(struct fs *fs, uint64_t ino, uint64_t idx, const void *p,
 
 	meta_key_chunk(ino, idx, &k);
 	return kv_put(fs->kv, &k, p, len, WIRE_COND_NONE, 0, NULL);
+}
+
+/*
+ * GET n bytes at coff of chunk idx into out (zeros where the chunk ends
+ * first, or is a hole): 0 or -errno.
+ */
+static int
+chunk_fetch_range(struct fs *fs, uint64_t ino, uint64_t idx, uint32_t coff,
+    uint32_t n, char *out)
+{
+	struct hash_key k;
+	struct kv_value v;
+	int rc;
+
+	meta_key_chunk(ino, idx, &k);
+	rc = kv_get_range(fs->kv, &k, coff, n, &v);
+	if (rc == -ENOENT) {
+		memset(out, 0, n);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (v.len > n)
+		v.len = n;	/* a daemon may not send more than asked */
+	memcpy(out, v.data, v.len);
+	memset(out + v.len, 0, n - v.len);
+	kv_value_free(&v);
+	return 0;
 }
 
 /* PATCH ranges of chunk idx (kv_patch()). */
@@ -347,11 +376,14 @@ data_readahead_go(struct data *d, struct data_ra *ra)
 
 /*
  * Copy n bytes at coff of chunk idx into out, from the cache or the store
- * (d->mu held; dropped while fetching).
+ * (d->mu held; dropped while fetching).  A small read away from the last
+ * one (random) that the cache cannot answer fetches its bytes only, and
+ * caches nothing: a random reader of a large file moves 4 KiB, not a
+ * chunk, per 4 KiB read.
  */
 static int
 data_read_chunk(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
-    char *out)
+    char *out, bool random)
 {
 	struct kv_value v;
 	struct rent *r;
@@ -379,6 +411,12 @@ data_read_chunk(struct data *d, uint64_t idx, uint32_t coff, uint32_t n,
 		if (r == NULL)
 			break;
 		pthread_cond_wait(&d->cv, &d->mu); /* someone is loading it */
+	}
+	if (random && n <= d->chunk / 4) {
+		data_unlock(d);
+		rc = chunk_fetch_range(d->fs, d->ino, idx, coff, n, out);
+		data_lock(d);
+		return rc;
 	}
 	r = rent_new(d, idx);
 	data_unlock(d);
@@ -912,6 +950,7 @@ data_read(struct data *d, char *buf, size_t size, uint64_t off)
 	struct data_ra ra;
 	uint64_t idx = 0, first, end;
 	size_t done = 0;
+	bool random;
 	int rc = 0;
 
 	if (size == 0)
@@ -927,6 +966,8 @@ data_read(struct data *d, char *buf, size_t size, uint64_t off)
 		return 0;
 	}
 	end = off + size < d->size ? off + size : d->size;
+	/* Not where the last read ended: a random reader (of many). */
+	random = off != d->last_end && off != 0;
 	while (off + done < end) {
 		uint64_t pos = off + done;
 		uint32_t coff = (uint32_t)(pos % d->chunk);
@@ -935,7 +976,8 @@ data_read(struct data *d, char *buf, size_t size, uint64_t off)
 		idx = pos / d->chunk;
 		if (n > end - pos)
 			n = (uint32_t)(end - pos);
-		if ((rc = data_read_chunk(d, idx, coff, n, buf + done)) != 0)
+		if ((rc = data_read_chunk(d, idx, coff, n, buf + done,
+		    random)) != 0)
 			break;
 		done += n;
 	}
@@ -944,6 +986,7 @@ data_read(struct data *d, char *buf, size_t size, uint64_t off)
 	    first == d->last_index + 1))
 		data_readahead(d, idx, &ra);
 	d->last_index = idx;
+	d->last_end = off + done;
 	data_unlock(d);
 	data_readahead_go(d, &ra);
 	return rc != 0 ? rc : (ssize_t)done;

@@ -19,7 +19,10 @@
  *   by the next write or flush.
  * - a small cache of clean chunks, filled by reads and by readahead:
  *   reads that continue where the last one stopped fetch the next few
- *   chunks in parallel.  Any write or truncate of a chunk drops it.
+ *   chunks in parallel.  Any write or truncate of a chunk drops it.  A
+ *   small read (at most a quarter chunk) that does not continue the last
+ *   one and misses the cache fetches its byte range only (a random
+ *   reader), caching nothing.
  * - the size as this mount sees it (the store's size plus our unflushed
  *   writes) and the time of the last write, for getattr.
  * - the chunks written since the last flush, as a small extent list

@@ -551,9 +551,10 @@ kv_account(struct kv *kv, uint64_t *op, uint64_t *us,
 	pthread_mutex_unlock(&kv->mu);
 }
 
-/* A GET, not counted. */
+/* A GET (of range, when not NULL: WIRE_RANGE_LEN bytes), not counted. */
 static int
-kv_get_one(struct kv *kv, const struct hash_key *k, struct kv_value *v)
+kv_get_one(struct kv *kv, const struct hash_key *k, const uint8_t *range,
+    struct kv_value *v)
 {
 	struct wire_obj req, reply;
 	uint8_t *buf = NULL;
@@ -561,6 +562,10 @@ kv_get_one(struct kv *kv, const struct hash_key *k, struct kv_value *v)
 
 	memset(v, 0, sizeof *v);
 	kv_req(&req, k, WIRE_COND_NONE, 0);
+	if (range != NULL) {
+		req.data = range;
+		req.len = WIRE_RANGE_LEN;
+	}
 	rc = kv_call(kv, WIRE_OBJ_GET, &req, WIRE_OBJ_VALUE, &reply, &buf);
 	if (rc == 0) {
 		v->buf = buf;
@@ -579,7 +584,26 @@ kv_get(struct kv *kv, const struct hash_key *k, struct kv_value *v)
 	int rc;
 
 	kv_now(&t0);
-	rc = kv_get_one(kv, k, v);
+	rc = kv_get_one(kv, k, NULL, v);
+	kv_account(kv, &kv->st.gets, &kv->st.get_us, &t0, rc,
+	    rc == 0 ? v->len : 0, 0);
+	return rc;
+}
+
+/* GET of a range (see kv.h). */
+int
+kv_get_range(struct kv *kv, const struct hash_key *k, uint32_t off,
+    uint32_t len, struct kv_value *v)
+{
+	struct timespec t0;
+	struct wbuf w;
+	int rc;
+
+	kv_now(&t0);
+	wbuf_init(&w);
+	wire_range_encode(&w, off, len);
+	rc = kv_get_one(kv, k, w.p, v);
+	wbuf_free(&w);
 	kv_account(kv, &kv->st.gets, &kv->st.get_us, &t0, rc,
 	    rc == 0 ? v->len : 0, 0);
 	return rc;
@@ -923,7 +947,7 @@ kv_batch(struct kv *kv, struct kv_op *ops, size_t n)
 		if (op->rc == KV_OP_PENDING)
 			op->rc = -EIO;	/* no daemon reachable */
 		else if (op->rc == KV_OP_ALONE)
-			op->rc = kv_get_one(kv, &op->key, &op->v);
+			op->rc = kv_get_one(kv, &op->key, NULL, &op->v);
 		if (op->rc == 0 && op->type == WIRE_OBJ_GET)
 			op->version = op->v.version;
 		if (op->rc != 0 && rc == 0)

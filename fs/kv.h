@@ -81,6 +81,13 @@ void kv_close(struct kv *kv);
 /* GET: 0 with *v filled, -ENOENT when absent, or another -errno. */
 int kv_get(struct kv *kv, const struct hash_key *k, struct kv_value *v);
 void kv_value_free(struct kv_value *v);
+/*
+ * GET of the bytes [off, off + len) of the value of k: *v holds those
+ * that exist (fewer, none, when the value ends before).  Only they travel
+ * from the replica.  As kv_get() otherwise.
+ */
+int kv_get_range(struct kv *kv, const struct hash_key *k, uint32_t off,
+    uint32_t len, struct kv_value *v);
 
 /*
  * PUT under a condition (enum wire_cond; cond_version for

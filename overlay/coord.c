@@ -110,6 +110,13 @@ struct coord_op {
 	uint64_t result_checksum; /* the checksum of what it made */
 	int patch_missed;	/* replicas that lack the base, this round */
 	struct wire_meta full_meta; /* of the whole value (full) */
+
+	/* GET of a range: only the range travels, when the primary is sure. */
+	bool ranged;
+	uint8_t range[WIRE_RANGE_LEN];	/* as sent (wire_range_encode) */
+	uint32_t roff, rlen;
+	bool range_whole;	/* ask for whole copies: the primary is unsure */
+	bool sliced;		/* the answer holds the range already */
 };
 
 /* Per-request context: which op, which replica. */
@@ -211,6 +218,14 @@ coord_reply(struct coord_op *op, uint16_t type, const struct wire_meta *meta,
 	o.meta = *meta;
 	o.data = data;
 	o.len = len;
+	if (op->ranged && !op->sliced && type == WIRE_OBJ_VALUE) {
+		uint32_t pos, cnt;
+
+		wire_range_clip(op->roff, op->rlen, len, &pos, &cnt);
+		o.data = data + pos;
+		o.len = cnt;
+		o.meta.checksum = hash_checksum(o.data, o.len);
+	}
 	if (op->done_fn != NULL)
 		op->done_fn(n, op->done_arg, type, &o, WIRE_E_OK, NULL);
 	else
@@ -517,6 +532,14 @@ coord_primary_read_cb(struct node *n, void *arg, const struct wire_header *h,
 	(void)n;
 	if ((op = coord_answer(arg, &slot)) == NULL)
 		return;
+	if (coord_good_value(h, body, &o) && (h->flags & WIRE_OV_UNSURE) &&
+	    (h->flags & WIRE_OV_RANGE)) {
+		/* A range is no copy to compare: ask it for the whole. */
+		op->range_whole = true;
+		coord_body(op, 0, &o);
+		coord_call(op, 0, WIRE_OBJ_R_GET, 0, &o, coord_primary_read_cb);
+		return;
+	}
 	if (coord_good_value(h, body, &o) && (h->flags & WIRE_OV_UNSURE)) {
 		/* A primary that gained the space lately: the newest wins. */
 		op->unsure = true;
@@ -525,6 +548,7 @@ coord_primary_read_cb(struct node *n, void *arg, const struct wire_header *h,
 		return;
 	}
 	if (coord_good_value(h, body, &o)) {
+		op->sliced = (h->flags & WIRE_OV_RANGE) != 0;
 		if (o.meta.flags & WIRE_OBJ_TOMBSTONE)
 			coord_fail(op, WIRE_E_NOTFOUND, NULL);
 		else
@@ -835,6 +859,10 @@ coord_resolved_cb(struct node *n, void *arg, const struct replset *rs, int err)
 	if (op->kind == COORD_GET) {
 		coord_set_phase(op, COORD_READING);
 		coord_body(op, 0, &o);
+		if (op->ranged && !op->range_whole) {
+			o.data = op->range;
+			o.len = sizeof op->range;
+		}
 		coord_call(op, 0, WIRE_OBJ_R_GET, 0, &o, coord_primary_read_cb);
 	} else if (op->durable) {
 		coord_replicate(op); /* committed: never decide again */
@@ -894,6 +922,20 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
 		/* An old client: our own id still covers our retries. */
 		op->opid.client = n->self.id != 0 ? n->self.id : 1;
 		op->opid.seq = ++n->objs->op_seq;
+	}
+	if (op->kind == COORD_GET && req->len != 0) {
+		struct wbuf w;
+
+		if (wire_range_decode(req->data, req->len, &op->roff,
+		    &op->rlen) != 0) {
+			coord_fail(op, WIRE_E_PROTO, "malformed range");
+			return;
+		}
+		op->ranged = true;
+		wbuf_init(&w);
+		wire_range_encode(&w, op->roff, op->rlen);
+		memcpy(op->range, w.p, sizeof op->range);
+		wbuf_free(&w);
 	}
 	if (op->kind == COORD_PATCH &&
 	    wire_patch_check(req->data, req->len, NULL) != 0) {

@@ -311,11 +311,17 @@ replica_get(struct node *n, struct conn *c, const struct wire_header *h,
 	struct wire_obj o;
 	void *data = NULL;
 	size_t len = 0;
+	uint32_t roff = 0, rlen = 0, pos, cnt, flags;
 	int rc;
 
 	if ((rc = replica_check(n, req, &id)) != 0) {
 		node_send_error(c, h->reqid, (uint32_t)rc,
 		    wire_error_text((uint32_t)rc));
+		return;
+	}
+	if (req->len != 0 &&
+	    wire_range_decode(req->data, req->len, &roff, &rlen) != 0) {
+		node_send_error(c, h->reqid, WIRE_E_PROTO, "malformed range");
 		return;
 	}
 	/* Committed copies only: never one a crash could take back. */
@@ -328,9 +334,16 @@ replica_get(struct node *n, struct conn *c, const struct wire_header *h,
 		return;
 	}
 	objects_obj_from_store(n, &id, &meta, data, len, &o);
-	objects_send_obj(c, WIRE_OBJ_VALUE,
-	    replica_unsure(n) ? WIRE_OV_UNSURE : 0,
-	    h->reqid, &o);
+	flags = replica_unsure(n) ? WIRE_OV_UNSURE : 0;
+	if (req->len != 0) {
+		/* The range only (the whole was verified as it was read). */
+		wire_range_clip(roff, rlen, o.len, &pos, &cnt);
+		o.data += pos;
+		o.len = cnt;
+		o.meta.checksum = hash_checksum(o.data, o.len);
+		flags |= WIRE_OV_RANGE;
+	}
+	objects_send_obj(c, WIRE_OBJ_VALUE, flags, h->reqid, &o);
 	free(data);
 }
 

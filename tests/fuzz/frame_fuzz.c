@@ -195,6 +195,36 @@ fuzz_patch(const uint8_t *body, size_t len)
 	free(out);
 }
 
+/*
+ * The data of a GET or R_GET: a range decodes only from exactly 8
+ * bytes, and its clip to any value length stays inside that value.
+ */
+static void
+fuzz_range(const uint8_t *body, size_t len)
+{
+	struct wire_obj o;
+	uint32_t off, rlen, pos, n;
+
+	if (wire_obj_decode(body, len, &o) != 0)
+		return;
+	if (wire_range_decode(o.data, o.len, &off, &rlen) != 0) {
+		if (o.len == WIRE_RANGE_LEN)
+			abort();
+		return;
+	}
+	if (o.len != WIRE_RANGE_LEN)
+		abort();
+	for (uint32_t vlen = 0; vlen < 3 * WIRE_RANGE_LEN; vlen++) {
+		wire_range_clip(off, rlen, vlen, &pos, &n);
+		if (pos > vlen || n > vlen - pos || n > rlen ||
+		    (off < vlen && pos != off))
+			abort();
+	}
+	wire_range_clip(off, rlen, WIRE_MAX_VALUE, &pos, &n);
+	if ((uint64_t)pos + n > WIRE_MAX_VALUE)
+		abort();
+}
+
 /* Summary body (DIGEST, LIST). */
 static void
 fuzz_summary(const uint8_t *body, size_t len)
@@ -322,11 +352,14 @@ fuzz_body(uint16_t type, const uint8_t *body, size_t len)
 		fuzz_point(body, len);
 		break;
 	case WIRE_OBJ_GET:
+	case WIRE_OBJ_R_GET:
+		fuzz_obj(body, len);
+		fuzz_range(body, len);
+		break;
 	case WIRE_OBJ_VALUE:
 	case WIRE_OBJ_PUT:
 	case WIRE_OBJ_DONE:
 	case WIRE_OBJ_DEL:
-	case WIRE_OBJ_R_GET:
 	case WIRE_OBJ_R_PUT:
 	case WIRE_OBJ_XFER:
 		fuzz_obj(body, len);

@@ -135,6 +135,13 @@ item() { u16 "$1"; u32 "$(wc -c <"$2")"; cat "$2"; }
 	u64 0x5eed; u64 43 # op.client, op.seq
 	u32 25; u16 2; u32 4096; u32 5; printf canfs; u32 0; u32 4; printf fsys
 } >"$tmp/patch"
+{ # a client GET of a range: 512 bytes at 4096 (the data: u32 off, len)
+	u8 0
+	u64 0x0102030405060708; u64 0x1112131415161718; u8 0; u8 0; u64 0
+	u64 0; u64 0; u64 0; u64 0; u32 0
+	u64 0; u64 0 # op id
+	u32 8; u32 4096; u32 512
+} >"$tmp/rget"
 { # a client GET: no point, no condition, no data
 	u8 0
 	objtail 0x21 0x22 0 0 0 0 0 0 0 0 ""
@@ -175,6 +182,7 @@ frame 0x0201 0 8 "$tmp/empty" >"$out/status-req"
 frame 0x0303 0 9 "$tmp/put" >"$out/obj-put"
 frame 0x0302 0 10 "$tmp/val" >"$out/obj-value"
 frame 0x0308 0 9 "$tmp/patch" >"$out/obj-patch"
+frame 0x0301 0 14 "$tmp/rget" >"$out/obj-get-range"
 frame 0x0314 0 11 "$tmp/dig" >"$out/obj-digest"
 frame 0x0315 0 11 "$tmp/want" >"$out/obj-want"
 frame 0x0205 0 12 "$tmp/lreq" >"$out/list-req"

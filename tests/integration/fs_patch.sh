@@ -16,6 +16,10 @@
 #      64 ranges).
 #   3. A sparse write: 10 bytes at offset 5,000,000 of a new file, then
 #      bytes at 2 MiB + 7; the file reads zeros around them, from B.
+#   4. Random reads: 600 O_DIRECT reads of 4 KiB (and some of odd sizes
+#      and offsets, some past the end) at random places of a 6 MiB file
+#      through B, each compared with the source (a small read away from
+#      the last one fetches its bytes only, not the chunk).
 # Skips (77) without FUSE.  Environment: ROUNDS (default 3), HB, BUILD,
 # KEEP=1.
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
@@ -72,6 +76,29 @@ want[5000000:5000010] = b"0123456789"
 want[(2 << 20) + 7:(2 << 20) + 10] = b"abc"
 assert d == bytes(want), "sparse file differs (size %d)" % len(d)
 print("sparse file exact through B")
+PY
+log "4. random reads through B"
+head -c 6291456 /dev/urandom >"$T/big" || fail "no random bytes"
+head -c 5000 /dev/urandom >>"$T/big"
+cp "$T/big" "$A/big" || fail "cp of a 6 MiB file failed"
+python3 - "$B/big" "$T/big" <<'PY' || fail "random reads through B are wrong"
+import mmap, os, random, sys
+ref = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 1 << 16)
+rng = random.Random(3)
+for i in range(600):
+    off = rng.randrange(len(ref) // 4096 + 2) * 4096
+    n = os.preadv(fd, [memoryview(buf)[:4096]], off)
+    assert buf[:n] == ref[off:off + 4096], ("O_DIRECT", off, n)
+os.close(fd)
+with open(sys.argv[1], "rb", buffering=0) as f:
+    for i in range(300):
+        off, ln = rng.randrange(len(ref) + 100), rng.randrange(1, 70000)
+        f.seek(off)
+        got = f.read(ln)
+        assert got == ref[off:off + ln], ("buffered", off, ln, len(got))
+print("900 random reads exact")
 PY
 result operations=$((2 * 2 * 256 * (ROUNDS + 1) / 2)) faults=0 lost=0 corrupt=0
 log "PASS"

@@ -14,6 +14,9 @@
 #      answered ERROR "malformed request" on a connection that stays
 #      usable, and the object is unchanged.  A patch of an absent key
 #      creates it, zeros before the range.
+#      Range reads of one object through every daemon (inside, across
+#      its end, past it, empty) answer exactly those bytes; a range of 7
+#      bytes is "malformed request".
 #   3. kill -9 of a daemon while the threads patch (they resend a patch
 #      whose reply was lost, same op id, through the next daemon): the
 #      survivors read every acknowledged byte after the takeover; after
@@ -114,6 +117,40 @@ with cw.Conn(addr, timeout=45.0) as c:
     got = cw.dec_obj(rb)["data"] if rt == cw.OBJ_VALUE else None
     assert got == b"A" + bytes(99) + b"new", got
 print("bad patches refused, object unchanged; a patch created an absent key")
+PY
+
+# Range reads through every daemon.
+# shellcheck disable=SC2046
+python3 - "$SEED" $(alive_addrs) <<'PY' || fail "range reads are wrong"
+import random
+import sys
+import canwire as cw
+
+seed, addrs = int(sys.argv[1]), sys.argv[2:]
+rng = random.Random(seed + 8)
+key = (rng.getrandbits(64), rng.getrandbits(64))
+val = rng.randbytes(300000)
+with cw.Conn(addrs[0], timeout=45.0) as c:
+    rt, _, _ = c.request(cw.OBJ_PUT, cw.enc_obj(key, data=val))
+    assert rt == cw.OBJ_DONE, rt
+n = 0
+for a in addrs:
+    with cw.Conn(a, timeout=45.0) as c:
+        cases = [(0, 4096), (4096 * 7, 4096), (299990, 100), (300000, 10),
+                 (500000, 4096), (123, 0), (0, 1 << 31)]
+        cases += [(rng.randrange(310000), rng.randrange(70000))
+                  for _ in range(40)]
+        for off, ln in cases:
+            rt, _, rb = c.request(cw.OBJ_GET, cw.enc_obj(
+                key, data=cw.enc_range(off, ln)))
+            assert rt == cw.OBJ_VALUE, (a, off, ln, rt)
+            got = cw.dec_obj(rb)["data"]
+            assert got == val[off:off + ln], (a, off, ln, len(got))
+            n += 1
+        rt, _, rb = c.request(cw.OBJ_GET, cw.enc_obj(key, data=b"1234567"))
+        assert rt == cw.ERROR and cw.dec_error(rb)[0] == 1, rt
+print("%d range reads exact through %d daemons; a bad range refused"
+      % (n, len(addrs)))
 PY
 
 # --- 3. kill -9 of a daemon while patching

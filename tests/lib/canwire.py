@@ -154,6 +154,11 @@ def enc_obj(key, cond=COND_NONE, cond_version=0, data=b"", op=(0, 0),
                        op[1], len(data)) + data
 
 
+def enc_range(off, length):
+    """A range (the data of a GET that wants part of a value)."""
+    return struct.pack("<II", off, length)
+
+
 def enc_patch(ranges, count=None):
     """A patch (the data of OBJ_PATCH) of (offset, bytes) ranges; count
     forges the range count."""

@@ -1956,6 +1956,45 @@ test_mutation_stats(void **state)
 	wbuf_free(&w);
 }
 
+/* Ranges encode, decode and clip. */
+static void
+test_range(void **state)
+{
+	uint32_t off, len, pos, n;
+	struct wbuf w;
+
+	(void)state;
+	wbuf_init(&w);
+	wire_range_encode(&w, 4096, 512);
+	assert_int_equal(w.len, WIRE_RANGE_LEN);
+	assert_int_equal(wire_range_decode(w.p, (uint32_t)w.len, &off, &len),
+	    0);
+	assert_int_equal(off, 4096);
+	assert_int_equal(len, 512);
+	assert_int_equal(wire_range_decode(w.p, 7, &off, &len), -1);
+	wbuf_put_u8(&w, 0);
+	assert_int_equal(wire_range_decode(w.p, 9, &off, &len), -1);
+	wbuf_free(&w);
+	/* Inside, across the end, past the end, empty value. */
+	wire_range_clip(10, 5, 100, &pos, &n);
+	assert_int_equal(pos, 10);
+	assert_int_equal(n, 5);
+	wire_range_clip(98, 5, 100, &pos, &n);
+	assert_int_equal(pos, 98);
+	assert_int_equal(n, 2);
+	wire_range_clip(200, 5, 100, &pos, &n);
+	assert_int_equal(pos, 100);
+	assert_int_equal(n, 0);
+	wire_range_clip(0, 5, 0, &pos, &n);
+	assert_int_equal(n, 0);
+	wire_range_clip(UINT32_MAX, UINT32_MAX, 100, &pos, &n);
+	assert_int_equal(pos, 100);
+	assert_int_equal(n, 0);
+	wire_range_clip(0, UINT32_MAX, 100, &pos, &n);
+	assert_int_equal(pos, 0);
+	assert_int_equal(n, 100);
+}
+
 /* A patch of one range, as kv_patch() builds it. */
 static void
 mkpatch(struct wbuf *w, uint32_t off, const char *bytes, size_t n)
@@ -2100,6 +2139,7 @@ main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_mutation_stats),
 		cmocka_unit_test(test_patch),
+		cmocka_unit_test(test_range),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
