@@ -1423,28 +1423,35 @@ store_get(struct store *s, const struct store_id *id,
 	return rc;
 }
 
+/* The newest queued write to id (the chain is newest first), or NULL. */
+static struct store_wr *
+store_pend_newest(struct store *s, const struct store_id *id)
+{
+	struct store_wr *w;
+
+	for (w = *store_pend_bucket(s, id); w != NULL; w = w->hnext)
+		if (store_id_equal(&w->id, id))
+			break;
+	return w;
+}
+
 /* Read a record's meta only, as committed or (latest) with the batch. */
 static int
 store_meta_view(struct store *s, const struct store_id *id,
     struct store_meta *meta, bool latest)
 {
 	struct store_meta m;
+	struct store_wr *w;
 	MDB_txn *txn;
 	MDB_val v;
 	int rc;
 
-	if (latest) {
-		/* The newest queued write to id wins (newest first). */
-		for (struct store_wr *w = *store_pend_bucket(s, id); w != NULL;
-		    w = w->hnext) {
-			if (!store_id_equal(&w->id, id))
-				continue;
-			if (w->del)
-				return STORE_NOTFOUND;
-			if (meta != NULL)
-				*meta = w->meta;
-			return 0;
-		}
+	if (latest && (w = store_pend_newest(s, id)) != NULL) {
+		if (w->del)
+			return STORE_NOTFOUND;
+		if (meta != NULL)
+			*meta = w->meta;
+		return 0;
 	}
 	if ((txn = store_view_begin(s)) == NULL)
 		return -1;
@@ -1506,24 +1513,22 @@ int
 store_peek(struct store *s, const struct store_id *id,
     struct store_meta *meta, void **data, size_t *len)
 {
-	for (struct store_wr *w = *store_pend_bucket(s, id); w != NULL;
-	    w = w->hnext) {
-		if (!store_id_equal(&w->id, id))
-			continue;
-		if (w->del)
-			return STORE_NOTFOUND;
-		if (meta != NULL)
-			*meta = w->meta;
-		if (data != NULL) {
-			*data = xmalloc(w->len > 0 ? w->len : 1);
-			if (w->len > 0)
-				memcpy(*data, w->data, w->len);
-		}
-		if (len != NULL)
-			*len = w->len;
-		return 0;
+	struct store_wr *w = store_pend_newest(s, id);
+
+	if (w == NULL)
+		return store_get(s, id, meta, data, len);
+	if (w->del)
+		return STORE_NOTFOUND;
+	if (meta != NULL)
+		*meta = w->meta;
+	if (data != NULL) {
+		*data = xmalloc(w->len > 0 ? w->len : 1);
+		if (w->len > 0)
+			memcpy(*data, w->data, w->len);
 	}
-	return store_get(s, id, meta, data, len);
+	if (len != NULL)
+		*len = w->len;
+	return 0;
 }
 
 /*

@@ -80,16 +80,7 @@ status_of() { jq -r --argjson l "$2" '.[] | select(.line == $l) | .status' "$1";
 version_of() { jq -r --argjson l "$2" '.[] | select(.line == $l) | .version' "$1"; }
 
 # --- 4 daemons
-start_node n1 "$(ip_of 1)" "" "${DOPTS[@]}"
-wait_active n1
-for i in 2 3 4; do
-	start_node "n$i" "$(ip_of "$i")" "$(addr_of n1)" "${DOPTS[@]}"
-	wait_active "n$i"
-done
-check_overlay --points 100 --wait 20 -q >"$T/overlay.out" 2>&1 || {
-	cat "$T/overlay.out"
-	fail "the overlay of 4 nodes is not right"
-}
+start_cluster 4 "${DOPTS[@]}"
 
 # --- 1. the files, put in one batch "if absent"
 mkdir -p "$T/in" "$T/new"

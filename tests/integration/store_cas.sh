@@ -116,16 +116,7 @@ wait_verified() {
 }
 
 # --- 4 daemons
-start_node n1 "$(ip_of 1)" "" "${DOPTS[@]}"
-wait_active n1
-for i in 2 3 4; do
-	start_node "n$i" "$(ip_of "$i")" "$(addr_of n1)" "${DOPTS[@]}"
-	wait_active "n$i"
-done
-check_overlay --points 100 --wait 20 -q >"$T/overlay.out" 2>&1 || {
-	cat "$T/overlay.out"
-	fail "the overlay of 4 nodes is not right"
-}
+start_cluster 4 "${DOPTS[@]}"
 
 # --- 1. compare-and-swap counters
 log "cas: 8 clients over $(addr_of n1) and $(addr_of n2), 10 keys," \

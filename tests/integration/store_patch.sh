@@ -37,16 +37,7 @@ PORT=${PORT:-$(free_port)}
 ip_of() { echo "127.0.19.$1:$PORT"; }
 log "seed $SEED, k=$K, $ROUNDS patches per thread"
 
-start_node n1 "$(ip_of 1)" "" "${DOPTS[@]}"
-wait_active n1
-for i in 2 3 4; do
-	start_node "n$i" "$(ip_of "$i")" "$(addr_of n1)" "${DOPTS[@]}"
-	wait_active "n$i"
-done
-check_overlay --points 100 --wait 20 -q >"$T/overlay.out" 2>&1 || {
-	cat "$T/overlay.out"
-	fail "the overlay of 4 nodes is not right"
-}
+start_cluster 4 "${DOPTS[@]}"
 
 # Sum of canfs_replica_requests_total{type=$1} over the live nodes.
 replica_count() {

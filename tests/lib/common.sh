@@ -308,6 +308,24 @@ check_overlay() {
 	${NET_EXEC:-} $CHECK "$@" $(alive_addrs)
 }
 
+# start_cluster N [canfsd args...]: nodes n1..nN at $(ip_of I), each
+# joining through n1 and active before the next starts; fails unless the
+# overlay of the N is then right (zones, neighbours, routes).
+start_cluster() {
+	local count=$1 i
+	shift
+	start_node n1 "$(ip_of 1)" "" "$@"
+	wait_active n1
+	for i in $(seq 2 "$count"); do
+		start_node "n$i" "$(ip_of "$i")" "$(addr_of n1)" "$@"
+		wait_active "n$i"
+	done
+	check_overlay --points 100 --wait 20 -q >"$T/overlay.out" 2>&1 || {
+		cat "$T/overlay.out"
+		fail "the overlay of $count nodes is not right"
+	}
+}
+
 export LIB PYTHONPATH=$LIB${PYTHONPATH:+:$PYTHONPATH}
 
 # ------------------------------------------------------------- results
