@@ -19,7 +19,7 @@
 #include "wire.h"
 
 struct event_base;
-struct event;
+struct host_timer;
 struct conn;
 struct transport;
 
@@ -68,7 +68,7 @@ struct node {
 	uint64_t routed;	/* routed messages handled */
 	uint64_t space_used;	/* our store, refreshed every tick */
 	uint64_t space_avail;
-	struct event *tick;	/* heartbeat and failure detection */
+	struct host_timer *tick; /* heartbeat and failure detection */
 	int ticks;
 	uint64_t last_tick_ms;	/* when the tick last ran (stall detection) */
 
