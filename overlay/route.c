@@ -1,8 +1,8 @@
 /* route.c: greedy next hop and the routing cache (see route.h). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "host.h"
 #include "nbr.h"
 #include "route.h"
 
@@ -27,16 +27,6 @@ route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
 		}
 	}
 	return pick;
-}
-
-/* Monotonic milliseconds. */
-static uint64_t
-route_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Empty the cache. */
@@ -74,7 +64,7 @@ cache_put(struct route_cache *rc, const struct geom_zone *z, uint64_t id,
 	slot->id = id;
 	snprintf(slot->addr, sizeof slot->addr, "%s", addr);
 	slot->used = ++rc->clock;
-	slot->learned_ms = route_now_ms();
+	slot->learned_ms = host_now_ms();
 }
 
 /* Learn every zone of an owner. */
@@ -124,7 +114,7 @@ route_cache_forget_point(struct route_cache *rc, const struct geom_point *p,
 const struct route_cache_entry *
 route_cache_find(struct route_cache *rc, const struct geom_point *p, int dims)
 {
-	uint64_t now = route_now_ms();
+	uint64_t now = host_now_ms();
 
 	for (int i = 0; i < ROUTE_CACHE_SIZE; i++) {
 		struct route_cache_entry *e = &rc->e[i];
