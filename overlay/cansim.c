@@ -1,0 +1,689 @@
+/*
+ * cansim.c: a deterministic discrete-event simulator of a CAN overlay.
+ *
+ * N real node states (node.c, member.c, forward.c, cover.c, ...: the
+ * objects canfsd links) run in one process on the simulator's virtual
+ * clock and network (sim.h).  Nodes join one after another through the
+ * real join protocol; once membership has settled, random lookups go
+ * through the real greedy routing.  Checked as it runs, against the
+ * geometric truth computed from every node's zones:
+ *   - the zones tile the space exactly (volumes sum to 1, no overlap);
+ *   - every node's neighbour table is exact (the nodes whose zones abut
+ *     its own, with their current zones);
+ *   - every lookup is answered by the owner of its point.
+ * A violation prints the seed and the event number and exits 1.  At the
+ * end: mean hops beside CAN's (d/4)·n^(1/d), memory per node, wall time,
+ * and a digest of every delivered frame: the same seed gives the same
+ * digest.
+ */
+#include <sys/resource.h>
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "log.h"
+#include "node.h"
+#include "sim.h"
+#include "xmalloc.h"
+
+struct cansim_opts {
+	int nodes, dims;
+	uint64_t seed;
+	int lookups;
+	int duration_s;		/* lookup phase, virtual seconds */
+	int join_ms;		/* between two joins */
+	int hb_ms, fail_after;
+	int settle_s;		/* after every node is active */
+	int check_s;		/* invariant checks during the lookup phase */
+	bool json;
+	int log_level;
+};
+
+/* One lookup of the harness, by client request id - 1. */
+struct cansim_lookup {
+	struct geom_point target;
+	int origin;
+	bool answered;
+};
+
+static struct {
+	struct cansim_opts o;
+	struct node **nodes;
+	struct conn **client;	/* each node's harness client connection */
+	int created;
+	struct sim_ev join_ev, lookup_ev, check_ev;
+	struct cansim_lookup *lk;
+	int nlk, answered;
+	uint64_t hops_sum, hop_max;
+	int checks;
+	uint64_t joined_ms, settled_ms;
+	double wall0;
+} cs;
+
+static double
+cansim_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An invariant failed: say where, so the run can be replayed; exit 1. */
+static void __attribute__((format(printf, 1, 2), noreturn))
+cansim_violation(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "cansim: VIOLATION at event %" PRIu64 " (t=%" PRIu64
+	    " ms), seed %" PRIu64 ": ", sim_events(), sim_now(), cs.o.seed);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\ncansim: replay with: cansim --nodes %d --dims %d "
+	    "--seed %" PRIu64 " --lookups %d --duration %d --join-ms %d "
+	    "--hb %d --fail-after %d\n", cs.o.nodes, cs.o.dims, cs.o.seed,
+	    cs.o.lookups, cs.o.duration_s, cs.o.join_ms, cs.o.hb_ms,
+	    cs.o.fail_after);
+	exit(1);
+}
+
+/* The harness's client connection received a frame (a lookup answer). */
+static void cansim_client_cb(void *arg, const struct wire_header *h,
+    const uint8_t *body);
+
+/* Create node i and start it: the founder, or a joiner through boot. */
+static void
+cansim_node_start(int i, int boot)
+{
+	struct node_config cfg;
+	char err[256];
+	struct node *n;
+
+	memset(&cfg, 0, sizeof cfg);
+	sim_net_addr(i, cfg.listen, sizeof cfg.listen);
+	cfg.dims = cs.o.dims;
+	cfg.replicas = 1;
+	cfg.hb_ms = cs.o.hb_ms;
+	cfg.fail_after = cs.o.fail_after;
+	cfg.repair_sec = 30;
+	cfg.tombstone_sec = 86400;
+	/* Unique, non-zero, and from the seeded stream. */
+	for (;;) {
+		bool dup = false;
+
+		cfg.node_id = sim_rand();
+		for (int j = 0; j < i && !dup; j++)
+			dup = cs.nodes[j]->self.id == cfg.node_id;
+		if (cfg.node_id != 0 && !dup)
+			break;
+	}
+	if (boot >= 0) {
+		sim_net_addr(boot, cfg.join[0], sizeof cfg.join[0]);
+		cfg.njoin = 1;
+	}
+	n = node_new(NULL, &cfg);
+	sim_set_context(n);	/* its timers run in its context */
+	if (node_start(n, err, sizeof err) != 0)
+		fatalx("node %d: %s", i, err);
+	cs.nodes[i] = n;
+	cs.client[i] = sim_net_client(n->transport, cansim_client_cb, NULL);
+	cs.created = i + 1;
+}
+
+/* The next join: through a random node that is active already. */
+static void
+cansim_join_cb(struct sim_ev *e)
+{
+	int i = cs.created, boot;
+
+	do
+		boot = (int)sim_rand_below((uint64_t)i);
+	while (cs.nodes[boot]->state != NODE_ACTIVE && boot != 0);
+	cansim_node_start(i, boot);
+	if (cs.created < cs.o.nodes)
+		sim_schedule(e, sim_now() + (uint64_t)cs.o.join_ms);
+}
+
+/* Exact volume: a zone of depth k is 2^-k of the space. */
+#define CANSIM_VOL_BITS 120
+
+static int
+cansim_depth(const struct geom_zone *z, int d)
+{
+	int k = 0;
+
+	for (int i = 0; i < d; i++)
+		k += 32 - z->bits[i];
+	return k;
+}
+
+/* Intervals [a, a+sa) and [b, b+sb) of the 2^32 ring share a position. */
+static bool
+cansim_ring_overlap(uint64_t a, uint64_t sa, uint64_t b, uint64_t sb)
+{
+	const uint64_t m = GEOM_SPACE;
+
+	return ((b - a) & (m - 1)) < sa || ((a - b) & (m - 1)) < sb ||
+	    sa == m || sb == m;
+}
+
+/* The end of one interval is the start of the other (on the ring). */
+static bool
+cansim_ring_abut(uint64_t a, uint64_t sa, uint64_t b, uint64_t sb)
+{
+	const uint64_t m = GEOM_SPACE;
+
+	return ((a + sa) & (m - 1)) == b || ((b + sb) & (m - 1)) == a;
+}
+
+/*
+ * CAN's neighbours, written out here rather than taken from geom.c, so
+ * that the check does not share the code it checks: two zones are
+ * neighbours when they overlap in d-1 dimensions and abut in the other.
+ */
+static bool
+cansim_zones_abut(const struct geom_zone *x, const struct geom_zone *y,
+    int d)
+{
+	int overlap = 0, abut = 0;
+
+	for (int i = 0; i < d; i++) {
+		uint64_t sx = (uint64_t)1 << x->bits[i];
+		uint64_t sy = (uint64_t)1 << y->bits[i];
+
+		if (cansim_ring_overlap(x->lo[i], sx, y->lo[i], sy))
+			overlap++;
+		else if (cansim_ring_abut(x->lo[i], sx, y->lo[i], sy))
+			abut++;
+	}
+	return overlap == d - 1 && abut == 1;
+}
+
+static bool
+cansim_nodes_abut(const struct wire_node *a, const struct wire_node *b,
+    int d)
+{
+	for (int i = 0; i < a->nzones; i++) {
+		for (int j = 0; j < b->nzones; j++) {
+			if (cansim_zones_abut(&a->zones[i], &b->zones[j], d))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool
+cansim_same_zones(const struct wire_node *a, const struct wire_node *b,
+    int d)
+{
+	if (a->nzones != b->nzones)
+		return false;
+	for (int i = 0; i < a->nzones; i++) {
+		bool found = false;
+
+		for (int j = 0; j < b->nzones && !found; j++)
+			found = geom_zone_equal(&a->zones[i], &b->zones[j], d);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The volumes sum to exactly 1, no overlap; every node active unless
+ * joiners are allowed (they hold no zone yet).
+ */
+static void
+cansim_check_tiling(bool joiners)
+{
+	int d = cs.o.dims;
+	unsigned __int128 sum = 0, one = (unsigned __int128)1 <<
+	    CANSIM_VOL_BITS;
+
+	for (int i = 0; i < cs.created; i++) {
+		const struct wire_node *x = &cs.nodes[i]->self;
+
+		if (joiners && cs.nodes[i]->state == NODE_JOINING &&
+		    x->nzones == 0)
+			continue;
+		if (cs.nodes[i]->state != NODE_ACTIVE)
+			cansim_violation("node %d is not active", i);
+		if (x->nzones == 0)
+			cansim_violation("node %d holds no zone", i);
+		for (int z = 0; z < x->nzones; z++) {
+			int k = cansim_depth(&x->zones[z], d);
+
+			if (k > CANSIM_VOL_BITS)
+				cansim_violation("node %d: zone of depth %d "
+				    "(too deep to add up)", i, k);
+			sum += (unsigned __int128)1 << (CANSIM_VOL_BITS - k);
+		}
+	}
+	if (sum != one)
+		cansim_violation("zone volumes sum to %.12f, not 1",
+		    (double)sum / (double)one);
+	for (int i = 0; i < cs.created; i++) {
+		const struct wire_node *x = &cs.nodes[i]->self;
+
+		for (int j = i + 1; j < cs.created; j++) {
+			if (nbr_nodes_overlap(x, &cs.nodes[j]->self, d))
+				cansim_violation("zones of nodes %d and %d "
+				    "overlap", i, j);
+		}
+	}
+}
+
+/* Each node's neighbour table against the geometric truth. */
+static void
+cansim_check_neighbours(void)
+{
+	int d = cs.o.dims;
+	char *truth = xcalloc((size_t)cs.created, 1);
+
+	for (int i = 0; i < cs.created; i++) {
+		struct node *n = cs.nodes[i];
+		int want = 0, have = 0;
+		struct nbr *e;
+
+		memset(truth, 0, (size_t)cs.created);
+		for (int j = 0; j < cs.created; j++) {
+			if (j != i && cansim_nodes_abut(&n->self,
+			    &cs.nodes[j]->self, d)) {
+				truth[j] = 1;
+				want++;
+			}
+		}
+		TAILQ_FOREACH(e, &n->nbrs, entry) {
+			int j = -1;
+
+			for (int k = 0; k < cs.created && j < 0; k++) {
+				if (cs.nodes[k]->self.id == e->info.id)
+					j = k;
+			}
+			if (e->failed)
+				cansim_violation("node %d: neighbour %s "
+				    "declared failed (nobody fails here)", i,
+				    node_idstr(e->info.id));
+			if (j < 0 || !truth[j])
+				cansim_violation("node %d: %s in its table is "
+				    "no neighbour", i, node_idstr(e->info.id));
+			if (!cansim_same_zones(&e->info, &cs.nodes[j]->self,
+			    d))
+				cansim_violation("node %d: stale zones for "
+				    "neighbour %d", i, j);
+			truth[j] = 2;
+			have++;
+		}
+		if (have != want) {
+			for (int j = 0; j < cs.created; j++) {
+				if (truth[j] == 1)
+					cansim_violation("node %d: neighbour "
+					    "%d (%s) missing from its table "
+					    "(%d of %d)", i, j,
+					    node_idstr(cs.nodes[j]->self.id),
+					    have, want);
+			}
+			cansim_violation("node %d: %d table entries for %d "
+			    "neighbours", i, have, want);
+		}
+	}
+	free(truth);
+	cs.checks++;
+}
+
+static void
+cansim_check_all(void)
+{
+	cansim_check_tiling(false);
+	cansim_check_neighbours();
+}
+
+static void
+cansim_check_cb(struct sim_ev *e)
+{
+	cansim_check_all();
+	sim_schedule(e, sim_now() + (uint64_t)cs.o.check_s * 1000);
+}
+
+/* The node whose zones contain p (by the truth), or -1. */
+static int
+cansim_owner(const struct geom_point *p)
+{
+	for (int i = 0; i < cs.created; i++) {
+		if (nbr_node_contains(&cs.nodes[i]->self, p, cs.o.dims))
+			return i;
+	}
+	return -1;
+}
+
+static void
+cansim_client_cb(void *arg, const struct wire_header *h, const uint8_t *body)
+{
+	struct cansim_lookup *l;
+	struct wire_membership m;
+	int owner;
+
+	(void)arg;
+	if (h->reqid == 0 || h->reqid > (uint64_t)cs.nlk)
+		cansim_violation("answer for unknown request %" PRIu64,
+		    h->reqid);
+	l = &cs.lk[h->reqid - 1];
+	if (l->answered)
+		cansim_violation("lookup %" PRIu64 " answered twice", h->reqid);
+	l->answered = true;
+	cs.answered++;
+	if (h->type != WIRE_LOOKUP_REPLY) {
+		uint32_t code = 0;
+		char msg[128] = "";
+
+		(void)wire_error_decode(body, h->len, &code, msg, sizeof msg);
+		cansim_violation("lookup %" PRIu64 " from node %d failed: %s "
+		    "(%s)", h->reqid, l->origin, wire_error_text(code), msg);
+	}
+	if (wire_membership_decode(body, h->len, &m) != 0)
+		cansim_violation("lookup %" PRIu64 ": malformed reply",
+		    h->reqid);
+	owner = cansim_owner(&l->target);
+	if (owner < 0 || cs.nodes[owner]->self.id != m.self.id)
+		cansim_violation("lookup %" PRIu64 " from node %d answered by "
+		    "%s, not by the owner %d", h->reqid, l->origin,
+		    node_idstr(m.self.id), owner);
+	cs.hops_sum += m.a;
+	if (m.a > cs.hop_max)
+		cs.hop_max = m.a;
+	wire_membership_free(&m);
+}
+
+/* Start the next lookup: a random node, a random point. */
+static void
+cansim_lookup_cb(struct sim_ev *e)
+{
+	struct cansim_lookup *l = &cs.lk[cs.nlk++];
+	struct node *n;
+
+	memset(&l->target, 0, sizeof l->target);
+	l->origin = (int)sim_rand_below((uint64_t)cs.created);
+	for (int i = 0; i < cs.o.dims; i++)
+		l->target.c[i] = (uint32_t)(sim_rand() >> 32);
+	n = cs.nodes[l->origin];
+	sim_set_context(n);
+	node_lookup(n, cs.client[l->origin], (uint64_t)cs.nlk, &l->target,
+	    false);
+	if (cs.nlk < cs.o.lookups)
+		sim_schedule(e, sim_now() + (uint64_t)cs.o.duration_s * 1000 /
+		    (uint64_t)cs.o.lookups);
+}
+
+/* Log lines carry the id of the node whose event runs. */
+static void
+cansim_log_tag(void *ctx)
+{
+	struct node *n = ctx;
+	char tag[32];
+
+	snprintf(tag, sizeof tag, "[%s]", n ? node_idstr(n->self.id) : "-");
+	log_set_tag(tag);
+}
+
+static bool
+cansim_all_active(void)
+{
+	for (int i = 0; i < cs.created; i++) {
+		if (cs.nodes[i]->state != NODE_ACTIVE)
+			return false;
+	}
+	return cs.created == cs.o.nodes;
+}
+
+static void
+cansim_usage(FILE *f)
+{
+	fprintf(f,
+"usage: cansim [options]\n"
+"Simulate a CAN overlay of real node states on a virtual clock and network.\n"
+"  -n, --nodes N        nodes (default 256)\n"
+"  -d, --dims D         dimensions, 2..%d (default 2)\n"
+"  -s, --seed S         seed of every random choice (default 1)\n"
+"  -l, --lookups L      random lookups after settling (default 1000)\n"
+"  -t, --duration SEC   virtual seconds of the lookup phase (default 20)\n"
+"      --join-ms MS     virtual ms between two joins (default 20)\n"
+"      --hb MS          heartbeat interval (default 1000)\n"
+"      --fail-after K   silent heartbeats before suspicion (default 3)\n"
+"      --settle SEC     wait after the last join completes (default 10)\n"
+"      --check-every SEC  invariant checks in the lookup phase (default 5)\n"
+"  -j, --json           one JSON object instead of text\n"
+"  -v, --verbose        node logs (repeat for more)\n"
+"  -h, --help           this text\n"
+"Exit status: 0 when every invariant held, 1 on a violation (printed with\n"
+"its seed and event number), 2 on bad usage.\n", GEOM_MAX_DIMS);
+}
+
+static int
+cansim_int(const char *name, const char *s, long lo, long hi)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "cansim: --%s: want %ld..%ld\n", name, lo, hi);
+		exit(2);
+	}
+	return (int)v;
+}
+
+static void
+cansim_parse(int argc, char **argv, struct cansim_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "nodes", required_argument, NULL, 'n' },
+		{ "dims", required_argument, NULL, 'd' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "lookups", required_argument, NULL, 'l' },
+		{ "duration", required_argument, NULL, 't' },
+		{ "join-ms", required_argument, NULL, 'J' },
+		{ "hb", required_argument, NULL, 'H' },
+		{ "fail-after", required_argument, NULL, 'F' },
+		{ "settle", required_argument, NULL, 'S' },
+		{ "check-every", required_argument, NULL, 'C' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	*o = (struct cansim_opts){ .nodes = 256, .dims = 2, .seed = 1,
+	    .lookups = 1000, .duration_s = 20, .join_ms = 20, .hb_ms = 1000,
+	    .fail_after = 3, .settle_s = 10, .check_s = 5,
+	    .log_level = LOG_LVL_ERROR };
+	while ((ch = getopt_long(argc, argv, "n:d:s:l:t:jvh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'n': o->nodes = cansim_int("nodes", optarg, 1, 1 << 20);
+			break;
+		case 'd': o->dims = cansim_int("dims", optarg, 2,
+			    GEOM_MAX_DIMS);
+			break;
+		case 's': {
+			char *end;
+
+			o->seed = strtoull(optarg, &end, 0);
+			if (*optarg == '\0' || *end != '\0') {
+				fprintf(stderr, "cansim: --seed: a number\n");
+				exit(2);
+			}
+			break;
+		}
+		case 'l': o->lookups = cansim_int("lookups", optarg, 0,
+			    100000000);
+			break;
+		case 't': o->duration_s = cansim_int("duration", optarg, 1,
+			    1000000);
+			break;
+		case 'J': o->join_ms = cansim_int("join-ms", optarg, 1,
+			    3600000);
+			break;
+		case 'H': o->hb_ms = cansim_int("hb", optarg, 10, 60000);
+			break;
+		case 'F': o->fail_after = cansim_int("fail-after", optarg, 1,
+			    100);
+			break;
+		case 'S': o->settle_s = cansim_int("settle", optarg, 0,
+			    100000);
+			break;
+		case 'C': o->check_s = cansim_int("check-every", optarg, 1,
+			    100000);
+			break;
+		case 'j': o->json = true;
+			break;
+		case 'v': o->log_level++;
+			break;
+		case 'h': cansim_usage(stdout);
+			exit(0);
+		default: cansim_usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		cansim_usage(stderr);
+		exit(2);
+	}
+}
+
+/* Joins, one after another, until every node is active. */
+static void
+cansim_join_phase(void)
+{
+	uint64_t limit = (uint64_t)cs.o.nodes * (uint64_t)cs.o.join_ms +
+	    120000;
+
+	cansim_node_start(0, -1);
+	cs.join_ev.idx = SIZE_MAX;
+	cs.join_ev.fire = cansim_join_cb;
+	if (cs.o.nodes > 1)
+		sim_schedule(&cs.join_ev, (uint64_t)cs.o.join_ms);
+	while (!cansim_all_active()) {
+		if (sim_now() > limit) {
+			int waiting = cs.o.nodes - cs.created;
+
+			for (int i = 0; i < cs.created; i++)
+				waiting += cs.nodes[i]->state != NODE_ACTIVE;
+			/* A more precise reason first, if there is one. */
+			cansim_check_tiling(true);
+			cansim_check_neighbours();
+			cansim_violation("%d node(s) not active %" PRIu64
+			    " s after the first join", waiting, limit / 1000);
+		}
+		sim_run_until(sim_now() + (uint64_t)cs.o.hb_ms);
+	}
+	cs.joined_ms = sim_now();
+}
+
+/* Settle, check, then lookups (with checks) until all are answered. */
+static void
+cansim_lookup_phase(void)
+{
+	uint64_t end;
+
+	sim_run_until(sim_now() + (uint64_t)cs.o.settle_s * 1000);
+	cs.settled_ms = sim_now();
+	cansim_check_all();
+	cs.lk = xcalloc((size_t)cs.o.lookups + 1, sizeof *cs.lk);
+	cs.lookup_ev.idx = cs.check_ev.idx = SIZE_MAX;
+	cs.lookup_ev.fire = cansim_lookup_cb;
+	cs.check_ev.fire = cansim_check_cb;
+	if (cs.o.lookups > 0)
+		sim_schedule(&cs.lookup_ev, sim_now());
+	sim_schedule(&cs.check_ev, sim_now() + (uint64_t)cs.o.check_s * 1000);
+	end = sim_now() + (uint64_t)cs.o.duration_s * 1000;
+	sim_run_until(end);
+	sim_cancel(&cs.check_ev);
+	/* Lookups give up after 5 s: all are answered by then. */
+	while (cs.answered < cs.nlk && sim_now() < end + 10000)
+		sim_run_until(sim_now() + 100);
+	if (cs.answered < cs.nlk)
+		cansim_violation("%d of %d lookups never answered",
+		    cs.nlk - cs.answered, cs.nlk);
+	cansim_check_all();
+}
+
+static void
+cansim_report(size_t mem)
+{
+	struct sim_net_stats st;
+	double wall = cansim_wall() - cs.wall0;
+	double mean = cs.nlk ? (double)cs.hops_sum / cs.nlk : 0;
+	double expect = cs.o.dims / 4.0 * pow(cs.o.nodes, 1.0 / cs.o.dims);
+	double per = (double)mem / cs.o.nodes;
+	struct rusage ru;
+	double rss;
+
+	getrusage(RUSAGE_SELF, &ru);
+	rss = (double)ru.ru_maxrss * 1024 / cs.o.nodes;
+
+	sim_net_stats(&st);
+	if (cs.o.json) {
+		printf("{\"nodes\": %d, \"dims\": %d, \"seed\": %" PRIu64
+		    ", \"joined_ms\": %" PRIu64 ", \"settled_ms\": %" PRIu64
+		    ", \"sim_ms\": %" PRIu64 ", \"events\": %" PRIu64
+		    ", \"frames\": %" PRIu64 ", \"bytes\": %" PRIu64
+		    ", \"conns\": %" PRIu64 ", \"lookups\": %d"
+		    ", \"mean_hops\": %.4f, \"max_hops\": %" PRIu64
+		    ", \"expected_hops\": %.4f, \"checks\": %d"
+		    ", \"heap_bytes_per_node\": %.0f"
+		    ", \"peak_rss_bytes_per_node\": %.0f, \"wall_s\": %.3f"
+		    ", \"digest\": \"%016" PRIx64 "\", \"ok\": true}\n",
+		    cs.o.nodes, cs.o.dims, cs.o.seed, cs.joined_ms,
+		    cs.settled_ms, sim_now(), sim_events(), st.frames,
+		    st.bytes, st.conns, cs.nlk, mean, cs.hop_max, expect,
+		    cs.checks, per, rss, wall, st.digest);
+		return;
+	}
+	printf("cansim: n=%d d=%d seed=%" PRIu64 "\n", cs.o.nodes, cs.o.dims,
+	    cs.o.seed);
+	printf("joined    all active at %.1f s, settled at %.1f s, ended at "
+	    "%.1f s (virtual)\n", cs.joined_ms / 1e3, cs.settled_ms / 1e3,
+	    sim_now() / 1e3);
+	printf("checks    %d passed: zones tile the space, neighbour tables "
+	    "exact\n", cs.checks);
+	printf("lookups   %d, all answered by the owner of their point\n",
+	    cs.nlk);
+	printf("hops      mean %.3f, max %" PRIu64 "; (d/4)n^(1/d) = %.3f\n",
+	    mean, cs.hop_max, expect);
+	printf("traffic   %" PRIu64 " events, %" PRIu64 " frames, %.1f MB, "
+	    "%" PRIu64 " connections\n", sim_events(), st.frames,
+	    st.bytes / 1e6, st.conns);
+	printf("cost      %.1f KiB heap per node after the joins, %.1f KiB "
+	    "peak RSS per node, %.2f s wall\n", per / 1024, rss / 1024, wall);
+	printf("digest    %016" PRIx64 "\n", st.digest);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mallinfo2 mi;
+
+	cansim_parse(argc, argv, &cs.o);
+	log_init("cansim", cs.o.log_level);
+	if (cs.o.log_level > LOG_LVL_ERROR)
+		sim_on_context(cansim_log_tag);
+	cs.wall0 = cansim_wall();
+	sim_reset(cs.o.seed);
+	sim_net_init(cs.o.nodes);
+	cs.nodes = xcalloc((size_t)cs.o.nodes, sizeof *cs.nodes);
+	cs.client = xcalloc((size_t)cs.o.nodes, sizeof *cs.client);
+	cansim_join_phase();
+	mi = mallinfo2();
+	cansim_lookup_phase();
+	cansim_report(mi.uordblks);
+	return 0;
+}

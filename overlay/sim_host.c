@@ -1,0 +1,301 @@
+/*
+ * sim_host.c: host.h for the simulator: a virtual clock, timers on one
+ * event queue (a binary heap by time, then sequence), and random bytes
+ * from one seeded stream (see sim.h).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "sim.h"
+#include "xmalloc.h"
+
+/* The sim's epoch for incarnations: any fixed wall-clock time will do. */
+#define SIM_HOST_WALL_BASE_US 1767225600000000ULL	/* 2026-01-01 */
+
+static struct {
+	uint64_t now, seq, events;
+	struct sim_ev **heap;
+	size_t n, cap;
+	uint64_t s[4];		/* xoshiro256** state */
+	void *ctx;
+	void (*hook)(void *ctx);
+} sim;
+
+struct host_timer {
+	struct sim_ev ev;
+	host_timer_cb cb;
+	void *arg;
+	void *ctx;		/* sim_context() when created */
+};
+
+/* splitmix64: expands the seed into the generator's state. */
+static uint64_t
+sim_splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void
+sim_reset(uint64_t seed)
+{
+	void (*hook)(void *) = sim.hook;
+
+	free(sim.heap);
+	memset(&sim, 0, sizeof sim);
+	sim.hook = hook;
+	for (int i = 0; i < 4; i++)
+		sim.s[i] = sim_splitmix(&seed);
+}
+
+void
+sim_set_context(void *ctx)
+{
+	if (ctx == sim.ctx)
+		return;
+	sim.ctx = ctx;
+	if (sim.hook != NULL)
+		sim.hook(ctx);
+}
+
+void *
+sim_context(void)
+{
+	return sim.ctx;
+}
+
+void
+sim_on_context(void (*hook)(void *ctx))
+{
+	sim.hook = hook;
+}
+
+uint64_t
+sim_now(void)
+{
+	return sim.now;
+}
+
+uint64_t
+sim_events(void)
+{
+	return sim.events;
+}
+
+static uint64_t
+sim_rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t
+sim_rand(void)
+{
+	uint64_t *s = sim.s, r = sim_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = sim_rotl(s[3], 45);
+	return r;
+}
+
+/* Lemire's method would do; rejection keeps it exactly uniform. */
+uint64_t
+sim_rand_below(uint64_t n)
+{
+	uint64_t lim = UINT64_MAX - UINT64_MAX % n, r;
+
+	do
+		r = sim_rand();
+	while (r >= lim);
+	return r % n;
+}
+
+/* a runs before b. */
+static bool
+sim_before(const struct sim_ev *a, const struct sim_ev *b)
+{
+	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void
+sim_heap_set(size_t i, struct sim_ev *e)
+{
+	sim.heap[i] = e;
+	e->idx = i;
+}
+
+static void
+sim_heap_up(size_t i)
+{
+	struct sim_ev *e = sim.heap[i];
+
+	while (i > 0 && sim_before(e, sim.heap[(i - 1) / 2])) {
+		sim_heap_set(i, sim.heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	sim_heap_set(i, e);
+}
+
+static void
+sim_heap_down(size_t i)
+{
+	struct sim_ev *e = sim.heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= sim.n)
+			break;
+		if (c + 1 < sim.n && sim_before(sim.heap[c + 1], sim.heap[c]))
+			c++;
+		if (!sim_before(sim.heap[c], e))
+			break;
+		sim_heap_set(i, sim.heap[c]);
+		i = c;
+	}
+	sim_heap_set(i, e);
+}
+
+void
+sim_schedule(struct sim_ev *e, uint64_t at)
+{
+	if (sim.n == sim.cap) {
+		sim.cap = sim.cap ? 2 * sim.cap : 1024;
+		sim.heap = xreallocarray(sim.heap, sim.cap, sizeof *sim.heap);
+	}
+	e->at = at < sim.now ? sim.now : at;
+	e->seq = sim.seq++;
+	sim_heap_set(sim.n++, e);
+	sim_heap_up(e->idx);
+}
+
+bool
+sim_queued(const struct sim_ev *e)
+{
+	return e->idx != SIZE_MAX;
+}
+
+void
+sim_cancel(struct sim_ev *e)
+{
+	size_t i = e->idx;
+
+	if (i == SIZE_MAX)
+		return;
+	e->idx = SIZE_MAX;
+	if (i == --sim.n)
+		return;
+	sim_heap_set(i, sim.heap[sim.n]);
+	sim_heap_down(i);
+	sim_heap_up(sim.heap[i]->idx);
+}
+
+uint64_t
+sim_run_until(uint64_t until)
+{
+	uint64_t ran = 0;
+
+	while (sim.n > 0 && sim.heap[0]->at <= until) {
+		struct sim_ev *e = sim.heap[0];
+
+		sim_cancel(e);
+		sim.now = e->at;
+		sim.events++;
+		ran++;
+		e->fire(e);	/* may free e */
+	}
+	if (until > sim.now && until != UINT64_MAX)
+		sim.now = until;
+	return ran;
+}
+
+/* host.h */
+
+uint64_t
+host_now_ms(void)
+{
+	return sim.now;
+}
+
+uint64_t
+host_wall_us(void)
+{
+	return SIM_HOST_WALL_BASE_US + sim.now * 1000;
+}
+
+int
+host_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		uint64_t r = sim_rand();
+		size_t k = len < sizeof r ? len : sizeof r;
+
+		memcpy(p, &r, k);
+		p += k;
+		len -= k;
+	}
+	return 0;
+}
+
+static void
+sim_host_fire(struct sim_ev *e)
+{
+	struct host_timer *t = (struct host_timer *)e;
+
+	sim_set_context(t->ctx);
+	t->cb(t->arg);
+}
+
+struct host_timer *
+host_timer_new(struct event_base *base, host_timer_cb cb, void *arg)
+{
+	struct host_timer *t = xcalloc(1, sizeof *t);
+
+	(void)base;
+	t->ev.idx = SIZE_MAX;
+	t->ev.fire = sim_host_fire;
+	t->cb = cb;
+	t->arg = arg;
+	t->ctx = sim.ctx;
+	return t;
+}
+
+void
+host_timer_add(struct host_timer *t, uint64_t ms)
+{
+	sim_cancel(&t->ev);
+	sim_schedule(&t->ev, sim.now + ms);
+}
+
+void
+host_timer_del(struct host_timer *t)
+{
+	if (t != NULL)
+		sim_cancel(&t->ev);
+}
+
+bool
+host_timer_pending(const struct host_timer *t)
+{
+	return sim_queued(&t->ev);
+}
+
+void
+host_timer_free(struct host_timer *t)
+{
+	if (t == NULL)
+		return;
+	sim_cancel(&t->ev);
+	free(t);
+}
