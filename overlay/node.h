@@ -127,6 +127,7 @@ struct node {
 	uint64_t gained_ms;
 	uint64_t contested_logged_ms;
 	bool cover_pending;	/* a lookup of a neighbour-table hole */
+	unsigned cover_tries;	/* such lookups failed in a row (cover.c) */
 
 	/* Our last takeover, to settle a conflicting one. */
 	uint64_t last_takeover_id;

@@ -9,7 +9,7 @@
 /* Greedy next hop, strictly closer than self. */
 struct nbr *
 route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
-    const struct geom_point *p, int dims)
+    const struct geom_point *p, int dims, uint64_t avoid)
 {
 	geom_dist_t mine = nbr_node_dist2(self, p, dims), best = mine;
 	struct nbr *n, *pick = NULL;
@@ -17,7 +17,8 @@ route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
 	TAILQ_FOREACH(n, nbrs, entry) {
 		geom_dist_t d;
 
-		if (n->failed || n->info.nzones == 0 || n->info.addr[0] == '\0')
+		if (n->failed || n->info.nzones == 0 ||
+		    n->info.addr[0] == '\0' || (avoid != 0 && n->info.id == avoid))
 			continue;
 		d = nbr_node_dist2(&n->info, p, dims);
 		if (d < best || (d == best && d < mine && pick != NULL &&
