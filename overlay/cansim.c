@@ -45,6 +45,7 @@ struct cansim_opts {
 	int check_s;		/* invariant checks during the lookup phase */
 	bool json;
 	int log_level;
+	const char *sabotage;	/* break an invariant on purpose (self-test) */
 };
 
 /* One lookup of the harness, by client request id - 1. */
@@ -90,9 +91,11 @@ cansim_violation(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\ncansim: replay with: cansim --nodes %d --dims %d "
 	    "--seed %" PRIu64 " --lookups %d --duration %d --join-ms %d "
-	    "--hb %d --fail-after %d\n", cs.o.nodes, cs.o.dims, cs.o.seed,
-	    cs.o.lookups, cs.o.duration_s, cs.o.join_ms, cs.o.hb_ms,
-	    cs.o.fail_after);
+	    "--hb %d --fail-after %d --settle %d --check-every %d%s%s\n",
+	    cs.o.nodes, cs.o.dims, cs.o.seed, cs.o.lookups, cs.o.duration_s,
+	    cs.o.join_ms, cs.o.hb_ms, cs.o.fail_after, cs.o.settle_s,
+	    cs.o.check_s, cs.o.sabotage ? " --sabotage " : "",
+	    cs.o.sabotage ? cs.o.sabotage : "");
 	exit(1);
 }
 
@@ -461,6 +464,8 @@ cansim_usage(FILE *f)
 "      --settle SEC     wait after the last join completes (default 10)\n"
 "      --check-every SEC  invariant checks in the lookup phase (default 5)\n"
 "  -j, --json           one JSON object instead of text\n"
+"      --sabotage WHAT  break an invariant before the first check (table,\n"
+"                       tiling): a self-test of the checks, exits 1\n"
 "  -v, --verbose        node logs (repeat for more)\n"
 "  -h, --help           this text\n"
 "Exit status: 0 when every invariant held, 1 on a violation (printed with\n"
@@ -495,6 +500,7 @@ cansim_parse(int argc, char **argv, struct cansim_opts *o)
 		{ "settle", required_argument, NULL, 'S' },
 		{ "check-every", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "sabotage", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -545,6 +551,8 @@ cansim_parse(int argc, char **argv, struct cansim_opts *o)
 			break;
 		case 'j': o->json = true;
 			break;
+		case 'B': o->sabotage = optarg;
+			break;
 		case 'v': o->log_level++;
 			break;
 		case 'h': cansim_usage(stdout);
@@ -588,6 +596,30 @@ cansim_join_phase(void)
 	cs.joined_ms = sim_now();
 }
 
+/*
+ * --sabotage: break one invariant just before the first check, to show
+ * that the checks catch it (tests/integration/sim.sh): "table" drops a
+ * neighbour from a node's table, "tiling" has a node forget half of its
+ * zone (it keeps the other half).
+ */
+static void
+cansim_sabotage(const char *what)
+{
+	struct node *n = cs.nodes[sim_rand_below((uint64_t)cs.created)];
+	struct geom_zone low, high;
+
+	if (strcmp(what, "table") == 0 && !TAILQ_EMPTY(&n->nbrs)) {
+		nbr_remove(&n->nbrs, TAILQ_FIRST(&n->nbrs));
+	} else if (strcmp(what, "tiling") == 0 &&
+	    geom_zone_split(&n->self.zones[0], cs.o.dims, &low, &high) == 0) {
+		n->self.zones[0] = low;
+	} else {
+		fprintf(stderr, "cansim: --sabotage %s: nothing to break\n",
+		    what);
+		exit(2);
+	}
+}
+
 /* Settle, check, then lookups (with checks) until all are answered. */
 static void
 cansim_lookup_phase(void)
@@ -596,6 +628,8 @@ cansim_lookup_phase(void)
 
 	sim_run_until(sim_now() + (uint64_t)cs.o.settle_s * 1000);
 	cs.settled_ms = sim_now();
+	if (cs.o.sabotage != NULL)
+		cansim_sabotage(cs.o.sabotage);
 	cansim_check_all();
 	cs.lk = xcalloc((size_t)cs.o.lookups + 1, sizeof *cs.lk);
 	cs.lookup_ev.idx = cs.check_ev.idx = SIZE_MAX;
