@@ -285,6 +285,40 @@ cansim_check_tiling(bool joiners)
 	}
 }
 
+/* Node index by id (open addressing, built for each check), or -1. */
+static int *cansim_idx;
+static size_t cansim_idx_cap;
+
+static void
+cansim_index_build(void)
+{
+	free(cansim_idx);
+	for (cansim_idx_cap = 16; cansim_idx_cap < 2 * (size_t)cs.created;)
+		cansim_idx_cap *= 2;
+	cansim_idx = xcalloc(cansim_idx_cap, sizeof *cansim_idx);
+	for (size_t k = 0; k < cansim_idx_cap; k++)
+		cansim_idx[k] = -1;
+	for (int i = 0; i < cs.created; i++) {
+		size_t k = cs.nodes[i]->self.id & (cansim_idx_cap - 1);
+
+		while (cansim_idx[k] >= 0)
+			k = (k + 1) & (cansim_idx_cap - 1);
+		cansim_idx[k] = i;
+	}
+}
+
+static int
+cansim_index_of(uint64_t id)
+{
+	size_t k = id & (cansim_idx_cap - 1);
+
+	for (; cansim_idx[k] >= 0; k = (k + 1) & (cansim_idx_cap - 1)) {
+		if (cs.nodes[cansim_idx[k]]->self.id == id)
+			return cansim_idx[k];
+	}
+	return -1;
+}
+
 /* Each node's neighbour table against the geometric truth. */
 static void
 cansim_check_neighbours(void)
@@ -292,6 +326,7 @@ cansim_check_neighbours(void)
 	int d = cs.o.dims;
 	char *truth = xcalloc((size_t)cs.created, 1);
 
+	cansim_index_build();
 	for (int i = 0; i < cs.created; i++) {
 		struct node *n = cs.nodes[i];
 		int want = 0, have = 0;
@@ -306,12 +341,8 @@ cansim_check_neighbours(void)
 			}
 		}
 		TAILQ_FOREACH(e, &n->nbrs, entry) {
-			int j = -1;
+			int j = cansim_index_of(e->info.id);
 
-			for (int k = 0; k < cs.created && j < 0; k++) {
-				if (cs.nodes[k]->self.id == e->info.id)
-					j = k;
-			}
 			if (e->failed)
 				cansim_violation("node %d: neighbour %s "
 				    "declared failed (nobody fails here)", i,

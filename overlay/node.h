@@ -3,8 +3,10 @@
  * protocol (join, heartbeats, failure detection and takeover, graceful
  * leave with handover, background zone reassignment).
  *
- * Everything runs on one libevent loop; no locks.  The node reaches the
- * network only through the transport (conn.h), and every request it sends
+ * Everything runs on one event loop; no locks.  The node reaches the
+ * network only through the transport (conn.h), the clock, timers and
+ * random bytes only through host.h (libevent and the kernel in canfsd,
+ * a virtual clock in the simulator, cansim), and every request it sends
  * and waits for, whatever module sent it, is in one table (rpc.h).
  */
 #ifndef CANFS_OVERLAY_NODE_H

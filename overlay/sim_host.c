@@ -107,7 +107,7 @@ sim_rand(void)
 	return r;
 }
 
-/* Lemire's method would do; rejection keeps it exactly uniform. */
+/* By rejection: exactly uniform, whatever n. */
 uint64_t
 sim_rand_below(uint64_t n)
 {
