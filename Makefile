@@ -64,7 +64,7 @@ TEST_BINS := $(if $(wildcard tests/fuzz/frame_fuzz.c),$(BUILD)/tests/frame-fuzz)
 	$(if $(wildcard tests/posix/posix_suite.c),$(BUILD)/tests/posix_suite)
 
 .PHONY: all test check-symbols check-asan unit fuzz bench bench-overlay bench-store \
-	bench-fs bench-heartbeat soak install uninstall deb clean format
+	bench-fs bench-heartbeat bench-sim soak install uninstall deb clean format
 
 all: $(BINS)
 
@@ -186,6 +186,10 @@ bench-store: all $(TEST_BINS)
 
 bench-fs: all $(TEST_BINS)
 	scripts/bench-fs.sh
+
+# Path length in the simulator, d = 2..5 up to 4,096 nodes (cansim).
+bench-sim: $(BUILD)/cansim
+	BUILD=$(BUILD) scripts/bench-sim.sh
 
 # Not part of bench: about 5 minutes of full store load with a 200 ms
 # heartbeat; fails if any daemon declares a neighbour failed.
