@@ -11,6 +11,9 @@
  *   - every node's neighbour table is exact (the nodes whose zones abut
  *     its own, with their current zones);
  *   - every lookup is answered by the owner of its point.
+ * With --churn, nodes join, leave gracefully and crash at a rate for a
+ * while after that first check; once the churn stops and membership has
+ * settled again, the same checks hold for the nodes still alive.
  * A violation prints the seed and the event number and exits 1.  At the
  * end: mean hops beside CAN's (d/4)·n^(1/d), memory per node, wall time,
  * and a digest of every delivered frame: the same seed gives the same
@@ -46,6 +49,9 @@ struct cansim_opts {
 	bool json;
 	int log_level;
 	const char *sabotage;	/* break an invariant on purpose (self-test) */
+	double churn;		/* membership events per s per 1,000 nodes */
+	int churn_s;		/* for this long (virtual s) */
+	int heal_s;		/* settling after the churn */
 };
 
 /* One lookup of the harness, by client request id - 1. */
@@ -59,12 +65,16 @@ static struct {
 	struct cansim_opts o;
 	struct node **nodes;
 	struct conn **client;	/* each node's harness client connection */
-	int created;
-	struct sim_ev join_ev, lookup_ev, check_ev;
+	bool *dead;		/* crashed, or left and exited */
+	int created, cap;	/* nodes created; room for this many */
+	struct sim_ev join_ev, lookup_ev, check_ev, churn_ev;
+	uint64_t churn_end_ms;
+	int joins, leaves, crashes;
 	struct cansim_lookup *lk;
 	int nlk, answered;
 	uint64_t hops_sum, hop_max;
 	uint64_t nbr_sum;	/* table entries at the last check */
+	int nbr_nodes;		/* of that many live nodes */
 	int checks;
 	uint64_t joined_ms, settled_ms;
 	double wall0;
@@ -92,10 +102,11 @@ cansim_violation(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\ncansim: replay with: cansim --nodes %d --dims %d "
 	    "--seed %" PRIu64 " --lookups %d --duration %d --join-ms %d "
-	    "--hb %d --fail-after %d --settle %d --check-every %d%s%s\n",
+	    "--hb %d --fail-after %d --settle %d --check-every %d "
+	    "--churn %g --churn-time %d --heal %d%s%s\n",
 	    cs.o.nodes, cs.o.dims, cs.o.seed, cs.o.lookups, cs.o.duration_s,
 	    cs.o.join_ms, cs.o.hb_ms, cs.o.fail_after, cs.o.settle_s,
-	    cs.o.check_s, cs.o.sabotage ? " --sabotage " : "",
+	    cs.o.check_s, cs.o.churn, cs.o.churn_s, cs.o.heal_s, cs.o.sabotage ? " --sabotage " : "",
 	    cs.o.sabotage ? cs.o.sabotage : "");
 	exit(1);
 }
@@ -104,9 +115,12 @@ cansim_violation(const char *fmt, ...)
 static void cansim_client_cb(void *arg, const struct wire_header *h,
     const uint8_t *body);
 
-/* Create node i and start it: the founder, or a joiner through boot. */
+/*
+ * Create node i and start it: the founder (nboot 0), or a joiner through
+ * boot[0..nboot) in turn.
+ */
 static void
-cansim_node_start(int i, int boot)
+cansim_node_start(int i, const int *boot, int nboot)
 {
 	struct node_config cfg;
 	char err[256];
@@ -130,10 +144,8 @@ cansim_node_start(int i, int boot)
 		if (cfg.node_id != 0 && !dup)
 			break;
 	}
-	if (boot >= 0) {
-		sim_net_addr(boot, cfg.join[0], sizeof cfg.join[0]);
-		cfg.njoin = 1;
-	}
+	for (int k = 0; k < nboot && k < NODE_MAX_JOIN; k++)
+		sim_net_addr(boot[k], cfg.join[cfg.njoin++], sizeof cfg.join[0]);
 	n = node_new(NULL, &cfg);
 	sim_set_context(n);	/* its timers run in its context */
 	if (node_start(n, err, sizeof err) != 0)
@@ -141,6 +153,26 @@ cansim_node_start(int i, int boot)
 	cs.nodes[i] = n;
 	cs.client[i] = sim_net_client(n->transport, cansim_client_cb, NULL);
 	cs.created = i + 1;
+}
+
+/* A random live node (active, if asked), or -1 when there is none. */
+static int
+cansim_random_live(bool active)
+{
+	int live = 0, k;
+
+	for (int i = 0; i < cs.created; i++)
+		live += !cs.dead[i] && (!active ||
+		    cs.nodes[i]->state == NODE_ACTIVE);
+	if (live == 0)
+		return -1;
+	k = (int)sim_rand_below((uint64_t)live);
+	for (int i = 0; i < cs.created; i++) {
+		if (!cs.dead[i] && (!active ||
+		    cs.nodes[i]->state == NODE_ACTIVE) && k-- == 0)
+			return i;
+	}
+	return -1;
 }
 
 /* The next join: through a random node that is active already. */
@@ -152,7 +184,7 @@ cansim_join_cb(struct sim_ev *e)
 	do
 		boot = (int)sim_rand_below((uint64_t)i);
 	while (cs.nodes[boot]->state != NODE_ACTIVE && boot != 0);
-	cansim_node_start(i, boot);
+	cansim_node_start(i, &boot, 1);
 	if (cs.created < cs.o.nodes)
 		sim_schedule(e, sim_now() + (uint64_t)cs.o.join_ms);
 }
@@ -256,6 +288,8 @@ cansim_check_tiling(bool joiners)
 	for (int i = 0; i < cs.created; i++) {
 		const struct wire_node *x = &cs.nodes[i]->self;
 
+		if (cs.dead[i])
+			continue;
 		if (joiners && cs.nodes[i]->state == NODE_JOINING &&
 		    x->nzones == 0)
 			continue;
@@ -278,8 +312,9 @@ cansim_check_tiling(bool joiners)
 	for (int i = 0; i < cs.created; i++) {
 		const struct wire_node *x = &cs.nodes[i]->self;
 
-		for (int j = i + 1; j < cs.created; j++) {
-			if (nbr_nodes_overlap(x, &cs.nodes[j]->self, d))
+		for (int j = i + 1; j < cs.created && !cs.dead[i]; j++) {
+			if (!cs.dead[j] &&
+			    nbr_nodes_overlap(x, &cs.nodes[j]->self, d))
 				cansim_violation("zones of nodes %d and %d "
 				    "overlap", i, j);
 		}
@@ -329,14 +364,18 @@ cansim_check_neighbours(void)
 
 	cansim_index_build();
 	cs.nbr_sum = 0;
+	cs.nbr_nodes = 0;
 	for (int i = 0; i < cs.created; i++) {
 		struct node *n = cs.nodes[i];
 		int want = 0, have = 0;
 		struct nbr *e;
 
+		if (cs.dead[i])
+			continue;
+		cs.nbr_nodes++;
 		memset(truth, 0, (size_t)cs.created);
 		for (int j = 0; j < cs.created; j++) {
-			if (j != i && cansim_nodes_abut(&n->self,
+			if (j != i && !cs.dead[j] && cansim_nodes_abut(&n->self,
 			    &cs.nodes[j]->self, d)) {
 				truth[j] = 1;
 				want++;
@@ -349,6 +388,11 @@ cansim_check_neighbours(void)
 				cansim_violation("node %d: neighbour %s "
 				    "declared failed (nobody fails here)", i,
 				    node_idstr(e->info.id));
+			if (j >= 0 && cs.dead[j])
+				cansim_violation("node %d: %d (%s), %s, still "
+				    "in its table", i, j, node_idstr(e->info.id),
+				    cs.nodes[j]->state == NODE_LEFT ? "gone" :
+				    "crashed");
 			if (j < 0 || !truth[j])
 				cansim_violation("node %d: %s in its table is "
 				    "no neighbour", i, node_idstr(e->info.id));
@@ -396,7 +440,8 @@ static int
 cansim_owner(const struct geom_point *p)
 {
 	for (int i = 0; i < cs.created; i++) {
-		if (nbr_node_contains(&cs.nodes[i]->self, p, cs.o.dims))
+		if (!cs.dead[i] &&
+		    nbr_node_contains(&cs.nodes[i]->self, p, cs.o.dims))
 			return i;
 	}
 	return -1;
@@ -448,7 +493,8 @@ cansim_lookup_cb(struct sim_ev *e)
 	struct node *n;
 
 	memset(&l->target, 0, sizeof l->target);
-	l->origin = (int)sim_rand_below((uint64_t)cs.created);
+	if ((l->origin = cansim_random_live(true)) < 0)
+		cansim_violation("no active node left to look up from");
 	for (int i = 0; i < cs.o.dims; i++)
 		l->target.c[i] = (uint32_t)(sim_rand() >> 32);
 	n = cs.nodes[l->origin];
@@ -467,7 +513,9 @@ cansim_log_tag(void *ctx)
 	struct node *n = ctx;
 	char tag[32];
 
-	snprintf(tag, sizeof tag, "[%s]", n ? node_idstr(n->self.id) : "-");
+	snprintf(tag, sizeof tag, "[%" PRIu64 ".%03" PRIu64 " %s]",
+	    sim_now() / 1000, sim_now() % 1000,
+	    n ? node_idstr(n->self.id) : "-");
 	log_set_tag(tag);
 }
 
@@ -475,10 +523,113 @@ static bool
 cansim_all_active(void)
 {
 	for (int i = 0; i < cs.created; i++) {
-		if (cs.nodes[i]->state != NODE_ACTIVE)
+		if (!cs.dead[i] && cs.nodes[i]->state != NODE_ACTIVE)
 			return false;
 	}
-	return cs.created == cs.o.nodes;
+	return cs.created >= cs.o.nodes;
+}
+
+/* A node's process ends: after its leave, or in a crash. */
+static void
+cansim_halt(int i)
+{
+	cs.dead[i] = true;
+	sim_halt(cs.nodes[i]);
+}
+
+/* A leave is over (handed over, or given up): the process exits. */
+static void
+cansim_left_cb(struct node *n)
+{
+	for (int i = 0; i < cs.created; i++) {
+		if (cs.nodes[i] == n)
+			cansim_halt(i);
+	}
+}
+
+/* Live nodes, not leaving. */
+static int
+cansim_live(void)
+{
+	int live = 0;
+
+	for (int i = 0; i < cs.created; i++)
+		live += !cs.dead[i] && cs.nodes[i]->state != NODE_LEAVING;
+	return live;
+}
+
+/*
+ * One membership event of the churn: a join (half of them, so that the
+ * overlay keeps its size), a graceful leave or a crash (a quarter each).
+ */
+static void
+cansim_churn_cb(struct sim_ev *e)
+{
+	uint64_t gap = (uint64_t)(1e6 / (cs.o.churn * cs.o.nodes));
+	int kind = (int)sim_rand_below(4), i;
+
+	if (cs.created < cs.cap && (kind <= 1 || cansim_live() <= 2)) {
+		/* Three bootstrap peers: any of them may die meanwhile. */
+		int boot[3];
+
+		for (int k = 0; k < 3; k++)
+			boot[k] = cansim_random_live(true);
+		if (boot[0] >= 0) {
+			cansim_node_start(cs.created, boot, 3);
+			cs.joins++;
+		}
+	} else if ((i = cansim_random_live(true)) >= 0 && kind == 2) {
+		sim_set_context(cs.nodes[i]);
+		node_leave(cs.nodes[i], cansim_left_cb);
+		cs.leaves++;
+	} else if (i >= 0 && kind == 3) {
+		cansim_halt(i);
+		cs.crashes++;
+	}
+	if (sim_now() + gap < cs.churn_end_ms)
+		sim_schedule(e, sim_now() + (gap ? gap : 1));
+}
+
+/*
+ * Churn for --churn-time seconds, then wait until every live node is
+ * active and every leave is over, and settle.
+ */
+static void
+cansim_churn_phase(void)
+{
+	uint64_t limit;
+
+	cs.churn_end_ms = sim_now() + (uint64_t)cs.o.churn_s * 1000;
+	cs.churn_ev.idx = SIZE_MAX;
+	cs.churn_ev.fire = cansim_churn_cb;
+	sim_schedule(&cs.churn_ev, sim_now());
+	sim_run_until(cs.churn_end_ms);
+	sim_cancel(&cs.churn_ev);
+	limit = sim_now() + 120000;
+	while (!cansim_all_active()) {
+		if (sim_now() > limit) {
+			cansim_check_tiling(true);
+			cansim_check_neighbours();
+			int st[4] = { 0 }, first = -1;
+
+			for (int i = 0; i < cs.created; i++) {
+				if (cs.dead[i] ||
+				    cs.nodes[i]->state == NODE_ACTIVE)
+					continue;
+				st[cs.nodes[i]->state]++;
+				if (first < 0)
+					first = i;
+			}
+			cansim_violation("membership not settled 120 s after "
+			    "the churn: %d joining, %d leaving, %d left but "
+			    "running (node %d, %s, first)", st[NODE_JOINING],
+			    st[NODE_LEAVING], st[NODE_LEFT], first,
+			    node_idstr(cs.nodes[first]->self.id));
+		}
+		sim_run_until(sim_now() + (uint64_t)cs.o.hb_ms);
+	}
+	sim_run_until(sim_now() + (uint64_t)cs.o.heal_s * 1000);
+	cansim_check_all();
 }
 
 static void
@@ -496,6 +647,13 @@ cansim_usage(FILE *f)
 "      --hb MS          heartbeat interval (default 1000)\n"
 "      --fail-after K   silent heartbeats before suspicion (default 3)\n"
 "      --settle SEC     wait after the last join completes (default 10)\n"
+"  -c, --churn RATE     after the first check, membership events at RATE\n"
+"                       a second per 1,000 nodes: joins (half of them),\n"
+"                       graceful leaves and crashes (default 0: none)\n"
+"      --churn-time SEC for this long (default 60), then settle, check\n"
+"      --heal SEC       settling after the churn (default 30: a takeover's\n"
+"                       spare zone is handed on only after 4 failure\n"
+"                       timeouts, 12 s at the defaults)\n"
 "      --check-every SEC  invariant checks in the lookup phase (default 5)\n"
 "  -j, --json           one JSON object instead of text\n"
 "      --sabotage WHAT  break an invariant before the first check (table,\n"
@@ -535,6 +693,9 @@ cansim_parse(int argc, char **argv, struct cansim_opts *o)
 		{ "check-every", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "sabotage", required_argument, NULL, 'B' },
+		{ "churn", required_argument, NULL, 'c' },
+		{ "churn-time", required_argument, NULL, 'T' },
+		{ "heal", required_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -543,9 +704,10 @@ cansim_parse(int argc, char **argv, struct cansim_opts *o)
 
 	*o = (struct cansim_opts){ .nodes = 256, .dims = 2, .seed = 1,
 	    .lookups = 1000, .duration_s = 20, .join_ms = 20, .hb_ms = 1000,
-	    .fail_after = 3, .settle_s = 10, .check_s = 5,
+	    .fail_after = 3, .settle_s = 10, .check_s = 5, .churn_s = 60,
+	    .heal_s = 30,
 	    .log_level = LOG_LVL_ERROR };
-	while ((ch = getopt_long(argc, argv, "n:d:s:l:t:jvh", longopts,
+	while ((ch = getopt_long(argc, argv, "n:d:s:l:t:c:jvh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'n': o->nodes = cansim_int("nodes", optarg, 1, 1 << 20);
@@ -587,6 +749,23 @@ cansim_parse(int argc, char **argv, struct cansim_opts *o)
 			break;
 		case 'B': o->sabotage = optarg;
 			break;
+		case 'c': {
+			char *end;
+
+			o->churn = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || !(o->churn >= 0) ||
+			    o->churn > 1e6) {
+				fprintf(stderr, "cansim: --churn: a rate, 0 to "
+				    "1e6\n");
+				exit(2);
+			}
+			break;
+		}
+		case 'T': o->churn_s = cansim_int("churn-time", optarg, 1,
+			    1000000);
+			break;
+		case 'E': o->heal_s = cansim_int("heal", optarg, 0, 100000);
+			break;
 		case 'v': o->log_level++;
 			break;
 		case 'h': cansim_usage(stdout);
@@ -608,7 +787,7 @@ cansim_join_phase(void)
 	uint64_t limit = (uint64_t)cs.o.nodes * (uint64_t)cs.o.join_ms +
 	    120000;
 
-	cansim_node_start(0, -1);
+	cansim_node_start(0, NULL, 0);
 	cs.join_ev.idx = SIZE_MAX;
 	cs.join_ev.fire = cansim_join_cb;
 	if (cs.o.nodes > 1)
@@ -639,7 +818,7 @@ cansim_join_phase(void)
 static void
 cansim_sabotage(const char *what)
 {
-	struct node *n = cs.nodes[sim_rand_below((uint64_t)cs.created)];
+	struct node *n = cs.nodes[cansim_random_live(true)];
 	struct geom_zone low, high;
 
 	if (strcmp(what, "table") == 0 && !TAILQ_EMPTY(&n->nbrs)) {
@@ -665,6 +844,8 @@ cansim_lookup_phase(void)
 	if (cs.o.sabotage != NULL)
 		cansim_sabotage(cs.o.sabotage);
 	cansim_check_all();
+	if (cs.o.churn > 0)
+		cansim_churn_phase();
 	cs.lk = xcalloc((size_t)cs.o.lookups + 1, sizeof *cs.lk);
 	cs.lookup_ev.idx = cs.check_ev.idx = SIZE_MAX;
 	cs.lookup_ev.fire = cansim_lookup_cb;
@@ -708,13 +889,15 @@ cansim_report(size_t mem)
 		    ", \"mean_hops\": %.4f, \"max_hops\": %" PRIu64
 		    ", \"expected_hops\": %.4f, \"checks\": %d"
 		    ", \"mean_neighbours\": %.3f"
+		    ", \"joins\": %d, \"leaves\": %d, \"crashes\": %d"
 		    ", \"alloc_bytes_per_node\": %.0f"
 		    ", \"peak_rss_bytes_per_node\": %.0f, \"wall_s\": %.3f"
 		    ", \"digest\": \"%016" PRIx64 "\", \"ok\": true}\n",
 		    cs.o.nodes, cs.o.dims, cs.o.seed, cs.joined_ms,
 		    cs.settled_ms, sim_now(), sim_events(), st.frames,
 		    st.bytes, st.conns, cs.nlk, mean, cs.hop_max, expect,
-		    cs.checks, (double)cs.nbr_sum / cs.o.nodes, per, rss, wall,
+		    cs.checks, (double)cs.nbr_sum / cs.nbr_nodes, cs.joins,
+		    cs.leaves, cs.crashes, per, rss, wall,
 		    st.digest);
 		return;
 	}
@@ -723,9 +906,13 @@ cansim_report(size_t mem)
 	printf("joined    all active at %.1f s, settled at %.1f s, ended at "
 	    "%.1f s (virtual)\n", cs.joined_ms / 1e3, cs.settled_ms / 1e3,
 	    sim_now() / 1e3);
+	if (cs.o.churn > 0)
+		printf("churn     %d joins, %d leaves, %d crashes in %d s; "
+		    "%d nodes alive\n", cs.joins, cs.leaves, cs.crashes,
+		    cs.o.churn_s, cansim_live());
 	printf("checks    %d passed: zones tile the space, neighbour tables "
 	    "exact (%.2f neighbours per node)\n", cs.checks,
-	    (double)cs.nbr_sum / cs.o.nodes);
+	    (double)cs.nbr_sum / cs.nbr_nodes);
 	printf("lookups   %d, all answered by the owner of their point\n",
 	    cs.nlk);
 	printf("hops      mean %.3f, max %" PRIu64 "; (d/4)n^(1/d) = %.3f\n",
@@ -750,9 +937,13 @@ main(int argc, char **argv)
 		sim_on_context(cansim_log_tag);
 	cs.wall0 = cansim_wall();
 	sim_reset(cs.o.seed);
-	sim_net_init(cs.o.nodes);
-	cs.nodes = xcalloc((size_t)cs.o.nodes, sizeof *cs.nodes);
-	cs.client = xcalloc((size_t)cs.o.nodes, sizeof *cs.client);
+	/* Room for the churn's joins: about half of its events. */
+	cs.cap = cs.o.nodes + (cs.o.churn > 0 ? (int)(cs.o.churn *
+	    cs.o.nodes / 1000 * cs.o.churn_s * 0.6) + 8 : 0);
+	sim_net_init(cs.cap);
+	cs.nodes = xcalloc((size_t)cs.cap, sizeof *cs.nodes);
+	cs.client = xcalloc((size_t)cs.cap, sizeof *cs.client);
+	cs.dead = xcalloc((size_t)cs.cap, sizeof *cs.dead);
 	cansim_join_phase();
 	mi = mallinfo2();
 	cansim_lookup_phase();

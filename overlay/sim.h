@@ -46,11 +46,19 @@ uint64_t sim_rand_below(uint64_t n);
  * Whose event runs now (a node, for the harness: its log tag).  Timers
  * run in the context they were created in; a frame, in its receiver's
  * transport's (the arg given to transport_new).  The hook, if set, is
- * told of every change.
+ * told of every change, and again when the clock has moved.
  */
 void sim_set_context(void *ctx);
 void *sim_context(void);
 void sim_on_context(void (*hook)(void *ctx));
+
+/*
+ * Halt a context for good (a crashed node, or one whose process exited):
+ * its timers no longer fire, and its transport neither sends nor
+ * receives (frames to it vanish, as toward a machine switched off).
+ */
+void sim_halt(void *ctx);
+bool sim_halted(const void *ctx);
 
 /* Queue e to fire at virtual time at (>= now); e must not be queued. */
 void sim_schedule(struct sim_ev *e, uint64_t at);

@@ -20,7 +20,10 @@ static struct {
 	size_t n, cap;
 	uint64_t s[4];		/* xoshiro256** state */
 	void *ctx;
+	uint64_t ctx_at;	/* the time the hook last heard of */
 	void (*hook)(void *ctx);
+	const void **halted;	/* a set (open addressing), NULL = free */
+	size_t nhalted, halted_cap;
 } sim;
 
 struct host_timer {
@@ -47,6 +50,7 @@ sim_reset(uint64_t seed)
 	void (*hook)(void *) = sim.hook;
 
 	free(sim.heap);
+	free(sim.halted);
 	memset(&sim, 0, sizeof sim);
 	sim.hook = hook;
 	for (int i = 0; i < 4; i++)
@@ -56,9 +60,10 @@ sim_reset(uint64_t seed)
 void
 sim_set_context(void *ctx)
 {
-	if (ctx == sim.ctx)
+	if (ctx == sim.ctx && sim.ctx_at == sim.now)
 		return;
 	sim.ctx = ctx;
+	sim.ctx_at = sim.now;
 	if (sim.hook != NULL)
 		sim.hook(ctx);
 }
@@ -73,6 +78,47 @@ void
 sim_on_context(void (*hook)(void *ctx))
 {
 	sim.hook = hook;
+}
+
+/* The slot of ctx in the halted set: where it is, or where it would go. */
+static size_t
+sim_halted_slot(const void *ctx)
+{
+	size_t k = (size_t)(((uintptr_t)ctx >> 4) * 0x9e3779b97f4a7c15ULL) &
+	    (sim.halted_cap - 1);
+
+	while (sim.halted[k] != NULL && sim.halted[k] != ctx)
+		k = (k + 1) & (sim.halted_cap - 1);
+	return k;
+}
+
+void
+sim_halt(void *ctx)
+{
+	if (ctx == NULL || sim_halted(ctx))
+		return;
+	if (2 * (sim.nhalted + 1) > sim.halted_cap) {
+		const void **old = sim.halted;
+		size_t oldcap = sim.halted_cap;
+
+		sim.halted_cap = oldcap ? 2 * oldcap : 64;
+		sim.halted = xcalloc(sim.halted_cap, sizeof *sim.halted);
+		for (size_t i = 0; i < oldcap; i++) {
+			if (old[i] != NULL)
+				sim.halted[sim_halted_slot(old[i])] = old[i];
+		}
+		free(old);
+	}
+	sim.halted[sim_halted_slot(ctx)] = ctx;
+	sim.nhalted++;
+}
+
+bool
+sim_halted(const void *ctx)
+{
+	if (sim.nhalted == 0 || ctx == NULL)
+		return false;
+	return sim.halted[sim_halted_slot(ctx)] == ctx;
 }
 
 uint64_t
@@ -253,6 +299,8 @@ sim_host_fire(struct sim_ev *e)
 {
 	struct host_timer *t = (struct host_timer *)e;
 
+	if (sim_halted(t->ctx))
+		return;		/* its process is gone */
 	sim_set_context(t->ctx);
 	t->cb(t->arg);
 }

@@ -269,7 +269,8 @@ sim_net_deliver(struct sim_ev *e)
 		uint16_t pad;
 	} rec;
 
-	if (to->closed || wire_header_decode(m->buf, &h, &why) != 0) {
+	if (to->closed || sim_halted(to->t->arg) ||
+	    wire_header_decode(m->buf, &h, &why) != 0) {
 		net.st.dropped++;
 		goto out;
 	}
@@ -299,7 +300,7 @@ conn_send(struct conn *c, const struct wbuf *frame)
 	struct conn *to;
 	uint64_t at;
 
-	if (c == NULL || c->closed)
+	if (c == NULL || c->closed || sim_halted(c->t->arg))
 		return;
 	to = c->client_cb != NULL ? c : c->peer;
 	if (to == NULL || to->closed) {

@@ -8,8 +8,11 @@
 #     owner of its point (cansim checks these as it runs and exits 1 on a
 #     violation); the mean path length is within 25 % of CAN's
 #     (d/4)·n^(1/d) (deterministic: a seed gives one number);
+#   - the d=3 run then churns for 30 s (10 membership events a second per
+#     1,000 nodes: joins, graceful leaves, crashes), and once it has
+#     healed the same invariants hold for the nodes alive;
 #   - the same seed twice gives the same history: equal event digests
-#     (and equal counts of events, frames and hops);
+#     (and equal counts of events, frames, hops and churn);
 #   - one small fixed configuration gives the digest stored below;
 #   - the checks catch a broken invariant: a neighbour dropped from a
 #     table, a zone half forgotten (--sabotage) end in exit 1 with the
@@ -53,10 +56,11 @@ run() {
 	printf -v "$_var" '%s' "$_out"
 }
 
-for cfg in "2 1" "3 2"; do
-	read -r d seed <<<"$cfg"
-	log "cansim: $N nodes, d=$d, seed $seed, 2000 lookups"
-	run out --nodes "$N" --dims "$d" --seed "$seed" --lookups 2000 --duration 20
+for cfg in "2 1 0" "3 2 10"; do
+	read -r d seed churn <<<"$cfg"
+	log "cansim: $N nodes, d=$d, seed $seed, churn $churn, 2000 lookups"
+	run out --nodes "$N" --dims "$d" --seed "$seed" --lookups 2000 \
+		--duration 20 --churn "$churn" --churn-time 30
 	echo "$out"
 	[ "$(field "$out" ok)" = True ] || fail "not ok: $out"
 	[ "$(field "$out" lookups)" = 2000 ] || fail "not every lookup ran"
@@ -69,12 +73,18 @@ print("mean hops %.3f, (d/4)n^(1/d) %.3f, ratio %.3f"
       % (r["mean_hops"], r["expected_hops"], ratio))
 sys.exit(0 if 0.75 <= ratio <= 1.25 else 1)
 PY
-	if [ "$d" = 3 ]; then first=$out; fi
+	if [ "$churn" != 0 ]; then
+		first=$out
+		for f in joins leaves crashes; do
+			[ "$(field "$out" $f)" -gt 0 ] || fail "no $f in the churn"
+		done
+	fi
 done
 
 log "the same seed again: the same history"
-run again --nodes "$N" --dims 3 --seed 2 --lookups 2000 --duration 20
-for f in digest events frames bytes mean_hops sim_ms; do
+run again --nodes "$N" --dims 3 --seed 2 --lookups 2000 --duration 20 \
+	--churn 10 --churn-time 30
+for f in digest events frames bytes mean_hops sim_ms joins leaves crashes; do
 	[ "$(field "$first" $f)" = "$(field "$again" $f)" ] ||
 		fail "replay differs in $f: $(field "$first" $f) vs $(field "$again" $f)"
 done
