@@ -80,6 +80,7 @@ static struct {
 	double wall0;
 } cs;
 
+/* Wall-clock seconds, for the report only (never for the run). */
 static double
 cansim_wall(void)
 {
@@ -192,6 +193,7 @@ cansim_join_cb(struct sim_ev *e)
 /* Exact volume: a zone of depth k is 2^-k of the space. */
 #define CANSIM_VOL_BITS 120
 
+/* Halvings of the whole space that make z. */
 static int
 cansim_depth(const struct geom_zone *z, int d)
 {
@@ -244,6 +246,7 @@ cansim_zones_abut(const struct geom_zone *x, const struct geom_zone *y,
 	return overlap == d - 1 && abut == 1;
 }
 
+/* Some zone of a is a neighbour of some zone of b. */
 static bool
 cansim_nodes_abut(const struct wire_node *a, const struct wire_node *b,
     int d)
@@ -257,6 +260,7 @@ cansim_nodes_abut(const struct wire_node *a, const struct wire_node *b,
 	return false;
 }
 
+/* The same set of zones (in any order). */
 static bool
 cansim_same_zones(const struct wire_node *a, const struct wire_node *b,
     int d)
@@ -325,6 +329,7 @@ cansim_check_tiling(bool joiners)
 static int *cansim_idx;
 static size_t cansim_idx_cap;
 
+/* Index every node created so far by id. */
 static void
 cansim_index_build(void)
 {
@@ -343,6 +348,7 @@ cansim_index_build(void)
 	}
 }
 
+/* The index of node id, or -1. */
 static int
 cansim_index_of(uint64_t id)
 {
@@ -421,6 +427,7 @@ cansim_check_neighbours(void)
 	cs.checks++;
 }
 
+/* Every membership invariant, now. */
 static void
 cansim_check_all(void)
 {
@@ -428,6 +435,7 @@ cansim_check_all(void)
 	cansim_check_neighbours();
 }
 
+/* The periodic check of the lookup phase. */
 static void
 cansim_check_cb(struct sim_ev *e)
 {
@@ -447,6 +455,7 @@ cansim_owner(const struct geom_point *p)
 	return -1;
 }
 
+/* A lookup answered: by the owner of its point, or a violation. */
 static void
 cansim_client_cb(void *arg, const struct wire_header *h, const uint8_t *body)
 {
@@ -519,6 +528,7 @@ cansim_log_tag(void *ctx)
 	log_set_tag(tag);
 }
 
+/* Every node created and alive is active, and all have been created. */
 static bool
 cansim_all_active(void)
 {
@@ -632,6 +642,7 @@ cansim_churn_phase(void)
 	cansim_check_all();
 }
 
+/* --help. */
 static void
 cansim_usage(FILE *f)
 {
@@ -664,6 +675,7 @@ cansim_usage(FILE *f)
 "its seed and event number), 2 on bad usage.\n", GEOM_MAX_DIMS);
 }
 
+/* An integer option in [lo, hi], or exit 2. */
 static int
 cansim_int(const char *name, const char *s, long lo, long hi)
 {
@@ -677,6 +689,7 @@ cansim_int(const char *name, const char *s, long lo, long hi)
 	return (int)v;
 }
 
+/* The command line into o (exits on --help or a bad option). */
 static void
 cansim_parse(int argc, char **argv, struct cansim_opts *o)
 {
@@ -865,6 +878,7 @@ cansim_lookup_phase(void)
 	cansim_check_all();
 }
 
+/* The results: text, or one JSON object (--json); mem is malloc's count. */
 static void
 cansim_report(size_t mem)
 {
@@ -926,6 +940,7 @@ cansim_report(size_t mem)
 	printf("digest    %016" PRIx64 "\n", st.digest);
 }
 
+/* Join, settle and check, churn (if asked), look up, report. */
 int
 main(int argc, char **argv)
 {

@@ -18,6 +18,7 @@ struct host_timer {
 	void *arg;
 };
 
+/* CLOCK_MONOTONIC in ms. */
 uint64_t
 host_now_ms(void)
 {
@@ -27,6 +28,7 @@ host_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* CLOCK_REALTIME in us. */
 uint64_t
 host_wall_us(void)
 {
@@ -36,6 +38,7 @@ host_wall_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* The kernel's random bytes. */
 int
 host_random(void *buf, size_t len)
 {
@@ -53,6 +56,7 @@ host_timer_fire_cb(evutil_socket_t fd, short ev, void *arg)
 	t->cb(t->arg);
 }
 
+/* An evtimer on base. */
 struct host_timer *
 host_timer_new(struct event_base *base, host_timer_cb cb, void *arg)
 {
@@ -64,6 +68,7 @@ host_timer_new(struct event_base *base, host_timer_cb cb, void *arg)
 	return t;
 }
 
+/* (Re)arm: evtimer_add replaces a pending deadline. */
 void
 host_timer_add(struct host_timer *t, uint64_t ms)
 {
@@ -73,6 +78,7 @@ host_timer_add(struct host_timer *t, uint64_t ms)
 	evtimer_add(t->ev, &tv);
 }
 
+/* Disarm. */
 void
 host_timer_del(struct host_timer *t)
 {
@@ -80,12 +86,14 @@ host_timer_del(struct host_timer *t)
 		evtimer_del(t->ev);
 }
 
+/* Armed? */
 bool
 host_timer_pending(const struct host_timer *t)
 {
 	return evtimer_pending(t->ev, NULL) != 0;
 }
 
+/* event_free disarms first, so this is safe from the callback. */
 void
 host_timer_free(struct host_timer *t)
 {

@@ -44,6 +44,7 @@ sim_splitmix(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
+/* A new world; the context hook stays. */
 void
 sim_reset(uint64_t seed)
 {
@@ -57,6 +58,7 @@ sim_reset(uint64_t seed)
 		sim.s[i] = sim_splitmix(&seed);
 }
 
+/* Whose event runs now; tell the hook. */
 void
 sim_set_context(void *ctx)
 {
@@ -68,12 +70,14 @@ sim_set_context(void *ctx)
 		sim.hook(ctx);
 }
 
+/* Whose event runs now. */
 void *
 sim_context(void)
 {
 	return sim.ctx;
 }
 
+/* Who hears of context changes (the harness's log tag). */
 void
 sim_on_context(void (*hook)(void *ctx))
 {
@@ -92,6 +96,7 @@ sim_halted_slot(const void *ctx)
 	return k;
 }
 
+/* Add ctx to the halted set, growing it to stay at most half full. */
 void
 sim_halt(void *ctx)
 {
@@ -113,6 +118,7 @@ sim_halt(void *ctx)
 	sim.nhalted++;
 }
 
+/* Is ctx in the halted set? */
 bool
 sim_halted(const void *ctx)
 {
@@ -121,24 +127,28 @@ sim_halted(const void *ctx)
 	return sim.halted[sim_halted_slot(ctx)] == ctx;
 }
 
+/* The virtual clock. */
 uint64_t
 sim_now(void)
 {
 	return sim.now;
 }
 
+/* Events run so far. */
 uint64_t
 sim_events(void)
 {
 	return sim.events;
 }
 
+/* Rotate left. */
 static uint64_t
 sim_rotl(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
 }
 
+/* xoshiro256**: the next 64 bits. */
 uint64_t
 sim_rand(void)
 {
@@ -172,6 +182,7 @@ sim_before(const struct sim_ev *a, const struct sim_ev *b)
 	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
+/* Put e in heap slot i, and tell it so. */
 static void
 sim_heap_set(size_t i, struct sim_ev *e)
 {
@@ -179,6 +190,7 @@ sim_heap_set(size_t i, struct sim_ev *e)
 	e->idx = i;
 }
 
+/* Move the event in slot i up to its place. */
 static void
 sim_heap_up(size_t i)
 {
@@ -191,6 +203,7 @@ sim_heap_up(size_t i)
 	sim_heap_set(i, e);
 }
 
+/* Move the event in slot i down to its place. */
 static void
 sim_heap_down(size_t i)
 {
@@ -211,6 +224,10 @@ sim_heap_down(size_t i)
 	sim_heap_set(i, e);
 }
 
+/*
+ * Queue e at time at (never in the past), after the events queued before it
+ * at the same time.
+ */
 void
 sim_schedule(struct sim_ev *e, uint64_t at)
 {
@@ -224,12 +241,14 @@ sim_schedule(struct sim_ev *e, uint64_t at)
 	sim_heap_up(e->idx);
 }
 
+/* Is e waiting? */
 bool
 sim_queued(const struct sim_ev *e)
 {
 	return e->idx != SIZE_MAX;
 }
 
+/* Take e out of the heap (the last slot fills its place). */
 void
 sim_cancel(struct sim_ev *e)
 {
@@ -245,6 +264,7 @@ sim_cancel(struct sim_ev *e)
 	sim_heap_up(sim.heap[i]->idx);
 }
 
+/* Run the events due by until, in order; the clock then reads until. */
 uint64_t
 sim_run_until(uint64_t until)
 {
@@ -266,18 +286,21 @@ sim_run_until(uint64_t until)
 
 /* host.h */
 
+/* host.h: the virtual clock. */
 uint64_t
 host_now_ms(void)
 {
 	return sim.now;
 }
 
+/* host.h: a fixed epoch plus the virtual clock. */
 uint64_t
 host_wall_us(void)
 {
 	return SIM_HOST_WALL_BASE_US + sim.now * 1000;
 }
 
+/* host.h: bytes from the seeded stream. */
 int
 host_random(void *buf, size_t len)
 {
@@ -294,6 +317,7 @@ host_random(void *buf, size_t len)
 	return 0;
 }
 
+/* A timer is due: run its callback in its context, unless that has halted. */
 static void
 sim_host_fire(struct sim_ev *e)
 {
@@ -305,6 +329,7 @@ sim_host_fire(struct sim_ev *e)
 	t->cb(t->arg);
 }
 
+/* host.h: a timer in the current context. */
 struct host_timer *
 host_timer_new(struct event_base *base, host_timer_cb cb, void *arg)
 {
@@ -319,6 +344,7 @@ host_timer_new(struct event_base *base, host_timer_cb cb, void *arg)
 	return t;
 }
 
+/* host.h: (re)arm. */
 void
 host_timer_add(struct host_timer *t, uint64_t ms)
 {
@@ -326,6 +352,7 @@ host_timer_add(struct host_timer *t, uint64_t ms)
 	sim_schedule(&t->ev, sim.now + ms);
 }
 
+/* host.h: disarm. */
 void
 host_timer_del(struct host_timer *t)
 {
@@ -333,12 +360,17 @@ host_timer_del(struct host_timer *t)
 		sim_cancel(&t->ev);
 }
 
+/* host.h: armed? */
 bool
 host_timer_pending(const struct host_timer *t)
 {
 	return sim_queued(&t->ev);
 }
 
+/*
+ * host.h: disarm and free (also from its own callback: the queue no longer
+ * holds it then).
+ */
 void
 host_timer_free(struct host_timer *t)
 {

@@ -62,6 +62,7 @@ static struct {
 	struct sim_net_stats st;
 } net;
 
+/* Room for nodes; each gets its place in the unit square from the seed. */
 void
 sim_net_init(int nodes)
 {
@@ -77,6 +78,7 @@ sim_net_init(int nodes)
 	}
 }
 
+/* Node i's address. */
 void
 sim_net_addr(int i, char *buf, size_t len)
 {
@@ -97,6 +99,7 @@ sim_net_index(const char *addr)
 	return (int)(a << 16 | b << 8 | c);
 }
 
+/* 1 ms, plus the distance in proportion (the diagonal: 101 ms). */
 uint64_t
 sim_net_latency(int a, int b)
 {
@@ -109,6 +112,7 @@ sim_net_latency(int a, int b)
 	return 1 + (uint64_t)(100 * __builtin_sqrt((dx * dx + dy * dy) / 2));
 }
 
+/* The counters and the digest. */
 void
 sim_net_stats(struct sim_net_stats *s)
 {
@@ -133,12 +137,14 @@ sim_net_end(struct transport *t, const char *name)
 	return c;
 }
 
+/* conn.h: nothing to encrypt. */
 void
 transport_set_secret(const struct secure_key *k)
 {
 	(void)k;	/* the virtual network carries no cryptography */
 }
 
+/* conn.h: a transport, not yet listening. */
 struct transport *
 transport_new(struct event_base *base, const struct conn_ops *ops, void *arg)
 {
@@ -151,6 +157,10 @@ transport_new(struct event_base *base, const struct conn_ops *ops, void *arg)
 	return t;
 }
 
+/*
+ * conn.h: close the far ends, free ours (after the run: frames in flight
+ * would point at them).
+ */
 void
 transport_free(struct transport *t)
 {
@@ -172,6 +182,7 @@ transport_free(struct transport *t)
 	free(t);
 }
 
+/* conn.h: take node index of hostport. */
 int
 transport_listen_tcp(struct transport *t, const char *hostport, char *err,
     size_t errlen)
@@ -188,6 +199,7 @@ transport_listen_tcp(struct transport *t, const char *hostport, char *err,
 	return 0;
 }
 
+/* conn.h: no local clients but the harness's (sim_net_client). */
 int
 transport_listen_unix(struct transport *t, const char *path, int mode,
     char *err, size_t errlen)
@@ -198,12 +210,14 @@ transport_listen_unix(struct transport *t, const char *path, int mode,
 	return -1;
 }
 
+/* conn.h: our address (a dial to it pairs two ends of ours). */
 void
 transport_set_self(struct transport *t, const char *addr)
 {
 	snprintf(t->self, sizeof t->self, "%s", addr);
 }
 
+/* conn.h: the pooled end toward addr, or a new pair of ends. */
 struct conn *
 transport_peer(struct transport *t, const char *addr)
 {
@@ -233,6 +247,7 @@ transport_peer(struct transport *t, const char *addr)
 	return a;
 }
 
+/* A harness client end: what the node sends on it goes to cb. */
 struct conn *
 sim_net_client(struct transport *t, sim_client_cb cb, void *arg)
 {
@@ -243,6 +258,7 @@ sim_net_client(struct transport *t, sim_client_cb cb, void *arg)
 	return c;
 }
 
+/* conn.h: close our pooled ends toward addr. */
 void
 transport_drop_peer(struct transport *t, const char *addr, const char *why)
 {
@@ -293,6 +309,7 @@ out:
 	free(m);
 }
 
+/* conn.h: copy the frame; it arrives after the link's latency, in order. */
 void
 conn_send(struct conn *c, const struct wbuf *frame)
 {
@@ -323,6 +340,7 @@ conn_send(struct conn *c, const struct wbuf *frame)
 	sim_schedule(&m->ev, at);
 }
 
+/* conn.h: close both ends; each side hears of it once, at once. */
 void
 conn_close(struct conn *c, const char *why)
 {
@@ -339,18 +357,21 @@ conn_close(struct conn *c, const char *why)
 		conn_close(p, why);
 }
 
+/* conn.h: for logs. */
 const char *
 conn_name(const struct conn *c)
 {
 	return c->name;
 }
 
+/* conn.h: unique for the run. */
 uint64_t
 conn_serial(const struct conn *c)
 {
 	return c->serial;
 }
 
+/* conn.h: nothing ever waits in an output buffer here. */
 size_t
 conn_pending(const struct conn *c)
 {
@@ -358,6 +379,7 @@ conn_pending(const struct conn *c)
 	return 0;
 }
 
+/* conn.h: an open end of ours by serial, or NULL. */
 struct conn *
 transport_conn_by_serial(struct transport *t, uint64_t serial)
 {
@@ -368,6 +390,7 @@ transport_conn_by_serial(struct transport *t, uint64_t serial)
 	return NULL;
 }
 
+/* conn.h: our open ends. */
 int
 transport_count(const struct transport *t)
 {
