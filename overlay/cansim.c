@@ -278,6 +278,39 @@ cansim_same_zones(const struct wire_node *a, const struct wire_node *b,
 	return true;
 }
 
+/* Does any live node's zone overlap (or, with inside, contain) box b? */
+static bool
+cansim_box_claimed(const struct geom_zone *b, bool inside)
+{
+	for (int i = 0; i < cs.created; i++) {
+		const struct wire_node *x = &cs.nodes[i]->self;
+
+		for (int z = 0; z < x->nzones && !cs.dead[i]; z++) {
+			if (inside ? geom_zone_within(b, &x->zones[z],
+			    cs.o.dims) : geom_zone_overlaps(b, &x->zones[z],
+			    cs.o.dims))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* A box inside b that no live node claims, into *hole; false if none. */
+static bool
+cansim_find_hole(const struct geom_zone *b, struct geom_zone *hole)
+{
+	struct geom_zone low, high;
+
+	if (cansim_box_claimed(b, true))
+		return false;
+	if (!cansim_box_claimed(b, false) ||
+	    geom_zone_split(b, cs.o.dims, &low, &high) != 0) {
+		*hole = *b;
+		return true;
+	}
+	return cansim_find_hole(&low, hole) || cansim_find_hole(&high, hole);
+}
+
 /*
  * The volumes sum to exactly 1, no overlap; every node active unless
  * joiners are allowed (they hold no zone yet).
@@ -309,6 +342,16 @@ cansim_check_tiling(bool joiners)
 				    "(too deep to add up)", i, k);
 			sum += (unsigned __int128)1 << (CANSIM_VOL_BITS - k);
 		}
+	}
+	if (sum < one) {
+		struct geom_zone whole, hole;
+		char buf[256] = "?";
+
+		geom_zone_whole(&whole, d);
+		if (cansim_find_hole(&whole, &hole))
+			geom_zone_format(&hole, d, buf, sizeof buf);
+		cansim_violation("zone volumes sum to %.12f, not 1; nobody "
+		    "holds %s", (double)sum / (double)one, buf);
 	}
 	if (sum != one)
 		cansim_violation("zone volumes sum to %.12f, not 1",
