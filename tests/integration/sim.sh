@@ -14,6 +14,10 @@
 #   - the same seed twice gives the same history: equal event digests
 #     (and equal counts of events, frames, hops and churn);
 #   - one small fixed configuration gives the digest stored below;
+#   - 256 nodes at d=4 joining 20 ms apart (seed 1) end with exact
+#     neighbour tables: before cover.c's fix (hole lookups that came back
+#     to their origin and dead-ended) a node there missed an abutting
+#     neighbour for good, the symptom of issue 14's d=4, 256-daemon run;
 #   - the checks catch a broken invariant: a neighbour dropped from a
 #     table, a zone half forgotten (--sabotage) end in exit 1 with the
 #     seed and the event number.
@@ -95,6 +99,10 @@ run other --nodes 64 --dims 2 --seed 43 --lookups 200 --duration 5
 run small --nodes 64 --dims 2 --seed 42 --lookups 200 --duration 5
 [ "$(field "$other" digest)" != "$(field "$small" digest)" ] ||
 	fail "seeds 42 and 43 gave the same digest"
+
+log "regression: 256 nodes at d=4, joins 20 ms apart"
+run d4 --nodes 256 --dims 4 --seed 1 --lookups 500 --duration 5
+[ "$(field "$d4" ok)" = True ] || fail "not ok: $d4"
 
 log "the stored digest of a small fixed run"
 got=$(field "$small" digest)
