@@ -7,7 +7,17 @@
  * of each of our zones is covered by zones we know; the first uncovered
  * position is looked up through the overlay, and the owner that answers
  * becomes a neighbour (it hears our heartbeats from then on).
+ *
+ * The lookup starts at a neighbour (greedy routing cannot start here: no
+ * neighbour is nearer to the hole than we are) and never comes back to us
+ * (route_next_hop's avoid).  The point looked up is the middle of the
+ * uncovered box, not its corner: a corner of it can be as near to other
+ * nodes that miss the same owner (seen in cansim: three nodes around a
+ * corner of the torus, each missing the others), and the route would
+ * dead-end there.  A lookup that fails is started at the next neighbour
+ * in order of distance the next time.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
@@ -74,7 +84,8 @@ cover_box(struct node *n, const struct geom_zone *f, struct geom_point *gap)
 	    geom_zone_split(f, n->cfg.dims, &low, &high) != 0) {
 		memset(gap, 0, sizeof *gap);
 		for (int i = 0; i < n->cfg.dims; i++)
-			gap->c[i] = f->lo[i];
+			gap->c[i] = f->lo[i] + (uint32_t)(((uint64_t)1 <<
+			    f->bits[i]) >> 1);
 		return false;
 	}
 	return cover_box(n, &low, gap) && cover_box(n, &high, gap);
@@ -114,12 +125,64 @@ cover_lookup_cb(struct node *n, void *arg, const struct wire_header *h,
 	(void)arg;
 	n->cover_pending = false;
 	if (h == NULL || h->type != WIRE_LOOKUP_REPLY ||
-	    wire_membership_decode(body, h->len, &m) != 0)
+	    wire_membership_decode(body, h->len, &m) != 0) {
+		n->cover_tries++;	/* next time, through another neighbour */
 		return;
+	}
+	n->cover_tries = 0;
 	if (node_learn(n, &m.self, false) != NULL)
 		log_info("found neighbour %s (%s) by looking up a hole in our "
 		    "neighbour table", node_idstr(m.self.id), m.self.addr);
 	wire_membership_free(&m);
+}
+
+/* A candidate first hop of a hole lookup. */
+struct cover_via {
+	geom_dist_t d;
+	uint64_t id;
+	struct nbr *e;
+};
+
+/* Nearer to the hole first, then the smaller id. */
+static int
+cover_via_cmp(const void *a, const void *b)
+{
+	const struct cover_via *x = a, *y = b;
+
+	if (x->d != y->d)
+		return x->d < y->d ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * The neighbour to start a hole lookup at: the nearest to the hole after
+ * no failure, the next one after each failure in a row (cover_tries).
+ */
+static struct nbr *
+cover_pick_via(struct node *n, const struct geom_point *gap)
+{
+	struct cover_via *v;
+	struct nbr *e, *via = NULL;
+	size_t nv = 0, cap = 0;
+
+	TAILQ_FOREACH(e, &n->nbrs, entry)
+		cap++;
+	v = calloc(cap ? cap : 1, sizeof *v);
+	if (v == NULL)
+		return NULL;
+	TAILQ_FOREACH(e, &n->nbrs, entry) {
+		if (e->failed || e->heard_ms == 0)
+			continue;
+		v[nv].d = nbr_node_dist2(&e->info, gap, n->cfg.dims);
+		v[nv].id = e->info.id;
+		v[nv++].e = e;
+	}
+	if (nv > 0) {
+		qsort(v, nv, sizeof *v, cover_via_cmp);
+		via = v[(size_t)n->cover_tries % nv].e;
+	}
+	free(v);
+	return via;
 }
 
 /* Every few heartbeats: look up one hole, if there is one. */
@@ -127,8 +190,7 @@ void
 cover_check(struct node *n)
 {
 	struct geom_point gap;
-	struct nbr *e, *via = NULL;
-	geom_dist_t best = 0;
+	struct nbr *via;
 	uint64_t reqid;
 
 	if (n->state != NODE_ACTIVE || n->cover_pending ||
@@ -137,20 +199,9 @@ cover_check(struct node *n)
 	/*
 	 * No neighbour is strictly nearer to the hole than we are (it is one
 	 * step from our zone), so greedy routing from here cannot start:
-	 * start at the neighbour nearest to it, which routes on.
+	 * start at a neighbour near it, which routes on.
 	 */
-	TAILQ_FOREACH(e, &n->nbrs, entry) {
-		geom_dist_t d;
-
-		if (e->failed || e->heard_ms == 0)
-			continue;
-		d = nbr_node_dist2(&e->info, &gap, n->cfg.dims);
-		if (via == NULL || d < best) {
-			via = e;
-			best = d;
-		}
-	}
-	if (via == NULL)
+	if ((via = cover_pick_via(n, &gap)) == NULL)
 		return;
 	reqid = rpc_new(n, cover_lookup_cb, NULL, COVER_LOOKUP_TIMEOUT_MS);
 	node_route_send_via(n, via->info.addr, reqid, &gap);

@@ -157,7 +157,13 @@ node_on_routed(struct node *n, struct conn *c, const struct wire_header *h,
 		forward_fail(n, h, &rt, WIRE_E_TTL, "too many hops");
 		return;
 	}
-	next = route_next_hop(&n->nbrs, &n->self, &rt.target, n->cfg.dims);
+	/*
+	 * Greedy hops only come nearer, so the origin (path[0]) can be nearer
+	 * than we are only when it started the message at a neighbour of its
+	 * choice (node_route_send_via): back there it would dead-end.
+	 */
+	next = route_next_hop(&n->nbrs, &n->self, &rt.target, n->cfg.dims,
+	    rt.npath > 0 ? rt.path[0] : 0);
 	if (next == NULL) {
 		forward_dead_end_log(rt.origin);
 		forward_fail(n, h, &rt, WIRE_E_NOROUTE,
@@ -194,7 +200,7 @@ node_route_send(struct node *n, uint64_t reqid, uint16_t inner_type,
 		flags |= WIRE_RT_DIRECT;
 	if (addr == NULL) {
 		next = route_next_hop(&n->nbrs, &n->self, target,
-		    n->cfg.dims);
+		    n->cfg.dims, 0);
 		if (next == NULL)
 			return -1;
 		addr = next->info.addr;

@@ -323,7 +323,8 @@ member_learn_list(struct node *n, const struct wire_membership *m)
 static void
 member_commit_streamed(struct node *n)
 {
-	store_commit(n->store);
+	if (n->store != NULL)
+		store_commit(n->store);
 }
 
 /* The owner admitted us. */
@@ -764,6 +765,8 @@ member_save_peers(struct node *n)
 	struct nbr *e;
 	FILE *f;
 
+	if (n->cfg.data_dir[0] == '\0')
+		return;	/* nothing kept across restarts (simulator) */
 	snprintf(path, sizeof path, "%s/peers", n->cfg.data_dir);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if ((f = fopen(tmp, "w")) == NULL) {
@@ -785,7 +788,7 @@ member_load_peers(struct node *n)
 	char path[600], line[WIRE_ADDR_MAX + 2];
 	FILE *f;
 
-	if (n->cfg.njoin > 0)
+	if (n->cfg.njoin > 0 || n->cfg.data_dir[0] == '\0')
 		return;
 	snprintf(path, sizeof path, "%s/peers", n->cfg.data_dir);
 	if ((f = fopen(path, "r")) == NULL)
@@ -812,6 +815,8 @@ member_save_state(struct node *n)
 	FILE *f;
 	int fd;
 
+	if (n->cfg.data_dir[0] == '\0')
+		return;
 	snprintf(path, sizeof path, "%s/state", n->cfg.data_dir);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if ((f = fopen(tmp, "w")) == NULL) {
@@ -840,6 +845,8 @@ member_load_state(struct node *n, struct geom_zone *zones)
 	int nz = 0, dims = 0;
 	FILE *f;
 
+	if (n->cfg.data_dir[0] == '\0')
+		return 0;
 	snprintf(path, sizeof path, "%s/state", n->cfg.data_dir);
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;

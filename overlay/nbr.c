@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
 
+#include "host.h"
 #include "nbr.h"
 #include "xmalloc.h"
 
@@ -37,8 +37,7 @@ void
 nbr_remove(struct nbr_list *l, struct nbr *n)
 {
 	TAILQ_REMOVE(l, n, entry);
-	if (n->takeover != NULL)
-		event_free(n->takeover);
+	host_timer_free(n->takeover);
 	free(n->nbrs);
 	free(n);
 }

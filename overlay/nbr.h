@@ -20,7 +20,7 @@
 
 #include "wire.h"
 
-struct event;
+struct host_timer;
 
 struct nbr {
 	struct wire_node info;	  /* newest known zones/epoch/address */
@@ -39,7 +39,7 @@ struct nbr {
 				     (claim.h); 0 = they do not */
 	uint64_t space_used;	  /* its store: bytes used and free */
 	uint64_t space_avail;
-	struct event *takeover;	  /* takeover timer while failed */
+	struct host_timer *takeover; /* takeover timer while failed */
 	struct node *owner;	  /* for the timer callback */
 	TAILQ_ENTRY(nbr) entry;
 };

@@ -4,22 +4,18 @@
  *
  * Join and handover (leave and reassignment) live in member.c.
  */
-#include <sys/random.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <event2/event.h>
 
 #include "claim.h"
 #include "conn.h"
 #include "hash.h"
+#include "host.h"
 #include "log.h"
 #include "member.h"
 #include "node.h"
@@ -35,14 +31,11 @@ static const char *const node_state_names[] = {
 	"joining", "active", "leaving", "left"
 };
 
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds: the host's clock (virtual in the simulator). */
 uint64_t
 node_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return host_now_ms();
 }
 
 /* The one place the node's state changes. */
@@ -271,7 +264,7 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 				e->failed = false;
 				e->suspect_ms = 0;
 				if (e->takeover != NULL)
-					evtimer_del(e->takeover);
+					host_timer_del(e->takeover);
 			}
 		}
 		e->info = *x;
@@ -290,7 +283,7 @@ node_learn(struct node *n, const struct wire_node *x, bool direct)
 			n->stats->false_suspicions++;
 			e->failed = false;
 			if (e->takeover != NULL)
-				evtimer_del(e->takeover);
+				host_timer_del(e->takeover);
 		}
 	}
 	return e;
@@ -443,7 +436,7 @@ node_cut_ended(struct node *n, uint64_t since, uint64_t now)
 		e->heard_ms = now;
 		e->suspect_ms = 0;
 		if (e->takeover != NULL)
-			evtimer_del(e->takeover);
+			host_timer_del(e->takeover);
 	}
 }
 
@@ -685,23 +678,20 @@ node_announce_takeover(struct node *n, struct nbr *dead,
 	}
 }
 
-static void node_takeover_cb(evutil_socket_t fd, short ev, void *arg);
+static void node_takeover_cb(void *arg);
 
 /* Run the takeover of failed neighbour e in delay ms. */
 static void
 node_takeover_later(struct node *n, struct nbr *e, uint64_t delay)
 {
-	struct timeval tv = { (time_t)(delay / 1000),
-	    (suseconds_t)(delay % 1000) * 1000 };
-
 	if (e->takeover == NULL)
-		e->takeover = evtimer_new(n->base, node_takeover_cb, e);
-	evtimer_add(e->takeover, &tv);
+		e->takeover = host_timer_new(n->base, node_takeover_cb, e);
+	host_timer_add(e->takeover, delay);
 }
 
 /* Our turn to take a dead neighbour's zones, unless someone did. */
 static void
-node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
+node_takeover_cb(void *arg)
 {
 	struct nbr *dead = arg;
 	struct node *n = dead->owner;
@@ -709,8 +699,6 @@ node_takeover_cb(evutil_socket_t fd, short ev, void *arg)
 	struct wire_node before;
 	int nfree;
 
-	(void)fd;
-	(void)ev;
 	if (n->state != NODE_ACTIVE)
 		return; /* a later-ranked neighbour will act */
 	if (!node_hears_someone(n, node_now_ms())) {
@@ -963,14 +951,13 @@ node_redial_failed(struct node *n)
 
 /* Every heartbeat interval. */
 static void
-node_tick_cb(evutil_socket_t fd, short ev, void *arg)
+node_tick_cb(void *arg)
 {
 	struct node *n = arg;
 	uint64_t now = node_now_ms();
 	bool stalled;
 
-	(void)fd;
-	(void)ev;
+	host_timer_add(n->tick, (uint64_t)n->cfg.hb_ms);
 	n->ticks++;
 	stalled = n->last_tick_ms != 0 &&
 	    now - n->last_tick_ms > 2 * (uint64_t)n->cfg.hb_ms;
@@ -995,7 +982,8 @@ node_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	    n->ticks % (1 + 1000 / (uint64_t)n->cfg.hb_ms) == 0)
 		node_redial_failed(n);
 	quorum_tick(n, now);
-	if (store_space(n->store, &n->space_used, &n->space_avail) != 0)
+	if (n->store == NULL ||
+	    store_space(n->store, &n->space_used, &n->space_avail) != 0)
 		n->space_used = n->space_avail = 0;
 	node_heartbeat_all(n);
 	member_tick(n, now);
@@ -1026,8 +1014,8 @@ node_load_id(struct node *n, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (getrandom(&n->self.id, sizeof n->self.id, 0) !=
-	    (ssize_t)sizeof n->self.id || n->self.id == 0) {
+	if (host_random(&n->self.id, sizeof n->self.id) != 0 ||
+	    n->self.id == 0) {
 		snprintf(err, errlen, "cannot generate a node id");
 		return -1;
 	}
@@ -1048,16 +1036,13 @@ node_new(struct event_base *base, const struct node_config *cfg)
 {
 	static const struct conn_ops ops = { node_frame, node_conn_closed };
 	struct node *n = xcalloc(1, sizeof *n);
-	struct timespec ts;
 
 	n->base = base;
 	n->cfg = *cfg;
 	TAILQ_INIT(&n->nbrs);
 	route_cache_init(&n->cache);
 	n->transport = transport_new(base, &ops, n);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	n->self.inc = (uint64_t)ts.tv_sec * 1000000 +
-	    (uint64_t)ts.tv_nsec / 1000;
+	n->self.inc = host_wall_us();
 	snprintf(n->self.addr, sizeof n->self.addr, "%s",
 	    cfg->advertise[0] ? cfg->advertise : cfg->listen);
 	transport_set_self(n->transport, n->self.addr);
@@ -1072,8 +1057,6 @@ node_new(struct event_base *base, const struct node_config *cfg)
 int
 node_start(struct node *n, char *err, size_t errlen)
 {
-	struct timeval tv = { n->cfg.hb_ms / 1000,
-	    (n->cfg.hb_ms % 1000) * 1000 };
 	char tag[32];
 
 	if (n->cfg.node_id != 0)
@@ -1082,9 +1065,15 @@ node_start(struct node *n, char *err, size_t errlen)
 		return -1;
 	snprintf(tag, sizeof tag, "[%s]", node_idstr(n->self.id));
 	log_set_tag(tag);
-	if (objects_init(n, err, errlen) != 0)
-		return -1;
-	repair_init(n);
+	/*
+	 * Without a data dir (the simulator's nodes) a node keeps membership
+	 * and routing only: no store, no objects, no repair (repair.h).
+	 */
+	if (n->cfg.data_dir[0] != '\0') {
+		if (objects_init(n, err, errlen) != 0)
+			return -1;
+		repair_init(n);
+	}
 	quorum_init(n);
 	if (transport_listen_tcp(n->transport, n->cfg.listen, err,
 	    errlen) != 0)
@@ -1093,8 +1082,8 @@ node_start(struct node *n, char *err, size_t errlen)
 	    transport_listen_unix(n->transport, n->cfg.socket_path,
 	    n->cfg.socket_mode, err, errlen) != 0)
 		return -1;
-	n->tick = event_new(n->base, -1, EV_PERSIST, node_tick_cb, n);
-	evtimer_add(n->tick, &tv);
+	n->tick = host_timer_new(n->base, node_tick_cb, n);
+	host_timer_add(n->tick, (uint64_t)n->cfg.hb_ms);
 	member_load_peers(n);
 	if (member_resume(n))
 		return 0;
@@ -1126,8 +1115,7 @@ node_free(struct node *n)
 	objects_free(n);
 	while ((e = TAILQ_FIRST(&n->nbrs)) != NULL)
 		nbr_remove(&n->nbrs, e);
-	if (n->tick != NULL)
-		event_free(n->tick);
+	host_timer_free(n->tick);
 	transport_free(n->transport);
 	stats_free(n->stats);
 	free(n);
@@ -1243,9 +1231,13 @@ node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
 	case WIRE_OBJ_DIGEST:
 	case WIRE_LIST_REQ:
 	case WIRE_REPAIR_REQ:
+		if (n->store == NULL)
+			break;
 		repair_frame(n, c, h, body);
 		return;
 	default:
+		if ((h->type & 0xff00) == 0x0300 && n->store == NULL)
+			break;
 		if ((h->type & 0xff00) == 0x0300) {
 			objects_frame(n, c, h, body);
 			return;
@@ -1257,7 +1249,12 @@ node_frame(struct conn *c, const struct wire_header *h, const uint8_t *body,
 		log_warnx("%s: unknown message type 0x%04x; dropping "
 		    "connection", conn_name(c), h->type);
 		conn_close(c, "unknown message type");
+		return;
 	}
+	/* An object or repair frame, and we keep no objects. */
+	log_warnx("%s: %s, but this node keeps no objects; dropping "
+	    "connection", conn_name(c), wire_type_name(h->type));
+	conn_close(c, "no object store");
 }
 
 /* A connection closed: requests bound to it fail or are resent (rpc.c). */

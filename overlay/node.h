@@ -3,8 +3,10 @@
  * protocol (join, heartbeats, failure detection and takeover, graceful
  * leave with handover, background zone reassignment).
  *
- * Everything runs on one libevent loop; no locks.  The node reaches the
- * network only through the transport (conn.h), and every request it sends
+ * Everything runs on one event loop; no locks.  The node reaches the
+ * network only through the transport (conn.h), the clock, timers and
+ * random bytes only through host.h (libevent and the kernel in canfsd,
+ * a virtual clock in the simulator, cansim), and every request it sends
  * and waits for, whatever module sent it, is in one table (rpc.h).
  */
 #ifndef CANFS_OVERLAY_NODE_H
@@ -19,7 +21,7 @@
 #include "wire.h"
 
 struct event_base;
-struct event;
+struct host_timer;
 struct conn;
 struct transport;
 
@@ -68,7 +70,7 @@ struct node {
 	uint64_t routed;	/* routed messages handled */
 	uint64_t space_used;	/* our store, refreshed every tick */
 	uint64_t space_avail;
-	struct event *tick;	/* heartbeat and failure detection */
+	struct host_timer *tick; /* heartbeat and failure detection */
 	int ticks;
 	uint64_t last_tick_ms;	/* when the tick last ran (stall detection) */
 
@@ -127,6 +129,7 @@ struct node {
 	uint64_t gained_ms;
 	uint64_t contested_logged_ms;
 	bool cover_pending;	/* a lookup of a neighbour-table hole */
+	unsigned cover_tries;	/* such lookups failed in a row (cover.c) */
 
 	/* Our last takeover, to settle a conflicting one. */
 	uint64_t last_takeover_id;

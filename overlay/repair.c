@@ -227,6 +227,13 @@ repair_stream_zones(struct node *n, const char *addr,
 	struct id_list l = { NULL, 0, 0 };
 	struct push *p;
 
+	if (n->repair == NULL) {
+		/* No data layer (the simulator's nodes): just the frame. */
+		conn_send(transport_peer(n->transport, addr), then);
+		wbuf_free(then);
+		wbuf_init(then);
+		return;
+	}
 	/*
 	 * Iteration sees committed records only: wait for the writes queued
 	 * before the zone changed hands (one commit, rare: joins and leaves).
@@ -275,8 +282,8 @@ repair_counts(struct node *n, struct repair_counts *rc)
 void
 repair_transfer_progress(struct node *n, uint64_t *done, uint64_t *total)
 {
-	*done = n->repair->xfer_done;
-	*total = n->repair->xfer_total;
+	*done = n->repair ? n->repair->xfer_done : 0;
+	*total = n->repair ? n->repair->xfer_total : 0;
 }
 
 /* Drop every local replica. */
@@ -286,6 +293,8 @@ repair_wipe(struct node *n)
 	struct id_list l = { NULL, 0, 0 };
 	struct geom_zone whole;
 
+	if (n->repair == NULL)
+		return;
 	geom_zone_whole(&whole, n->cfg.dims);
 	store_iter_zone_flags(n->store, &whole, STORE_ITER_NOVERIFY,
 	    repair_collect_id_cb, &l);
@@ -669,6 +678,8 @@ repair_finish_pass(struct node *n)
 void
 repair_request(struct node *n)
 {
+	if (n->repair == NULL)
+		return;
 	n->repair->requested = true;
 	if (!n->repair->running)
 		n->repair->next_ms = 0;
@@ -680,7 +691,7 @@ repair_tick(struct node *n, uint64_t now)
 {
 	struct repair *r = n->repair;
 
-	if (r->running || n->state != NODE_ACTIVE || now < r->next_ms)
+	if (r == NULL || r->running || n->state != NODE_ACTIVE || now < r->next_ms)
 		return;
 	repair_start_pass(n);
 }

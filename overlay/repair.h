@@ -12,6 +12,10 @@
  *   copy that is not ours any more (zone moved, replica set changed) is
  *   deleted once every member has confirmed holding that version.
  * - Tombstones older than --tombstone-ttl are dropped and never pushed.
+ *
+ * A node without a data dir (the simulator's, cansim) has no repair state:
+ * repair_init is never called, every entry point below then does nothing,
+ * and repair_stream_zones sends just the frame.
  */
 #ifndef CANFS_OVERLAY_REPAIR_H
 #define CANFS_OVERLAY_REPAIR_H

@@ -1,15 +1,15 @@
 /* route.c: greedy next hop and the routing cache (see route.h). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "host.h"
 #include "nbr.h"
 #include "route.h"
 
 /* Greedy next hop, strictly closer than self. */
 struct nbr *
 route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
-    const struct geom_point *p, int dims)
+    const struct geom_point *p, int dims, uint64_t avoid)
 {
 	geom_dist_t mine = nbr_node_dist2(self, p, dims), best = mine;
 	struct nbr *n, *pick = NULL;
@@ -17,7 +17,8 @@ route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
 	TAILQ_FOREACH(n, nbrs, entry) {
 		geom_dist_t d;
 
-		if (n->failed || n->info.nzones == 0 || n->info.addr[0] == '\0')
+		if (n->failed || n->info.nzones == 0 ||
+		    n->info.addr[0] == '\0' || (avoid != 0 && n->info.id == avoid))
 			continue;
 		d = nbr_node_dist2(&n->info, p, dims);
 		if (d < best || (d == best && d < mine && pick != NULL &&
@@ -27,16 +28,6 @@ route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
 		}
 	}
 	return pick;
-}
-
-/* Monotonic milliseconds. */
-static uint64_t
-route_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Empty the cache. */
@@ -74,7 +65,7 @@ cache_put(struct route_cache *rc, const struct geom_zone *z, uint64_t id,
 	slot->id = id;
 	snprintf(slot->addr, sizeof slot->addr, "%s", addr);
 	slot->used = ++rc->clock;
-	slot->learned_ms = route_now_ms();
+	slot->learned_ms = host_now_ms();
 }
 
 /* Learn every zone of an owner. */
@@ -124,7 +115,7 @@ route_cache_forget_point(struct route_cache *rc, const struct geom_point *p,
 const struct route_cache_entry *
 route_cache_find(struct route_cache *rc, const struct geom_point *p, int dims)
 {
-	uint64_t now = route_now_ms();
+	uint64_t now = host_now_ms();
 
 	for (int i = 0; i < ROUTE_CACHE_SIZE; i++) {
 		struct route_cache_entry *e = &rc->e[i];

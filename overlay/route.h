@@ -49,9 +49,12 @@ struct route_cache {
 /*
  * Neighbour to forward to: the one (not failed, with zones) nearest to p,
  * strictly nearer than self; ties go to the smaller id.  NULL if none.
+ * Never the node with id avoid (0: none): a message's origin, which may
+ * be nearer than we are only when it started the message at a neighbour
+ * on purpose (cover.c: a hole next to its own zone).
  */
 struct nbr *route_next_hop(struct nbr_list *nbrs, const struct wire_node *self,
-    const struct geom_point *p, int dims);
+    const struct geom_point *p, int dims, uint64_t avoid);
 
 void route_cache_init(struct route_cache *rc);
 /* Remember that node id at addr owns every zone of owner. */

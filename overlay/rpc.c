@@ -2,8 +2,7 @@
 #include <stdlib.h>
 #include <sys/queue.h>
 
-#include <event2/event.h>
-
+#include "host.h"
 #include "node.h"
 #include "rpc.h"
 #include "xmalloc.h"
@@ -31,7 +30,7 @@ struct rpc {
 	uint64_t client;	/* serial of the client answered, 0 = none */
 	uint64_t deadline_ms;	/* end of the wait (node_now_ms) */
 	enum rpc_fire fire;
-	struct event *timer;
+	struct host_timer *timer;
 	LIST_ENTRY(rpc) entry;
 };
 LIST_HEAD(rpc_bucket, rpc);
@@ -71,21 +70,17 @@ rpc_arm(struct rpc *r)
 {
 	uint64_t now = node_now_ms();
 	uint64_t ms = r->deadline_ms > now ? r->deadline_ms - now : 0;
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)(ms % 1000) * 1000 };
 
-	evtimer_add(r->timer, &tv);
+	host_timer_add(r->timer, ms);
 }
 
 /* Run r's timer at once, for the given reason (the strongest one wins). */
 static void
 rpc_fire_now(struct rpc *r, enum rpc_fire why)
 {
-	struct timeval now = { 0, 0 };
-
 	if (why > r->fire)
 		r->fire = why;
-	evtimer_add(r->timer, &now);
+	host_timer_add(r->timer, 0);
 }
 
 /* Unlink r, free it, then call it back: the table is consistent by then. */
@@ -98,7 +93,7 @@ rpc_end(struct node *n, struct rpc *r, const struct wire_header *h,
 
 	LIST_REMOVE(r, entry);
 	n->rpcs->count--;
-	event_free(r->timer);
+	host_timer_free(r->timer);
 	free(r);
 	cb(n, arg, h, body);
 }
@@ -108,22 +103,20 @@ rpc_end(struct node *n, struct rpc *r, const struct wire_header *h,
  * send the request again, else fail it.
  */
 static void
-rpc_timer_cb(evutil_socket_t fd, short ev, void *arg)
+rpc_timer_cb(void *arg)
 {
 	struct rpc *r = arg;
 	struct node *n = r->n;
 	uint64_t reqid = r->reqid;
 	enum rpc_fire why = r->fire;
 
-	(void)fd;
-	(void)ev;
 	r->fire = RPC_FIRE_DEADLINE;
 	if (why != RPC_FIRE_GONE && r->retry != NULL &&
 	    r->retry(n, r->arg, reqid,
 	    why == RPC_FIRE_CLOSED ? RPC_CLOSED : RPC_TIMEOUT)) {
 		/* Sent again.  The hook may have ended or re-armed it. */
 		r = rpc_find(n, reqid);
-		if (r == NULL || evtimer_pending(r->timer, NULL))
+		if (r == NULL || host_timer_pending(r->timer))
 			return;
 		/*
 		 * Resent after a close: it keeps the deadline it had.  Not
@@ -163,7 +156,7 @@ rpc_new_on(struct node *n, uint64_t conn, rpc_cb cb, void *arg,
 	r->n = n;
 	r->deadline_ms = node_now_ms() + (uint64_t)(timeout_ms > 0 ?
 	    timeout_ms : 0);
-	r->timer = evtimer_new(n->base, rpc_timer_cb, r);
+	r->timer = host_timer_new(n->base, rpc_timer_cb, r);
 	rpc_arm(r);
 	LIST_INSERT_HEAD(&t->b[r->reqid % RPC_BUCKETS], r, entry);
 	t->count++;
@@ -236,7 +229,7 @@ rpc_cancel(struct node *n, uint64_t reqid)
 		return;
 	LIST_REMOVE(r, entry);
 	n->rpcs->count--;
-	event_free(r->timer);
+	host_timer_free(r->timer);
 	free(r);
 }
 

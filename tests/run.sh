@@ -214,7 +214,7 @@ fi
 # (security.sh's floods are sized for the plain build: under ASan they
 # stall the daemon for seconds, so it runs there only with SOAK=1.)
 echo "== integration scenarios under ASan+UBSan"
-ASAN_SCENARIOS=${ASAN_SCENARIOS:-badinput overlay store_cas fs_lock store_patch}
+ASAN_SCENARIOS=${ASAN_SCENARIOS:-badinput overlay store_cas fs_lock store_patch sim}
 [ "${SOAK:-0}" = 1 ] && ASAN_SCENARIOS=$(cd tests/integration && ls -- *.sh | sed 's/\.sh$//')
 start=$(date +%s)
 if "${SANMAKE[@]}" all build-san/tests/objtool build-san/tests/posix_suite \
