@@ -210,6 +210,10 @@ member_handle_join(struct node *n, const struct wire_header *h,
 	joiner = m.self;
 	wire_membership_free(&m);
 	if (n->state != NODE_ACTIVE || n->handing) {
+		/* Said here too: the joiner only sees "busy". */
+		log_info("join of %s refused: %s", node_idstr(joiner.id),
+		    n->state != NODE_ACTIVE ? "we are not active" :
+		    "a handover of ours is under way");
 		node_send_error(origin, h->reqid, WIRE_E_BUSY,
 		    "owner is busy (leaving or handing over)");
 		return;
@@ -413,6 +417,7 @@ member_start_handover(struct node *n, struct nbr *heir, int zone)
 	reqid = rpc_new(n, member_handover_cb, NULL, zone < 0 ?
 	    MEMBER_HANDOVER_TIMEOUT_MS : MEMBER_REASSIGN_TIMEOUT_MS);
 	rpc_set_retry(n, reqid, member_handover_expired);
+	n->hand_reqid = reqid;
 	n->hand_heir_id = heir->info.id;
 	n->hand_heir_inc = heir->info.inc;
 	n->hand_zone = zone;
@@ -644,6 +649,23 @@ member_handover_failed(struct node *n)
 		n->hand_unsure_ms = node_now_ms();
 	if (n->ntried < MEMBER_LEAVE_TRIES)
 		n->tried[n->ntried++] = n->hand_heir_id;
+}
+
+/*
+ * A neighbour was declared failed: if it is the heir of our handover, the
+ * handover has failed now, not at its timeout (30 s for a spare zone,
+ * during which we would refuse every join: seen in the overlay scenario,
+ * an heir killed just as the handover began).
+ */
+void
+member_heir_failed(struct node *n, uint64_t id, uint64_t inc)
+{
+	if (!n->handing || n->hand_heir_id != id || n->hand_heir_inc != inc)
+		return;
+	log_warnx("handover to %s failed: the heir is declared failed",
+	    node_idstr(id));
+	rpc_cancel(n, n->hand_reqid);
+	member_handover_failed(n);
 }
 
 /* The heir said no. */

@@ -38,6 +38,8 @@ void member_frame(struct node *n, struct conn *c, const struct wire_header *h,
     const struct wire_membership *m);
 /* Every heartbeat: leave progress and retries, reassignment, peers file. */
 void member_tick(struct node *n, uint64_t now);
+/* Node (id, inc) was declared failed: a handover to it fails now. */
+void member_heir_failed(struct node *n, uint64_t id, uint64_t inc);
 /* Use the peers saved in the data dir as bootstraps if none were given. */
 void member_load_peers(struct node *n);
 /*

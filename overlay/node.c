@@ -793,6 +793,7 @@ node_declare_failed(struct node *n, struct nbr *e)
 	    now - e->heard_ms, rank);
 	e->failed = true;
 	route_cache_forget(&n->cache, e->info.id);
+	member_heir_failed(n, e->info.id, e->info.inc);
 	node_takeover_later(n, e, delay);
 }
 

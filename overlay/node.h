@@ -79,6 +79,7 @@ struct node {
 
 	/* Handing a zone over (graceful leave or reassignment). */
 	bool handing;		/* a HANDOVER is outstanding (in rpcs) */
+	uint64_t hand_reqid;	/* ...its request id */
 	uint64_t hand_heir_id, hand_heir_inc;
 	int hand_zone;		/* zone index given; -1 = all (leave) */
 	struct geom_zone hand_given; /* the zone given (reassignment) */
