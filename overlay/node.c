@@ -955,16 +955,28 @@ static void
 node_tick_cb(void *arg)
 {
 	struct node *n = arg;
-	uint64_t now = node_now_ms();
+	uint64_t now = node_now_ms(), oncpu_ms;
+	struct threadclock clk;
+	int64_t wait_ms;
 	bool stalled;
 
 	host_timer_add(n->tick, (uint64_t)n->cfg.hb_ms);
 	n->ticks++;
+	threadclock_read(&clk);
 	stalled = n->last_tick_ms != 0 &&
 	    now - n->last_tick_ms > 2 * (uint64_t)n->cfg.hb_ms;
-	if (stalled)
-		log_warnx("event loop stalled for %" PRIu64 " ms: failure "
-		    "checks wait a tick", now - n->last_tick_ms);
+	/*
+	 * Say where the time went: on a CPU (our own work on the loop),
+	 * waiting for one (the machine's load), or neither (blocked).
+	 */
+	if (stalled) {
+		threadclock_diff(&n->last_tick_clock, &clk, &oncpu_ms, &wait_ms);
+		log_warnx("event loop stalled for %" PRIu64 " ms (on a CPU %"
+		    PRIu64 " ms, waiting for one %" PRId64 " ms): failure "
+		    "checks wait a tick", now - n->last_tick_ms, oncpu_ms,
+		    wait_ms);
+	}
+	n->last_tick_clock = clk;
 	if (stalled && (n->state == NODE_ACTIVE || n->state == NODE_LEAVING) &&
 	    now - n->last_tick_ms > node_fail_ms(n))
 		node_space_contested(n, "stalled past the failure timeout "

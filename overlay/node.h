@@ -17,6 +17,7 @@
 
 #include "nbr.h"
 #include "route.h"
+#include "threadclock.h"
 #include "tomb.h"
 #include "wire.h"
 
@@ -73,6 +74,7 @@ struct node {
 	struct host_timer *tick; /* heartbeat and failure detection */
 	int ticks;
 	uint64_t last_tick_ms;	/* when the tick last ran (stall detection) */
+	struct threadclock last_tick_clock; /* the loop thread's clocks then */
 
 	/* Joining (the join itself is a request in rpcs: member.c). */
 	int join_next;		/* which bootstrap to try next */

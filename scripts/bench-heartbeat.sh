@@ -18,6 +18,9 @@
 #   withdrawn        "is alive after all; takeover cancelled" and "is alive
 #                    after all: giving back the zones we took over"
 #   cut off          "no neighbour answers: this node seems cut off"
+#   stalled          "event loop stalled for N ms (on a CPU C ms, waiting
+#                    for one W ms)" (a daemon's own loop was late; the
+#                    report adds up where that time went)
 # No node is killed, so every declaration is a false suspicion.  Writes
 # tests/results/bench-heartbeat.md (and prints it).  Exit 0 when no daemon
 # declared a neighbour failed and every daemon is still running; 1
@@ -70,6 +73,7 @@ MSG_TAKEOVER="took over the zones of failed"
 MSG_CANCELLED="is alive after all; takeover cancelled"
 MSG_GIVEBACK="is alive after all: giving back the zones"
 MSG_CUTOFF="seems cut off from the"
+MSG_STALL="event loop stalled for"
 
 read -r DISK_SRC DISK_FS DISK_MNT < <(df --output=source,fstype,target \
 	"$T" 2>/dev/null | tail -n 1)
@@ -148,6 +152,20 @@ writer_totals() {
 
 count() { cat "$T"/n*.log | grep -cF -- "$1"; }
 
+# The daemons' loop stalls logged since HH:MM:SS.mmm (same day): "COUNT
+# TOTAL_MS ONCPU_MS WAIT_MS" from "event loop stalled for N ms (on a CPU
+# C ms, waiting for one W ms)"; W is -1 where schedstat is missing.
+stalls() {
+	cat "$T"/n*.log | grep -F -- "$MSG_STALL" | awk -v since="$1" '
+	$1 >= since {
+		match($0, /stalled for [0-9]+ ms/); split(substr($0, RSTART, RLENGTH), a, " ")
+		match($0, /on a CPU [0-9]+ ms/); split(substr($0, RSTART, RLENGTH), b, " ")
+		match($0, /waiting for one -?[0-9]+ ms/); split(substr($0, RSTART, RLENGTH), c, " ")
+		n++; tot += a[3]; cpu += b[4]; if (c[4] < 0) unk = 1; else wt += c[4]
+	}
+	END { printf "%d %d %d %d\n", n, tot, cpu, unk ? -1 : wt }'
+}
+
 # ---------------------------------------------------------------- main
 log "bench-heartbeat: $NODES daemons, k=$K, heartbeat $HB ms, load for" \
 	"${DURATION}s; data dirs in $T ($DISK_DESC); load average" \
@@ -178,6 +196,7 @@ base_cutoff=$(count "$MSG_CUTOFF")
 : >"$T/small.results"
 : >"$T/large.results"
 t0=$(now_ms)
+T0_CLOCK=$(date +%T.%3N)
 DEADLINE=$((t0 + DURATION * 1000))
 writer small 4096 "$SMALL_N" "$CONNS_SMALL" "$WINDOW_SMALL" &
 WRITERS+=($!)
@@ -212,6 +231,7 @@ takeover=$(( $(count "$MSG_TAKEOVER") - base_takeover ))
 cancelled=$(( $(count "$MSG_CANCELLED") - base_cancelled ))
 giveback=$(( $(count "$MSG_GIVEBACK") - base_giveback ))
 cutoff=$(( $(count "$MSG_CUTOFF") - base_cutoff ))
+read -r st_n st_ms st_cpu st_wait < <(stalls "$T0_CLOCK")
 dead=()
 for n in "${names[@]}"; do running "$n" || dead+=("$n"); done
 whole=yes
@@ -257,7 +277,15 @@ load_mean=$(awk -v s="$load_sum" -v n="$samples" \
 	echo "| suspicion withdrawn before a takeover (\`$MSG_CANCELLED\`) | $cancelled |"
 	echo "| zones given back after a takeover (\`$MSG_GIVEBACK\`) | $giveback |"
 	echo "| node cut off (\`$MSG_CUTOFF\`) | $cutoff |"
+	echo "| own event loop late (\`$MSG_STALL N ms\`) | $st_n |"
 	echo
+	if [ "$st_n" -gt 0 ]; then
+		echo "The loops' stalls add up to $st_ms ms: $st_cpu ms of it" \
+			"on a CPU (the daemons' own work), $st_wait ms waiting for" \
+			"a CPU (the machine's load; -1: unknown), the rest" \
+			"neither (blocked in the kernel: page faults, disk)."
+		echo
+	fi
 	echo "Daemons still running at the end: $((NODES - ${#dead[@]}))" \
 		"of $NODES${dead[*]:+ (exited: ${dead[*]})}; overlay whole" \
 		"afterwards (check_overlay.py, waiting up to 30 s): $whole."

@@ -13,11 +13,13 @@
 # record (lost=, corrupt=) when it wrote one, else from its log: the
 # acknowledged-file checks (verify_acked's "verify through ...: {json}")
 # and sha256sum's complaints ("FAILED open or read": lost; "FAILED":
-# corrupt).  Prints one line per run, then per scenario
+# corrupt).  Prints one line per run (with its SEED, to replay it), then
+# per scenario
 #
-#   fs_resilience: 30 runs, 0 lost, 0 corrupt, 0 failed
+#   fs_resilience: 30 passed, 0 failed (30 runs, 0 lost, 0 corrupt)
 #
-# (also appended to tests/results/repeat/counts.txt).  A run that exits
+# followed, when runs failed, by "NAME failed: rI seed S, ..." (both also
+# appended to tests/results/repeat/counts.txt).  A run that exits
 # 77 counts as skipped (and stops that scenario's repeats).  Exit status:
 # 0 when every run passed or skipped, else 1.
 set -u
@@ -68,7 +70,7 @@ bad=0
 for name in "${NAMES[@]}"; do
 	s=tests/integration/$name.sh
 	[ -e "$s" ] || { echo "$name: no such scenario ($s)"; bad=1; continue; }
-	runs=0 lost=0 corrupt=0 failed=0 skipped=0
+	runs=0 lost=0 corrupt=0 failed=0 skipped=0 fails=()
 	rm -rf "$OUT/$name"-r[0-9]*
 	for i in $(seq "$ROUNDS"); do
 		tn=$name-r$i
@@ -83,6 +85,8 @@ for name in "${NAMES[@]}"; do
 		rm -rf "$OUT/$tn-logs"
 		[ -d "tests/results/$tn-logs" ] && mv "tests/results/$tn-logs" "$OUT/"
 		read -r l c < <(damage "$log" "$OUT/scenario-$tn.txt")
+		# Every scenario logs its seed ("seed N") before anything else.
+		seed=$(grep -o -m1 'seed [0-9]*' "$log" | cut -d' ' -f2)
 		if [ $rc -eq 77 ]; then
 			skipped=$((skipped + 1))
 			printf '%-28s skip %5ss  %s\n' "$tn" "$secs" "$(grep -i skip "$log" | tail -1)"
@@ -93,16 +97,23 @@ for name in "${NAMES[@]}"; do
 		lost=$((lost + l))
 		corrupt=$((corrupt + c))
 		if [ $rc -eq 0 ]; then
-			printf '%-28s pass %5ss  lost %s corrupt %s\n' "$tn" "$secs" "$l" "$c"
+			printf '%-28s pass %5ss  seed %-5s lost %s corrupt %s\n' "$tn" "$secs" \
+				"${seed:-?}" "$l" "$c"
 			rm -f "$log"
 		else
 			failed=$((failed + 1))
-			printf '%-28s FAIL %5ss  lost %s corrupt %s (exit %s): %s\n' "$tn" \
-				"$secs" "$l" "$c" "$rc" "$(grep 'FAIL:\|terminated' "$log" | tail -1 | cut -c14-)"
+			fails+=("r$i seed ${seed:-?}")
+			printf '%-28s FAIL %5ss  seed %-5s lost %s corrupt %s (exit %s): %s\n' "$tn" \
+				"$secs" "${seed:-?}" "$l" "$c" "$rc" \
+				"$(grep 'FAIL:\|terminated' "$log" | tail -1 | cut -c14-)"
 		fi
 	done
-	line="$name: $runs runs, $lost lost, $corrupt corrupt, $failed failed"
+	line="$name: $((runs - failed)) passed, $failed failed ($runs runs, $lost lost, $corrupt corrupt)"
 	[ $skipped -gt 0 ] && line="$line, skipped"
+	if [ $failed -gt 0 ]; then
+		line="$line
+$name failed: $(printf '%s, ' "${fails[@]}" | sed 's/, $//')"
+	fi
 	echo "$line" | tee -a "$OUT/counts.txt"
 	[ $failed -eq 0 ] && [ $lost -eq 0 ] && [ $corrupt -eq 0 ] || bad=1
 done

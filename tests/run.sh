@@ -194,13 +194,17 @@ run_scenarios 1 "$BUILD" "" "${ALONE[@]}"
 
 # make soak: fs_resilience and crash_load again and again, at their make
 # test size (SOAK_ROUNDS runs each, default 30; tests/repeat.sh), with a
-# count of runs, lost and corrupt files and failed runs per scenario.
+# count of runs, lost and corrupt files and failed runs per scenario
+# (printed again at the very end, where a long soak's reader looks).
+REPEATED=()
 if [ "${SOAK:-0}" = 1 ]; then
 	echo "== repeated runs (SOAK_ROUNDS=${SOAK_ROUNDS:-30})"
 	for name in ${SOAK_REPEAT:-fs_resilience crash_load}; do
 		selected "$name" || continue
 		start=$(date +%s)
-		if BUILD=$BUILD tests/repeat.sh "$name"; then
+		REPEATED+=("$name")
+		BUILD=$BUILD tests/repeat.sh "$name" | tee "$RESULTS/repeat-$name.txt"
+		if [ "${PIPESTATUS[0]}" = 0 ]; then
 			record "repeat $name" pass $(($(date +%s) - start))
 		else
 			record "repeat $name" fail $(($(date +%s) - start))
@@ -252,6 +256,9 @@ if ls "$RESULTS"/scenario-*.txt >/dev/null 2>&1; then
 fi
 
 echo
+for name in "${REPEATED[@]}"; do
+	grep -e "^$name: " -e "^$name failed: " "$RESULTS/repeat-$name.txt"
+done
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed: ${failures[*]}"
 fi
