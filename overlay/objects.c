@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
 #include "batch.h"
 #include "conn.h"
 #include "coord.h"
+#include "host.h"
 #include "log.h"
 #include "node.h"
 #include "objects.h"
@@ -23,24 +23,18 @@
 #include "store.h"
 #include "xmalloc.h"
 
-/* Wall clock in ms. */
+/* Wall clock in ms (host.h: the simulator's clock in cansim). */
 uint64_t
 objects_wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return host_wall_us() / 1000;
 }
 
 /* Wall clock in microseconds, the floor of new versions. */
 uint64_t
 objects_wall_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return host_wall_us();
 }
 
 /* Build a frame with an object body. */
