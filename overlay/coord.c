@@ -924,18 +924,14 @@ coord_begin(struct node *n, uint16_t type, const struct wire_obj *req,
 		op->opid.seq = ++n->objs->op_seq;
 	}
 	if (op->kind == COORD_GET && req->len != 0) {
-		struct wbuf w;
-
 		if (wire_range_decode(req->data, req->len, &op->roff,
 		    &op->rlen) != 0) {
 			coord_fail(op, WIRE_E_PROTO, "malformed range");
 			return;
 		}
 		op->ranged = true;
-		wbuf_init(&w);
-		wire_range_encode(&w, op->roff, op->rlen);
-		memcpy(op->range, w.p, sizeof op->range);
-		wbuf_free(&w);
+		/* Exactly a range (decoded): pass it on as it came. */
+		memcpy(op->range, req->data, sizeof op->range);
 	}
 	if (op->kind == COORD_PATCH &&
 	    wire_patch_check(req->data, req->len, NULL) != 0) {
